@@ -17,6 +17,7 @@ from verif_nb.errors import VerifNbError
 
 # Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: list[str] = [
+    "verif_nb.verify_cli",
 ]
 
 

@@ -1,0 +1,475 @@
+"""The hybrid verifier: one type for rule-only, LLM-only and hybrid verification (VerIF).
+
+Hard constraints are checked by code (built-in checkers in-process — they are ours — and
+dataset-supplied ``check_following`` functions in the sandbox); soft constraints by the LLM judge.
+An ablation changes one value, ``mode``:
+
+============  ===========================================  =======================
+mode          what is checked                              the paper's name
+============  ===========================================  =======================
+``rule``      hard constraints by code; soft ignored        "w/o LLM"
+``llm``       soft constraints by the judge; hard ignored   "w/o code"
+``llm_all``   every constraint by the judge                 "w/o code*"
+``hybrid``    code on hard, judge on soft, combined         VerIF
+============  ===========================================  =======================
+
+``combine`` (hybrid only): ``product`` (VerIF's code: mean(rule) x judge 0/1, the default), ``mean``
+(the paper's text: average of the two component scores), ``weighted`` (``rule_weight`` x rule +
+(1 - ``rule_weight``) x judge) or ``min``.
+
+A response that could not be verified gets ``reward=None`` with the reason in ``error`` — TRL skips
+``None`` rewards — unless a named policy says otherwise (``on_rule_error``, ``on_judge_error``); every
+such event is counted in :attr:`Verifier.metrics`.
+
+Example:
+    >>> from verif_nb.records import Constraint, Record
+    >>> rec = Record(id="r1", prompt="Answer in at least 3 words.", constraints=[
+    ...     Constraint("length_constraints:number_words", "rule",
+    ...                checker_id="length_constraints:number_words",
+    ...                kwargs={"relation": "at least", "num_words": 3})])
+    >>> with Verifier(mode="rule") as v:
+    ...     v.verify(rec, "Three words here").reward
+    1.0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.records import Constraint, Record, Verdict
+
+if TYPE_CHECKING:  # imported lazily at run time: neither is needed for rule mode with built-in checkers
+    from verif_nb.judge import JudgeClient, JudgeConfig
+    from verif_nb.sandbox import SandboxPool
+
+log = logging.getLogger(__name__)
+
+MODES = ("rule", "llm", "llm_all", "hybrid")
+COMBINES = ("product", "mean", "weighted", "min")
+RULE_ERROR_POLICIES = ("none", "skip", "zero")
+JUDGE_ERROR_POLICIES = ("none", "zero", "raise")
+JUDGE_GRANULARITIES = ("response", "constraint")
+INSTRUCTION_ARGS = ("literal", "prompt")
+
+
+@dataclass
+class VerifierConfig:
+    """Every knob of the verifier; a params file's ``verifier:`` block maps onto these fields one to one."""
+
+    mode: str = "hybrid"
+    """rule | llm | llm_all | hybrid (see the module docstring)."""
+    combine: str = "product"
+    """hybrid only: product (VerIF code) | mean (paper text) | weighted | min."""
+    rule_weight: float = 0.5
+    """weighted combination: reward = rule_weight * rule + (1 - rule_weight) * judge."""
+    judge_granularity: str = "response"
+    """response: one judge call per response over all judged constraints (VerIF's llm_score);
+    constraint: one yes/no call per constraint (VerIF's llm_judge)."""
+    on_rule_error: str = "none"
+    """a rule check that errored: none -> reward None; skip -> mean over the checks that ran; zero -> counts as failed."""
+    on_judge_error: str = "none"
+    """a judge call that failed or was unparseable: none -> reward None; zero -> judge score 0; raise -> JudgeError."""
+    instruction_arg: str = "literal"
+    """first argument of dataset check_following: literal -> the string "instruction" (VerIF); prompt -> the real prompt."""
+    strip_think: bool = True
+    """verify only the text after the last </think> of a response (VerIF does this for reasoning policies)."""
+    sandbox_workers: int = 2
+    """worker processes that run dataset-supplied code."""
+    sandbox_timeout_s: float = 2.0
+    """time limit of one dataset check."""
+    sandbox_memory_mb: int = 512
+    """address-space limit of one sandbox worker."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("mode", MODES), ("combine", COMBINES), ("on_rule_error", RULE_ERROR_POLICIES),
+                              ("on_judge_error", JUDGE_ERROR_POLICIES), ("judge_granularity", JUDGE_GRANULARITIES),
+                              ("instruction_arg", INSTRUCTION_ARGS)):
+            if getattr(self, name) not in allowed:
+                raise ParamsError(f"verifier {name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}")
+        if not 0.0 <= self.rule_weight <= 1.0:
+            raise ParamsError(f"verifier rule_weight={self.rule_weight}: must lie in [0, 1]")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> VerifierConfig:
+        """Build from a dict, rejecting unknown keys.
+
+        Example:
+            >>> VerifierConfig.from_dict({"mode": "rule"}).mode
+            'rule'
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class VerificationResult:
+    """The verdicts on one response and the reward they add up to.
+
+    ``rule_score`` is the mean of the rule verdicts, ``judge_score`` the judge's 0/1 (or the mean of
+    per-constraint judgments); either is None when that component was not used or could not be
+    computed. ``error`` says why ``reward`` is None; ``policy`` names a policy that changed the reward.
+    """
+
+    record_id: str
+    reward: float | None
+    rule_score: float | None
+    judge_score: float | None
+    verdicts: list[Verdict]
+    error: str | None = None
+    policy: str | None = None
+    judge_raw: str | None = None
+    judge_p_yes: float | None = None
+    constraint_indices: list[int] = field(default_factory=list)
+    """for each verdict, the index of its constraint in ``record.constraints`` (names may repeat)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The output-row form used by ``verif-nb verify``: id, reward, components and per-constraint verdicts."""
+        return {"id": self.record_id, "reward": self.reward, "rule_score": self.rule_score,
+                "judge_score": self.judge_score, "error": self.error, "policy": self.policy,
+                "constraints": [v.to_dict() for v in self.verdicts]}
+
+
+@dataclass
+class _Pending:
+    """Book-keeping for one response while its checks run."""
+
+    record: Record
+    response: str
+    rule: list[tuple[Constraint, Verdict | None]] = field(default_factory=list)
+    judged: list[Constraint] = field(default_factory=list)
+    judge_outcomes: list[Any] = field(default_factory=list)
+
+
+def describe_constraint(constraint: Constraint) -> str:
+    """The words a judge is asked about for one constraint.
+
+    Soft constraints carry their description; built-in checkers describe themselves; dataset code
+    has no words of its own, so the judge is pointed at the requirement of that type in the instruction.
+
+    Example:
+        >>> describe_constraint(Constraint("[llm] Tone", "llm", description="Be warm."))
+        'Be warm.'
+    """
+    if constraint.description:
+        return constraint.description
+    if constraint.checker_id:
+        from verif_nb.describe import describe_builtin
+
+        return describe_builtin(constraint.checker_id, constraint.kwargs)
+    return f"the '{constraint.group}' requirement stated in the instruction"
+
+
+class Verifier:
+    """Verify responses against a record's constraints and turn the verdicts into a reward.
+
+    Pass a :class:`VerifierConfig` or its fields as keywords. ``judge`` is a JudgeConfig or a
+    ready JudgeClient (needed by every mode but ``rule``); ``sandbox`` an optional shared SandboxPool
+    (created on first use of dataset code otherwise, and closed by :meth:`close`).
+
+    Example:
+        >>> Verifier(mode="rule").config.mode
+        'rule'
+    """
+
+    def __init__(self, config: VerifierConfig | None = None, *, judge: JudgeConfig | JudgeClient | None = None,
+                 sandbox: SandboxPool | None = None, **overrides: Any):
+        base = asdict(config) if config is not None else {}
+        self.config = VerifierConfig.from_dict({**base, **overrides})
+        self._judge_arg = judge
+        self._judge: JudgeClient | None = None
+        self._sandbox = sandbox
+        self._own_sandbox = sandbox is None
+        self.metrics: Counter[str] = Counter()
+        if self.config.mode != "rule" and judge is None:
+            raise ParamsError(f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Verifier:
+        """Build from a params dict: verifier fields plus an optional ``judge`` sub-dict of JudgeConfig fields.
+
+        Example:
+            >>> Verifier.from_params({"mode": "rule"}).config.mode
+            'rule'
+        """
+        params = dict(params)
+        judge_params = params.pop("judge", None)
+        judge = None
+        if judge_params:
+            from verif_nb.judge import JudgeConfig
+
+            judge = JudgeConfig(**judge_params)
+        return cls(VerifierConfig.from_dict(params), judge=judge)
+
+    # ---- resources -------------------------------------------------------------------------------
+
+    @property
+    def judge(self) -> JudgeClient:
+        """The judge client (created from the JudgeConfig on first use)."""
+        if self._judge is None:
+            from verif_nb.judge import JudgeClient, JudgeConfig
+
+            if isinstance(self._judge_arg, JudgeConfig):
+                self._judge = JudgeClient(self._judge_arg)
+            elif self._judge_arg is None:
+                raise ParamsError("this verification needs a judge; pass judge=JudgeConfig(...)")
+            else:
+                self._judge = self._judge_arg
+        return self._judge
+
+    @property
+    def sandbox(self) -> SandboxPool:
+        """The sandbox pool for dataset-supplied code (started on first use)."""
+        if self._sandbox is None:
+            from verif_nb.sandbox import SandboxPool
+
+            c = self.config
+            self._sandbox = SandboxPool(workers=c.sandbox_workers, timeout_s=c.sandbox_timeout_s,
+                                        memory_mb=c.sandbox_memory_mb)
+        return self._sandbox
+
+    def close(self) -> None:
+        """Stop the sandbox workers this verifier started."""
+        if self._own_sandbox and self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- verification ----------------------------------------------------------------------------
+
+    def verify(self, record: Record, response: str) -> VerificationResult:
+        """Verify one response. See :meth:`verify_batch`."""
+        return self.verify_batch([(record, response)])[0]
+
+    def verify_batch(self, items: Sequence[tuple[Record, str]], progress: bool = False) -> list[VerificationResult]:
+        """Verify many (record, response) pairs; dataset checks go to the sandbox in one batch and judge
+        calls run concurrently, so a batch costs about as much as its slowest parts, not their sum.
+
+        Example:
+            >>> from verif_nb.records import Constraint, Record
+            >>> rec = Record("a", "Say hi in lowercase.", [Constraint(
+            ...     "change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase")])
+            >>> [r.reward for r in Verifier(mode="rule").verify_batch([(rec, "hi"), (rec, "HI")])]
+            [1.0, 0.0]
+        """
+        mode = self.config.mode
+        pending = [_Pending(record, self._clean(response)) for record, response in items]
+        self.metrics["responses"] += len(pending)
+
+        # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
+        sandbox_jobs: list[tuple[_Pending, int, Constraint]] = []
+        for p in pending:
+            if mode in ("rule", "hybrid"):
+                for c in p.record.rule_constraints:
+                    p.rule.append((c, None))
+                    if c.checker_id:
+                        from verif_nb.ifeval import check_constraint
+
+                        p.rule[-1] = (c, check_constraint(c.checker_id, c.kwargs, p.response,
+                                                          prompt=p.record.prompt))
+                    elif c.code:
+                        sandbox_jobs.append((p, len(p.rule) - 1, c))
+                    else:
+                        p.rule[-1] = (c, Verdict(c.name, "rule", None, error="constraint has neither code nor checker id"))
+            if mode in ("llm", "hybrid"):
+                p.judged = list(p.record.llm_constraints)
+            elif mode == "llm_all":
+                p.judged = list(p.record.constraints)
+        if sandbox_jobs:
+            self._run_sandbox(sandbox_jobs)
+
+        # 2. judge: one call per response (or per constraint), all in flight together
+        self._run_judge([p for p in pending if p.judged], progress)
+        return [self._combine(p) for p in pending]
+
+    def _clean(self, response: str) -> str:
+        if self.config.strip_think and "</think>" in response:
+            return response.rsplit("</think>", 1)[1].strip()
+        return response
+
+    def _run_sandbox(self, jobs: list[tuple[_Pending, int, Constraint]]) -> None:
+        from verif_nb.sandbox import CheckTask
+
+        literal = self.config.instruction_arg == "literal"
+        tasks = [CheckTask(code=c.code or "", instruction="instruction" if literal else p.record.prompt,
+                           response=p.response) for p, _, c in jobs]
+        results = self.sandbox.check_batch(tasks)
+        for (p, idx, c), res in zip(jobs, results):
+            if res.passed is None:
+                verdict = Verdict(c.name, "rule", None, error=res.error, reason=f"could not verify: {res.error}")
+            else:
+                verdict = Verdict(c.name, "rule", res.passed,
+                                  reason=f"check_following returned {'a truthy' if res.passed else 'a falsy'} value")
+            p.rule[idx] = (c, verdict)
+        self.metrics["rule_checks_sandboxed"] += len(jobs)
+
+    def _run_judge(self, pending: list[_Pending], progress: bool) -> None:
+        if not pending:
+            return
+        from verif_nb.judge import JudgeRequest
+
+        requests: list[JudgeRequest] = []
+        owners: list[_Pending] = []
+        for p in pending:
+            words = [describe_constraint(c) for c in p.judged]
+            if self.config.judge_granularity == "response":
+                requests.append(JudgeRequest(prompt=p.record.prompt, response=p.response, constraints=words))
+                owners.append(p)
+            else:
+                for w in words:
+                    requests.append(JudgeRequest(prompt=p.record.prompt, response=p.response, constraint=w))
+                    owners.append(p)
+        outcomes = self.judge.run_many(requests, progress=progress)
+        for p, outcome in zip(owners, outcomes):
+            p.judge_outcomes.append(outcome)
+        self.metrics["judge_requests"] += len(requests)
+
+    def _judge_verdicts(self, p: _Pending) -> tuple[list[Verdict], float | None, str | None]:
+        """Per-constraint verdicts from the judge outcomes, the judge score and the first error."""
+        verdicts: list[Verdict] = []
+        errors = [o.error for o in p.judge_outcomes if o.passed is None]
+        if self.config.judge_granularity == "response":
+            (o,) = p.judge_outcomes
+            n = len(p.judged)
+            for c in p.judged:
+                reason = (f"judge: {'all' if o.passed else 'not all'} of {n} judged constraint(s) met (one joint call)"
+                          if o.passed is not None else f"judge could not verify: {o.error}")
+                verdicts.append(Verdict(c.name, c.kind, o.passed, error=o.error, reason=reason, raw=o.raw))
+            score = None if o.passed is None else float(o.passed)
+        else:
+            for c, o in zip(p.judged, p.judge_outcomes):
+                reason = (f"judge answered {'yes' if o.passed else 'no'}" if o.passed is not None
+                          else f"judge could not verify: {o.error}")
+                verdicts.append(Verdict(c.name, c.kind, o.passed, error=o.error, reason=reason, raw=o.raw))
+            known = [o.passed for o in p.judge_outcomes if o.passed is not None]
+            score = None if errors else sum(known) / len(known)
+        return verdicts, score, (errors[0] if errors else None)
+
+    def _combine(self, p: _Pending) -> VerificationResult:
+        cfg = self.config
+        policy: list[str] = []
+        error: str | None = None
+        verdicts: list[Verdict] = [v for _, v in p.rule if v is not None]
+        position = {id(c): i for i, c in enumerate(p.record.constraints)}
+        indices = [position[id(c)] for c, v in p.rule if v is not None]
+
+        # rule component
+        rule_score: float | None = None
+        if p.rule:
+            failed = [v for v in verdicts if v.passed is None]
+            self.metrics["rule_checks"] += len(verdicts)
+            self.metrics["rule_errors"] += len(failed)
+            if not failed:
+                rule_score = sum(bool(v.passed) for v in verdicts) / len(verdicts)
+            elif cfg.on_rule_error == "none":
+                error = f"{len(failed)} rule check(s) could not run: {failed[0].error}"
+            elif cfg.on_rule_error == "skip":
+                ran = [v for v in verdicts if v.passed is not None]
+                rule_score = sum(bool(v.passed) for v in ran) / len(ran) if ran else None
+                policy.append(f"on_rule_error=skip: {len(failed)} errored check(s) left out")
+                if rule_score is None:
+                    error = "every rule check errored"
+            else:  # zero
+                rule_score = sum(bool(v.passed) for v in verdicts) / len(verdicts)
+                policy.append(f"on_rule_error=zero: {len(failed)} errored check(s) counted as failed")
+            if policy:
+                self.metrics["rule_error_policy_applied"] += 1
+
+        # judge component
+        judge_score: float | None = None
+        raw = p_yes = None
+        if p.judged:
+            jverdicts, judge_score, jerror = self._judge_verdicts(p)
+            verdicts.extend(jverdicts)
+            indices.extend(position[id(c)] for c in p.judged)
+            raw = p.judge_outcomes[0].raw if p.judge_outcomes else None
+            p_yes = getattr(p.judge_outcomes[0], "p_yes", None) if p.judge_outcomes else None
+            if jerror is not None:
+                self.metrics["judge_errors"] += 1
+                if cfg.on_judge_error == "raise":
+                    raise JudgeError(f"record {p.record.id}: judge failed: {jerror}")
+                if cfg.on_judge_error == "zero":
+                    judge_score = 0.0
+                    policy.append("on_judge_error=zero: failed judgment scored 0")
+                    self.metrics["judge_error_policy_applied"] += 1
+                elif error is None:
+                    error = f"judge could not verify: {jerror}"
+
+        reward: float | None = None
+        if error is None:
+            reward = self._reward(rule_score, judge_score, p)
+            if reward is None:
+                error = self._why_no_reward(p)
+        if reward is None:
+            self.metrics["rewards_none"] += 1
+        return VerificationResult(record_id=p.record.id, reward=reward, rule_score=rule_score, judge_score=judge_score,
+                                  verdicts=verdicts, error=error if reward is None else None,
+                                  policy="; ".join(policy) or None, judge_raw=raw, judge_p_yes=p_yes,
+                                  constraint_indices=indices)
+
+    def _reward(self, rule: float | None, judge: float | None, p: _Pending) -> float | None:
+        if not p.rule and not p.judged:
+            return None
+        if rule is None or judge is None:  # only one component applies to this record / mode
+            return rule if judge is None and p.rule else judge
+        combine = self.config.combine
+        if combine == "product":
+            return rule * judge
+        if combine == "mean":
+            return (rule + judge) / 2
+        if combine == "weighted":
+            w = self.config.rule_weight
+            return w * rule + (1 - w) * judge
+        return min(rule, judge)
+
+    def _why_no_reward(self, p: _Pending) -> str:
+        mode = self.config.mode
+        if mode == "rule":
+            return "record has no rule constraints to verify in rule mode"
+        if mode == "llm":
+            return "record has no soft (llm) constraints to verify in llm mode"
+        return "record has no constraints"
+
+
+# ---- records through dataset columns (TRL / HF datasets) -----------------------------------------
+
+def record_to_columns(record: Record) -> dict[str, Any]:
+    """Flatten a record into dataset columns that survive ``datasets`` (constraints as a JSON string).
+
+    Example:
+        >>> cols = record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")]))
+        >>> sorted(cols)
+        ['constraints', 'prompt', 'record_id']
+    """
+    constraints = [{"name": c.name, "kind": c.kind, "code": c.code, "checker_id": c.checker_id,
+                    "kwargs": c.kwargs, "description": c.description} for c in record.constraints]
+    return {"record_id": record.id, "prompt": record.prompt, "constraints": json.dumps(constraints)}
+
+
+def record_from_columns(row: dict[str, Any]) -> Record:
+    """Inverse of :func:`record_to_columns`; ``prompt`` may be a chat message list (the user turn is used).
+
+    Example:
+        >>> r = record_from_columns(record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")])))
+        >>> (r.id, r.constraints[0].description)
+        ('a', 'd')
+    """
+    prompt = row["prompt"]
+    if isinstance(prompt, list):
+        prompt = next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
+    raw = row["constraints"]
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    return Record(id=str(row["record_id"]), prompt=prompt, constraints=[Constraint(**c) for c in items])
