@@ -18,12 +18,17 @@ from verif_nb.errors import VerifNbError
 # Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: list[str] = [
     "verif_nb.verify_cli",
+    "verif_nb.pipeline.cli",
+    "verif_nb.data.cli",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered command."""
-    parser = argparse.ArgumentParser(prog="verif-nb", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="verif-nb",
+        description="verif-nb: verification engineering for RL in instruction following (VerIF). "
+        "Rule checkers, sandboxed dataset code, an LLM judge, GRPO rewards, notebooks and reports.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
