@@ -1,0 +1,163 @@
+"""Running a pipeline: run folder layout, manifest, index, no overwrite, failing notebooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from verif_nb.cli import main
+from verif_nb.errors import ParamsError, RunExistsError, VerifNbError
+from verif_nb.pipeline import NotebookFailedError, run_pipeline
+from verif_nb.pipeline._kernel import KERNEL_NAME, kernel_spec, private_kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "pipeline"
+
+
+def _params(tmp_path: Path, notebooks: list[str], **extra) -> Path:
+    doc = {"run_name": "fixture", "notebooks_dir": str(FIXTURES), "notebooks": notebooks, **extra}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ok_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ok")
+    path = _params(tmp, ["tiny_ok"], parameters={"n_points": 4}, overrides={"tiny_ok": {"label": "four"}})
+    return run_pipeline(path, out=tmp / "run", progress=False)
+
+
+def test_run_folder_layout(ok_run):
+    for rel in ["index.html", "manifest.json", "params.yaml", "notebooks/tiny_ok.ipynb", "html/tiny_ok.html",
+                "figures/tiny_ok/tiny_line.png", "figures/tiny_ok/tiny_line.svg",
+                "metrics/tiny_ok/summary.json", "metrics/tiny_ok/points.csv"]:
+        assert (ok_run / rel).is_file(), rel
+
+
+def test_parameters_reach_the_notebook(ok_run):
+    assert json.loads((ok_run / "metrics/tiny_ok/summary.json").read_text()) == {"n_points": 4, "last_y": 3.0}
+    assert "four" in (ok_run / "metrics/tiny_ok/points.csv").read_text()
+    executed = nbformat.read(ok_run / "notebooks/tiny_ok.ipynb", as_version=4)
+    assert executed.metadata.papermill.parameters["label"] == "four"
+    assert executed.metadata.kernelspec.name == KERNEL_NAME
+
+
+def test_manifest(ok_run):
+    manifest = json.loads((ok_run / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["run_id"] == "run"
+    (entry,) = manifest["notebooks"]
+    assert entry["status"] == "ok" and entry["duration_s"] > 0
+    assert entry["parameters"]["n_points"] == 4
+    assert entry["parameters"]["figures_dir"] == str((ok_run / "figures/tiny_ok").resolve())
+    assert manifest["packages"]["papermill"]
+    assert manifest["git"]["commit"] is None or len(manifest["git"]["commit"]) == 40
+    assert manifest["finished"] and manifest["duration_s"] >= entry["duration_s"]
+
+
+def test_index_links_everything(ok_run):
+    index = (ok_run / "index.html").read_text()
+    for link in ["html/tiny_ok.html", "notebooks/tiny_ok.ipynb", "figures/tiny_ok/tiny_line.png",
+                 "figures/tiny_ok/tiny_line.svg", "metrics/tiny_ok/points.csv", "manifest.json"]:
+        assert f"'{link}'" in index, link
+    html = (ok_run / "html/tiny_ok.html").read_text()
+    assert "data:image/png;base64" in html  # the figure is embedded in the rendered notebook
+
+
+def test_existing_run_folder_is_never_overwritten(ok_run, tmp_path):
+    before = (ok_run / "manifest.json").read_text()
+    with pytest.raises(RunExistsError, match="never overwrites"):
+        run_pipeline(_params(tmp_path, ["tiny_ok"]), out=ok_run, progress=False)
+    assert (ok_run / "manifest.json").read_text() == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RunExistsError):
+        run_pipeline(_params(tmp_path, ["tiny_ok"]), out=empty, progress=False)
+    assert list(empty.iterdir()) == []
+
+
+def test_default_run_id_is_timestamp_and_name(tmp_path):
+    run_dir = run_pipeline(_params(tmp_path, ["tiny_ok"]), outputs_root=tmp_path / "outputs", progress=False)
+    assert run_dir.parent == tmp_path / "outputs"
+    stamp, name = run_dir.name.rsplit("-", 1)
+    assert name == "fixture" and len(stamp) == len("20261126-123000")
+
+
+def test_failing_notebook_names_cell_and_keeps_what_ran(tmp_path):
+    path = _params(tmp_path, ["tiny_ok", "tiny_fail", "tiny_ok"][:2])
+    with pytest.raises(NotebookFailedError) as caught:
+        run_pipeline(path, out=tmp_path / "run", progress=False)
+    err = caught.value
+    assert isinstance(err, VerifNbError)
+    assert (err.notebook, err.cell, err.ename) == ("tiny_fail", 4, "ValueError")
+    assert "tiny_fail failed in cell 4" in str(err) and "deliberate failure" in str(err)
+    run = tmp_path / "run"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert [(e["name"], e["status"]) for e in manifest["notebooks"]] == [("tiny_ok", "ok"), ("tiny_fail", "failed")]
+    assert manifest["notebooks"][1]["cell"] == 4
+    # the first notebook's outputs and the failing one's partial work are kept
+    assert (run / "figures/tiny_ok/tiny_line.png").is_file()
+    assert json.loads((run / "metrics/tiny_fail/summary.json").read_text()) == {"reached": "cell 3"}
+    assert (run / "notebooks/tiny_fail.ipynb").is_file() and (run / "html/tiny_fail.html").is_file()
+    assert "deliberate failure" in (run / "index.html").read_text()
+
+
+def test_failure_stops_the_run(tmp_path):
+    (tmp_path / "nbs").mkdir()
+    for name in ("tiny_fail", "tiny_ok"):
+        (tmp_path / "nbs" / f"{name}.ipynb").write_bytes((FIXTURES / f"{name}.ipynb").read_bytes())
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"notebooks_dir": "nbs", "notebooks": ["tiny_fail", "tiny_ok"]}))
+    with pytest.raises(NotebookFailedError):
+        run_pipeline(path, out=tmp_path / "run", progress=False)
+    manifest = json.loads((tmp_path / "run/manifest.json").read_text())
+    assert [e["status"] for e in manifest["notebooks"]] == ["failed", "not-run"]
+    assert not (tmp_path / "run/notebooks/tiny_ok.ipynb").exists()
+
+
+def test_params_error_creates_nothing(tmp_path):
+    path = _params(tmp_path, ["tiny_ok"], parameters={"unknown_key": 1})
+    with pytest.raises(ParamsError, match="unknown_key"):
+        run_pipeline(path, out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_run_and_errors(tmp_path, capsys):
+    path = _params(tmp_path, ["tiny_ok"])
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--hide-input", "--no-progress"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["run_dir"] == str(tmp_path / "r")
+    html = (tmp_path / "r/html/tiny_ok.html").read_text()
+    assert "plots.save_figure" not in html  # --hide-input: no code in the reader's report
+    assert json.loads((tmp_path / "r/manifest.json").read_text())["hide_input"] is True
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    bad = _params(tmp_path, ["tiny_ok"], parameters={"nope": 1})
+    assert main(["check-params", str(bad)]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_private_kernel_points_at_this_interpreter():
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    with private_kernel() as name:
+        spec = KernelSpecManager().get_kernel_spec(name)
+        assert spec.argv[0] == sys.executable
+    assert kernel_spec()["display_name"] == "Python (verif-nb)"
+
+
+def test_kernel_install_user_level(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["kernel", "install"]) == 0
+    spec = json.loads((tmp_path / "data/kernels/verif-nb/kernel.json").read_text())
+    import sys
+
+    assert spec["argv"][:3] == [sys.executable, "-m", "ipykernel_launcher"]

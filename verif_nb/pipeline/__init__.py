@@ -1,0 +1,55 @@
+"""The notebook pipeline: parameter files, papermill runs into ``outputs/<run-id>/``, HTML reports.
+
+``verif-nb run params/ci.yaml`` executes the notebooks the file names, in order, in the
+``verif-nb`` kernel (this interpreter), and writes executed notebooks, HTML, figures, metrics, a
+``manifest.json`` and an ``index.html``. See :mod:`verif_nb.pipeline._params` for the file format.
+
+Example:
+    >>> from verif_nb.pipeline import run_pipeline
+    >>> run_dir = run_pipeline("params/ci.yaml")  # doctest: +SKIP
+"""
+
+from verif_nb.pipeline._kernel import KERNEL_NAME, install_kernel, kernel_spec, private_kernel
+from verif_nb.pipeline._outputs import (
+    find_runs,
+    project_path,
+    read_metrics,
+    read_run_metrics,
+    save_metrics,
+    summary_table,
+)
+from verif_nb.pipeline._params import (
+    INJECTED_KEYS,
+    NotebookParameter,
+    PipelineParams,
+    load_params,
+    notebook_parameters,
+    parse_parameters_source,
+)
+from verif_nb.pipeline._report import notebook_to_html, write_index
+from verif_nb.pipeline._run import NotebookFailedError, new_run_dir, package_versions, run_pipeline
+
+__all__ = [
+    "INJECTED_KEYS",
+    "KERNEL_NAME",
+    "NotebookFailedError",
+    "NotebookParameter",
+    "PipelineParams",
+    "find_runs",
+    "install_kernel",
+    "kernel_spec",
+    "load_params",
+    "new_run_dir",
+    "notebook_parameters",
+    "notebook_to_html",
+    "package_versions",
+    "parse_parameters_source",
+    "private_kernel",
+    "project_path",
+    "read_metrics",
+    "read_run_metrics",
+    "run_pipeline",
+    "save_metrics",
+    "summary_table",
+    "write_index",
+]

@@ -1,0 +1,276 @@
+"""Execute a pipeline parameter file: notebooks in order with papermill into a new run folder.
+
+Layout of ``outputs/<run-id>/`` (run id = ``YYYYmmdd-HHMMSS-<run_name>``)::
+
+    index.html                 links everything below
+    manifest.json              parameters, git commit, package versions, model/judge ids, durations, status
+    params.yaml                the parameter file as given
+    notebooks/<name>.ipynb     executed notebooks (with outputs)
+    html/<name>.html           nbconvert renderings (code hidden with hide_input)
+    figures/<name>/*.png|svg   figures the notebook saved
+    metrics/<name>/*.json|csv  metrics the notebook saved (summary.json = headline numbers)
+
+Example:
+    >>> run_pipeline("params/ci.yaml")  # doctest: +SKIP
+    PosixPath('outputs/20261126-130000-ci')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from verif_nb.errors import RunExistsError, VerifNbError
+from verif_nb.pipeline._kernel import private_kernel
+from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_params
+from verif_nb.pipeline._report import notebook_to_html, write_index
+
+log = logging.getLogger(__name__)
+
+# Versions recorded in every manifest (missing ones are recorded as None).
+TRACKED_PACKAGES: tuple[str, ...] = (
+    "verif-nb", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "llama_cpp_python",
+    "papermill", "nbconvert", "ipykernel", "pandas", "numpy", "matplotlib", "seaborn",
+)
+# Parameter names whose values identify the models of a run (recorded under manifest["ids"]).
+_ID_HINTS = ("model", "judge")
+
+
+class NotebookFailedError(VerifNbError, RuntimeError):
+    """A notebook of a run raised: names the notebook, the cell and the error; the run folder is kept.
+
+    Example:
+        >>> str(NotebookFailedError("02_x", 3, 2, "ValueError", "boom", Path("out/r")))[:44]
+        '02_x failed in cell 3 (In [2]): ValueError: '
+    """
+
+    def __init__(self, notebook: str, cell: int | None, exec_count: int | None, ename: str, evalue: str,
+                 run_dir: Path):
+        self.notebook, self.cell, self.exec_count = notebook, cell, exec_count
+        self.ename, self.evalue, self.run_dir = ename, evalue, run_dir
+        where = f"cell {cell}" if cell is not None else "an unknown cell"
+        if exec_count is not None:
+            where += f" (In [{exec_count}])"
+        super().__init__(f"{notebook} failed in {where}: {ename}: {evalue}. What ran so far is kept in "
+                         f"{run_dir} (executed notebook: notebooks/{notebook}.ipynb, manifest.json); "
+                         "fix the cell and start a new run")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_info(cwd: Path) -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of ``names`` (None where not installed).
+
+    Example:
+        >>> package_versions(("papermill",))["papermill"]  # doctest: +SKIP
+        '2.7.0'
+    """
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    if out.get("verif-nb") is None:
+        import verif_nb
+
+        out["verif-nb"] = f"{verif_nb.__version__} (not installed; imported from {Path(verif_nb.__file__).parent})"
+    return out
+
+
+def _source_cell_number(notebook: Path, source: str | None) -> int | None:
+    """1-based number of the cell with ``source`` in the notebook as the user edits it."""
+    if source is None:
+        return None
+    nb = nbformat.read(notebook, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.source == source:
+            return i + 1
+    return None
+
+
+def _ids(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if any(h in k for h in _ID_HINTS) and not isinstance(v, (dict, list))}
+
+
+def _reported_ids(run_dir: Path, name: str) -> dict[str, Any]:
+    """Ids a notebook resolved itself (e.g. the model a training preset names), from its ``ids.json``."""
+    import json
+
+    path = run_dir / "metrics" / name / "ids.json"
+    if not path.exists():
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        log.warning("%s is not valid JSON; ids left out of the manifest", path)
+        return {}
+    return {f"{name}.{k}": v for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+class _Run:
+    """State of one run: its folder and manifest, written after every step so a crash keeps it."""
+
+    def __init__(self, params: PipelineParams, run_dir: Path, hide_input: bool):
+        self.params, self.run_dir, self.hide_input = params, run_dir, hide_input
+        self.t0 = time.monotonic()
+        self.manifest: dict[str, Any] = {
+            "run_id": run_dir.name,
+            "status": "running",
+            "description": params.description,
+            "params_file": str(params.path),
+            "started": _now(),
+            "finished": None,
+            "duration_s": 0.0,
+            "hide_input": hide_input,
+            "cwd": str(Path.cwd()),
+            "git": _git_info(Path.cwd()),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "packages": package_versions(),
+            "ids": {},
+            "notebooks": [{"name": n, "status": "not-run", "duration_s": None, "parameters": None,
+                           "error": None} for n in params.notebooks],
+        }
+
+    def save(self) -> None:
+        import json
+
+        self.manifest["duration_s"] = round(time.monotonic() - self.t0, 2)
+        (self.run_dir / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str),
+                                                    encoding="utf-8")
+        write_index(self.run_dir, self.manifest)
+
+    def finish(self, status: str) -> None:
+        self.manifest["status"] = status
+        self.manifest["finished"] = _now()
+        self.save()
+
+
+def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, str]:
+    values = {"figures_dir": run_dir / "figures" / name, "metrics_dir": run_dir / "metrics" / name,
+              "run_dir": run_dir}
+    for key in ("figures_dir", "metrics_dir"):
+        values[key].mkdir(parents=True, exist_ok=True)
+    return {k: str(v.resolve()) for k, v in values.items() if k in declared}
+
+
+def new_run_dir(run_name: str, outputs_root: str | Path = "outputs") -> Path:
+    """The folder name a new run gets: ``<outputs_root>/<YYYYmmdd-HHMMSS>-<run_name>``.
+
+    Example:
+        >>> new_run_dir("ci").name.endswith("-ci")
+        True
+    """
+    return Path(outputs_root) / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{run_name}"
+
+
+def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide_input: bool = False,
+                 outputs_root: str | Path = "outputs", progress: bool = True) -> Path:
+    """Run the notebooks a parameter file names, in order, into a new run folder; returns the folder.
+
+    The file is checked against every notebook's ``parameters`` cell before anything runs
+    (:class:`~verif_nb.errors.ParamsError`). ``out`` is the run folder itself (default
+    ``outputs/<timestamp>-<run_name>``); an existing folder raises
+    :class:`~verif_nb.errors.RunExistsError`. A failing notebook stops the run with
+    :class:`NotebookFailedError`; the folder keeps what ran, with ``manifest.json`` status ``failed``.
+
+    Example:
+        >>> run_pipeline("params/ci.yaml", out="outputs/my-ci-run", hide_input=True)  # doctest: +SKIP
+        PosixPath('outputs/my-ci-run')
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+    from tqdm.auto import tqdm
+
+    params = load_params(params_path)
+    run_dir = Path(out) if out is not None else new_run_dir(params.run_name, outputs_root)
+    if run_dir.exists():
+        raise RunExistsError(f"{run_dir} already exists; verif-nb never overwrites a run. "
+                             "Choose another --out or remove the folder yourself")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir()
+    except FileExistsError as err:  # created by a concurrent run between the check and here
+        raise RunExistsError(f"{run_dir} already exists; verif-nb never overwrites a run") from err
+    for sub in ("notebooks", "html", "figures", "metrics"):
+        (run_dir / sub).mkdir()
+    shutil.copyfile(params.path, run_dir / "params.yaml")
+    run = _Run(params, run_dir, hide_input)
+    run.save()
+    log.info("run %s: %d notebook(s) -> %s", run_dir.name, len(params.notebooks), run_dir)
+
+    with private_kernel() as kernel_name:
+        bar = tqdm(params.notebooks, desc="notebooks", unit="nb", disable=not progress)
+        for entry, name in zip(run.manifest["notebooks"], bar):
+            bar.set_postfix_str(name)
+            declared = params.declared[name]
+            nb_params = {**params.parameters_for(name), **_injected(run_dir, name, declared)}
+            effective = {k: p.default for k, p in declared.items()} | nb_params
+            entry.update(status="running", parameters=nb_params, started=_now())
+            run.manifest["ids"].update({f"{name}.{k}": v for k, v in _ids(effective).items()})
+            run.save()
+            source_nb = params.notebook_path(name)
+            executed = run_dir / "notebooks" / f"{name}.ipynb"
+            t_nb = time.monotonic()
+            failure: NotebookFailedError | None = None
+            try:
+                pm.execute_notebook(str(source_nb), str(executed), parameters=nb_params, kernel_name=kernel_name,
+                                    progress_bar=progress, cwd=str(Path.cwd()), log_output=False)
+            except PapermillExecutionError as err:
+                cell = _source_cell_number(source_nb, err.source)
+                failure = NotebookFailedError(name, cell, err.exec_count, err.ename, err.evalue, run_dir)
+            except BaseException as err:  # dead kernel, Ctrl-C, ...: record, keep the folder, re-raise
+                entry.update(status="failed", duration_s=round(time.monotonic() - t_nb, 2),
+                             error=f"{type(err).__name__}: {err}")
+                run.finish("failed")
+                raise
+            entry["duration_s"] = round(time.monotonic() - t_nb, 2)
+            if executed.exists():
+                try:
+                    notebook_to_html(executed, run_dir / "html" / f"{name}.html", hide_input=hide_input)
+                except Exception as err:  # a report that cannot render must not hide the run's result
+                    log.warning("could not render %s to HTML: %s", executed, err)
+            if failure is not None:
+                entry.update(status="failed", error=str(failure), cell=failure.cell, ename=failure.ename,
+                             evalue=failure.evalue)
+                run.finish("failed")
+                bar.close()
+                raise failure
+            entry["status"] = "ok"
+            run.manifest["ids"].update(_reported_ids(run_dir, name))
+            run.save()
+            log.info("%s done in %.1f s", name, entry["duration_s"])
+        bar.close()
+    run.finish("ok")
+    return run_dir
+
+
+__all__ = ["NotebookFailedError", "PARAMETERS_TAG", "new_run_dir", "package_versions", "run_pipeline"]

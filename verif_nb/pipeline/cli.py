@@ -1,0 +1,62 @@
+"""``verif-nb run`` (execute a pipeline parameter file) and ``verif-nb kernel install``.
+
+Example:
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser().add_subparsers()
+    >>> register(sub)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _run(args: argparse.Namespace) -> int:
+    from verif_nb.pipeline import run_pipeline
+
+    run_dir = run_pipeline(args.params, out=args.out, hide_input=args.hide_input, outputs_root=args.outputs_root,
+                           progress=not args.no_progress)
+    print(json.dumps({"run_dir": str(run_dir), "index": str(run_dir / "index.html"), "status": "ok"}))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from verif_nb.pipeline import load_params
+
+    params = load_params(args.params)
+    print(json.dumps({"params": str(params.path), "notebooks": {n: params.parameters_for(n)
+                                                                  for n in params.notebooks}}, default=str))
+    return 0
+
+
+def _kernel_install(args: argparse.Namespace) -> int:
+    from verif_nb.pipeline import install_kernel
+
+    dest = install_kernel(user=not args.sys_prefix, prefix=sys.prefix if args.sys_prefix else None, name=args.name)
+    print(json.dumps({"kernel": args.name, "path": str(dest), "python": sys.executable}))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``run``, ``check-params`` and ``kernel install`` to the ``verif-nb`` command line."""
+    run = subparsers.add_parser("run", help="execute the notebooks of a pipeline parameter file into outputs/<run-id>/")
+    run.add_argument("params", help="pipeline parameter file, e.g. params/ci.yaml")
+    run.add_argument("--out", default=None, help="run folder to create (must not exist); "
+                                                 "default outputs/<YYYYmmdd-HHMMSS>-<run_name>")
+    run.add_argument("--outputs-root", default="outputs", help="parent of the default run folder")
+    run.add_argument("--hide-input", action="store_true", help="HTML reports without code cells, for readers")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=_run)
+
+    check = subparsers.add_parser("check-params", help="validate a pipeline parameter file without running it")
+    check.add_argument("params")
+    check.set_defaults(func=_check)
+
+    kernel = subparsers.add_parser("kernel", help="the 'verif-nb' Jupyter kernel")
+    ksub = kernel.add_subparsers(dest="kernel_command", required=True)
+    install = ksub.add_parser("install", help="install the 'verif-nb' kernel (this Python) for JupyterLab")
+    install.add_argument("--sys-prefix", action="store_true", help="install into this environment, not user-level")
+    install.add_argument("--name", default="verif-nb", help="kernel name (default verif-nb)")
+    install.set_defaults(func=_kernel_install)
