@@ -1,0 +1,467 @@
+"""The judge client: asks an OpenAI-compatible chat endpoint whether a response meets its constraints.
+
+The core is async (httpx) so a batch's calls overlap, bounded by ``config.concurrency``; the public
+methods are synchronous and also work inside a running event loop (Jupyter). Failed calls are
+retried with exponential backoff on 429, 5xx, connection errors and timeouts. A call that still
+fails, or an answer that cannot be parsed, gives ``passed=None`` with the error and the raw answer
+recorded, and is counted in :class:`JudgeStats` — never a made-up False.
+
+Example:
+    >>> client = JudgeClient(JudgeConfig(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout_s=2))
+    >>> out = client.score_response("Say hi.", "hi", ["Use lowercase."])  # nothing listens on port 9
+    >>> (out.passed, client.stats.failures)
+    (None, {'connect': 1})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import httpx
+from tqdm.auto import tqdm
+
+from verif_nb.errors import JudgeError
+from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
+from verif_nb.judge.config import JudgeConfig
+from verif_nb.judge.templates import JudgeTemplate, get_template, parse_verdict, strip_think, verdict_token_sets
+
+logger = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 30.0
+_MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass
+class JudgeRequest:
+    """One judgment to make: ``scope="all"`` judges every constraint in one call (``config.template``),
+    ``scope="one"`` a single constraint (``config.judge_template``); ``template`` overrides either.
+
+    Example:
+        >>> JudgeRequest.judge("Say hi.", "hi", "Use lowercase.").constraints
+        ['Use lowercase.']
+    """
+
+    prompt: str
+    response: str
+    constraints: list[str]
+    scope: Literal["all", "one"] = "all"
+    template: str | None = None
+
+    @classmethod
+    def score(cls, prompt: str, response: str, constraints: list[str], template: str | None = None) -> "JudgeRequest":
+        """One call over all constraints (VerIF ``llm_score``)."""
+        return cls(prompt, response, list(constraints), "all", template)
+
+    @classmethod
+    def judge(cls, prompt: str, response: str, constraint: str, template: str | None = None) -> "JudgeRequest":
+        """One call for one constraint (VerIF ``llm_judge``)."""
+        return cls(prompt, response, [constraint], "one", template)
+
+
+@dataclass
+class JudgeOutcome:
+    """The result of one judgment.
+
+    ``passed`` is None when no verdict could be had; then ``error`` says why and ``raw`` holds the
+    answer if there was one. ``p_yes`` is the judge's probability of the "yes"/``1`` verdict token
+    (log-probs on and returned by the server), else None. A ``cached`` outcome cost no call; its
+    token counts are those of the original call (the run's spend is in :class:`JudgeStats`).
+
+    Example:
+        >>> JudgeOutcome(passed=None, error="HTTP 500", raw=None).verified
+        False
+    """
+
+    passed: bool | None
+    error: str | None = None
+    raw: str | None = None
+    p_yes: float | None = None
+    cached: bool = False
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
+    template: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.passed is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class JudgeStats:
+    """Cost and reliability counters of a client since creation or :meth:`reset`.
+
+    ``calls`` are judgments sent to the server (cache misses), ``attempts`` HTTP requests including
+    retries; ``failures`` counts outcomes with passed=None by kind (``connect``, ``timeout``,
+    ``http_429``, ``http_5xx``, ``http_4xx``, ``bad_response``, ``unparseable``); ``retries`` counts
+    retried attempts by the same kinds.
+
+    Example:
+        >>> s = JudgeStats(); s.record_latency(0.5); s.to_dict()["latency_p50_s"]
+        0.5
+    """
+
+    calls: int = 0
+    attempts: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record_latency(self, seconds: float) -> None:
+        with self._lock:
+            self.latencies_s.append(seconds)
+
+    def count(self, counter: str, kind: str) -> None:
+        with self._lock:
+            table = getattr(self, counter)
+            table[kind] = table.get(kind, 0) + 1
+
+    def add(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    @property
+    def failed(self) -> int:
+        """Outcomes that ended with passed=None."""
+        return sum(self.failures.values())
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank latency percentile of the calls made (cache hits excluded), or None."""
+        if not self.latencies_s:
+            return None
+        ordered = sorted(self.latencies_s)
+        return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat summary for run metrics."""
+        return {
+            "calls": self.calls, "attempts": self.attempts, "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses, "failed": self.failed, "failures": dict(self.failures),
+            "retries": dict(self.retries), "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_p50_s": self.percentile(50), "latency_p90_s": self.percentile(90),
+            "latency_p99_s": self.percentile(99),
+        }
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        with self._lock:
+            self.calls = self.attempts = self.cache_hits = self.cache_misses = 0
+            self.prompt_tokens = self.completion_tokens = 0
+            self.failures, self.retries, self.latencies_s = {}, {}, []
+
+
+class _CallFailed(Exception):
+    def __init__(self, kind: str, message: str, attempts: int):
+        super().__init__(message)
+        self.kind, self.attempts = kind, attempts
+
+
+_RETRYABLE = {"connect", "timeout", "http_429", "http_5xx"}
+_TOKEN_TRIM = re.compile(r"^[\s\[\]*_\"'`“”「」:：.,，。!！]+|[\s\[\]*_\"'`“”「」:：.,，。!！]+$")
+
+
+def p_yes_from_logprobs(content: list[dict[str, Any]] | None, raw: str, offset: int | None,
+                        parser: str) -> float | None:
+    """Probability of the yes verdict at the verdict token, from OpenAI-style ``logprobs.content``.
+
+    Sums the probability of the alternatives that mean yes (``1``/yes/是) and no (``0``/no/否) in the
+    token's ``top_logprobs`` and returns yes / (yes + no); None when the token or both sets are missing.
+
+    Example:
+        >>> lp = [{"token": "[[", "logprob": 0.0, "top_logprobs": []},
+        ...       {"token": "1", "logprob": math.log(0.8), "top_logprobs": [
+        ...           {"token": "1", "logprob": math.log(0.8)}, {"token": "0", "logprob": math.log(0.2)}]}]
+        >>> round(p_yes_from_logprobs(lp, "[[1]]", 2, "bracket"), 3)
+        0.8
+    """
+    if not content or offset is None:
+        return None
+    yes_set, no_set = verdict_token_sets(parser)  # type: ignore[arg-type]
+
+    def norm(token: str) -> str:
+        return _TOKEN_TRIM.sub("", token or "").lower()
+
+    entry = None
+    if "".join(e.get("token") or "" for e in content) == raw:
+        pos = 0
+        for e in content:
+            tok = e.get("token") or ""
+            if pos <= offset < pos + len(tok):
+                entry = e
+                break
+            pos += len(tok)
+    else:
+        # Token texts do not rebuild the answer (byte-level pieces): take the first verdict-like token
+        # after the reasoning.
+        seen_think_end = "</think>" not in raw
+        for e in content:
+            tok = e.get("token") or ""
+            if not seen_think_end:
+                seen_think_end = "</think>" in tok or tok.strip() == ">"
+                continue
+            if norm(tok) in yes_set | no_set:
+                entry = e
+                break
+    if entry is None:
+        return None
+    options = {entry.get("token") or "": entry.get("logprob")}
+    for alt in entry.get("top_logprobs") or []:
+        options.setdefault(alt.get("token") or "", alt.get("logprob"))
+    p_yes = sum(math.exp(lp) for tok, lp in options.items() if lp is not None and norm(tok) in yes_set)
+    p_no = sum(math.exp(lp) for tok, lp in options.items() if lp is not None and norm(tok) in no_set)
+    return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
+
+
+def _run_sync(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # A loop already runs in this thread (Jupyter): run ours in a helper thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class JudgeClient:
+    """Asks the configured judge; counts everything in :attr:`stats`.
+
+    Example:
+        >>> client = JudgeClient(JudgeConfig(model="my-judge"))  # connects only when asked to judge
+        >>> client.stats.calls
+        0
+    """
+
+    def __init__(self, config: JudgeConfig):
+        self.config = config
+        self.stats = JudgeStats()
+        # Validate the templates now, so a typo fails before any call is made.
+        get_template(config.template)
+        get_template(config.judge_template)
+        self._cache = AnswerCache(config.cache_dir) if config.cache_dir else None
+        host = urlparse(config.base_url).hostname or ""
+        # A proxy from the environment must never capture calls to a local server.
+        self._trust_env = host not in {"127.0.0.1", "localhost", "::1"}
+
+    # --- public synchronous API ------------------------------------------------------------------
+
+    def score_response(self, prompt: str, response: str, constraints: list[str]) -> JudgeOutcome:
+        """One call over all soft constraints (VerIF ``llm_score``): passed iff the judge says all hold.
+
+        Example:
+            >>> client.score_response("Write a haiku.", "Old pond ...", ["Be melancholic."])  # doctest: +SKIP
+            JudgeOutcome(passed=True, ...)
+        """
+        return self.run_many([JudgeRequest.score(prompt, response, constraints)], progress=False)[0]
+
+    def judge_constraint(self, prompt: str, response: str, constraint: str) -> JudgeOutcome:
+        """One call for one constraint (VerIF ``llm_judge``), answered yes/no.
+
+        Example:
+            >>> client.judge_constraint("Write a haiku.", "Old pond ...", "Mention a frog.")  # doctest: +SKIP
+            JudgeOutcome(passed=False, ...)
+        """
+        return self.run_many([JudgeRequest.judge(prompt, response, constraint)], progress=False)[0]
+
+    def run_many(self, requests: list[JudgeRequest], progress: bool = True) -> list[JudgeOutcome]:
+        """Judge a batch with at most ``config.concurrency`` calls in flight; results keep the input order.
+
+        Example:
+            >>> reqs = [JudgeRequest.score("p", r, ["Be polite."]) for r in ("Thanks!", "Go away.")]
+            >>> [o.passed for o in client.run_many(reqs)]  # doctest: +SKIP
+            [True, False]
+        """
+        return _run_sync(self.arun_many(requests, progress=progress))
+
+    async def arun_many(self, requests: list[JudgeRequest], progress: bool = True) -> list[JudgeOutcome]:
+        """Async form of :meth:`run_many`.
+
+        Example:
+            >>> outcomes = await client.arun_many(reqs)  # doctest: +SKIP
+        """
+        templates = [self._template_for(r) for r in requests]
+        limits = httpx.Limits(max_connections=self.config.concurrency,
+                              max_keepalive_connections=self.config.concurrency)
+        semaphore = asyncio.Semaphore(self.config.concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env) as http:
+            tasks = [asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)]
+            with tqdm(total=len(tasks), desc="judge", unit="call", disable=not progress or len(tasks) < 2) as bar:
+                for fut in asyncio.as_completed(tasks):
+                    await fut
+                    bar.update(1)
+            return [t.result() for t in tasks]
+
+    def close(self) -> None:
+        """Release the cache file."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def __enter__(self) -> "JudgeClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _template_for(self, request: JudgeRequest) -> JudgeTemplate:
+        name = request.template or (self.config.template if request.scope == "all" else self.config.judge_template)
+        template = get_template(name)
+        if template.scope == "one" and len(request.constraints) != 1:
+            raise JudgeError(f"template {template.name!r} judges one constraint per call, but a request has "
+                             f"{len(request.constraints)}; use a {{constraints}} template for several")
+        if not request.constraints:
+            raise JudgeError("a judge request needs at least one constraint; skip the judge when there are none")
+        return template
+
+    def _request_body(self, template: JudgeTemplate, prompt: str, response: str,
+                      constraints: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": template.render(prompt, response, constraints),
+            "max_tokens": self.config.max_tokens,
+            "temperature": self.config.temperature,
+        }
+        if self.config.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = self.config.top_logprobs
+        body.update(self.config.extra_body)
+        return body
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def _one(self, http: httpx.AsyncClient, semaphore: asyncio.Semaphore, request: JudgeRequest,
+                   template: JudgeTemplate) -> JudgeOutcome:
+        started = time.perf_counter()
+        response = strip_think(request.response)
+        key = None
+        if self._cache is not None:
+            key = cache_key(self.config.model, template.name, template.text_hash, request.prompt, response,
+                            request.constraints, self.config.logprobs)
+            hit = self._cache.get(key)
+            if hit is not None:
+                self.stats.add(cache_hits=1)
+                return self._outcome_from_answer(hit, template, cached=True, attempts=0,
+                                                 latency=time.perf_counter() - started)
+            self.stats.add(cache_misses=1)
+        body = self._request_body(template, request.prompt, response, request.constraints)
+        async with semaphore:
+            started = time.perf_counter()
+            try:
+                payload, attempts = await self._post_with_retries(http, body)
+            except _CallFailed as failed:
+                latency = time.perf_counter() - started
+                self.stats.add(calls=1)
+                self.stats.record_latency(latency)
+                self.stats.count("failures", failed.kind)
+                logger.warning("judge call failed (%s): %s", failed.kind, failed)
+                return JudgeOutcome(passed=None, error=str(failed), raw=None, latency_s=latency,
+                                    attempts=failed.attempts, template=template.name)
+        latency = time.perf_counter() - started
+        self.stats.add(calls=1)
+        self.stats.record_latency(latency)
+        try:
+            answer = self._answer_from_payload(payload, template)
+        except ValueError as err:
+            self.stats.count("failures", "bad_response")
+            return JudgeOutcome(passed=None, error=f"malformed response from {self.config.base_url}: {err}",
+                                raw=str(payload)[:2000], latency_s=latency, attempts=attempts, template=template.name)
+        self.stats.add(prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
+        if key is not None:
+            self._cache.put(key, answer)  # type: ignore[union-attr]
+        return self._outcome_from_answer(answer, template, cached=False, attempts=attempts, latency=latency)
+
+    def _outcome_from_answer(self, answer: CachedAnswer, template: JudgeTemplate, cached: bool, attempts: int,
+                             latency: float) -> JudgeOutcome:
+        verdict = parse_verdict(answer.raw, template.parser)
+        if verdict.passed is None:
+            self.stats.count("failures", "unparseable")
+        return JudgeOutcome(passed=verdict.passed, error=verdict.error, raw=answer.raw,
+                            p_yes=answer.p_yes if verdict.passed is not None else None, cached=cached,
+                            latency_s=latency, prompt_tokens=answer.prompt_tokens,
+                            completion_tokens=answer.completion_tokens, attempts=attempts, template=template.name)
+
+    def _answer_from_payload(self, payload: Any, template: JudgeTemplate) -> CachedAnswer:
+        try:
+            choice = payload["choices"][0]
+            raw = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError) as err:
+            raise ValueError(f"no choices[0].message.content ({err!r})") from err
+        if raw is None:
+            # Some servers put a reasoning judge's thinking in a separate field and leave content empty.
+            raw = ""
+        usage = payload.get("usage") or {}
+        p_yes = None
+        if self.config.logprobs:
+            content = ((choice.get("logprobs") or {}).get("content")) if isinstance(choice, dict) else None
+            p_yes = p_yes_from_logprobs(content, raw, parse_verdict(raw, template.parser).offset, template.parser)
+        return CachedAnswer(raw=raw, p_yes=p_yes, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                            completion_tokens=int(usage.get("completion_tokens") or 0))
+
+    async def _post_with_retries(self, http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[Any, int]:
+        url = f"{self.config.base_url}/chat/completions"
+        last_kind, last_message = "connect", ""
+        for attempt in range(self.config.max_retries + 1):
+            self.stats.add(attempts=1)
+            delay = self.config.backoff_s * (2 ** attempt)
+            try:
+                reply = await http.post(url, json=body, headers=self._headers(), timeout=self.config.timeout_s)
+            except httpx.TimeoutException as err:
+                last_kind = "timeout"
+                last_message = f"no answer within {self.config.timeout_s:g} s ({type(err).__name__})"
+            except httpx.TransportError as err:
+                last_kind = "connect"
+                last_message = f"cannot reach {url}: {type(err).__name__}: {err}"
+            else:
+                if reply.status_code == 200:
+                    try:
+                        return reply.json(), attempt + 1
+                    except ValueError as err:
+                        raise _CallFailed("bad_response", f"non-JSON reply from {url}: {reply.text[:300]!r}",
+                                          attempt + 1) from err
+                snippet = reply.text[:300]
+                if reply.status_code == 429:
+                    last_kind = "http_429"
+                    retry_after = reply.headers.get("retry-after", "")
+                    if retry_after.replace(".", "", 1).isdigit():
+                        delay = max(delay, min(float(retry_after), _MAX_RETRY_AFTER_S))
+                elif reply.status_code >= 500:
+                    last_kind = "http_5xx"
+                else:
+                    hint = ""
+                    if reply.status_code in (401, 403):
+                        hint = f" — set the API key in the environment variable {self.config.api_key_env}"
+                    elif reply.status_code == 404:
+                        hint = f" — check base_url ({self.config.base_url}) and the model name ({self.config.model})"
+                    raise _CallFailed("http_4xx", f"HTTP {reply.status_code} from {url}: {snippet!r}{hint}",
+                                      attempt + 1)
+                last_message = f"HTTP {reply.status_code} from {url}: {snippet!r}"
+            if attempt < self.config.max_retries:
+                self.stats.count("retries", last_kind)
+                await asyncio.sleep(min(delay, _MAX_BACKOFF_S))
+        attempts = self.config.max_retries + 1
+        raise _CallFailed(last_kind, f"judge call failed after {attempts} attempt(s): {last_message}", attempts)

@@ -1,0 +1,141 @@
+"""Judge endpoint configuration: one dataclass whose fields carry their help text, plus named presets.
+
+Nothing here connects anywhere; a :class:`~verif_nb.judge.client.JudgeClient` built from the config
+does, and only when asked to judge.
+
+GPU setups of the VerIF paper (serve the judge with vLLM on the GPU machine, then point the config
+at it)::
+
+    # QwQ-32B, the paper's main judge (a reasoning model: long <think> sections, so large max_tokens)
+    vllm serve Qwen/QwQ-32B --port 8000 --tensor-parallel-size 4 --max-model-len 16384
+    cfg = JudgeConfig.preset("qwq-32b-vllm", base_url="http://gpu-node:8000/v1")
+
+    # THU-KEG/IF-Verifier-7B, the paper's distilled verifier (also reasons before its [[1]]/[[0]])
+    vllm serve THU-KEG/IF-Verifier-7B --port 8000 --max-model-len 16384
+    cfg = JudgeConfig.preset("if-verifier-7b-vllm", base_url="http://gpu-node:8000/v1")
+
+The verdict is read after the last ``</think>``, so reasoning judges work with every template.
+
+Example:
+    >>> cfg = JudgeConfig.preset("qwq-32b-vllm")
+    >>> (cfg.model, cfg.template, cfg.max_tokens >= 4096)
+    ('Qwen/QwQ-32B', 'verif_score_zh', True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from verif_nb.errors import ParamsError
+
+
+@dataclass
+class JudgeConfig:
+    """Where and how to ask the judge. Every field can come from a params file.
+
+    Example:
+        >>> JudgeConfig(base_url="http://127.0.0.1:9000/v1", concurrency=8).concurrency
+        8
+    """
+
+    base_url: str = field(default="http://127.0.0.1:8088/v1", metadata={
+        "help": "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI)"})
+    model: str = field(default="qwen2.5-coder-0.5b-instruct", metadata={
+        "help": "model name sent with each request (vLLM: the served model; llama.cpp: its --model_alias)"})
+    api_key_env: str = field(default="VERIF_JUDGE_API_KEY", metadata={
+        "help": "name of the environment variable holding the API key; unset means no Authorization header"})
+    template: str = field(default="verif_score_en", metadata={
+        "help": "template for score_response (all soft constraints in one call): name or path to a .yaml"})
+    judge_template: str = field(default="verif_judge_en", metadata={
+        "help": "template for judge_constraint (one constraint per call): name or path to a .yaml"})
+    max_tokens: int = field(default=512, metadata={
+        "help": "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy, reproducible"})
+    timeout_s: float = field(default=120.0, metadata={"help": "per-attempt HTTP timeout in seconds"})
+    max_retries: int = field(default=4, metadata={
+        "help": "retries after the first attempt on 429, 5xx, connection errors and timeouts"})
+    backoff_s: float = field(default=0.5, metadata={
+        "help": "first retry delay; doubles each retry (a 429's Retry-After wins when larger)"})
+    concurrency: int = field(default=4, metadata={"help": "most requests in flight at once"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "folder of the persistent answer cache (sqlite); None = no cache"})
+    logprobs: bool = field(default=False, metadata={
+        "help": "request token log-probabilities and report p_yes where the server returns them"})
+    top_logprobs: int = field(default=10, metadata={"help": "alternatives per token when logprobs is on"})
+    extra_body: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)"})
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "concurrency"):
+            if int(getattr(self, name)) < 1:
+                raise ParamsError(f"JudgeConfig.{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ParamsError("JudgeConfig: max_retries and backoff_s must be >= 0 and timeout_s > 0")
+        self.base_url = self.base_url.rstrip("/")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JudgeConfig":
+        """Build from a mapping (a params file); unknown keys are an error.
+
+        Example:
+            >>> JudgeConfig.from_dict({"model": "m", "max_tokens": 64}).max_tokens
+            64
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ParamsError(f"unknown judge settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, for run metadata (holds the key's variable name, never the key)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "JudgeConfig":
+        """A copy with some fields changed.
+
+        Example:
+            >>> JudgeConfig().replace(logprobs=True).logprobs
+            True
+        """
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "JudgeConfig":
+        """A named setup (see :data:`PRESETS`), with any field overridden.
+
+        Example:
+            >>> JudgeConfig.preset("embedded-0.5b", concurrency=1).model
+            'qwen2.5-coder-0.5b-instruct'
+        """
+        if name not in PRESETS:
+            raise ParamsError(f"unknown judge preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        return cls.from_dict({**PRESETS[name], **overrides})
+
+
+# Reasoning judges think for thousands of tokens before the verdict, so they get a large max_tokens, a
+# long timeout, and the Chinese llm_score prompt the paper's judges were used (and IF-Verifier trained) with.
+PRESETS: dict[str, dict[str, Any]] = {
+    "embedded-0.5b": {
+        "base_url": "http://127.0.0.1:8088/v1", "model": "qwen2.5-coder-0.5b-instruct",
+        "template": "verif_score_en", "judge_template": "verif_judge_en", "max_tokens": 64,
+        "concurrency": 1, "timeout_s": 300.0, "logprobs": True,
+    },
+    "embedded-1.5b": {
+        "base_url": "http://127.0.0.1:8088/v1", "model": "qwen2.5-coder-1.5b-instruct",
+        "template": "verif_score_en", "judge_template": "verif_judge_en", "max_tokens": 64,
+        "concurrency": 1, "timeout_s": 300.0, "logprobs": True,
+    },
+    "qwq-32b-vllm": {
+        "base_url": "http://127.0.0.1:8000/v1", "model": "Qwen/QwQ-32B",
+        "template": "verif_score_zh", "judge_template": "verif_judge_zh", "max_tokens": 8192,
+        "temperature": 0.0, "timeout_s": 900.0, "concurrency": 32,
+    },
+    "if-verifier-7b-vllm": {
+        "base_url": "http://127.0.0.1:8000/v1", "model": "THU-KEG/IF-Verifier-7B",
+        "template": "verif_score_zh", "judge_template": "verif_judge_zh", "max_tokens": 4096,
+        "temperature": 0.0, "timeout_s": 600.0, "concurrency": 64,
+    },
+}
