@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "verif_nb.verify_cli",
     "verif_nb.pipeline.cli",
     "verif_nb.data.cli",
+    "verif_nb.judge.cli",
 ]
 
 
