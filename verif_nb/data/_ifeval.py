@@ -1,0 +1,137 @@
+"""IFEval / IFBench rows (key, prompt, instruction_id_list, kwargs) into Records of built-in checkers.
+
+Each id and its kwargs are validated through ``verif_nb.ifeval.get_checker`` (imported lazily so that
+loading data does not pull in the checker stack until it is needed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+from verif_nb.errors import CheckerError, DataError
+from verif_nb.records import Constraint, Record
+
+from verif_nb.data._io import RawRow
+from verif_nb.data._result import RowDropped
+from verif_nb.data._verinstruct import require_id, require_str, require_str_list
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_POLICIES: tuple[str, ...] = ("error", "llm", "drop")
+
+
+@lru_cache(maxsize=1)
+def _builtin_module() -> Any:
+    try:
+        import verif_nb.ifeval as module
+
+        module.get_checker  # noqa: B018 - the attribute is the contract
+    except (ImportError, AttributeError):
+        logger.warning("verif_nb.ifeval.get_checker is not available: built-in checker ids and kwargs are NOT "
+                       "validated (counted as counts['checkers_unvalidated'])")
+        return None
+    return module
+
+
+def _known_ids(module: Any) -> set[str] | None:
+    ids = getattr(module, "CHECKER_IDS", None)
+    return set(ids) if ids is not None else None
+
+
+def check_builtin(checker_id: str, kwargs: dict[str, Any]) -> tuple[str, str | None]:
+    """``("ok" | "unknown" | "bad_kwargs" | "unvalidated", message)`` for a built-in checker id and its kwargs.
+
+    Example:
+        >>> check_builtin("no_such:checker", {})[0] in ("unknown", "unvalidated")
+        True
+    """
+    module = _builtin_module()
+    if module is None:
+        return "unvalidated", None
+    known = _known_ids(module)
+    if known is not None and checker_id not in known:
+        return "unknown", None
+    try:
+        module.get_checker(checker_id, kwargs)
+    except CheckerError as err:
+        if known is None and "unknown" in str(err).lower():
+            return "unknown", str(err)
+        return "bad_kwargs", str(err)
+    return "ok", None
+
+
+def llm_description(checker_id: str, kwargs: dict[str, Any]) -> str:
+    """The judge's question for a checker that is not built in, made from its id and kwargs.
+
+    Example:
+        >>> llm_description("count:conjunctions", {"small_n": 3})
+        "The response follows the instruction's 'count:conjunctions' constraint (small_n=3)."
+    """
+    args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in kwargs.items())
+    return f"The response follows the instruction's {checker_id!r} constraint" + (f" ({args})" if args else "") + "."
+
+
+def builtin_constraint(checker_id: str, kwargs: dict[str, Any], raw: RawRow, *, unknown_checkers: str,
+                       id_field: str, kwargs_field: str, counts: Counter, name: str | None = None,
+                       ) -> Constraint | None:
+    """A rule constraint for a built-in checker, or what the unknown-checker policy makes of it (None = dropped)."""
+    status, message = check_builtin(checker_id, kwargs)
+    if status == "unvalidated":
+        counts["checkers_unvalidated"] += 1
+    elif status == "bad_kwargs":
+        prefix = "" if message.startswith(checker_id) else f"{checker_id}: "
+        raise DataError(raw.path, raw.line, kwargs_field, f"{prefix}{message}")
+    elif status == "unknown":
+        counts["unknown_checkers"] += 1
+        if unknown_checkers == "error":
+            raise DataError(raw.path, raw.line, id_field,
+                            f"unknown checker id {checker_id!r}; it is not built in (IFBench's types are not): pass "
+                            "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out")
+        if unknown_checkers == "drop":
+            counts["unknown_dropped"] += 1
+            return None
+        counts["unknown_to_llm"] += 1
+        # checker_id/kwargs are kept so per-group reports still see the id; kind="llm" decides how it is checked.
+        return Constraint(name=name or checker_id, kind="llm", checker_id=checker_id, kwargs=kwargs,
+                          description=llm_description(checker_id, kwargs))
+    return Constraint(name=name or checker_id, kind="rule", checker_id=checker_id, kwargs=kwargs)
+
+
+def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_: Any) -> tuple[Record, Counter]:
+    """One IFEval/IFBench row as a Record and the counts it adds."""
+    row = raw.row
+    rid = require_id(row, "key", raw)
+    prompt = require_str(row, "prompt", raw)
+    ids = require_str_list(row, "instruction_id_list", raw)
+    kwargs_list = row.get("kwargs")
+    if kwargs_list is None:
+        raise DataError(raw.path, raw.line, "kwargs", "missing; one object per instruction id ({} for none)")
+    if not isinstance(kwargs_list, list):
+        raise DataError(raw.path, raw.line, "kwargs", f"expected a list of objects, got {type(kwargs_list).__name__}")
+    if len(kwargs_list) != len(ids):
+        raise DataError(raw.path, raw.line, "kwargs", f"has {len(kwargs_list)} entries but instruction_id_list has "
+                                                      f"{len(ids)}; they must be aligned")
+    if not ids:
+        raise DataError(raw.path, raw.line, "instruction_id_list", "empty; a record needs at least one constraint")
+    counts: Counter = Counter()
+    constraints: list[Constraint] = []
+    for i, (cid, kw) in enumerate(zip(ids, kwargs_list)):
+        if kw is None:
+            kw = {}
+        if not isinstance(kw, dict):
+            raise DataError(raw.path, raw.line, f"kwargs[{i}]", f"expected an object, got {type(kw).__name__}")
+        # Hub copies (IFBench) store every possible kwarg with null for "not given"; null never is a real value.
+        kw = {k: v for k, v in kw.items() if v is not None}
+        c = builtin_constraint(cid, kw, raw, unknown_checkers=unknown_checkers,
+                               id_field=f"instruction_id_list[{i}]", kwargs_field=f"kwargs[{i}]", counts=counts)
+        if c is not None:
+            constraints.append(c)
+    if not constraints:
+        raise RowDropped(raw.path, raw.line, "instruction_id_list",
+                         f"all {len(ids)} checker ids are not built in and unknown_checkers='drop' removed them")
+    return Record(id=rid, prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}",
+                  meta={"format": fmt, "key": row["key"]}), counts

@@ -1,0 +1,249 @@
+"""Row-level input/output: jsonl helpers, the response-file reader, and one iterator over the rows of
+any supported source (jsonl, json, parquet, a folder of those, a ``datasets`` folder, a hub id).
+
+Every row comes with the place it was read from, so later errors can name the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verif_nb.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+FILE_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".parquet")
+
+
+@dataclass
+class RawRow:
+    """One row as read, before any format is applied: ``row`` is None when ``error`` says why it is unreadable."""
+
+    path: str
+    line: int
+    row: dict[str, Any] | None
+    error: DataError | None = None
+
+
+def _iter_jsonl(path: Path) -> Iterator[RawRow]:
+    # Blank lines are not rows (a trailing newline is common), so they are neither records nor skipped.
+    with open(path, encoding="utf-8") as fh:
+        for line_no, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as err:
+                yield RawRow(str(path), line_no, None,
+                             DataError(path, line_no, None, f"malformed JSON ({err.msg} at column {err.colno}); "
+                                                            "each line must be one JSON object"))
+                continue
+            if not isinstance(value, dict):
+                yield RawRow(str(path), line_no, None,
+                             DataError(path, line_no, None,
+                                       f"expected a JSON object per line, got {type(value).__name__}"))
+                continue
+            yield RawRow(str(path), line_no, value)
+
+
+def _iter_json(path: Path) -> Iterator[RawRow]:
+    # A .json file is one array of objects; "line" is then the 1-based position in the array.
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise DataError(path, err.lineno, None, f"malformed JSON ({err.msg}); a .json file must hold one array "
+                                                "of objects (use .jsonl for one object per line)") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise DataError(path, None, None, f"expected a JSON array of objects, got {type(value).__name__}")
+    for i, item in enumerate(value, start=1):
+        if isinstance(item, dict):
+            yield RawRow(str(path), i, item)
+        else:
+            yield RawRow(str(path), i, None,
+                         DataError(path, i, None, f"expected a JSON object, got {type(item).__name__}"))
+
+
+def _iter_parquet(path: Path) -> Iterator[RawRow]:
+    import pyarrow.parquet as pq  # pyarrow is a core dependency; imported here to keep `import verif_nb` light
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow raises several types for a corrupt/non-parquet file
+        raise DataError(path, None, None, f"not a readable parquet file: {err}") from None
+    i = 0
+    # to_pylist (not pandas) so nested lists stay Python lists instead of numpy arrays.
+    for batch in pf.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            i += 1
+            yield RawRow(str(path), i, row)
+
+
+def _iter_hf(dataset: Any, name: str) -> Iterator[RawRow]:
+    for i, row in enumerate(dataset, start=1):
+        yield RawRow(name, i, dict(row))
+
+
+def _pick_split(dataset: Any, name: str, split: str) -> Any:
+    # load_from_disk / load_dataset may return a DatasetDict; the caller's split chooses one part.
+    if isinstance(dataset, dict):  # DatasetDict subclasses dict
+        splits = list(dataset.keys())
+        if split not in splits:
+            raise DataError(name, None, None, f"split {split!r} not found; the dataset has splits {splits}; "
+                                              "pass split=... to choose one")
+        return dataset[split]
+    return dataset
+
+
+def _is_saved_dataset(folder: Path) -> bool:
+    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
+
+
+def source_files(source: str | os.PathLike) -> list[Path] | None:
+    """The data files a local ``source`` stands for (a file, or a folder's files sorted by name).
+
+    None when ``source`` is not local (a hub id) or is a folder written by ``datasets.save_to_disk``.
+    """
+    path = Path(source)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        if _is_saved_dataset(path):
+            return None
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in FILE_SUFFIXES)
+        if not files:
+            raise DataError(path, None, None, f"folder holds no {'/'.join(FILE_SUFFIXES)} files and is not a "
+                                              "dataset saved by datasets.save_to_disk")
+        return files
+    if path.suffix in FILE_SUFFIXES or str(source).startswith((".", "/", "~")):
+        raise DataError(path, None, None, "file not found; check the path (relative paths start from "
+                                          f"{Path.cwd()})")
+    return None
+
+
+def iter_file_rows(path: Path) -> Iterator[RawRow]:
+    """Rows of one local data file, chosen by its suffix."""
+    if path.suffix == ".jsonl":
+        return _iter_jsonl(path)
+    if path.suffix == ".json":
+        return _iter_json(path)
+    if path.suffix == ".parquet":
+        return _iter_parquet(path)
+    raise DataError(path, None, None, f"unsupported file type {path.suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
+
+
+def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterator[RawRow]]:
+    """Rows of a folder saved by ``datasets.save_to_disk`` or of a Hugging Face hub dataset id.
+
+    Returns the name used in error messages (``source[split]``) and the row iterator.
+    """
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(source, None, None, "reading a saved or hub dataset needs the `datasets` package: "
+                                            "pip install 'verif-nb[train]'") from None
+    name = f"{source}[{split}]"
+    try:
+        if Path(source).is_dir():
+            ds = datasets.load_from_disk(source)
+        else:
+            ds = datasets.load_dataset(source, split=split)
+    except DataError:
+        raise
+    except Exception as err:  # the hub client raises many types (offline, not found, gated)
+        raise DataError(source, None, None,
+                        f"could not load it as a Hugging Face dataset ({type(err).__name__}: {err}); check the id "
+                        "and your hub access, or download it and pass a local .jsonl/.parquet path") from None
+    return name, _iter_hf(_pick_split(ds, name, split), name)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a jsonl file into a list of dicts; a malformed or non-object line is a DataError naming its line.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+        >>> _ = write_jsonl(p, [{"id": "a"}, {"id": "b"}])
+        >>> [r["id"] for r in read_jsonl(p)]
+        ['a', 'b']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "file not found")
+    rows = []
+    for raw in _iter_jsonl(path):
+        if raw.error is not None:
+            raise raw.error
+        rows.append(raw.row)
+    return rows
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
+    """Write rows (dicts, or objects with ``to_dict()``) as one JSON object per line, atomically.
+
+    Parent folders are created; the file appears complete or not at all.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = write_jsonl(pathlib.Path(tempfile.mkdtemp()) / "out" / "r.jsonl", [{"x": 1}])
+        >>> p.read_text()
+        '{"x": 1}\\n'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rows:
+                if hasattr(row, "to_dict"):
+                    row = row.to_dict()
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Read a responses file: rows ``{"id": record_id, "response": text}``, several rows per id allowed.
+
+    Returns ``(id, response)`` pairs in file order. Integer ids are read as strings (to match
+    ``Record.id``). A bad row is a DataError naming the file, line and field.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = write_jsonl(pathlib.Path(tempfile.mkdtemp()) / "resp.jsonl",
+        ...                 [{"id": "a", "response": "hi"}, {"id": "a", "response": "hello"}])
+        >>> read_responses(p)
+        [('a', 'hi'), ('a', 'hello')]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "responses file not found")
+    out: list[tuple[str, str]] = []
+    for raw in _iter_jsonl(path):
+        if raw.error is not None:
+            raise raw.error
+        row = raw.row
+        if "id" not in row:
+            hint = " (IFEval response files key rows by prompt; add the record id)" if "prompt" in row else ""
+            raise DataError(path, raw.line, "id", f"missing; each row needs the id of its record{hint}")
+        rid = row["id"]
+        if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
+            raise DataError(path, raw.line, "id", f"expected a non-empty string, got {rid!r}")
+        if "response" not in row:
+            raise DataError(path, raw.line, "response", "missing; each row needs the response text")
+        if not isinstance(row["response"], str):
+            raise DataError(path, raw.line, "response", f"expected a string, got {type(row['response']).__name__}")
+        out.append((str(rid), row["response"]))
+    return out

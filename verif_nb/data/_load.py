@@ -1,0 +1,138 @@
+"""load_records: any supported source and format into one list of Records, with every skipped row reported."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from verif_nb.errors import DataError, ParamsError
+from verif_nb.records import Record
+
+from verif_nb.data._ifeval import UNKNOWN_POLICIES, parse_ifeval
+from verif_nb.data._io import RawRow, iter_dataset_rows, iter_file_rows, source_files
+from verif_nb.data._result import Collector, LoadResult
+from verif_nb.data._verinstruct import UNTAGGED_POLICIES, parse_verinstruct
+from verif_nb.data._verl import parse_verl
+
+FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench")
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+_PARSERS: dict[str, Callable[..., tuple[Record, Any]]] = {
+    "verinstruct": parse_verinstruct,
+    "verl": parse_verl,
+    "ifeval": parse_ifeval,
+    "ifbench": parse_ifeval,
+}
+_ID_FIELDS = {"verinstruct": "id", "verl": "extra_info.id", "ifeval": "key", "ifbench": "key"}
+
+
+def detect_format(row: dict[str, Any]) -> str | None:
+    """The format a row's fields point to, or None.
+
+    IFEval and IFBench share one layout, so a row of either is reported as ``"ifeval"``.
+
+    Example:
+        >>> detect_format({"id": "1", "prompt": "p", "checkers": [], "functions": []})
+        'verinstruct'
+        >>> detect_format({"key": 1, "prompt": "p", "instruction_id_list": [], "kwargs": []})
+        'ifeval'
+    """
+    if "checkers" in row or "functions" in row:
+        return "verinstruct"
+    if "reward_model" in row or "data_source" in row:
+        return "verl"
+    if "instruction_id_list" in row:
+        return "ifeval"
+    return None
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ParamsError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def _load_streams(streams: list[tuple[str, Iterator[RawRow]]], fmt: str, *, lenient: bool, untagged: str,
+                  unknown_checkers: str) -> LoadResult:
+    collector = Collector(lenient=lenient)
+    used: list[str] = []
+    for name, rows in streams:
+        stream_fmt = fmt
+        # delay: short loads (the common case) show no bar at all.
+        for raw in tqdm(rows, desc=f"reading {Path(name).name}", unit=" rows", delay=2.0, leave=False):
+            collector.row()
+            if raw.error is not None:
+                collector.fail(raw.error)
+                continue
+            if stream_fmt == "auto":
+                detected = detect_format(raw.row)
+                if detected is None:
+                    collector.fail(DataError(raw.path, raw.line, None,
+                                             f"cannot tell the format from the fields {sorted(raw.row)}; expected "
+                                             "VerInstruct (id, prompt, checkers, functions), verl (data_source, "
+                                             "prompt, reward_model, extra_info) or IFEval/IFBench (key, prompt, "
+                                             "instruction_id_list, kwargs); or pass format=..."))
+                    continue
+                stream_fmt = detected
+            try:
+                record, counts = _PARSERS[stream_fmt](raw, untagged=untagged, unknown_checkers=unknown_checkers,
+                                                      fmt=stream_fmt)
+            except DataError as err:
+                collector.fail(err)
+                continue
+            collector.add(record, counts, _ID_FIELDS[stream_fmt], raw.path, raw.line)
+        if stream_fmt != "auto" and stream_fmt not in used:
+            used.append(stream_fmt)
+    return collector.result("+".join(used) or fmt)
+
+
+def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bool = False,  # noqa: A002 - API name
+                 untagged: str = "error", unknown_checkers: str = "error", split: str = "train") -> LoadResult:
+    """Read records from a file, a folder, a saved ``datasets`` folder or a Hugging Face dataset id.
+
+    ``source``: a ``.jsonl`` / ``.json`` (array) / ``.parquet`` file; a folder of such files (read in name
+    order); a folder written by ``datasets.save_to_disk``; or a hub id for ``datasets.load_dataset``
+    (needs hub access; ``split`` picks the split there and for saved DatasetDicts).
+    ``format``: ``auto`` (from the first row's fields, per file) | ``verinstruct`` | ``verl`` | ``ifeval`` | ``ifbench``.
+
+    Bad rows raise a DataError naming the file, line and field; with ``lenient=True`` they are skipped and
+    listed in ``result.skipped`` instead. ``untagged`` decides what happens to VerInstruct checkers with no
+    ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to IFEval/IFBench ids that are not built in
+    (``"llm"``: judged by the LLM from a description made of the id and kwargs); every policy applied is
+    counted in ``result.counts``, and ``counts["rows"] == len(records) + len(skipped)``.
+
+    Example:
+        >>> res = load_records("../shared/data/verinstruct_format/example.jsonl")  # doctest: +SKIP
+        >>> res.counts["records"], res[0].constraints[0].kind                    # doctest: +SKIP
+        (5, 'rule')
+    """
+    _check_choice("format", format, FORMATS)
+    _check_choice("untagged", untagged, UNTAGGED_POLICIES)
+    _check_choice("unknown_checkers", unknown_checkers, UNKNOWN_POLICIES)
+    files = source_files(source)
+    if files is None:
+        streams = [iter_dataset_rows(str(source), split)]
+    else:
+        streams = [(str(f), iter_file_rows(f)) for f in files]
+    return _load_streams(streams, format, lenient=lenient, untagged=untagged, unknown_checkers=unknown_checkers)
+
+
+def load_sample() -> LoadResult:
+    """The sample dataset embedded in the package: every ``verif_nb/data/sample/*.jsonl``, in file-name order.
+
+    VerInstruct records with labelled candidate responses, for trying verifiers without any download.
+
+    Example:
+        >>> res = load_sample()                           # doctest: +SKIP
+        >>> sum(len(r.responses) for r in res) > 0        # doctest: +SKIP
+        True
+    """
+    files = sorted(SAMPLE_DIR.glob("*.jsonl")) if SAMPLE_DIR.is_dir() else []
+    if not files:
+        raise DataError(SAMPLE_DIR, None, None, "the embedded sample dataset is missing (no *.jsonl files here); "
+                                                "reinstall verif-nb, or load your own data with load_records(path)")
+    return _load_streams([(str(f), iter_file_rows(f)) for f in files], "verinstruct", lenient=False,
+                         untagged="error", unknown_checkers="error")

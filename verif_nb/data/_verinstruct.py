@@ -1,0 +1,296 @@
+"""VerInstruct rows (id, prompt, checkers, functions [, responses]) into Records.
+
+Dataset code is only ever parsed (``ast``) and compiled to check it, never executed here: running it is
+the sandbox's job.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Callable
+
+from verif_nb.errors import DataError
+from verif_nb.records import Constraint, LabelledResponse, Record
+
+from verif_nb.data._io import RawRow
+from verif_nb.data._result import RowDropped
+
+UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop")
+LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
+_TAG = re.compile(r"^\s*\[(rule|llm)\]\s*", re.IGNORECASE)
+
+
+def split_tag(checker: str) -> tuple[str | None, str]:
+    """``"[rule] Length_Constraints"`` -> ``("rule", "Length_Constraints")``; no tag -> ``(None, checker)``.
+
+    Example:
+        >>> split_tag("[LLM] Style"), split_tag("Style")
+        (('llm', 'Style'), (None, 'Style'))
+    """
+    m = _TAG.match(checker)
+    if not m:
+        return None, checker.strip()
+    return m.group(1).lower(), checker[m.end():].strip()
+
+
+# ---- field checks -------------------------------------------------------------------------------------------
+
+def require_id(row: dict[str, Any], name: str, raw: RawRow) -> str:
+    if name not in row or row[name] is None:
+        raise DataError(raw.path, raw.line, name, "missing; every record needs a unique id")
+    value = row[name]
+    # Integer ids are common (IFEval's key); Record.id is a string, so convert. bool is an int subclass: refuse it.
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise DataError(raw.path, raw.line, name, f"expected a non-empty string (or integer), got {value!r}")
+    return str(value)
+
+
+def require_str(row: dict[str, Any], name: str, raw: RawRow, *, label: str | None = None) -> str:
+    label = label or name
+    if name not in row or row[name] is None:
+        raise DataError(raw.path, raw.line, label, "missing")
+    value = row[name]
+    if not isinstance(value, str):
+        raise DataError(raw.path, raw.line, label, f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise DataError(raw.path, raw.line, label, "empty")
+    return value
+
+
+def require_str_list(row: dict[str, Any], name: str, raw: RawRow, *, label: str | None = None) -> list[str]:
+    label = label or name
+    if name not in row or row[name] is None:
+        raise DataError(raw.path, raw.line, label, "missing")
+    value = row[name]
+    if not isinstance(value, list):
+        raise DataError(raw.path, raw.line, label, f"expected a list of strings, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise DataError(raw.path, raw.line, f"{label}[{i}]", f"expected a string, got {type(item).__name__}")
+    return value
+
+
+# ---- dataset code -------------------------------------------------------------------------------------------
+
+def _defines_check_following(tree: ast.Module) -> bool:
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "check_following":
+            return True
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "check_following"
+                                                for t in node.targets):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (a.asname or a.name) == "check_following" for a in node.names):
+            return True
+    return False
+
+
+def _static_validate(code: str) -> str | None:
+    # Fallback while verif_nb.sandbox.validate_code is not available: parse and compile (no execution).
+    try:
+        tree = ast.parse(code)
+        compile(tree, "<check_following>", "exec")  # catches what the parser lets through ('return' outside def)
+    except SyntaxError as err:
+        return f"code does not compile: {err.msg} (line {err.lineno} of the function source)"
+    except (ValueError, RecursionError, MemoryError) as err:
+        return f"code does not compile: {err}"
+    if not _defines_check_following(tree):
+        return "code defines no top-level check_following(instruction, response) function"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _code_validator() -> Callable[[str], str | None]:
+    try:
+        from verif_nb.sandbox import validate_code
+    except ImportError:
+        return _static_validate
+    return validate_code
+
+
+def validate_code(code: str) -> str | None:
+    """Why ``code`` cannot serve as a checker (None when it can); static only, nothing is executed.
+
+    Example:
+        >>> validate_code("def check_following(instruction, response):\\n    return True") is None
+        True
+        >>> validate_code("def f(:") is not None
+        True
+    """
+    return _code_validator()(code)
+
+
+def _string_value(node: ast.AST, names: dict[str, str]) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names.get(node.id)
+    if isinstance(node, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in node.values):
+        return "".join(str(v.value) for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _string_value(node.left, names), _string_value(node.right, names)
+        return left + right if left is not None and right is not None else None
+    return None
+
+
+def _call_name(func: ast.AST) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def extract_llm_description(code: str) -> str | None:
+    """The constraint text an ``[llm]`` checker asks the judge about: the string argument(s) of its
+    ``llm_judge`` / ``llm_score`` / ``llm_extract`` call(s), read with ``ast`` (never executed).
+
+    A name bound once to a string literal is resolved; several calls are joined by newlines in source
+    order. When one entry lists several soft constraints in one string, that whole string is returned.
+    None when no string argument can be read statically.
+
+    Example:
+        >>> extract_llm_description('from llm_call import llm_judge\\n'
+        ...     'def check_following(instruction, response):\\n'
+        ...     '    return llm_judge(instruction, response, "Use a calm tone.")')
+        'Use a calm tone.'
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    assigned: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            assigned.setdefault(node.targets[0].id, []).append(node.value)
+    # Only names bound exactly once are safe to resolve statically.
+    names = {k: s for k, v in assigned.items() if len(v) == 1 and (s := _string_value(v[0], {})) is not None}
+    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and _call_name(n.func) in LLM_CALLS),
+                   key=lambda n: (n.lineno, n.col_offset))
+    parts: list[str] = []
+    for call in calls:
+        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+            text = _string_value(arg, names)
+            # The reference passes the literal "instruction" as the instruction; that is not the constraint.
+            if text is not None and text.strip() and text.strip() not in ("instruction", "response") \
+                    and text.strip() not in parts:
+                parts.append(text.strip())
+    return "\n".join(parts) if parts else None
+
+
+# ---- constraints and responses ------------------------------------------------------------------------------
+
+def build_constraints(checkers: list[str], functions: list[str], raw: RawRow, *, untagged: str,
+                      prefix: str = "", builtin: list[dict[str, Any] | None] | None = None,
+                      builtin_check: Callable[..., Constraint | None] | None = None,
+                      ) -> tuple[list[Constraint], list[int], Counter]:
+    """Constraints from aligned checker names and function sources; also the kept positions and counts.
+
+    ``builtin`` (verl rows written by :func:`export_verl`) marks positions that are built-in checkers,
+    turned into constraints by ``builtin_check``.
+    """
+    if len(checkers) != len(functions):
+        raise DataError(raw.path, raw.line, f"{prefix}functions",
+                        f"has {len(functions)} entries but {prefix}checkers has {len(checkers)}; they must be aligned "
+                        "(one function per checker)")
+    if not checkers:
+        raise DataError(raw.path, raw.line, f"{prefix}checkers", "empty; a record needs at least one constraint")
+    counts: Counter = Counter()
+    out: list[Constraint] = []
+    kept: list[int] = []
+    for i, (name, code) in enumerate(zip(checkers, functions)):
+        tag, bare = split_tag(name)
+        if tag is None:
+            counts["untagged"] += 1
+            if untagged == "error":
+                raise DataError(raw.path, raw.line, f"{prefix}checkers[{i}]",
+                                f"checker {name!r} has no [rule] or [llm] tag; choose a policy with "
+                                "untagged='rule', 'llm' or 'drop' (the VerIF reference silently drops these)")
+            if untagged == "drop":
+                counts["untagged_dropped"] += 1
+                continue
+            counts[f"untagged_to_{untagged}"] += 1
+            tag = untagged
+        spec = builtin[i] if builtin is not None and i < len(builtin) else None
+        if spec is not None and builtin_check is not None:
+            constraint = builtin_check(bare, tag, spec, code, i, counts)
+            if constraint is not None:
+                out.append(constraint)
+                kept.append(i)
+            continue
+        problem = validate_code(code)
+        if problem is not None:
+            raise DataError(raw.path, raw.line, f"{prefix}functions[{i}]", f"{problem} (checker {name!r})")
+        description = None
+        if tag == "llm":
+            description = extract_llm_description(code)
+            if description is None:
+                counts["llm_no_description"] += 1
+                description = bare
+        out.append(Constraint(name=name, kind=tag, code=code, description=description))
+        kept.append(i)
+    return out, kept, counts
+
+
+def parse_responses(value: Any, n_checkers: int, kept: list[int], raw: RawRow) -> list[LabelledResponse]:
+    """The optional ``responses`` field; labels are checked against the checkers and re-aligned to the kept ones."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DataError(raw.path, raw.line, "responses", f"expected a list of objects, got {type(value).__name__}")
+    out: list[LabelledResponse] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        where = f"responses[{i}]"
+        if not isinstance(item, dict):
+            raise DataError(raw.path, raw.line, where, f"expected an object, got {type(item).__name__}")
+        text = item.get("text")
+        if not isinstance(text, str):
+            raise DataError(raw.path, raw.line, f"{where}.text",
+                            "missing" if text is None else f"expected a string, got {type(text).__name__}")
+        rid = item.get("id")
+        if rid is not None:
+            if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
+                raise DataError(raw.path, raw.line, f"{where}.id", f"expected a non-empty string, got {rid!r}")
+            rid = str(rid)
+            if rid in seen:
+                raise DataError(raw.path, raw.line, f"{where}.id", f"duplicate response id {rid!r} in this record")
+            seen.add(rid)
+        labels = item.get("labels")
+        if labels is not None:
+            if not isinstance(labels, list):
+                raise DataError(raw.path, raw.line, f"{where}.labels",
+                                f"expected a list of true/false/null, got {type(labels).__name__}")
+            if len(labels) != n_checkers:
+                raise DataError(raw.path, raw.line, f"{where}.labels",
+                                f"has {len(labels)} labels but the record has {n_checkers} checkers; "
+                                "labels are aligned with checkers (null = unlabelled)")
+            for j, lab in enumerate(labels):
+                if lab is not None and not isinstance(lab, bool):
+                    raise DataError(raw.path, raw.line, f"{where}.labels[{j}]",
+                                    f"expected true, false or null, got {lab!r}")
+            labels = [labels[j] for j in kept]
+        out.append(LabelledResponse(text=text, labels=labels, id=rid))
+    return out
+
+
+def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, Counter]:
+    """One VerInstruct row (plus the optional ``responses`` field) as a Record and the counts it adds."""
+    row = raw.row
+    rid = require_id(row, "id", raw)
+    prompt = require_str(row, "prompt", raw)
+    checkers = require_str_list(row, "checkers", raw)
+    functions = require_str_list(row, "functions", raw)
+    constraints, kept, counts = build_constraints(checkers, functions, raw, untagged=untagged)
+    if not constraints:
+        raise RowDropped(raw.path, raw.line, "checkers",
+                         f"all {len(checkers)} checkers were untagged and untagged='drop' removed them")
+    responses = parse_responses(row.get("responses"), len(checkers), kept, raw)
+    meta = {"format": "verinstruct"}
+    if len(kept) != len(checkers):
+        meta["dropped_checkers"] = [checkers[i] for i in range(len(checkers)) if i not in set(kept)]
+    return Record(id=rid, prompt=prompt, constraints=constraints, responses=responses,
+                  source=f"{raw.path}:{raw.line}", meta=meta), counts
