@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -90,7 +91,6 @@ def bar(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: st
         sns.barplot(data=df, y=x, x=y, hue=hue, order=order, ax=ax, orient="h", errorbar=None)
         if ylim:
             ax.set_xlim(*ylim)
-        cat_label, val_label = ylabel, xlabel
         ax.set_title(title)
         ax.set_ylabel(xlabel)
         ax.set_xlabel(ylabel)
@@ -99,7 +99,8 @@ def bar(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: st
         if ylim:
             ax.set_ylim(*ylim)
         ax.tick_params(axis="x", labelrotation=30 if df[x].astype(str).str.len().max() > 8 else 0)
-        cat_label, val_label = xlabel, ylabel
+    if pd.api.types.is_integer_dtype(df[y]):  # counts: no 0.25-record ticks
+        (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     if annotate:
         for container in ax.containers:
             ax.bar_label(container, fmt="%.3g", fontsize=8, padding=2)
@@ -109,7 +110,7 @@ def bar(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: st
             legend.set_title(hue)
         fig.tight_layout()
         return fig
-    return _finish(fig, ax, title, cat_label, val_label, legend_title=hue)
+    return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)
 
 
 def histogram(df: pd.DataFrame, x: str, *, title: str, xlabel: str, ylabel: str = "count",

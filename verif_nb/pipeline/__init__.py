@@ -9,6 +9,7 @@ Example:
     >>> run_dir = run_pipeline("params/ci.yaml")  # doctest: +SKIP
 """
 
+from verif_nb.pipeline._dataset import constraint_table, load_data, record_table, response_table, rule_health
 from verif_nb.pipeline._kernel import KERNEL_NAME, install_kernel, kernel_spec, private_kernel
 from verif_nb.pipeline._outputs import (
     find_runs,
@@ -35,7 +36,9 @@ __all__ = [
     "NotebookFailedError",
     "NotebookParameter",
     "PipelineParams",
+    "constraint_table",
     "find_runs",
+    "load_data",
     "install_kernel",
     "kernel_spec",
     "load_params",
@@ -48,6 +51,9 @@ __all__ = [
     "project_path",
     "read_metrics",
     "read_run_metrics",
+    "record_table",
+    "response_table",
+    "rule_health",
     "run_pipeline",
     "save_metrics",
     "summary_table",

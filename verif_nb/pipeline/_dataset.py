@@ -1,0 +1,178 @@
+"""Tables for the dataset-inspection notebook: one row per record, per constraint, per rule function.
+
+Example:
+    >>> from verif_nb.records import Constraint, Record, LabelledResponse
+    >>> rec = Record("r1", "Write two words.", [Constraint("[rule] Length", "rule", code="def check_following(i, r): return True"),
+    ...                                         Constraint("[llm] Tone", "llm", description="Be warm.")],
+    ...              responses=[LabelledResponse("Hello there", [True, True])])
+    >>> record_table([rec])[["id", "n_rule", "n_llm", "prompt_words"]].values.tolist()
+    [['r1', 1, 1, 3]]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from verif_nb.records import Record
+
+log = logging.getLogger(__name__)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _taxonomy(group: str) -> str:
+    try:
+        from verif_nb.evaluation import taxonomy_group
+    except ImportError:  # evaluation needs the verifier stack; the table still works without the mapping
+        return "unknown"
+    return taxonomy_group(group)
+
+
+def record_table(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per record: constraint counts (rule/llm), prompt length, labelled responses.
+
+    Columns: ``id, n_constraints, n_rule, n_llm, prompt_chars, prompt_words, n_responses, source``.
+
+    Example:
+        >>> record_table([]).empty
+        True
+    """
+    rows = [{"id": r.id, "n_constraints": len(r.constraints), "n_rule": len(r.rule_constraints),
+             "n_llm": len(r.llm_constraints), "prompt_chars": len(r.prompt), "prompt_words": _words(r.prompt),
+             "n_responses": len(r.responses), "source": r.source} for r in records]
+    return pd.DataFrame(rows, columns=["id", "n_constraints", "n_rule", "n_llm", "prompt_chars", "prompt_words",
+                                       "n_responses", "source"])
+
+
+def constraint_table(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per constraint: record, name, kind (rule = hard, llm = soft), group, taxonomy, how checked.
+
+    ``checked_by`` is ``builtin`` (a verif-nb checker id), ``dataset_code`` (sandboxed
+    ``check_following``) or ``judge``.
+
+    Example:
+        >>> from verif_nb.records import Constraint
+        >>> t = constraint_table([Record("r", "p", [Constraint("punctuation:no_comma", "rule",
+        ...                                                    checker_id="punctuation:no_comma")])])
+        >>> t[["group", "checked_by"]].values.tolist()
+        [['punctuation', 'builtin']]
+    """
+    rows = []
+    for r in records:
+        for i, c in enumerate(r.constraints):
+            checked_by = "judge" if c.kind == "llm" else ("builtin" if c.checker_id else "dataset_code")
+            rows.append({"record_id": r.id, "index": i, "name": c.name, "kind": c.kind, "group": c.group,
+                         "taxonomy": _taxonomy(c.group), "checked_by": checked_by,
+                         "description": c.description or ""})
+    return pd.DataFrame(rows, columns=["record_id", "index", "name", "kind", "group", "taxonomy", "checked_by",
+                                       "description"])
+
+
+def response_table(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per labelled candidate response: length and gold score (fraction of constraints met).
+
+    Example:
+        >>> from verif_nb.records import Constraint, LabelledResponse
+        >>> rec = Record("r", "p", [Constraint("c", "llm", description="d")], [LabelledResponse("a b", [False])])
+        >>> t = response_table([rec])
+        >>> (int(t.response_words[0]), float(t.gold_score[0]))
+        (2, 0.0)
+    """
+    rows = [{"record_id": r.id, "response": i, "response_chars": len(resp.text), "response_words": _words(resp.text),
+             "gold_score": resp.gold_score,
+             "gold_all": None if not resp.labels else all(x for x in resp.labels if x is not None)}
+            for r in records for i, resp in enumerate(r.responses)]
+    return pd.DataFrame(rows, columns=["record_id", "response", "response_chars", "response_words", "gold_score",
+                                       "gold_all"])
+
+
+def _validation_problem(result: Any) -> str | None:
+    """The problem a sandbox validation reports, or None when the code is fine (shape-tolerant)."""
+    if result is None or result is True:
+        return None
+    if isinstance(result, str):
+        return result or None
+    if isinstance(result, (list, tuple)):
+        return "; ".join(str(x) for x in result) or None
+    for attr in ("error", "problem", "message"):
+        value = getattr(result, attr, None)
+        if value:
+            return str(value)
+    ok = getattr(result, "ok", None)
+    return None if ok in (True, None) else str(result)
+
+
+def rule_health(records: Sequence[Record], pool: Any = None, *, instruction_arg: str = "literal",
+                progress: bool = True) -> pd.DataFrame:
+    """Health of every dataset-supplied rule function: does it compile, does it import only what the
+    sandbox allows, and how long a check takes on the record's labelled responses.
+
+    Compile and import problems come from :func:`verif_nb.sandbox.validate_code` (no dataset code runs
+    in this process); checks run in ``pool`` (a :class:`verif_nb.sandbox.SandboxPool`, made here when
+    None). One row per (record, constraint) with columns ``record_id, name, group, problem, checks,
+    errors, passed, ms_per_check, first_error``. ``ms_per_check`` is the wall time of that function's
+    checks divided by their number (it includes the pool's dispatch, which is what training pays).
+
+    Example:
+        >>> rule_health([]).empty
+        True
+    """
+    from tqdm.auto import tqdm
+
+    columns = ["record_id", "name", "group", "problem", "checks", "errors", "passed", "ms_per_check", "first_error"]
+    targets = [(r, c) for r in records for c in r.rule_constraints if c.code]
+    if not targets:
+        return pd.DataFrame([], columns=columns)
+    from verif_nb.sandbox import CheckTask, SandboxPool, validate_code
+
+    own_pool = pool is None
+    pool = pool or SandboxPool()
+    rows = []
+    try:
+        for record, c in tqdm(targets, desc="rule functions", disable=not progress):
+            problem = _validation_problem(validate_code(c.code))
+            row = {"record_id": record.id, "name": c.name, "group": c.group, "problem": problem, "checks": 0,
+                   "errors": 0, "passed": 0, "ms_per_check": float("nan"), "first_error": None}
+            responses = [resp.text for resp in record.responses]
+            if problem is None and responses:
+                instruction = "instruction" if instruction_arg == "literal" else record.prompt
+                tasks = [CheckTask(code=c.code, instruction=instruction, response=text) for text in responses]
+                start = time.perf_counter()
+                results = pool.check_batch(tasks)
+                elapsed = time.perf_counter() - start
+                errors = [res.error for res in results if res.passed is None]
+                row.update(checks=len(results), errors=len(errors), passed=sum(res.passed is True for res in results),
+                           ms_per_check=1000 * elapsed / len(results), first_error=errors[0] if errors else None)
+            rows.append(row)
+    finally:
+        if own_pool:
+            pool.close()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def load_data(data: str = "sample", data_format: str = "auto", *, lenient: bool = True, untagged: str = "error",
+              unknown_checkers: str = "error"):
+    """Load the notebooks' ``data`` parameter: ``"sample"`` (the embedded dataset) or a path / dataset id.
+
+    Relative paths are tried from the working folder and its parents (see
+    :func:`verif_nb.pipeline.project_path`), so the same value works in JupyterLab and in a run.
+
+    Example:
+        >>> load_data("sample").counts["records"] > 0  # doctest: +SKIP
+        True
+    """
+    from verif_nb.data import load_records, load_sample
+    from verif_nb.pipeline._outputs import project_path
+
+    if data == "sample":
+        return load_sample()
+    path = project_path(data)
+    return load_records(path if path.exists() else data, format=data_format, lenient=lenient, untagged=untagged,
+                        unknown_checkers=unknown_checkers)
