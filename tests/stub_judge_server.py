@@ -9,7 +9,10 @@ It listens on 127.0.0.1 on a free port, in a background thread, and answers
 - ``"slow"``: sleep ``slow_s`` before answering (to exceed the client's timeout);
 - ``"garbage"``: a 200 whose answer has no verdict;
 - ``"think"``: the answer is preceded by a ``<think>`` section containing a misleading verdict;
-- ``"bad_json"``: a 200 whose body is not JSON.
+- ``"bad_json"``: a 200 whose body is not JSON;
+- ``"unauthorized"``: HTTP 401 (not retryable).
+
+``calls`` counts POSTs, ``max_in_flight`` the most handled at once.
 
 With ``logprobs`` in the request it returns OpenAI-style ``logprobs.content`` where the verdict token
 (1/0/Yes/No) has top alternatives with probability ``p_yes`` for the yes-side token.
@@ -60,6 +63,7 @@ class StubJudgeServer:
         self.answer, self.fault, self.delay_s = answer, fault, delay_s
         self.fail_first, self.slow_s, self.p_yes, self.model_id = fail_first, slow_s, p_yes, model_id
         self.calls = 0
+        self.in_flight = self.max_in_flight = 0
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -78,7 +82,7 @@ class StubJudgeServer:
 
     def reset(self) -> None:
         with self._lock:
-            self.calls = 0
+            self.calls = self.max_in_flight = 0
             self.requests.clear()
             self.headers.clear()
 
@@ -117,13 +121,19 @@ class StubJudgeServer:
                     index = stub.calls
                     stub.requests.append(body)
                     stub.headers.append(dict(self.headers))
-                status, payload, headers = stub._respond(index, body)
+                    stub.in_flight += 1
+                    stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
+                try:
+                    status, payload, headers = stub._respond(index, body)
+                finally:
+                    with stub._lock:
+                        stub.in_flight -= 1
                 self._send(status, payload, headers)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 128
-        self._thread = threading.Thread(target=self._server.serve_forever, name="stub-judge", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stub-judge", daemon=True)
         self._thread.start()
         return self
 
@@ -147,6 +157,8 @@ class StubJudgeServer:
         fault = self.fault
         if fault == "500_storm" or (fault == "500_then_ok" and index <= self.fail_first):
             return 500, b'{"error": "internal server error (stub)"}', {}
+        if fault == "unauthorized":
+            return 401, b'{"error": "invalid api key (stub)"}', {}
         if fault == "429_then_ok" and index <= self.fail_first:
             return 429, b'{"error": "rate limited (stub)"}', {"Retry-After": "0"}
         if fault == "slow":
