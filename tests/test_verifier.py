@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from judge_fakes import FakeJudge
 
 from verif_nb.errors import JudgeError, ParamsError
 from verif_nb.records import Constraint, Record
 from verif_nb.verifier import Verifier, VerifierConfig, record_from_columns, record_to_columns
-
-
-@dataclass
-class Outcome:
-    passed: bool | None
-    error: str | None = None
-    raw: str | None = None
-    p_yes: float | None = None
-    latency_s: float = 0.0
-
-
-class FakeJudge:
-    """In-process judge: answers by a rule on the request, counts calls (no network in unit tests)."""
-
-    def __init__(self, answer=lambda req: True):
-        self.answer = answer
-        self.requests = []
-
-    def run_many(self, requests, progress=False):
-        self.requests.extend(requests)
-        out = []
-        for r in requests:
-            a = self.answer(r)
-            out.append(Outcome(None, error=a, raw="???") if isinstance(a, str) else Outcome(a, raw="[[1]]" if a else "[[0]]"))
-        return out
 
 
 WORDS = Constraint("length_constraints:number_words", "rule", checker_id="length_constraints:number_words",
@@ -72,7 +46,7 @@ def test_llm_mode_one_call_per_response_over_soft_constraints():
 
 
 def test_constraint_granularity_calls_once_per_constraint_and_averages():
-    judge = FakeJudge(lambda req: "cheerful" in req.constraint)
+    judge = FakeJudge(lambda req: "cheerful" in req.constraints[0])
     res = Verifier(mode="llm", judge=judge, judge_granularity="constraint").verify(REC, GOOD)
     assert len(judge.requests) == 2
     assert res.judge_score == 0.5 and res.reward == 0.5

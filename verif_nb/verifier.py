@@ -326,11 +326,11 @@ class Verifier:
         for p in pending:
             words = [describe_constraint(c) for c in p.judged]
             if self.config.judge_granularity == "response":
-                requests.append(JudgeRequest(prompt=p.record.prompt, response=p.response, constraints=words))
+                requests.append(JudgeRequest.score(p.record.prompt, p.response, words))
                 owners.append(p)
             else:
                 for w in words:
-                    requests.append(JudgeRequest(prompt=p.record.prompt, response=p.response, constraint=w))
+                    requests.append(JudgeRequest.judge(p.record.prompt, p.response, w))
                     owners.append(p)
         outcomes = self.judge.run_many(requests, progress=progress)
         for p, outcome in zip(owners, outcomes):

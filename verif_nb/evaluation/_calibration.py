@@ -94,7 +94,7 @@ def judge_calibration(cases: Sequence[CalibrationCase], judge, progress: bool = 
     """
     from verif_nb.judge import JudgeRequest
 
-    requests = [JudgeRequest(prompt=c.prompt, response=c.response, constraint=describe_builtin(c.checker_id, c.kwargs))
+    requests = [JudgeRequest.judge(c.prompt, c.response, describe_builtin(c.checker_id, c.kwargs))
                 for c in cases]
     outcomes = judge.run_many(requests, progress=progress)
     return pd.DataFrame([{"checker_id": c.checker_id, "group": c.group, "gold": c.gold, "pred": o.passed,
