@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from pathlib import Path
 
@@ -220,16 +221,39 @@ def test_untagged_as_llm_keeps_the_code_and_uses_the_name_when_nothing_is_quoted
     assert "bonjour" in c.code
 
 
+def test_extra_columns_are_kept_in_meta(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{**BASE, "category": "tone", "source": "hand-written"}])
+    rec = load_records(path)[0]
+    assert rec.meta == {"format": "verinstruct", "category": "tone", "source": "hand-written"}
+    assert rec.source == f"{path}:1"  # the extra 'source' column does not replace where the record was read
+
+
 def test_dataset_code_is_never_executed(tmp_path):
-    marker = tmp_path / "ran"
-    code = (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+    # Passes the static screen, but would raise at once if anything ran it.
+    code = ("raise RuntimeError('dataset code ran in the loader')\n"
             "def check_following(instruction, response):\n    return True")
     path = write_jsonl(tmp_path / "d.jsonl", [{**BASE, "functions": [code, LLM]}])
-    assert len(load_records(path)) == 1
-    assert not marker.exists()
+    assert load_records(path)[0].constraints[0].code == code
 
 
 @pytest.mark.parametrize("kwargs", [{"format": "csv"}, {"untagged": "keep"}, {"unknown_checkers": "rule"}])
 def test_unknown_option_values_are_refused(kwargs):
     with pytest.raises(ParamsError):
         load_records(EXAMPLE, **kwargs)
+
+
+def _sandbox_screen_available() -> bool:
+    try:
+        return hasattr(importlib.import_module("verif_nb.sandbox"), "validate_code")
+    except ImportError:
+        return False
+
+
+@pytest.mark.skipif(not _sandbox_screen_available(), reason="verif_nb.sandbox.validate_code not available yet")
+def test_code_the_sandbox_would_refuse_is_refused_at_read_time_but_llm_call_is_accepted(tmp_path):
+    bad = "import subprocess\ndef check_following(instruction, response):\n    return True"
+    path = write_jsonl(tmp_path / "d.jsonl", [BASE, {**BASE, "id": "b2", "functions": [bad, LLM]}])
+    with pytest.raises(DataError) as info:
+        load_records(path)
+    assert (info.value.line, info.value.field) == (2, "functions[0]") and "subprocess" in info.value.message
+    assert len(load_records(EXAMPLE)) == 5  # every [llm] function there imports llm_call

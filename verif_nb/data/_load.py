@@ -99,7 +99,8 @@ def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bo
     ``format``: ``auto`` (from the first row's fields, per file) | ``verinstruct`` | ``verl`` | ``ifeval`` | ``ifbench``.
 
     Bad rows raise a DataError naming the file, line and field; with ``lenient=True`` they are skipped and
-    listed in ``result.skipped`` instead. ``untagged`` decides what happens to VerInstruct checkers with no
+    listed in ``result.skipped`` instead (a source that cannot be read at all — missing file, corrupt
+    parquet, malformed ``.json`` array, hub failure — raises either way). ``untagged`` decides what happens to VerInstruct checkers with no
     ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to IFEval/IFBench ids that are not built in
     (``"llm"``: judged by the LLM from a description made of the id and kwargs); every policy applied is
     counted in ``result.counts``, and ``counts["rows"] == len(records) + len(skipped)``.

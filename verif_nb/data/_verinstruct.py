@@ -20,6 +20,7 @@ from verif_nb.data._result import RowDropped
 
 UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop")
 LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
+_FIELDS = frozenset({"id", "prompt", "checkers", "functions", "responses", "dropped_checkers"})
 _TAG = re.compile(r"^\s*\[(rule|llm)\]\s*", re.IGNORECASE)
 
 
@@ -105,10 +106,24 @@ def _static_validate(code: str) -> str | None:
 @lru_cache(maxsize=1)
 def _code_validator() -> Callable[[str], str | None]:
     try:
-        from verif_nb.sandbox import validate_code
+        from verif_nb.sandbox import validate_code as screen
     except ImportError:
         return _static_validate
-    return validate_code
+    try:
+        from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
+    except ImportError:
+        allowed = None
+    else:
+        # Every VerInstruct [llm] function imports llm_call (the judge shim), and generated [rule] code often
+        # carries the same import line: accept it here; running it is the sandbox's business.
+        allowed = frozenset(DEFAULT_ALLOWED_IMPORTS) | {"llm_call"}
+
+    def validate(code: str) -> str | None:
+        problem = screen(code) if allowed is None else screen(code, allowed_imports=allowed)
+        # The screen parses but does not compile; compiling (no execution) also catches e.g. 'return' outside def.
+        return problem or _static_validate(code)
+
+    return validate
 
 
 def validate_code(code: str) -> str | None:
@@ -163,13 +178,17 @@ def extract_llm_description(code: str) -> str | None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     assigned: dict[str, list[ast.AST]] = {}
+    calls: list[ast.Call] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             assigned.setdefault(node.targets[0].id, []).append(node.value)
+        elif isinstance(node, ast.Call) and _call_name(node.func) in LLM_CALLS:
+            calls.append(node)
+    if not calls:
+        return None
     # Only names bound exactly once are safe to resolve statically.
     names = {k: s for k, v in assigned.items() if len(v) == 1 and (s := _string_value(v[0], {})) is not None}
-    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and _call_name(n.func) in LLM_CALLS),
-                   key=lambda n: (n.lineno, n.col_offset))
+    calls.sort(key=lambda n: (n.lineno, n.col_offset))
     parts: list[str] = []
     for call in calls:
         for arg in [*call.args, *(kw.value for kw in call.keywords)]:
@@ -289,8 +308,11 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
         raise RowDropped(raw.path, raw.line, "checkers",
                          f"all {len(checkers)} checkers were untagged and untagged='drop' removed them")
     responses = parse_responses(row.get("responses"), len(checkers), kept, raw)
-    meta = {"format": "verinstruct"}
+    meta: dict[str, Any] = {"format": "verinstruct"}
+    # Columns beyond the format (a source, a category ...) are kept for the user, not interpreted.
+    meta.update({k: v for k, v in row.items() if k not in _FIELDS and k not in meta})
     if len(kept) != len(checkers):
-        meta["dropped_checkers"] = [checkers[i] for i in range(len(checkers)) if i not in set(kept)]
+        kept_set = set(kept)
+        meta["dropped_checkers"] = [c for i, c in enumerate(checkers) if i not in kept_set]
     return Record(id=rid, prompt=prompt, constraints=constraints, responses=responses,
                   source=f"{raw.path}:{raw.line}", meta=meta), counts
