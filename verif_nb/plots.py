@@ -140,6 +140,8 @@ def lines(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: 
     """
     fig, ax = plt.subplots(figsize=(width, height))
     sns.lineplot(data=df, x=x, y=y, hue=hue, marker="o" if markers else None, ax=ax, errorbar=None)
+    if pd.api.types.is_integer_dtype(df[x]):  # steps: no step 1.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if ylim:
         ax.set_ylim(*ylim)
     return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)

@@ -10,6 +10,7 @@ Example:
 """
 
 from verif_nb.pipeline._dataset import constraint_table, load_data, record_table, response_table, rule_health
+from verif_nb.pipeline._judge import JUDGE_KINDS, NotebookJudge
 from verif_nb.pipeline._kernel import KERNEL_NAME, install_kernel, kernel_spec, private_kernel
 from verif_nb.pipeline._outputs import (
     find_runs,
@@ -32,8 +33,10 @@ from verif_nb.pipeline._run import NotebookFailedError, new_run_dir, package_ver
 
 __all__ = [
     "INJECTED_KEYS",
+    "JUDGE_KINDS",
     "KERNEL_NAME",
     "NotebookFailedError",
+    "NotebookJudge",
     "NotebookParameter",
     "PipelineParams",
     "constraint_table",
