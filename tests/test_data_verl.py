@@ -48,7 +48,7 @@ def test_exported_rows_have_the_verif_layout(tmp_path):
         assert row["reward_model"]["style"] == "rule"
         # VerInstruct records carry exactly what VerIF's reward reads.
         assert json.loads(row["reward_model"]["ground_truth"]) == {"checkers": s["checkers"], "functions": s["functions"]}
-        assert row["extra_info"] == {"split": "test", "index": i, "id": s["id"]}
+        assert row["extra_info"] == {"split": "test", "index": i, "id": s["id"], "prompt": s["prompt"]}
 
 
 def test_ifeval_records_round_trip_with_builtin_checkers(tmp_path):

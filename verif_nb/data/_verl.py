@@ -2,7 +2,8 @@
 
 Row layout: ``data_source``, ``prompt=[{"role": "user", "content": ...}]``, ``ability="if"``,
 ``reward_model={"style": "rule", "ground_truth": json.dumps({"checkers", "functions"})}``,
-``extra_info={"split", "index"}``. :func:`export_verl` adds ``extra_info["id"]`` (the record id) and, only
+``extra_info={"split", "index"}``. :func:`export_verl` adds ``extra_info["id"]`` (the record id),
+``extra_info["prompt"]`` (verl passes extra_info, not the prompt, to reward functions) and, only
 for records with built-in checkers (IFEval ids), a ``"builtin"`` list aligned with ``checkers`` in the
 ground truth; both are ignored by code that does not know them.
 """
@@ -160,7 +161,8 @@ def to_verl_row(record: Record, index: int, data_source: str, split: str) -> dic
         "prompt": [{"role": "user", "content": record.prompt}],
         "ability": "if",
         "reward_model": {"style": "rule", "ground_truth": json.dumps(gt, ensure_ascii=False)},
-        "extra_info": {"split": split, "index": index, "id": record.id},
+        # verl hands reward functions extra_info but not the prompt; the judge needs the prompt.
+        "extra_info": {"split": split, "index": index, "id": record.id, "prompt": record.prompt},
     }
 
 
