@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import pytest
-
 from verif_nb import cli as top_cli
 from verif_nb.data import cli as data_cli
 from verif_nb.data import load_records

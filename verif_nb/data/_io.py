@@ -156,6 +156,7 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterator[RawRow]]:
         if Path(source).is_dir():
             ds = datasets.load_from_disk(source)
         else:
+            logger.info("loading %s (split %s) with datasets.load_dataset", source, split)
             ds = datasets.load_dataset(source, split=split)
     except DataError:
         raise

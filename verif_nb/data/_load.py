@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from verif_nb.data._verl import parse_verl
 
 FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench")
 SAMPLE_DIR = Path(__file__).parent / "sample"
+
+logger = logging.getLogger(__name__)
 
 _PARSERS: dict[str, Callable[..., tuple[Record, Any]]] = {
     "verinstruct": parse_verinstruct,
@@ -86,7 +89,11 @@ def _load_streams(streams: list[tuple[str, Iterator[RawRow]]], fmt: str, *, leni
             collector.add(record, counts, _ID_FIELDS[stream_fmt], raw.path, raw.line)
         if stream_fmt != "auto" and stream_fmt not in used:
             used.append(stream_fmt)
-    return collector.result("+".join(used) or fmt)
+    result = collector.result("+".join(used) or fmt)
+    if result.skipped:
+        logger.warning("skipped %d of %d rows (reasons in result.skipped; result.summary() lists them); first: %s",
+                       len(result.skipped), result.counts["rows"], result.skipped[0])
+    return result
 
 
 def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bool = False,  # noqa: A002 - API name
