@@ -21,6 +21,8 @@ COMMAND_MODULES: list[str] = [
     "verif_nb.pipeline.cli",
     "verif_nb.data.cli",
     "verif_nb.judge.cli",
+    "verif_nb.ifeval.cli",
+    "verif_nb.train.cli",
 ]
 
 
