@@ -91,6 +91,7 @@ class StubJudgeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -197,3 +198,27 @@ class StubJudgeServer:
                          "top_logprobs": sorted(alts, key=lambda a: -a["logprob"])[:top]}
             content.append(entry)
         return content
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stub in the foreground (its own process, so benchmarks do not share its GIL).
+
+    Prints ``READY <base_url>`` once listening; serves until killed.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="stub OpenAI-compatible judge server")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to sleep per request")
+    parser.add_argument("--answer", default="[[1]] All constraints are met.")
+    parser.add_argument("--fault", default=None)
+    args = parser.parse_args(argv)
+    stub = StubJudgeServer(answer=args.answer, fault=args.fault, delay_s=args.delay).start()
+    print(f"READY {stub.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        stub.stop()
+
+
+if __name__ == "__main__":
+    main()
