@@ -123,18 +123,25 @@ def leads_to_allowed_module(name: str, allowed: frozenset[str] | set[str]) -> bo
 
 
 class _Screen(ast.NodeVisitor):
-    """Collects the first policy violation in a module's AST (``self.problem``)."""
+    """Collects policy violations in a module's AST; ``problem`` is the first in source order."""
 
     def __init__(self, allowed: frozenset[str]):
         self.allowed = allowed
-        self.problem: str | None = None
+        self.problems: list[tuple[int, int, str]] = []  # (end line, end column, message)
         self.stored_names: set[str] = set()
         # Stack of the 'self' parameter name of each enclosing function (None when not a method).
         self.method_self: list[str | None] = []
 
     def flag(self, node: ast.AST, message: str) -> None:
-        if self.problem is None:
-            self.problem = f"{message} (line {getattr(node, 'lineno', '?')})"
+        # Ordered by where the node ends: in a.__class__.__base__ the inner attribute ends first.
+        line = getattr(node, "lineno", 0)
+        end = (getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or 0)
+        self.problems.append((*end, f"{message} (line {line})"))
+
+    @property
+    def problem(self) -> str | None:
+        """The violation that comes first in the source."""
+        return min(self.problems)[2] if self.problems else None
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:

@@ -164,7 +164,9 @@ class _Worker:
                                    + (f"; its stderr ends with: {detail}" if detail else "")) from None
         if "fatal" in ready:
             self.discard()
-            raise SandboxError(f"sandbox worker refused to start: {ready['fatal']}")
+            refusal = SandboxError(f"sandbox worker refused to start: {ready['fatal']}")
+            refusal.permanent = True  # a configuration problem: starting again would not help
+            raise refusal
         for name, reason in (ready.get("missing") or {}).items():
             log.warning("sandbox: allowed module %r cannot be imported in the workers (%s)", name, reason)
 
@@ -325,9 +327,9 @@ class SandboxPool:
             raise ParamsError(f"workers must be a positive integer, not {workers!r}")
         if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
             raise ParamsError(f"timeout_s must be in (0, 3600] seconds, not {timeout_s!r}")
-        if not isinstance(memory_mb, int) or memory_mb < 64:
-            raise ParamsError(f"memory_mb must be an integer >= 64 (the interpreter alone needs ~40 MB), "
-                              f"not {memory_mb!r}")
+        if not isinstance(memory_mb, int) or memory_mb < 32:
+            raise ParamsError(f"memory_mb must be an integer >= 32 (an idle worker uses ~25 MB of address "
+                              f"space, ~90 MB once langdetect is loaded), not {memory_mb!r}")
         if not isinstance(max_batch, int) or max_batch < 1:
             raise ParamsError(f"max_batch must be a positive integer, not {max_batch!r}")
         self.workers = workers
@@ -518,9 +520,9 @@ class SandboxPool:
                 worker.discard()
                 try:
                     worker.start()
-                except SandboxError:
+                except SandboxError as err:
                     failed_starts += 1
-                    if failed_starts >= 3:
+                    if failed_starts >= 3 or getattr(err, "permanent", False):
                         raise
                     continue
             try:

@@ -47,6 +47,7 @@ HEADER = struct.Struct(">I")
 PROGRESS = struct.Struct("<QQ")  # (batch seq, index of the task now running)
 LOADING = 1 << 63  # or-ed into the index while a library loads its data, outside the per-check clock
 MAX_ERROR_CHARS = 300
+HEADROOM_BYTES = 16 << 20  # address space a check needs at least, beyond the idle worker's
 CHECK_FILENAME = "<check_following>"
 
 # Builtins a checker gets, by allow-list (new builtins in later Pythons stay out until reviewed).
@@ -462,7 +463,7 @@ def main(argv: list[str]) -> int:
 
     limit = sandbox.memory_mb * 1024 * 1024
     in_use = _vm_size_bytes()
-    if in_use and in_use > limit * 0.8:
+    if in_use and in_use + HEADROOM_BYTES > limit:
         _write_frame(out_fd, {"fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker already uses "
                                        f"{in_use / 2**20:.0f} MB of address space; raise memory_mb"})
         return 1

@@ -1,0 +1,288 @@
+"""SandboxPool and validate_code: results, ordering, errors, worker replacement, caching, parameters."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from verif_nb.errors import ParamsError, SandboxError
+from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS, CheckResult, CheckTask, SandboxPool, validate_code
+
+EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "verinstruct_format" / "example.jsonl"
+
+
+def fn(body: str, head: str = "") -> str:
+    """Source of a check_following with the given one-expression or multi-line body."""
+    lines = body.strip("\n").splitlines()
+    if len(lines) == 1 and not lines[0].lstrip().startswith(("return", "raise", "while", "for", "if")):
+        lines = ["return " + lines[0]]
+    body = "\n".join("    " + line for line in lines)
+    return f"{head}\ndef check_following(instruction, response):\n{body}\n"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(workers=2, timeout_s=0.5) as shared_pool:
+        yield shared_pool
+
+
+# -- validate_code (static, nothing runs) ---------------------------------------------------------------
+VALIDATE_CASES = [
+    (fn("len(response.split()) >= 3"), None),
+    (fn("bool(re.search(r'\\d+', response))", "import re"), None),
+    (fn("Counter(response.split()).most_common(1)[0][1] < 5", "from collections import Counter"), None),
+    (fn("ET.fromstring(response).tag == 'a'", "import xml.etree.ElementTree as ET"), None),
+    (fn("urlparse(response).scheme == 'https'", "from urllib.parse import urlparse"), None),
+    (fn("detect(response) == 'fr'", "from langdetect import detect"), None),
+    (fn("'{} words'.format(len(response.split())) != ''"), None),
+    ("class P:\n    def __init__(self, text):\n        self.text = text\n"
+     "def check_following(instruction, response):\n    return P(response).text == response\n", None),
+    ("def check_following(instruction, response):\n    input = response\n    return input\n", None),
+    ("import os\n" + fn("True"), "import of 'os' is not allowed (line 1)"),
+    ("from subprocess import run\n" + fn("True"), "import of 'subprocess' is not allowed (line 1)"),
+    ("import urllib.request\n" + fn("True"), "import of 'urllib.request' is not allowed (line 1)"),
+    ("from urllib import request\n" + fn("True"), "import of urllib.request is not allowed (line 1)"),
+    ("from llm_call import llm_judge\n" + fn("True"), "import of 'llm_call' is not allowed (line 1)"),
+    ("from . import x\n" + fn("True"), "relative imports are not allowed (line 1)"),
+    ("from re import *\n" + fn("True"), "'from re import *' is not allowed"),
+    ("from operator import attrgetter\n" + fn("True"), "import of operator.attrgetter is not allowed"),
+    (fn("().__class__.__base__.__subclasses__()"), "access to attribute '__class__' is not allowed (line 3)"),
+    (fn("check_following.__globals__"), "access to attribute '__globals__' is not allowed"),
+    (fn("__builtins__"), "use of '__builtins__' is not allowed"),
+    (fn("__import__('os')"), "use of '__import__' is not allowed"),
+    (fn("(x for x in []).gi_frame"), "access to attribute 'gi_frame' is not allowed"),
+    (fn("open('/tmp/x', 'w')"), "builtin 'open' is not available in the sandbox (line 3)"),
+    (fn("eval('1')"), "builtin 'eval' is not available"),
+    (fn("'{0.__class__}'.format(response)"), "format field '0.__class__' is not allowed"),
+    (fn("fmt.format(response)", "fmt = '{}'"), "str.format on a non-literal string is not allowed"),
+    (fn("re.findall", "import re\nre.findall = None"), "assigning attributes of shared objects is not allowed"),
+    ("def check_following(instruction, response):\n    match response:\n        case str(__class__=c):\n"
+     "            return c\n", "access to attribute '__class__' is not allowed"),
+    ("def check(instruction, response):\n    return True\n", "defines no check_following"),
+    ("def check_following(response):\n    return True\n", "must accept (instruction, response)"),
+    ("async def check_following(instruction, response):\n    return True\n", "not async"),
+    ("def check_following(instruction, response):\n    return (\n", "SyntaxError line 2"),
+    ("x = 1\n  y = 2\n", "SyntaxError line 2"),
+]
+
+
+@pytest.mark.parametrize("code,expected", VALIDATE_CASES)
+def test_validate_code(code, expected):
+    problem = validate_code(code)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and expected in problem
+
+
+def test_validate_code_respects_a_custom_allow_list():
+    code = fn("json.loads(response)", "import json")
+    assert validate_code(code) is None
+    assert validate_code(code, allowed_imports=frozenset({"re"})) == "import of 'json' is not allowed (line 1)"
+
+
+def test_allow_list_is_documented_data():
+    assert {"re", "string", "math", "json", "collections", "langdetect"} <= DEFAULT_ALLOWED_IMPORTS
+    assert not {"os", "sys", "io", "subprocess", "socket", "ctypes", "pickle", "builtins"} & DEFAULT_ALLOWED_IMPORTS
+
+
+# -- running checks ---------------------------------------------------------------------------------------
+RUN_CASES = [
+    # (code, response, passed, error substring)
+    (fn("len(response.split()) >= 3"), "one two three", True, None),
+    (fn("len(response.split()) >= 3"), "one two", False, None),
+    (fn("re.search('cat', response)", "import re"), "a cat", True, None),  # a Match is truthy
+    (fn("re.search('cat', response)", "import re"), "a dog", False, None),  # None is falsy
+    (fn("[w for w in response.split() if w.isupper()]"), "NASA rocks", True, None),
+    (fn("response.count('x')"), "no letter", False, None),
+    (fn("instruction == 'instruction'"), "anything", True, None),
+    (fn("1 / 0"), "x", None, "ZeroDivisionError: division by zero (line 3)"),
+    (fn("int(response)"), "abc", None, "ValueError: invalid literal"),
+    (fn("json.loads(response)['a'] == 1", "import json"), '{"a": 1}', True, None),
+    (fn("json.loads(response)", "import json"), "not json", None, "JSONDecodeError"),
+    (fn("detect(response) == 'fr'", "from langdetect import detect"),
+     "Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.", True, None),
+    (fn("len(sent_tokenize(response, 'english')) == 2", "from punkt import sent_tokenize"),
+     "Mr. Smith went home. He slept.", True, None),
+    (fn("datetime.strptime(response, '%Y-%m-%d').year == 2024", "from datetime import datetime"),
+     "2024-05-01", True, None),
+    (fn("P(1, 2).b == 2", "from collections import namedtuple\nP = namedtuple('P', 'a b')"), "x", True, None),
+    ("from html.parser import HTMLParser\nclass Tags(HTMLParser):\n    def __init__(self):\n"
+     "        super().__init__()\n        self.seen = []\n    def handle_starttag(self, tag, attrs):\n"
+     "        self.seen.append(tag)\ndef check_following(instruction, response):\n    p = Tags()\n"
+     "    p.feed(response)\n    return p.seen == ['b', 'i']\n", "<b>bold</b> and <i>it</i>", True, None),
+    (fn("urllib.parse.urlparse(response).netloc == 'a.org'", "import urllib.parse"), "https://a.org/x", True, None),
+    (fn("print('noise') or True"), "x", True, None),
+    ("import os\n" + fn("True"), "x", None, "import of 'os' is not allowed"),
+    ("def check(instruction, response):\n    return True\n", "x", None, "defines no check_following"),
+    ("def check_following(instruction, response)\n    return True\n", "x", None, "SyntaxError line 1"),
+    ("check_following = 3\n", "x", None, "defines no check_following"),
+    ("raise ValueError('at import')\n" + fn("True"), "x", None,
+     "error while defining check_following: ValueError: at import (line 1)"),
+    (fn("getattr(response, '__cla' + 'ss__')"), "x", None, "access to attribute '__class__' is not allowed"),
+    (fn("statistics.sys.modules", "import statistics"), "x", None, "access to module 'sys' is not allowed"),
+]
+
+
+def test_check_batch_results_in_order(pool):
+    tasks = [CheckTask(code, "instruction", response) for code, response, _, _ in RUN_CASES]
+    results = pool.check_batch(tasks)
+    assert len(results) == len(RUN_CASES)
+    for (code, response, passed, error), result in zip(RUN_CASES, results):
+        assert isinstance(result, CheckResult)
+        assert result.passed is passed, (code, result)
+        if error is None:
+            assert result.error is None, (code, result)
+        else:
+            assert result.error and error in result.error, (code, result)
+        assert result.seconds >= 0
+
+
+def test_example_file_rule_functions_run_and_llm_ones_are_rejected(pool):
+    rows = [json.loads(line) for line in EXAMPLES.read_text().splitlines() if line.strip()]
+    tasks, kinds = [], []
+    for row in rows:
+        for checker, code in zip(row["checkers"], row["functions"]):
+            kind = checker.split("]")[0].strip("[")
+            kinds.append(kind)
+            tasks.append(CheckTask(code, "instruction", "1. Evaporation.\n2. Condensation.\n3. Rain, collision, "
+                                                        "collision.\n\nSecond paragraph."))
+            if kind == "llm":
+                assert "import of 'llm_call' is not allowed" in validate_code(code)
+            else:
+                assert validate_code(code) is None, code
+    results = pool.check_batch(tasks)
+    for kind, result in zip(kinds, results):
+        if kind == "rule":
+            assert result.passed in (True, False) and result.error is None
+        else:
+            assert result.passed is None and "llm_call" in result.error
+    # The numbered-list checker of example-0002 sees exactly three items.
+    list_check = rows[1]["functions"][0]
+    assert pool.check(list_check, "instruction", "1. a\n2. b\n3. c").passed is True
+    assert pool.check(list_check, "instruction", "1. a\n2. b").passed is False
+
+
+def test_large_batch_is_spread_over_workers_and_keeps_order(pool):
+    code = fn("int(response) % 3 == 0")
+    tasks = [CheckTask(code, "instruction", str(i)) for i in range(1000)]
+    results = pool.check_batch(tasks)
+    assert [r.passed for r in results] == [i % 3 == 0 for i in range(1000)]
+    assert len(pool.pids()) == 2
+
+
+def test_module_body_runs_once_per_worker(pool):
+    with SandboxPool(workers=1, timeout_s=0.5) as single:
+        code = "calls = []\n" + fn("calls.append(1)\nreturn len(calls) == 1")
+        assert [single.check(code, "instruction", "x").passed for _ in range(3)] == [True, False, False]
+
+
+def test_concurrent_callers_get_their_own_answers(pool):
+    code = fn("response.startswith(instruction)")
+    failures = []
+
+    def caller(tag: str) -> None:
+        tasks = [CheckTask(code, tag, f"{tag if i % 2 else 'other'}-{i}") for i in range(200)]
+        got = [r.passed for r in pool.check_batch(tasks)]
+        if got != [bool(i % 2) for i in range(200)]:
+            failures.append(tag)
+
+    threads = [threading.Thread(target=caller, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_timeout_is_reported_and_the_rest_of_the_batch_still_answered(pool):
+    loop = fn("while True:\n    pass")
+    c_level = fn("sum(range(10 ** 13))")  # one C call: the alarm can't interrupt it, the watchdog kills
+    ok = fn("response == 'yes'")
+    tasks = [CheckTask(c, "instruction", r) for c, r in
+             [(ok, "yes"), (loop, "x"), (ok, "no"), (c_level, "x"), (ok, "yes")]]
+    results = pool.check_batch(tasks)
+    assert [r.passed for r in results] == [True, None, False, None, True]
+    assert results[1].error == "timed out after 0.5 s"
+    assert results[3].error == "timed out after 0.5 s (worker killed)"
+    assert pool.check(ok, "instruction", "yes").passed is True
+
+
+def test_worker_crash_mid_batch_is_replaced_and_only_that_check_fails():
+    # The static screen is off so the crash can reach os._exit; only tests may do this.
+    crash = fn("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]"
+               ".__init__.__globals__['_exit'](7)")
+    ok = fn("response == 'yes'")
+    with SandboxPool(workers=1, timeout_s=0.5, _static_screen=False) as single:
+        first = single.check(ok, "instruction", "yes")
+        pid = single.pids()
+        tasks = [CheckTask(c, "instruction", r) for c, r in [(ok, "yes"), (ok, "no"), (crash, "x"), (ok, "yes")]]
+        results = single.check_batch(tasks)
+        assert first.passed is True
+        assert [r.passed for r in results] == [True, False, None, True]
+        assert results[2].error == "worker died (exit code 7)"
+        assert single.pids() and single.pids() != pid
+
+
+def test_memory_limit_gives_memory_error_and_pool_recovers(pool):
+    results = pool.check_batch([CheckTask(fn("len('x' * (10 ** 10))"), "instruction", "x"),
+                                CheckTask(fn("len(response)"), "instruction", "abc")])
+    assert results[0].passed is None and results[0].error.startswith("MemoryError (memory limit 512 MB)")
+    assert results[1].passed is True
+
+
+def test_checker_prints_never_reach_the_caller(pool, capfd):
+    assert pool.check(fn("print('LOUD' * 1000) or True"), "instruction", "x").passed is True
+    out, err = capfd.readouterr()
+    assert "LOUD" not in out and "LOUD" not in err
+
+
+def test_custom_allow_list_and_missing_modules():
+    with SandboxPool(workers=1, timeout_s=0.5, allowed_imports=frozenset({"re"})) as narrow:
+        assert "import of 'json' is not allowed" in narrow.check(fn("True", "import json"), "instruction", "x").error
+        assert narrow.check(fn("bool(re.match('a', response))", "import re"), "instruction", "abc").passed
+    with SandboxPool(workers=1, timeout_s=0.5,
+                     allowed_imports=DEFAULT_ALLOWED_IMPORTS | {"surely_not_installed_mod"}) as wide:
+        result = wide.check(fn("True", "import surely_not_installed_mod"), "instruction", "x")
+        assert result.passed is None and "allowed, but not importable in the sandbox" in result.error
+
+
+def test_bad_task_values_are_results_not_exceptions(pool):
+    results = pool.check_batch([CheckTask(fn("True"), "instruction", None),  # type: ignore[arg-type]
+                                "not a task"])  # type: ignore[list-item]
+    assert results[0].passed is None and "response must be a string" in results[0].error
+    assert results[1].passed is None and "expected a CheckTask" in results[1].error
+    assert pool.check_batch([]) == []
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"workers": 0}, "workers"), ({"timeout_s": 0}, "timeout_s"), ({"memory_mb": 10}, "memory_mb"),
+    ({"max_batch": 0}, "max_batch"),
+])
+def test_bad_parameters(kwargs, fragment):
+    with pytest.raises(ParamsError, match=fragment):
+        SandboxPool(**kwargs)
+
+
+def test_memory_limit_below_interpreter_size_is_a_clear_error():
+    with SandboxPool(workers=1, memory_mb=32) as tiny:
+        with pytest.raises(SandboxError, match="raise memory_mb"):
+            tiny.check(fn("True"), "instruction", "x")
+
+
+def test_lazy_start_rss_and_close():
+    pool = SandboxPool(workers=1, timeout_s=0.5)
+    assert pool.pids() == [] and pool.rss_bytes() == 0
+    assert pool.check(fn("True"), "instruction", "x").passed is True
+    assert pool.rss_bytes() > 5 * 2**20
+    pids = pool.pids()
+    pool.close()
+    pool.close()
+    assert pool.pids() == []
+    import psutil
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    with pytest.raises(SandboxError, match="closed"):
+        pool.check(fn("True"), "instruction", "x")
