@@ -103,7 +103,8 @@ def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bo
     ``source``: a ``.jsonl`` / ``.json`` (array) / ``.parquet`` file; a folder of such files (read in name
     order); a folder written by ``datasets.save_to_disk``; or a hub id for ``datasets.load_dataset``
     (needs hub access; ``split`` picks the split there and for saved DatasetDicts).
-    ``format``: ``auto`` (from the first row's fields, per file) | ``verinstruct`` | ``verl`` | ``ifeval`` | ``ifbench``.
+    ``format``: ``auto`` (from the first row's fields, per file) | ``verinstruct`` | ``verl`` | ``ifeval`` | ``ifbench``
+    (IFEval and IFBench share one layout and one reader; the name only labels ``Record.meta["format"]``).
 
     Bad rows raise a DataError naming the file, line and field; with ``lenient=True`` they are skipped and
     listed in ``result.skipped`` instead (a source that cannot be read at all — missing file, corrupt
