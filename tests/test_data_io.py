@@ -153,6 +153,24 @@ def test_jsonl_helpers_round_trip_and_report_bad_lines(tmp_path):
     assert (info.value.path, info.value.line) == (str(path), 3)
 
 
+def test_a_byte_order_mark_and_crlf_line_ends_are_tolerated(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(json.dumps(r) for r in EXAMPLE_ROWS).encode() + b"\r\n")
+    assert [r.id for r in load_records(path)] == [r["id"] for r in EXAMPLE_ROWS]
+
+
+def test_a_line_that_is_not_utf8_is_that_lines_error(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    lines = [json.dumps(r).encode() for r in EXAMPLE_ROWS[:2]]
+    lines.insert(1, '{"id": "café"}'.encode("latin-1"))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(DataError) as info:
+        load_records(path)
+    assert (info.value.line, info.value.field) == (2, None) and "UTF-8" in info.value.message
+    res = load_records(path, lenient=True)
+    assert len(res) == 2 and [e.line for e in res.skipped] == [2]
+
+
 def test_responses_file_allows_several_rows_per_id(tmp_path):
     path = write_jsonl(tmp_path / "resp.jsonl", [{"id": "a", "response": "one"}, {"id": 2, "response": ""},
                                                   {"id": "a", "response": "two"}])

@@ -34,8 +34,18 @@ class RawRow:
 
 def _iter_jsonl(path: Path) -> Iterator[RawRow]:
     # Blank lines are not rows (a trailing newline is common), so they are neither records nor skipped.
-    with open(path, encoding="utf-8") as fh:
-        for line_no, text in enumerate(fh, start=1):
+    # Bytes, decoded line by line, so one badly encoded line is that line's error, not the file's.
+    with open(path, "rb") as fh:
+        for line_no, data in enumerate(fh, start=1):
+            if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows editors)
+                data = data[3:]
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield RawRow(str(path), line_no, None,
+                             DataError(path, line_no, None, f"not UTF-8 text ({err.reason} at byte {err.start}); "
+                                                            "save the file as UTF-8"))
+                continue
             if not text.strip():
                 continue
             try:
@@ -56,8 +66,10 @@ def _iter_jsonl(path: Path) -> Iterator[RawRow]:
 def _iter_json(path: Path) -> Iterator[RawRow]:
     # A .json file is one array of objects; "line" is then the 1-based position in the array.
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # tolerate a BOM (Windows editors)
             value = json.load(fh)
+    except UnicodeDecodeError as err:
+        raise DataError(path, None, None, f"not UTF-8 text ({err.reason}); save the file as UTF-8") from None
     except json.JSONDecodeError as err:
         raise DataError(path, err.lineno, None, f"malformed JSON ({err.msg}); a .json file must hold one array "
                                                 "of objects (use .jsonl for one object per line)") from None
