@@ -93,67 +93,59 @@ def response_table(records: Iterable[Record]) -> pd.DataFrame:
                                        "gold_all"])
 
 
-def _validation_problem(result: Any) -> str | None:
-    """The problem a sandbox validation reports, or None when the code is fine (shape-tolerant)."""
-    if result is None or result is True:
-        return None
-    if isinstance(result, str):
-        return result or None
-    if isinstance(result, (list, tuple)):
-        return "; ".join(str(x) for x in result) or None
-    for attr in ("error", "problem", "message"):
-        value = getattr(result, attr, None)
-        if value:
-            return str(value)
-    ok = getattr(result, "ok", None)
-    return None if ok in (True, None) else str(result)
+def rule_health(records: Sequence[Record], pool: Any = None, *, instruction_arg: str = "literal") -> pd.DataFrame:
+    """Health of every dataset-supplied rule function: does it pass the sandbox's static screen
+    (compiles, defines ``check_following``, imports only what is allowed), and how do its checks on the
+    record's labelled responses go in the sandbox (errors, passes, time per check).
 
-
-def rule_health(records: Sequence[Record], pool: Any = None, *, instruction_arg: str = "literal",
-                progress: bool = True) -> pd.DataFrame:
-    """Health of every dataset-supplied rule function: does it compile, does it import only what the
-    sandbox allows, and how long a check takes on the record's labelled responses.
-
-    Compile and import problems come from :func:`verif_nb.sandbox.validate_code` (no dataset code runs
-    in this process); checks run in ``pool`` (a :class:`verif_nb.sandbox.SandboxPool`, made here when
-    None). One row per (record, constraint) with columns ``record_id, name, group, problem, checks,
-    errors, passed, ms_per_check, first_error``. ``ms_per_check`` is the wall time of that function's
-    checks divided by their number (it includes the pool's dispatch, which is what training pays).
+    Nothing runs in this process: :func:`verif_nb.sandbox.validate_code` only parses, and the checks
+    run in ``pool`` (a :class:`verif_nb.sandbox.SandboxPool`, made here when None) as one batch.
+    One row per (record, rule constraint with code): ``record_id, name, group, problem, checks, errors,
+    passed, ms_per_check, first_error``; ``ms_per_check`` is the mean time inside the worker
+    (compilation included on first use).
 
     Example:
         >>> rule_health([]).empty
         True
     """
-    from tqdm.auto import tqdm
-
     columns = ["record_id", "name", "group", "problem", "checks", "errors", "passed", "ms_per_check", "first_error"]
     targets = [(r, c) for r in records for c in r.rule_constraints if c.code]
     if not targets:
         return pd.DataFrame([], columns=columns)
     from verif_nb.sandbox import CheckTask, SandboxPool, validate_code
 
-    own_pool = pool is None
-    pool = pool or SandboxPool()
-    rows = []
-    try:
-        for record, c in tqdm(targets, desc="rule functions", disable=not progress):
-            problem = _validation_problem(validate_code(c.code))
-            row = {"record_id": record.id, "name": c.name, "group": c.group, "problem": problem, "checks": 0,
-                   "errors": 0, "passed": 0, "ms_per_check": float("nan"), "first_error": None}
-            responses = [resp.text for resp in record.responses]
-            if problem is None and responses:
-                instruction = "instruction" if instruction_arg == "literal" else record.prompt
-                tasks = [CheckTask(code=c.code, instruction=instruction, response=text) for text in responses]
-                start = time.perf_counter()
-                results = pool.check_batch(tasks)
-                elapsed = time.perf_counter() - start
-                errors = [res.error for res in results if res.passed is None]
-                row.update(checks=len(results), errors=len(errors), passed=sum(res.passed is True for res in results),
-                           ms_per_check=1000 * elapsed / len(results), first_error=errors[0] if errors else None)
-            rows.append(row)
-    finally:
-        if own_pool:
-            pool.close()
+    rows, tasks, owners = [], [], []
+    for i, (record, c) in enumerate(targets):
+        problem = validate_code(c.code)
+        rows.append({"record_id": record.id, "name": c.name, "group": c.group, "problem": problem, "checks": 0,
+                     "errors": 0, "passed": 0, "ms_per_check": float("nan"), "first_error": None})
+        if problem is None:
+            instruction = "instruction" if instruction_arg == "literal" else record.prompt
+            for resp in record.responses:
+                tasks.append(CheckTask(code=c.code, instruction=instruction, response=resp.text))
+                owners.append(i)
+    if tasks:
+        own_pool = pool is None
+        pool = pool or SandboxPool()
+        try:
+            start = time.perf_counter()
+            results = pool.check_batch(tasks)
+            log.info("%d sandboxed checks in %.2f s", len(tasks), time.perf_counter() - start)
+        finally:
+            if own_pool:
+                pool.close()
+        seconds: dict[int, list[float]] = {}
+        for i, res in zip(owners, results):
+            row = rows[i]
+            row["checks"] += 1
+            seconds.setdefault(i, []).append(res.seconds)
+            if res.passed is None:
+                row["errors"] += 1
+                row["first_error"] = row["first_error"] or res.error
+            elif res.passed:
+                row["passed"] += 1
+        for i, values in seconds.items():
+            rows[i]["ms_per_check"] = 1000 * sum(values) / len(values)
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -107,27 +107,34 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
 
 
-def project_path(path: str | Path) -> Path:
-    """Resolve a relative path the way both the pipeline and JupyterLab expect.
-
-    The pipeline runs notebooks in the folder ``verif-nb run`` was started from (normally the
-    project root); JupyterLab runs them in ``notebooks/``. A relative path that does not exist
-    here is therefore also tried in the parent folders (up to the one holding ``pyproject.toml``).
+def project_root(start: str | Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
 
     Example:
-        >>> project_path("/tmp").is_absolute()
+        >>> project_root("/") is None or True
+        True
+    """
+    here = Path(start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
+
+
+def project_path(path: str | Path) -> Path:
+    """Resolve a relative path the same way in a pipeline run and in JupyterLab.
+
+    The pipeline runs notebooks in the folder ``verif-nb run`` was started from (normally the project
+    root); JupyterLab runs them in ``notebooks/``. A relative path is taken from the working folder if it
+    exists there, else from the project root (the folder holding ``pyproject.toml``) — also for paths
+    that do not exist yet, such as output folders.
+
+    Example:
+        >>> project_path("/tmp") == Path("/tmp")
         True
     """
     p = Path(path).expanduser()
     if p.is_absolute() or p.exists():
         return p
-    here = Path.cwd()
-    for parent in [here, *here.parents]:
-        if (parent / p).exists():
-            return parent / p
-        if (parent / "pyproject.toml").exists():
-            break
-    return p
+    root = project_root()
+    return root / p if root is not None else p
 
 
 def summary_table(run_dir: str | Path) -> pd.DataFrame:
@@ -145,3 +152,39 @@ def summary_table(run_dir: str | Path) -> pd.DataFrame:
             if isinstance(value, (int, float, str, bool)) or value is None:
                 rows.append({"notebook": notebook, "metric": key, "value": value})
     return pd.DataFrame(rows, columns=["notebook", "metric", "value"])
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``manifest.json`` (empty dict when the folder has none).
+
+    Example:
+        >>> read_manifest("/nonexistent")
+        {}
+    """
+    path = Path(run_dir) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def runs_summary(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """The headline numbers (``summary.json``) of several runs side by side, one row per number.
+
+    Columns: ``run_id``, ``status``, ``params_file``, ``notebook``, ``metric``, ``value``. Only numeric
+    values are kept, so the table can be plotted across runs.
+
+    Example:
+        >>> runs_summary([]).empty
+        True
+    """
+    frames = []
+    for run in run_dirs:
+        manifest = read_manifest(run)
+        table = summary_table(run)
+        table = table[table["value"].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
+        frames.append(table.assign(run_id=manifest.get("run_id", Path(run).name), status=manifest.get("status"),
+                                   params_file=manifest.get("params_file")))
+    columns = ["run_id", "status", "params_file", "notebook", "metric", "value"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(frames, ignore_index=True)[columns]
+    out["value"] = out["value"].astype(float)
+    return out

@@ -42,7 +42,13 @@ def notebook_to_html(notebook: str | Path, html_path: str | Path, hide_input: bo
         exporter.exclude_input = True
         exporter.exclude_input_prompt = True
         exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nb)
+    quiet = logging.getLogger("traitlets")  # nbconvert warns about alt text on every plot image
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        body, _ = exporter.from_notebook_node(nb)
+    finally:
+        quiet.setLevel(level)
     html_path = Path(html_path)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(body, encoding="utf-8")
@@ -61,6 +67,11 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
+
+
+def _ids_html(ids: dict[str, Any]) -> str:
+    shown = {k: v for k, v in ids.items() if v not in (None, "")}
+    return "<br>".join(f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in shown.items()) or "-"
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -87,7 +98,7 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
              f"<tr><th>total</th><td>{manifest.get('duration_s', 0):.1f} s</td></tr>",
              f"<tr><th>git commit</th><td>{esc(str(manifest['git'].get('commit')))}"
              f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}</td></tr>",
-             f"<tr><th>model / judge</th><td>{esc(json.dumps(manifest.get('ids', {})))}</td></tr>",
+             f"<tr><th>model / judge / data</th><td>{_ids_html(manifest.get('ids', {}))}</td></tr>",
              "<tr><th>manifest</th><td><a href='manifest.json'>manifest.json</a></td></tr></table>"]
     parts.append("<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
                  "<th>report</th><th>executed notebook</th></tr>")
