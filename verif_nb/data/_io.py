@@ -100,6 +100,28 @@ def _iter_parquet(path: Path) -> Iterator[RawRow]:
             yield RawRow(str(path), i, row)
 
 
+class _Sized:
+    """An iterator that knows its length, so progress bars can show a total."""
+
+    def __init__(self, rows: Iterator[RawRow], n: int):
+        self._rows, self._n = rows, n
+
+    def __iter__(self) -> Iterator[RawRow]:
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception as err:  # pyarrow raises several types for a corrupt/non-parquet file
+        raise DataError(path, None, None, f"not a readable parquet file: {err}") from None
+
+
 def _iter_hf(dataset: Any, name: str) -> Iterator[RawRow]:
     for i, row in enumerate(dataset, start=1):
         yield RawRow(name, i, dict(row))
@@ -142,18 +164,18 @@ def source_files(source: str | os.PathLike) -> list[Path] | None:
     return None
 
 
-def iter_file_rows(path: Path) -> Iterator[RawRow]:
+def iter_file_rows(path: Path) -> Iterable[RawRow]:
     """Rows of one local data file, chosen by its suffix."""
     if path.suffix == ".jsonl":
         return _iter_jsonl(path)
     if path.suffix == ".json":
         return _iter_json(path)
     if path.suffix == ".parquet":
-        return _iter_parquet(path)
+        return _Sized(_iter_parquet(path), _parquet_rows(path))
     raise DataError(path, None, None, f"unsupported file type {path.suffix!r}; use one of {', '.join(FILE_SUFFIXES)}")
 
 
-def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterator[RawRow]]:
+def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     """Rows of a folder saved by ``datasets.save_to_disk`` or of a Hugging Face hub dataset id.
 
     Returns the name used in error messages (``source[split]``) and the row iterator.
@@ -176,7 +198,9 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterator[RawRow]]:
         raise DataError(source, None, None,
                         f"could not load it as a Hugging Face dataset ({type(err).__name__}: {err}); check the id "
                         "and your hub access, or download it and pass a local .jsonl/.parquet path") from None
-    return name, _iter_hf(_pick_split(ds, name, split), name)
+    ds = _pick_split(ds, name, split)
+    rows = _iter_hf(ds, name)
+    return name, _Sized(rows, len(ds)) if hasattr(ds, "__len__") else rows
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:

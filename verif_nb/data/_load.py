@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ParamsError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
-def _load_streams(streams: list[tuple[str, Iterator[RawRow]]], fmt: str, *, lenient: bool, untagged: str,
+def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, lenient: bool, untagged: str,
                   unknown_checkers: str) -> LoadResult:
     collector = Collector(lenient=lenient)
     used: list[str] = []

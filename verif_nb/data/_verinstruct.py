@@ -40,6 +40,7 @@ def split_tag(checker: str) -> tuple[str | None, str]:
 # ---- field checks -------------------------------------------------------------------------------------------
 
 def require_id(row: dict[str, Any], name: str, raw: RawRow) -> str:
+    """``row[name]`` as a record id (string or integer, read as a string), or a DataError naming the field."""
     if name not in row or row[name] is None:
         raise DataError(raw.path, raw.line, name, "missing; every record needs a unique id")
     value = row[name]
@@ -50,6 +51,7 @@ def require_id(row: dict[str, Any], name: str, raw: RawRow) -> str:
 
 
 def require_str(row: dict[str, Any], name: str, raw: RawRow, *, label: str | None = None) -> str:
+    """``row[name]`` as a non-empty string, or a DataError naming ``label`` (default: ``name``)."""
     label = label or name
     if name not in row or row[name] is None:
         raise DataError(raw.path, raw.line, label, "missing")
@@ -62,6 +64,7 @@ def require_str(row: dict[str, Any], name: str, raw: RawRow, *, label: str | Non
 
 
 def require_str_list(row: dict[str, Any], name: str, raw: RawRow, *, label: str | None = None) -> list[str]:
+    """``row[name]`` as a list of strings, or a DataError naming the field (``name[i]`` for a bad item)."""
     label = label or name
     if name not in row or row[name] is None:
         raise DataError(raw.path, raw.line, label, "missing")
