@@ -13,7 +13,7 @@ nltk's punkt_tab layout under a temporary ``NLTK_DATA`` folder.
 
 Usage (lm-eval in its own venv, never in .venv):
     python3 -m venv /tmp/lmeval-venv && /tmp/lmeval-venv/bin/pip install lm-eval==0.4.13 langdetect==1.0.9
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_ifeval.py --lmeval-python /tmp/lmeval-venv/bin/python
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_ifeval.py --lmeval-python /tmp/lmeval-venv/bin/python --rounds 5
 """
 
 from __future__ import annotations
@@ -96,65 +96,76 @@ def agreement(flags: dict[str, list[list[bool]]], ref: dict[str, list[list[bool]
     return res
 
 
-def bench_verif_nb(repeats: int) -> tuple[list[float], dict[str, list[list[bool]]], int]:
+def verif_nb_run() -> tuple[float, dict[str, list[list[bool]]], int]:
+    """One cold timed scoring run of verif-nb (caches cleared, models already loaded)."""
     from verif_nb.ifeval import score_ifeval
+    from verif_nb.ifeval._text import clear_caches
 
-    inputs, responses = DATA / "input_data.jsonl", DATA / "responses_llama31_8b_instruct.jsonl"
-    score_ifeval(inputs, responses)  # warm: langdetect profiles, Punkt model, regex caches
-    times, scores = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        scores = score_ifeval(inputs, responses)
-        times.append(time.perf_counter() - t0)
+    clear_caches()  # every timed run starts cold, as the reference's does
+    t0 = time.perf_counter()
+    scores = score_ifeval(DATA / "input_data.jsonl", DATA / "responses_llama31_8b_instruct.jsonl")
+    seconds = time.perf_counter() - t0
     flags = {"strict": [r["follow_instruction_list"] for r in scores.strict_rows],
              "loose": [r["follow_instruction_list"] for r in scores.loose_rows]}
-    return times, flags, scores.num_checks
+    return seconds, flags, scores.num_checks
 
 
-def bench_lmeval(python: str, repeats: int, seed: str) -> tuple[list[float], dict[str, list[list[bool]]]]:
+def lmeval_run(python: str, seed: str) -> tuple[float, dict[str, list[list[bool]]]]:
+    """One timed run of lm-eval's IFEval functions in its own venv (import and warm-up not timed)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "NLTK_DATA": str(export_punkt_tab(Path(tmp)))}
         proc = subprocess.run(
             [python, "-c", _LMEVAL_DRIVER, str(DATA / "input_data.jsonl"),
-             str(DATA / "responses_llama31_8b_instruct.jsonl"), str(repeats), seed],
+             str(DATA / "responses_llama31_8b_instruct.jsonl"), "1", seed],
             capture_output=True, text=True, env=env, timeout=1800, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"lm-eval run failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return out["times"], {"strict": out["strict"], "loose": out["loose"]}
+    return out["times"][0], {"strict": out["strict"], "loose": out["loose"]}
+
+
+def _stats(times: list[float], verdicts: int) -> dict[str, float]:
+    return {"seconds_median": round(statistics.median(times), 3), "seconds_best": round(min(times), 3),
+            "checks_per_second_median": round(verdicts / statistics.median(times))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lmeval-python", default="/tmp/lmeval-venv/bin/python",
                         help="python of a venv with lm-eval==0.4.13 (skip the comparison if absent)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timed rounds; each runs verif-nb then lm-eval, so load drift hits both")
     args = parser.parse_args()
 
+    from verif_nb.ifeval import score_ifeval
+
     ref = reference_flags()
-    times, flags, checks = bench_verif_nb(args.repeats)
+    score_ifeval(DATA / "input_data.jsonl", DATA / "responses_llama31_8b_instruct.jsonl")  # load models
+    have_lmeval = Path(args.lmeval_python).exists()
+    ours, theirs, lm_flags = [], [], []
+    flags, checks = None, 0
+    for _ in range(args.rounds):
+        seconds, flags, checks = verif_nb_run()
+        ours.append(seconds)
+        if have_lmeval:
+            seconds, f = lmeval_run(args.lmeval_python, "0")
+            theirs.append(seconds)
+            lm_flags.append(f)
     verdicts = 2 * checks  # strict and loose
-    best = min(times)
     result = {
         "prompts": len(ref["strict"]), "instructions": checks, "verdicts_strict_plus_loose": verdicts,
-        "verif_nb": {"seconds_best": round(best, 3), "seconds_median": round(statistics.median(times), 3),
-                     "checks_per_second": round(verdicts / best), "agreement_with_reference_files": agreement(flags, ref)},
+        "rounds": args.rounds,
+        "verif_nb": {**_stats(ours, verdicts), "agreement_with_reference_files": agreement(flags, ref)},
     }
-    if Path(args.lmeval_python).exists():
-        runs = {}
-        for seed in ("0", "none", "none"):
-            t, f = bench_lmeval(args.lmeval_python, args.repeats if seed == "0" else 1, seed)
-            runs.setdefault(seed, []).append((t, f))
-        (t0, f0), = runs["0"]
-        lbest = min(t0)
+    if have_lmeval:
+        unseeded = [lmeval_run(args.lmeval_python, "none")[1] for _ in range(2)]
         result["lm_eval_0.4.13"] = {
-            "seconds_best": round(lbest, 3), "seconds_median": round(statistics.median(t0), 3),
-            "checks_per_second": round(verdicts / lbest),
-            "agreement_with_reference_files_langdetect_seed0": agreement(f0, ref),
-            "agreement_with_verif_nb_langdetect_seed0": agreement(f0, flags),
-            "agreement_with_reference_files_unseeded_runs": [agreement(f, ref) for _, f in runs["none"]],
+            **_stats(theirs, verdicts),
+            "agreement_with_reference_files_langdetect_seed0": [agreement(f, ref) for f in lm_flags[:2]],
+            "agreement_with_verif_nb_langdetect_seed0": [agreement(f, flags) for f in lm_flags[:2]],
+            "agreement_with_reference_files_unseeded": [agreement(f, ref) for f in unseeded],
         }
-        result["speedup_verif_nb_over_lm_eval"] = round(lbest / best, 2)
+        result["speedup_median"] = round(statistics.median(theirs) / statistics.median(ours), 2)
     print(json.dumps(result))
 
 

@@ -55,8 +55,9 @@ def loose_variants(response: str) -> list[str]:
             no_first.replace("*", ""), no_last.replace("*", ""), no_both.replace("*", "")]
 
 
-def _check_loose(checker: Checker, response: str, variants: list[str] | None = None) -> Verdict:
-    strict = checker.check(response)
+def _check_loose(checker: Checker, response: str, variants: list[str] | None = None,
+                 strict: Verdict | None = None) -> Verdict:
+    strict = strict or checker.check(response)
     if strict.passed:
         return strict
     for name, text in zip(LOOSE_VARIANT_NAMES[1:], (variants or loose_variants(response))[1:]):
@@ -266,7 +267,7 @@ def score_ifeval(inputs: str | Path | Iterable[dict[str, Any]],
             raise DataError(in_origin, line, "kwargs", str(err)) from None
         variants = loose_variants(response)
         strict = [c.check(response) for c in checkers]
-        loose = [s if s.passed else _check_loose(c, response, variants) for c, s in zip(checkers, strict)]
+        loose = [_check_loose(c, response, variants, s) for c, s in zip(checkers, strict)]
         for verdicts, rows, bucket in ((strict, strict_rows, strict_verdicts),
                                        (loose, loose_rows, loose_verdicts)):
             flags = [bool(v.passed) for v in verdicts]
