@@ -286,3 +286,22 @@ def test_lazy_start_rss_and_close():
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
     with pytest.raises(SandboxError, match="closed"):
         pool.check(fn("True"), "instruction", "x")
+
+
+def test_worker_killed_from_outside_is_replaced():
+    import os
+    import signal
+
+    slow = fn("x = 0\nfor i in range(10 ** 9):\n    x += 1\nreturn x > 0")
+    ok = fn("response == 'yes'")
+    with SandboxPool(workers=1, timeout_s=30) as single:
+        assert single.check(ok, "instruction", "yes").passed is True
+        victim = single.pids()[0]
+        killer = threading.Timer(0.5, os.kill, args=(victim, signal.SIGKILL))  # as the OOM killer would
+        killer.start()
+        results = single.check_batch([CheckTask(c, "instruction", r)
+                                      for c, r in [(ok, "yes"), (slow, "x"), (ok, "no")]])
+        killer.join()
+        assert [r.passed for r in results] == [True, None, False]
+        assert results[1].error.startswith("worker died (killed by signal 9, SIGKILL)")
+        assert single.pids() and single.pids() != [victim]

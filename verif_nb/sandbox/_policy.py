@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import functools
 import string
 
 # Modules checker code may import, with the reason each is there. Submodules of an entry are allowed too
@@ -122,145 +123,137 @@ def leads_to_allowed_module(name: str, allowed: frozenset[str] | set[str]) -> bo
     return is_allowed_module(name, allowed) or any(entry.startswith(name + ".") for entry in allowed)
 
 
-class _Screen(ast.NodeVisitor):
-    """Collects policy violations in a module's AST; ``problem`` is the first in source order."""
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> fields that may hold nodes (not 'ctx')
 
-    def __init__(self, allowed: frozenset[str]):
-        self.allowed = allowed
-        self.problems: list[tuple[int, int, str]] = []  # (end line, end column, message)
-        self.stored_names: set[str] = set()
-        # Stack of the 'self' parameter name of each enclosing function (None when not a method).
-        self.method_self: list[str | None] = []
 
-    def flag(self, node: ast.AST, message: str) -> None:
+def _children(node: ast.AST):
+    fields = _CHILD_FIELDS.get(type(node))
+    if fields is None:
+        fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f != "ctx")
+    for field in fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield item
+        elif isinstance(value, ast.AST):
+            yield value
+
+
+def _method_self(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The 'self' parameter of a method, unless the method rebinds it (it could then name a shared object)."""
+    positional = [*node.args.posonlyargs, *node.args.args]
+    if not positional:
+        return None
+    name = positional[0].arg
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id == name and not isinstance(sub.ctx, ast.Load):
+            return None
+    return name
+
+
+def _format_problem(receiver: ast.expr) -> str | None:
+    if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
+        # Can't see the fields of a run-time string; they could walk into interpreter internals.
+        return "str.format on a non-literal string is not allowed; use an f-string"
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(receiver.value) if f]
+    except ValueError:
+        return None  # a malformed format string fails harmlessly at run time
+    for field in fields:
+        parts = field.replace("[", ".").replace("]", "").split(".")
+        if len(parts) > 1 and any(p.startswith("_") or p in DENIED_ATTRIBUTES for p in parts[1:]):
+            return f"format field {field!r} is not allowed"
+    return None
+
+
+def _denied_attribute(attr: str) -> bool:
+    return attr not in ALLOWED_DUNDER_ATTRIBUTES and (attr.startswith("_") or attr in DENIED_ATTRIBUTES)
+
+
+def _screen(tree: ast.Module, allowed: frozenset[str]) -> str | None:
+    """One pass over the tree; returns the violation that comes first in the source, or None."""
+    problems: list[tuple[int, int, str]] = []  # (end line, end column, message)
+    stored: set[str] = set()  # names the code binds itself: a local called 'input' is not the builtin
+    builtin_uses: list[tuple[ast.Name, str]] = []
+
+    def flag(node: ast.AST, message: str) -> None:
         # Ordered by where the node ends: in a.__class__.__base__ the inner attribute ends first.
         line = getattr(node, "lineno", 0)
-        end = (getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or 0)
-        self.problems.append((*end, f"{message} (line {line})"))
+        problems.append((getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or 0,
+                         f"{message} (line {line})"))
 
-    @property
-    def problem(self) -> str | None:
-        """The violation that comes first in the source."""
-        return min(self.problems)[2] if self.problems else None
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            if not is_allowed_module(alias.name, self.allowed):
-                self.flag(node, f"import of {alias.name!r} is not allowed")
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.level:
-            self.flag(node, "relative imports are not allowed")
-            return
-        module = node.module or ""
-        if not leads_to_allowed_module(module, self.allowed):
-            self.flag(node, f"import of {module!r} is not allowed")
-            return
-        for alias in node.names:
-            if alias.name == "*":
-                self.flag(node, f"'from {module} import *' is not allowed; import the names you use")
-            elif alias.name.startswith("_") or alias.name in DENIED_ATTRIBUTES:
-                self.flag(node, f"import of {module}.{alias.name} is not allowed")
-            elif not is_allowed_module(module, self.allowed) and not is_allowed_module(
-                    f"{module}.{alias.name}", self.allowed):
-                self.flag(node, f"import of {module}.{alias.name!s} is not allowed")
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr in ALLOWED_DUNDER_ATTRIBUTES:
-            pass
-        elif node.attr.startswith("_"):
-            self.flag(node, f"access to attribute {node.attr!r} is not allowed")
-        elif node.attr in DENIED_ATTRIBUTES:
-            self.flag(node, f"access to attribute {node.attr!r} is not allowed")
-        elif node.attr == "format" and isinstance(node.ctx, ast.Load):
-            self._check_format_receiver(node)
-        if isinstance(node.ctx, (ast.Store, ast.Del)) and not self._is_own_instance(node.value):
-            self.flag(node, "assigning attributes of shared objects is not allowed "
-                            "(only 'self.x = ...' inside a class defined by the checker)")
-        self.generic_visit(node)
-
-    def _check_format_receiver(self, node: ast.Attribute) -> None:
-        receiver = node.value
-        if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
-            # Can't see the fields of a run-time string; they could walk into interpreter internals.
-            self.flag(node, "str.format on a non-literal string is not allowed; use an f-string")
-            return
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(receiver.value) if f]
-        except ValueError:
-            return  # a malformed format string fails harmlessly at run time
-        for field in fields:
-            parts = field.replace("[", ".").replace("]", "").split(".")
-            if len(parts) > 1 and any(p.startswith("_") or p in DENIED_ATTRIBUTES for p in parts[1:]):
-                self.flag(node, f"format field {field!r} is not allowed")
-
-    def _is_own_instance(self, base: ast.expr) -> bool:
-        return (isinstance(base, ast.Name) and bool(self.method_self)
-                and self.method_self[-1] is not None and base.id == self.method_self[-1])
-
-    def visit_MatchClass(self, node: ast.MatchClass) -> None:
-        # 'case C(attr=x)' reads attributes named in the pattern, like node.attr does.
-        for attr in node.kwd_attrs:
-            if attr.startswith("_") or attr in DENIED_ATTRIBUTES:
-                self.flag(node, f"access to attribute {attr!r} is not allowed")
-        self.generic_visit(node)
-
-    def visit_Name(self, node: ast.Name) -> None:
-        name = node.id
-        if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDER_NAMES:
-            self.flag(node, f"use of {name!r} is not allowed")
-        if isinstance(node.ctx, ast.Load) and name in REMOVED_BUILTINS and name not in self.stored_names:
-            self.flag(node, f"builtin {name!r} is not available in the sandbox")
-
-    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
-                        in_class: bool) -> None:
-        self_name = None
-        args = node.args
-        positional = [*args.posonlyargs, *args.args]
-        if in_class and positional:
-            self_name = positional[0].arg
-            # A method that rebinds its 'self' parameter could point it at a shared object.
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and sub.id == self_name and isinstance(sub.ctx, ast.Store):
-                    self_name = None
-                    break
-        self.method_self.append(self_name)
-        self.generic_visit(node)
-        self.method_self.pop()
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        for item in node.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                for deco in item.decorator_list:
-                    self.visit(deco)
-                self._visit_function(item, in_class=True)
+    # (node, name of the enclosing method's self parameter or None, whether the parent is a class body)
+    stack: list[tuple[ast.AST, str | None, bool]] = [(tree, None, False)]
+    while stack:
+        node, self_name, in_class = stack.pop()
+        kind = type(node)
+        child_self, child_in_class = self_name, False
+        if kind is ast.Name:
+            name = node.id
+            if type(node.ctx) is ast.Load:
+                if name in REMOVED_BUILTINS:
+                    builtin_uses.append((node, name))
             else:
-                self.visit(item)
-        for part in (*node.bases, *node.keywords, *node.decorator_list):
-            self.visit(part)
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self._visit_function(node, in_class=False)
-
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-
-    def visit_Lambda(self, node: ast.Lambda) -> None:
-        self._visit_function(node, in_class=False)
-
-
-def _stored_names(tree: ast.AST) -> set[str]:
-    """Names the code binds itself (so a local variable called ``input`` is not taken for the builtin)."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".")[0])
-    return names
+                stored.add(name)
+            if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDER_NAMES:
+                flag(node, f"use of {name!r} is not allowed")
+        elif kind is ast.Attribute:
+            attr = node.attr
+            if _denied_attribute(attr):
+                flag(node, f"access to attribute {attr!r} is not allowed")
+            elif attr == "format" and type(node.ctx) is ast.Load:
+                problem = _format_problem(node.value)
+                if problem:
+                    flag(node, problem)
+            if type(node.ctx) is not ast.Load and not (
+                    self_name is not None and isinstance(node.value, ast.Name) and node.value.id == self_name):
+                flag(node, "assigning attributes of shared objects is not allowed "
+                           "(only 'self.x = ...' inside a class defined by the checker)")
+        elif kind is ast.Import:
+            for alias in node.names:
+                stored.add((alias.asname or alias.name).split(".")[0])
+                if not is_allowed_module(alias.name, allowed):
+                    flag(node, f"import of {alias.name!r} is not allowed")
+        elif kind is ast.ImportFrom:
+            module = node.module or ""
+            for alias in node.names:
+                stored.add(alias.asname or alias.name)
+            if node.level:
+                flag(node, "relative imports are not allowed")
+            elif not leads_to_allowed_module(module, allowed):
+                flag(node, f"import of {module!r} is not allowed")
+            else:
+                for alias in node.names:
+                    if alias.name == "*":
+                        flag(node, f"'from {module} import *' is not allowed; import the names you use")
+                    elif alias.name.startswith("_") or alias.name in DENIED_ATTRIBUTES:
+                        flag(node, f"import of {module}.{alias.name} is not allowed")
+                    elif not is_allowed_module(module, allowed) and not is_allowed_module(
+                            f"{module}.{alias.name}", allowed):
+                        flag(node, f"import of {module}.{alias.name} is not allowed")
+        elif kind in _FUNCTIONS:
+            stored.add(node.name)
+            child_self = _method_self(node) if in_class else None
+        elif kind is ast.Lambda:
+            child_self = None
+        elif kind is ast.ClassDef:
+            stored.add(node.name)
+            child_in_class = True
+        elif kind is ast.arg:
+            stored.add(node.arg)
+        elif kind is ast.MatchClass:
+            # 'case C(attr=x)' reads attributes named in the pattern, like node.attr does.
+            for attr in node.kwd_attrs:
+                if _denied_attribute(attr):
+                    flag(node, f"access to attribute {attr!r} is not allowed")
+        for child in _children(node):
+            stack.append((child, child_self, child_in_class))
+    for node, name in builtin_uses:
+        if name not in stored:
+            flag(node, f"builtin {name!r} is not available in the sandbox")
+    return min(problems)[2] if problems else None
 
 
 def _entry_point_problem(tree: ast.Module) -> str | None:
@@ -302,6 +295,11 @@ def validate_code(code: str, allowed_imports: frozenset[str] | set[str] = DEFAUL
     """
     if not isinstance(code, str):
         return f"code must be a string, not {type(code).__name__}"
+    return _validate(code, frozenset(allowed_imports))
+
+
+@functools.lru_cache(maxsize=32768)  # data sets repeat the same functions across many records
+def _validate(code: str, allowed_imports: frozenset[str]) -> str | None:
     try:
         tree = ast.parse(code, filename="<check_following>")
     except SyntaxError as err:
@@ -311,10 +309,7 @@ def validate_code(code: str, allowed_imports: frozenset[str] | set[str] = DEFAUL
     problem = _entry_point_problem(tree)
     if problem:
         return problem
-    screen = _Screen(frozenset(allowed_imports))
-    screen.stored_names = _stored_names(tree)
     try:
-        screen.visit(tree)
+        return _screen(tree, allowed_imports)
     except RecursionError:
         return "code is nested too deeply to screen"
-    return screen.problem
