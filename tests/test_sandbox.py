@@ -45,7 +45,9 @@ VALIDATE_CASES = [
     ("from subprocess import run\n" + fn("True"), "import of 'subprocess' is not allowed (line 1)"),
     ("import urllib.request\n" + fn("True"), "import of 'urllib.request' is not allowed (line 1)"),
     ("from urllib import request\n" + fn("True"), "import of urllib.request is not allowed (line 1)"),
-    ("from llm_call import llm_judge\n" + fn("True"), "import of 'llm_call' is not allowed (line 1)"),
+    ("from llm_call import llm_judge\n" + fn("True"), None),  # a stub in the sandbox
+    ("import pathlib\n" + fn("True"), "import of 'pathlib' is not allowed (line 1)"),
+    ("return 1\n" + fn("True"), "SyntaxError line 1: 'return' outside function"),
     ("from . import x\n" + fn("True"), "relative imports are not allowed (line 1)"),
     ("from re import *\n" + fn("True"), "'from re import *' is not allowed"),
     ("from operator import attrgetter\n" + fn("True"), "import of operator.attrgetter is not allowed"),
@@ -116,6 +118,7 @@ RUN_CASES = [
      "    p.feed(response)\n    return p.seen == ['b', 'i']\n", "<b>bold</b> and <i>it</i>", True, None),
     (fn("urllib.parse.urlparse(response).netloc == 'a.org'", "import urllib.parse"), "https://a.org/x", True, None),
     (fn("print('noise') or True"), "x", True, None),
+    (fn("len(response) > 0", "from llm_call import llm_judge, llm_score"), "x", True, None),  # imported, unused
     ("import os\n" + fn("True"), "x", None, "import of 'os' is not allowed"),
     ("def check(instruction, response):\n    return True\n", "x", None, "defines no check_following"),
     ("def check_following(instruction, response)\n    return True\n", "x", None, "SyntaxError line 1"),
@@ -141,7 +144,7 @@ def test_check_batch_results_in_order(pool):
         assert result.seconds >= 0
 
 
-def test_example_file_rule_functions_run_and_llm_ones_are_rejected(pool):
+def test_example_file_rule_functions_run_and_llm_ones_refuse(pool):
     rows = [json.loads(line) for line in EXAMPLES.read_text().splitlines() if line.strip()]
     tasks, kinds = [], []
     for row in rows:
@@ -150,16 +153,13 @@ def test_example_file_rule_functions_run_and_llm_ones_are_rejected(pool):
             kinds.append(kind)
             tasks.append(CheckTask(code, "instruction", "1. Evaporation.\n2. Condensation.\n3. Rain, collision, "
                                                         "collision.\n\nSecond paragraph."))
-            if kind == "llm":
-                assert "import of 'llm_call' is not allowed" in validate_code(code)
-            else:
-                assert validate_code(code) is None, code
+            assert validate_code(code) is None, code
     results = pool.check_batch(tasks)
     for kind, result in zip(kinds, results):
         if kind == "rule":
             assert result.passed in (True, False) and result.error is None
-        else:
-            assert result.passed is None and "llm_call" in result.error
+        else:  # the [llm] functions call the judge shim, a stub that refuses inside the sandbox
+            assert result.passed is None and "llm_judge is a judge call" in result.error
     # The numbered-list checker of example-0002 sees exactly three items.
     list_check = rows[1]["functions"][0]
     assert pool.check(list_check, "instruction", "1. a\n2. b\n3. c").passed is True

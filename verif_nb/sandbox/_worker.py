@@ -88,6 +88,22 @@ INTERNAL_IMPORTS = frozenset({"_strptime"})
 PRELOAD_SUBMODULES = ("html.parser", "xml.etree.ElementTree", "collections.abc", "punkt.data", "_strptime")
 
 
+def _llm_call_stub() -> types.ModuleType:
+    """VerInstruct's judge shim, as a module whose functions refuse: judge calls don't belong in a rule check."""
+    stub = types.ModuleType("llm_call")
+
+    def refuse(name: str):
+        def judge_call(*args, **kwargs):
+            raise RuntimeError(f"{name} is a judge call: [llm] constraints are checked by the LLM judge, "
+                               "not in the sandbox")
+        judge_call.__name__ = name
+        return judge_call
+
+    for name in ("llm_judge", "llm_score", "llm_extract"):
+        setattr(stub, name, refuse(name))
+    return stub
+
+
 def _load_langdetect() -> None:
     from langdetect.detector_factory import init_factory
 
@@ -216,6 +232,8 @@ class _Sandbox:
 
     # -- modules ---------------------------------------------------------------------------------------
     def preload(self) -> None:
+        if "llm_call" in self.allowed:
+            sys.modules["llm_call"] = _llm_call_stub()
         wanted = sorted(self.allowed) + [m for m in PRELOAD_SUBMODULES
                                          if self._allowed(m) or m in INTERNAL_IMPORTS]
         for name in wanted:
