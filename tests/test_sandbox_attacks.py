@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from verif_nb.sandbox import CheckTask, SandboxPool
+from verif_nb.sandbox import SandboxPool
 
 SECRET_NAME, SECRET_VALUE = "VERIF_NB_TEST_SECRET", "s3cr3t-do-not-leak"
 # From any object to the globals of the os module: the classic pure-Python sandbox escape.

@@ -167,8 +167,13 @@ class _Worker:
             refusal = SandboxError(f"sandbox worker refused to start: {ready['fatal']}")
             refusal.permanent = True  # a configuration problem: starting again would not help
             raise refusal
-        for name, reason in (ready.get("missing") or {}).items():
-            log.warning("sandbox: allowed module %r cannot be imported in the workers (%s)", name, reason)
+        notes = [f"allowed module {name!r} cannot be imported in the workers ({reason})"
+                 for name, reason in (ready.get("missing") or {}).items()]
+        notes += [f"{warning}; that limit is not enforced on this platform" for warning in ready.get("warnings") or []]
+        for note in notes:
+            if note not in pool._logged:  # once per pool, not at every worker restart
+                pool._logged.add(note)
+                log.warning("sandbox: %s", note)
 
     def discard(self) -> None:
         if self.proc is not None:
@@ -200,13 +205,15 @@ class _Worker:
                 index = running & ~_LOADING
         return _WorkerLost(index, reason or _describe_exit(self.proc.returncode if self.proc else None), seconds)
 
-    def _write_frame(self, data: bytes, seq: int) -> None:
+    def _write_frame(self, data: bytes) -> None:
         view = memoryview(len(data).to_bytes(_HEADER_SIZE, "big") + data)
         fd = self.proc.stdin.fileno()
-        deadline = time.monotonic() + self.pool.timeout_s + self.pool.grace_s + 10
+        patience = self.pool.timeout_s + self.pool.grace_s + 10
+        deadline = time.monotonic() + patience
         while view:
             try:
                 view = view[os.write(fd, view):]
+                deadline = time.monotonic() + patience  # it is reading: wait as long again
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise self._lost(None, "worker stopped reading its input (killed)")
@@ -262,7 +269,7 @@ class _Worker:
             raise self._lost(None, "worker sent a reply that does not match the request (killed)")
         out = []
         for item in results:
-            if not (isinstance(item, list) and len(item) == 3 and item[0] in (True, False, None)
+            if not (isinstance(item, list) and len(item) == 3 and (item[0] is None or isinstance(item[0], bool))
                     and (item[1] is None or isinstance(item[1], str))
                     and isinstance(item[2], (int, float)) and math.isfinite(item[2])):
                 raise self._lost(None, "worker sent a malformed result (killed)")
@@ -295,7 +302,7 @@ class _Worker:
 
         rows = [[digest, intern(task.instruction), intern(task.response)] for task, digest in zip(tasks, digests)]
         payload = json.dumps({"seq": seq, "reset": reset, "codes": codes, "strings": strings, "tasks": rows})
-        self._write_frame(payload.encode("ascii"), seq)
+        self._write_frame(payload.encode("ascii"))
         self.known.update(codes)
         reply = self._read_frame(0, seq=seq, max_size=(1 << 20) + 1024 * len(tasks))
         results = self._validated(reply, seq, len(tasks))
@@ -348,6 +355,7 @@ class SandboxPool:
         self._idle: queue.Queue[_Worker] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._processes: list[subprocess.Popen] = []
+        self._logged: set[str] = set()
         self._finalizer = weakref.finalize(self, _shutdown_processes, self._processes)
 
     # -- management ------------------------------------------------------------------------------------

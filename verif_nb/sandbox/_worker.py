@@ -485,9 +485,13 @@ def main(argv: list[str]) -> int:
         _write_frame(out_fd, {"fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker already uses "
                                        f"{in_use / 2**20:.0f} MB of address space; raise memory_mb"})
         return 1
-    for which, value in ((resource.RLIMIT_AS, limit), (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_NPROC, 0),
-                         (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(which, (value, value))  # hard = soft: cannot be raised again
+    warnings = []
+    for name, value in (("RLIMIT_AS", limit), ("RLIMIT_FSIZE", 0), ("RLIMIT_NPROC", 0), ("RLIMIT_NOFILE", 64),
+                        ("RLIMIT_CORE", 0)):
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))  # hard = soft: cannot be raised again
+        except (ValueError, OSError, AttributeError) as err:  # some platforms refuse some limits
+            warnings.append(f"could not set {name}={value}: {err}")
 
     roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     roots.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
@@ -496,7 +500,7 @@ def main(argv: list[str]) -> int:
     # one must not change the answers of the checks after it.
     real_builtins = builtins.__dict__
     builtins_snapshot = dict(real_builtins)
-    _write_frame(out_fd, {"ready": True, "pid": os.getpid(), "missing": sandbox.missing})
+    _write_frame(out_fd, {"ready": True, "pid": os.getpid(), "missing": sandbox.missing, "warnings": warnings})
 
     while True:
         header = _read_exact(in_fd, HEADER.size)
