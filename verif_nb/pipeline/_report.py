@@ -19,7 +19,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em} .sub{color:#666;margin-top:0} table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left;vertical-align:top} th{background:#f4f4f4}
-.ok{color:#17803d;font-weight:600} .failed{color:#b3261e;font-weight:600} .running,.not-run{color:#8a6d00}
+.ok{color:#17803d;font-weight:600} .failed{color:#b3261e;font-weight:600} .running,.not-run,.interrupted{color:#8a6d00}
 .gallery{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;width:360px;border:1px solid #eee;padding:.5em}
 figure img{width:100%;height:auto} figcaption{font-size:.85em;color:#444;word-break:break-all}
 pre{background:#fbf2f2;padding:.6em;white-space:pre-wrap}

@@ -248,9 +248,10 @@ def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide
                 cell = _source_cell_number(source_nb, err.source)
                 failure = NotebookFailedError(name, cell, err.exec_count, err.ename, err.evalue, run_dir)
             except BaseException as err:  # dead kernel, Ctrl-C, ...: record, keep the folder, re-raise
-                entry.update(status="failed", duration_s=round(time.monotonic() - t_nb, 2),
+                status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+                entry.update(status=status, duration_s=round(time.monotonic() - t_nb, 2),
                              error=f"{type(err).__name__}: {err}")
-                run.finish("failed")
+                run.finish(status)
                 raise
             entry["duration_s"] = round(time.monotonic() - t_nb, 2)
             if executed.exists():
