@@ -535,6 +535,9 @@ class SandboxPool:
                     continue
             try:
                 batch = worker.run_batch([tasks[i] for i in pending], [digests[i] for i in pending])
+            except (KeyboardInterrupt, SystemExit):
+                worker.discard()  # interrupted mid-request: its late reply must not answer the next one
+                raise
             except _WorkerLost as lost:
                 worker.discard()
                 log.info("sandbox worker lost: %s", lost.reason)
