@@ -61,6 +61,8 @@ VALIDATE_CASES = [
     (fn("'{0.__class__}'.format(response)"), "format field '0.__class__' is not allowed"),
     (fn("fmt.format(response)", "fmt = '{}'"), "str.format on a non-literal string is not allowed"),
     (fn("re.findall", "import re\nre.findall = None"), "assigning attributes of shared objects is not allowed"),
+    (fn("True", "import langdetect\nlangdetect.DetectorFactory.seed = 3"), None),
+    (fn("True", "import langdetect\nlangdetect.DetectorFactory.other = 3"), "assigning attributes"),
     ("def check_following(instruction, response):\n    match response:\n        case str(__class__=c):\n"
      "            return c\n", "access to attribute '__class__' is not allowed"),
     ("def check(instruction, response):\n    return True\n", "defines no check_following"),
@@ -111,6 +113,8 @@ RUN_CASES = [
      "Mr. Smith went home. He slept.", True, None),
     (fn("datetime.strptime(response, '%Y-%m-%d').year == 2024", "from datetime import datetime"),
      "2024-05-01", True, None),
+    (fn("detect(response) == 'en'", "from langdetect import detect, DetectorFactory\nDetectorFactory.seed = 0"),
+     "This is plainly an English sentence about the weather today.", True, None),
     (fn("P(1, 2).b == 2", "from collections import namedtuple\nP = namedtuple('P', 'a b')"), "x", True, None),
     ("from html.parser import HTMLParser\nclass Tags(HTMLParser):\n    def __init__(self):\n"
      "        super().__init__()\n        self.seen = []\n    def handle_starttag(self, tag, attrs):\n"

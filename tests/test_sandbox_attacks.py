@@ -160,7 +160,7 @@ def test_infinite_loops_time_out(pool):
 
 
 @pytest.mark.parametrize("bomb", ["'x' * (10 ** 10)", "[0] * (10 ** 10)",
-                                  "chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 7))"])
+                                  "chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 8))"])
 def test_memory_bombs_hit_the_limit(pool, bomb):
     before = psutil.Process().memory_info().rss
     assert_contained(pool, check(bomb if "\n" in bomb else "return " + bomb), "MemoryError (memory limit 256 MB)")

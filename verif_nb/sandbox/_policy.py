@@ -93,6 +93,11 @@ REMOVED_BUILTINS: frozenset[str] = frozenset({
     "globals", "locals", "vars", "setattr", "delattr", "memoryview", "copyright", "credits", "license",
 })
 
+# (class name, attribute) pairs a checker may assign although the class is shared: LLM-written language
+# checks routinely carry ``DetectorFactory.seed = 0``. The worker seeds it to 0 itself and puts it back
+# after every check.
+ALLOWED_ATTRIBUTE_STORES: frozenset[tuple[str, str]] = frozenset({("DetectorFactory", "seed")})
+
 # Dunder names a checker may read: the ``if __name__ == "__main__":`` guard some generated code carries.
 ALLOWED_DUNDER_NAMES: frozenset[str] = frozenset({"__name__"})
 # Dunder attributes generated classes use (``super().__init__()``, ``type(x).__name__``). None of them leads
@@ -171,6 +176,13 @@ def _format_problem(receiver: ast.expr) -> str | None:
     return None
 
 
+def _dotted_tail(node: ast.expr) -> str | None:
+    """The last name of ``a.b.C`` or ``C``."""
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
 def _denied_attribute(attr: str) -> bool:
     return attr not in ALLOWED_DUNDER_ATTRIBUTES and (attr.startswith("_") or attr in DENIED_ATTRIBUTES)
 
@@ -211,7 +223,8 @@ def _screen(tree: ast.Module, allowed: frozenset[str]) -> str | None:
                 if problem:
                     flag(node, problem)
             if type(node.ctx) is not ast.Load and not (
-                    self_name is not None and isinstance(node.value, ast.Name) and node.value.id == self_name):
+                    self_name is not None and isinstance(node.value, ast.Name) and node.value.id == self_name
+            ) and (_dotted_tail(node.value), attr) not in ALLOWED_ATTRIBUTE_STORES:
                 flag(node, "assigning attributes of shared objects is not allowed "
                            "(only 'self.x = ...' inside a class defined by the checker)")
         elif kind is ast.Import:
