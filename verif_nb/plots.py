@@ -41,13 +41,18 @@ def set_theme() -> None:
     plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "svg.fonttype": "none"})
 
 
+def _outside_legend(ax, legend_title: str | None) -> None:
+    """Legend to the right of the axes, where it cannot hide bars or lines."""
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False,
+                        title=legend_title if legend_title is not None else ax.get_legend().get_title().get_text())
+
+
 def _finish(fig: Figure, ax, title: str, xlabel: str, ylabel: str, legend_title: str | None = None) -> Figure:
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    legend = ax.get_legend()
-    if legend is not None and legend_title is not None:
-        legend.set_title(legend_title)
+    _outside_legend(ax, legend_title)
     fig.tight_layout()
     return fig
 
@@ -105,9 +110,7 @@ def bar(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: st
         for container in ax.containers:
             ax.bar_label(container, fmt="%.3g", fontsize=8, padding=2)
     if horizontal:
-        legend = ax.get_legend()
-        if legend is not None and hue:
-            legend.set_title(hue)
+        _outside_legend(ax, hue)
         fig.tight_layout()
         return fig
     return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)
