@@ -260,9 +260,10 @@ class Verifier:
 
         Example:
             >>> from verif_nb.records import Constraint, Record
-            >>> rec = Record("a", "Say hi in lowercase.", [Constraint(
+            >>> rec = Record("a", "Greet me in lowercase.", [Constraint(
             ...     "change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase")])
-            >>> [r.reward for r in Verifier(mode="rule").verify_batch([(rec, "hi"), (rec, "HI")])]
+            >>> greeting = "good morning to you all"
+            >>> [r.reward for r in Verifier(mode="rule").verify_batch([(rec, greeting), (rec, greeting.upper())])]
             [1.0, 0.0]
         """
         mode = self.config.mode

@@ -47,8 +47,8 @@ def reward_hacking_table(records: Iterable[Record], verifiers: Mapping[str, Veri
     Example:
         >>> from verif_nb.data import load_sample
         >>> t = reward_hacking_table(load_sample().records[:3], {"rule": Verifier(mode="rule")})
-        >>> sorted(t.columns)[:3]
-        ['max_reward', 'mean_reward', 'mode']
+        >>> list(t.columns)
+        ['mode', 'probe', 'n', 'mean_reward', 'max_reward', 'full_reward_rate', 'none_rate']
     """
     records = list(records)
     probes = dict(probes or PROBES)
