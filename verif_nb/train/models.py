@@ -75,6 +75,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def _publish(tmp: Path, final: Path) -> Path:
     """Move a fully written model folder into place; another process that got there first wins."""
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any model folder
     try:
         os.replace(tmp, final)
     except OSError:

@@ -191,13 +191,15 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
         raw = merge(raw, overrides)
     _check_keys("params", raw, TOP_KEYS)
 
-    model = raw.get("model") or {}
+    model = raw.get("model")
+    model = {} if model is None else model
     _check_keys("model", model, {f.name for f in fields(ModelParams)})
     model_params = ModelParams(**model)
     if model_params.dtype not in DTYPES:
         raise ParamsError(f"model.dtype={model_params.dtype!r}: choose one of {', '.join(DTYPES)}")
 
-    data = raw.get("data") or {}
+    data = raw.get("data")
+    data = {} if data is None else data
     _check_keys("data", data, {f.name for f in fields(DataParams)})
     data_params = DataParams(**data)
     if not 0.0 <= data_params.holdout < 1.0:
@@ -209,12 +211,14 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
     if lora is not None:
         _check_keys("lora", lora, _lora_fields())
 
-    verifier = raw.get("verifier") or {"mode": "rule"}
+    verifier = raw.get("verifier")
+    verifier = {"mode": "rule"} if verifier is None else verifier
     if not isinstance(verifier, dict):
         raise ParamsError(f"params block 'verifier' must be a mapping, not {type(verifier).__name__}")
     _check_verifier(verifier)
 
-    grpo = raw.get("grpo") or {}
+    grpo = raw.get("grpo")
+    grpo = {} if grpo is None else grpo
     _check_keys("grpo", grpo, grpo_fields() - {"output_dir"})
 
     run_name = raw.get("run_name") or "grpo"
