@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -23,6 +26,7 @@ from verif_nb.judge.server import (
     stop_server,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 FAKE_MAIN = textwrap.dedent('''
     """Stand-in for llama_cpp.server: the same command line, an OpenAI-style answer."""
     import argparse, json, os, sys
@@ -154,3 +158,33 @@ def test_cli_serve_status_stop(fake_llama, capsys):
     assert cli_main(["judge", "stop", "--port", str(port)]) == 0
     assert "stopped" in capsys.readouterr().out
     assert cli_main(["judge", "serve", "--model", "/nonexistent/x.gguf", "--port", str(port)]) == 2
+
+
+def test_embedded_judge_server_dies_with_its_owner(fake_llama, tmp_path):
+    """A killed notebook kernel / script must not leave its judge server running (the watchdog stops it)."""
+    gguf, ports = fake_llama
+    port = free_port()
+    ports.append(port)
+    owner_code = textwrap.dedent(f"""
+        import sys, time
+        from verif_nb.judge import server
+        server.llama_available = lambda: True
+        with server.embedded_judge({gguf!r}, port={port}, threads=1, ctx=512):
+            print("UP", flush=True)
+            time.sleep(120)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])}
+    owner = subprocess.Popen([sys.executable, "-c", owner_code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert owner.stdout.readline().strip() == "UP"
+        pid = read_pid_file(port).pid
+        owner.kill()  # SIGKILL: no finally block runs
+        owner.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and psutil.pid_exists(pid) \
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.2)
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert read_pid_file(port) is None
+    finally:
+        owner.kill()

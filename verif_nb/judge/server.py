@@ -152,11 +152,14 @@ def _owned_process(info: ServerInfo) -> psutil.Process | None:
 
 
 def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: int | None = None, ctx: int = 4096,
-                 host: str = "127.0.0.1", logprobs: bool = True, wait_s: float = 300.0) -> ServerInfo:
+                 host: str = "127.0.0.1", logprobs: bool = True, wait_s: float = 300.0,
+                 watch_pid: int | None = None) -> ServerInfo:
     """Start the embedded judge detached and wait until it is healthy; returns what the PID file records.
 
     A server this function started earlier on the same port is reused. ``logprobs`` keeps logits of
-    every token (needed for p_yes; costs ctx x vocabulary x 4 bytes of memory).
+    every token (needed for p_yes; costs ctx x vocabulary x 4 bytes of memory). With ``watch_pid``, a
+    small watchdog process stops the server when that process ends (a crashed kernel, a killed
+    script), so no server is left behind.
 
     Example:
         >>> info = start_server("qwen2.5-coder-0.5b", port=8088, threads=2)  # doctest: +SKIP
@@ -201,10 +204,44 @@ def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: 
                              f"last lines of {log_path}:\n{_tail(log_path)}")
         if healthy(info.base_url):
             logger.info("embedded judge %s ready at %s (pid %d, log %s)", served, info.base_url, proc.pid, log_path)
+            if watch_pid is not None:
+                _start_watchdog(watch_pid, port, log_path)
             return info
         time.sleep(0.5)
     stop_server(port)
     raise JudgeError(f"the judge server did not become healthy within {wait_s:g} s; see {log_path}")
+
+
+def _start_watchdog(watch_pid: int, port: int, log_path: Path) -> None:
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    with open(log_path, "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "verif_nb.judge.server", "--watch", str(watch_pid), str(port)],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True, close_fds=True)
+
+
+def _watch(watch_pid: int, port: int, poll_s: float = 1.0) -> None:
+    """Stop the server on ``port`` once ``watch_pid`` has ended; return early if the server goes first."""
+    try:
+        watched_start = psutil.Process(watch_pid).create_time()
+    except psutil.NoSuchProcess:
+        watched_start = None
+    while True:
+        info = read_pid_file(port)
+        if info is None or _owned_process(info) is None:
+            return
+        try:
+            alive = watched_start is not None and psutil.Process(watch_pid).create_time() == watched_start
+        except psutil.NoSuchProcess:
+            alive = False
+        if not alive:
+            logger.warning("process %d that started the judge on port %d has ended; stopping the judge",
+                           watch_pid, port)
+            stop_server(port)
+            return
+        time.sleep(poll_s)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -264,6 +301,7 @@ def embedded_judge(model: str = DEFAULT_MODEL, port: int | None = None, threads:
     """Run the embedded judge for the duration of a ``with`` block and yield a JudgeConfig for it.
 
     ``port=None`` picks a free port, so tests and notebooks do not collide with ``verif-nb judge serve``.
+    A watchdog stops the server even if this process dies without leaving the block.
 
     Example:
         >>> with embedded_judge(threads=2) as cfg:  # doctest: +SKIP
@@ -273,9 +311,19 @@ def embedded_judge(model: str = DEFAULT_MODEL, port: int | None = None, threads:
     port = port or free_port()
     before = read_pid_file(port)
     already_running = before is not None and _owned_process(before) is not None
-    info = start_server(model=model, port=port, threads=threads, ctx=ctx, logprobs=logprobs)
+    info = start_server(model=model, port=port, threads=threads, ctx=ctx, logprobs=logprobs,
+                        watch_pid=None if already_running else os.getpid())
     try:
         yield info.config(logprobs=logprobs, **config_overrides)
     finally:
         if not already_running:  # a server someone started with `verif-nb judge serve` keeps running
             stop_server(port)
+
+
+if __name__ == "__main__":
+    # Internal: ``python -m verif_nb.judge.server --watch PID PORT`` is the watchdog of embedded_judge().
+    if len(sys.argv) == 4 and sys.argv[1] == "--watch":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _watch(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        sys.exit("usage: python -m verif_nb.judge.server --watch PID PORT  (internal; use `verif-nb judge serve`)")
