@@ -54,6 +54,11 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # listen() backlog: must be a class attribute, it is used in __init__
+
+
 class StubJudgeServer:
     """The stub server; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
@@ -131,9 +136,7 @@ class StubJudgeServer:
                         stub.in_flight -= 1
                 self._send(status, payload, headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stub-judge", daemon=True)
         self._thread.start()
         return self

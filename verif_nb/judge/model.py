@@ -178,7 +178,7 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | Path | None = None,
 
     Example:
         >>> path = ensure_model("qwen2.5-coder-0.5b")  # doctest: +SKIP
-        >>> path.name
+        >>> path.name  # doctest: +SKIP
         'qwen2.5-coder-0.5b-instruct-q4.gguf'
     """
     spec = model_spec(name)

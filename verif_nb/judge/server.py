@@ -163,7 +163,7 @@ def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: 
 
     Example:
         >>> info = start_server("qwen2.5-coder-0.5b", port=8088, threads=2)  # doctest: +SKIP
-        >>> info.base_url
+        >>> info.base_url  # doctest: +SKIP
         'http://127.0.0.1:8088/v1'
     """
     existing = read_pid_file(port)
