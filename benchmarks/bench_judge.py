@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -174,26 +175,46 @@ def ifeval_requests(n: int) -> list[JudgeRequest]:
 
 
 def bench_llama(n: int, threads: int) -> dict:
+    """Seconds per judgment on the real server, and client vs. raw on the same requests.
+
+    llama.cpp reuses the previous prompt's matching prefix, so client and raw calls alternate over
+    the requests in two passes with swapped roles: each side sends every request once, each time
+    right after a different request.
+    """
     from verif_nb.judge.server import embedded_judge
 
     requests = ifeval_requests(n)
+    load_before = os.getloadavg()[0]
     with embedded_judge("qwen2.5-coder-0.5b", threads=threads, ctx=4096, max_tokens=32) as config:
         config = config.replace(concurrency=1)  # llama.cpp's server answers one request at a time
-        client_run(config, requests[:1], allow_unparseable=True)  # page the model in
-        client_t, client, outcomes = client_run(config, requests, allow_unparseable=True)
-        raw_t = raw_seconds(config.base_url, request_bodies(config, requests), 1)
+        bodies = request_bodies(config, requests)
+        client_run(config, [JudgeRequest.score("Say hi.", "hi", ["Be brief."])], allow_unparseable=True)  # page in
+        client = JudgeClient(config)
+        client_t = raw_t = 0.0
+        outcomes: dict[int, object] = {}
+        for first_is_client in (True, False):
+            for i, (request, body) in enumerate(zip(requests, bodies)):
+                if (i % 2 == 0) == first_is_client:
+                    start = time.perf_counter()
+                    outcomes[i] = client.run_many([request], progress=False)[0]
+                    client_t += time.perf_counter() - start
+                else:
+                    raw_t += raw_seconds(config.base_url, [body], 1)
+    load_after = os.getloadavg()[0]
     stats = client.stats.to_dict()
-    return {"model": "qwen2.5-coder-0.5b (Q4 GGUF)", "threads": threads, "judgments": n,
+    ordered = [outcomes[i] for i in range(n)]
+    return {"model": "qwen2.5-coder-0.5b (Q4 GGUF)", "threads": threads, "judgments_per_side": n,
             "seconds_per_judgment": round(client_t / n, 2), "latency_p50_s": round(stats["latency_p50_s"], 2),
             "latency_p90_s": round(stats["latency_p90_s"], 2),
             "prompt_tokens_per_judgment": round(stats["prompt_tokens"] / n),
             "completion_tokens_per_judgment": round(stats["completion_tokens"] / n, 1),
             "raw_seconds": round(raw_t, 2), "client_seconds": round(client_t, 2),
             "client_vs_raw": round(raw_t / client_t, 3), "unparseable": stats["failed"],
-            "yes_rate": round(sum(o.passed is True for o in outcomes) / n, 3),
+            "yes_rate": round(sum(o.passed is True for o in ordered) / n, 3),
+            "load_average_1min": [round(load_before, 2), round(load_after, 2)],
             "answers": [{"template": o.template, "raw": o.raw, "passed": o.passed,
                          "p_yes": None if o.p_yes is None else round(o.p_yes, 3),
-                         "prompt_tokens": o.prompt_tokens, "latency_s": round(o.latency_s, 2)} for o in outcomes]}
+                         "prompt_tokens": o.prompt_tokens, "latency_s": round(o.latency_s, 2)} for o in ordered]}
 
 
 def main() -> None:
@@ -203,15 +224,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--llama", action="store_true", help="also benchmark the real embedded 0.5B judge")
+    parser.add_argument("--llama-only", action="store_true", help="only the real-judge part")
     parser.add_argument("--llama-judgments", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     # `timeout`/Ctrl-C: leave through the context managers, so no judge server is left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    result = {"throughput": [bench_throughput(args.delay, c, args.requests, args.repeats) for c in args.concurrency],
-              "calls_per_response": bench_calls_per_response()}
-    if args.llama:
+    result: dict = {}
+    if not args.llama_only:
+        result["throughput"] = [bench_throughput(args.delay, c, args.requests, args.repeats) for c in args.concurrency]
+        result["calls_per_response"] = bench_calls_per_response()
+    if args.llama or args.llama_only:
         result["llama"] = bench_llama(args.llama_judgments, args.threads)
     text = json.dumps(result, indent=1, ensure_ascii=False)
     print(text)
