@@ -32,7 +32,7 @@ Example:
     ...     "change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase")])
     >>> cols = record_to_columns(rec)
     >>> reward = make_trl_reward(Verifier(mode="rule"))
-    >>> reward(prompts=[cols["prompt"]] * 2, completions=["fine", "FINE"],
+    >>> reward(prompts=[cols["prompt"]] * 2, completions=["this is all lowercase english", "THIS IS NOT"],
     ...        record_id=[cols["record_id"]] * 2, constraints=[cols["constraints"]] * 2)
     [1.0, 0.0]
 """

@@ -121,10 +121,12 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
     VerIF's reference reward does.
 
     Example:
-        >>> gt = '{"checkers": ["[llm] Tone"], "functions": ["from llm_call import llm_judge\\n'\\
-        ...      'def check_following(instruction, response):\\n    return llm_judge(instruction, response, \\'Be warm.\\')"]}'
-        >>> record_from_verl("verif_nb", gt, {"id": "x", "prompt": "Greet me."}).constraints[0].description
-        'Be warm.'
+        >>> code = "from llm_call import llm_judge\\ndef check_following(instruction, response):\\n" \\
+        ...        "    return llm_judge(instruction, response, 'Be warm.')"
+        >>> gt = json.dumps({"checkers": ["[llm] Tone"], "functions": [code]})
+        >>> rec = record_from_verl("verif_nb", gt, {"id": "x", "prompt": "Greet me."})
+        >>> (rec.prompt, rec.constraints[0].description)
+        ('Greet me.', 'Be warm.')
     """
     from verif_nb.data._io import RawRow
     from verif_nb.data._verl import parse_verl

@@ -49,7 +49,7 @@ def launch_command(params_path: str | os.PathLike, config: str = "ddp", num_proc
     """The ``accelerate launch`` command that trains ``params_path`` on ``num_processes`` GPUs.
 
     Example:
-        >>> " ".join(launch_command("p.yaml", "ddp", 4, out_dir="outputs/x"))[-50:]
+        >>> " ".join(launch_command("p.yaml", "ddp", 4, out_dir="outputs/x")).split("--num_processes ")[1]
         '4 --module verif_nb.cli train p.yaml --out outputs/x'
     """
     if num_processes < 1:

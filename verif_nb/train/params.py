@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError
+
+log = logging.getLogger(__name__)
 
 TOP_KEYS = ("run_name", "model", "lora", "data", "verifier", "grpo")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -228,9 +231,16 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
                        verifier=verifier, grpo=grpo)
 
 
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
 def build_grpo_config(params: TrainParams, output_dir: str | os.PathLike, cpu_check: bool = False):
     """The ``trl.GRPOConfig`` of a run. ``cpu_check=True`` validates a GPU recipe on a machine without
-    GPUs (``use_cpu`` is forced, so bf16 and the rest are checked without touching CUDA).
+    GPUs (``use_cpu`` is forced, so bf16 and the rest are checked without touching CUDA). Without a GPU
+    and without ``use_cpu`` in the params, the run goes to the CPU (GRPOConfig would refuse its bf16 default).
 
     Example:
         >>> import tempfile
@@ -246,6 +256,10 @@ def build_grpo_config(params: TrainParams, output_dir: str | os.PathLike, cpu_ch
     init.setdefault("dtype", params.model.dtype)
     values["model_init_kwargs"] = init
     if cpu_check:
+        values["use_cpu"] = True
+    elif "use_cpu" not in values and not _has_accelerator():
+        # GRPOConfig defaults to bf16, which TrainingArguments refuses without a GPU unless use_cpu is set
+        log.info("no GPU found: training on the CPU (use_cpu=True)")
         values["use_cpu"] = True
     try:
         return GRPOConfig(**values)
