@@ -6,7 +6,8 @@ run in the sandbox, soft constraints judged):
 
 * ``trivial``: a reward that only looks at the completion length (no verification at all);
 * ``rule``: the verifier in rule mode (sandboxed dataset code);
-* ``hybrid``: rule checks plus the embedded llama.cpp judge (Qwen2.5-Coder-0.5B, started here).
+* ``hybrid``: rule checks plus the embedded llama.cpp judge (Qwen2.5-Coder-0.5B, started here; verdicts only,
+  no log-probabilities unless ``--judge-logprobs``: computing them costs the judge ~2.5x).
 
 Reports seconds per step, the reward's seconds per step and its share of the step, and the peak resident memory
 of the trainer process plus the judge server (sampled every 0.2 s). Writes benchmarks/bench_grpo.json.
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--completion-tokens", type=int, default=24)
     ap.add_argument("--variants", default="trivial,rule,hybrid")
     ap.add_argument("--judge-threads", type=int, default=1)
+    ap.add_argument("--judge-logprobs", action="store_true",
+                    help="ask the judge for token log-probabilities (p_yes); a training reward needs only the verdict")
     ap.add_argument("--out", default=str(HERE / "bench_grpo.json"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -155,7 +158,7 @@ def main() -> None:
         from verif_nb.judge.server import embedded_judge, read_pid_file
 
         with contextlib.ExitStack() as stack:
-            judge_cfg = stack.enter_context(embedded_judge(threads=args.judge_threads))
+            judge_cfg = stack.enter_context(embedded_judge(threads=args.judge_threads, logprobs=args.judge_logprobs))
             port = int(judge_cfg.base_url.rsplit(":", 1)[1].split("/")[0])
             info = read_pid_file(port)
             rows.append(run_variant("hybrid", params, model_path, tokenizer, records,
@@ -166,7 +169,8 @@ def main() -> None:
             row["step_vs_trivial"] = round(row["seconds_per_step"] / base["seconds_per_step"], 3)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": f"2-core CPU, 24 GiB ({platform.processor() or 'x86_64'})",
               "model": params.model.source, "lora": params.lora is not None, "num_generations": params.grpo.get(
-                  "num_generations"), "max_completion_length": args.completion_tokens, "rows": rows}
+                  "num_generations"), "max_completion_length": args.completion_tokens, "judge_logprobs": args.judge_logprobs,
+              "rows": rows}
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
