@@ -4,7 +4,8 @@
    answers every request after a fixed delay. The same chat requests are sent (a) directly with N
    concurrent httpx connections — the server's raw capacity — and (b) through
    ``JudgeClient.run_many`` with ``concurrency=N`` (without and with the sqlite cache, cold). Goal:
-   client >= 90% of raw. Repeated and interleaved; medians reported.
+   client >= 90% of raw. Repeated and interleaved; medians reported. Also the client's own cost per
+   call: one connection, a stub that answers at once, client vs. raw.
 2. **Calls per response** — the sample dataset's responses judged on their soft constraints in VerIF
    score mode (one call per response) and per-constraint mode, counted at the stub; then a warm
    re-run of the same verification with the cache, which must make 0 calls.
@@ -12,7 +13,7 @@
    seconds per judgment on IFEval prompts/responses, and client vs. raw throughput on that server.
 
 Usage:
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_judge.py [--llama] [--out results.json]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_judge.py [--llama | --llama-only] [--out results.json]
 """
 
 from __future__ import annotations
@@ -128,6 +129,26 @@ def bench_throughput(delay_s: float, concurrency: int, n: int, repeats: int) -> 
         proc.wait()
 
 
+def bench_overhead(n: int, repeats: int) -> dict:
+    """The client's own cost per call: one connection, a stub that answers at once, client vs. raw."""
+    proc, url = start_stub_process(0.0)
+    try:
+        requests = sample_requests(n)
+        config = JudgeConfig(base_url=url, model="stub-judge", concurrency=1, backoff_s=0.0)
+        bodies = request_bodies(config, requests)
+        raw_seconds(url, bodies[:20], 1)
+        raw_t, client_t = [], []
+        for _ in range(repeats):
+            raw_t.append(raw_seconds(url, bodies, 1))
+            client_t.append(client_seconds(config, requests)[0])
+        raw_ms, client_ms = (1000 * statistics.median(t) / n for t in (raw_t, client_t))
+        return {"requests": n, "repeats": repeats, "raw_ms_per_call": round(raw_ms, 2),
+                "client_ms_per_call": round(client_ms, 2), "client_overhead_ms_per_call": round(client_ms - raw_ms, 2)}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def bench_calls_per_response() -> dict:
     from verif_nb.data import load_sample
 
@@ -219,9 +240,9 @@ def bench_llama(n: int, threads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--delay", type=float, default=0.05, help="stub seconds per request")
+    parser.add_argument("--setups", nargs="+", default=["4:0.05", "16:0.2", "16:0.05"],
+                        help="CONCURRENCY:STUB_DELAY_S pairs for the throughput runs")
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--llama", action="store_true", help="also benchmark the real embedded 0.5B judge")
     parser.add_argument("--llama-only", action="store_true", help="only the real-judge part")
@@ -233,7 +254,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result: dict = {}
     if not args.llama_only:
-        result["throughput"] = [bench_throughput(args.delay, c, args.requests, args.repeats) for c in args.concurrency]
+        setups = [(int(c), float(d)) for c, d in (x.split(":") for x in args.setups)]
+        result["throughput"] = [bench_throughput(d, c, args.requests, args.repeats) for c, d in setups]
+        result["overhead"] = bench_overhead(300, args.repeats)
         result["calls_per_response"] = bench_calls_per_response()
     if args.llama or args.llama_only:
         result["llama"] = bench_llama(args.llama_judgments, args.threads)

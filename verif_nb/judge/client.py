@@ -304,7 +304,8 @@ class JudgeClient:
         limits = httpx.Limits(max_connections=self.config.concurrency,
                               max_keepalive_connections=self.config.concurrency)
         semaphore = asyncio.Semaphore(self.config.concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env) as http:
+        async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env,
+                                     headers=self._headers()) as http:
             tasks = [asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)]
             with tqdm(total=len(tasks), desc="judge", unit="call", disable=not progress or len(tasks) < 2) as bar:
                 for fut in asyncio.as_completed(tasks):
@@ -429,7 +430,7 @@ class JudgeClient:
             self.stats.add(attempts=1)
             delay = self.config.backoff_s * (2 ** attempt)
             try:
-                reply = await http.post(url, json=body, headers=self._headers(), timeout=self.config.timeout_s)
+                reply = await http.post(url, json=body)  # the per-attempt timeout is the client's default
             except httpx.TimeoutException as err:
                 last_kind = "timeout"
                 last_message = f"no answer within {self.config.timeout_s:g} s ({type(err).__name__})"
