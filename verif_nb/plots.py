@@ -23,6 +23,7 @@ if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline"
     matplotlib.use("Agg")  # headless outside a notebook kernel: scripts and tests have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -152,8 +153,10 @@ def lines(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: 
 
 def heatmap(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, fmt: str = ".2f",
             vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
-            colorbar_label: str = "", width: float = 8.0, height: float | None = None) -> Figure:
-    """A matrix (rows x columns) as a heatmap with its values written in the cells.
+            colorbar_label: str = "", missing_label: str = "n/a", width: float = 8.0,
+            height: float | None = None) -> Figure:
+    """A matrix (rows x columns) as a heatmap with its values written in the cells; NaN cells are grey
+    and say ``missing_label``.
 
     Example:
         >>> t = pd.DataFrame({"rule": [1.0, 0.5]}, index=["empty", "echo"])
@@ -162,8 +165,14 @@ def heatmap(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, fmt: s
     """
     height = height or max(2.5, 0.45 * len(table) + 1.5)
     fig, ax = plt.subplots(figsize=(width, height))
-    sns.heatmap(table.astype(float), annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, ax=ax,
+    values = table.astype(float)
+    sns.heatmap(values, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, ax=ax,
                 cbar_kws={"label": colorbar_label} if colorbar_label else None, linewidths=0.5)
+    ax.grid(False)
+    ax.set_facecolor("#eeeeee")  # an empty cell is "no value", never a colour of the scale
+    for (i, j), missing in np.ndenumerate(values.isna().to_numpy()):
+        if missing:
+            ax.text(j + 0.5, i + 0.5, missing_label, ha="center", va="center", color="#777777", fontsize=9)
     return _finish(fig, ax, title, xlabel, ylabel)
 
 
