@@ -298,3 +298,11 @@ def test_gpu_presets_build_reasoning_judge_requests(preset, model, max_tokens):
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(ParamsError, match="qwq-32b-vllm"):
         JudgeConfig.preset("gpt-17")
+
+
+def test_template_dir_option_registers_user_templates(stub, tmp_path):
+    (tmp_path / "terse.yaml").write_text("name: test_terse_dir\nparser: bracket\n"
+                                         "user: 'Q: {prompt} A: {response} Rules: {constraints} -> [[1]] or [[0]]'\n")
+    client = JudgeClient(config_for(stub.url, template_dir=str(tmp_path), template="test_terse_dir"))
+    assert client.score_response("p", "r", ["c"]).passed is True
+    assert stub.requests[0]["messages"] == [{"role": "user", "content": "Q: p A: r Rules: 1. c -> [[1]] or [[0]]"}]

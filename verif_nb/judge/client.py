@@ -34,7 +34,14 @@ from tqdm.auto import tqdm
 from verif_nb.errors import JudgeError
 from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
-from verif_nb.judge.templates import JudgeTemplate, get_template, parse_verdict, strip_think, verdict_token_sets
+from verif_nb.judge.templates import (
+    JudgeTemplate,
+    get_template,
+    load_template_dir,
+    parse_verdict,
+    strip_think,
+    verdict_token_sets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +263,8 @@ class JudgeClient:
     def __init__(self, config: JudgeConfig):
         self.config = config
         self.stats = JudgeStats()
+        if config.template_dir:
+            load_template_dir(config.template_dir)
         # Validate the templates now, so a typo fails before any call is made.
         get_template(config.template)
         get_template(config.judge_template)

@@ -48,6 +48,8 @@ class JudgeConfig:
         "help": "name of the environment variable holding the API key; unset means no Authorization header"})
     template: str = field(default="verif_score_en", metadata={
         "help": "template for score_response (all soft constraints in one call): name or path to a .yaml"})
+    template_dir: str | None = field(default=None, metadata={
+        "help": "folder of extra *.yaml judge templates, registered when the client is created"})
     judge_template: str = field(default="verif_judge_en", metadata={
         "help": "template for judge_constraint (one constraint per call): name or path to a .yaml"})
     max_tokens: int = field(default=512, metadata={
