@@ -145,22 +145,3 @@ def test_plot_helpers_label_and_save(tmp_path):
     assert not math.isnan(plots.heatmap(pd.DataFrame({"a": [0.5]}, index=["x"]), title="t", xlabel="a",
                                         ylabel="b").axes[0].get_xlim()[1])
 
-
-def test_watchdog_stops_the_server_of_a_dead_kernel(tmp_path, monkeypatch):
-    """A fake 'kernel' process dies; the watchdog must stop exactly the server recorded for the port."""
-    import subprocess
-    import sys
-
-    from verif_nb.pipeline import _watchdog
-
-    kernel = subprocess.Popen([sys.executable, "-c", "pass"])
-    kernel.wait()
-    stopped = []
-    records = iter([object(), object()])
-    monkeypatch.setattr("verif_nb.judge.server.read_pid_file", lambda port: next(records, None))
-    monkeypatch.setattr("verif_nb.judge.server.stop_server", lambda port: stopped.append(port) or True)
-    assert _watchdog.watch(kernel.pid, 43210, poll_s=0.01) is True
-    assert stopped == [43210]
-    # a server already stopped normally: the watchdog does nothing
-    monkeypatch.setattr("verif_nb.judge.server.read_pid_file", lambda port: None)
-    assert _watchdog.watch(kernel.pid, 43210, poll_s=0.01) is False and stopped == [43210]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +25,9 @@ JUDGE_KINDS = ("embedded", "url", "none")
 class NotebookJudge:
     """A judge config plus whatever must be stopped afterwards (the embedded server).
 
-    The embedded server is stopped by :meth:`close`, when the kernel exits (``atexit``), and by a
-    detached watchdog when the kernel is killed, so a failed or interrupted run leaves no server behind.
+    The embedded server is stopped by :meth:`close`, when the kernel exits (``atexit``), and by
+    :func:`~verif_nb.judge.server.embedded_judge`'s watchdog when the kernel is killed, so a failed or
+    interrupted run leaves no server behind.
     """
 
     kind: str
@@ -78,15 +78,7 @@ class NotebookJudge:
         logprobs = bool(settings.pop("logprobs", preset_values.get("logprobs", True)))
         judge.config = judge._stack.enter_context(
             embedded_judge(model=embedded_model, threads=threads, logprobs=logprobs, **{**carry, **settings}))
-        atexit.register(judge.close)
-        # A killed kernel runs no atexit handler: a detached watchdog stops the server then.
-        from urllib.parse import urlparse
-
-        from verif_nb.pipeline._watchdog import start_watchdog
-
-        port = urlparse(judge.config.base_url).port
-        if port is not None:
-            start_watchdog(os.getpid(), port)
+        atexit.register(judge.close)  # a killed kernel is covered by embedded_judge's own watchdog
         log.info("embedded judge %s at %s", judge.config.model, judge.config.base_url)
         return judge
 
