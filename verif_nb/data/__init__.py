@@ -16,7 +16,7 @@ from verif_nb.data._io import read_jsonl, read_responses, write_jsonl
 from verif_nb.data._load import FORMATS, detect_format, load_records, load_sample
 from verif_nb.data._result import COUNT_KEYS, LoadResult
 from verif_nb.data._verinstruct import extract_llm_description, split_tag
-from verif_nb.data._verl import export_verl
+from verif_nb.data._verl import export_verl, parse_verl_row
 
 __all__ = [
     "COUNT_KEYS",
@@ -27,6 +27,7 @@ __all__ = [
     "extract_llm_description",
     "load_records",
     "load_sample",
+    "parse_verl_row",
     "read_jsonl",
     "read_responses",
     "split_tag",

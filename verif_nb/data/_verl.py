@@ -116,6 +116,22 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
                   meta=meta), counts
 
 
+def parse_verl_row(row: dict[str, Any], *, path: str = "<verl>", line: int = 1, untagged: str = "error",
+                   unknown_checkers: str = "error") -> Record:
+    """One verl parquet row (as VerIF's preprocessing or :func:`export_verl` writes it) as a Record.
+
+    Example:
+        >>> gt = json.dumps({"checkers": ["[rule] Length"],
+        ...                  "functions": ["def check_following(instruction, response):\\n    return True"]})
+        >>> parse_verl_row({"data_source": "d", "prompt": [{"role": "user", "content": "Hi"}],
+        ...                 "reward_model": {"style": "rule", "ground_truth": gt}}).prompt
+        'Hi'
+    """
+    record, _ = parse_verl(RawRow(path=path, line=line, row=row), untagged=untagged,
+                           unknown_checkers=unknown_checkers)
+    return record
+
+
 def _str_list(gt: dict[str, Any], name: str, raw: RawRow, allow_empty_items: bool = False) -> list[str]:
     value = gt.get(name)
     if not isinstance(value, list):

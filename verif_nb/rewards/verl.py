@@ -128,8 +128,7 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
         >>> (rec.prompt, rec.constraints[0].description)
         ('Greet me.', 'Be warm.')
     """
-    from verif_nb.data._io import RawRow
-    from verif_nb.data._verl import parse_verl
+    from verif_nb.data import parse_verl_row
 
     extra = dict(extra_info or {})
     gt = json.loads(ground_truth) if isinstance(ground_truth, (str, bytes)) else ground_truth
@@ -141,9 +140,7 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
     extra.pop("rollout_reward_scores", None)  # added by verl's batch manager; not ours
     row = {"data_source": data_source or "verl", "prompt": [{"role": "user", "content": prompt}],
            "reward_model": {"style": "rule", "ground_truth": gt}, "extra_info": extra}
-    record, _ = parse_verl(RawRow(path="<verl batch>", line=index + 1, row=row), untagged="rule",
-                           unknown_checkers="llm")
-    return record
+    return parse_verl_row(row, path="<verl batch>", line=index + 1, untagged="rule", unknown_checkers="llm")
 
 
 def _score_dict(result: Any, unverifiable_score: float) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def register(subparsers: Any) -> None:
     common.add_argument("--max-new-tokens", type=int, default=256)
     common.add_argument("--batch-size", type=int, default=8)
     ifeval = ev_sub.add_parser("ifeval", parents=[common], help="greedy answers to IFEval prompts, scored strict/loose")
-    ifeval.add_argument("--inputs", help="IFEval input_data.jsonl (default $VERIF_NB_IFEVAL_INPUTS or shared/data)")
+    ifeval.add_argument("--inputs", help="IFEval input_data.jsonl "
+                        "(default $VERIF_NB_IFEVAL_INPUTS, else the copy shipped in the package)")
     ifeval.add_argument("--groups", nargs="+", help="only prompts whose instructions all belong to these groups")
     ifeval.set_defaults(func=_eval_ifeval)
     heldout = ev_sub.add_parser("heldout", parents=[common], help="the held-out records of a run, rule-verified")

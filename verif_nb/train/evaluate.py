@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IFEVAL_ENV = "VERIF_NB_IFEVAL_INPUTS"
-_IFEVAL_RELATIVE = Path("shared/data/ifeval/input_data.jsonl")
+PACKAGED_IFEVAL_INPUTS = Path(__file__).resolve().parents[1] / "data" / "ifeval" / "input_data.jsonl"
 
 
 def load_policy(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None, dtype: str = "float32"):
@@ -109,24 +109,18 @@ def ifeval_inputs(path: str | os.PathLike | None = None, limit: int | None = Non
                   groups: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """IFEval input rows (``key, prompt, instruction_id_list, kwargs``), the first ``limit`` of them.
 
-    ``path`` defaults to ``$VERIF_NB_IFEVAL_INPUTS``, then ``shared/data/ifeval/input_data.jsonl`` in the
-    working folder or the nearest folder above it that has one. ``groups`` keeps prompts whose instructions all belong to those groups.
+    ``path`` defaults to ``$VERIF_NB_IFEVAL_INPUTS``, then the copy of IFEval's ``input_data.jsonl``
+    shipped in the package. ``groups`` keeps prompts whose instructions all belong to those groups.
 
     Example:
-        >>> len(ifeval_inputs("../shared/data/ifeval/input_data.jsonl", limit=5))  # doctest: +SKIP
+        >>> len(ifeval_inputs(limit=5))
         5
     """
-    if path:
-        candidates = [Path(path)]
-    else:
-        here = Path.cwd().resolve()
-        env = os.environ.get(IFEVAL_ENV)
-        candidates = ([Path(env)] if env else []) + [folder / _IFEVAL_RELATIVE for folder in (here, *here.parents)]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        raise DataError(str(path or _IFEVAL_RELATIVE), None, None,
-                        f"IFEval inputs not found; pass inputs=PATH (--inputs) or set ${IFEVAL_ENV} to "
-                        "input_data.jsonl of google-research/instruction_following_eval")
+    env = os.environ.get(IFEVAL_ENV)
+    found = Path(path or env or PACKAGED_IFEVAL_INPUTS)
+    if not found.is_file():
+        raise DataError(str(found), None, None, f"IFEval inputs not found; pass inputs=PATH (--inputs) or set "
+                                                f"${IFEVAL_ENV} to IFEval's input_data.jsonl")
     rows = []
     with open(found, encoding="utf-8") as fh:
         for line in fh:
