@@ -9,21 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.stub_judge_server import StubJudgeServer, closed_port
-from verif_nb import verify_cli
 from verif_nb.cli import main
 from verif_nb.data import load_records, write_jsonl
 
 SAMPLE = Path(__file__).resolve().parents[1] / "verif_nb" / "data" / "sample" / "verinstruct_sample_a.jsonl"
 RECORDS = {r.id: r for r in load_records(SAMPLE).records}
 VERDICT_KEYS = {"name", "kind", "passed", "error", "reason"}
-
-
-@pytest.fixture(autouse=True)
-def no_retry_wait(monkeypatch):
-    """The CLI has no backoff option; retries still happen, only their sleeps are removed to keep tests fast."""
-    original = verify_cli.judge_config_from_args
-    monkeypatch.setattr(verify_cli, "judge_config_from_args",
-                        lambda args: original(args).replace(backoff_s=0.0, timeout_s=10.0))
 
 
 def labelled_items(ids: list[str] | None = None) -> list[tuple[str, object]]:
@@ -49,7 +40,9 @@ def verify(tmp_path: Path, capsys, responses: Path, *extra: str) -> tuple[int, l
 
 
 def judge_args(url: str, *extra: str) -> list[str]:
-    return ["--judge-base-url", url, "--judge-model", "stub-judge", *extra]
+    # retries still happen; their sleeps are cut to keep the tests fast
+    return ["--judge-base-url", url, "--judge-model", "stub-judge", "--judge-backoff", "0", "--judge-timeout", "10",
+            *extra]
 
 
 # Records with both kinds, one without soft constraints (023) and one without rule constraints (014).

@@ -31,6 +31,10 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-max-tokens", type=int, default=512)
     g.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight at once")
     g.add_argument("--judge-cache", default=None, help="folder of the persistent judge cache (off when not given)")
+    g.add_argument("--judge-timeout", type=float, default=120.0, help="seconds per judge call")
+    g.add_argument("--judge-max-retries", type=int, default=4, help="retries on 429/5xx/connection errors/timeouts")
+    g.add_argument("--judge-backoff", type=float, default=0.5, help="first retry delay in seconds (doubles each time)")
+    g.add_argument("--judge-logprobs", action="store_true", help="record the judge's P(yes) where the server returns it")
 
 
 def judge_config_from_args(args: argparse.Namespace) -> Any:
@@ -39,7 +43,9 @@ def judge_config_from_args(args: argparse.Namespace) -> Any:
 
     return JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, template=args.judge_template,
                        api_key_env=args.judge_api_key_env, max_tokens=args.judge_max_tokens,
-                       concurrency=args.judge_concurrency, cache_dir=args.judge_cache)
+                       concurrency=args.judge_concurrency, cache_dir=args.judge_cache,
+                       timeout_s=args.judge_timeout, max_retries=args.judge_max_retries,
+                       backoff_s=args.judge_backoff, logprobs=args.judge_logprobs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
