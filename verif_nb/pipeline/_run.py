@@ -43,8 +43,6 @@ TRACKED_PACKAGES: tuple[str, ...] = (
     "verif-nb", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "llama_cpp_python",
     "papermill", "nbconvert", "ipykernel", "pandas", "numpy", "matplotlib", "seaborn",
 )
-# Parameter names whose values identify the models of a run (recorded under manifest["ids"]).
-_ID_HINTS = ("model", "judge")
 
 
 class NotebookFailedError(VerifNbError, RuntimeError):
@@ -116,7 +114,9 @@ def _source_cell_number(notebook: Path, source: str | None) -> int | None:
 
 
 def _ids(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if any(h in k for h in _ID_HINTS) and not isinstance(v, (dict, list))}
+    """Parameters naming a model or a judge (``*model*``, ``judge``, ``judge_base_url``, ``judge_preset``)."""
+    return {k: v for k, v in params.items() if not isinstance(v, (dict, list))
+            and ("model" in k or k in ("judge", "judge_base_url", "judge_preset"))}
 
 
 def _reported_ids(run_dir: Path, name: str) -> dict[str, Any]:
