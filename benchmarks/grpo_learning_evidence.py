@@ -6,6 +6,17 @@ on IFEval prompts of the same groups and on the run's held-out prompts. Writes
 benchmarks/grpo_evidence.{json,csv,png}.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/grpo_learning_evidence.py --steps 25 --budget-min 40
+
+Measure first which constraints give GRPO a signal (base pass rate between 0 and 1), then train on one of them
+(run 3 in RESULTS.md), then redo plot and statistics of a finished run:
+
+    ... grpo_learning_evidence.py --measure punctuation:no_comma startend:end_checker --completion-tokens 24
+    ... grpo_learning_evidence.py --checkers punctuation:no_comma --min-words 10 --ifeval-checkers \
+        punctuation:no_comma --completion-tokens 20 --max-new-tokens 20 --lr 3e-4 --out outputs/grpo_evidence_run3 \
+        --tag run3 --steps 200 --budget-min 24 --prompts 200 --holdout 0.15 --eval-prompts 24
+    ... grpo_learning_evidence.py --analyse-only --out outputs/grpo_evidence_run3 --tag run3
+
+Use OMP_NUM_THREADS=1 on a shared machine: two threads per process made a step ~7x slower here.
 """
 
 from __future__ import annotations
