@@ -271,14 +271,14 @@ class Verifier:
         self.metrics["responses"] += len(pending)
 
         # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
+        from verif_nb.ifeval import check_constraint
+
         sandbox_jobs: list[tuple[_Pending, int, Constraint]] = []
         for p in pending:
             if mode in ("rule", "hybrid"):
                 for c in p.record.rule_constraints:
                     p.rule.append((c, None))
                     if c.checker_id:
-                        from verif_nb.ifeval import check_constraint
-
                         p.rule[-1] = (c, check_constraint(c.checker_id, c.kwargs, p.response,
                                                           prompt=p.record.prompt))
                     elif c.code:
