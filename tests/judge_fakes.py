@@ -31,8 +31,6 @@ class FakeJudge:
         return out
 
 
-
-
 @dataclass
 class FakeStats:
     judge: FakeJudge = field(repr=False)
