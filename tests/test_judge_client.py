@@ -271,7 +271,7 @@ def test_configuration_errors_surface_before_any_call(stub):
         client.score_response("p", "r", [])
     with pytest.raises(ParamsError):
         JudgeConfig(concurrency=0)
-    with pytest.raises(ParamsError, match="unknown judge settings"):
+    with pytest.raises(ParamsError, match="unknown judge key"):
         JudgeConfig.from_dict({"modle": "x"})
     assert stub.calls == 0
 

@@ -16,7 +16,7 @@ import pytest
 from verif_nb.cli import main
 from verif_nb.data import load_records, write_jsonl
 from verif_nb.errors import JudgeError
-from verif_nb.judge.model import MODELS, find_parts
+from verif_nb.gguf import MODELS, find_parts
 from verif_nb.judge.server import LLAMA_INSTALL_HINT, free_port, llama_available, server_status
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]

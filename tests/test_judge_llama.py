@@ -11,7 +11,7 @@ import pytest
 
 from verif_nb.errors import JudgeError
 from verif_nb.judge import JudgeClient, JudgeRequest
-from verif_nb.judge.model import MODELS, find_parts
+from verif_nb.gguf import MODELS, find_parts
 from verif_nb.judge.server import LLAMA_INSTALL_HINT, embedded_judge, llama_available
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]

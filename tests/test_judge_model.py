@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 from verif_nb.errors import JudgeError
-from verif_nb.judge.model import MODELS, ModelSpec, cache_root, ensure_model, find_parts, resolve_model
+from verif_nb.files import cache_root
+from verif_nb.gguf import MODELS, ModelSpec, ensure_model, find_parts, resolve_model
 
 CHUNKS = [b"GGUF-head-", b"middle-", b"tail"]
 
@@ -59,7 +60,7 @@ def test_assembles_in_order_verifies_and_reuses(fake_model, tmp_path):
     path = ensure_model("fake", progress=False)
     assert path == tmp_path / "cache" / "models" / "fake.gguf"
     assert path.read_bytes() == b"".join(CHUNKS)
-    assert not list(path.parent.glob("*.partial"))
+    assert not list(path.parent.glob(".*.tmp"))
     mtime = path.stat().st_mtime_ns
     assert ensure_model("fake", progress=False) == path and path.stat().st_mtime_ns == mtime  # reused, not rebuilt
 
@@ -75,7 +76,7 @@ def test_hash_mismatch_is_refused_and_leaves_no_file(fake_model, monkeypatch, tm
     with pytest.raises(JudgeError, match="refusing to use it.*force-reinstall"):
         ensure_model("fake", progress=False)
     folder = tmp_path / "cache" / "models"
-    assert not (folder / "fake.gguf").exists() and not list(folder.glob("*.partial"))
+    assert not (folder / "fake.gguf").exists() and not list(folder.glob(".*.tmp"))
 
 
 def test_missing_and_wrong_version_parts_name_the_pip_command(tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ from tests.stub_judge_server import StubJudgeServer, closed_port
 from verif_nb.errors import ParamsError
 from verif_nb.records import Constraint, Record
 from verif_nb.rewards import VerifierReward, completion_text, make_trl_reward, reward_metrics
-from verif_nb.verifier import Verifier, record_to_columns
+from verif_nb.records import record_to_columns
+from verif_nb.verifier import Verifier
 
 LOWER = Constraint("change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase", kwargs={})
 NO_COMMA = Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma", kwargs={})

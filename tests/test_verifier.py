@@ -6,8 +6,8 @@ import pytest
 from judge_fakes import FakeJudge
 
 from verif_nb.errors import JudgeError, ParamsError
-from verif_nb.records import Constraint, Record
-from verif_nb.verifier import Verifier, VerifierConfig, record_from_columns, record_to_columns
+from verif_nb.records import Constraint, Record, record_from_columns, record_to_columns
+from verif_nb.verifier import Verifier, VerifierConfig
 
 
 WORDS = Constraint("length_constraints:number_words", "rule", checker_id="length_constraints:number_words",
@@ -153,3 +153,20 @@ def test_rule_error_policies(pool):
     assert skip.reward == 1.0 and "skip" in skip.policy
     zero = Verifier(mode="rule", sandbox=pool, on_rule_error="zero").verify(rec, "one two three")
     assert zero.reward == 0.5 and "zero" in zero.policy
+
+
+@pytest.mark.parametrize("params, key", [
+    ({"mode": "rule", "combne": "mean"}, "combne"),
+    ({"mode": "llm", "judge": {"modle": "m"}}, "modle"),
+])
+def test_from_params_names_a_misspelt_key_as_params_error(params, key):
+    # the verl reward path builds its verifier through from_params: a typo must say which key, not TypeError
+    with pytest.raises(ParamsError, match=f"unknown .* key\\(s\\) \\['{key}'\\]"):
+        Verifier.from_params(params)
+
+
+def test_from_params_reads_the_judge_block_into_the_typed_config():
+    v = Verifier.from_params({"mode": "hybrid", "judge": {"model": "m", "concurrency": 2}})
+    assert (v.config.judge.model, v.config.judge.concurrency) == ("m", 2)
+    with pytest.raises(ParamsError, match="needs a judge"):
+        Verifier.from_params({"mode": "hybrid"})

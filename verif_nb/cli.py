@@ -17,7 +17,7 @@ from verif_nb.errors import VerifNbError
 
 # Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: list[str] = [
-    "verif_nb.verify_cli",
+    "verif_nb.verifier.cli",
     "verif_nb.pipeline.cli",
     "verif_nb.data.cli",
     "verif_nb.judge.cli",

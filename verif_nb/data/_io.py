@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError
+from verif_nb.files import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -33,34 +33,8 @@ class RawRow:
 
 
 def _iter_jsonl(path: Path) -> Iterator[RawRow]:
-    # Blank lines are not rows (a trailing newline is common), so they are neither records nor skipped.
-    # Bytes, decoded line by line, so one badly encoded line is that line's error, not the file's.
-    with open(path, "rb") as fh:
-        for line_no, data in enumerate(fh, start=1):
-            if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows editors)
-                data = data[3:]
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield RawRow(str(path), line_no, None,
-                             DataError(path, line_no, None, f"not UTF-8 text ({err.reason} at byte {err.start}); "
-                                                            "save the file as UTF-8"))
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as err:
-                yield RawRow(str(path), line_no, None,
-                             DataError(path, line_no, None, f"malformed JSON ({err.msg} at column {err.colno}); "
-                                                            "each line must be one JSON object"))
-                continue
-            if not isinstance(value, dict):
-                yield RawRow(str(path), line_no, None,
-                             DataError(path, line_no, None,
-                                       f"expected a JSON object per line, got {type(value).__name__}"))
-                continue
-            yield RawRow(str(path), line_no, value)
+    for item in iter_jsonl(path):
+        yield RawRow(str(path), item.line, item.row, item.error)
 
 
 def _iter_json(path: Path) -> Iterator[RawRow]:
@@ -203,54 +177,6 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     return name, _Sized(rows, len(ds)) if hasattr(ds, "__len__") else rows
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a jsonl file into a list of dicts; a malformed or non-object line is a DataError naming its line.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
-        >>> _ = write_jsonl(p, [{"id": "a"}, {"id": "b"}])
-        >>> [r["id"] for r in read_jsonl(p)]
-        ['a', 'b']
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "file not found")
-    rows = []
-    for raw in _iter_jsonl(path):
-        if raw.error is not None:
-            raise raw.error
-        rows.append(raw.row)
-    return rows
-
-
-def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
-    """Write rows (dicts, or objects with ``to_dict()``) as one JSON object per line, atomically.
-
-    Parent folders are created; the file appears complete or not at all.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = write_jsonl(pathlib.Path(tempfile.mkdtemp()) / "out" / "r.jsonl", [{"x": 1}])
-        >>> p.read_text()
-        '{"x": 1}\\n'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                if hasattr(row, "to_dict"):
-                    row = row.to_dict()
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Read a responses file: rows ``{"id": record_id, "response": text}``, several rows per id allowed.
 
@@ -259,6 +185,7 @@ def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
 
     Example:
         >>> import tempfile, pathlib
+        >>> from verif_nb.files import write_jsonl
         >>> p = write_jsonl(pathlib.Path(tempfile.mkdtemp()) / "resp.jsonl",
         ...                 [{"id": "a", "response": "hi"}, {"id": "a", "response": "hello"}])
         >>> read_responses(p)

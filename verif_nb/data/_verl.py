@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError
+from verif_nb.files import atomic_path
 from verif_nb.records import Constraint, Record
 
 from verif_nb.data._ifeval import builtin_constraint
@@ -209,14 +209,7 @@ def export_verl(records: Iterable[Record], path: str | os.PathLike, data_source:
         logger.warning("%d constraints are built-in checkers (IFEval ids): VerIF's reference reward cannot run them; "
                        "train with verif-nb's reward", n_builtin)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     logger.info("wrote %d verl rows to %s", len(rows), path)
     return path

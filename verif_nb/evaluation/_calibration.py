@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from verif_nb.describe import describe_builtin
+from verif_nb.files import read_jsonl
+from verif_nb.ifeval import describe_checker
 
 
 @dataclass
@@ -45,11 +46,8 @@ def load_calibration_cases(path: str | Path | None = None, limit: int | None = N
         >>> len(cases), sum(c.gold for c in cases)
         (10, 5)
     """
-    if path is None:
-        text = resources.files("verif_nb.data").joinpath("calibration/ifeval_hard_120.jsonl").read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    cases = [CalibrationCase(**json.loads(line)) for line in text.splitlines() if line.strip()]
+    with resources.as_file(resources.files("verif_nb.data") / "calibration" / "ifeval_hard_120.jsonl") as default:
+        cases = [CalibrationCase(**row) for row in read_jsonl(path or default, "calibration")]
     if limit is not None and limit < len(cases):
         rng = random.Random(seed)
         pos = [c for c in cases if c.gold]
@@ -94,7 +92,7 @@ def judge_calibration(cases: Sequence[CalibrationCase], judge, progress: bool = 
     """
     from verif_nb.judge import JudgeRequest
 
-    requests = [JudgeRequest.judge(c.prompt, c.response, describe_builtin(c.checker_id, c.kwargs))
+    requests = [JudgeRequest.judge(c.prompt, c.response, describe_checker(c.checker_id, c.kwargs, c.prompt))
                 for c in cases]
     outcomes = judge.run_many(requests, progress=progress)
     return pd.DataFrame([{"checker_id": c.checker_id, "group": c.group, "gold": c.gold, "pred": o.passed,

@@ -91,6 +91,15 @@ class Checker:
         """``(followed, reason)`` for a non-empty response; pure, no side effects."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The constraint in one sentence, as a judge is asked about it (IFEval's ``build_description``).
+
+        Example:
+            >>> get_checker("language:response_language", {"language": "he"}).describe()
+            'The entire response must be written in Hebrew, and no other language.'
+        """
+        raise NotImplementedError
+
     def check(self, response: str) -> Verdict:
         """Verdict on ``response`` (strict: exactly the text given).
 
@@ -153,6 +162,9 @@ class KeywordsExistence(Checker):
         for kw in self.keywords:
             self._need_regex("keyword", kw)
 
+    def describe(self) -> str:
+        return "The response must include the keywords: " + ", ".join(map(repr, self.keywords)) + "."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         missing = [k for k in self.keywords if not re.search(k, response, flags=re.IGNORECASE)]
         if missing:
@@ -181,6 +193,9 @@ class KeywordFrequency(Checker):
         self._need_non_negative("frequency", self.frequency)
         self._need_relation("relation", self.relation)
 
+    def describe(self) -> str:
+        return f"The word {self.keyword!r} must appear {self.relation} {self.frequency} times."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(self.keyword, response, flags=re.IGNORECASE))
         return (_compare(n, self.relation, self.frequency),
@@ -203,6 +218,9 @@ class ForbiddenWords(Checker):
         object.__setattr__(self, "forbidden_words", tuple(sorted(set(self.forbidden_words))))
         for word in self.forbidden_words:
             self._need_regex("forbidden word", rf"\b{word}\b")
+
+    def describe(self) -> str:
+        return "The response must not contain any of these words: " + ", ".join(map(repr, self.forbidden_words)) + "."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         used = [w for w in self.forbidden_words
@@ -239,6 +257,9 @@ class LetterFrequency(Checker):
         self._need_non_negative("let_frequency", self.let_frequency)
         self._need_relation("let_relation", self.let_relation)
 
+    def describe(self) -> str:
+        return f"The letter {self.letter!r} must appear {self.let_relation} {self.let_frequency} times."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.lower().count(self.letter)
         return (_compare(n, self.let_relation, self.let_frequency),
@@ -270,6 +291,9 @@ class ResponseLanguage(Checker):
         if self.language not in LANGUAGE_CODES:
             raise self._fail(f"language must be one of the reference's codes "
                              f"{sorted(LANGUAGE_CODES)}, not {self.language!r}")
+
+    def describe(self) -> str:
+        return f"The entire response must be written in {LANGUAGE_CODES[self.language]}, and no other language."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         try:
@@ -305,6 +329,9 @@ class NumberSentences(Checker):
         self._need_non_negative("num_sentences", self.num_sentences)
         self._need_relation("relation", self.relation)
 
+    def describe(self) -> str:
+        return f"The response must contain {self.relation} {self.num_sentences} sentences."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_sentences(response)
         return (_compare(n, self.relation, self.num_sentences),
@@ -326,6 +353,10 @@ class NumberParagraphs(Checker):
 
     def __post_init__(self) -> None:
         self._need_non_negative("num_paragraphs", self.num_paragraphs)
+
+    def describe(self) -> str:
+        return (f"The response must have exactly {self.num_paragraphs} paragraphs, "
+                "separated by the markdown divider ***.")
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         parts = re.split(r"\s?\*\*\*\s?", response)
@@ -358,6 +389,9 @@ class NumberWords(Checker):
         self._need_non_negative("num_words", self.num_words)
         self._need_relation("relation", self.relation)
 
+    def describe(self) -> str:
+        return f"The response must contain {self.relation} {self.num_words} words."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_words(response)
         return (_compare(n, self.relation, self.num_words),
@@ -387,6 +421,10 @@ class NthParagraphFirstWord(Checker):
             raise self._fail(f"nth_paragraph must be between 1 and num_paragraphs "
                              f"({self.num_paragraphs}), not {self.nth_paragraph}")
         object.__setattr__(self, "first_word", self.first_word.lower())
+
+    def describe(self) -> str:
+        return (f"The response must have exactly {self.num_paragraphs} paragraphs separated by blank lines, "
+                f"and paragraph {self.nth_paragraph} must start with the word {self.first_word!r}.")
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         paragraphs = response.split("\n\n")
@@ -436,6 +474,10 @@ class NumberPlaceholders(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_placeholders", self.num_placeholders)
 
+    def describe(self) -> str:
+        return (f"The response must contain at least {self.num_placeholders} placeholders in square brackets, "
+                "such as [address].")
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(r"\[.*?\]", response))
         return (n >= self.num_placeholders,
@@ -467,6 +509,9 @@ class Postscript(Checker):
             return r"\s*p\.\s?s\..*$"
         return r"\s*" + self.postscript_marker.lower() + r".*$"
 
+    def describe(self) -> str:
+        return f"The response must end with a postscript starting with {self.postscript_marker}."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         found = re.search(self._pattern, response.lower(), flags=re.MULTILINE)
         if found:
@@ -495,6 +540,10 @@ class NumberBulletLists(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_bullets", self.num_bullets)
 
+    def describe(self) -> str:
+        return (f"The response must contain exactly {self.num_bullets} markdown bullet points "
+                "(lines starting with * or -).")
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = (len(re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE))
              + len(re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)))
@@ -510,6 +559,9 @@ class ConstrainedResponse(Checker):
         >>> get_checker("detectable_format:constrained_response").check("My answer is no.").passed
         True
     """
+
+    def describe(self) -> str:
+        return "The response must be exactly one of: " + ", ".join(map(repr, CONSTRAINED_RESPONSE_OPTIONS)) + "."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip()
@@ -534,6 +586,10 @@ class NumberHighlightedSections(Checker):
 
     def __post_init__(self) -> None:
         self._need_non_negative("num_highlights", self.num_highlights)
+
+    def describe(self) -> str:
+        return (f"The response must highlight at least {self.num_highlights} sections with markdown, "
+                "like *highlighted section*.")
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         # Two passes, as in the reference: single-star spans (in **bold** the single-star pass
@@ -564,6 +620,10 @@ class MultipleSections(Checker):
         self._need_regex("section_spliter", self.section_spliter)
         self._need_non_negative("num_sections", self.num_sections)
 
+    def describe(self) -> str:
+        return (f"The response must have at least {self.num_sections} sections, "
+                f"each starting with '{self.section_spliter} X'.")
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.split(r"\s?" + self.section_spliter + r"\s?\d+\s?", response)) - 1
         return (n >= self.num_sections,
@@ -580,6 +640,9 @@ class JsonFormat(Checker):
         >>> get_checker("detectable_format:json_format").check('```json\\n{"a": 1}\\n```').passed
         True
     """
+
+    def describe(self) -> str:
+        return "The entire response must be valid JSON (it may be wrapped in a markdown code block)."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip()
@@ -603,6 +666,9 @@ class Title(Checker):
         "has a title: '<<Joy>>'"
     """
 
+    def describe(self) -> str:
+        return "The response must include a title wrapped in double angular brackets, like <<title>>."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         for title in re.findall(r"<<[^\n]+>>", response):
             if title.lstrip("<").rstrip(">").strip():
@@ -624,6 +690,9 @@ class TwoResponses(Checker):
         >>> get_checker("combination:two_responses").check("Yes.\\n******\\nNo.").passed
         True
     """
+
+    def describe(self) -> str:
+        return "The response must give two different responses separated by exactly six asterisks (******)."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         parts = response.split("******")
@@ -656,6 +725,10 @@ class RepeatPrompt(Checker):
 
     prompt_to_repeat: str
 
+    def describe(self) -> str:
+        return (f"The response must first repeat the request word for word without change "
+                f"({self.prompt_to_repeat.strip()!r}), then give the answer.")
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         wanted = self.prompt_to_repeat.strip().lower()
         if response.strip().lower().startswith(wanted):
@@ -686,6 +759,9 @@ class EndPhrase(Checker):
     def __post_init__(self) -> None:
         object.__setattr__(self, "end_phrase", self.end_phrase.strip())
 
+    def describe(self) -> str:
+        return f"The response must end with the exact phrase {self.end_phrase!r} with no other words after it."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip().strip('"').lower()
         wanted = self.end_phrase.lower()
@@ -704,6 +780,9 @@ class Quotation(Checker):
         >>> get_checker("startend:quotation").check("no quotes").passed
         False
     """
+
+    def describe(self) -> str:
+        return "The entire response must be wrapped in double quotation marks."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip()
@@ -737,6 +816,10 @@ class CapitalWordFrequency(Checker):
         self._need_non_negative("capital_frequency", self.capital_frequency)
         self._need_relation("capital_relation", self.capital_relation)
 
+    def describe(self) -> str:
+        return (f"Words written entirely in capital letters must appear {self.capital_relation} "
+                f"{self.capital_frequency} times.")
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = sum(1 for tok in word_tokenize(response) if tok.isupper())
         return (_compare(n, self.capital_relation, self.capital_frequency),
@@ -767,6 +850,9 @@ class EnglishCapital(Checker):
         'not entirely in capital letters'
     """
 
+    def describe(self) -> str:
+        return "The entire response must be in English and in capital letters only."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         return _english_in_case(response, response.isupper(), "capital")
 
@@ -780,6 +866,9 @@ class EnglishLowercase(Checker):
         >>> get_checker("change_case:english_lowercase").check("Hello there").passed
         False
     """
+
+    def describe(self) -> str:
+        return "The entire response must be in English and in lowercase letters only, with no capital letters."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         return _english_in_case(response, response.islower(), "lowercase")
@@ -799,6 +888,9 @@ class NoComma(Checker):
         >>> get_checker("punctuation:no_comma").check("a, b, c").reason
         'contains 2 commas'
     """
+
+    def describe(self) -> str:
+        return "The response must not contain any commas."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.count(",")
@@ -874,6 +966,34 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Checke
                            "(the reference would draw a random one; give it explicitly)")
     values = {name: _coerce(checker_id, name, given[name], hints[name]) for name in fields}
     return cls(**values)
+
+
+def describe_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> str:
+    """One sentence stating what the checker ``checker_id`` built from ``kwargs`` requires.
+
+    ``prompt`` fills a missing ``prompt_to_repeat`` (see :func:`build_checker`). Raises CheckerError
+    where :func:`get_checker` does.
+
+    Example:
+        >>> describe_checker("length_constraints:number_words", {"relation": "at least", "num_words": 300})
+        'The response must contain at least 300 words.'
+    """
+    return build_checker(checker_id, kwargs, prompt).describe()
+
+
+def build_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> Checker:
+    """:func:`get_checker`, with ``prompt`` as ``prompt_to_repeat`` of ``combination:repeat_prompt`` when absent.
+
+    The reference takes that text from the kwargs; records converted from other formats may lack it.
+
+    Example:
+        >>> build_checker("combination:repeat_prompt", None, prompt="Say hi.").prompt_to_repeat
+        'Say hi.'
+    """
+    if checker_id == "combination:repeat_prompt" and prompt is not None \
+            and not (kwargs or {}).get("prompt_to_repeat"):
+        kwargs = {**(kwargs or {}), "prompt_to_repeat": prompt}
+    return get_checker(checker_id, kwargs)
 
 
 def accepted_kwargs(checker_id: str) -> dict[str, str]:

@@ -21,7 +21,8 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from verif_nb.errors import CheckerError, DataError
-from verif_nb.ifeval._checkers import Checker, get_checker
+from verif_nb.files import read_jsonl_numbered, write_jsonl
+from verif_nb.ifeval._checkers import Checker, build_checker, get_checker
 from verif_nb.records import Verdict
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,7 @@ def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: s
         >>> check_constraint("startend:quotation", None, 'Sure:\\n"hi"', loose=True).reason
         'loose: with first line removed, wrapped in double quotation marks'
     """
-    if checker_id == "combination:repeat_prompt" and prompt is not None \
-            and not (kwargs or {}).get("prompt_to_repeat"):
-        kwargs = {**(kwargs or {}), "prompt_to_repeat": prompt}
-    checker = get_checker(checker_id, kwargs)
+    checker = build_checker(checker_id, kwargs, prompt)
     return _check_loose(checker, response) if loose else checker.check(response)
 
 
@@ -178,38 +176,17 @@ class IFEvalScores:
             ['eval_results_strict.jsonl', 'eval_results_loose.jsonl']
         """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         paths = out / "eval_results_strict.jsonl", out / "eval_results_loose.jsonl"
         for path, rows in zip(paths, (self.strict_rows, self.loose_rows)):
-            with open(path, "w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_jsonl(path, rows)
         return paths
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(str(path), number, None, f"not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(str(path), number, None, "each line must be a JSON object")
-            rows.append((number, row))
-    return rows
 
 
 def _rows(source: str | Path | Iterable[dict[str, Any]], what: str
           ) -> tuple[str, list[tuple[int | None, dict[str, Any]]]]:
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.exists():
-            raise DataError(str(path), None, None, f"{what} file not found")
-        return str(path), _read_jsonl(path)
+        return str(path), read_jsonl_numbered(path, what)  # type: ignore[return-value]
     return f"<{what} rows>", [(i, r) for i, r in enumerate(source, start=1)]
 
 

@@ -1,4 +1,5 @@
-"""``verif-nb judge serve|stop|status``: the embedded CPU judge from the command line.
+"""``verif-nb judge serve|stop|status`` (the embedded CPU judge), and the ``--judge-*`` options every
+command that talks to a judge shares, generated from :class:`~verif_nb.judge.JudgeConfig`'s fields.
 
 Example:
     >>> import argparse
@@ -10,10 +11,64 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import typing
+from typing import Any
 
-from verif_nb.judge.model import DEFAULT_MODEL, MODELS
+from verif_nb.judge.config import JudgeConfig
+from verif_nb.gguf import DEFAULT_MODEL, MODELS
 from verif_nb.judge.server import DEFAULT_PORT, server_status, start_server, state_dir, stop_server
+
+
+# Option spellings that differ from ``--judge-<field>``: the stable CLI had shorter names for these.
+_OPTION_NAMES = {"cache_dir": "--judge-cache", "timeout_s": "--judge-timeout", "backoff_s": "--judge-backoff",
+                 "judge_template": "--judge-constraint-template"}
+# Fields that are not plain values on a command line (set them in a params file instead).
+_NOT_OPTIONS = {"extra_body"}
+
+
+def _judge_options() -> list[tuple[str, str, Any]]:
+    """(field name, option string, field type) for every JudgeConfig field offered on the command line."""
+    types = JudgeConfig.field_types()
+    return [(f.name, _OPTION_NAMES.get(f.name, "--judge-" + f.name.replace("_", "-")), types[f.name])
+            for f in dataclasses.fields(JudgeConfig) if f.name not in _NOT_OPTIONS]
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--judge-*`` options: one per JudgeConfig field, its help and default read from the field.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_judge_arguments(p)
+        >>> args = p.parse_args(["--judge-timeout", "5", "--judge-logprobs"])
+        >>> (args.judge_timeout_s, args.judge_logprobs, args.judge_concurrency)
+        (5.0, True, 4)
+    """
+    group = parser.add_argument_group("judge (modes llm, llm_all, hybrid)")
+    defaults = JudgeConfig()
+    helps = JudgeConfig.field_help()
+    for name, flag, annotation in _judge_options():
+        default = getattr(defaults, name)
+        dest = "judge_" + name
+        if annotation is bool:
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+                               help=helps[name])
+            continue
+        # ``str | None`` fields take a string; the None default means "not set"
+        kind = next((t for t in typing.get_args(annotation) if t is not type(None)), annotation)
+        group.add_argument(flag, dest=dest, type=kind, default=default, metavar=name.upper(),
+                           help=f"{helps[name]} (default: {default})")
+
+
+def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
+    """The JudgeConfig the ``--judge-*`` options describe.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_judge_arguments(p)
+        >>> judge_config_from_args(p.parse_args(["--judge-model", "m", "--judge-cache", "/tmp/c"])).cache_dir
+        '/tmp/c'
+    """
+    return JudgeConfig.from_dict({name: getattr(args, "judge_" + name) for name, _, _ in _judge_options()})
 
 
 def _serve(args: argparse.Namespace) -> int:

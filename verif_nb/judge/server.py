@@ -1,7 +1,7 @@
 """The embedded CPU judge: llama-cpp-python's OpenAI-compatible server on 127.0.0.1, started detached.
 
 :func:`start_server` launches ``python -m llama_cpp.server`` with a GGUF model (a known name, see
-:data:`verif_nb.judge.model.MODELS`, or a path), waits until ``GET /v1/models`` answers, and writes
+:data:`verif_nb.gguf.MODELS`, or a path), waits until ``GET /v1/models`` answers, and writes
 a PID file; :func:`stop_server` stops exactly that process after checking that the PID still
 belongs to a llama.cpp server on that port. State lives in ``$VERIF_NB_CACHE/server`` (default
 ``~/.cache/verif_nb/server``): ``judge-<port>.json`` (PID file: pid, start time, command line, URL,
@@ -36,7 +36,8 @@ import psutil
 
 from verif_nb.errors import JudgeError
 from verif_nb.judge.config import JudgeConfig
-from verif_nb.judge.model import DEFAULT_MODEL, cache_root, resolve_model
+from verif_nb.files import cache_root, write_text_atomic
+from verif_nb.gguf import DEFAULT_MODEL, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +194,7 @@ def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: 
                       model=served, model_path=str(model_path), cmdline=cmd, log=str(log_path), threads=threads,
                       ctx=ctx)
     pid_path = _pid_file(port)
-    tmp = pid_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(info), indent=1))
-    os.replace(tmp, pid_path)
+    write_text_atomic(pid_path, json.dumps(asdict(info), indent=1))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -3,7 +3,7 @@
 TRL calls a reward function as ``f(prompts=..., completions=..., completion_ids=..., **columns)``
 where ``columns`` are the dataset's other columns, repeated once per generation, plus
 ``trainer_state``, ``log_metric`` and ``log_extra``. The record of each prompt travels in the columns
-``record_id`` and ``constraints`` (see :func:`verif_nb.verifier.record_to_columns`), so nothing is
+``record_id`` and ``constraints`` (see :func:`verif_nb.records.record_to_columns`), so nothing is
 looked up on the side and the same dataset works on any number of processes.
 
 A batch is verified with one :meth:`Verifier.verify_batch` call: dataset code goes to the sandbox
@@ -26,8 +26,8 @@ Metrics logged per batch through TRL's ``log_metric`` hook (they appear next to 
 ==============================  ==========================================================
 
 Example:
-    >>> from verif_nb.records import Constraint, Record
-    >>> from verif_nb.verifier import Verifier, record_to_columns
+    >>> from verif_nb.records import Constraint, Record, record_to_columns
+    >>> from verif_nb.verifier import Verifier
     >>> rec = Record("r1", "Answer in lowercase.", [Constraint(
     ...     "change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase")])
     >>> cols = record_to_columns(rec)
@@ -148,7 +148,7 @@ class VerifierReward:
         self._pending: dict[str, list[float]] = defaultdict(list)
 
     def _record(self, prompt: Any, record_id: Any, constraints: Any) -> Record:
-        from verif_nb.verifier import record_from_columns
+        from verif_nb.records import record_from_columns
 
         key_constraints = constraints if isinstance(constraints, str) else repr(constraints)
         key = (str(record_id), key_constraints, prompt if isinstance(prompt, str) else repr(prompt))

@@ -190,7 +190,7 @@ def build_dataset(records: Sequence[Record], tokenizer: Any = None, max_prompt_t
     """
     from datasets import Dataset
 
-    from verif_nb.verifier import record_to_columns
+    from verif_nb.records import record_to_columns
 
     rows = []
     dropped = 0

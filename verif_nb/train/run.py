@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import ParamsError, RunExistsError
+from verif_nb.files import read_jsonl
 from verif_nb.train.params import TrainParams, build_grpo_config, load_params
 
 if TYPE_CHECKING:
@@ -125,10 +126,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
         []
     """
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return read_jsonl(path, "metrics") if path.exists() else []
 
 
 def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
@@ -208,7 +206,7 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
         model_path = resolve_model(p.model.source, p.model.cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path), padding_side="left")
 
-    mode = p.verifier.get("mode", "hybrid")
+    mode = p.verifier.mode
     records = load_training_records(p.data, verifier_mode=mode)
     train_records, heldout = split_records(records, holdout=p.data.holdout, seed=p.data.seed)
     if state.is_main_process:
@@ -218,7 +216,7 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
     dataset = build_dataset(train_records, tokenizer, p.data.max_prompt_tokens, p.data.system_prompt)
 
     own_verifier = verifier is None
-    verifier = verifier if verifier is not None else Verifier.from_params(p.verifier)
+    verifier = verifier if verifier is not None else Verifier(p.verifier)
     reward = make_trl_reward(verifier)
     peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **p.lora}) if p.lora is not None else None
 
@@ -261,4 +259,4 @@ def heldout_records(run_dir: str | os.PathLike) -> list[Any]:
         split = json.load(fh)
     p = load_params(run / PARAMS_FILE)
     wanted = set(split["heldout"])
-    return [r for r in load_training_records(p.data, p.verifier.get("mode", "hybrid")) if r.id in wanted]
+    return [r for r in load_training_records(p.data, p.verifier.mode) if r.id in wanted]

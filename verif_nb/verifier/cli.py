@@ -15,37 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError
-from verif_nb.verifier import COMBINES, INSTRUCTION_ARGS, JUDGE_ERROR_POLICIES, JUDGE_GRANULARITIES, MODES, \
-    RULE_ERROR_POLICIES, Verifier, VerifierConfig
+from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
+from verif_nb.verifier._verifier import Verifier
+from verif_nb.verifier.config import (
+    COMBINES,
+    INSTRUCTION_ARGS,
+    JUDGE_ERROR_POLICIES,
+    JUDGE_GRANULARITIES,
+    MODES,
+    RULE_ERROR_POLICIES,
+    VerifierConfig,
+)
 
-
-def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--judge-*`` options shared by every command that talks to a judge."""
-    g = parser.add_argument_group("judge (modes llm, llm_all, hybrid)")
-    g.add_argument("--judge-base-url", default="http://127.0.0.1:8088/v1",
-                   help="OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp, Ollama, OpenAI)")
-    g.add_argument("--judge-model", default="qwen2.5-coder-0.5b-instruct", help="model name the endpoint serves")
-    g.add_argument("--judge-template", default="verif_score_en", help="prompt template name")
-    g.add_argument("--judge-api-key-env", default="VERIF_JUDGE_API_KEY",
-                   help="environment variable holding the API key (never the key itself)")
-    g.add_argument("--judge-max-tokens", type=int, default=512)
-    g.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight at once")
-    g.add_argument("--judge-cache", default=None, help="folder of the persistent judge cache (off when not given)")
-    g.add_argument("--judge-timeout", type=float, default=120.0, help="seconds per judge call")
-    g.add_argument("--judge-max-retries", type=int, default=4, help="retries on 429/5xx/connection errors/timeouts")
-    g.add_argument("--judge-backoff", type=float, default=0.5, help="first retry delay in seconds (doubles each time)")
-    g.add_argument("--judge-logprobs", action="store_true", help="record the judge's P(yes) where the server returns it")
-
-
-def judge_config_from_args(args: argparse.Namespace) -> Any:
-    """A JudgeConfig from the ``--judge-*`` options."""
-    from verif_nb.judge import JudgeConfig
-
-    return JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, template=args.judge_template,
-                       api_key_env=args.judge_api_key_env, max_tokens=args.judge_max_tokens,
-                       concurrency=args.judge_concurrency, cache_dir=args.judge_cache,
-                       timeout_s=args.judge_timeout, max_retries=args.judge_max_retries,
-                       backoff_s=args.judge_backoff, logprobs=args.judge_logprobs)
+_DEFAULTS = VerifierConfig()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,15 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--responses", required=True, help="jsonl rows {\"id\": ..., \"response\": ...}; several per id allowed")
     p.add_argument("--out", required=True, help="output jsonl: one row per response")
     p.add_argument("--mode", choices=MODES, default="rule")
-    p.add_argument("--combine", choices=COMBINES, default="product")
-    p.add_argument("--rule-weight", type=float, default=0.5, help="weight of the rule score with --combine weighted")
-    p.add_argument("--judge-granularity", choices=JUDGE_GRANULARITIES, default="response")
-    p.add_argument("--on-judge-error", choices=JUDGE_ERROR_POLICIES, default="none")
-    p.add_argument("--on-rule-error", choices=RULE_ERROR_POLICIES, default="none")
-    p.add_argument("--instruction-arg", choices=INSTRUCTION_ARGS, default="literal",
+    p.add_argument("--combine", choices=COMBINES, default=_DEFAULTS.combine)
+    p.add_argument("--rule-weight", type=float, default=_DEFAULTS.rule_weight,
+                   help="weight of the rule score with --combine weighted")
+    p.add_argument("--judge-granularity", choices=JUDGE_GRANULARITIES, default=_DEFAULTS.judge_granularity)
+    p.add_argument("--on-judge-error", choices=JUDGE_ERROR_POLICIES, default=_DEFAULTS.on_judge_error)
+    p.add_argument("--on-rule-error", choices=RULE_ERROR_POLICIES, default=_DEFAULTS.on_rule_error)
+    p.add_argument("--instruction-arg", choices=INSTRUCTION_ARGS, default=_DEFAULTS.instruction_arg,
                    help="first argument of check_following: the literal 'instruction' (VerIF) or the prompt")
-    p.add_argument("--workers", type=int, default=2, help="sandbox worker processes")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds per dataset check")
+    p.add_argument("--workers", type=int, default=_DEFAULTS.sandbox_workers, help="sandbox worker processes")
+    p.add_argument("--timeout", type=float, default=_DEFAULTS.sandbox_timeout_s, help="seconds per dataset check")
     add_judge_arguments(p)
     p.set_defaults(func=run_verify)
 

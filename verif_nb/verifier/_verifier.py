@@ -34,81 +34,22 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.judge.config import JudgeConfig
 from verif_nb.records import Constraint, Record, Verdict
+from verif_nb.verifier.config import VerifierConfig
 
 if TYPE_CHECKING:  # imported lazily at run time: neither is needed for rule mode with built-in checkers
-    from verif_nb.judge import JudgeClient, JudgeConfig
+    from verif_nb.judge import JudgeClient
     from verif_nb.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
-
-MODES = ("rule", "llm", "llm_all", "hybrid")
-COMBINES = ("product", "mean", "weighted", "min")
-RULE_ERROR_POLICIES = ("none", "skip", "zero")
-JUDGE_ERROR_POLICIES = ("none", "zero", "raise")
-JUDGE_GRANULARITIES = ("response", "constraint")
-INSTRUCTION_ARGS = ("literal", "prompt")
-
-
-@dataclass
-class VerifierConfig:
-    """Every knob of the verifier; a params file's ``verifier:`` block maps onto these fields one to one."""
-
-    mode: str = "hybrid"
-    """rule | llm | llm_all | hybrid (see the module docstring)."""
-    combine: str = "product"
-    """hybrid only: product (VerIF code) | mean (paper text) | weighted | min."""
-    rule_weight: float = 0.5
-    """weighted combination: reward = rule_weight * rule + (1 - rule_weight) * judge."""
-    judge_granularity: str = "response"
-    """response: one judge call per response over all judged constraints (VerIF's llm_score);
-    constraint: one yes/no call per constraint (VerIF's llm_judge)."""
-    on_rule_error: str = "none"
-    """a rule check that errored: none -> reward None; skip -> mean over the checks that ran; zero -> counts as failed."""
-    on_judge_error: str = "none"
-    """a judge call that failed or was unparseable: none -> reward None; zero -> judge score 0; raise -> JudgeError."""
-    instruction_arg: str = "literal"
-    """first argument of dataset check_following: literal -> the string "instruction" (VerIF); prompt -> the real prompt."""
-    strip_think: bool = True
-    """verify only the text after the last </think> of a response (VerIF does this for reasoning policies)."""
-    sandbox_workers: int = 2
-    """worker processes that run dataset-supplied code."""
-    sandbox_timeout_s: float = 2.0
-    """time limit of one dataset check."""
-    sandbox_memory_mb: int = 512
-    """address-space limit of one sandbox worker."""
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("mode", MODES), ("combine", COMBINES), ("on_rule_error", RULE_ERROR_POLICIES),
-                              ("on_judge_error", JUDGE_ERROR_POLICIES), ("judge_granularity", JUDGE_GRANULARITIES),
-                              ("instruction_arg", INSTRUCTION_ARGS)):
-            if getattr(self, name) not in allowed:
-                raise ParamsError(f"verifier {name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}")
-        if not 0.0 <= self.rule_weight <= 1.0:
-            raise ParamsError(f"verifier rule_weight={self.rule_weight}: must lie in [0, 1]")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> VerifierConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Example:
-            >>> VerifierConfig.from_dict({"mode": "rule"}).mode
-            'rule'
-        """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
 
 @dataclass
 class VerificationResult:
@@ -149,7 +90,7 @@ class _Pending:
     judge_outcomes: list[Any] = field(default_factory=list)
 
 
-def describe_constraint(constraint: Constraint) -> str:
+def describe_constraint(constraint: Constraint, prompt: str | None = None) -> str:
     """The words a judge is asked about for one constraint.
 
     Soft constraints carry their description; built-in checkers describe themselves; dataset code
@@ -162,9 +103,9 @@ def describe_constraint(constraint: Constraint) -> str:
     if constraint.description:
         return constraint.description
     if constraint.checker_id:
-        from verif_nb.describe import describe_builtin
+        from verif_nb.ifeval import describe_checker
 
-        return describe_builtin(constraint.checker_id, constraint.kwargs)
+        return describe_checker(constraint.checker_id, constraint.kwargs, prompt)
     return f"the '{constraint.group}' requirement stated in the instruction"
 
 
@@ -182,32 +123,34 @@ class Verifier:
 
     def __init__(self, config: VerifierConfig | None = None, *, judge: JudgeConfig | JudgeClient | None = None,
                  sandbox: SandboxPool | None = None, **overrides: Any):
-        base = asdict(config) if config is not None else {}
-        self.config = VerifierConfig.from_dict({**base, **overrides})
-        self._judge_arg = judge
+        base = config if config is not None else VerifierConfig()
+        unknown = sorted(set(overrides) - set(VerifierConfig.field_types()))
+        if unknown:
+            raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(VerifierConfig.field_types())}")
+        self.config = base.replace(**overrides)
+        self._judge_arg = judge if judge is not None else self.config.judge
         self._judge: JudgeClient | None = None
         self._sandbox = sandbox
         self._own_sandbox = sandbox is None
         self.metrics: Counter[str] = Counter()
-        if self.config.mode != "rule" and judge is None:
+        if self.config.mode != "rule" and self._judge_arg is None:
             raise ParamsError(f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Verifier:
-        """Build from a params dict: verifier fields plus an optional ``judge`` sub-dict of JudgeConfig fields.
+        """Build from a params dict: :class:`VerifierConfig` fields, ``judge`` a sub-dict of JudgeConfig fields.
+
+        A misspelt key, here or in ``judge``, raises ParamsError naming it.
 
         Example:
             >>> Verifier.from_params({"mode": "rule"}).config.mode
             'rule'
+            >>> Verifier.from_params({"mode": "llm", "judge": {"modle": "m"}})  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            verif_nb.errors.ParamsError: unknown judge key(s) ['modle']; known: [...]
         """
-        params = dict(params)
-        judge_params = params.pop("judge", None)
-        judge = None
-        if judge_params:
-            from verif_nb.judge import JudgeConfig
-
-            judge = JudgeConfig(**judge_params)
-        return cls(VerifierConfig.from_dict(params), judge=judge)
+        return cls(VerifierConfig.from_dict(params))
 
     # ---- resources -------------------------------------------------------------------------------
 
@@ -215,7 +158,7 @@ class Verifier:
     def judge(self) -> JudgeClient:
         """The judge client (created from the JudgeConfig on first use)."""
         if self._judge is None:
-            from verif_nb.judge import JudgeClient, JudgeConfig
+            from verif_nb.judge import JudgeClient
 
             if isinstance(self._judge_arg, JudgeConfig):
                 self._judge = JudgeClient(self._judge_arg)
@@ -325,7 +268,7 @@ class Verifier:
         requests: list[JudgeRequest] = []
         owners: list[_Pending] = []
         for p in pending:
-            words = [describe_constraint(c) for c in p.judged]
+            words = [describe_constraint(c, p.record.prompt) for c in p.judged]
             if self.config.judge_granularity == "response":
                 requests.append(JudgeRequest.score(p.record.prompt, p.response, words))
                 owners.append(p)
@@ -443,34 +386,3 @@ class Verifier:
         if mode == "llm":
             return "record has no soft (llm) constraints to verify in llm mode"
         return "record has no constraints"
-
-
-# ---- records through dataset columns (TRL / HF datasets) -----------------------------------------
-
-def record_to_columns(record: Record) -> dict[str, Any]:
-    """Flatten a record into dataset columns that survive ``datasets`` (constraints as a JSON string).
-
-    Example:
-        >>> cols = record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")]))
-        >>> sorted(cols)
-        ['constraints', 'prompt', 'record_id']
-    """
-    constraints = [{"name": c.name, "kind": c.kind, "code": c.code, "checker_id": c.checker_id,
-                    "kwargs": c.kwargs, "description": c.description} for c in record.constraints]
-    return {"record_id": record.id, "prompt": record.prompt, "constraints": json.dumps(constraints)}
-
-
-def record_from_columns(row: dict[str, Any]) -> Record:
-    """Inverse of :func:`record_to_columns`; ``prompt`` may be a chat message list (the user turn is used).
-
-    Example:
-        >>> r = record_from_columns(record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")])))
-        >>> (r.id, r.constraints[0].description)
-        ('a', 'd')
-    """
-    prompt = row["prompt"]
-    if isinstance(prompt, list):
-        prompt = next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
-    raw = row["constraints"]
-    items = json.loads(raw) if isinstance(raw, str) else raw
-    return Record(id=str(row["record_id"]), prompt=prompt, constraints=[Constraint(**c) for c in items])

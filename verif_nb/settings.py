@@ -1,0 +1,151 @@
+"""The one way a config dataclass is built: ``from_dict`` with unknown-key errors, ``Literal`` choices
+checked, help text in field metadata (TRL's ``metadata={"help": ...}``).
+
+Every config of the package (:class:`~verif_nb.judge.JudgeConfig`,
+:class:`~verif_nb.verifier.VerifierConfig`, the training blocks) derives from :class:`Settings`, so a
+misspelt key in a params file fails the same way everywhere, naming the key.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> from typing import Literal
+    >>> @dataclass
+    ... class Demo(Settings):
+    ...     section = "demo"
+    ...     colour: Literal["red", "blue"] = option("red", "what colour")
+    >>> Demo.from_dict({"colour": "blue"}).colour
+    'blue'
+    >>> Demo.from_dict({"color": "blue"})
+    Traceback (most recent call last):
+    ...
+    verif_nb.errors.ParamsError: unknown demo key(s) ['color']; known: ['colour']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, ClassVar, Literal, TypeVar, Union
+
+from verif_nb.errors import ParamsError
+
+S = TypeVar("S", bound="Settings")
+
+_NO_DEFAULT: Any = dataclasses.MISSING
+_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def option(default: Any = _NO_DEFAULT, help: str = "", *, default_factory: Any = _NO_DEFAULT) -> Any:
+    """A dataclass field whose help text lives in its metadata (TRL style).
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Demo:
+        ...     steps: int = option(1, "how many steps")
+        >>> dataclasses.fields(Demo)[0].metadata["help"]
+        'how many steps'
+    """
+    if default_factory is not _NO_DEFAULT:
+        return dataclasses.field(default_factory=default_factory, metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def literal_choices(annotation: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal[...]`` annotation (also inside ``X | None``), else None.
+
+    Example:
+        >>> literal_choices(Literal["a", "b"] | None)
+        ('a', 'b')
+    """
+    if typing.get_origin(annotation) is Literal:
+        return typing.get_args(annotation)
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = literal_choices(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _settings_type(annotation: Any) -> type[Settings] | None:
+    """The Settings subclass in ``annotation`` (``X`` or ``X | None``), for nested blocks."""
+    candidates = typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) \
+        else (annotation,)
+    for arg in candidates:
+        if isinstance(arg, type) and issubclass(arg, Settings):
+            return arg
+    return None
+
+
+class Settings:
+    """Mix-in for config dataclasses: :meth:`from_dict`, :meth:`to_dict`, choices checked on creation.
+
+    Subclasses set ``section`` (the word used in error messages) and call ``super().__post_init__()``
+    from their own ``__post_init__``, if they have one.
+
+    Example:
+        >>> from verif_nb.verifier import VerifierConfig
+        >>> VerifierConfig.field_help()["mode"].split(":")[0]
+        'rule | llm | llm_all | hybrid'
+    """
+
+    section: ClassVar[str] = "config"
+
+    @classmethod
+    def field_types(cls) -> dict[str, Any]:
+        """Resolved annotations of the dataclass fields, by name (resolved once per class)."""
+        if cls not in _TYPES:
+            hints = typing.get_type_hints(cls)  # each class in the MRO resolves in its own module
+            _TYPES[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return _TYPES[cls]
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Help text of each field, from its metadata.
+
+        Example:
+            >>> from verif_nb.judge import JudgeConfig
+            >>> JudgeConfig.field_help()["concurrency"]
+            'most requests in flight at once'
+        """
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[S], values: dict[str, Any] | None) -> S:
+        """Build from a mapping (a params file block); unknown keys and bad choices raise ParamsError.
+
+        Nested Settings fields accept a mapping of their own fields.
+        """
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise ParamsError(f"{cls.section} settings must be a mapping, not {type(values).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ParamsError(f"unknown {cls.section} key(s) {unknown}; known: {sorted(names)}")
+        types_ = cls.field_types()
+        built = dict(values)
+        for name, value in values.items():
+            nested = _settings_type(types_[name])
+            if nested is not None and isinstance(value, dict):
+                built[name] = nested.from_dict(value)
+        try:
+            return cls(**built)
+        except TypeError as err:  # a wrong value type that the dataclass itself refuses
+            raise ParamsError(f"{cls.section}: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (nested settings as dicts), what a run's params file records."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def replace(self: S, **changes: Any) -> S:
+        """A copy with some fields changed, checked again."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def __post_init__(self) -> None:
+        for name, annotation in self.field_types().items():
+            allowed = literal_choices(annotation)
+            value = getattr(self, name)
+            if allowed is not None and value is not None and value not in allowed:
+                raise ParamsError(f"{self.section} {name}={value!r}: choose one of {', '.join(map(str, allowed))}")
