@@ -213,8 +213,6 @@ def test_load_sample_says_clearly_when_the_sample_is_missing(tmp_path, monkeypat
 
 
 def test_the_embedded_sample_loads_when_present():
-    if not list(load_module.SAMPLE_DIR.glob("*.jsonl")):
-        pytest.skip("verif_nb/data/sample/ is not written yet")
     res = load_sample()
     assert len(res) > 0 and res.skipped == []
     assert res.counts["responses"] > 0

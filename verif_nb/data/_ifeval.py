@@ -1,7 +1,6 @@
 """IFEval / IFBench rows (key, prompt, instruction_id_list, kwargs) into Records of built-in checkers.
 
-Each id and its kwargs are validated through ``verif_nb.ifeval.get_checker`` (imported lazily so that
-loading data does not pull in the checker stack until it is needed).
+Each id and its kwargs are validated through ``verif_nb.ifeval.get_checker``.
 """
 
 from __future__ import annotations
@@ -9,10 +8,10 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from functools import lru_cache
 from typing import Any
 
 from verif_nb.errors import CheckerError, DataError
+from verif_nb.ifeval import CHECKER_IDS, get_checker
 from verif_nb.records import Constraint, Record
 
 from verif_nb.data._io import RawRow
@@ -24,42 +23,20 @@ logger = logging.getLogger(__name__)
 UNKNOWN_POLICIES: tuple[str, ...] = ("error", "llm", "drop")
 
 
-@lru_cache(maxsize=1)
-def _builtin_module() -> Any:
-    try:
-        import verif_nb.ifeval as module
-
-        module.get_checker  # noqa: B018 - the attribute is the contract
-    except (ImportError, AttributeError):
-        logger.warning("verif_nb.ifeval.get_checker is not available: built-in checker ids and kwargs are NOT "
-                       "validated (counted as counts['checkers_unvalidated'])")
-        return None
-    return module
-
-
-def _known_ids(module: Any) -> set[str] | None:
-    ids = getattr(module, "CHECKER_IDS", None)
-    return set(ids) if ids is not None else None
-
-
 def check_builtin(checker_id: str, kwargs: dict[str, Any]) -> tuple[str, str | None]:
-    """``("ok" | "unknown" | "bad_kwargs" | "unvalidated", message)`` for a built-in checker id and its kwargs.
+    """``("ok" | "unknown" | "bad_kwargs", message)`` for a built-in checker id and its kwargs.
 
     Example:
-        >>> check_builtin("no_such:checker", {})[0] in ("unknown", "unvalidated")
-        True
+        >>> check_builtin("no_such:checker", {})
+        ('unknown', None)
+        >>> check_builtin("punctuation:no_comma", {"num_words": 3})[0]
+        'bad_kwargs'
     """
-    module = _builtin_module()
-    if module is None:
-        return "unvalidated", None
-    known = _known_ids(module)
-    if known is not None and checker_id not in known:
+    if checker_id not in CHECKER_IDS:
         return "unknown", None
     try:
-        module.get_checker(checker_id, kwargs)
+        get_checker(checker_id, kwargs)
     except CheckerError as err:
-        if known is None and "unknown" in str(err).lower():
-            return "unknown", str(err)
         return "bad_kwargs", str(err)
     return "ok", None
 
@@ -80,9 +57,7 @@ def builtin_constraint(checker_id: str, kwargs: dict[str, Any], raw: RawRow, *, 
                        ) -> Constraint | None:
     """A rule constraint for a built-in checker, or what the unknown-checker policy makes of it (None = dropped)."""
     status, message = check_builtin(checker_id, kwargs)
-    if status == "unvalidated":
-        counts["checkers_unvalidated"] += 1
-    elif status == "bad_kwargs":
+    if status == "bad_kwargs":
         prefix = "" if message.startswith(checker_id) else f"{checker_id}: "
         raise DataError(raw.path, raw.line, kwargs_field, f"{prefix}{message}")
     elif status == "unknown":

@@ -27,7 +27,6 @@ COUNT_KEYS: tuple[str, ...] = (
     "unknown_dropped",
     "llm_no_description",  # [llm] code with no string argument to quote; the checker name stands in
     "dropped_by_policy",  # rows skipped because untagged/unknown_checkers='drop' left them no constraint
-    "checkers_unvalidated",  # built-in ids not validated because verif_nb.ifeval could not be imported
 )
 
 
@@ -96,9 +95,6 @@ class LoadResult:
                          f"{c['llm_no_description']}")
         if c["dropped_by_policy"]:
             lines.append(f"rows left without constraints by a 'drop' policy: {c['dropped_by_policy']}")
-        if c["checkers_unvalidated"]:
-            lines.append(f"built-in checker ids NOT validated (verif_nb.ifeval unavailable): "
-                         f"{c['checkers_unvalidated']}")
         for err in self.skipped[:max_errors]:
             lines.append(f"  skipped {err}")
         if len(self.skipped) > max_errors:

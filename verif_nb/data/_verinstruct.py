@@ -9,11 +9,12 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from functools import lru_cache
 from typing import Any, Callable
 
 from verif_nb.errors import DataError
 from verif_nb.records import Constraint, LabelledResponse, Record
+from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
+from verif_nb.sandbox import validate_code as screen_code
 
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
@@ -92,11 +93,12 @@ def _defines_check_following(tree: ast.Module) -> bool:
     return False
 
 
-def _static_validate(code: str) -> str | None:
-    # Fallback while verif_nb.sandbox.validate_code is not available: parse and compile (no execution).
+def _compile_problem(code: str) -> str | None:
+    # The sandbox's screen parses but does not compile; compiling (no execution) also catches what the
+    # parser lets through ('return' outside a function).
     try:
         tree = ast.parse(code)
-        compile(tree, "<check_following>", "exec")  # catches what the parser lets through ('return' outside def)
+        compile(tree, "<check_following>", "exec")
     except SyntaxError as err:
         return f"code does not compile: {err.msg} (line {err.lineno} of the function source)"
     except (ValueError, RecursionError, MemoryError) as err:
@@ -106,27 +108,9 @@ def _static_validate(code: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _code_validator() -> Callable[[str], str | None]:
-    try:
-        from verif_nb.sandbox import validate_code as screen
-    except ImportError:
-        return _static_validate
-    try:
-        from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
-    except ImportError:
-        allowed = None
-    else:
-        # Every VerInstruct [llm] function imports llm_call (the judge shim), and generated [rule] code often
-        # carries the same import line: accept it here; running it is the sandbox's business.
-        allowed = frozenset(DEFAULT_ALLOWED_IMPORTS) | {"llm_call"}
-
-    def validate(code: str) -> str | None:
-        problem = screen(code) if allowed is None else screen(code, allowed_imports=allowed)
-        # The screen parses but does not compile; compiling (no execution) also catches e.g. 'return' outside def.
-        return problem or _static_validate(code)
-
-    return validate
+# Every VerInstruct [llm] function imports llm_call (the judge shim), and generated [rule] code often carries
+# the same import line: accept it here; running it is the sandbox's business.
+_ALLOWED_IMPORTS = frozenset(DEFAULT_ALLOWED_IMPORTS) | {"llm_call"}
 
 
 def validate_code(code: str) -> str | None:
@@ -135,10 +119,10 @@ def validate_code(code: str) -> str | None:
     Example:
         >>> validate_code("def check_following(instruction, response):\\n    return True") is None
         True
-        >>> validate_code("def f(:") is not None
-        True
+        >>> validate_code("def f(:") is None
+        False
     """
-    return _code_validator()(code)
+    return screen_code(code, allowed_imports=_ALLOWED_IMPORTS) or _compile_problem(code)
 
 
 def _string_value(node: ast.AST, names: dict[str, str]) -> str | None:

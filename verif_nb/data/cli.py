@@ -37,7 +37,7 @@ def _inspect(args: argparse.Namespace) -> int:
         "groups": res.groups(),
         "policies": {k: c[k] for k in ("untagged", "untagged_to_rule", "untagged_to_llm", "untagged_dropped",
                                        "unknown_checkers", "unknown_to_llm", "unknown_dropped", "dropped_by_policy",
-                                       "llm_no_description", "checkers_unvalidated") if c[k]},
+                                       "llm_no_description") if c[k]},
         "first_errors": [str(e) for e in res.skipped[:5]],
     }
     print(json.dumps(summary, ensure_ascii=False))
