@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from verif_nb.cli import main
-from verif_nb.pipeline import notebook_parameters, read_run_metrics, run_pipeline
+from verif_nb.pipeline import notebook_parameters, run_pipeline
+from verif_nb.report import read_run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

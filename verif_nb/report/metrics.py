@@ -111,7 +111,9 @@ def project_root(start: str | Path | None = None) -> Path | None:
     """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
 
     Example:
-        >>> project_root("/") is None or True
+        >>> import tempfile, pathlib
+        >>> top = pathlib.Path(tempfile.mkdtemp()); _ = (top / "pyproject.toml").write_text("")
+        >>> (top / "a" / "b").mkdir(parents=True); project_root(top / "a" / "b") == top.resolve()
         True
     """
     here = Path(start or Path.cwd()).resolve()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from verif_nb.evaluation import taxonomy_group
 from verif_nb.records import Record
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,6 @@ log = logging.getLogger(__name__)
 
 def _words(text: str) -> int:
     return len(text.split())
-
-
-def _taxonomy(group: str) -> str:
-    try:
-        from verif_nb.evaluation import taxonomy_group
-    except ImportError:  # evaluation needs the verifier stack; the table still works without the mapping
-        return "unknown"
-    return taxonomy_group(group)
 
 
 def record_table(records: Iterable[Record]) -> pd.DataFrame:
@@ -69,7 +62,7 @@ def constraint_table(records: Iterable[Record]) -> pd.DataFrame:
         for i, c in enumerate(r.constraints):
             checked_by = "judge" if c.kind == "llm" else ("builtin" if c.checker_id else "dataset_code")
             rows.append({"record_id": r.id, "index": i, "name": c.name, "kind": c.kind, "group": c.group,
-                         "taxonomy": _taxonomy(c.group), "checked_by": checked_by,
+                         "taxonomy": taxonomy_group(c.group), "checked_by": checked_by,
                          "description": c.description or ""})
     return pd.DataFrame(rows, columns=["record_id", "index", "name", "kind", "group", "taxonomy", "checked_by",
                                        "description"])
@@ -161,7 +154,7 @@ def load_data(data: str = "sample", data_format: str = "auto", *, lenient: bool 
         True
     """
     from verif_nb.data import load_records, load_sample
-    from verif_nb.pipeline._outputs import project_path
+    from verif_nb.report.metrics import project_path
 
     if data == "sample":
         return load_sample()
