@@ -38,8 +38,9 @@ def test_inspect_prints_one_json_line(capsys):
     assert len(out) == 1
     summary = json.loads(out[0])
     expected = load_records(EXAMPLE)
-    assert {k: summary[k] for k in ("records", "constraints", "rule", "llm", "skipped")} == \
-        {k: expected.counts[k] for k in ("records", "constraints", "rule", "llm", "skipped")}
+    assert {k: summary[k] for k in ("records", "constraints", "rule", "llm", "skipped")} == {
+        k: expected.counts[k] for k in ("records", "constraints", "rule", "llm", "skipped")
+    }
     assert summary["groups"] == expected.groups() and sum(summary["groups"].values()) == summary["constraints"]
 
 
@@ -61,8 +62,16 @@ def test_inspect_shows_policies(capsys):
 
 def test_export_verl_writes_parquet_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "train.parquet"
-    args = ["export", "verl", "--data", str(FIXTURES / "verinstruct_untagged.jsonl"), "--out", str(out),
-            "--untagged", "drop"]
+    args = [
+        "export",
+        "verl",
+        "--data",
+        str(FIXTURES / "verinstruct_untagged.jsonl"),
+        "--out",
+        str(out),
+        "--untagged",
+        "drop",
+    ]
     assert run(args) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"out": str(out), "rows": 2, "skipped": 1}
     assert [r.id for r in load_records(out)] == ["u1", "u3"]

@@ -29,8 +29,9 @@ def test_ifeval_input_file_loads_all_541_records():
         assert rec.id == str(row["key"]) and rec.prompt == row["prompt"]
         assert [c.checker_id for c in rec.constraints] == row["instruction_id_list"]
         assert [c.name for c in rec.constraints] == row["instruction_id_list"]
-        assert [c.kwargs for c in rec.constraints] == [{k: v for k, v in kw.items() if v is not None}
-                                                        for kw in row["kwargs"]]
+        assert [c.kwargs for c in rec.constraints] == [
+            {k: v for k, v in kw.items() if v is not None} for kw in row["kwargs"]
+        ]
         assert all(c.kind == "rule" and c.code is None for c in rec.constraints)
     assert res.counts["rule"] == sum(len(r["instruction_id_list"]) for r in rows) == res.counts["constraints"]
     assert set(res.groups()) == {cid.split(":")[0] for r in rows for cid in r["instruction_id_list"]}
@@ -58,8 +59,13 @@ def test_ifbench_loads_as_llm_constraints_with_descriptions_and_counts():
     first = res[0].constraints[0]
     assert (first.kind, first.checker_id) == ("llm", "count:keywords_multiple")
     # The hub copy pads every kwarg with null; only the given ones are kept, and they are in the description.
-    assert first.kwargs == {"keyword1": "kaleidoscope", "keyword2": "nebula", "keyword3": "whisper",
-                            "keyword4": "labyrinth", "keyword5": "paradox"}
+    assert first.kwargs == {
+        "keyword1": "kaleidoscope",
+        "keyword2": "nebula",
+        "keyword3": "whisper",
+        "keyword4": "labyrinth",
+        "keyword5": "paradox",
+    }
     assert "count:keywords_multiple" in first.description and '"kaleidoscope"' in first.description
     assert len(res.groups()) == len({cid.split(":")[0] for r in rows for cid in r["instruction_id_list"]})
     assert "checker ids not built in: " in res.summary()
@@ -71,10 +77,13 @@ def test_ifbench_drop_policy_counts_every_row_it_empties():
     assert all(e.field == "instruction_id_list" for e in res.skipped)
 
 
-@pytest.mark.parametrize("policy, ids, key3_kinds, counts", [
-    ("llm", ["1", "2", "3", "4"], ["llm", "rule"], {"unknown_checkers": 2, "unknown_to_llm": 2, "llm": 2}),
-    ("drop", ["1", "2", "3"], ["rule"], {"unknown_checkers": 1, "unknown_dropped": 1, "dropped_by_policy": 1}),
-])
+@pytest.mark.parametrize(
+    "policy, ids, key3_kinds, counts",
+    [
+        ("llm", ["1", "2", "3", "4"], ["llm", "rule"], {"unknown_checkers": 2, "unknown_to_llm": 2, "llm": 2}),
+        ("drop", ["1", "2", "3"], ["rule"], {"unknown_checkers": 1, "unknown_dropped": 1, "dropped_by_policy": 1}),
+    ],
+)
 def test_unknown_checker_policies_on_a_mixed_file(policy, ids, key3_kinds, counts):
     path = FIXTURES / "ifeval_mixed.jsonl"
     with pytest.raises(DataError) as info:
@@ -90,8 +99,12 @@ def test_unknown_checker_policies_on_a_mixed_file(policy, ids, key3_kinds, count
 
 
 def _ifeval_row(**over):
-    row = {"key": 7, "prompt": "Write 300+ words.", "instruction_id_list": ["length_constraints:number_words"],
-           "kwargs": [{"relation": "at least", "num_words": 300}]}
+    row = {
+        "key": 7,
+        "prompt": "Write 300+ words.",
+        "instruction_id_list": ["length_constraints:number_words"],
+        "kwargs": [{"relation": "at least", "num_words": 300}],
+    }
     row.update(over)
     return row
 

@@ -35,8 +35,16 @@ def fake_model(tmp_path, monkeypatch):
     make_fake_parts(site)
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    spec = ModelSpec(name="fake", filename="fake.gguf", dist_prefix="fakechunk-part", module_prefix="fakechunk_part",
-                     version="1.0", n_parts=3, sha256=hashlib.sha256(b"".join(CHUNKS)).hexdigest(), served_name="fake-it")
+    spec = ModelSpec(
+        name="fake",
+        filename="fake.gguf",
+        dist_prefix="fakechunk-part",
+        module_prefix="fakechunk_part",
+        version="1.0",
+        n_parts=3,
+        sha256=hashlib.sha256(b"".join(CHUNKS)).hexdigest(),
+        served_name="fake-it",
+    )
     monkeypatch.setitem(MODELS, "fake", spec)
     monkeypatch.setenv("VERIF_NB_CACHE", str(tmp_path / "cache"))
     return spec
@@ -85,8 +93,16 @@ def test_missing_and_wrong_version_parts_name_the_pip_command(tmp_path, monkeypa
     make_fake_parts(site, prefix="holey", skip=(2,))
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    spec = ModelSpec(name="holey", filename="h.gguf", dist_prefix="holey-part", module_prefix="holey_part",
-                     version="2.0", n_parts=3, sha256="0" * 64, served_name="h")
+    spec = ModelSpec(
+        name="holey",
+        filename="h.gguf",
+        dist_prefix="holey-part",
+        module_prefix="holey_part",
+        version="2.0",
+        n_parts=3,
+        sha256="0" * 64,
+        served_name="h",
+    )
     with pytest.raises(JudgeError) as err:
         find_parts(spec)
     text = str(err.value)

@@ -33,9 +33,17 @@ def ok_run(tmp_path_factory):
 
 
 def test_run_folder_layout(ok_run):
-    for rel in ["index.html", "manifest.json", "params.yaml", "notebooks/tiny_ok.ipynb", "html/tiny_ok.html",
-                "figures/tiny_ok/tiny_line.png", "figures/tiny_ok/tiny_line.svg",
-                "metrics/tiny_ok/summary.json", "metrics/tiny_ok/points.csv"]:
+    for rel in [
+        "index.html",
+        "manifest.json",
+        "params.yaml",
+        "notebooks/tiny_ok.ipynb",
+        "html/tiny_ok.html",
+        "figures/tiny_ok/tiny_line.png",
+        "figures/tiny_ok/tiny_line.svg",
+        "metrics/tiny_ok/summary.json",
+        "metrics/tiny_ok/points.csv",
+    ]:
         assert (ok_run / rel).is_file(), rel
 
 
@@ -61,8 +69,14 @@ def test_manifest(ok_run):
 
 def test_index_links_everything(ok_run):
     index = (ok_run / "index.html").read_text()
-    for link in ["html/tiny_ok.html", "notebooks/tiny_ok.ipynb", "figures/tiny_ok/tiny_line.png",
-                 "figures/tiny_ok/tiny_line.svg", "metrics/tiny_ok/points.csv", "manifest.json"]:
+    for link in [
+        "html/tiny_ok.html",
+        "notebooks/tiny_ok.ipynb",
+        "figures/tiny_ok/tiny_line.png",
+        "figures/tiny_ok/tiny_line.svg",
+        "metrics/tiny_ok/points.csv",
+        "manifest.json",
+    ]:
         assert f"'{link}'" in index, link
     html = (ok_run / "html/tiny_ok.html").read_text()
     assert "data:image/png;base64" in html  # the figure is embedded in the rendered notebook

@@ -25,15 +25,21 @@ import pytest
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "verif_nb" / "data" / "sample"
 HALVES = ("a", "b")
 N_RECORDS = 32
-RECORDS = {half: [json.loads(line) for line in (SAMPLE_DIR / f"verinstruct_sample_{half}.jsonl")
-                  .read_text(encoding="utf-8").splitlines() if line.strip()] for half in HALVES}
+RECORDS = {
+    half: [
+        json.loads(line)
+        for line in (SAMPLE_DIR / f"verinstruct_sample_{half}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    for half in HALVES
+}
 BY_ID = {r["id"]: r for half in HALVES for r in RECORDS[half]}
 PROBES = json.loads((Path(__file__).parent / "fixtures" / "sample_probes.json").read_text(encoding="utf-8"))["probes"]
 
 ALLOWED_IMPORTS = {"re", "string", "json", "collections", "math", "itertools", "unicodedata"}
 LLM_SOURCE = re.compile(
-    r'\Afrom llm_call import llm_judge, llm_extract, llm_score\n'
-    r'def check_following\(instruction, response\):\n'
+    r"\Afrom llm_call import llm_judge, llm_extract, llm_score\n"
+    r"def check_following\(instruction, response\):\n"
     r'    return llm_judge\(instruction, response, (".*")\)\Z'
 )
 CHECKER_NAME = re.compile(r"^\[(rule|llm)\] [A-Z][A-Za-z]*(_[A-Z][A-Za-z]*)*$")
@@ -110,6 +116,7 @@ by_half = pytest.mark.parametrize("half", HALVES)
 
 # ------------------------------------------------------------------------------------------- structure
 
+
 @by_half
 def test_ids_are_the_32_expected_unique_ids(half):
     assert [r["id"] for r in RECORDS[half]] == [f"sample-{half}-{n:03d}" for n in range(1, N_RECORDS + 1)]
@@ -160,8 +167,12 @@ def test_taxonomy_is_covered():
 @by_half
 def test_two_records_pack_several_soft_constraints_into_one_llm_entry(half):
     # several constraints in one judge text: sentences or semicolon-separated clauses
-    packed = [r["id"] for r in RECORDS[half] for name, source in zip(r["checkers"], r["functions"])
-              if name.startswith("[llm]") and len(re.findall(r"[.!?;](?:\s|$)", _judge_text(source))) >= 3]
+    packed = [
+        r["id"]
+        for r in RECORDS[half]
+        for name, source in zip(r["checkers"], r["functions"])
+        if name.startswith("[llm]") and len(re.findall(r"[.!?;](?:\s|$)", _judge_text(source))) >= 3
+    ]
     assert packed == {"a": ["sample-a-008", "sample-a-013"], "b": ["sample-b-008", "sample-b-022"]}[half]
 
 
@@ -178,6 +189,7 @@ def test_some_responses_break_only_soft_constraints(half):
 
 
 # ---------------------------------------------------------------------------------- llm entries
+
 
 @by_record
 def test_llm_functions_ask_the_judge_about_a_constraint_of_the_prompt(record, monkeypatch):
@@ -198,6 +210,7 @@ def test_llm_functions_ask_the_judge_about_a_constraint_of_the_prompt(record, mo
 
 
 # --------------------------------------------------------------------------------- rule functions
+
 
 @by_rule
 def test_rule_function_is_one_plain_stdlib_function(record_id, index):
@@ -242,6 +255,7 @@ def test_probes_exist_only_where_the_responses_prove_a_rule_one_way():
 
 
 # ------------------------------------------------------------------------------------ length sanity
+
 
 @by_half
 def test_word_limits_are_found_where_expected(half):

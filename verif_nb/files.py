@@ -108,20 +108,39 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[JsonlLine]:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as err:
-                yield JsonlLine(line_no, None, DataError(path, line_no, None, f"not UTF-8 text ({err.reason} at "
-                                                         f"byte {err.start}); save the file as UTF-8"))
+                yield JsonlLine(
+                    line_no,
+                    None,
+                    DataError(
+                        path,
+                        line_no,
+                        None,
+                        f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8",
+                    ),
+                )
                 continue
             if not text.strip():
                 continue
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as err:
-                yield JsonlLine(line_no, None, DataError(path, line_no, None, f"malformed JSON ({err.msg} at column "
-                                                         f"{err.colno}); each line must be one JSON object"))
+                yield JsonlLine(
+                    line_no,
+                    None,
+                    DataError(
+                        path,
+                        line_no,
+                        None,
+                        f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object",
+                    ),
+                )
                 continue
             if not isinstance(value, dict):
-                yield JsonlLine(line_no, None, DataError(path, line_no, None, "expected a JSON object per line, "
-                                                         f"got {type(value).__name__}"))
+                yield JsonlLine(
+                    line_no,
+                    None,
+                    DataError(path, line_no, None, f"expected a JSON object per line, got {type(value).__name__}"),
+                )
                 continue
             yield JsonlLine(line_no, value)
 

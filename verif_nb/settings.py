@@ -69,8 +69,9 @@ def literal_choices(annotation: Any) -> tuple[Any, ...] | None:
 
 def _settings_type(annotation: Any) -> type[Settings] | None:
     """The Settings subclass in ``annotation`` (``X`` or ``X | None``), for nested blocks."""
-    candidates = typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) \
-        else (annotation,)
+    candidates = (
+        typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    )
     for arg in candidates:
         if isinstance(arg, type) and issubclass(arg, Settings):
             return arg

@@ -10,13 +10,12 @@ import logging
 from collections import Counter
 from typing import Any
 
-from verif_nb.errors import CheckerError, DataError
-from verif_nb.ifeval import CHECKER_IDS, get_checker
-from verif_nb.records import Constraint, Record
-
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import require_id, require_str, require_str_list
+from verif_nb.errors import CheckerError, DataError
+from verif_nb.ifeval import CHECKER_IDS, get_checker
+from verif_nb.records import Constraint, Record
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +51,17 @@ def llm_description(checker_id: str, kwargs: dict[str, Any]) -> str:
     return f"The response follows the instruction's {checker_id!r} constraint" + (f" ({args})" if args else "") + "."
 
 
-def builtin_constraint(checker_id: str, kwargs: dict[str, Any], raw: RawRow, *, unknown_checkers: str,
-                       id_field: str, kwargs_field: str, counts: Counter, name: str | None = None,
-                       ) -> Constraint | None:
+def builtin_constraint(
+    checker_id: str,
+    kwargs: dict[str, Any],
+    raw: RawRow,
+    *,
+    unknown_checkers: str,
+    id_field: str,
+    kwargs_field: str,
+    counts: Counter,
+    name: str | None = None,
+) -> Constraint | None:
     """A rule constraint for a built-in checker, or what the unknown-checker policy makes of it (None = dropped)."""
     status, message = check_builtin(checker_id, kwargs)
     if status == "bad_kwargs":
@@ -63,16 +70,25 @@ def builtin_constraint(checker_id: str, kwargs: dict[str, Any], raw: RawRow, *, 
     elif status == "unknown":
         counts["unknown_checkers"] += 1
         if unknown_checkers == "error":
-            raise DataError(raw.path, raw.line, id_field,
-                            f"unknown checker id {checker_id!r}; it is not built in (IFBench's types are not): pass "
-                            "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out")
+            raise DataError(
+                raw.path,
+                raw.line,
+                id_field,
+                f"unknown checker id {checker_id!r}; it is not built in (IFBench's types are not): pass "
+                "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out",
+            )
         if unknown_checkers == "drop":
             counts["unknown_dropped"] += 1
             return None
         counts["unknown_to_llm"] += 1
         # checker_id/kwargs are kept so per-group reports still see the id; kind="llm" decides how it is checked.
-        return Constraint(name=name or checker_id, kind="llm", checker_id=checker_id, kwargs=kwargs,
-                          description=llm_description(checker_id, kwargs))
+        return Constraint(
+            name=name or checker_id,
+            kind="llm",
+            checker_id=checker_id,
+            kwargs=kwargs,
+            description=llm_description(checker_id, kwargs),
+        )
     return Constraint(name=name or checker_id, kind="rule", checker_id=checker_id, kwargs=kwargs)
 
 
@@ -88,8 +104,12 @@ def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_
     if not isinstance(kwargs_list, list):
         raise DataError(raw.path, raw.line, "kwargs", f"expected a list of objects, got {type(kwargs_list).__name__}")
     if len(kwargs_list) != len(ids):
-        raise DataError(raw.path, raw.line, "kwargs", f"has {len(kwargs_list)} entries but instruction_id_list has "
-                                                      f"{len(ids)}; they must be aligned")
+        raise DataError(
+            raw.path,
+            raw.line,
+            "kwargs",
+            f"has {len(kwargs_list)} entries but instruction_id_list has {len(ids)}; they must be aligned",
+        )
     if not ids:
         raise DataError(raw.path, raw.line, "instruction_id_list", "empty; a record needs at least one constraint")
     counts: Counter = Counter()
@@ -101,12 +121,28 @@ def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_
             raise DataError(raw.path, raw.line, f"kwargs[{i}]", f"expected an object, got {type(kw).__name__}")
         # Hub copies (IFBench) store every possible kwarg with null for "not given"; null never is a real value.
         kw = {k: v for k, v in kw.items() if v is not None}
-        c = builtin_constraint(cid, kw, raw, unknown_checkers=unknown_checkers,
-                               id_field=f"instruction_id_list[{i}]", kwargs_field=f"kwargs[{i}]", counts=counts)
+        c = builtin_constraint(
+            cid,
+            kw,
+            raw,
+            unknown_checkers=unknown_checkers,
+            id_field=f"instruction_id_list[{i}]",
+            kwargs_field=f"kwargs[{i}]",
+            counts=counts,
+        )
         if c is not None:
             constraints.append(c)
     if not constraints:
-        raise RowDropped(raw.path, raw.line, "instruction_id_list",
-                         f"all {len(ids)} checker ids are not built in and unknown_checkers='drop' removed them")
-    return Record(id=rid, prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}",
-                  meta={"format": fmt, "key": row["key"]}), counts
+        raise RowDropped(
+            raw.path,
+            raw.line,
+            "instruction_id_list",
+            f"all {len(ids)} checker ids are not built in and unknown_checkers='drop' removed them",
+        )
+    return Record(
+        id=rid,
+        prompt=prompt,
+        constraints=constraints,
+        source=f"{raw.path}:{raw.line}",
+        meta={"format": fmt, "key": row["key"]},
+    ), counts

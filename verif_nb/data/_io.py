@@ -45,8 +45,13 @@ def _iter_json(path: Path) -> Iterator[RawRow]:
     except UnicodeDecodeError as err:
         raise DataError(path, None, None, f"not UTF-8 text ({err.reason}); save the file as UTF-8") from None
     except json.JSONDecodeError as err:
-        raise DataError(path, err.lineno, None, f"malformed JSON ({err.msg}); a .json file must hold one array "
-                                                "of objects (use .jsonl for one object per line)") from None
+        raise DataError(
+            path,
+            err.lineno,
+            None,
+            f"malformed JSON ({err.msg}); a .json file must hold one array "
+            "of objects (use .jsonl for one object per line)",
+        ) from None
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -55,8 +60,9 @@ def _iter_json(path: Path) -> Iterator[RawRow]:
         if isinstance(item, dict):
             yield RawRow(str(path), i, item)
         else:
-            yield RawRow(str(path), i, None,
-                         DataError(path, i, None, f"expected a JSON object, got {type(item).__name__}"))
+            yield RawRow(
+                str(path), i, None, DataError(path, i, None, f"expected a JSON object, got {type(item).__name__}")
+            )
 
 
 def _iter_parquet(path: Path) -> Iterator[RawRow]:
@@ -106,8 +112,12 @@ def _pick_split(dataset: Any, name: str, split: str) -> Any:
     if isinstance(dataset, dict):  # DatasetDict subclasses dict
         splits = list(dataset.keys())
         if split not in splits:
-            raise DataError(name, None, None, f"split {split!r} not found; the dataset has splits {splits}; "
-                                              "pass split=... to choose one")
+            raise DataError(
+                name,
+                None,
+                None,
+                f"split {split!r} not found; the dataset has splits {splits}; pass split=... to choose one",
+            )
         return dataset[split]
     return dataset
 
@@ -129,12 +139,15 @@ def source_files(source: str | os.PathLike) -> list[Path] | None:
             return None
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in FILE_SUFFIXES)
         if not files:
-            raise DataError(path, None, None, f"folder holds no {'/'.join(FILE_SUFFIXES)} files and is not a "
-                                              "dataset saved by datasets.save_to_disk")
+            raise DataError(
+                path,
+                None,
+                None,
+                f"folder holds no {'/'.join(FILE_SUFFIXES)} files and is not a dataset saved by datasets.save_to_disk",
+            )
         return files
     if path.suffix in FILE_SUFFIXES or str(source).startswith((".", "/", "~")):
-        raise DataError(path, None, None, "file not found; check the path (relative paths start from "
-                                          f"{Path.cwd()})")
+        raise DataError(path, None, None, f"file not found; check the path (relative paths start from {Path.cwd()})")
     return None
 
 
@@ -157,8 +170,12 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     try:
         import datasets
     except ImportError:
-        raise DataError(source, None, None, "reading a saved or hub dataset needs the `datasets` package: "
-                                            "pip install 'verif-nb[train]'") from None
+        raise DataError(
+            source,
+            None,
+            None,
+            "reading a saved or hub dataset needs the `datasets` package: pip install 'verif-nb[train]'",
+        ) from None
     name = f"{source}[{split}]"
     try:
         if Path(source).is_dir():
@@ -169,9 +186,13 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     except DataError:
         raise
     except Exception as err:  # the hub client raises many types (offline, not found, gated)
-        raise DataError(source, None, None,
-                        f"could not load it as a Hugging Face dataset ({type(err).__name__}: {err}); check the id "
-                        "and your hub access, or download it and pass a local .jsonl/.parquet path") from None
+        raise DataError(
+            source,
+            None,
+            None,
+            f"could not load it as a Hugging Face dataset ({type(err).__name__}: {err}); check the id "
+            "and your hub access, or download it and pass a local .jsonl/.parquet path",
+        ) from None
     ds = _pick_split(ds, name, split)
     rows = _iter_hf(ds, name)
     return name, _Sized(rows, len(ds)) if hasattr(ds, "__len__") else rows

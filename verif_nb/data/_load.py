@@ -10,14 +10,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from verif_nb.errors import DataError, ParamsError
-from verif_nb.records import Record
-
 from verif_nb.data._ifeval import UNKNOWN_POLICIES, parse_ifeval
 from verif_nb.data._io import RawRow, iter_dataset_rows, iter_file_rows, source_files
 from verif_nb.data._result import Collector, LoadResult
 from verif_nb.data._verinstruct import UNTAGGED_POLICIES, parse_verinstruct
 from verif_nb.data._verl import parse_verl
+from verif_nb.errors import DataError, ParamsError
+from verif_nb.records import Record
 
 FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench")
 SAMPLE_DIR = Path(__file__).parent / "sample"
@@ -58,8 +57,9 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ParamsError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
-def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, lenient: bool, untagged: str,
-                  unknown_checkers: str) -> LoadResult:
+def _load_streams(
+    streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, lenient: bool, untagged: str, unknown_checkers: str
+) -> LoadResult:
     collector = Collector(lenient=lenient)
     used: list[str] = []
     for name, rows in streams:
@@ -73,16 +73,23 @@ def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, leni
             if stream_fmt == "auto":
                 detected = detect_format(raw.row)
                 if detected is None:
-                    collector.fail(DataError(raw.path, raw.line, None,
-                                             f"cannot tell the format from the fields {sorted(raw.row)}; expected "
-                                             "VerInstruct (id, prompt, checkers, functions), verl (data_source, "
-                                             "prompt, reward_model, extra_info) or IFEval/IFBench (key, prompt, "
-                                             "instruction_id_list, kwargs); or pass format=..."))
+                    collector.fail(
+                        DataError(
+                            raw.path,
+                            raw.line,
+                            None,
+                            f"cannot tell the format from the fields {sorted(raw.row)}; expected "
+                            "VerInstruct (id, prompt, checkers, functions), verl (data_source, "
+                            "prompt, reward_model, extra_info) or IFEval/IFBench (key, prompt, "
+                            "instruction_id_list, kwargs); or pass format=...",
+                        )
+                    )
                     continue
                 stream_fmt = detected
             try:
-                record, counts = _PARSERS[stream_fmt](raw, untagged=untagged, unknown_checkers=unknown_checkers,
-                                                      fmt=stream_fmt)
+                record, counts = _PARSERS[stream_fmt](
+                    raw, untagged=untagged, unknown_checkers=unknown_checkers, fmt=stream_fmt
+                )
             except DataError as err:
                 collector.fail(err)
                 continue
@@ -91,13 +98,24 @@ def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, leni
             used.append(stream_fmt)
     result = collector.result("+".join(used) or fmt)
     if result.skipped:
-        logger.warning("skipped %d of %d rows (reasons in result.skipped; result.summary() lists them); first: %s",
-                       len(result.skipped), result.counts["rows"], result.skipped[0])
+        logger.warning(
+            "skipped %d of %d rows (reasons in result.skipped; result.summary() lists them); first: %s",
+            len(result.skipped),
+            result.counts["rows"],
+            result.skipped[0],
+        )
     return result
 
 
-def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bool = False,  # noqa: A002 - API name
-                 untagged: str = "error", unknown_checkers: str = "error", split: str = "train") -> LoadResult:
+def load_records(
+    source: str | os.PathLike,
+    format: str = "auto",
+    *,
+    lenient: bool = False,  # noqa: A002 - API name
+    untagged: str = "error",
+    unknown_checkers: str = "error",
+    split: str = "train",
+) -> LoadResult:
     """Read records from a file, a folder, a saved ``datasets`` folder or a Hugging Face dataset id.
 
     ``source``: a ``.jsonl`` / ``.json`` (array) / ``.parquet`` file; a folder of such files (read in name
@@ -108,10 +126,11 @@ def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bo
 
     Bad rows raise a DataError naming the file, line and field; with ``lenient=True`` they are skipped and
     listed in ``result.skipped`` instead (a source that cannot be read at all — missing file, corrupt
-    parquet, malformed ``.json`` array, hub failure — raises either way). ``untagged`` decides what happens to VerInstruct checkers with no
-    ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to IFEval/IFBench ids that are not built in
-    (``"llm"``: judged by the LLM from a description made of the id and kwargs); every policy applied is
-    counted in ``result.counts``, and ``counts["rows"] == len(records) + len(skipped)``.
+    parquet, malformed ``.json`` array, hub failure — raises either way). ``untagged`` decides what
+    happens to VerInstruct checkers with no ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to
+    IFEval/IFBench ids that are not built in (``"llm"``: judged by the LLM from a description made of the
+    id and kwargs); every policy applied is counted in ``result.counts``, and
+    ``counts["rows"] == len(records) + len(skipped)``.
 
     Example:
         >>> res = load_records("../shared/data/verinstruct_format/example.jsonl")  # doctest: +SKIP
@@ -141,7 +160,17 @@ def load_sample() -> LoadResult:
     """
     files = sorted(SAMPLE_DIR.glob("*.jsonl")) if SAMPLE_DIR.is_dir() else []
     if not files:
-        raise DataError(SAMPLE_DIR, None, None, "the embedded sample dataset is missing (no *.jsonl files here); "
-                                                "reinstall verif-nb, or load your own data with load_records(path)")
-    return _load_streams([(str(f), iter_file_rows(f)) for f in files], "verinstruct", lenient=False,
-                         untagged="error", unknown_checkers="error")
+        raise DataError(
+            SAMPLE_DIR,
+            None,
+            None,
+            "the embedded sample dataset is missing (no *.jsonl files here); "
+            "reinstall verif-nb, or load your own data with load_records(path)",
+        )
+    return _load_streams(
+        [(str(f), iter_file_rows(f)) for f in files],
+        "verinstruct",
+        lenient=False,
+        untagged="error",
+        unknown_checkers="error",
+    )

@@ -9,15 +9,15 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from verif_nb.data._io import RawRow
+from verif_nb.data._result import RowDropped
 from verif_nb.errors import DataError
 from verif_nb.records import Constraint, LabelledResponse, Record
 from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
 from verif_nb.sandbox import validate_code as screen_code
-
-from verif_nb.data._io import RawRow
-from verif_nb.data._result import RowDropped
 
 UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop")
 LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
@@ -35,10 +35,11 @@ def split_tag(checker: str) -> tuple[str | None, str]:
     m = _TAG.match(checker)
     if not m:
         return None, checker.strip()
-    return m.group(1).lower(), checker[m.end():].strip()
+    return m.group(1).lower(), checker[m.end() :].strip()
 
 
 # ---- field checks -------------------------------------------------------------------------------------------
+
 
 def require_id(row: dict[str, Any], name: str, raw: RawRow) -> str:
     """``row[name]`` as a record id (string or integer, read as a string), or a DataError naming the field."""
@@ -80,15 +81,18 @@ def require_str_list(row: dict[str, Any], name: str, raw: RawRow, *, label: str 
 
 # ---- dataset code -------------------------------------------------------------------------------------------
 
+
 def _defines_check_following(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "check_following":
             return True
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "check_following"
-                                                for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "check_following" for t in node.targets
+        ):
             return True
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
-                (a.asname or a.name) == "check_following" for a in node.names):
+            (a.asname or a.name) == "check_following" for a in node.names
+        ):
             return True
     return False
 
@@ -181,27 +185,42 @@ def extract_llm_description(code: str) -> str | None:
         for arg in [*call.args, *(kw.value for kw in call.keywords)]:
             text = _string_value(arg, names)
             # The reference passes the literal "instruction" as the instruction; that is not the constraint.
-            if text is not None and text.strip() and text.strip() not in ("instruction", "response") \
-                    and text.strip() not in parts:
+            if (
+                text is not None
+                and text.strip()
+                and text.strip() not in ("instruction", "response")
+                and text.strip() not in parts
+            ):
                 parts.append(text.strip())
     return "\n".join(parts) if parts else None
 
 
 # ---- constraints and responses ------------------------------------------------------------------------------
 
-def build_constraints(checkers: list[str], functions: list[str], raw: RawRow, *, untagged: str,
-                      prefix: str = "", builtin: list[dict[str, Any] | None] | None = None,
-                      builtin_check: Callable[..., Constraint | None] | None = None,
-                      ) -> tuple[list[Constraint], list[int], Counter]:
+
+def build_constraints(
+    checkers: list[str],
+    functions: list[str],
+    raw: RawRow,
+    *,
+    untagged: str,
+    prefix: str = "",
+    builtin: list[dict[str, Any] | None] | None = None,
+    builtin_check: Callable[..., Constraint | None] | None = None,
+) -> tuple[list[Constraint], list[int], Counter]:
     """Constraints from aligned checker names and function sources; also the kept positions and counts.
 
     ``builtin`` (verl rows written by :func:`export_verl`) marks positions that are built-in checkers,
     turned into constraints by ``builtin_check``.
     """
     if len(checkers) != len(functions):
-        raise DataError(raw.path, raw.line, f"{prefix}functions",
-                        f"has {len(functions)} entries but {prefix}checkers has {len(checkers)}; they must be aligned "
-                        "(one function per checker)")
+        raise DataError(
+            raw.path,
+            raw.line,
+            f"{prefix}functions",
+            f"has {len(functions)} entries but {prefix}checkers has {len(checkers)}; they must be aligned "
+            "(one function per checker)",
+        )
     if not checkers:
         raise DataError(raw.path, raw.line, f"{prefix}checkers", "empty; a record needs at least one constraint")
     counts: Counter = Counter()
@@ -212,9 +231,13 @@ def build_constraints(checkers: list[str], functions: list[str], raw: RawRow, *,
         if tag is None:
             counts["untagged"] += 1
             if untagged == "error":
-                raise DataError(raw.path, raw.line, f"{prefix}checkers[{i}]",
-                                f"checker {name!r} has no [rule] or [llm] tag; choose a policy with "
-                                "untagged='rule', 'llm' or 'drop' (the VerIF reference silently drops these)")
+                raise DataError(
+                    raw.path,
+                    raw.line,
+                    f"{prefix}checkers[{i}]",
+                    f"checker {name!r} has no [rule] or [llm] tag; choose a policy with "
+                    "untagged='rule', 'llm' or 'drop' (the VerIF reference silently drops these)",
+                )
             if untagged == "drop":
                 counts["untagged_dropped"] += 1
                 continue
@@ -255,8 +278,12 @@ def parse_responses(value: Any, n_checkers: int, kept: list[int], raw: RawRow) -
             raise DataError(raw.path, raw.line, where, f"expected an object, got {type(item).__name__}")
         text = item.get("text")
         if not isinstance(text, str):
-            raise DataError(raw.path, raw.line, f"{where}.text",
-                            "missing" if text is None else f"expected a string, got {type(text).__name__}")
+            raise DataError(
+                raw.path,
+                raw.line,
+                f"{where}.text",
+                "missing" if text is None else f"expected a string, got {type(text).__name__}",
+            )
         rid = item.get("id")
         if rid is not None:
             if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
@@ -268,16 +295,25 @@ def parse_responses(value: Any, n_checkers: int, kept: list[int], raw: RawRow) -
         labels = item.get("labels")
         if labels is not None:
             if not isinstance(labels, list):
-                raise DataError(raw.path, raw.line, f"{where}.labels",
-                                f"expected a list of true/false/null, got {type(labels).__name__}")
+                raise DataError(
+                    raw.path,
+                    raw.line,
+                    f"{where}.labels",
+                    f"expected a list of true/false/null, got {type(labels).__name__}",
+                )
             if len(labels) != n_checkers:
-                raise DataError(raw.path, raw.line, f"{where}.labels",
-                                f"has {len(labels)} labels but the record has {n_checkers} checkers; "
-                                "labels are aligned with checkers (null = unlabelled)")
+                raise DataError(
+                    raw.path,
+                    raw.line,
+                    f"{where}.labels",
+                    f"has {len(labels)} labels but the record has {n_checkers} checkers; "
+                    "labels are aligned with checkers (null = unlabelled)",
+                )
             for j, lab in enumerate(labels):
                 if lab is not None and not isinstance(lab, bool):
-                    raise DataError(raw.path, raw.line, f"{where}.labels[{j}]",
-                                    f"expected true, false or null, got {lab!r}")
+                    raise DataError(
+                        raw.path, raw.line, f"{where}.labels[{j}]", f"expected true, false or null, got {lab!r}"
+                    )
             labels = [labels[j] for j in kept]
         out.append(LabelledResponse(text=text, labels=labels, id=rid))
     return out
@@ -292,8 +328,12 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
     functions = require_str_list(row, "functions", raw)
     constraints, kept, counts = build_constraints(checkers, functions, raw, untagged=untagged)
     if not constraints:
-        raise RowDropped(raw.path, raw.line, "checkers",
-                         f"all {len(checkers)} checkers were untagged and untagged='drop' removed them")
+        raise RowDropped(
+            raw.path,
+            raw.line,
+            "checkers",
+            f"all {len(checkers)} checkers were untagged and untagged='drop' removed them",
+        )
     responses = parse_responses(row.get("responses"), len(checkers), kept, raw)
     meta: dict[str, Any] = {"format": "verinstruct"}
     # Columns beyond the format (a source, a category ...) are kept for the user, not interpreted.
@@ -301,5 +341,6 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
     if len(kept) != len(checkers):
         kept_set = set(kept)
         meta["dropped_checkers"] = [c for i, c in enumerate(checkers) if i not in kept_set]
-    return Record(id=rid, prompt=prompt, constraints=constraints, responses=responses,
-                  source=f"{raw.path}:{raw.line}", meta=meta), counts
+    return Record(
+        id=rid, prompt=prompt, constraints=constraints, responses=responses, source=f"{raw.path}:{raw.line}", meta=meta
+    ), counts

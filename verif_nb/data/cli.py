@@ -20,24 +20,56 @@ from verif_nb.data._verl import export_verl
 
 def _add_load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: from the fields)")
-    p.add_argument("--untagged", default="error", choices=UNTAGGED_POLICIES,
-                   help="VerInstruct checkers without a [rule]/[llm] tag (default: error)")
-    p.add_argument("--unknown-checkers", default="error", choices=UNKNOWN_POLICIES,
-                   help="IFEval/IFBench ids that are not built in (default: error)")
+    p.add_argument(
+        "--untagged",
+        default="error",
+        choices=UNTAGGED_POLICIES,
+        help="VerInstruct checkers without a [rule]/[llm] tag (default: error)",
+    )
+    p.add_argument(
+        "--unknown-checkers",
+        default="error",
+        choices=UNKNOWN_POLICIES,
+        help="IFEval/IFBench ids that are not built in (default: error)",
+    )
     p.add_argument("--split", default="train", help="split of a hub / saved dataset (default: train)")
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    res = load_records(args.data, args.format, lenient=not args.strict, untagged=args.untagged,
-                       unknown_checkers=args.unknown_checkers, split=args.split)
+    res = load_records(
+        args.data,
+        args.format,
+        lenient=not args.strict,
+        untagged=args.untagged,
+        unknown_checkers=args.unknown_checkers,
+        split=args.split,
+    )
     c = res.counts
     summary = {
-        "format": res.format, "rows": c["rows"], "records": c["records"], "constraints": c["constraints"],
-        "rule": c["rule"], "llm": c["llm"], "responses": c["responses"], "skipped": c["skipped"],
+        "format": res.format,
+        "rows": c["rows"],
+        "records": c["records"],
+        "constraints": c["constraints"],
+        "rule": c["rule"],
+        "llm": c["llm"],
+        "responses": c["responses"],
+        "skipped": c["skipped"],
         "groups": res.groups(),
-        "policies": {k: c[k] for k in ("untagged", "untagged_to_rule", "untagged_to_llm", "untagged_dropped",
-                                       "unknown_checkers", "unknown_to_llm", "unknown_dropped", "dropped_by_policy",
-                                       "llm_no_description") if c[k]},
+        "policies": {
+            k: c[k]
+            for k in (
+                "untagged",
+                "untagged_to_rule",
+                "untagged_to_llm",
+                "untagged_dropped",
+                "unknown_checkers",
+                "unknown_to_llm",
+                "unknown_dropped",
+                "dropped_by_policy",
+                "llm_no_description",
+            )
+            if c[k]
+        },
         "first_errors": [str(e) for e in res.skipped[:5]],
     }
     print(json.dumps(summary, ensure_ascii=False))
@@ -49,8 +81,14 @@ def _export_verl(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"verif-nb: error: {out} exists; pass --force to replace it", file=sys.stderr)
         return 2
-    res = load_records(args.data, args.format, lenient=args.lenient, untagged=args.untagged,
-                       unknown_checkers=args.unknown_checkers, split=args.split)
+    res = load_records(
+        args.data,
+        args.format,
+        lenient=args.lenient,
+        untagged=args.untagged,
+        unknown_checkers=args.unknown_checkers,
+        split=args.split,
+    )
     export_verl(res.records, out, data_source=args.data_source, split=args.export_split)
     print(res.summary(), file=sys.stderr)
     print(json.dumps({"out": str(out), "rows": len(res.records), "skipped": len(res.skipped)}))

@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import re
@@ -38,16 +37,42 @@ RELATIONS: tuple[str, ...] = ("less than", "at least")
 
 # The languages the reference accepts for language:response_language (it fails on other codes).
 LANGUAGE_CODES: dict[str, str] = {
-    "en": "English", "es": "Spanish", "pt": "Portuguese", "ar": "Arabic", "hi": "Hindi",
-    "fr": "French", "ru": "Russian", "de": "German", "ja": "Japanese", "it": "Italian",
-    "bn": "Bengali", "uk": "Ukrainian", "th": "Thai", "ur": "Urdu", "ta": "Tamil", "te": "Telugu",
-    "bg": "Bulgarian", "ko": "Korean", "pl": "Polish", "he": "Hebrew", "fa": "Persian",
-    "vi": "Vietnamese", "ne": "Nepali", "sw": "Swahili", "kn": "Kannada", "mr": "Marathi",
-    "gu": "Gujarati", "pa": "Punjabi", "ml": "Malayalam", "fi": "Finnish",
+    "en": "English",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "ar": "Arabic",
+    "hi": "Hindi",
+    "fr": "French",
+    "ru": "Russian",
+    "de": "German",
+    "ja": "Japanese",
+    "it": "Italian",
+    "bn": "Bengali",
+    "uk": "Ukrainian",
+    "th": "Thai",
+    "ur": "Urdu",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "bg": "Bulgarian",
+    "ko": "Korean",
+    "pl": "Polish",
+    "he": "Hebrew",
+    "fa": "Persian",
+    "vi": "Vietnamese",
+    "ne": "Nepali",
+    "sw": "Swahili",
+    "kn": "Kannada",
+    "mr": "Marathi",
+    "gu": "Gujarati",
+    "pa": "Punjabi",
+    "ml": "Malayalam",
+    "fi": "Finnish",
 }
 
 CONSTRAINED_RESPONSE_OPTIONS: tuple[str, ...] = (
-    "My answer is yes.", "My answer is no.", "My answer is maybe.",
+    "My answer is yes.",
+    "My answer is no.",
+    "My answer is maybe.",
 )
 
 _REGISTRY: dict[str, type[Checker]] = {}
@@ -58,6 +83,7 @@ def _register(checker_id: str):
         cls.id = checker_id
         _REGISTRY[checker_id] = cls
         return cls
+
     return wrap
 
 
@@ -117,8 +143,9 @@ class Checker:
     @property
     def kwargs(self) -> dict[str, Any]:
         """The kwargs this checker was built with (lists as lists), e.g. for writing back to JSON."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
 
     def _fail(self, message: str) -> CheckerError:
         return CheckerError(f"{self.id}: {message}")
@@ -198,8 +225,10 @@ class KeywordFrequency(Checker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(self.keyword, response, flags=re.IGNORECASE))
-        return (_compare(n, self.relation, self.frequency),
-                f"{self.keyword!r} appears {_plural(n, 'time')}, needs {self.relation} {self.frequency}")
+        return (
+            _compare(n, self.relation, self.frequency),
+            f"{self.keyword!r} appears {_plural(n, 'time')}, needs {self.relation} {self.frequency}",
+        )
 
 
 @_register("keywords:forbidden_words")
@@ -223,8 +252,7 @@ class ForbiddenWords(Checker):
         return "The response must not contain any of these words: " + ", ".join(map(repr, self.forbidden_words)) + "."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
-        used = [w for w in self.forbidden_words
-                if re.search(rf"\b{w}\b", response, flags=re.IGNORECASE)]
+        used = [w for w in self.forbidden_words if re.search(rf"\b{w}\b", response, flags=re.IGNORECASE)]
         if used:
             return False, "uses forbidden word(s): " + ", ".join(map(repr, used))
         return True, "uses none of the forbidden words"
@@ -262,9 +290,10 @@ class LetterFrequency(Checker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.lower().count(self.letter)
-        return (_compare(n, self.let_relation, self.let_frequency),
-                f"letter {self.letter!r} appears {_plural(n, 'time')}, "
-                f"needs {self.let_relation} {self.let_frequency}")
+        return (
+            _compare(n, self.let_relation, self.let_frequency),
+            f"letter {self.letter!r} appears {_plural(n, 'time')}, needs {self.let_relation} {self.let_frequency}",
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,8 +318,9 @@ class ResponseLanguage(Checker):
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGE_CODES:
-            raise self._fail(f"language must be one of the reference's codes "
-                             f"{sorted(LANGUAGE_CODES)}, not {self.language!r}")
+            raise self._fail(
+                f"language must be one of the reference's codes {sorted(LANGUAGE_CODES)}, not {self.language!r}"
+            )
 
     def describe(self) -> str:
         return f"The entire response must be written in {LANGUAGE_CODES[self.language]}, and no other language."
@@ -334,8 +364,10 @@ class NumberSentences(Checker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_sentences(response)
-        return (_compare(n, self.relation, self.num_sentences),
-                f"{_plural(n, 'sentence')}, needs {self.relation} {self.num_sentences}")
+        return (
+            _compare(n, self.relation, self.num_sentences),
+            f"{_plural(n, 'sentence')}, needs {self.relation} {self.num_sentences}",
+        )
 
 
 @_register("length_constraints:number_paragraphs")
@@ -355,8 +387,9 @@ class NumberParagraphs(Checker):
         self._need_non_negative("num_paragraphs", self.num_paragraphs)
 
     def describe(self) -> str:
-        return (f"The response must have exactly {self.num_paragraphs} paragraphs, "
-                "separated by the markdown divider ***.")
+        return (
+            f"The response must have exactly {self.num_paragraphs} paragraphs, separated by the markdown divider ***."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         parts = re.split(r"\s?\*\*\*\s?", response)
@@ -367,8 +400,10 @@ class NumberParagraphs(Checker):
                     n -= 1  # a divider at the very start or end does not open a paragraph
                 else:
                     return False, f"paragraph {index + 1} between two *** dividers is empty"
-        return (n == self.num_paragraphs,
-                f"{_plural(n, 'paragraph')} separated by ***, needs exactly {self.num_paragraphs}")
+        return (
+            n == self.num_paragraphs,
+            f"{_plural(n, 'paragraph')} separated by ***, needs exactly {self.num_paragraphs}",
+        )
 
 
 @_register("length_constraints:number_words")
@@ -394,8 +429,10 @@ class NumberWords(Checker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_words(response)
-        return (_compare(n, self.relation, self.num_words),
-                f"{_plural(n, 'word')}, needs {self.relation} {self.num_words}")
+        return (
+            _compare(n, self.relation, self.num_words),
+            f"{_plural(n, 'word')}, needs {self.relation} {self.num_words}",
+        )
 
 
 @_register("length_constraints:nth_paragraph_first_word")
@@ -418,13 +455,16 @@ class NthParagraphFirstWord(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_paragraphs", self.num_paragraphs)
         if not 1 <= self.nth_paragraph <= self.num_paragraphs:
-            raise self._fail(f"nth_paragraph must be between 1 and num_paragraphs "
-                             f"({self.num_paragraphs}), not {self.nth_paragraph}")
+            raise self._fail(
+                f"nth_paragraph must be between 1 and num_paragraphs ({self.num_paragraphs}), not {self.nth_paragraph}"
+            )
         object.__setattr__(self, "first_word", self.first_word.lower())
 
     def describe(self) -> str:
-        return (f"The response must have exactly {self.num_paragraphs} paragraphs separated by blank lines, "
-                f"and paragraph {self.nth_paragraph} must start with the word {self.first_word!r}.")
+        return (
+            f"The response must have exactly {self.num_paragraphs} paragraphs separated by blank lines, "
+            f"and paragraph {self.nth_paragraph} must start with the word {self.first_word!r}."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         paragraphs = response.split("\n\n")
@@ -445,12 +485,10 @@ class NthParagraphFirstWord(Checker):
         if n != self.num_paragraphs:
             problems.append(f"{_plural(n, 'paragraph')}, needs exactly {self.num_paragraphs}")
         if first != self.first_word:
-            problems.append(f"paragraph {self.nth_paragraph} starts with {first!r}, "
-                            f"needs {self.first_word!r}")
+            problems.append(f"paragraph {self.nth_paragraph} starts with {first!r}, needs {self.first_word!r}")
         if problems:
             return False, "; ".join(problems)
-        return True, (f"{_plural(n, 'paragraph')}, paragraph {self.nth_paragraph} starts "
-                      f"with {self.first_word!r}")
+        return True, (f"{_plural(n, 'paragraph')}, paragraph {self.nth_paragraph} starts with {self.first_word!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,13 +513,14 @@ class NumberPlaceholders(Checker):
         self._need_non_negative("num_placeholders", self.num_placeholders)
 
     def describe(self) -> str:
-        return (f"The response must contain at least {self.num_placeholders} placeholders in square brackets, "
-                "such as [address].")
+        return (
+            f"The response must contain at least {self.num_placeholders} placeholders in square brackets, "
+            "such as [address]."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(r"\[.*?\]", response))
-        return (n >= self.num_placeholders,
-                f"{_plural(n, '[placeholder]')}, needs at least {self.num_placeholders}")
+        return (n >= self.num_placeholders, f"{_plural(n, '[placeholder]')}, needs at least {self.num_placeholders}")
 
 
 @_register("detectable_content:postscript")
@@ -541,12 +580,14 @@ class NumberBulletLists(Checker):
         self._need_non_negative("num_bullets", self.num_bullets)
 
     def describe(self) -> str:
-        return (f"The response must contain exactly {self.num_bullets} markdown bullet points "
-                "(lines starting with * or -).")
+        return (
+            f"The response must contain exactly {self.num_bullets} markdown bullet points (lines starting with * or -)."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
-        n = (len(re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE))
-             + len(re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)))
+        n = len(re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE)) + len(
+            re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)
+        )
         return n == self.num_bullets, f"{_plural(n, 'bullet point')}, needs exactly {self.num_bullets}"
 
 
@@ -588,17 +629,19 @@ class NumberHighlightedSections(Checker):
         self._need_non_negative("num_highlights", self.num_highlights)
 
     def describe(self) -> str:
-        return (f"The response must highlight at least {self.num_highlights} sections with markdown, "
-                "like *highlighted section*.")
+        return (
+            f"The response must highlight at least {self.num_highlights} sections with markdown, "
+            "like *highlighted section*."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         # Two passes, as in the reference: single-star spans (in **bold** the single-star pass
         # only sees the empty "**" pairs, which do not count), then double-star spans.
         n = sum(1 for h in re.findall(r"\*[^\n\*]*\*", response) if h.strip("*").strip())
-        n += sum(1 for h in re.findall(r"\*\*[^\n\*]*\*\*", response)
-                 if h.removeprefix("**").removesuffix("**").strip())
-        return (n >= self.num_highlights,
-                f"{_plural(n, 'highlighted section')}, needs at least {self.num_highlights}")
+        n += sum(
+            1 for h in re.findall(r"\*\*[^\n\*]*\*\*", response) if h.removeprefix("**").removesuffix("**").strip()
+        )
+        return (n >= self.num_highlights, f"{_plural(n, 'highlighted section')}, needs at least {self.num_highlights}")
 
 
 @_register("detectable_format:multiple_sections")
@@ -621,14 +664,17 @@ class MultipleSections(Checker):
         self._need_non_negative("num_sections", self.num_sections)
 
     def describe(self) -> str:
-        return (f"The response must have at least {self.num_sections} sections, "
-                f"each starting with '{self.section_spliter} X'.")
+        return (
+            f"The response must have at least {self.num_sections} sections, "
+            f"each starting with '{self.section_spliter} X'."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.split(r"\s?" + self.section_spliter + r"\s?\d+\s?", response)) - 1
-        return (n >= self.num_sections,
-                f"{_plural(n, 'section')} marked '{self.section_spliter} N', "
-                f"needs at least {self.num_sections}")
+        return (
+            n >= self.num_sections,
+            f"{_plural(n, 'section')} marked '{self.section_spliter} N', needs at least {self.num_sections}",
+        )
 
 
 @_register("detectable_format:json_format")
@@ -726,16 +772,19 @@ class RepeatPrompt(Checker):
     prompt_to_repeat: str
 
     def describe(self) -> str:
-        return (f"The response must first repeat the request word for word without change "
-                f"({self.prompt_to_repeat.strip()!r}), then give the answer.")
+        return (
+            f"The response must first repeat the request word for word without change "
+            f"({self.prompt_to_repeat.strip()!r}), then give the answer."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         wanted = self.prompt_to_repeat.strip().lower()
         if response.strip().lower().startswith(wanted):
             return True, "starts by repeating the request word for word"
         got = response.strip()[: len(self.prompt_to_repeat.strip())]
-        return False, (f"does not start with the request {_quote(self.prompt_to_repeat.strip())}; "
-                       f"starts with {_quote(got)}")
+        return False, (
+            f"does not start with the request {_quote(self.prompt_to_repeat.strip())}; starts with {_quote(got)}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -767,7 +816,7 @@ class EndPhrase(Checker):
         wanted = self.end_phrase.lower()
         if text.endswith(wanted):
             return True, f"ends with {self.end_phrase!r}"
-        tail = response.strip().strip('"')[-max(len(wanted), 20):]
+        tail = response.strip().strip('"')[-max(len(wanted), 20) :]
         return False, f"ends with {_quote(tail)}, needs {self.end_phrase!r}"
 
 
@@ -788,8 +837,7 @@ class Quotation(Checker):
         text = response.strip()
         if len(text) > 1 and text[0] == '"' and text[-1] == '"':
             return True, "wrapped in double quotation marks"
-        return False, (f"not wrapped in double quotation marks (starts with {text[:1]!r}, "
-                       f"ends with {text[-1:]!r})")
+        return False, (f"not wrapped in double quotation marks (starts with {text[:1]!r}, ends with {text[-1:]!r})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -817,14 +865,17 @@ class CapitalWordFrequency(Checker):
         self._need_relation("capital_relation", self.capital_relation)
 
     def describe(self) -> str:
-        return (f"Words written entirely in capital letters must appear {self.capital_relation} "
-                f"{self.capital_frequency} times.")
+        return (
+            f"Words written entirely in capital letters must appear {self.capital_relation} "
+            f"{self.capital_frequency} times."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = sum(1 for tok in word_tokenize(response) if tok.isupper())
-        return (_compare(n, self.capital_relation, self.capital_frequency),
-                f"{_plural(n, 'all-capital word')}, needs {self.capital_relation} "
-                f"{self.capital_frequency}")
+        return (
+            _compare(n, self.capital_relation, self.capital_frequency),
+            f"{_plural(n, 'all-capital word')}, needs {self.capital_relation} {self.capital_frequency}",
+        )
 
 
 def _english_in_case(response: str, in_case: bool, case: str) -> tuple[bool, str]:
@@ -833,8 +884,9 @@ def _english_in_case(response: str, in_case: bool, case: str) -> tuple[bool, str
     try:
         found = detect_language(response)
     except LanguageUndetectable as err:
-        return True, (f"in {case} letters; language could not be detected ({err}), "
-                      "which the reference counts as followed")
+        return True, (
+            f"in {case} letters; language could not be detected ({err}), which the reference counts as followed"
+        )
     if found != "en":
         return False, f"in {case} letters but detected language is {found!r}, not English"
     return True, f"English, in {case} letters"
@@ -906,8 +958,7 @@ CHECKER_IDS: list[str] = sorted(_REGISTRY)
 
 def _coerce(checker_id: str, name: str, value: Any, annotation: Any) -> Any:
     def bad(expected: str) -> CheckerError:
-        return CheckerError(f"{checker_id}: kwarg {name!r} must be {expected}, "
-                            f"not {type(value).__name__} {value!r}")
+        return CheckerError(f"{checker_id}: kwarg {name!r} must be {expected}, not {type(value).__name__} {value!r}")
 
     if annotation is int:
         if isinstance(value, bool):
@@ -922,8 +973,7 @@ def _coerce(checker_id: str, name: str, value: Any, annotation: Any) -> Any:
             raise bad("a string")
         return value
     # tuple[str, ...]: a list of strings in the data files
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) \
-            or not all(isinstance(v, str) for v in value):
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise bad("a list of strings")
     return tuple(value)
 
@@ -940,15 +990,16 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Checke
     Example:
         >>> get_checker("detectable_format:title", {"num_words": None}).id
         'detectable_format:title'
-        >>> get_checker("no:such")
+        >>> get_checker("no:such")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.CheckerError: unknown IFEval checker id 'no:such'; known ids are listed in verif_nb.ifeval.CHECKER_IDS
+        verif_nb.errors.CheckerError: unknown IFEval checker id 'no:such'; known ids are listed in ...
     """
     cls = _REGISTRY.get(checker_id)
     if cls is None:
-        raise CheckerError(f"unknown IFEval checker id {checker_id!r}; "
-                           "known ids are listed in verif_nb.ifeval.CHECKER_IDS")
+        raise CheckerError(
+            f"unknown IFEval checker id {checker_id!r}; known ids are listed in verif_nb.ifeval.CHECKER_IDS"
+        )
     if kwargs is None:
         kwargs = {}
     if not isinstance(kwargs, dict):
@@ -962,8 +1013,10 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Checke
         raise CheckerError(f"{checker_id}: does not take kwarg(s) {unknown}; it takes: {accepted}")
     missing = [f for f in fields if f not in given]
     if missing:
-        raise CheckerError(f"{checker_id}: needs a non-empty value for {missing} "
-                           "(the reference would draw a random one; give it explicitly)")
+        raise CheckerError(
+            f"{checker_id}: needs a non-empty value for {missing} "
+            "(the reference would draw a random one; give it explicitly)"
+        )
     values = {name: _coerce(checker_id, name, given[name], hints[name]) for name in fields}
     return cls(**values)
 
@@ -990,8 +1043,7 @@ def build_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | 
         >>> build_checker("combination:repeat_prompt", None, prompt="Say hi.").prompt_to_repeat
         'Say hi.'
     """
-    if checker_id == "combination:repeat_prompt" and prompt is not None \
-            and not (kwargs or {}).get("prompt_to_repeat"):
+    if checker_id == "combination:repeat_prompt" and prompt is not None and not (kwargs or {}).get("prompt_to_repeat"):
         kwargs = {**(kwargs or {}), "prompt_to_repeat": prompt}
     return get_checker(checker_id, kwargs)
 

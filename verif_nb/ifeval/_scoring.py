@@ -11,12 +11,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -52,12 +52,21 @@ def loose_variants(response: str) -> list[str]:
     no_first = "\n".join(lines[1:]).strip()
     no_last = "\n".join(lines[:-1]).strip()
     no_both = "\n".join(lines[1:-1]).strip()
-    return [response, response.replace("*", ""), no_first, no_last, no_both,
-            no_first.replace("*", ""), no_last.replace("*", ""), no_both.replace("*", "")]
+    return [
+        response,
+        response.replace("*", ""),
+        no_first,
+        no_last,
+        no_both,
+        no_first.replace("*", ""),
+        no_last.replace("*", ""),
+        no_both.replace("*", ""),
+    ]
 
 
-def _check_loose(checker: Checker, response: str, variants: list[str] | None = None,
-                 strict: Verdict | None = None) -> Verdict:
+def _check_loose(
+    checker: Checker, response: str, variants: list[str] | None = None, strict: Verdict | None = None
+) -> Verdict:
     strict = strict or checker.check(response)
     if strict.passed:
         return strict
@@ -65,14 +74,13 @@ def _check_loose(checker: Checker, response: str, variants: list[str] | None = N
         if text.strip():
             followed, reason = checker.evaluate(text)
             if followed:
-                return Verdict(name=checker.id, kind="rule", passed=True,
-                               reason=f"loose: with {name}, {reason}")
-    return Verdict(name=checker.id, kind="rule", passed=False,
-                   reason=f"{strict.reason} (and no loose variant passes)")
+                return Verdict(name=checker.id, kind="rule", passed=True, reason=f"loose: with {name}, {reason}")
+    return Verdict(name=checker.id, kind="rule", passed=False, reason=f"{strict.reason} (and no loose variant passes)")
 
 
-def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: str,
-                     prompt: str | None = None, loose: bool = False) -> Verdict:
+def check_constraint(
+    checker_id: str, kwargs: dict[str, Any] | None, response: str, prompt: str | None = None, loose: bool = False
+) -> Verdict:
     """Check one IFEval constraint on one response (strict, or loose as the reference defines it).
 
     ``prompt`` fills ``prompt_to_repeat`` for ``combination:repeat_prompt`` when the kwargs lack
@@ -182,8 +190,9 @@ class IFEvalScores:
         return paths
 
 
-def _rows(source: str | Path | Iterable[dict[str, Any]], what: str
-          ) -> tuple[str, list[tuple[int | None, dict[str, Any]]]]:
+def _rows(
+    source: str | Path | Iterable[dict[str, Any]], what: str
+) -> tuple[str, list[tuple[int | None, dict[str, Any]]]]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         return str(path), read_jsonl_numbered(path, what)  # type: ignore[return-value]
@@ -198,9 +207,11 @@ def _field(origin: str, line: int | None, row: dict[str, Any], name: str, kind: 
     return row[name]
 
 
-def score_ifeval(inputs: str | Path | Iterable[dict[str, Any]],
-                 responses: str | Path | Iterable[dict[str, Any]],
-                 progress: bool = False) -> IFEvalScores:
+def score_ifeval(
+    inputs: str | Path | Iterable[dict[str, Any]],
+    responses: str | Path | Iterable[dict[str, Any]],
+    progress: bool = False,
+) -> IFEvalScores:
     """Score responses on IFEval inputs, strict and loose, exactly as the reference does.
 
     ``inputs``: path to a JSONL file (or rows) with ``prompt``, ``instruction_id_list``, ``kwargs``;
@@ -230,11 +241,9 @@ def score_ifeval(inputs: str | Path | Iterable[dict[str, Any]],
         ids = _field(in_origin, line, row, "instruction_id_list", list)
         kwargs_list = _field(in_origin, line, row, "kwargs", list)
         if len(ids) != len(kwargs_list):
-            raise DataError(in_origin, line, "kwargs",
-                            f"has {len(kwargs_list)} entries for {len(ids)} instruction ids")
+            raise DataError(in_origin, line, "kwargs", f"has {len(kwargs_list)} entries for {len(ids)} instruction ids")
         if prompt not in by_prompt:
-            raise DataError(in_origin, line, "prompt",
-                            f"no response in {resp_origin} for prompt {prompt[:80]!r}")
+            raise DataError(in_origin, line, "prompt", f"no response in {resp_origin} for prompt {prompt[:80]!r}")
         response = by_prompt[prompt]
         try:
             # Every id is checked on its own, repeated ids included (two number_words bounds
@@ -245,12 +254,19 @@ def score_ifeval(inputs: str | Path | Iterable[dict[str, Any]],
         variants = loose_variants(response)
         strict = [c.check(response) for c in checkers]
         loose = [_check_loose(c, response, variants, s) for c, s in zip(checkers, strict)]
-        for verdicts, rows, bucket in ((strict, strict_rows, strict_verdicts),
-                                       (loose, loose_rows, loose_verdicts)):
+        for verdicts, rows, bucket in ((strict, strict_rows, strict_verdicts), (loose, loose_rows, loose_verdicts)):
             flags = [bool(v.passed) for v in verdicts]
-            rows.append({"instruction_id_list": ids, "prompt": prompt, "response": response,
-                         "follow_all_instructions": all(flags), "follow_instruction_list": flags})
+            rows.append(
+                {
+                    "instruction_id_list": ids,
+                    "prompt": prompt,
+                    "response": response,
+                    "follow_all_instructions": all(flags),
+                    "follow_instruction_list": flags,
+                }
+            )
             bucket.append(verdicts)
-    log.info("scored %d prompts (%d instructions)", len(strict_rows),
-             sum(len(r["instruction_id_list"]) for r in strict_rows))
+    log.info(
+        "scored %d prompts (%d instructions)", len(strict_rows), sum(len(r["instruction_id_list"]) for r in strict_rows)
+    )
     return IFEvalScores(strict_rows, loose_rows, strict_verdicts, loose_verdicts)

@@ -33,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ifeval`` command group (``ifeval score``)."""
     ifeval = subparsers.add_parser("ifeval", help="IFEval scoring with the built-in checkers")
     sub = ifeval.add_subparsers(dest="ifeval_command", required=True)
-    score = sub.add_parser("score", help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, "
-                                         "prints one JSON line of aggregates")
+    score = sub.add_parser(
+        "score",
+        help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, prints one JSON line of aggregates",
+    )
     score.add_argument("--inputs", required=True, help="IFEval input jsonl (prompt, instruction_id_list, kwargs)")
     score.add_argument("--responses", required=True, help="jsonl with prompt and response, matched by prompt")
     score.add_argument("--out", required=True, help="folder for eval_results_strict.jsonl / _loose.jsonl")

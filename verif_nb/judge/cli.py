@@ -16,14 +16,17 @@ import json
 import typing
 from typing import Any
 
-from verif_nb.judge.config import JudgeConfig
 from verif_nb.gguf import DEFAULT_MODEL, MODELS
+from verif_nb.judge.config import JudgeConfig
 from verif_nb.judge.server import DEFAULT_PORT, server_status, start_server, state_dir, stop_server
 
-
 # Option spellings that differ from ``--judge-<field>``: the stable CLI had shorter names for these.
-_OPTION_NAMES = {"cache_dir": "--judge-cache", "timeout_s": "--judge-timeout", "backoff_s": "--judge-backoff",
-                 "judge_template": "--judge-constraint-template"}
+_OPTION_NAMES = {
+    "cache_dir": "--judge-cache",
+    "timeout_s": "--judge-timeout",
+    "backoff_s": "--judge-backoff",
+    "judge_template": "--judge-constraint-template",
+}
 # Fields that are not plain values on a command line (set them in a params file instead).
 _NOT_OPTIONS = {"extra_body"}
 
@@ -31,8 +34,11 @@ _NOT_OPTIONS = {"extra_body"}
 def _judge_options() -> list[tuple[str, str, Any]]:
     """(field name, option string, field type) for every JudgeConfig field offered on the command line."""
     types = JudgeConfig.field_types()
-    return [(f.name, _OPTION_NAMES.get(f.name, "--judge-" + f.name.replace("_", "-")), types[f.name])
-            for f in dataclasses.fields(JudgeConfig) if f.name not in _NOT_OPTIONS]
+    return [
+        (f.name, _OPTION_NAMES.get(f.name, "--judge-" + f.name.replace("_", "-")), types[f.name])
+        for f in dataclasses.fields(JudgeConfig)
+        if f.name not in _NOT_OPTIONS
+    ]
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,13 +57,20 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, name)
         dest = "judge_" + name
         if annotation is bool:
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
-                               help=helps[name])
+            group.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=helps[name]
+            )
             continue
         # ``str | None`` fields take a string; the None default means "not set"
         kind = next((t for t in typing.get_args(annotation) if t is not type(None)), annotation)
-        group.add_argument(flag, dest=dest, type=kind, default=default, metavar=name.upper(),
-                           help=f"{helps[name]} (default: {default})")
+        group.add_argument(
+            flag,
+            dest=dest,
+            type=kind,
+            default=default,
+            metavar=name.upper(),
+            help=f"{helps[name]} (default: {default})",
+        )
 
 
 def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
@@ -72,8 +85,14 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    info = start_server(model=args.model, port=args.port, threads=args.threads, ctx=args.ctx,
-                        logprobs=not args.no_logprobs, wait_s=args.wait)
+    info = start_server(
+        model=args.model,
+        port=args.port,
+        threads=args.threads,
+        ctx=args.ctx,
+        logprobs=not args.no_logprobs,
+        wait_s=args.wait,
+    )
     print(f"judge {info.model} ready at {info.base_url} (pid {info.pid}; log {info.log})")
     print(f"use it with: --judge-base-url {info.base_url} --judge-model {info.model}")
     return 0
@@ -95,21 +114,32 @@ def _status(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``judge`` command group."""
-    judge = subparsers.add_parser("judge", help="run the embedded CPU judge (llama.cpp server)",
-                                  description=f"PID files and logs live in {state_dir()} ($VERIF_NB_CACHE/server).")
+    judge = subparsers.add_parser(
+        "judge",
+        help="run the embedded CPU judge (llama.cpp server)",
+        description=f"PID files and logs live in {state_dir()} ($VERIF_NB_CACHE/server).",
+    )
     sub = judge.add_subparsers(dest="judge_command", required=True)
     serve = sub.add_parser("serve", help="start the judge server detached and wait until it is healthy")
-    serve.add_argument("--model", default=DEFAULT_MODEL,
-                       help=f"one of {', '.join(MODELS)} (assembled from PyPI chunks) or a path to a .gguf file")
+    serve.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"one of {', '.join(MODELS)} (assembled from PyPI chunks) or a path to a .gguf file",
+    )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: min(4, cores))")
     serve.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
-    serve.add_argument("--no-logprobs", action="store_true",
-                       help="do not keep per-token logits (saves memory; p_yes is then unavailable)")
+    serve.add_argument(
+        "--no-logprobs",
+        action="store_true",
+        help="do not keep per-token logits (saves memory; p_yes is then unavailable)",
+    )
     serve.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the server to be healthy")
     serve.set_defaults(func=_serve)
-    for name, func, text in (("stop", _stop, "stop the judge server started on --port"),
-                             ("status", _status, "show the judge server on --port (exit 1 if not running)")):
+    for name, func, text in (
+        ("stop", _stop, "stop the judge server started on --port"),
+        ("status", _status, "show the judge server on --port (exit 1 if not running)"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
         p.set_defaults(func=func)

@@ -23,7 +23,6 @@ import os
 import re
 import threading
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -66,12 +65,12 @@ class JudgeRequest:
     template: str | None = None
 
     @classmethod
-    def score(cls, prompt: str, response: str, constraints: list[str], template: str | None = None) -> "JudgeRequest":
+    def score(cls, prompt: str, response: str, constraints: list[str], template: str | None = None) -> JudgeRequest:
         """One call over all constraints (VerIF ``llm_score``)."""
         return cls(prompt, response, list(constraints), "all", template)
 
     @classmethod
-    def judge(cls, prompt: str, response: str, constraint: str, template: str | None = None) -> "JudgeRequest":
+    def judge(cls, prompt: str, response: str, constraint: str, template: str | None = None) -> JudgeRequest:
         """One call for one constraint (VerIF ``llm_judge``)."""
         return cls(prompt, response, [constraint], "one", template)
 
@@ -163,11 +162,17 @@ class JudgeStats:
     def to_dict(self) -> dict[str, Any]:
         """Flat summary for run metrics."""
         return {
-            "calls": self.calls, "attempts": self.attempts, "cache_hits": self.cache_hits,
-            "cache_misses": self.cache_misses, "failed": self.failed, "failures": dict(self.failures),
-            "retries": dict(self.retries), "prompt_tokens": self.prompt_tokens,
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "failed": self.failed,
+            "failures": dict(self.failures),
+            "retries": dict(self.retries),
+            "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "latency_p50_s": self.percentile(50), "latency_p90_s": self.percentile(90),
+            "latency_p50_s": self.percentile(50),
+            "latency_p90_s": self.percentile(90),
             "latency_p99_s": self.percentile(99),
         }
 
@@ -189,8 +194,9 @@ _RETRYABLE = {"connect", "timeout", "http_429", "http_5xx"}
 _TOKEN_TRIM = re.compile(r"^[\s\[\]*_\"'`“”「」:：.,，。!！]+|[\s\[\]*_\"'`“”「」:：.,，。!！]+$")
 
 
-def p_yes_from_logprobs(content: list[dict[str, Any]] | None, raw: str, offset: int | None,
-                        parser: str) -> float | None:
+def p_yes_from_logprobs(
+    content: list[dict[str, Any]] | None, raw: str, offset: int | None, parser: str
+) -> float | None:
     """Probability of the yes verdict at the verdict token, from OpenAI-style ``logprobs.content``.
 
     Sums the probability of the alternatives that mean yes (``1``/yes/是) and no (``0``/no/否) in the
@@ -310,12 +316,16 @@ class JudgeClient:
             >>> outcomes = await client.arun_many(reqs)  # doctest: +SKIP
         """
         templates = [self._template_for(r) for r in requests]
-        limits = httpx.Limits(max_connections=self.config.concurrency,
-                              max_keepalive_connections=self.config.concurrency)
+        limits = httpx.Limits(
+            max_connections=self.config.concurrency, max_keepalive_connections=self.config.concurrency
+        )
         semaphore = asyncio.Semaphore(self.config.concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env,
-                                     headers=self._headers()) as http:
-            tasks = [asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)]
+        async with httpx.AsyncClient(
+            limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env, headers=self._headers()
+        ) as http:
+            tasks = [
+                asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)
+            ]
             with tqdm(total=len(tasks), desc="judge", unit="call", disable=not progress or len(tasks) < 2) as bar:
                 for fut in asyncio.as_completed(tasks):
                     await fut
@@ -328,7 +338,7 @@ class JudgeClient:
             self._cache.close()
             self._cache = None
 
-    def __enter__(self) -> "JudgeClient":
+    def __enter__(self) -> JudgeClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -340,14 +350,17 @@ class JudgeClient:
         name = request.template or (self.config.template if request.scope == "all" else self.config.judge_template)
         template = get_template(name)
         if template.scope == "one" and len(request.constraints) != 1:
-            raise JudgeError(f"template {template.name!r} judges one constraint per call, but a request has "
-                             f"{len(request.constraints)}; use a {{constraints}} template for several")
+            raise JudgeError(
+                f"template {template.name!r} judges one constraint per call, but a request has "
+                f"{len(request.constraints)}; use a {{constraints}} template for several"
+            )
         if not request.constraints:
             raise JudgeError("a judge request needs at least one constraint; skip the judge when there are none")
         return template
 
-    def _request_body(self, template: JudgeTemplate, prompt: str, response: str,
-                      constraints: list[str]) -> dict[str, Any]:
+    def _request_body(
+        self, template: JudgeTemplate, prompt: str, response: str, constraints: list[str]
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": template.render(prompt, response, constraints),
@@ -364,19 +377,28 @@ class JudgeClient:
         key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    async def _one(self, http: httpx.AsyncClient, semaphore: asyncio.Semaphore, request: JudgeRequest,
-                   template: JudgeTemplate) -> JudgeOutcome:
+    async def _one(
+        self, http: httpx.AsyncClient, semaphore: asyncio.Semaphore, request: JudgeRequest, template: JudgeTemplate
+    ) -> JudgeOutcome:
         started = time.perf_counter()
         response = strip_think(request.response)
         key = None
         if self._cache is not None:
-            key = cache_key(self.config.model, template.name, template.text_hash, request.prompt, response,
-                            request.constraints, self.config.logprobs)
+            key = cache_key(
+                self.config.model,
+                template.name,
+                template.text_hash,
+                request.prompt,
+                response,
+                request.constraints,
+                self.config.logprobs,
+            )
             hit = self._cache.get(key)
             if hit is not None:
                 self.stats.add(cache_hits=1)
-                return self._outcome_from_answer(hit, template, cached=True, attempts=0,
-                                                 latency=time.perf_counter() - started)
+                return self._outcome_from_answer(
+                    hit, template, cached=True, attempts=0, latency=time.perf_counter() - started
+                )
             self.stats.add(cache_misses=1)
         body = self._request_body(template, request.prompt, response, request.constraints)
         async with semaphore:
@@ -389,8 +411,14 @@ class JudgeClient:
                 self.stats.record_latency(latency)
                 self.stats.count("failures", failed.kind)
                 logger.warning("judge call failed (%s): %s", failed.kind, failed)
-                return JudgeOutcome(passed=None, error=str(failed), raw=None, latency_s=latency,
-                                    attempts=failed.attempts, template=template.name)
+                return JudgeOutcome(
+                    passed=None,
+                    error=str(failed),
+                    raw=None,
+                    latency_s=latency,
+                    attempts=failed.attempts,
+                    template=template.name,
+                )
         latency = time.perf_counter() - started
         self.stats.add(calls=1)
         self.stats.record_latency(latency)
@@ -398,22 +426,37 @@ class JudgeClient:
             answer = self._answer_from_payload(payload, template)
         except ValueError as err:
             self.stats.count("failures", "bad_response")
-            return JudgeOutcome(passed=None, error=f"malformed response from {self.config.base_url}: {err}",
-                                raw=str(payload)[:2000], latency_s=latency, attempts=attempts, template=template.name)
+            return JudgeOutcome(
+                passed=None,
+                error=f"malformed response from {self.config.base_url}: {err}",
+                raw=str(payload)[:2000],
+                latency_s=latency,
+                attempts=attempts,
+                template=template.name,
+            )
         self.stats.add(prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
         if key is not None:
             self._cache.put(key, answer)  # type: ignore[union-attr]
         return self._outcome_from_answer(answer, template, cached=False, attempts=attempts, latency=latency)
 
-    def _outcome_from_answer(self, answer: CachedAnswer, template: JudgeTemplate, cached: bool, attempts: int,
-                             latency: float) -> JudgeOutcome:
+    def _outcome_from_answer(
+        self, answer: CachedAnswer, template: JudgeTemplate, cached: bool, attempts: int, latency: float
+    ) -> JudgeOutcome:
         verdict = parse_verdict(answer.raw, template.parser)
         if verdict.passed is None:
             self.stats.count("failures", "unparseable")
-        return JudgeOutcome(passed=verdict.passed, error=verdict.error, raw=answer.raw,
-                            p_yes=answer.p_yes if verdict.passed is not None else None, cached=cached,
-                            latency_s=latency, prompt_tokens=answer.prompt_tokens,
-                            completion_tokens=answer.completion_tokens, attempts=attempts, template=template.name)
+        return JudgeOutcome(
+            passed=verdict.passed,
+            error=verdict.error,
+            raw=answer.raw,
+            p_yes=answer.p_yes if verdict.passed is not None else None,
+            cached=cached,
+            latency_s=latency,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            attempts=attempts,
+            template=template.name,
+        )
 
     def _answer_from_payload(self, payload: Any, template: JudgeTemplate) -> CachedAnswer:
         try:
@@ -429,15 +472,19 @@ class JudgeClient:
         if self.config.logprobs:
             content = ((choice.get("logprobs") or {}).get("content")) if isinstance(choice, dict) else None
             p_yes = p_yes_from_logprobs(content, raw, parse_verdict(raw, template.parser).offset, template.parser)
-        return CachedAnswer(raw=raw, p_yes=p_yes, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                            completion_tokens=int(usage.get("completion_tokens") or 0))
+        return CachedAnswer(
+            raw=raw,
+            p_yes=p_yes,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
 
     async def _post_with_retries(self, http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[Any, int]:
         url = f"{self.config.base_url}/chat/completions"
         last_kind, last_message = "connect", ""
         for attempt in range(self.config.max_retries + 1):
             self.stats.add(attempts=1)
-            delay = self.config.backoff_s * (2 ** attempt)
+            delay = self.config.backoff_s * (2**attempt)
             try:
                 reply = await http.post(url, json=body)  # the per-attempt timeout is the client's default
             except httpx.TimeoutException as err:
@@ -451,8 +498,9 @@ class JudgeClient:
                     try:
                         return reply.json(), attempt + 1
                     except ValueError as err:
-                        raise _CallFailed("bad_response", f"non-JSON reply from {url}: {reply.text[:300]!r}",
-                                          attempt + 1) from err
+                        raise _CallFailed(
+                            "bad_response", f"non-JSON reply from {url}: {reply.text[:300]!r}", attempt + 1
+                        ) from err
                 snippet = reply.text[:300]
                 if reply.status_code == 429:
                     last_kind = "http_429"
@@ -467,8 +515,9 @@ class JudgeClient:
                         hint = f" — set the API key in the environment variable {self.config.api_key_env}"
                     elif reply.status_code == 404:
                         hint = f" — check base_url ({self.config.base_url}) and the model name ({self.config.model})"
-                    raise _CallFailed("http_4xx", f"HTTP {reply.status_code} from {url}: {snippet!r}{hint}",
-                                      attempt + 1)
+                    raise _CallFailed(
+                        "http_4xx", f"HTTP {reply.status_code} from {url}: {snippet!r}{hint}", attempt + 1
+                    )
                 last_message = f"HTTP {reply.status_code} from {url}: {snippet!r}"
             if attempt < self.config.max_retries:
                 self.stats.count("retries", last_kind)

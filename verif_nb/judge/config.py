@@ -42,32 +42,44 @@ class JudgeConfig(Settings):
 
     section = "judge"
 
-    base_url: str = option("http://127.0.0.1:8088/v1", help=(
-        "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI)"))
-    model: str = option("qwen2.5-coder-0.5b-instruct", help=(
-        "model name sent with each request (vLLM: the served model; llama.cpp: its --model_alias)"))
-    api_key_env: str = option("VERIF_JUDGE_API_KEY", help=(
-        "name of the environment variable holding the API key; unset means no Authorization header"))
-    template: str = option("verif_score_en", help=(
-        "template for score_response (all soft constraints in one call): name or path to a .yaml"))
-    template_dir: str | None = option(None, help=(
-        "folder of extra *.yaml judge templates, registered when the client is created"))
-    judge_template: str = option("verif_judge_en", help=(
-        "template for judge_constraint (one constraint per call): name or path to a .yaml"))
+    base_url: str = option(
+        "http://127.0.0.1:8088/v1",
+        help=("OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI)"),
+    )
+    model: str = option(
+        "qwen2.5-coder-0.5b-instruct",
+        help=("model name sent with each request (vLLM: the served model; llama.cpp: its --model_alias)"),
+    )
+    api_key_env: str = option(
+        "VERIF_JUDGE_API_KEY",
+        help=("name of the environment variable holding the API key; unset means no Authorization header"),
+    )
+    template: str = option(
+        "verif_score_en",
+        help=("template for score_response (all soft constraints in one call): name or path to a .yaml"),
+    )
+    template_dir: str | None = option(
+        None, help=("folder of extra *.yaml judge templates, registered when the client is created")
+    )
+    judge_template: str = option(
+        "verif_judge_en", help=("template for judge_constraint (one constraint per call): name or path to a .yaml")
+    )
     max_tokens: int = option(512, "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands")
     temperature: float = option(0.0, "sampling temperature; 0 = greedy, reproducible")
     timeout_s: float = option(120.0, "per-attempt HTTP timeout in seconds")
-    max_retries: int = option(4, help=(
-        "retries after the first attempt on 429, 5xx, connection errors and timeouts"))
-    backoff_s: float = option(0.5, help=(
-        "first retry delay; doubles each retry (a 429's Retry-After wins when larger)"))
+    max_retries: int = option(4, help=("retries after the first attempt on 429, 5xx, connection errors and timeouts"))
+    backoff_s: float = option(
+        0.5, help=("first retry delay; doubles each retry (a 429's Retry-After wins when larger)")
+    )
     concurrency: int = option(4, "most requests in flight at once")
     cache_dir: str | None = option(None, "folder of the persistent answer cache (sqlite); None = no cache")
-    logprobs: bool = option(False, help=(
-        "request token log-probabilities and report p_yes where the server returns them"))
+    logprobs: bool = option(
+        False, help=("request token log-probabilities and report p_yes where the server returns them")
+    )
     top_logprobs: int = option(10, "alternatives per token when logprobs is on")
-    extra_body: dict[str, Any] = option(default_factory=dict, help=(
-        "extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)"))
+    extra_body: dict[str, Any] = option(
+        default_factory=dict, help=("extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)")
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,7 +91,7 @@ class JudgeConfig(Settings):
         self.base_url = self.base_url.rstrip("/")
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "JudgeConfig":
+    def preset(cls, name: str, **overrides: Any) -> JudgeConfig:
         """A named setup (see :data:`PRESETS`), with any field overridden.
 
         Example:
@@ -95,23 +107,43 @@ class JudgeConfig(Settings):
 # long timeout, and the Chinese llm_score prompt the paper's judges were used (and IF-Verifier trained) with.
 PRESETS: dict[str, dict[str, Any]] = {
     "embedded-0.5b": {
-        "base_url": "http://127.0.0.1:8088/v1", "model": "qwen2.5-coder-0.5b-instruct",
-        "template": "verif_score_en", "judge_template": "verif_judge_en", "max_tokens": 64,
-        "concurrency": 1, "timeout_s": 300.0, "logprobs": True,
+        "base_url": "http://127.0.0.1:8088/v1",
+        "model": "qwen2.5-coder-0.5b-instruct",
+        "template": "verif_score_en",
+        "judge_template": "verif_judge_en",
+        "max_tokens": 64,
+        "concurrency": 1,
+        "timeout_s": 300.0,
+        "logprobs": True,
     },
     "embedded-1.5b": {
-        "base_url": "http://127.0.0.1:8088/v1", "model": "qwen2.5-coder-1.5b-instruct",
-        "template": "verif_score_en", "judge_template": "verif_judge_en", "max_tokens": 64,
-        "concurrency": 1, "timeout_s": 300.0, "logprobs": True,
+        "base_url": "http://127.0.0.1:8088/v1",
+        "model": "qwen2.5-coder-1.5b-instruct",
+        "template": "verif_score_en",
+        "judge_template": "verif_judge_en",
+        "max_tokens": 64,
+        "concurrency": 1,
+        "timeout_s": 300.0,
+        "logprobs": True,
     },
     "qwq-32b-vllm": {
-        "base_url": "http://127.0.0.1:8000/v1", "model": "Qwen/QwQ-32B",
-        "template": "verif_score_zh", "judge_template": "verif_judge_zh", "max_tokens": 8192,
-        "temperature": 0.0, "timeout_s": 900.0, "concurrency": 32,
+        "base_url": "http://127.0.0.1:8000/v1",
+        "model": "Qwen/QwQ-32B",
+        "template": "verif_score_zh",
+        "judge_template": "verif_judge_zh",
+        "max_tokens": 8192,
+        "temperature": 0.0,
+        "timeout_s": 900.0,
+        "concurrency": 32,
     },
     "if-verifier-7b-vllm": {
-        "base_url": "http://127.0.0.1:8000/v1", "model": "THU-KEG/IF-Verifier-7B",
-        "template": "verif_score_zh", "judge_template": "verif_judge_zh", "max_tokens": 4096,
-        "temperature": 0.0, "timeout_s": 600.0, "concurrency": 64,
+        "base_url": "http://127.0.0.1:8000/v1",
+        "model": "THU-KEG/IF-Verifier-7B",
+        "template": "verif_score_zh",
+        "judge_template": "verif_judge_zh",
+        "max_tokens": 4096,
+        "temperature": 0.0,
+        "timeout_s": 600.0,
+        "concurrency": 64,
     },
 }

@@ -36,7 +36,7 @@ _BUILTIN_DIR = Path(__file__).with_name("templates")
 _FIELD_RE = re.compile(r"\{(prompt|response|constraints|constraint)\}")
 _TEMPLATE_KEYS = {"name", "description", "system", "user", "parser", "language"}
 
-_registry: dict[str, "JudgeTemplate"] = {}
+_registry: dict[str, JudgeTemplate] = {}
 _builtins_loaded = False
 
 
@@ -70,8 +70,10 @@ class JudgeTemplate:
         if "response" not in fields:
             raise JudgeError(f"{where}: the user message must contain the field {{response}}")
         if ("constraints" in fields) == ("constraint" in fields):
-            raise JudgeError(f"{where}: the user message must contain exactly one of {{constraints}} "
-                             "(all constraints in one call) or {constraint} (one call per constraint)")
+            raise JudgeError(
+                f"{where}: the user message must contain exactly one of {{constraints}} "
+                "(all constraints in one call) or {constraint} (one call per constraint)"
+            )
 
     @property
     def scope(self) -> Literal["all", "one"]:
@@ -90,8 +92,10 @@ class JudgeTemplate:
             'user'
         """
         if self.scope == "one" and len(constraints) != 1:
-            raise JudgeError(f"template {self.name!r} judges one constraint per call; got {len(constraints)} — "
-                             "use a {constraints} template such as 'verif_score_en' for several at once")
+            raise JudgeError(
+                f"template {self.name!r} judges one constraint per call; got {len(constraints)} — "
+                "use a {constraints} template such as 'verif_score_en' for several at once"
+            )
         values = {
             "prompt": prompt,
             "response": response,
@@ -124,9 +128,15 @@ def _template_from_mapping(data: Any, source: str) -> JudgeTemplate:
     missing = {"name", "user", "parser"} - set(data)
     if missing:
         raise JudgeError(f"{source}: missing template keys {sorted(missing)}")
-    return JudgeTemplate(name=str(data["name"]), user=str(data["user"]), parser=data["parser"],
-                         system=data.get("system"), description=str(data.get("description", "")).strip(),
-                         language=data.get("language"), source=source)
+    return JudgeTemplate(
+        name=str(data["name"]),
+        user=str(data["user"]),
+        parser=data["parser"],
+        system=data.get("system"),
+        description=str(data.get("description", "")).strip(),
+        language=data.get("language"),
+        source=source,
+    )
 
 
 def load_template_file(path: str | Path, register: bool = True) -> JudgeTemplate:
@@ -201,8 +211,10 @@ def get_template(name_or_path: str | Path | JudgeTemplate) -> JudgeTemplate:
         return _registry[key]
     if key.endswith((".yaml", ".yml")) and Path(key).is_file():
         return load_template_file(key, register=False)
-    raise JudgeError(f"unknown judge template {key!r}; known: {', '.join(list_templates())} "
-                     "(or pass a path to a .yaml template file)")
+    raise JudgeError(
+        f"unknown judge template {key!r}; known: {', '.join(list_templates())} "
+        "(or pass a path to a .yaml template file)"
+    )
 
 
 def list_templates() -> list[str]:
@@ -218,6 +230,7 @@ def list_templates() -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Answer parsing
+
 
 @dataclass(frozen=True)
 class ParsedVerdict:
@@ -248,7 +261,7 @@ def strip_think(text: str) -> str:
         'plain answer'
     """
     cut = text.rfind(_THINK_CLOSE)
-    return text if cut < 0 else text[cut + len(_THINK_CLOSE):]
+    return text if cut < 0 else text[cut + len(_THINK_CLOSE) :]
 
 
 def _answer_start(raw: str) -> int:

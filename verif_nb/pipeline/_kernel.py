@@ -51,8 +51,9 @@ def install_kernel(user: bool = True, prefix: str | None = None, name: str = KER
         src = Path(tmp) / name
         src.mkdir()
         (src / "kernel.json").write_text(json.dumps(kernel_spec(), indent=1), encoding="utf-8")
-        dest = KernelSpecManager().install_kernel_spec(str(src), kernel_name=name, user=user and prefix is None,
-                                                       prefix=prefix)
+        dest = KernelSpecManager().install_kernel_spec(
+            str(src), kernel_name=name, user=user and prefix is None, prefix=prefix
+        )
     log.info("installed kernel %r -> %s (python %s)", name, dest, sys.executable)
     return Path(dest)
 

@@ -56,8 +56,7 @@ def notebook_to_html(notebook: str | Path, html_path: str | Path, hide_input: bo
 
 
 def _kv_table(values: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in values.items())
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in values.items())
     return f"<table><tr><th>key</th><th>value</th></tr>{rows}</table>"
 
 
@@ -87,30 +86,40 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     """
     root = Path(run_dir)
     esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>verif-nb run {esc(manifest['run_id'])}</title>",
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>verif-nb run {esc(manifest['run_id'])}</h1>",
-             f"<p class='sub'>{esc(manifest.get('description') or '')}</p>",
-             "<table>",
-             f"<tr><th>status</th><td class='{esc(manifest['status'])}'>{esc(manifest['status'])}</td></tr>",
-             f"<tr><th>parameter file</th><td><a href='params.yaml'>{esc(manifest['params_file'])}</a></td></tr>",
-             f"<tr><th>started / finished</th><td>{esc(manifest['started'])} / {esc(str(manifest.get('finished')))}</td></tr>",
-             f"<tr><th>total</th><td>{manifest.get('duration_s', 0):.1f} s</td></tr>",
-             f"<tr><th>git commit</th><td>{esc(str(manifest['git'].get('commit')))}"
-             f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}</td></tr>",
-             f"<tr><th>model / judge / data</th><td>{_ids_html(manifest.get('ids', {}))}</td></tr>",
-             "<tr><th>manifest</th><td><a href='manifest.json'>manifest.json</a></td></tr></table>"]
-    parts.append("<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
-                 "<th>report</th><th>executed notebook</th></tr>")
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>verif-nb run {esc(manifest['run_id'])}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>verif-nb run {esc(manifest['run_id'])}</h1>",
+        f"<p class='sub'>{esc(manifest.get('description') or '')}</p>",
+        "<table>",
+        f"<tr><th>status</th><td class='{esc(manifest['status'])}'>{esc(manifest['status'])}</td></tr>",
+        f"<tr><th>parameter file</th><td><a href='params.yaml'>{esc(manifest['params_file'])}</a></td></tr>",
+        f"<tr><th>started / finished</th><td>{esc(manifest['started'])} / "
+        f"{esc(str(manifest.get('finished')))}</td></tr>",
+        f"<tr><th>total</th><td>{manifest.get('duration_s', 0):.1f} s</td></tr>",
+        f"<tr><th>git commit</th><td>{esc(str(manifest['git'].get('commit')))}"
+        f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}</td></tr>",
+        f"<tr><th>model / judge / data</th><td>{_ids_html(manifest.get('ids', {}))}</td></tr>",
+        "<tr><th>manifest</th><td><a href='manifest.json'>manifest.json</a></td></tr></table>",
+    ]
+    parts.append(
+        "<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
+        "<th>report</th><th>executed notebook</th></tr>"
+    )
     for entry in manifest["notebooks"]:
         name = entry["name"]
         status = entry["status"]
         html_link = f"<a href='html/{esc(name)}.html'>HTML</a>" if (root / "html" / f"{name}.html").exists() else ""
-        nb_link = (f"<a href='notebooks/{esc(name)}.ipynb'>{esc(name)}.ipynb</a>"
-                   if (root / "notebooks" / f"{name}.ipynb").exists() else "")
+        nb_link = (
+            f"<a href='notebooks/{esc(name)}.ipynb'>{esc(name)}.ipynb</a>"
+            if (root / "notebooks" / f"{name}.ipynb").exists()
+            else ""
+        )
         seconds = f"{entry['duration_s']:.1f}" if entry.get("duration_s") is not None else ""
-        parts.append(f"<tr><td>{esc(name)}</td><td class='{esc(status)}'>{esc(status)}</td><td>{seconds}</td>"
-                     f"<td>{html_link}</td><td>{nb_link}</td></tr>")
+        parts.append(
+            f"<tr><td>{esc(name)}</td><td class='{esc(status)}'>{esc(status)}</td><td>{seconds}</td>"
+            f"<td>{html_link}</td><td>{nb_link}</td></tr>"
+        )
     parts.append("</table>")
     for entry in manifest["notebooks"]:
         if entry.get("error"):
@@ -132,8 +141,10 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             for png in pngs:
                 svg = png.with_suffix(".svg")
                 svg_link = f" · <a href='{_rel(svg, root)}'>SVG</a>" if svg.exists() else ""
-                parts.append(f"<figure><a href='{_rel(png, root)}'><img src='{_rel(png, root)}' "
-                             f"alt='{esc(png.stem)}'></a><figcaption>{esc(png.stem)}{svg_link}</figcaption></figure>")
+                parts.append(
+                    f"<figure><a href='{_rel(png, root)}'><img src='{_rel(png, root)}' "
+                    f"alt='{esc(png.stem)}'></a><figcaption>{esc(png.stem)}{svg_link}</figcaption></figure>"
+                )
             parts.append("</div>")
         metric_files = sorted(p for p in (root / "metrics" / name).glob("*") if p.is_file())
         if metric_files:

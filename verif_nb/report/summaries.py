@@ -23,8 +23,14 @@ from typing import Any
 import pandas as pd
 
 # The per-mode measures of the ablation, in the order summary.json lists them.
-MODE_MEASURES: tuple[str, ...] = ("constraint_accuracy", "constraint_f1", "response_accuracy", "pairwise_accuracy",
-                                  "max_probe_reward", "seconds_per_1000")
+MODE_MEASURES: tuple[str, ...] = (
+    "constraint_accuracy",
+    "constraint_f1",
+    "response_accuracy",
+    "pairwise_accuracy",
+    "max_probe_reward",
+    "seconds_per_1000",
+)
 # The measures that are accuracies in [0, 1] (compared across runs).
 ACCURACY_MEASURES: tuple[str, ...] = ("constraint_accuracy", "pairwise_accuracy")
 # Judge calibration numbers carried into the summary (as judge_<name>).
@@ -61,8 +67,12 @@ class AblationSummary:
 
     def to_flat(self) -> dict[str, Any]:
         """The flat ``summary.json`` form: ``<mode>_<measure>`` and ``judge_<calibration key>`` entries."""
-        flat: dict[str, Any] = {"records": self.records, "responses": self.responses,
-                                "modes": ", ".join(m.mode for m in self.modes), "judge": self.judge}
+        flat: dict[str, Any] = {
+            "records": self.records,
+            "responses": self.responses,
+            "modes": ", ".join(m.mode for m in self.modes),
+            "judge": self.judge,
+        }
         for measure in MODE_MEASURES:
             for scores in self.modes:
                 value = getattr(scores, measure)
@@ -78,11 +88,19 @@ def _by_mode(frame: pd.DataFrame | None, column: str) -> dict[str, float]:
     return {str(mode): float(value) for mode, value in zip(frame["mode"], frame[column])}
 
 
-def ablation_summary(*, records: int, responses: int, judge: str, constraint_metrics: pd.DataFrame | None = None,
-                     response_metrics: pd.DataFrame | None = None, pairwise: pd.DataFrame | None = None,
-                     hacking: pd.DataFrame | None = None, cost: pd.DataFrame | None = None,
-                     calibration: dict[str, Any] | None = None, modes: Iterable[str] | None = None
-                     ) -> AblationSummary:
+def ablation_summary(
+    *,
+    records: int,
+    responses: int,
+    judge: str,
+    constraint_metrics: pd.DataFrame | None = None,
+    response_metrics: pd.DataFrame | None = None,
+    pairwise: pd.DataFrame | None = None,
+    hacking: pd.DataFrame | None = None,
+    cost: pd.DataFrame | None = None,
+    calibration: dict[str, Any] | None = None,
+    modes: Iterable[str] | None = None,
+) -> AblationSummary:
     """Gather the ablation's tables (one row per mode each) into its typed summary.
 
     ``hacking`` has one row per (mode, probe); a mode's ``max_probe_reward`` is its worst probe's mean
@@ -102,9 +120,10 @@ def ablation_summary(*, records: int, responses: int, judge: str, constraint_met
         "seconds_per_1000": _by_mode(cost, "seconds"),
     }
     if hacking is not None and not hacking.empty:
-        columns["max_probe_reward"] = {str(m): float(v) for m, v in hacking.groupby("mode")["mean_reward"].max().items()}
-    order = list(modes) if modes is not None else list(dict.fromkeys(
-        m for values in columns.values() for m in values))
+        columns["max_probe_reward"] = {
+            str(m): float(v) for m, v in hacking.groupby("mode")["mean_reward"].max().items()
+        }
+    order = list(modes) if modes is not None else list(dict.fromkeys(m for values in columns.values() for m in values))
     scores = [ModeScores(mode, **{name: values.get(mode) for name, values in columns.items()}) for mode in order]
     kept = {k: (calibration or {})[k] for k in CALIBRATION_KEYS if (calibration or {}).get(k) is not None}
     return AblationSummary(records=records, responses=responses, judge=judge, modes=scores, judge_calibration=kept)
@@ -136,8 +155,9 @@ def accuracy_across_runs(across: pd.DataFrame) -> pd.DataFrame:
     return across[keep]
 
 
-def verifier_scoreboard(constraint_metrics: pd.DataFrame, response_metrics: pd.DataFrame,
-                        pairwise: pd.DataFrame) -> pd.DataFrame:
+def verifier_scoreboard(
+    constraint_metrics: pd.DataFrame, response_metrics: pd.DataFrame, pairwise: pd.DataFrame
+) -> pd.DataFrame:
     """One row per mode: constraint and response accuracy and F1, and pairwise accuracy.
 
     Example:
@@ -150,4 +170,3 @@ def verifier_scoreboard(constraint_metrics: pd.DataFrame, response_metrics: pd.D
     table = table.pivot(index="mode", columns="level", values=["accuracy", "f1"])
     table.columns = [f"{level} {measure}" for measure, level in table.columns]
     return table.join(pairwise.rename(columns={"accuracy": "pairwise"}).set_index("mode")[["pairwise"]])
-

@@ -136,8 +136,9 @@ class VerifierReward:
         'ifeval_rules'
     """
 
-    def __init__(self, verifier: Verifier, name: str = "verif", log_groups: bool = True,
-                 log_extra_columns: bool = True):
+    def __init__(
+        self, verifier: Verifier, name: str = "verif", log_groups: bool = True, log_extra_columns: bool = True
+    ):
         self.verifier = verifier
         self.__name__ = name
         self.log_groups = log_groups
@@ -160,15 +161,26 @@ class VerifierReward:
             self._records[key] = record
         return record
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], record_id: Sequence[Any] | None = None,
-                 constraints: Sequence[Any] | None = None, log_metric: Callable[[str, float], None] | None = None,
-                 log_extra: Callable[[str, list], None] | None = None, **_: Any) -> list[float | None]:
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        record_id: Sequence[Any] | None = None,
+        constraints: Sequence[Any] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
+        log_extra: Callable[[str, list], None] | None = None,
+        **_: Any,
+    ) -> list[float | None]:
         if record_id is None or constraints is None:
-            raise ParamsError("the verif-nb reward needs the dataset columns 'record_id' and 'constraints' "
-                              "(build the dataset with verif_nb.train.build_dataset or record_to_columns)")
+            raise ParamsError(
+                "the verif-nb reward needs the dataset columns 'record_id' and 'constraints' "
+                "(build the dataset with verif_nb.train.build_dataset or record_to_columns)"
+            )
         if not len(prompts) == len(completions) == len(record_id) == len(constraints):
-            raise ValueError(f"reward inputs differ in length: {len(prompts)} prompts, {len(completions)} "
-                             f"completions, {len(record_id)} record ids, {len(constraints)} constraint lists")
+            raise ValueError(
+                f"reward inputs differ in length: {len(prompts)} prompts, {len(completions)} "
+                f"completions, {len(record_id)} record ids, {len(constraints)} constraint lists"
+            )
         records = [self._record(p, i, c) for p, i, c in zip(prompts, record_id, constraints)]
         texts = [completion_text(c) for c in completions]
         before = Counter(self.verifier.metrics)
@@ -195,8 +207,9 @@ class VerifierReward:
             log_extra("verif_error", [r.error for r in results])
         unverifiable = [r for r in results if r.reward is None]
         if unverifiable:
-            log.debug("%d of %d completions unverifiable; first: %s", len(unverifiable), len(results),
-                      unverifiable[0].error)
+            log.debug(
+                "%d of %d completions unverifiable; first: %s", len(unverifiable), len(results), unverifiable[0].error
+            )
         return [r.reward for r in results]
 
     def pop_metrics(self) -> dict[str, float]:

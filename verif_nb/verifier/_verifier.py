@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # imported lazily at run time: neither is needed for rule mod
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class VerificationResult:
     """The verdicts on one response and the reward they add up to.
@@ -74,9 +75,15 @@ class VerificationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The output-row form used by ``verif-nb verify``: id, reward, components and per-constraint verdicts."""
-        return {"id": self.record_id, "reward": self.reward, "rule_score": self.rule_score,
-                "judge_score": self.judge_score, "error": self.error, "policy": self.policy,
-                "constraints": [v.to_dict() for v in self.verdicts]}
+        return {
+            "id": self.record_id,
+            "reward": self.reward,
+            "rule_score": self.rule_score,
+            "judge_score": self.judge_score,
+            "error": self.error,
+            "policy": self.policy,
+            "constraints": [v.to_dict() for v in self.verdicts],
+        }
 
 
 @dataclass
@@ -121,8 +128,14 @@ class Verifier:
         'rule'
     """
 
-    def __init__(self, config: VerifierConfig | None = None, *, judge: JudgeConfig | JudgeClient | None = None,
-                 sandbox: SandboxPool | None = None, **overrides: Any):
+    def __init__(
+        self,
+        config: VerifierConfig | None = None,
+        *,
+        judge: JudgeConfig | JudgeClient | None = None,
+        sandbox: SandboxPool | None = None,
+        **overrides: Any,
+    ):
         base = config if config is not None else VerifierConfig()
         unknown = sorted(set(overrides) - set(VerifierConfig.field_types()))
         if unknown:
@@ -134,7 +147,9 @@ class Verifier:
         self._own_sandbox = sandbox is None
         self.metrics: Counter[str] = Counter()
         if self.config.mode != "rule" and self._judge_arg is None:
-            raise ParamsError(f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))")
+            raise ParamsError(
+                f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))"
+            )
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Verifier:
@@ -175,8 +190,9 @@ class Verifier:
             from verif_nb.sandbox import SandboxPool
 
             c = self.config
-            self._sandbox = SandboxPool(workers=c.sandbox_workers, timeout_s=c.sandbox_timeout_s,
-                                        memory_mb=c.sandbox_memory_mb)
+            self._sandbox = SandboxPool(
+                workers=c.sandbox_workers, timeout_s=c.sandbox_timeout_s, memory_mb=c.sandbox_memory_mb
+            )
         return self._sandbox
 
     def close(self) -> None:
@@ -222,12 +238,14 @@ class Verifier:
                 for c in p.record.rule_constraints:
                     p.rule.append((c, None))
                     if c.checker_id:
-                        p.rule[-1] = (c, check_constraint(c.checker_id, c.kwargs, p.response,
-                                                          prompt=p.record.prompt))
+                        p.rule[-1] = (c, check_constraint(c.checker_id, c.kwargs, p.response, prompt=p.record.prompt))
                     elif c.code:
                         sandbox_jobs.append((p, len(p.rule) - 1, c))
                     else:
-                        p.rule[-1] = (c, Verdict(c.name, "rule", None, error="constraint has neither code nor checker id"))
+                        p.rule[-1] = (
+                            c,
+                            Verdict(c.name, "rule", None, error="constraint has neither code nor checker id"),
+                        )
             if mode in ("llm", "hybrid"):
                 p.judged = list(p.record.llm_constraints)
             elif mode == "llm_all":
@@ -248,15 +266,21 @@ class Verifier:
         from verif_nb.sandbox import CheckTask
 
         literal = self.config.instruction_arg == "literal"
-        tasks = [CheckTask(code=c.code or "", instruction="instruction" if literal else p.record.prompt,
-                           response=p.response) for p, _, c in jobs]
+        tasks = [
+            CheckTask(code=c.code or "", instruction="instruction" if literal else p.record.prompt, response=p.response)
+            for p, _, c in jobs
+        ]
         results = self.sandbox.check_batch(tasks)
         for (p, idx, c), res in zip(jobs, results):
             if res.passed is None:
                 verdict = Verdict(c.name, "rule", None, error=res.error, reason=f"could not verify: {res.error}")
             else:
-                verdict = Verdict(c.name, "rule", res.passed,
-                                  reason=f"check_following returned {'a truthy' if res.passed else 'a falsy'} value")
+                verdict = Verdict(
+                    c.name,
+                    "rule",
+                    res.passed,
+                    reason=f"check_following returned {'a truthy' if res.passed else 'a falsy'} value",
+                )
             p.rule[idx] = (c, verdict)
         self.metrics["rule_checks_sandboxed"] += len(jobs)
 
@@ -289,14 +313,20 @@ class Verifier:
             (o,) = p.judge_outcomes
             n = len(p.judged)
             for c in p.judged:
-                reason = (f"judge: {'all' if o.passed else 'not all'} of {n} judged constraint(s) met (one joint call)"
-                          if o.passed is not None else f"judge could not verify: {o.error}")
+                reason = (
+                    f"judge: {'all' if o.passed else 'not all'} of {n} judged constraint(s) met (one joint call)"
+                    if o.passed is not None
+                    else f"judge could not verify: {o.error}"
+                )
                 verdicts.append(Verdict(c.name, c.kind, o.passed, error=o.error, reason=reason, raw=o.raw))
             score = None if o.passed is None else float(o.passed)
         else:
             for c, o in zip(p.judged, p.judge_outcomes):
-                reason = (f"judge answered {'yes' if o.passed else 'no'}" if o.passed is not None
-                          else f"judge could not verify: {o.error}")
+                reason = (
+                    f"judge answered {'yes' if o.passed else 'no'}"
+                    if o.passed is not None
+                    else f"judge could not verify: {o.error}"
+                )
                 verdicts.append(Verdict(c.name, c.kind, o.passed, error=o.error, reason=reason, raw=o.raw))
             known = [o.passed for o in p.judge_outcomes if o.passed is not None]
             score = None if errors else sum(known) / len(known)
@@ -359,10 +389,18 @@ class Verifier:
                 error = self._why_no_reward(p)
         if reward is None:
             self.metrics["rewards_none"] += 1
-        return VerificationResult(record_id=p.record.id, reward=reward, rule_score=rule_score, judge_score=judge_score,
-                                  verdicts=verdicts, error=error if reward is None else None,
-                                  policy="; ".join(policy) or None, judge_raw=raw, judge_p_yes=p_yes,
-                                  constraint_indices=indices)
+        return VerificationResult(
+            record_id=p.record.id,
+            reward=reward,
+            rule_score=rule_score,
+            judge_score=judge_score,
+            verdicts=verdicts,
+            error=error if reward is None else None,
+            policy="; ".join(policy) or None,
+            judge_raw=raw,
+            judge_p_yes=p_yes,
+            constraint_indices=indices,
+        )
 
     def _reward(self, rule: float | None, judge: float | None, p: _Pending) -> float | None:
         if not p.rule and not p.judged:

@@ -12,7 +12,6 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 from verif_nb.errors import DataError
 from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
@@ -32,23 +31,34 @@ _DEFAULTS = VerifierConfig()
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``verif-nb verify``."""
-    p = sub.add_parser("verify", help="verify responses against a dataset's constraints",
-                       description="Score RESP.jsonl rows {id, response} against the records of DATA.")
+    p = sub.add_parser(
+        "verify",
+        help="verify responses against a dataset's constraints",
+        description="Score RESP.jsonl rows {id, response} against the records of DATA.",
+    )
     p.add_argument("--data", required=True, help="dataset: VerInstruct/IFEval jsonl, verl parquet, or a HF id")
     p.add_argument("--format", default="auto", help="auto | verinstruct | verl | ifeval | ifbench")
     p.add_argument("--lenient", action="store_true", help="skip (and report) bad data rows instead of stopping")
     p.add_argument("--untagged", default="error", help="untagged VerInstruct checkers: error | rule | llm | drop")
-    p.add_argument("--responses", required=True, help="jsonl rows {\"id\": ..., \"response\": ...}; several per id allowed")
+    p.add_argument("--responses", required=True, help='jsonl rows {"id": ..., "response": ...}; several per id allowed')
     p.add_argument("--out", required=True, help="output jsonl: one row per response")
     p.add_argument("--mode", choices=MODES, default="rule")
     p.add_argument("--combine", choices=COMBINES, default=_DEFAULTS.combine)
-    p.add_argument("--rule-weight", type=float, default=_DEFAULTS.rule_weight,
-                   help="weight of the rule score with --combine weighted")
+    p.add_argument(
+        "--rule-weight",
+        type=float,
+        default=_DEFAULTS.rule_weight,
+        help="weight of the rule score with --combine weighted",
+    )
     p.add_argument("--judge-granularity", choices=JUDGE_GRANULARITIES, default=_DEFAULTS.judge_granularity)
     p.add_argument("--on-judge-error", choices=JUDGE_ERROR_POLICIES, default=_DEFAULTS.on_judge_error)
     p.add_argument("--on-rule-error", choices=RULE_ERROR_POLICIES, default=_DEFAULTS.on_rule_error)
-    p.add_argument("--instruction-arg", choices=INSTRUCTION_ARGS, default=_DEFAULTS.instruction_arg,
-                   help="first argument of check_following: the literal 'instruction' (VerIF) or the prompt")
+    p.add_argument(
+        "--instruction-arg",
+        choices=INSTRUCTION_ARGS,
+        default=_DEFAULTS.instruction_arg,
+        help="first argument of check_following: the literal 'instruction' (VerIF) or the prompt",
+    )
     p.add_argument("--workers", type=int, default=_DEFAULTS.sandbox_workers, help="sandbox worker processes")
     p.add_argument("--timeout", type=float, default=_DEFAULTS.sandbox_timeout_s, help="seconds per dataset check")
     add_judge_arguments(p)
@@ -67,10 +77,17 @@ def run_verify(args: argparse.Namespace) -> int:
         if rid not in by_id:
             raise DataError(args.responses, n, "id", f"no record {rid!r} in {args.data}")
         items.append((by_id[rid], text))
-    config = VerifierConfig(mode=args.mode, combine=args.combine, rule_weight=args.rule_weight,
-                            judge_granularity=args.judge_granularity, on_judge_error=args.on_judge_error,
-                            on_rule_error=args.on_rule_error, instruction_arg=args.instruction_arg,
-                            sandbox_workers=args.workers, sandbox_timeout_s=args.timeout)
+    config = VerifierConfig(
+        mode=args.mode,
+        combine=args.combine,
+        rule_weight=args.rule_weight,
+        judge_granularity=args.judge_granularity,
+        on_judge_error=args.on_judge_error,
+        on_rule_error=args.on_rule_error,
+        instruction_arg=args.instruction_arg,
+        sandbox_workers=args.workers,
+        sandbox_timeout_s=args.timeout,
+    )
     judge = judge_config_from_args(args) if args.mode != "rule" else None
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
@@ -80,10 +97,18 @@ def run_verify(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     write_jsonl(Path(args.out), [r.to_dict() for r in results])
     rewards = [r.reward for r in results if r.reward is not None]
-    summary = {"responses": len(results), "mode": args.mode, "combine": args.combine,
-               "mean_reward": statistics.fmean(rewards) if rewards else None,
-               "rewards_none": len(results) - len(rewards), "records": len(loaded.records),
-               "skipped_rows": len(loaded.skipped), "seconds": round(seconds, 3), "metrics": metrics,
-               "judge": judge_stats, "out": str(args.out)}
+    summary = {
+        "responses": len(results),
+        "mode": args.mode,
+        "combine": args.combine,
+        "mean_reward": statistics.fmean(rewards) if rewards else None,
+        "rewards_none": len(results) - len(rewards),
+        "records": len(loaded.records),
+        "skipped_rows": len(loaded.skipped),
+        "seconds": round(seconds, 3),
+        "metrics": metrics,
+        "judge": judge_stats,
+        "out": str(args.out),
+    }
     print(json.dumps(summary))
     return 0

@@ -47,23 +47,42 @@ class VerifierConfig(Settings):
     section = "verifier"
 
     mode: Mode = option("hybrid", "rule | llm | llm_all | hybrid: what is checked by code and what by the judge")
-    combine: Combine = option("product", help=(
-        "hybrid only: product (VerIF code) | mean (paper text) | weighted | min"))
+    combine: Combine = option(
+        "product", help=("hybrid only: product (VerIF code) | mean (paper text) | weighted | min")
+    )
     rule_weight: float = option(0.5, "weighted combination: reward = rule_weight * rule + (1 - rule_weight) * judge")
-    judge_granularity: JudgeGranularity = option("response", help=(
-        "response: one judge call per response over all judged constraints (VerIF's llm_score); "
-        "constraint: one yes/no call per constraint (VerIF's llm_judge)"))
-    on_rule_error: RuleErrorPolicy = option("none", help=(
-        "a rule check that errored: none -> reward None; skip -> mean over the checks that ran; "
-        "zero -> counts as failed"))
-    on_judge_error: JudgeErrorPolicy = option("none", help=(
-        "a judge call that failed or was unparseable: none -> reward None; zero -> judge score 0; "
-        "raise -> JudgeError"))
-    instruction_arg: InstructionArg = option("literal", help=(
-        "first argument of dataset check_following: literal -> the string \"instruction\" (VerIF); "
-        "prompt -> the real prompt"))
-    strip_think: bool = option(True, help=(
-        "verify only the text after the last </think> of a response (VerIF does this for reasoning policies)"))
+    judge_granularity: JudgeGranularity = option(
+        "response",
+        help=(
+            "response: one judge call per response over all judged constraints (VerIF's llm_score); "
+            "constraint: one yes/no call per constraint (VerIF's llm_judge)"
+        ),
+    )
+    on_rule_error: RuleErrorPolicy = option(
+        "none",
+        help=(
+            "a rule check that errored: none -> reward None; skip -> mean over the checks that ran; "
+            "zero -> counts as failed"
+        ),
+    )
+    on_judge_error: JudgeErrorPolicy = option(
+        "none",
+        help=(
+            "a judge call that failed or was unparseable: none -> reward None; zero -> judge score 0; "
+            "raise -> JudgeError"
+        ),
+    )
+    instruction_arg: InstructionArg = option(
+        "literal",
+        help=(
+            'first argument of dataset check_following: literal -> the string "instruction" (VerIF); '
+            "prompt -> the real prompt"
+        ),
+    )
+    strip_think: bool = option(
+        True,
+        help=("verify only the text after the last </think> of a response (VerIF does this for reasoning policies)"),
+    )
     sandbox_workers: int = option(2, "worker processes that run dataset-supplied code")
     sandbox_timeout_s: float = option(2.0, "time limit of one dataset check")
     sandbox_memory_mb: int = option(512, "address-space limit of one sandbox worker")
