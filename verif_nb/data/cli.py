@@ -1,8 +1,8 @@
-"""``verif-nb export verl`` and ``verif-nb data inspect``: data commands for the command line.
+"""``verif-nb data inspect|export`` (and ``verif-nb export verl``, the same export): data commands.
 
 Example:
     verif-nb data inspect ../shared/data/ifeval/input_data.jsonl
-    verif-nb export verl --data records.jsonl --out train.parquet --untagged drop
+    verif-nb data export verl --data records.jsonl --out train.parquet --untagged drop
 """
 
 from __future__ import annotations
@@ -95,11 +95,9 @@ def _export_verl(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``export`` and ``data`` command groups."""
-    export = subparsers.add_parser("export", help="write records in another framework's training format")
-    export_sub = export.add_subparsers(dest="export_format", required=True)
-    verl = export_sub.add_parser("verl", help="verl parquet rows as VerIF's preprocessing writes them")
+def _add_export_formats(parent: argparse.ArgumentParser) -> None:
+    formats = parent.add_subparsers(dest="export_format", required=True)
+    verl = formats.add_parser("verl", help="verl parquet rows as VerIF's preprocessing writes them")
     verl.add_argument("--data", required=True, help="input: file, folder, saved dataset or hub id")
     verl.add_argument("--out", required=True, help="output .parquet path")
     verl.add_argument("--lenient", action="store_true", help="skip bad rows (listed on stderr) instead of failing")
@@ -109,10 +107,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_load_options(verl)
     verl.set_defaults(func=_export_verl)
 
-    data = subparsers.add_parser("data", help="look at a dataset")
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data inspect|export`` and the stable ``export verl`` (the same command as ``data export verl``)."""
+    export_help = "write records in another framework's training format"
+    _add_export_formats(subparsers.add_parser("export", help=export_help))
+
+    data = subparsers.add_parser("data", help="look at a dataset, or export it")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     inspect = data_sub.add_parser("inspect", help="one-line JSON summary: records, constraints, rule/llm, groups")
     inspect.add_argument("data", help="file, folder, saved dataset or hub id")
     inspect.add_argument("--strict", action="store_true", help="fail at the first bad row (default: skip and count)")
     _add_load_options(inspect)
     inspect.set_defaults(func=_inspect)
+    _add_export_formats(data_sub.add_parser("export", help=export_help))

@@ -4,7 +4,7 @@ A run writes everything under its output folder (default ``outputs/<run_name>/``
 
     params.yaml        the resolved parameters (every default filled in)
     data_split.json    ids of the training and held-out records
-    metrics.jsonl      one line per logging step: reward, rewards/verif/mean, verif/* components, kl, loss ...
+    metrics.jsonl      trainer.state.log_history, one line per logging step: reward, verif/* components, kl, loss
     checkpoints/       trainer checkpoints (checkpoint-N/), resumable
     final/             the trained model (or LoRA adapter) and tokenizer
     run_result.json    written last: the run finished (a finished run is never overwritten)
@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import ParamsError, RunExistsError
-from verif_nb.files import read_jsonl
+from verif_nb.files import read_jsonl, write_jsonl
 from verif_nb.train.params import TrainParams, build_grpo_config, load_params
 
 if TYPE_CHECKING:
     import pandas as pd
-    from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -101,27 +100,16 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def metrics_callback(path: str | os.PathLike) -> TrainerCallback:
-    """A TrainerCallback appending every ``trainer.log`` call to a JSONL file (main process only).
+def log_rows(log_history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``trainer.state.log_history`` as ``metrics.jsonl`` keeps them (NaN as null).
+
+    ``log_history`` is restored from the checkpoint on resume, so the rows cover the whole run.
 
     Example:
-        >>> type(metrics_callback("/tmp/m.jsonl")).__name__
-        'MetricsJsonl'
+        >>> log_rows([{"loss": float("nan"), "reward": 0.5, "step": 1}])
+        [{'step': 1, 'loss': None, 'reward': 0.5}]
     """
-    from transformers import TrainerCallback
-
-    class MetricsJsonl(TrainerCallback):
-        def __init__(self, target: Path):
-            self.target = target
-
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - transformers' signature
-            if not state.is_world_process_zero or not logs:
-                return
-            row = {"step": state.global_step, **{k: _finite(v) for k, v in logs.items()}}
-            with open(self.target, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-
-    return MetricsJsonl(Path(path))
+    return [{"step": row.get("step"), **{k: _finite(v) for k, v in row.items() if k != "step"}} for row in log_history]
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -247,7 +235,7 @@ def run_grpo(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[metrics_callback(out / METRICS_FILE), *callbacks],
+        callbacks=list(callbacks),
     )
     start = time.perf_counter()
     try:
@@ -265,9 +253,10 @@ def run_grpo(
         resumed_from=last_checkpoint,
         train_records=len(dataset),
         heldout_records=len(heldout),
-        metrics=read_metrics(out),
+        metrics=log_rows(trainer.state.log_history),
     )
     if state.is_main_process:
+        write_jsonl(out / METRICS_FILE, result.metrics)
         with open(out / RESULT_FILE, "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1)
     log.info(
