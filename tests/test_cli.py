@@ -93,9 +93,29 @@ def test_data_export_verl_is_the_same_command_as_export_verl():
     }
 
 
-def test_verify_judge_defaults_are_judge_config_defaults():
+def test_verify_options_are_generated_from_the_config_fields():
+    import dataclasses
+
     from verif_nb.judge import JudgeConfig
     from verif_nb.judge.cli import judge_config_from_args
+    from verif_nb.settings import from_options
+    from verif_nb.verifier import VerifierConfig
+    from verif_nb.verifier.cli import VERIFIER_FIELDS
 
-    args = build_parser().parse_args(["verify", "--data", "d", "--responses", "r", "--out", "o"])
-    assert judge_config_from_args(args) == JudgeConfig() and args.mode == "rule"
+    base = ["verify", "--data", "d", "--responses", "r", "--out", "o"]
+    args = build_parser().parse_args(base)
+    # no options given: exactly the configs' own defaults (rule mode for the command), nothing copied by hand
+    assert judge_config_from_args(args) == JudgeConfig()
+    assert from_options(VerifierConfig, args, VERIFIER_FIELDS) == VerifierConfig(mode="rule")
+    actions = _command(("verify",))._actions
+    offered = {
+        a.dest.removeprefix("judge_") for a in actions if a.dest.startswith("judge_") and a.dest != "judge_granularity"
+    }
+    assert offered == {f.name for f in dataclasses.fields(JudgeConfig)} - {"extra_body"}
+    args = build_parser().parse_args(
+        [*base, "--judge-timeout", "7", "--judge-cache", "c", "--judge-logprobs", "--timeout", "3", "--no-strip-think"]
+    )
+    cfg = judge_config_from_args(args)
+    assert (cfg.timeout_s, cfg.cache_dir, cfg.logprobs) == (7.0, "c", True)
+    verifier = from_options(VerifierConfig, args, VERIFIER_FIELDS)
+    assert (verifier.sandbox_timeout_s, verifier.strip_think) == (3.0, False)

@@ -233,31 +233,7 @@ def _orange_pixels(png: Path) -> int:
     return int(((abs(r - 222) < 30) & (abs(g - 143) < 30) & (b < 60)).sum())
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)")
-def test_report_renders_its_figures_in_chromium(ci_run, tmp_path):
-    shots = {}
-    for name, page in [("index", ci_run / "index.html"), ("report", ci_run / "html" / "01_dataset_inspection.html")]:
-        shot = tmp_path / f"{name}.png"
-        subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--window-size=1280,2400",
-                f"--screenshot={shot}",
-                page.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        shots[name] = _orange_pixels(shot)
-    # a text-only page has no orange at all; figures drawn by the browser put thousands of orange pixels on screen
-    blank = tmp_path / "blank.html"
-    blank.write_text((ci_run / "index.html").read_text().replace("<img ", "<img hidden "))
+def _screenshot(page: Path, shot: Path) -> Path:
     subprocess.run(
         [
             CHROMIUM,
@@ -266,12 +242,24 @@ def test_report_renders_its_figures_in_chromium(ci_run, tmp_path):
             "--disable-gpu",
             "--hide-scrollbars",
             "--window-size=1280,2400",
-            f"--screenshot={tmp_path / 'blank.png'}",
-            blank.as_uri(),
+            f"--screenshot={shot}",
+            page.as_uri(),
         ],
         check=True,
         capture_output=True,
         timeout=120,
     )
-    assert _orange_pixels(tmp_path / "blank.png") < 50
+    return shot
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)")
+def test_report_renders_its_figures_in_chromium(ci_run, tmp_path):
+    shots = {}
+    for name, page in [("index", ci_run / "index.html"), ("report", ci_run / "html" / "01_dataset_inspection.html")]:
+        shots[name] = _orange_pixels(_screenshot(page, tmp_path / f"{name}.png"))
+    # a text-only page has no orange at all; figures drawn by the browser put thousands of orange pixels on screen
+    blank = tmp_path / "blank.html"
+    blank.write_text((ci_run / "index.html").read_text().replace("<img ", "<img hidden "))
+    assert _orange_pixels(_screenshot(blank, tmp_path / "blank.png")) < 50
     assert shots["index"] > 2_000 and shots["report"] > 2_000, shots

@@ -262,37 +262,3 @@ def test_warm_rerun_with_the_judge_cache_makes_no_calls(tmp_path, capsys):
     assert stub.calls == first["judge"]["calls"] == len(items)
     assert second["judge"]["calls"] == 0 and second["judge"]["cache_hits"] == len(items)
     assert [r["reward"] for r in warm] == [r["reward"] for r in cold]
-
-
-def test_judge_options_are_generated_from_judge_config_fields():
-    import argparse
-    import dataclasses
-
-    from verif_nb.judge import JudgeConfig
-    from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
-
-    parser = argparse.ArgumentParser()
-    add_judge_arguments(parser)
-    # no options given: exactly JudgeConfig's own defaults, nothing copied by hand
-    assert judge_config_from_args(parser.parse_args([])) == JudgeConfig()
-    flags = {s for a in parser._actions for s in a.option_strings}
-    # the stable spellings of `verif-nb verify`
-    assert {
-        "--judge-base-url",
-        "--judge-model",
-        "--judge-template",
-        "--judge-api-key-env",
-        "--judge-max-tokens",
-        "--judge-concurrency",
-        "--judge-cache",
-        "--judge-timeout",
-        "--judge-max-retries",
-        "--judge-backoff",
-        "--judge-logprobs",
-    } <= flags
-    offered = {a.dest.removeprefix("judge_") for a in parser._actions if a.dest.startswith("judge_")}
-    assert offered == {f.name for f in dataclasses.fields(JudgeConfig)} - {"extra_body"}
-    cfg = judge_config_from_args(
-        parser.parse_args(["--judge-timeout", "7", "--judge-cache", "c", "--judge-logprobs", "--judge-max-tokens", "9"])
-    )
-    assert (cfg.timeout_s, cfg.cache_dir, cfg.logprobs, cfg.max_tokens) == (7.0, "c", True, 9)

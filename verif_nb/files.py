@@ -105,44 +105,28 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[JsonlLine]:
         for line_no, data in enumerate(fh, start=1):
             if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows editors)
                 data = data[3:]
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield JsonlLine(
-                    line_no,
-                    None,
-                    DataError(
-                        path,
-                        line_no,
-                        None,
-                        f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8",
-                    ),
-                )
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as err:
-                yield JsonlLine(
-                    line_no,
-                    None,
-                    DataError(
-                        path,
-                        line_no,
-                        None,
-                        f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object",
-                    ),
-                )
-                continue
-            if not isinstance(value, dict):
-                yield JsonlLine(
-                    line_no,
-                    None,
-                    DataError(path, line_no, None, f"expected a JSON object per line, got {type(value).__name__}"),
-                )
-                continue
-            yield JsonlLine(line_no, value)
+            value, problem = _parse_line(data)
+            if problem is not None:
+                yield JsonlLine(line_no, None, DataError(path, line_no, None, problem))
+            elif value is not None:
+                yield JsonlLine(line_no, value)
+
+
+def _parse_line(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(object, None), (None, None) for a blank line, or (None, what is wrong with the line)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
+    if not text.strip():
+        return None, None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        return None, f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object"
+    if not isinstance(value, dict):
+        return None, f"expected a JSON object per line, got {type(value).__name__}"
+    return value, None
 
 
 def read_jsonl(path: str | os.PathLike, what: str = "jsonl") -> list[dict[str, Any]]:

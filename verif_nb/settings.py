@@ -22,9 +22,11 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
 from verif_nb.errors import ParamsError
@@ -150,3 +152,55 @@ class Settings:
             value = getattr(self, name)
             if allowed is not None and value is not None and value not in allowed:
                 raise ParamsError(f"{self.section} {name}={value!r}: choose one of {', '.join(map(str, allowed))}")
+
+
+def add_options(
+    group: argparse.ArgumentParser | argparse._ArgumentGroup,
+    settings: Settings,
+    fields: Iterable[str],
+    *,
+    flag_prefix: str = "--",
+    dest_prefix: str = "",
+    flags: dict[str, str] | None = None,
+) -> None:
+    """One command-line option per field: name, type, choices, help and default all read from the field.
+
+    ``settings`` is the instance whose values are the defaults; ``flags`` renames options whose stable
+    spelling differs from ``<flag_prefix><field-with-dashes>``; ``dest_prefix`` namespaces the results.
+
+    Example:
+        >>> from verif_nb.verifier import VerifierConfig
+        >>> parser = argparse.ArgumentParser()
+        >>> add_options(parser, VerifierConfig(), ["combine", "strip_think"])
+        >>> vars(parser.parse_args(["--combine", "mean", "--no-strip-think"]))
+        {'combine': 'mean', 'strip_think': False}
+    """
+    cls = type(settings)
+    helps, annotations = cls.field_help(), cls.field_types()
+    for name in fields:
+        flag = (flags or {}).get(name, flag_prefix + name.replace("_", "-"))
+        default = getattr(settings, name)
+        kwargs: dict[str, Any] = {"dest": dest_prefix + name, "default": default}
+        choices = literal_choices(annotations[name])
+        kind = next((t for t in typing.get_args(annotations[name]) if t is not type(None)), annotations[name])
+        if annotations[name] is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=helps[name], **kwargs)
+        elif choices is not None:
+            group.add_argument(flag, choices=choices, help=f"{helps[name]} (default: {default})", **kwargs)
+        else:
+            group.add_argument(
+                flag, type=kind, metavar=name.upper(), help=f"{helps[name]} (default: {default})", **kwargs
+            )
+
+
+def from_options(
+    cls: type[S], args: argparse.Namespace, fields: Iterable[str], dest_prefix: str = "", **more: Any
+) -> S:
+    """The settings the options of :func:`add_options` describe (plus ``more`` fields).
+
+    Example:
+        >>> from verif_nb.verifier import VerifierConfig
+        >>> from_options(VerifierConfig, argparse.Namespace(combine="min"), ["combine"], mode="rule").combine
+        'min'
+    """
+    return cls.from_dict({**{name: getattr(args, dest_prefix + name) for name in fields}, **more})

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import typing
-from typing import Any
 
 from verif_nb.gguf import DEFAULT_MODEL, MODELS
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.judge.server import DEFAULT_PORT, server_status, start_server, state_dir, stop_server
+from verif_nb.settings import add_options, from_options
 
 # Option spellings that differ from ``--judge-<field>``: the stable CLI had shorter names for these.
 _OPTION_NAMES = {
@@ -27,18 +26,8 @@ _OPTION_NAMES = {
     "backoff_s": "--judge-backoff",
     "judge_template": "--judge-constraint-template",
 }
-# Fields that are not plain values on a command line (set them in a params file instead).
-_NOT_OPTIONS = {"extra_body"}
-
-
-def _judge_options() -> list[tuple[str, str, Any]]:
-    """(field name, option string, field type) for every JudgeConfig field offered on the command line."""
-    types = JudgeConfig.field_types()
-    return [
-        (f.name, _OPTION_NAMES.get(f.name, "--judge-" + f.name.replace("_", "-")), types[f.name])
-        for f in dataclasses.fields(JudgeConfig)
-        if f.name not in _NOT_OPTIONS
-    ]
+# Every JudgeConfig field but extra_body (a mapping: set it in a params file instead).
+JUDGE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JudgeConfig) if f.name != "extra_body")
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,26 +40,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
         (5.0, True, 4)
     """
     group = parser.add_argument_group("judge (modes llm, llm_all, hybrid)")
-    defaults = JudgeConfig()
-    helps = JudgeConfig.field_help()
-    for name, flag, annotation in _judge_options():
-        default = getattr(defaults, name)
-        dest = "judge_" + name
-        if annotation is bool:
-            group.add_argument(
-                flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=helps[name]
-            )
-            continue
-        # ``str | None`` fields take a string; the None default means "not set"
-        kind = next((t for t in typing.get_args(annotation) if t is not type(None)), annotation)
-        group.add_argument(
-            flag,
-            dest=dest,
-            type=kind,
-            default=default,
-            metavar=name.upper(),
-            help=f"{helps[name]} (default: {default})",
-        )
+    add_options(group, JudgeConfig(), JUDGE_FIELDS, flag_prefix="--judge-", dest_prefix="judge_", flags=_OPTION_NAMES)
 
 
 def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
@@ -81,7 +51,7 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
         >>> judge_config_from_args(p.parse_args(["--judge-model", "m", "--judge-cache", "/tmp/c"])).cache_dir
         '/tmp/c'
     """
-    return JudgeConfig.from_dict({name: getattr(args, "judge_" + name) for name, _, _ in _judge_options()})
+    return from_options(JudgeConfig, args, JUDGE_FIELDS, dest_prefix="judge_")
 
 
 def _serve(args: argparse.Namespace) -> int:

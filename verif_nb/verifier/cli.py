@@ -15,18 +15,24 @@ from pathlib import Path
 
 from verif_nb.errors import DataError
 from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
+from verif_nb.settings import add_options, from_options
 from verif_nb.verifier._verifier import Verifier
-from verif_nb.verifier.config import (
-    COMBINES,
-    INSTRUCTION_ARGS,
-    JUDGE_ERROR_POLICIES,
-    JUDGE_GRANULARITIES,
-    MODES,
-    RULE_ERROR_POLICIES,
-    VerifierConfig,
-)
+from verif_nb.verifier.config import VerifierConfig
 
-_DEFAULTS = VerifierConfig()
+# VerifierConfig fields offered as options, each spelt --<field-with-dashes> unless renamed here
+VERIFIER_FIELDS: tuple[str, ...] = (
+    "mode",
+    "combine",
+    "rule_weight",
+    "judge_granularity",
+    "on_judge_error",
+    "on_rule_error",
+    "instruction_arg",
+    "strip_think",
+    "sandbox_workers",
+    "sandbox_timeout_s",
+)
+_OPTION_NAMES = {"sandbox_workers": "--workers", "sandbox_timeout_s": "--timeout"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,25 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--untagged", default="error", help="untagged VerInstruct checkers: error | rule | llm | drop")
     p.add_argument("--responses", required=True, help='jsonl rows {"id": ..., "response": ...}; several per id allowed')
     p.add_argument("--out", required=True, help="output jsonl: one row per response")
-    p.add_argument("--mode", choices=MODES, default="rule")
-    p.add_argument("--combine", choices=COMBINES, default=_DEFAULTS.combine)
-    p.add_argument(
-        "--rule-weight",
-        type=float,
-        default=_DEFAULTS.rule_weight,
-        help="weight of the rule score with --combine weighted",
-    )
-    p.add_argument("--judge-granularity", choices=JUDGE_GRANULARITIES, default=_DEFAULTS.judge_granularity)
-    p.add_argument("--on-judge-error", choices=JUDGE_ERROR_POLICIES, default=_DEFAULTS.on_judge_error)
-    p.add_argument("--on-rule-error", choices=RULE_ERROR_POLICIES, default=_DEFAULTS.on_rule_error)
-    p.add_argument(
-        "--instruction-arg",
-        choices=INSTRUCTION_ARGS,
-        default=_DEFAULTS.instruction_arg,
-        help="first argument of check_following: the literal 'instruction' (VerIF) or the prompt",
-    )
-    p.add_argument("--workers", type=int, default=_DEFAULTS.sandbox_workers, help="sandbox worker processes")
-    p.add_argument("--timeout", type=float, default=_DEFAULTS.sandbox_timeout_s, help="seconds per dataset check")
+    # the command verifies with code alone unless told otherwise (the config's own default is hybrid)
+    add_options(p, VerifierConfig(mode="rule"), VERIFIER_FIELDS, flags=_OPTION_NAMES)
     add_judge_arguments(p)
     p.set_defaults(func=run_verify)
 
@@ -77,17 +66,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if rid not in by_id:
             raise DataError(args.responses, n, "id", f"no record {rid!r} in {args.data}")
         items.append((by_id[rid], text))
-    config = VerifierConfig(
-        mode=args.mode,
-        combine=args.combine,
-        rule_weight=args.rule_weight,
-        judge_granularity=args.judge_granularity,
-        on_judge_error=args.on_judge_error,
-        on_rule_error=args.on_rule_error,
-        instruction_arg=args.instruction_arg,
-        sandbox_workers=args.workers,
-        sandbox_timeout_s=args.timeout,
-    )
+    config = from_options(VerifierConfig, args, VERIFIER_FIELDS)
     judge = judge_config_from_args(args) if args.mode != "rule" else None
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
