@@ -24,7 +24,9 @@ from verif_nb.report.summaries import (
     ModeScores,
     ablation_summary,
     accuracy_across_runs,
+    dataset_summary,
     mode_measure,
+    training_summary,
     verifier_scoreboard,
 )
 from verif_nb.report.tables import constraint_table, load_data, record_table, response_table, rule_health
@@ -37,6 +39,7 @@ __all__ = [
     "ablation_summary",
     "accuracy_across_runs",
     "constraint_table",
+    "dataset_summary",
     "find_runs",
     "load_data",
     "mode_measure",
@@ -51,5 +54,6 @@ __all__ = [
     "runs_summary",
     "save_metrics",
     "summary_table",
+    "training_summary",
     "verifier_scoreboard",
 ]

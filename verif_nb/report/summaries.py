@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -170,3 +171,82 @@ def verifier_scoreboard(
     table = table.pivot(index="mode", columns="level", values=["accuracy", "f1"])
     table.columns = [f"{level} {measure}" for measure, level in table.columns]
     return table.join(pairwise.rename(columns={"accuracy": "pairwise"}).set_index("mode")[["pairwise"]])
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def training_summary(
+    result: Any,
+    steps: pd.DataFrame,
+    training_folder: str | Path,
+    comparison: pd.DataFrame | None = None,
+    heldout: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The training notebook's headline numbers: steps, time, reward at the first and last step, and
+    before/after scores per model (``ifeval_<model>_prompt_strict`` ..., ``heldout_<model>_mean_reward``).
+
+    ``result`` is a :class:`~verif_nb.train.RunResult`; ``steps`` its ``metrics_frame()`` with ``step`` a column.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from verif_nb.train.run import RunResult
+        >>> run = RunResult(Path("o"), 2, train_seconds=10.0, reward_seconds=1.0)
+        >>> s = training_summary(run, pd.DataFrame({"step": [1, 2], "reward": [0.25, 0.75]}), "o",
+        ...                      heldout=pd.DataFrame({"mean_reward": [0.5]}, index=["after"]))
+        >>> (s["reward_share_of_time"], s["last_reward"], s["heldout_after_mean_reward"])
+        (0.1, 0.75, 0.5)
+    """
+    rewards = steps["reward"] if "reward" in steps and len(steps) else None
+    summary: dict[str, Any] = {
+        "steps": result.global_step,
+        "train_seconds": round(result.train_seconds, 1),
+        "reward_seconds": round(result.reward_seconds, 1),
+        "reward_share_of_time": result.reward_seconds / max(result.train_seconds, 1e-9),
+        "train_records": result.train_records,
+        "heldout_records": result.heldout_records,
+        "first_reward": None if rewards is None else _opt_float(rewards.iloc[0]),
+        "last_reward": None if rewards is None else _opt_float(rewards.iloc[-1]),
+        "training_folder": str(training_folder),
+    }
+    for model in [] if comparison is None else comparison.index:
+        for measure in ("prompt_strict", "instruction_strict"):
+            summary[f"ifeval_{model}_{measure}"] = float(comparison.loc[model, measure])
+    for model in [] if heldout is None else heldout.index:
+        summary[f"heldout_{model}_mean_reward"] = _opt_float(heldout.loc[model, "mean_reward"])
+    return summary
+
+
+def dataset_summary(
+    records: int,
+    rows_skipped: int,
+    constraints: pd.DataFrame,
+    record_rows: pd.DataFrame,
+    responses: pd.DataFrame,
+    health: pd.DataFrame,
+) -> dict[str, Any]:
+    """The dataset notebook's headline numbers, from its tables (:mod:`verif_nb.report.tables`).
+
+    Example:
+        >>> cons = pd.DataFrame({"kind": ["rule", "llm", "rule"], "group": ["a", "b", "a"]})
+        >>> health = pd.DataFrame({"problem": [None, "bad import"], "errors": [0, 1], "ms_per_check": [2.0, None]})
+        >>> s = dataset_summary(2, 1, cons, pd.DataFrame({"n_constraints": [1, 2]}), pd.DataFrame([{}] * 3), health)
+        >>> (s["rule_constraints"], s["constraint_groups"], s["rule_functions_rejected"], s["ms_per_check_median"])
+        (2, 2, 1, 2.0)
+    """
+    checked = health["ms_per_check"].notna().any() if len(health) else False
+    return {
+        "records": records,
+        "rows_skipped": rows_skipped,
+        "constraints": len(constraints),
+        "rule_constraints": int((constraints["kind"] == "rule").sum()) if len(constraints) else 0,
+        "llm_constraints": int((constraints["kind"] == "llm").sum()) if len(constraints) else 0,
+        "constraints_per_record_mean": float(record_rows["n_constraints"].mean()) if len(record_rows) else None,
+        "constraint_groups": int(constraints["group"].nunique()) if len(constraints) else 0,
+        "labelled_responses": len(responses),
+        "rule_functions": len(health),
+        "rule_functions_rejected": int(health["problem"].notna().sum()) if len(health) else 0,
+        "rule_check_errors": int(health["errors"].sum()) if len(health) else 0,
+        "ms_per_check_median": float(health["ms_per_check"].median()) if checked else None,
+    }
