@@ -56,7 +56,7 @@ def test_ci_and_demo_presets_run_on_cpu():
     "raw, match",
     [
         ({"grpo": {"lerning_rate": 1e-6}}, r"unknown key\(s\) \['lerning_rate'\] in 'grpo'"),
-        ({"modle": {}}, r"unknown key\(s\) \['modle'\] in 'params'"),
+        ({"modle": {}}, r"unknown params key\(s\) \['modle'\]"),
         ({"model": {"sorce": "tiny"}}, r"unknown model key\(s\) \['sorce'\]"),
         ({"data": {"holdot": 0.1}}, r"unknown data key\(s\) \['holdot'\]"),
         ({"lora": {"rank": 8}}, "in 'lora'"),

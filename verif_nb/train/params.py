@@ -20,11 +20,10 @@ Example:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import os
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +33,6 @@ from verif_nb.verifier.config import VerifierConfig
 
 log = logging.getLogger(__name__)
 
-TOP_KEYS = ("run_name", "model", "lora", "data", "verifier", "grpo")
 Dtype = Literal["float32", "bfloat16", "float16", "auto"]
 DTYPES: tuple[str, ...] = typing.get_args(Dtype)
 
@@ -94,24 +92,39 @@ class DataParams(Settings):
 
 
 @dataclass
-class TrainParams:
-    """A validated, fully defaulted set of training parameters (see the module docstring)."""
+class TrainParams(Settings):
+    """A validated, fully defaulted set of training parameters (see the module docstring).
 
-    run_name: str = "grpo"
-    model: ModelParams = field(default_factory=ModelParams)
-    lora: dict[str, Any] | None = None
-    data: DataParams = field(default_factory=DataParams)
-    verifier: VerifierConfig = field(default_factory=lambda: VerifierConfig(mode="rule"))
-    grpo: dict[str, Any] = field(default_factory=dict)
+    Example:
+        >>> sorted(TrainParams().to_dict())
+        ['data', 'grpo', 'lora', 'model', 'run_name', 'verifier']
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (what ``params.yaml`` of a run holds).
+    section = "params"
 
-        Example:
-            >>> sorted(TrainParams().to_dict())
-            ['data', 'grpo', 'lora', 'model', 'run_name', 'verifier']
-        """
-        return dataclasses.asdict(self)
+    run_name: str = option("grpo", "name of the run; outputs go to outputs/<run_name>/ unless told otherwise")
+    model: ModelParams = option(default_factory=ModelParams, help="where the policy comes from")
+    lora: dict[str, Any] | None = option(None, "peft.LoraConfig fields, or null for full fine-tuning")
+    data: DataParams = option(default_factory=DataParams, help="which records, filtered and split how")
+    verifier: VerifierConfig = option(
+        default_factory=lambda: VerifierConfig(mode="rule"),
+        help=("VerifierConfig fields (judge: JudgeConfig fields); rule mode when the block is absent"),
+    )
+    grpo: dict[str, Any] = option(default_factory=dict, help="trl.GRPOConfig fields (output_dir is set by the run)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (
+            not isinstance(self.run_name, str)
+            or not self.run_name
+            or "/" in self.run_name
+            or self.run_name.startswith(".")
+        ):
+            raise ParamsError(f"run_name={self.run_name!r}: a plain folder name (no '/')")
+        for block in ("lora", "grpo"):
+            value = getattr(self, block)
+            if value is not None and not isinstance(value, dict):
+                raise ParamsError(f"params block {block!r} must be a mapping, not {type(value).__name__}")
 
 
 def _check_keys(block: str, values: dict[str, Any], known: set[str] | tuple[str, ...]) -> None:
@@ -172,7 +185,7 @@ def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
     with open(p, encoding="utf-8") as fh:
         loaded = yaml.safe_load(fh) or {}
     if not isinstance(loaded, dict):
-        raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TOP_KEYS)}")
+        raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TrainParams.field_types())}")
     return loaded
 
 
@@ -199,28 +212,14 @@ def load_params(
         raw = read_params_file(source)
     if overrides:
         raw = merge(raw, overrides)
-    _check_keys("params", raw, TOP_KEYS)
-
-    model_params = ModelParams.from_dict(raw.get("model"))
-    data_params = DataParams.from_dict(raw.get("data"))
-
-    lora = raw.get("lora")
-    if lora is not None:
-        _check_keys("lora", lora, _lora_fields())
-
-    verifier = raw.get("verifier")
-    verifier_config = VerifierConfig(mode="rule") if verifier is None else VerifierConfig.from_dict(verifier)
-
-    grpo = raw.get("grpo")
-    grpo = {} if grpo is None else grpo
-    _check_keys("grpo", grpo, grpo_fields() - {"output_dir"})
-
-    run_name = raw.get("run_name") or "grpo"
-    if not isinstance(run_name, str) or "/" in run_name or run_name.startswith("."):
-        raise ParamsError(f"run_name={run_name!r}: a plain folder name (no '/')")
-    return TrainParams(
-        run_name=run_name, model=model_params, lora=lora, data=data_params, verifier=verifier_config, grpo=grpo
-    )
+    # an empty block (null in YAML) means "all defaults"; lora: null means full fine-tuning
+    blocks = {k: v for k, v in raw.items() if v is not None or k == "lora"}
+    blocks.setdefault("run_name", "grpo")
+    params = TrainParams.from_dict(blocks)
+    if params.lora is not None:
+        _check_keys("lora", params.lora, _lora_fields())
+    _check_keys("grpo", params.grpo, grpo_fields() - {"output_dir"})
+    return params
 
 
 def _has_accelerator() -> bool:
