@@ -96,7 +96,13 @@ class Settings:
 
     @classmethod
     def field_types(cls) -> dict[str, Any]:
-        """Resolved annotations of the dataclass fields, by name (resolved once per class)."""
+        """Resolved annotations of the dataclass fields, by name (resolved once per class).
+
+        Example:
+            >>> from verif_nb.judge import JudgeConfig
+            >>> JudgeConfig.field_types()["cache_dir"]
+            str | None
+        """
         if cls not in _TYPES:
             hints = typing.get_type_hints(cls)  # each class in the MRO resolves in its own module
             _TYPES[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -118,6 +124,11 @@ class Settings:
         """Build from a mapping (a params file block); unknown keys and bad choices raise ParamsError.
 
         Nested Settings fields accept a mapping of their own fields.
+
+        Example:
+            >>> from verif_nb.verifier import VerifierConfig
+            >>> VerifierConfig.from_dict({"mode": "llm", "judge": {"model": "m"}}).judge.model
+            'm'
         """
         if values is None:
             values = {}
@@ -139,11 +150,25 @@ class Settings:
             raise ParamsError(f"{cls.section}: {err}") from err
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (nested settings as dicts), what a run's params file records."""
+        """Plain-dict form (nested settings as dicts), what a run's params file records.
+
+        Example:
+            >>> from verif_nb.judge import JudgeConfig
+            >>> JudgeConfig(model="m").to_dict()["model"]
+            'm'
+        """
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def replace(self: S, **changes: Any) -> S:
-        """A copy with some fields changed, checked again."""
+        """A copy with some fields changed, checked again.
+
+        Example:
+            >>> from verif_nb.verifier import VerifierConfig
+            >>> VerifierConfig().replace(combine="median")
+            Traceback (most recent call last):
+            ...
+            verif_nb.errors.ParamsError: verifier combine='median': choose one of product, mean, weighted, min
+        """
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     def __post_init__(self) -> None:
