@@ -85,6 +85,8 @@ class VerifierConfig:
     """time limit of one dataset check."""
     sandbox_memory_mb: int = 512
     """address-space limit of one sandbox worker."""
+    sandbox_allow_unsandboxed: bool = False
+    """run dataset code even where the kernel sandbox (seccomp) cannot be installed; recorded in the results."""
 
     def __post_init__(self) -> None:
         for name, allowed in (("mode", MODES), ("combine", COMBINES), ("on_rule_error", RULE_ERROR_POLICIES),
@@ -233,8 +235,21 @@ class Verifier:
 
             c = self.config
             self._sandbox = SandboxPool(workers=c.sandbox_workers, timeout_s=c.sandbox_timeout_s,
-                                        memory_mb=c.sandbox_memory_mb)
+                                        memory_mb=c.sandbox_memory_mb,
+                                        allow_unsandboxed=c.sandbox_allow_unsandboxed)
         return self._sandbox
+
+    @property
+    def sandbox_isolation(self) -> dict | None:
+        """How dataset code was isolated (``SandboxPool.isolation``), or None if none ran.
+
+        ``sandboxed`` False means it ran without the kernel layer, on the caller's explicit opt-in.
+
+        Example:
+            >>> Verifier(VerifierConfig(mode="rule")).sandbox_isolation is None
+            True
+        """
+        return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
 
     def close(self) -> None:
         """Stop the sandbox workers this verifier started."""

@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="first argument of check_following: the literal 'instruction' (VerIF) or the prompt")
     p.add_argument("--workers", type=int, default=2, help="sandbox worker processes")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds per dataset check")
+    p.add_argument("--allow-unsandboxed-code", action="store_true",
+                   help="RISK: run dataset-supplied code even where the kernel sandbox (seccomp) is unavailable; "
+                        "the summary then says it ran unsandboxed")
     add_judge_arguments(p)
     p.set_defaults(func=run_verify)
 
@@ -87,13 +90,15 @@ def run_verify(args: argparse.Namespace) -> int:
     config = VerifierConfig(mode=args.mode, combine=args.combine, rule_weight=args.rule_weight,
                             judge_granularity=args.judge_granularity, on_judge_error=args.on_judge_error,
                             on_rule_error=args.on_rule_error, instruction_arg=args.instruction_arg,
-                            sandbox_workers=args.workers, sandbox_timeout_s=args.timeout)
+                            sandbox_workers=args.workers, sandbox_timeout_s=args.timeout,
+                            sandbox_allow_unsandboxed=args.allow_unsandboxed_code)
     judge = judge_config_from_args(args) if args.mode != "rule" else None
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
         results = verifier.verify_batch(items, progress=True)
         judge_stats = verifier.judge.stats.to_dict() if judge is not None else None
         metrics = dict(verifier.metrics)
+        sandbox = verifier.sandbox_isolation
     seconds = time.perf_counter() - start
     write_jsonl(Path(args.out), [r.to_dict() for r in results])
     rewards = [r.reward for r in results if r.reward is not None]
@@ -101,6 +106,6 @@ def run_verify(args: argparse.Namespace) -> int:
                "mean_reward": statistics.fmean(rewards) if rewards else None,
                "rewards_none": len(results) - len(rewards), "records": len(loaded.records),
                "skipped_rows": len(loaded.skipped), "seconds": round(seconds, 3), "metrics": metrics,
-               "judge": judge_stats, "out": str(args.out)}
+               "judge": judge_stats, "sandbox": sandbox, "out": str(args.out)}
     print(json.dumps(summary))
     return 0

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
@@ -191,6 +192,19 @@ def _shutdown_processes(processes: list) -> None:
                 pass
 
 
+class _Job:
+    """One function's checks as sent to a worker, and what came back so far."""
+
+    def __init__(self, job_id: int, indices: list[int]):
+        self.id, self.indices = job_id, indices
+        self.stream = _ChildStream(len(indices))
+        self.records: list[tuple] = []
+        self.started, self.last = False, 0.0
+        self.ending: str | None = None
+        self.reason: str | None = None
+        self.killed_at = 0.0
+
+
 class _Worker:
     """One zygote and the parent's view of it; used by one thread at a time."""
 
@@ -198,6 +212,8 @@ class _Worker:
         self.pool = pool
         self.proc: subprocess.Popen | None = None
         self.buffer = bytearray()
+        self.outgoing = bytearray()
+        self.inflight: dict[int, _Job] = {}
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -209,7 +225,8 @@ class _Worker:
                   "timeout_s": pool.timeout_s, "screen": pool._static_screen,
                   "python_layers": pool._python_layers, "drop_uid": namespaced and os.geteuid() == 0,
                   "seccomp": pool._seccomp, "allow_unsandboxed": pool.allow_unsandboxed,
-                  "host_calls": sorted(pool.host_functions)}
+                  "host_calls": sorted(pool.host_functions),
+                  "max_tasks": pool.max_batch}
         plan = launch_plan([sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)],
                            use_namespaces=pool.namespaces)
         with tempfile.TemporaryFile() as errors:
@@ -223,6 +240,8 @@ class _Worker:
                                    "runs and that the machine can create processes") from err
             pool._register(self.proc)
             self.buffer.clear()
+            self.outgoing.clear()
+            os.set_blocking(self.proc.stdin.fileno(), False)
             try:
                 frame = self._frame(time.monotonic() + pool.startup_timeout_s)
                 if frame is None:
@@ -258,19 +277,19 @@ class _Worker:
             self.pool._unregister(self.proc)
         self.proc = None
         self.buffer.clear()
+        self.outgoing.clear()
 
     # -- zygote frames -------------------------------------------------------------------------------
-    def _send(self, request: dict) -> None:
+    def _queue(self, request: dict) -> None:
         data = json.dumps(request).encode("utf-8", "surrogatepass")
-        try:
-            self.proc.stdin.write(len(data).to_bytes(4, "big") + data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            raise _WorkerLost("the worker stopped reading its input") from None
+        self.outgoing += len(data).to_bytes(4, "big") + data
 
     def _frame(self, deadline: float) -> tuple[bytes, bytes] | None:
-        """The next zygote frame, or None when ``deadline`` (monotonic) passes first."""
-        fd = self.proc.stdout.fileno()
+        """Writes what is queued and returns the next zygote frame, or None when ``deadline`` passes first.
+
+        Writing and reading interleave: the zygote may be relaying output while the parent still sends jobs.
+        """
+        out_fd, in_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         while True:
             if len(self.buffer) >= _ZFRAME_SIZE:
                 kind, size = bytes(self.buffer[:1]), int.from_bytes(self.buffer[1:5], "big")
@@ -283,9 +302,16 @@ class _Worker:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return None
-            readable, _, _ = select.select([fd], [], [], min(wait, 0.5))
+            readable, writable, _ = select.select([in_fd], [out_fd] if self.outgoing else [], [], min(wait, 0.5))
+            if writable:
+                try:
+                    del self.outgoing[:os.write(out_fd, self.outgoing[:1 << 16])]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    raise _WorkerLost("the worker stopped reading its input") from None
             if readable:
-                chunk = os.read(fd, 1 << 20)
+                chunk = os.read(in_fd, 1 << 20)
                 if not chunk:
                     code = self.proc.poll()
                     raise _WorkerLost("the worker died" + (f" (exit status {code})" if code is not None else ""))
@@ -301,18 +327,20 @@ class _Worker:
             raise _WorkerLost("the worker sent a status that is not a JSON object")
         return value
 
-    # -- one function's checks -------------------------------------------------------------------------
-    def run_job(self, code: str, tasks: list[CheckTask]) -> list[CheckResult]:
-        """All checks of one function; a crash or time-out costs only the check that was running."""
-        pool = self.pool
-        results: list[CheckResult | None] = [None] * len(tasks)
-        pending = list(range(len(tasks)))
+    # -- functions' checks -----------------------------------------------------------------------------
+    def run_jobs(self, jobs: list[list[int]], tasks: list[CheckTask], results: list) -> None:
+        """Runs jobs (each: indices into ``tasks`` of one function) and fills ``results`` at those indices.
+
+        All jobs are queued in the zygote at once, so one child's fork and filter overlap the previous job.
+        """
+        waiting: collections.deque[list[int]] = collections.deque(jobs)
         failed_starts = 0
-        while pending:
-            if pool._closed:
-                for i in pending:
-                    results[i] = CheckResult(None, "sandbox pool was closed before this check ran", 0.0)
-                break
+        while waiting:
+            if self.pool._closed:
+                for indices in waiting:
+                    for i in indices:
+                        results[i] = CheckResult(None, "sandbox pool was closed before this check ran", 0.0)
+                return
             if not self.alive():
                 self.discard()
                 try:
@@ -322,41 +350,24 @@ class _Worker:
                     if failed_starts >= 3 or getattr(err, "permanent", False):
                         raise
                     continue
+            self.inflight.clear()
             try:
-                records, ending, reason = self._follow(code, [tasks[i] for i in pending])
+                self._drive(waiting, tasks, results)
             except _WorkerLost as lost:
-                self.discard()
                 log.info("sandbox worker lost: %s", lost)
-                records, ending, reason = [], "lost", f"sandbox worker lost ({lost})"
+                self.discard()
+                jobs_back = list(self.inflight.values())
+                self.inflight.clear()
+                for job in reversed(jobs_back):  # the running one is charged; the others never ran
+                    if job.started:
+                        self._finish(job, "crash", f"sandbox worker lost ({lost})", tasks, results, waiting)
+                    else:
+                        waiting.appendleft(job.indices)
             except (KeyboardInterrupt, SystemExit):
                 self.discard()  # interrupted mid-job: its late output must not answer the next one
                 raise
-            for i, (passed, error, seconds) in zip(pending, records):
-                results[i] = CheckResult(passed, error, round(seconds, 6))
-            done = len(records)
-            if ending == "done":
-                pending = pending[done:]
-                if pending:  # exited cleanly without answering everything
-                    ending, reason = "crash", "check process exited before answering every check"
-                else:
-                    break
-            if ending == "malformed":
-                for i in pending[done:]:
-                    results[i] = CheckResult(None, f"the check process {reason}; its function was stopped", 0.0)
-                break
-            # crash, timeout or lost: the check that was running is the culprit
-            if ending == "undefined":
-                for i in pending[done:]:
-                    results[i] = CheckResult(None, reason, 0.0)
-                break
-            culprit = pending[done]
-            results[culprit] = CheckResult(None, reason, 0.0)
-            pending = pending[done + 1:]
-        return results  # type: ignore[return-value]
 
-    def _follow(self, code: str, tasks: list[CheckTask]) -> tuple[list[tuple], str, str | None]:
-        """Runs one child; returns (records, ending, reason). Endings: done, crash, timeout, malformed, undefined."""
-        pool = self.pool
+    def _send_job(self, indices: list[int], tasks: list[CheckTask]) -> None:
         strings: list[str] = []
         index_of: dict[str, int] = {}
 
@@ -367,51 +378,98 @@ class _Worker:
                 strings.append(text)
             return found
 
-        job = next(pool._job_ids)
-        self._send({"op": "run", "job": job, "code": code, "strings": strings,
-                    "tasks": [[intern(t.instruction), intern(t.response)] for t in tasks]})
-        stream = _ChildStream(len(tasks))
-        records: list[tuple] = []
+        job = _Job(next(self.pool._job_ids), indices)
+        rows = [[intern(tasks[i].instruction), intern(tasks[i].response)] for i in indices]
+        self.inflight[job.id] = job
+        self._queue({"op": "run", "job": job.id, "code": tasks[indices[0]].code, "strings": strings, "tasks": rows})
+
+    def _drive(self, waiting: collections.deque, tasks: list[CheckTask], results: list) -> None:
+        pool = self.pool
         limit = pool.timeout_s + pool.grace_s
-        started = False
-        last = time.monotonic()
-        deadline = last + pool.startup_timeout_s  # the zygote may first load library data (langdetect)
-        while True:
+        while waiting:
+            self._send_job(waiting.popleft(), tasks)
+        current: _Job | None = None
+        idle_since = time.monotonic()
+        while self.inflight:
+            if current is None:
+                deadline = idle_since + pool.startup_timeout_s  # the zygote may load library data first
+            elif current.ending:
+                deadline = current.killed_at + _KILL_CONFIRM_S
+            else:
+                deadline = current.last + limit
             frame = self._frame(deadline)
             now = time.monotonic()
             if frame is None:
-                if not started:
+                if current is None:
                     raise _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s")
-                self._kill_child(job)
+                if current.ending:
+                    raise _WorkerLost("the worker did not confirm a kill")
                 reason = f"timed out after {pool.timeout_s} s (check process killed)"
-                if not stream.defined:
-                    return records, "undefined", f"defining check_following {reason}"
-                return records, "timeout", reason
+                self._kill(current, "timeout" if current.stream.defined else "undefined",
+                           reason if current.stream.defined else f"defining check_following {reason}", now)
+                continue
             kind, payload = frame
             if kind == b"S":
-                started, last, deadline = True, now, now + limit
-            elif kind == b"D" and started:
-                parsed, problem = stream.feed(payload)
+                job = self.inflight.get(self._json(payload).get("job"))
+                if job is None or current is not None:
+                    raise _WorkerLost("the worker started a check process out of order")
+                current, job.started, job.last = job, True, now
+            elif kind == b"D":
+                if current is None:
+                    raise _WorkerLost("the worker relayed output with no check process running")
+                if current.ending:
+                    continue  # being killed: what it still says does not count
+                parsed, problem = current.stream.feed(payload)
                 for record in parsed:
                     if record[0] == "result":
-                        records.append((record[1], record[2], now - last))
+                        current.records.append((record[1], record[2], now - current.last))
                     elif record[0] == "call":
-                        self._answer_call(job, record[1], record[2])
+                        self._answer_call(current.id, record[1], record[2])
                         now = time.monotonic()  # a judge call's time is not the check's
-                    last, deadline = now, now + limit
+                    current.last = now
                 if problem:
-                    self._kill_child(job)
-                    return records, "malformed", problem
+                    self._kill(current, "malformed", problem, now)
             elif kind == b"X":
                 status = self._json(payload)
-                if len(records) == len(tasks):
-                    return records, "done", None
-                reason = _describe_exit(status)
-                if not stream.defined and not records:
-                    return records, "undefined", f"{reason} while defining check_following"
-                return records, "crash", reason
+                job = self.inflight.pop(status.get("job"), None)
+                if job is None or job is not current:
+                    raise _WorkerLost("the worker reported an exit out of order")
+                ending, reason = job.ending, job.reason
+                if not ending:
+                    ending = "done" if len(job.records) == len(job.indices) else "crash"
+                    reason = _describe_exit(status)
+                    if not job.stream.defined and not job.records:
+                        ending, reason = "undefined", f"{reason} while defining check_following"
+                self._finish(job, ending, reason, tasks, results, waiting)
+                while waiting:  # the neighbours of a culprit run again, in a fresh child
+                    self._send_job(waiting.popleft(), tasks)
+                current, idle_since = None, now
             else:
                 raise _WorkerLost("the worker sent a frame out of order")
+
+    def _kill(self, job: _Job, ending: str, reason: str, now: float) -> None:
+        job.ending, job.reason, job.killed_at = ending, reason, now
+        self._queue({"op": "kill", "job": job.id})
+
+    @staticmethod
+    def _finish(job: _Job, ending: str, reason: str | None, tasks: list, results: list,
+                waiting: collections.deque) -> None:
+        """Stores a job's verdicts; charges what went wrong to the check that was running."""
+        for i, (passed, error, seconds) in zip(job.indices, job.records):
+            results[i] = CheckResult(passed, error, round(seconds, 6))
+        rest = job.indices[len(job.records):]
+        if ending == "done" or not rest:
+            return
+        if ending == "malformed":
+            for i in rest:
+                results[i] = CheckResult(None, f"the check process {reason}; its function was stopped", 0.0)
+        elif ending == "undefined":
+            for i in rest:
+                results[i] = CheckResult(None, reason, 0.0)
+        else:  # crash or timeout: the culprit is the check that was running; its neighbours run again
+            results[rest[0]] = CheckResult(None, reason, 0.0)
+            if rest[1:]:
+                waiting.append(rest[1:])
 
     def _answer_call(self, job: int, name: str, args: list) -> None:
         function = self.pool.host_functions.get(name)
@@ -420,22 +478,7 @@ class _Worker:
             data = json.dumps(answer)
         except Exception as err:  # the host function's failure is the check's, reported in its error
             data = json.dumps({"error": f"{type(err).__name__}: {err}"[:500]})
-        self._send({"op": "reply", "job": job, "data": data})
-
-    def _kill_child(self, job: int) -> None:
-        """Asks the zygote to kill the job's child; replaces the whole worker if it does not confirm."""
-        try:
-            self._send({"op": "kill", "job": job})
-            deadline = time.monotonic() + _KILL_CONFIRM_S
-            while True:
-                frame = self._frame(deadline)
-                if frame is None:
-                    raise _WorkerLost("the worker did not confirm a kill")
-                if frame[0] == b"X":
-                    return
-        except _WorkerLost as lost:
-            log.info("sandbox worker replaced: %s", lost)
-            self.discard()
+        self._queue({"op": "reply", "job": job, "data": data})
 
 
 class SandboxPool:
@@ -629,29 +672,26 @@ class SandboxPool:
         # One job = one function's checks (split only when very many, to keep workers busy): never two functions.
         jobs = [members[i:i + self.max_batch] for members in groups.values()
                 for i in range(0, len(members), self.max_batch)]
-        jobs.sort(key=len, reverse=True)  # longest first balances the workers
-        next_job = iter(jobs)
-        take_lock = threading.Lock()
+        jobs.sort(key=len, reverse=True)
+        # Longest first onto the least-loaded worker; each worker then gets its share queued in one go.
+        shares: list[list[list[int]]] = [[] for _ in range(min(self.workers, len(jobs)))]
+        loads = [0] * len(shares)
+        for job in jobs:
+            lightest = loads.index(min(loads))
+            shares[lightest].append(job)
+            loads[lightest] += len(job) + 16  # a fresh process per job costs about as much as 16 checks
 
-        def drain() -> None:
+        def drain(share: list[list[int]]) -> None:
             worker = idle.get()
             try:
-                while True:
-                    with take_lock:
-                        job = next(next_job, None)
-                    if job is None:
-                        return
-                    job_tasks = [tasks[i] for i in job]
-                    for i, result in zip(job, worker.run_job(job_tasks[0].code, job_tasks)):
-                        results[i] = result
+                worker.run_jobs(share, tasks, results)
             finally:
                 idle.put(worker)
 
-        helpers = min(self.workers, len(jobs)) - 1
         with self._lock:
             executor = self._executor
-        futures = [executor.submit(drain) for _ in range(helpers)] if executor and helpers > 0 else []
-        drain()  # the calling thread works too
+        futures = [executor.submit(drain, share) for share in shares[1:]] if executor else []
+        drain(shares[0])  # the calling thread works too
         for future in futures:
             future.result()
         return results  # type: ignore[return-value]
@@ -664,3 +704,21 @@ class SandboxPool:
             if not isinstance(getattr(task, field), str):
                 return f"{field} must be a string, not {type(getattr(task, field)).__name__}"
         return None
+
+
+def probe_isolation(allow_unsandboxed: bool = False) -> dict[str, Any]:
+    """What the sandbox gives on this machine: starts one worker, runs one check, reports its isolation.
+
+    Reports record it so a reader can tell whether dataset code ran behind the kernel layers. Returns
+    ``{"sandboxed": False, "problems": [...]}`` (never raises) when dataset code may not run here.
+
+    Example:
+        >>> probe_isolation()["sandboxed"] in (True, False)
+        True
+    """
+    try:
+        with SandboxPool(workers=1, allow_unsandboxed=allow_unsandboxed) as pool:
+            pool.check("def check_following(instruction, response):\n    return True", "instruction", "x")
+            return dict(pool.isolation)
+    except SandboxError as err:
+        return {"sandboxed": False, "seccomp": False, "namespaces": None, "uid": None, "problems": [str(err)]}

@@ -35,8 +35,10 @@ Example (what the pool does, by hand)::
 from __future__ import annotations
 
 import builtins
+import collections
 import copy
 import ctypes
+import gc
 import importlib
 import importlib.util
 import json
@@ -288,11 +290,16 @@ class _Sandbox:
             # langdetect is random unless seeded; checks must give the same answer every time.
             detector.DetectorFactory.seed = 0
 
+    def _warm_ups_for(self, code: str) -> list:
+        return [(name, load) for name, load in WARM_UPS if name not in self.warmed and name not in self.missing
+                and name in code and self._allowed(name)]
+
+    def needs_warm_up(self, code: str) -> bool:
+        return bool(self._warm_ups_for(code))
+
     def warm_up(self, code: str) -> None:
         """Loads the data of libraries the code uses, once per zygote, before forking (children inherit it)."""
-        for name, load in WARM_UPS:
-            if name in self.warmed or name in self.missing or name not in code or not self._allowed(name):
-                continue
+        for name, load in self._warm_ups_for(code):
             self.warmed.add(name)
             try:
                 load()
@@ -481,25 +488,28 @@ class _Sandbox:
             return None, self.error_text(err)
 
 
+ZYGOTE_MAX_FDS = 128  # the zygote keeps its descriptors below this, so a child can close all others cheaply
+
+
 def _close_other_fds(keep: tuple[int, ...]) -> tuple[int, ...]:
     """Moves ``keep`` to 3, 4, ... and closes every other descriptor above 2; returns the new numbers."""
-    high = [os.dup2(fd, 900 + i) for i, fd in enumerate(keep)]
-    os.closerange(3, 900)
-    os.closerange(900 + len(keep), 1 << 16)
+    top = ZYGOTE_MAX_FDS
+    high = [os.dup2(fd, top - 1 - i) for i, fd in enumerate(keep)]
+    os.closerange(3, top - len(keep))
     new = tuple(os.dup2(fd, 3 + i) for i, fd in enumerate(high))
     for fd in high:
         os.close(fd)
     return new
 
 
-def _lock_down_child(config: dict, tasks: int, seccomp) -> None:
+def _lock_down_child(config: dict, seccomp) -> None:
     """Kernel-enforced limits, in an order that keeps each step possible: rlimits, uid, then seccomp."""
     try:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote's death ends us too
     except (OSError, AttributeError):
         pass
     limit = int(config["memory_mb"]) * 1024 * 1024
-    cpu = int(tasks * (float(config["timeout_s"]) + 1) + 5)
+    cpu = int(int(config.get("max_tasks", 256)) * (float(config["timeout_s"]) + 1) + 5)
     for name, value in (("RLIMIT_AS", limit), ("RLIMIT_FSIZE", 0), ("RLIMIT_NOFILE", 16), ("RLIMIT_CORE", 0),
                         ("RLIMIT_CPU", cpu)):
         try:
@@ -512,16 +522,21 @@ def _lock_down_child(config: dict, tasks: int, seccomp) -> None:
         os.setresuid(NOBODY, NOBODY, NOBODY)  # all capabilities go with uid 0
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     if seccomp is not None:
-        seccomp.install(os.getpid())
+        seccomp.install()
 
 
-def _child(job: dict, sandbox: _Sandbox, seccomp, arm, out_fd: int, in_fd: int, config: dict) -> None:
-    """Runs one job in the forked child; never returns (os._exit)."""
+def _child(sandbox: _Sandbox, seccomp, arm, out_fd: int, in_fd: int, config: dict) -> None:
+    """A child, locked down before it knows its job; then runs one job. Never returns (os._exit)."""
     status = 0
     try:
         out_fd, in_fd = _close_other_fds((out_fd, in_fd))
+        _lock_down_child(config, seccomp)
+        header = _read_exact(in_fd, HEADER.size)
+        body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
+        if body is None:
+            os._exit(0)  # a spare that was not needed
+        job = json.loads(body)
         strings, tasks = job["strings"], job["tasks"]
-        _lock_down_child(config, len(tasks), seccomp)
         host = _HostCalls(out_fd, in_fd, frozenset(config.get("host_calls") or ()))
         shim = _judge_shim(host)
         sys.modules["llm_call"] = shim
@@ -543,6 +558,31 @@ def _child(job: dict, sandbox: _Sandbox, seccomp, arm, out_fd: int, in_fd: int, 
         os._exit(status)
 
 
+def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict) -> tuple[int, int, int]:
+    """Forks a child that locks itself down and waits for its job; returns (pid, its output, its input)."""
+    out_r, out_w = os.pipe()
+    in_r, in_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.close(in_w)
+        _child(sandbox, seccomp, arm, out_w, in_r, config)
+    os.close(out_w)
+    os.close(in_r)
+    return pid, out_r, in_w
+
+
+def _discard(process: tuple[int, int, int]) -> None:
+    pid, out_r, in_w = process
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    os.close(out_r)
+    os.close(in_w)
+
+
 def _describe_status(status: int) -> dict:
     if os.WIFSIGNALED(status):
         return {"signal": os.WTERMSIG(status)}
@@ -555,7 +595,7 @@ def _probe_seccomp(seccomp, config: dict) -> str | None:
     if pid == 0:
         code = 3
         try:
-            _lock_down_child(config, 1, seccomp)
+            _lock_down_child(config, seccomp)
             import socket
             try:
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
@@ -586,6 +626,11 @@ def main(argv: list[str]) -> int:
     sys.stdout = sys.stderr = _Discard()
     os.chdir("/")
 
+    try:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ZYGOTE_MAX_FDS, hard))
+    except (ValueError, OSError):
+        pass
     policy = _load_sibling("_policy")
     sandbox = _Sandbox(config, policy)
     sandbox.preload()
@@ -622,9 +667,29 @@ def main(argv: list[str]) -> int:
     if seccomp is None and not config.get("allow_unsandboxed"):
         return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 
+    gc.freeze()  # what the zygote loaded stays out of the children's garbage collections (fewer copied pages)
+    spare = None  # a child forked and locked down ahead of its job: fork and filter overlap the running job
     child = None  # (job id, pid, output fd, input fd)
+    queued: collections.deque[dict] = collections.deque()  # run requests, one child at a time
     while True:
-        watch = [in_fd] + ([child[2]] if child and child[2] is not None else [])
+        if child is None and queued:
+            request = queued.popleft()
+            if sandbox.needs_warm_up(request["code"]):
+                if spare:  # forked before the data was loaded: it would load it inside the check's time
+                    _discard(spare)
+                    spare = None
+                sandbox.warm_up(request["code"])
+                gc.freeze()
+            pid, out_r, in_w = spare or _spawn(sandbox, seccomp, arm, config)
+            job = request.pop("raw")  # the parent's request as it came: no second encoding
+            try:
+                _write_all(in_w, HEADER.pack(len(job)) + job)
+            except OSError:
+                pass  # it died already; its exit is reported from the output pipe
+            child = (request["job"], pid, out_r, in_w)
+            _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
+            spare = _spawn(sandbox, seccomp, arm, config)
+        watch = [in_fd] + ([child[2]] if child else [])
         readable, _, _ = select.select(watch, [], [])
         if child and child[2] in readable:
             data = os.read(child[2], 1 << 16)
@@ -640,24 +705,15 @@ def main(argv: list[str]) -> int:
         header = _read_exact(in_fd, HEADER.size)
         body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
         if body is None:  # the parent is gone: nothing of ours may outlive it
-            if child:
-                os.kill(child[1], signal.SIGKILL)
+            for process in (child[1:] if child else None, spare):
+                if process:
+                    os.kill(process[0], signal.SIGKILL)
             return 0
         request = json.loads(body)
         op = request.get("op")
-        if op == "run" and child is None:
-            sandbox.warm_up(request["code"])
-            out_r, out_w = os.pipe()
-            in_r, in_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(out_r)
-                os.close(in_w)
-                _child(request, sandbox, seccomp, arm, out_w, in_r, config)
-            os.close(out_w)
-            os.close(in_r)
-            child = (request["job"], pid, out_r, in_w)
-            _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
+        if op == "run":
+            request["raw"] = body
+            queued.append(request)
         elif op == "kill" and child and child[0] == request.get("job"):
             os.kill(child[1], signal.SIGKILL)  # the output pipe then closes and the exit is reported
         elif op == "reply" and child and child[0] == request.get("job"):
