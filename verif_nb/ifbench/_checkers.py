@@ -57,7 +57,7 @@ class IFBenchChecker(Checker):
         'The output should not contain any whitespace.'
     """
 
-    description: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # a str.format template over the kwargs (literal braces doubled)
 
     def describe(self) -> str:
         """The constraint in words, filled in with this checker's kwargs."""
@@ -890,7 +890,7 @@ class NestedBrackets(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = "Nest parentheses (and [brackets {and braces}]) at least 5 levels deep."
+    description: ClassVar[str] = "Nest parentheses (and [brackets {{and braces}}]) at least 5 levels deep."
     _PAIRS: ClassVar[dict[str, str]] = {")": "(", "]": "[", "}": "{"}
 
     def evaluate(self, response: str) -> tuple[bool, str]:
