@@ -12,8 +12,9 @@ The reference downloads nltk data at import; nothing here downloads anything:
 - part-of-speech tags: nltk's ``averaged_perceptron_tagger_eng`` weights are on no package index.
   With ``VERIF_NB_POS_TAGGER`` naming a folder holding that model's three JSON files the tag is
   exact; otherwise the averaged perceptron model shipped in the PyPI package
-  ``textblob-aptagger`` 0.2.0 (the model nltk's tagger was ported from, not the same weights) is
-  used and :func:`tagger_source` says so; scorers report the checks that rested on it.
+  ``textblob-aptagger`` 0.2.0 is used instead (Honnibal's averaged perceptron, the code nltk's
+  tagger was ported from; its weights are not nltk's: it writes brackets as -LRB-/-RRB-) and
+  :func:`tagger_source` says so; scorers report the checks that rested on it.
 
 Example:
     >>> count_stopwords("The cat sat on the mat")
