@@ -126,3 +126,40 @@ def test_response_file_scores_equal_the_reference_run(number):
             assert mine["follow_instruction_list"] == ref.follow_instruction_list, (mode, ref.instruction_id_list,
                                                                                    ref.response[:80])
             assert mine["follow_all_instructions"] == ref.follow_all_instructions
+
+
+def _texts() -> list[str]:
+    """Varied real text: the 300 prompts, their lines, and every candidate response."""
+    texts = []
+    for row in _rows():
+        texts.append(row["prompt"])
+        texts += [line for line in row["prompt"].split("\n") if line.strip()]
+        texts += candidates(row)
+    return texts
+
+
+def test_first_word_tags_equal_nltks_tagger_code_with_the_same_weights():
+    import nltk
+
+    from verif_nb.ifbench._text import first_token_tag
+    from verif_nb.ifeval._text import word_tokenize
+
+    load_reference()  # installs the offline data into nltk
+    checked = 0
+    for text in _texts():
+        for variant in (text, text.lower(), text.strip().split(" ", 1)[-1]):
+            tokens = nltk.word_tokenize(variant)
+            assert word_tokenize(variant) == tokens
+            if tokens:
+                assert first_token_tag(tokens) == nltk.pos_tag(tokens)[0][1], tokens[:3]
+                checked += 1
+    assert checked > 10_000
+
+
+def test_stopword_counts_equal_the_reference_helper():
+    _, _ = load_reference()
+    util = sys.modules["ifbench.instructions_util"]
+    from verif_nb.ifbench._text import count_stopwords
+
+    for text in _texts():
+        assert count_stopwords(text) == util.count_stopwords(text)
