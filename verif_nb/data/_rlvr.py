@@ -86,7 +86,15 @@ def _prompt(row: dict[str, Any], raw: RawRow) -> str:
 
 
 def parse_rlvr(raw: RawRow, *, unknown_checkers: str, fmt: str = "rlvr", **_: Any) -> tuple[Record, Counter]:
-    """One RLVR row as a Record (the last user message is the prompt) and the counts it adds."""
+    """One RLVR row as a Record (the last user message is the prompt) and the counts it adds.
+
+    Example:
+        >>> raw = RawRow("f.jsonl", 1, {"key": "k", "messages": [{"role": "user", "content": "Hi"}],
+        ...                             "ground_truth": "[{'instruction_id': ['format:no_whitespace'], 'kwargs': [None]}]"})
+        >>> record, _ = parse_rlvr(raw, unknown_checkers="error")
+        >>> (record.prompt, record.constraints[0].checker_id)
+        ('Hi', 'format:no_whitespace')
+    """
     row = raw.row
     rid = require_id(row, "key" if "key" in row else "id", raw)
     prompt = _prompt(row, raw)

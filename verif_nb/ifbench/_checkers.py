@@ -60,7 +60,12 @@ class IFBenchChecker(Checker):
     description: ClassVar[str] = ""  # a str.format template over the kwargs (literal braces doubled)
 
     def describe(self) -> str:
-        """The constraint in words, filled in with this checker's kwargs."""
+        """The constraint in words, filled in with this checker's kwargs.
+
+        Example:
+            >>> get_checker("sentence:keyword", {"word": "moon", "N": 2}).describe()
+            'The response must include keyword "moon" in the 2-th sentence.'
+        """
         return self.description.format(**self.kwargs)
 
     def _need_positive(self, field: str, value: int) -> None:
@@ -958,7 +963,12 @@ class OptionsResponse(IFBenchChecker):
 
     @property
     def choices(self) -> list[str]:
-        """The options as the reference splits them."""
+        """The options as the reference splits them: on '/', else on "or", else on ','.
+
+        Example:
+            >>> get_checker("format:options", {"options": "I know or I don't know"}).choices
+            ['I know', "I don't know"]
+        """
         separator = "/" if "/" in self.options else "or" if "or" in self.options else ","
         return [option.strip() for option in self.options.split(separator)]
 
@@ -1659,7 +1669,12 @@ class RepeatSpan(IFBenchChecker):
 
     @property
     def span(self) -> str:
-        """The characters to copy."""
+        """The characters to copy.
+
+        Example:
+            >>> get_checker("repeat:repeat_span", {"prompt_to_repeat": "abcdef", "n_start": 1, "n_end": 2}).span
+            'bc'
+        """
         return self.prompt_to_repeat[self.n_start:self.n_end + 1]
 
     def evaluate(self, response: str) -> tuple[bool, str]:

@@ -64,7 +64,12 @@ class IFBenchScores(IFEvalScores):
     """
 
     def approximate_checks(self) -> dict[str, Any]:
-        """``{checker_id: {"checks": n, "why": ...}}`` for checks whose verdict may differ from the reference's."""
+        """``{checker_id: {"checks": n, "why": ...}}`` for checks whose verdict may differ from the reference's.
+
+        Example:
+            >>> IFBenchScores([], []).approximate_checks()
+            {}
+        """
         n = sum(cid in TAGGER_IDS for r in self.strict_rows for cid in r["instruction_id_list"])
         if not n:
             return {}
@@ -77,7 +82,12 @@ class IFBenchScores(IFEvalScores):
             "averaged_perceptron_tagger_eng is not installable offline (set VERIF_NB_POS_TAGGER to its folder)"}}
 
     def summary(self) -> dict[str, Any]:
-        """IFEval's summary plus ``num_left_out`` and ``approximate_checks``."""
+        """IFEval's summary plus ``num_left_out`` and ``approximate_checks``.
+
+        Example:
+            >>> sorted(IFBenchScores([], []).summary())[:2]
+            ['approximate_checks', 'instruction_loose']
+        """
         return {**super().summary(), "num_left_out": self.left_out, "approximate_checks": self.approximate_checks()}
 
 

@@ -46,7 +46,14 @@ def run_score(args: argparse.Namespace, scorer: Callable[..., Any], **scorer_kwa
 
 
 def add_score_arguments(parser: argparse.ArgumentParser, benchmark: str) -> None:
-    """The options every ``<benchmark> score`` command takes (--inputs, --responses, --out, --force)."""
+    """The options every ``<benchmark> score`` command takes (--inputs, --responses, --out, --force).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_score_arguments(p, "IFBench")
+        >>> p.parse_args(["--inputs", "i", "--responses", "r", "--out", "o"]).force
+        False
+    """
     parser.add_argument("--inputs", required=True,
                         help=f"{benchmark} input jsonl (prompt, instruction_id_list, kwargs)")
     parser.add_argument("--responses", required=True, help="jsonl with prompt and response, matched by prompt")
