@@ -18,6 +18,7 @@ reference's own code and real nltk. Import ``load_reference()`` only from tests.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib
 import shutil
@@ -77,6 +78,7 @@ def load_reference():
     nltk.tag._get_tagger = lambda lang=None: _substitute_tagger()
 
     root = Path(tempfile.mkdtemp(prefix="ifbench_reference_"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     shutil.copytree(REFERENCE, root / "ifbench", ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
     (root / "ifbench" / "__init__.py").write_text("")
     sys.path.insert(0, str(root))
