@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-done
 # torch is pinned in the same install command so pip takes the CPU wheel, not a multi-GB CUDA build.
-EXTRAS := train,judge,notebooks,test
+EXTRAS := train,judge,notebooks,ifbench,test
 
 .PHONY: setup test test-fast demo kernel clean
 setup: $(STAMP)

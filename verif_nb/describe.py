@@ -87,6 +87,11 @@ def describe_builtin(checker_id: str, kwargs: dict[str, Any] | None) -> str:
     clean = {k: v for k, v in (kwargs or {}).items() if v is not None}
     describer = _DESCRIBERS.get(checker_id)
     if describer is None:
+        from verif_nb.ifbench.builtins import describe  # IFBench's checkers describe themselves
+
+        text = describe(checker_id, clean)
+        if text is not None:
+            return text
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(clean.items()))
         return f"The response must satisfy the constraint '{checker_id}'" + (f" ({args})." if args else ".")
     return describer(clean)

@@ -286,7 +286,7 @@ class Verifier:
         self.metrics["responses"] += len(pending)
 
         # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
-        from verif_nb.ifeval import check_constraint
+        from verif_nb.ifbench.builtins import check_constraint  # IFEval's and IFBench's built-ins
 
         sandbox_jobs: list[tuple[_Pending, int, Constraint]] = []
         for p in pending:

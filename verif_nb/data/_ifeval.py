@@ -1,6 +1,7 @@
 """IFEval / IFBench rows (key, prompt, instruction_id_list, kwargs) into Records of built-in checkers.
 
-Each id and its kwargs are validated through ``verif_nb.ifeval.get_checker`` (imported lazily so that
+Each id and its kwargs are validated through ``verif_nb.ifbench.builtins.get_checker`` (IFEval's and
+IFBench's checkers; imported lazily so that
 loading data does not pull in the checker stack until it is needed).
 """
 
@@ -27,11 +28,11 @@ UNKNOWN_POLICIES: tuple[str, ...] = ("error", "llm", "drop")
 @lru_cache(maxsize=1)
 def _builtin_module() -> Any:
     try:
-        import verif_nb.ifeval as module
+        from verif_nb.ifbench import builtins as module  # IFEval's and IFBench's checkers
 
         module.get_checker  # noqa: B018 - the attribute is the contract
     except (ImportError, AttributeError):
-        logger.warning("verif_nb.ifeval.get_checker is not available: built-in checker ids and kwargs are NOT "
+        logger.warning("verif_nb.ifbench.builtins.get_checker is not available: built-in checker ids and kwargs are NOT "
                        "validated (counted as counts['checkers_unvalidated'])")
         return None
     return module
@@ -89,7 +90,7 @@ def builtin_constraint(checker_id: str, kwargs: dict[str, Any], raw: RawRow, *, 
         counts["unknown_checkers"] += 1
         if unknown_checkers == "error":
             raise DataError(raw.path, raw.line, id_field,
-                            f"unknown checker id {checker_id!r}; it is not built in (IFBench's types are not): pass "
+                            f"unknown checker id {checker_id!r}; it is not built in (neither IFEval's nor IFBench's): pass "
                             "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out")
         if unknown_checkers == "drop":
             counts["unknown_dropped"] += 1
