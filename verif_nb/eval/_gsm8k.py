@@ -57,7 +57,7 @@ def normalize_number(text: str) -> str | None:
     if not value.is_finite():
         return None
     if value == value.to_integral_value():
-        return str(value.to_integral_value().quantize(Decimal(1)))
+        return str(int(value))  # int() also turns -0 into 0
     return format(value.normalize(), "f")
 
 

@@ -3,7 +3,7 @@
 The first model is the baseline ("before"); every other model's row carries its difference to it, a
 paired bootstrap 95% interval of that difference (prompts resampled, seeded), and for prompt-level
 metrics the exact McNemar p-value, which decides "significant" there (the interval decides elsewhere).
-With ``samples=K > 1`` the main rows score each prompt's first sample and extra ``<metric>@pass@k`` rows
+With ``samples=K > 1`` the main rows score each prompt's first sample and extra ``<metric> pass@k`` rows
 give the unbiased pass@k for k = 1..K.
 
 Example:
@@ -234,7 +234,7 @@ def run_eval(models: Mapping[str, str], benchmarks: Sequence[str], limit: int | 
     for bench, bench_items in items.items():
         metrics = [(m, kind) for m, kind in METRICS[bench]]
         if samples > 1:
-            metrics += [(f"{m}@pass@{k}", "pass@k") for m, kind in METRICS[bench] if kind != "instruction"
+            metrics += [(f"{m} pass@{k}", "pass@k") for m, kind in METRICS[bench] if kind != "instruction"
                         for k in range(1, samples + 1)]
         for metric, kind in metrics:
             for name in names:
@@ -268,8 +268,8 @@ def run_eval(models: Mapping[str, str], benchmarks: Sequence[str], limit: int | 
 
 
 def _metric(per_sample: list[dict[str, MetricScores]], metric: str) -> MetricScores:
-    if "@pass@" in metric:
-        base, _, k = metric.rpartition("@pass@")
+    if " pass@" in metric:
+        base, _, k = metric.rpartition(" pass@")
         return _pass_at_k_scores(per_sample, base, int(k))
     return per_sample[0][metric]
 
