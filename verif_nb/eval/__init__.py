@@ -25,7 +25,16 @@ from verif_nb.eval._bench import (
     score_ifbench,
     score_items,
 )
-from verif_nb.eval._claims import CLAIMS, PAPER, PAPER_FIGURES, claims_figure, claims_table, paper_figures
+from verif_nb.eval._claims import (
+    CLAIMS,
+    PAPER,
+    PAPER_FIGURES,
+    claims_figure,
+    claims_table,
+    measure_claims,
+    paper_figures,
+    runnable_benchmarks,
+)
 from verif_nb.eval._generate import (
     ENGINES,
     Generation,
@@ -92,11 +101,13 @@ __all__ = [
     "make_engine",
     "mcnemar_exact",
     "mean_pass_at_k",
+    "measure_claims",
     "normalize_number",
     "paired_bootstrap_ci",
     "paper_figures",
     "pass_at_k",
     "run_eval",
+    "runnable_benchmarks",
     "sample_indices",
     "score_gsm8k_answer",
     "score_ifbench",

@@ -11,8 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 PAPER = "Peng et al. 2025, arXiv 2506.09942"
 
@@ -134,6 +135,63 @@ def claims_table(table: Any, after: str | None = None, model_source: str | None 
     return pd.DataFrame(rows)
 
 
+def runnable_benchmarks(benchmarks: Sequence[str], inputs: Mapping[str, str] | None = None
+                        ) -> tuple[list[str], dict[str, str]]:
+    """The benchmarks that can run here, and for each other one the reason it cannot.
+
+    IFBench needs ``verif_nb.ifbench`` and its inputs file (``inputs["ifbench"]``,
+    ``$VERIF_NB_IFBENCH_INPUTS`` or a packaged copy).
+
+    Example:
+        >>> runnable_benchmarks(["gsm8k"])
+        (['gsm8k'], {})
+    """
+    from verif_nb.errors import DataError
+    from verif_nb.eval._bench import _ifbench_inputs_path, ifbench_available
+
+    run, skipped = [], {}
+    for bench in benchmarks:
+        if bench == "ifbench":
+            ok, reason = ifbench_available()
+            if ok:
+                try:
+                    path = _ifbench_inputs_path((inputs or {}).get("ifbench"))
+                    ok, reason = path.is_file(), f"{path} not found"
+                except DataError as err:
+                    ok, reason = False, err.message
+            if not ok:
+                skipped[bench] = reason
+                continue
+        run.append(bench)
+    return run, skipped
+
+
+def measure_claims(before: str, after: str, benchmarks: Sequence[str] = ("ifeval", "ifbench", "gsm8k"),
+                   limit: int | None = None, inputs: Mapping[str, str] | None = None,
+                   paper_model: str | None = None, **run_options: Any) -> tuple[Any, Any]:
+    """Evaluate ``before`` and ``after`` on the benchmarks that can run here; returns ``(report, claims)``.
+
+    ``paper_model`` (default ``before``) selects the paper's figures; benchmarks that cannot run are
+    listed in the claims table with the reason. ``run_options`` go to :func:`verif_nb.eval.run_eval`.
+
+    Example:
+        >>> report, claims = measure_claims("tiny", "tiny:1", ["gsm8k"], limit=3,
+        ...                                 max_new_tokens=4, progress=False)  # doctest: +SKIP
+        >>> list(claims["claim"])  # doctest: +SKIP
+        ['IF gain', 'transfer to unseen constraints', 'general ability unchanged']
+    """
+    from verif_nb.eval._run import run_eval
+
+    run, skipped = runnable_benchmarks(benchmarks, inputs)
+    for bench in {c.benchmark for c in CLAIMS} - set(benchmarks):
+        skipped[bench] = "not requested"
+    if not run:
+        raise ValueError(f"none of {list(benchmarks)} can run here: {skipped}")
+    report = run_eval({"before": before, "after": after}, run, limit=limit, inputs=inputs, **run_options)
+    report.setup["skipped"] = skipped
+    return report, claims_table(report.table, "after", paper_model or before, skipped)
+
+
 def claims_figure(claims: Any, title: str = "The paper's three claims, measured before -> after"):
     """Difference after - before per claim with its 95% CI (bars), and the paper's difference (diamond).
 
@@ -146,17 +204,17 @@ def claims_figure(claims: Any, title: str = "The paper's three claims, measured 
     """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.9 * len(claims)))
+    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.9 * len(claims)))
     labels = []
     for y, row in enumerate(claims.to_dict("records")):
-        labels.append(f"{row['claim']}\n{row.get('verdict', '')}")
+        labels.append(f"{row['claim']}\n" + textwrap.fill(str(row.get("verdict", "")), 36))
         if row.get("difference") is not None and row["difference"] == row["difference"]:
             ax.errorbar(row["difference"], y, xerr=[[row["difference"] - row["ci_low"]],
                                                     [row["ci_high"] - row["difference"]]],
-                        fmt="o", color="C0", capsize=4, label="measured (95% CI)" if y == 0 else None)
+                        fmt="o", color="C0", capsize=4, label="measured (95% CI)")
         paper = row.get("paper_difference")
         if paper is not None and paper == paper:
-            ax.plot(paper, y, "D", color="C3", label="paper")
+            ax.plot(paper, y, "D", color="C3", label="paper (Peng et al. 2025)")
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
