@@ -155,7 +155,8 @@ class TransformersEngine:
     """Batched ``model.generate`` with left padding; prompts of similar length share a batch.
 
     ``source`` is any model source :func:`verif_nb.train.models.resolve_model` takes (LoRA folders are
-    merged), or pass a loaded ``model`` and ``tokenizer``.
+    merged), or pass a loaded ``model`` and ``tokenizer``. ``device="auto"`` puts the model on the GPU when
+    there is one.
 
     Example:
         >>> engine = TransformersEngine("tiny", batch_size=2, progress=False)  # doctest: +SKIP
@@ -166,7 +167,7 @@ class TransformersEngine:
 
     def __init__(self, source: str | os.PathLike | None = None, batch_size: int = 8, dtype: str = "float32",
                  system_prompt: str | None = None, progress: bool = True, model: Any = None,
-                 tokenizer: Any = None):
+                 tokenizer: Any = None, device: str = "auto"):
         if batch_size < 1:
             raise ParamsError(f"batch_size must be at least 1, not {batch_size}")
         if model is None:
@@ -175,6 +176,12 @@ class TransformersEngine:
             model, tokenizer = load_policy(source, dtype=dtype)
         if tokenizer is None:
             raise ParamsError("TransformersEngine: pass the tokenizer with a loaded model")
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if str(model.device) != device and not str(model.device).startswith(device):
+            model = model.to(device)
         # Left padding keeps every prompt's last token at the end of its row, where generation starts.
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
@@ -209,7 +216,7 @@ class TransformersEngine:
         for first in range(0, len(order), self.batch_size):
             idx = order[first:first + self.batch_size]
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
-                                 add_special_tokens=False)
+                                 add_special_tokens=False).to(self.model.device)
             with torch.inference_mode():
                 out = self.model.generate(**enc, max_new_tokens=config.max_new_tokens,
                                           num_return_sequences=config.samples,
