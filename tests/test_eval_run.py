@@ -304,9 +304,9 @@ def test_ifbench_call_site_contract(tmp_path, monkeypatch):
     module.score_responses = score_responses
     monkeypatch.setitem(sys.modules, "verif_nb.ifbench", module)
     inputs = tmp_path / "ifbench.jsonl"
-    inputs.write_text("".join(json.dumps({"key": str(i), "prompt": f"P{i}", "kwargs": [{}, {}],
-                                          "instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase"]})
-                              + "\n" for i in range(3)))
+    ids = ["punctuation:no_comma", "change_case:english_lowercase"]
+    inputs.write_text("".join(json.dumps({"key": str(i), "prompt": f"P{i}", "instruction_id_list": ids,
+                                          "kwargs": [{}, {}]}) + "\n" for i in range(3)))
     report = run_eval({"before": "b", "after": "a"}, ["ifbench"], inputs={"ifbench": str(inputs)}, progress=False,
                       resamples=200, engine_factory=lambda engine, source, **kw: _ScriptedEngine(
                           lambda p: "the weather is calm today and the sky is clear" if source == "a"
