@@ -285,7 +285,8 @@ def test_ifbench_without_its_checkers_fails_before_any_model_loads():
         run_eval({"a": "tiny"}, ["ifbench"], inputs={"ifbench": str(IFBENCH)}, engine_factory=factory)
 
 
-def test_ifbench_call_site_contract(tmp_path, monkeypatch):
+@pytest.mark.parametrize("scorer_name", ["score_ifbench", "score_responses"])
+def test_ifbench_call_site_contract(tmp_path, monkeypatch, scorer_name):
     # The interface run_eval is written against: verif_nb.ifbench.score_responses(inputs, responses) returns
     # the IFEval scorer's result shape. A stand-in scorer built on the IFEval one checks the call site.
     import importlib.machinery
@@ -301,7 +302,7 @@ def test_ifbench_call_site_contract(tmp_path, monkeypatch):
 
     module = types.ModuleType("verif_nb.ifbench")
     module.__spec__ = importlib.machinery.ModuleSpec("verif_nb.ifbench", None)
-    module.score_responses = score_responses
+    setattr(module, scorer_name, score_responses)
     monkeypatch.setitem(sys.modules, "verif_nb.ifbench", module)
     inputs = tmp_path / "ifbench.jsonl"
     ids = ["punctuation:no_comma", "change_case:english_lowercase"]

@@ -112,8 +112,19 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+# The IFBench scorer's public name, in the order tried: ``score_ifbench`` (what verif_nb.ifbench exports)
+# or ``score_responses``; both take (inputs, responses) and return the IFEval scorer's result shape.
+IFBENCH_SCORER_NAMES = ("score_ifbench", "score_responses")
+
+
+def _ifbench_scorer() -> Any:
+    import verif_nb.ifbench as module
+
+    return next(getattr(module, name) for name in IFBENCH_SCORER_NAMES if hasattr(module, name))
+
+
 def ifbench_available() -> tuple[bool, str]:
-    """Whether IFBench can be scored here (``verif_nb.ifbench.score_responses`` importable), and why not.
+    """Whether IFBench can be scored here (``verif_nb.ifbench`` and its scorer importable), and why not.
 
     Example:
         >>> ok, reason = ifbench_available()
@@ -126,8 +137,8 @@ def ifbench_available() -> tuple[bool, str]:
         module = importlib.import_module("verif_nb.ifbench")
     except ImportError as err:
         return False, f"verif_nb.ifbench does not import: {err}"
-    if not hasattr(module, "score_responses"):
-        return False, "verif_nb.ifbench has no score_responses(inputs, responses)"
+    if not any(hasattr(module, name) for name in IFBENCH_SCORER_NAMES):
+        return False, f"verif_nb.ifbench has none of {', '.join(IFBENCH_SCORER_NAMES)}(inputs, responses)"
     return True, ""
 
 
@@ -209,9 +220,7 @@ def score_ifbench(rows: Sequence[dict[str, Any]], responses: Sequence[dict[str, 
     ok, reason = ifbench_available()
     if not ok:
         raise ParamsError(f"cannot score ifbench: {reason}")
-    from verif_nb.ifbench import score_responses
-
-    return score_responses(list(rows), list(responses))
+    return _ifbench_scorer()(list(rows), list(responses))
 
 
 def score_items(items: BenchItems, answers: Sequence[str]) -> tuple[dict[str, MetricScores], Any]:

@@ -205,6 +205,7 @@ def run_eval(models: Mapping[str, str], benchmarks: Sequence[str], limit: int | 
     scores: dict[str, dict[str, list[dict[str, MetricScores]]]] = {b: {} for b in benchmarks}
     responses: dict[str, dict[str, list[list[str]]]] = {b: {} for b in benchmarks}
     throughput = []
+    approximate: dict[str, Any] = {}
     for name in names:
         generator = factory(engine, models[name], batch_size=batch_size, system_prompt=system_prompt,
                             progress=progress, seed=seed, **dict(engine_options or {}))
@@ -225,6 +226,9 @@ def run_eval(models: Mapping[str, str], benchmarks: Sequence[str], limit: int | 
                     per_sample.append(metric_scores)
                     if out_dir is not None and s == 0:
                         _write_responses(Path(out_dir) / bench / name, bench_items, gen.responses, detail)
+                    if s == 0 and hasattr(detail, "approximate_checks"):
+                        # IFBench checks scored without the reference's exact resources (e.g. a POS tagger)
+                        approximate[f"{bench}/{name}"] = detail.approximate_checks()
                 scores[bench][name] = per_sample
         finally:
             generator.close()
@@ -258,7 +262,7 @@ def run_eval(models: Mapping[str, str], benchmarks: Sequence[str], limit: int | 
              "subsets": {b: i.subset for b, i in items.items()},
              "indices": {b: i.indices for b, i in items.items()}, "seed": seed, "limit": limit,
              "engine": engine, "decoding": config.describe(), **config.to_dict(), "batch_size": batch_size,
-             "resamples": resamples, "system_prompt": system_prompt,
+             "resamples": resamples, "system_prompt": system_prompt, "approximate_checks": approximate,
              "machine": f"{platform.machine()} {platform.system()}, {_cpu_count()} CPU cores",
              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     report = EvalReport(table, pd.DataFrame(throughput), setup, responses)
