@@ -118,8 +118,7 @@ IFBENCH_SCORER_NAMES = ("score_ifbench", "score_responses")
 
 
 def _ifbench_scorer() -> Any:
-    import verif_nb.ifbench as module
-
+    module = importlib.import_module("verif_nb.ifbench")
     return next(getattr(module, name) for name in IFBENCH_SCORER_NAMES if hasattr(module, name))
 
 
