@@ -298,7 +298,9 @@ def test_ifbench_call_site_contract(tmp_path, monkeypatch, scorer_name):
 
     def score_responses(inputs, responses):
         calls.append((inputs, responses))
-        return score_ifeval(inputs, responses)
+        result = score_ifeval(inputs, responses)
+        result.approximate_checks = lambda: {"words:start_verb": {"checks": 3, "why": "a substitute tagger"}}
+        return result
 
     module = types.ModuleType("verif_nb.ifbench")
     module.__spec__ = importlib.machinery.ModuleSpec("verif_nb.ifbench", None)
@@ -309,7 +311,7 @@ def test_ifbench_call_site_contract(tmp_path, monkeypatch, scorer_name):
     inputs.write_text("".join(json.dumps({"key": str(i), "prompt": f"P{i}", "instruction_id_list": ids,
                                           "kwargs": [{}, {}]}) + "\n" for i in range(3)))
     report = run_eval({"before": "b", "after": "a"}, ["ifbench"], inputs={"ifbench": str(inputs)}, progress=False,
-                      resamples=200, engine_factory=lambda engine, source, **kw: _ScriptedEngine(
+                      resamples=200, out_dir=tmp_path / "out", engine_factory=lambda engine, source, **kw: _ScriptedEngine(
                           lambda p: "the weather is calm today and the sky is clear" if source == "a"
                           else "the weather is calm today, and the sky is clear"))
     assert [r["prompt"] for r in calls[0][0]] == ["P0", "P1", "P2"] and calls[0][1][0]["prompt"] == "P0"
@@ -317,6 +319,9 @@ def test_ifbench_call_site_contract(tmp_path, monkeypatch, scorer_name):
     assert t.loc[("prompt_strict", "before"), "score"] == 0.0 and t.loc[("prompt_strict", "after"), "score"] == 100.0
     assert t.loc[("instruction_strict", "before"), "score"] == 50.0
     assert t.loc[("instruction_strict", "after"), "units"] == 6
+    assert report.setup["approximate_checks"]["ifbench/after"]["words:start_verb"]["checks"] == 3
+    assert "`words:start_verb`, 3 check(s) approximate: a substitute tagger" in (
+        tmp_path / "out" / "eval_table.md").read_text()
 
 
 @pytest.mark.skipif(not IFBENCH_OK, reason=f"IFBench scorer absent: {IFBENCH_WHY}")

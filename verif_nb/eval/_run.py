@@ -139,7 +139,16 @@ def _markdown_header(setup: Mapping[str, Any]) -> str:
             f"Subset seed {setup.get('seed')}; bootstrap: {setup.get('resamples')} resamples of prompts, seed "
             f"{setup.get('seed')}. Scores in percent; differences in percentage points. \"real?\" is the exact "
             f"McNemar test (p < 0.05) for prompt-level metrics and \"the 95% bootstrap CI excludes 0\" for the "
-            f"others. {setup.get('machine', '')}, {setup.get('date', '')}.\n\n")
+            f"others. {setup.get('machine', '')}, {setup.get('date', '')}.\n\n" + _approximate_note(setup))
+
+
+def _approximate_note(setup: Mapping[str, Any]) -> str:
+    notes = []
+    for where, checks in (setup.get("approximate_checks") or {}).items():
+        for checker, info in checks.items():
+            notes.append(f"- {where}: `{checker}`, {info.get('checks')} check(s) approximate: {info.get('why')}")
+    return ("Scored without the reference's exact resources (verdicts may differ from the original):\n"
+            + "\n".join(notes) + "\n\n") if notes else ""
 
 
 def _compare(base: MetricScores, other: MetricScores, resamples: int, seed: int) -> dict[str, Any]:
