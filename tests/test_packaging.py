@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PIN = re.compile(r"^([A-Za-z0-9_.\-]+(?:\[[^\]]+\])?)==([^;\s]+)$")
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+(?:\[[^\]]+\])?)==([^;\s]+)\s*(?:;.*)?$")  # an environment marker may follow
 
 
 def _pins(requirements: list[str]) -> dict[str, str]:

@@ -271,6 +271,8 @@ class _Sandbox:
         self.screen = bool(config.get("screen", True))  # False only in tests of the layers behind the screen
         # False only in tests that prove the kernel layers hold alone: real builtins, imports, no audit hook.
         self.python_layers = bool(config.get("python_layers", True))
+        # "verif_nb" (one namespace) or "verif" (the original executor's import replay and split namespaces)
+        self.exec_style = config.get("exec_style", "verif_nb")
         self.missing: dict[str, str] = {}
         self.proxies: dict[str, types.ModuleType] = {}
         self.armed = False
@@ -470,15 +472,42 @@ class _Sandbox:
             return None, problem
         namespace = {"__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
                      "__name__": "<check>"}
+        module_names = namespace
         try:
             compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
-            self._timed(lambda: exec(compiled, namespace))
+            if self.exec_style == "verif":
+                module_names = {}
+                self._timed(lambda: self._verif_exec(code, compiled, namespace, module_names))
+            else:
+                self._timed(lambda: exec(compiled, namespace))
         except BaseException as err:
             return None, f"error while defining check_following: {self.error_text(err)}"
-        function = namespace.get("check_following")
+        function = module_names.get("check_following")
         if not callable(function):
             return None, "defines no check_following"
         return function, None
+
+    @staticmethod
+    def _verif_exec(code: str, compiled, global_names: dict, local_names: dict) -> None:
+        """Defines the function as VerIF's executor does, so its quirks score the same.
+
+        Every import statement found anywhere in the code is first run on its own into the globals, rebuilt
+        from the module name alone (``import re as r`` becomes ``import re``); then the code runs with separate
+        globals and locals, so a module-level constant or helper lands in the locals, where
+        ``check_following`` (whose globals are the globals) cannot see it: a NameError when it is used.
+        """
+        import ast
+
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                lines = [f"import {alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                lines = [f"from {node.module} import {alias.name}" for alias in node.names]
+            else:
+                continue
+            for line in lines:
+                exec(compile(line, CHECK_FILENAME, "exec", dont_inherit=True), global_names)
+        exec(compiled, global_names, local_names)
 
     def run_one(self, function, instruction: str, response: str) -> tuple:
         try:
