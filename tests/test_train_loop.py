@@ -93,7 +93,7 @@ def test_unverifiable_rewards_are_none_and_trl_trains_on(tmp_path):
     data = tmp_path / "mixed.jsonl"
     rows = [{"key": 1, "prompt": "Write a sentence without commas.", "instruction_id_list": ["punctuation:no_comma"],
              "kwargs": [{}]},
-            {"key": 2, "prompt": "Write between 5 and 50 words.", "instruction_id_list": ["count:word_count_range"],
+            {"key": 2, "prompt": "Write between 5 and 50 words.", "instruction_id_list": ["made_up:judged_only"],
              "kwargs": [{"min_words": 5, "max_words": 50}]}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     params = {"model": {"source": "tiny"},

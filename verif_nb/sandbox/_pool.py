@@ -226,7 +226,8 @@ class _Worker:
                   "python_layers": pool._python_layers, "drop_uid": namespaced and os.geteuid() == 0,
                   "seccomp": pool._seccomp, "allow_unsandboxed": pool.allow_unsandboxed,
                   "host_calls": sorted(pool.host_functions),
-                  "max_tasks": pool.max_batch, "exec_style": pool.exec_style}
+                  "max_tasks": pool.max_batch, "exec_style": pool.exec_style,
+                  "spares": pool.spares}
         plan = launch_plan([sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)],
                            use_namespaces=pool.namespaces)
         with tempfile.TemporaryFile() as errors:
@@ -494,7 +495,8 @@ class SandboxPool:
     :attr:`isolation`. ``host_functions`` maps judge-shim names (``llm_extract``...) to callables the parent
     runs for rule code that asks (arguments and result are JSON values). ``exec_style="verif"`` defines each
     function the way VerIF's own executor does (imports replayed into the globals, module-level names in separate
-    locals), for the ``reference`` profile.
+    locals), for the ``reference`` profile. Each worker keeps up to ``spares`` children forked and locked down
+    while it is idle (about 1 MB each), so a trainer's reward burst does not wait for forks.
 
     Example:
         >>> code = "import re\\ndef check_following(instruction, response):\\n    return re.search('cat', response)"
@@ -508,6 +510,7 @@ class SandboxPool:
                  allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS, *, max_batch: int = 256,
                  startup_timeout_s: float = 60.0, allow_unsandboxed: bool = False, namespaces: bool = True,
                  host_functions: dict[str, Callable[..., Any]] | None = None, exec_style: str = "verif_nb",
+                 spares: int = 16,
                  _static_screen: bool = True, _seccomp: bool = True, _python_layers: bool = True):
         if not isinstance(workers, int) or workers < 1:
             raise ParamsError(f"workers must be a positive integer, not {workers!r}")
@@ -530,6 +533,9 @@ class SandboxPool:
         if exec_style not in ("verif_nb", "verif"):
             raise ParamsError(f"exec_style must be 'verif_nb' or 'verif', not {exec_style!r}")
         self.exec_style = exec_style
+        if not isinstance(spares, int) or spares < 1:
+            raise ParamsError(f"spares must be a positive integer, not {spares!r}")
+        self.spares = spares
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)

@@ -697,19 +697,22 @@ def main(argv: list[str]) -> int:
         return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 
     gc.freeze()  # what the zygote loaded stays out of the children's garbage collections (fewer copied pages)
-    spare = None  # a child forked and locked down ahead of its job: fork and filter overlap the running job
+    # Children forked and locked down ahead of their jobs. A fork is the costliest step of a job, so the zygote
+    # forks while it would otherwise wait: up to `spares` of them when idle (between a trainer's reward bursts),
+    # and one during a burst, overlapping the job that runs.
+    spares: collections.deque[tuple[int, int, int]] = collections.deque()
+    target = max(1, int(config.get("spares", 1)))
     child = None  # (job id, pid, output fd, input fd)
     queued: collections.deque[dict] = collections.deque()  # run requests, one child at a time
     while True:
         if child is None and queued:
             request = queued.popleft()
             if sandbox.needs_warm_up(request["code"]):
-                if spare:  # forked before the data was loaded: it would load it inside the check's time
-                    _discard(spare)
-                    spare = None
+                while spares:  # forked before the data was loaded: they would load it inside a check's time
+                    _discard(spares.popleft())
                 sandbox.warm_up(request["code"])
                 gc.freeze()
-            pid, out_r, in_w = spare or _spawn(sandbox, seccomp, arm, config)
+            pid, out_r, in_w = spares.popleft() if spares else _spawn(sandbox, seccomp, arm, config)
             job = request.pop("raw")  # the parent's request as it came: no second encoding
             try:
                 _write_all(in_w, HEADER.pack(len(job)) + job)
@@ -717,7 +720,10 @@ def main(argv: list[str]) -> int:
                 pass  # it died already; its exit is reported from the output pipe
             child = (request["job"], pid, out_r, in_w)
             _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
-            spare = _spawn(sandbox, seccomp, arm, config)
+        wanted = target if child is None and not queued else 1
+        if len(spares) < wanted and not select.select([in_fd], [], [], 0)[0]:
+            spares.append(_spawn(sandbox, seccomp, arm, config))
+            continue
         watch = [in_fd] + ([child[2]] if child else [])
         readable, _, _ = select.select(watch, [], [])
         if child and child[2] in readable:
@@ -734,9 +740,8 @@ def main(argv: list[str]) -> int:
         header = _read_exact(in_fd, HEADER.size)
         body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
         if body is None:  # the parent is gone: nothing of ours may outlive it
-            for process in (child[1:] if child else None, spare):
-                if process:
-                    os.kill(process[0], signal.SIGKILL)
+            for process in ([child[1:]] if child else []) + list(spares):
+                os.kill(process[0], signal.SIGKILL)
             return 0
         request = json.loads(body)
         op = request.get("op")
