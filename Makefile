@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-done
 # Exact versions come from constraints.txt (pyproject.toml holds ranges). torch is pinned in the same
 # install command so pip takes the CPU wheel, not a multi-GB CUDA build.
-EXTRAS := train,judge,notebooks,test
+EXTRAS := train,judge,notebooks,ifbench,test
 LINTED := verif_nb tests benchmarks scripts
 
 .PHONY: setup lint test test-fast demo kernel clean

@@ -42,23 +42,15 @@ def test_ifeval_input_file_is_fully_validated():
     assert res.counts["unknown_checkers"] == 0 and res.counts["constraints"] == res.counts["rule"] > 0
 
 
-def test_ifbench_is_refused_by_default_naming_the_unknown_id():
-    with pytest.raises(DataError) as info:
-        load_records(IFBENCH)
-    err = info.value
-    assert (err.path, err.line, err.field) == (str(IFBENCH), 1, "instruction_id_list[0]")
-    assert "'count:keywords_multiple'" in err.message and "unknown_checkers='llm'" in err.message
-
-
-def test_ifbench_loads_as_llm_constraints_with_descriptions_and_counts():
+def test_ifbench_loads_as_validated_rule_constraints_by_default():
     rows = _rows(IFBENCH)
-    res = load_records(IFBENCH, unknown_checkers="llm")
+    res = load_records(IFBENCH)
     n_ids = sum(len(r["instruction_id_list"]) for r in rows)
     assert len(res) == 300 and res.skipped == []
-    assert res.counts["unknown_checkers"] == res.counts["unknown_to_llm"] == n_ids == res.counts["llm"]
+    assert res.counts["rule"] == n_ids and res.counts["unknown_checkers"] == 0
     first = res[0].constraints[0]
-    assert (first.kind, first.checker_id) == ("llm", "count:keywords_multiple")
-    # The hub copy pads every kwarg with null; only the given ones are kept, and they are in the description.
+    assert (first.kind, first.checker_id, first.code) == ("rule", "count:keywords_multiple", None)
+    # The hub copy pads every kwarg with null; only the given ones are kept.
     assert first.kwargs == {
         "keyword1": "kaleidoscope",
         "keyword2": "nebula",
@@ -66,15 +58,15 @@ def test_ifbench_loads_as_llm_constraints_with_descriptions_and_counts():
         "keyword4": "labyrinth",
         "keyword5": "paradox",
     }
-    assert "count:keywords_multiple" in first.description and '"kaleidoscope"' in first.description
     assert len(res.groups()) == len({cid.split(":")[0] for r in rows for cid in r["instruction_id_list"]})
-    assert "checker ids not built in: " in res.summary()
 
 
-def test_ifbench_drop_policy_counts_every_row_it_empties():
-    res = load_records(IFBENCH, unknown_checkers="drop", format="ifbench")
-    assert len(res) == 0 and len(res.skipped) == 300 == res.counts["dropped_by_policy"] == res.counts["rows"]
-    assert all(e.field == "instruction_id_list" for e in res.skipped)
+def test_ifbench_kwargs_are_validated_naming_the_row_and_field(tmp_path):
+    row = {"key": "9", "prompt": "p", "instruction_id_list": ["count:numbers"], "kwargs": [{"N": "three"}]}
+    path = write_jsonl(tmp_path / "bad.jsonl", [row])
+    with pytest.raises(DataError) as info:
+        load_records(path, format="ifbench")
+    assert (info.value.line, info.value.field) == (1, "kwargs[0]") and "must be an integer" in info.value.message
 
 
 @pytest.mark.parametrize(

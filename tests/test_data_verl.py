@@ -64,10 +64,14 @@ def test_ifeval_records_round_trip_with_builtin_checkers(tmp_path):
 
 
 def test_llm_constraints_without_code_get_verinstruct_code_that_round_trips(tmp_path):
-    original = load_records(IFBENCH, unknown_checkers="llm")
-    back = load_records(export_verl(original.records[:20], tmp_path / "t.parquet"))
-    for a, b in zip(original.records[:20], back):
+    original = load_records(FIXTURES / "ifeval_mixed.jsonl", unknown_checkers="llm")
+    back = load_records(export_verl(original.records, tmp_path / "t.parquet"))
+    judged = 0
+    for a, b in zip(original.records, back):
         for ca, cb in zip(a.constraints, b.constraints):
+            if ca.kind != "llm":
+                continue
+            judged += 1
             assert (cb.name, cb.kind, cb.checker_id, cb.kwargs, cb.description) == (
                 ca.name,
                 "llm",
@@ -76,6 +80,13 @@ def test_llm_constraints_without_code_get_verinstruct_code_that_round_trips(tmp_
                 ca.description,
             )
             assert "llm_judge(instruction, response," in cb.code
+    assert judged == 2
+
+
+def test_ifbench_builtin_rule_constraints_round_trip_through_verl(tmp_path):
+    original = load_records(IFBENCH)
+    back = load_records(export_verl(original.records[:30], tmp_path / "b.parquet"))
+    assert _shape(back) == _shape(original.records[:30])
 
 
 def test_verif_rows_without_record_ids_get_ids_from_split_and_index(tmp_path):

@@ -150,6 +150,10 @@ def test_ci_run_training_outputs(ci_run):
     assert m["summary"]["steps"] == 2
     table = m["ifeval_before_after"]
     assert list(table["model"]) == ["before", "after"] and table["prompt_strict"].between(0, 100).all()
+    claims = m["claims"]
+    assert list(claims["claim"]) == ["IF gain", "transfer to unseen constraints", "general ability unchanged"]
+    assert claims.set_index("benchmark").loc["gsm8k", "subset"] == "gsm8k-200 (packaged): 3 of 200, seed 0"
+    assert "claims" in figures
     assert (ci_run / "training" / "run_result.json").is_file()  # the training run lives inside the pipeline run
 
 

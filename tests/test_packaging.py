@@ -13,7 +13,13 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS = PYPROJECT["optional-dependencies"]
-INSTALLED_EXTRAS = ["train", "judge", "notebooks", "test"]  # what make setup installs; gpu is for GPU machines
+INSTALLED_EXTRAS = [
+    "train",
+    "judge",
+    "notebooks",
+    "ifbench",
+    "test",
+]  # what make setup installs; gpu is for GPU machines
 
 
 def _constraints() -> dict[str, str]:

@@ -178,10 +178,12 @@ def test_large_batch_is_spread_over_workers_and_keeps_order(pool):
     assert len(pool.pids()) == 2
 
 
-def test_module_body_runs_once_per_worker(pool):
+def test_module_body_runs_once_per_function_batch_and_never_leaks_into_the_next(pool):
     with SandboxPool(workers=1, timeout_s=0.5) as single:
         code = "calls = []\n" + fn("calls.append(1)\nreturn len(calls) == 1")
-        assert [single.check(code, "instruction", "x").passed for _ in range(3)] == [True, False, False]
+        # one fresh process per function and batch: its state lives exactly as long as that batch
+        assert [r.passed for r in single.check_batch([CheckTask(code, "i", "x")] * 3)] == [True, False, False]
+        assert [single.check(code, "instruction", "x").passed for _ in range(3)] == [True, True, True]
 
 
 def test_concurrent_callers_get_their_own_answers(pool):
@@ -211,7 +213,7 @@ def test_timeout_is_reported_and_the_rest_of_the_batch_still_answered(pool):
     results = pool.check_batch(tasks)
     assert [r.passed for r in results] == [True, None, False, None, True]
     assert results[1].error == "timed out after 0.5 s"
-    assert results[3].error == "timed out after 0.5 s (worker killed)"
+    assert results[3].error == "timed out after 0.5 s (check process killed)"
     assert pool.check(ok, "instruction", "yes").passed is True
 
 
@@ -227,8 +229,8 @@ def test_worker_crash_mid_batch_is_replaced_and_only_that_check_fails():
         results = single.check_batch(tasks)
         assert first.passed is True
         assert [r.passed for r in results] == [True, False, None, True]
-        assert results[2].error == "worker died (exit code 7)"
-        assert single.pids() and single.pids() != pid
+        assert results[2].error == "check process exited early (exit code 7)"
+        assert single.pids() == pid  # the child died; the clean zygote that forks children lives on
 
 
 def test_memory_limit_gives_memory_error_and_pool_recovers(pool):
@@ -264,7 +266,7 @@ def test_bad_task_values_are_results_not_exceptions(pool):
 
 @pytest.mark.parametrize("kwargs,fragment", [
     ({"workers": 0}, "workers"), ({"timeout_s": 0}, "timeout_s"), ({"memory_mb": 10}, "memory_mb"),
-    ({"max_batch": 0}, "max_batch"),
+    ({"max_batch": 0}, "max_batch"), ({"spares": 0}, "spares"), ({"exec_style": "exec"}, "exec_style"),
 ])
 def test_bad_parameters(kwargs, fragment):
     with pytest.raises(ParamsError, match=fragment):
@@ -300,12 +302,57 @@ def test_worker_killed_from_outside_is_replaced():
     ok = fn("response == 'yes'")
     with SandboxPool(workers=1, timeout_s=30) as single:
         assert single.check(ok, "instruction", "yes").passed is True
-        victim = single.pids()[0]
+        victim = single.pids()[0]  # the whole worker (bubblewrap and zygote), not just a check's process
         killer = threading.Timer(0.5, os.kill, args=(victim, signal.SIGKILL))  # as the OOM killer would
         killer.start()
         results = single.check_batch([CheckTask(c, "instruction", r)
                                       for c, r in [(ok, "yes"), (slow, "x"), (ok, "no")]])
         killer.join()
         assert [r.passed for r in results] == [True, None, False]
-        assert results[1].error.startswith("worker died (killed by signal 9, SIGKILL)")
+        assert results[1].error.startswith("sandbox worker lost (the worker died")
+        assert single.check(ok, "instruction", "yes").passed is True  # a fresh worker takes over
         assert single.pids() and single.pids() != [victim]
+
+
+def test_verif_exec_style_reproduces_the_original_executors_namespace_quirks():
+    constant = "LIMIT = 3\ndef check_following(i, r):\n    return len(r) > LIMIT\n"
+    alias = "import re as regex\ndef check_following(i, r):\n    return bool(regex.search('a', r))\n"
+    nested = "def check_following(i, r):\n    import json\n    return json.loads(r) == 1\n"
+    tasks = [CheckTask(c, "instruction", r) for c, r in ((constant, "abcd"), (alias, "abc"), (nested, "1"))]
+    with SandboxPool(workers=1, exec_style="verif") as verif_style, SandboxPool(workers=1) as ours:
+        original = verif_style.check_batch(tasks)
+        plain = ours.check_batch(tasks)
+    # The original runs the module with split globals/locals and replays imports without their alias.
+    assert [r.passed for r in original] == [None, None, True]
+    assert "NameError: name 'LIMIT'" in original[0].error and "name 'regex'" in original[1].error
+    assert [r.passed for r in plain] == [True, True, True]
+
+
+def test_host_calls_answer_judge_shim_functions_from_the_parent():
+    seen = []
+
+    def llm_extract(instruction, response, request):
+        seen.append((instruction, response, request))
+        return response.upper()
+
+    code = ("from llm_call import llm_extract\n"
+            "def check_following(instruction, response):\n"
+            "    return llm_extract(instruction, response, 'the title') == 'HELLO'\n")
+    with SandboxPool(workers=1, host_functions={"llm_extract": llm_extract}) as pool:
+        results = pool.check_batch([CheckTask(code, "instruction", r) for r in ("hello", "bye")])
+    assert [r.passed for r in results] == [True, False]
+    assert seen == [("instruction", "hello", "the title"), ("instruction", "bye", "the title")]
+    with SandboxPool(workers=1) as no_judge:  # nobody answers: the check is unverifiable, with the reason
+        result = no_judge.check(code, "instruction", "hello")
+    assert result.passed is None and "llm_extract is a judge call" in result.error
+
+
+def test_a_failing_host_function_is_that_checks_error():
+    code = "from llm_call import llm_extract\ndef check_following(i, r):\n    return llm_extract(i, r, 'x') == 'y'\n"
+
+    def broken(*args):
+        raise TimeoutError("judge timed out")
+
+    with SandboxPool(workers=1, host_functions={"llm_extract": broken}) as pool:
+        result = pool.check(code, "instruction", "x")
+    assert result.passed is None and "TimeoutError: judge timed out" in result.error

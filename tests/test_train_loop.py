@@ -117,7 +117,7 @@ def test_unverifiable_rewards_are_none_and_trl_trains_on(tmp_path):
         {
             "key": 2,
             "prompt": "Write between 5 and 50 words.",
-            "instruction_id_list": ["count:word_count_range"],
+            "instruction_id_list": ["made_up:judged_only"],
             "kwargs": [{"min_words": 5, "max_words": 50}],
         },
     ]

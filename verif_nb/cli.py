@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "verif_nb.data.cli",
     "verif_nb.judge.cli",
     "verif_nb.ifeval.cli",
+    "verif_nb.ifbench.cli",
     "verif_nb.train.cli",
 ]
 

@@ -1,6 +1,7 @@
 """IFEval / IFBench rows (key, prompt, instruction_id_list, kwargs) into Records of built-in checkers.
 
-Each id and its kwargs are validated through ``verif_nb.ifeval.get_checker``.
+Each id and its kwargs are validated through ``verif_nb.ifbench.builtins.get_checker`` (IFEval's and
+IFBench's checkers).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import require_id, require_str, require_str_list
 from verif_nb.errors import CheckerError, DataError
-from verif_nb.ifeval import CHECKER_IDS, get_checker
+from verif_nb.ifbench.builtins import CHECKER_IDS, get_checker
 from verif_nb.records import Constraint, Record
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def builtin_constraint(
                 raw.path,
                 raw.line,
                 id_field,
-                f"unknown checker id {checker_id!r}; it is not built in (IFBench's types are not): pass "
+                f"unknown checker id {checker_id!r}; it is not built in (neither IFEval's nor IFBench's): pass "
                 "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out",
             )
         if unknown_checkers == "drop":

@@ -13,12 +13,13 @@ from tqdm.auto import tqdm
 from verif_nb.data._ifeval import UNKNOWN_POLICIES, parse_ifeval
 from verif_nb.data._io import RawRow, iter_dataset_rows, iter_file_rows, source_files
 from verif_nb.data._result import Collector, LoadResult
+from verif_nb.data._rlvr import parse_rlvr
 from verif_nb.data._verinstruct import UNTAGGED_POLICIES, parse_verinstruct
 from verif_nb.data._verl import parse_verl
 from verif_nb.errors import DataError, ParamsError
 from verif_nb.records import Record
 
-FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench")
+FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench", "rlvr")
 SAMPLE_DIR = Path(__file__).parent / "sample"
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ _PARSERS: dict[str, Callable[..., tuple[Record, Any]]] = {
     "verl": parse_verl,
     "ifeval": parse_ifeval,
     "ifbench": parse_ifeval,
+    "rlvr": parse_rlvr,
 }
-_ID_FIELDS = {"verinstruct": "id", "verl": "extra_info.id", "ifeval": "key", "ifbench": "key"}
+_ID_FIELDS = {"verinstruct": "id", "verl": "extra_info.id", "ifeval": "key", "ifbench": "key", "rlvr": "key"}
 
 
 def detect_format(row: dict[str, Any]) -> str | None:
@@ -49,6 +51,8 @@ def detect_format(row: dict[str, Any]) -> str | None:
         return "verl"
     if "instruction_id_list" in row:
         return "ifeval"
+    if "ground_truth" in row:  # AI2's RLVR rows (IF_multi_constraints): a stringified checker list
+        return "rlvr"
     return None
 
 
@@ -80,8 +84,9 @@ def _load_streams(
                             None,
                             f"cannot tell the format from the fields {sorted(raw.row)}; expected "
                             "VerInstruct (id, prompt, checkers, functions), verl (data_source, "
-                            "prompt, reward_model, extra_info) or IFEval/IFBench (key, prompt, "
-                            "instruction_id_list, kwargs); or pass format=...",
+                            "prompt, reward_model, extra_info), IFEval/IFBench (key, prompt, "
+                            "instruction_id_list, kwargs) or RLVR (key, messages, ground_truth); "
+                            "or pass format=...",
                         )
                     )
                     continue
@@ -122,7 +127,8 @@ def load_records(
     order); a folder written by ``datasets.save_to_disk``; or a hub id for ``datasets.load_dataset``
     (needs hub access; ``split`` picks the split there and for saved DatasetDicts).
     ``format``: ``auto`` (from the first row's fields, per file) | ``verinstruct`` | ``verl`` | ``ifeval`` | ``ifbench``
-    (IFEval and IFBench share one layout and one reader; the name only labels ``Record.meta["format"]``).
+    | ``rlvr`` (IFEval and IFBench share one layout and one reader; the name only labels ``Record.meta["format"]``;
+    ``rlvr`` is AI2's IF_multi_constraints layout with a stringified ``ground_truth`` list of checkers).
 
     Bad rows raise a DataError naming the file, line and field; with ``lenient=True`` they are skipped and
     listed in ``result.skipped`` instead (a source that cannot be read at all — missing file, corrupt

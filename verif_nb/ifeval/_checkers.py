@@ -78,10 +78,11 @@ CONSTRAINED_RESPONSE_OPTIONS: tuple[str, ...] = (
 _REGISTRY: dict[str, type[Checker]] = {}
 
 
-def _register(checker_id: str):
+def _register(checker_id: str, registry: dict[str, type[Checker]] | None = None):
+    # ``registry`` lets another family of built-ins (IFBench) keep its own id table.
     def wrap(cls: type[Checker]) -> type[Checker]:
         cls.id = checker_id
-        _REGISTRY[checker_id] = cls
+        (_REGISTRY if registry is None else registry)[checker_id] = cls
         return cls
 
     return wrap
@@ -1000,11 +1001,25 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Checke
         raise CheckerError(
             f"unknown IFEval checker id {checker_id!r}; known ids are listed in verif_nb.ifeval.CHECKER_IDS"
         )
+    return checker_from_kwargs(cls, kwargs, is_given=bool)
+
+
+def checker_from_kwargs(cls: type[Checker], kwargs: dict[str, Any] | None, is_given=bool) -> Checker:
+    """Build checker class ``cls`` from kwargs, validated and coerced to its field types.
+
+    ``is_given(value)`` says which kwargs count as given (IFEval drops every falsy value, IFBench
+    only None); the rest are dropped before validation.
+
+    Example:
+        >>> checker_from_kwargs(_REGISTRY["punctuation:no_comma"], {"unused": None}).id
+        'punctuation:no_comma'
+    """
+    checker_id = cls.id
     if kwargs is None:
         kwargs = {}
     if not isinstance(kwargs, dict):
         raise CheckerError(f"{checker_id}: kwargs must be a dict, not {type(kwargs).__name__}")
-    given = {k: v for k, v in kwargs.items() if v}
+    given = {k: v for k, v in kwargs.items() if is_given(v)}
     hints = typing.get_type_hints(cls)
     fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(given) - set(fields))

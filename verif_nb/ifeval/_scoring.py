@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ class IFEvalScores:
     loose_rows: list[dict[str, Any]]
     strict_verdicts: list[list[Verdict]] = field(default_factory=list)
     loose_verdicts: list[list[Verdict]] = field(default_factory=list)
+    left_out: int = 0  # input prompts without a response, left out on request
 
     @staticmethod
     def _prompt_acc(rows: list[dict[str, Any]]) -> float | None:
@@ -225,30 +226,60 @@ def score_ifeval(
         >>> (s.strict_rows[0]["follow_all_instructions"], s.loose_rows[0]["follow_all_instructions"])
         (False, True)
     """
+    return score_responses(inputs, responses, get_checker, progress=progress, desc="IFEval")
+
+
+def score_responses(
+    inputs: str | Path | Iterable[dict[str, Any]],
+    responses: str | Path | Iterable[dict[str, Any]],
+    build: Callable[[str, dict[str, Any]], Checker],
+    *,
+    progress: bool = False,
+    desc: str = "IFEval",
+    only_answered: bool = False,
+    scores_cls: type[IFEvalScores] = IFEvalScores,
+) -> IFEvalScores:
+    """Strict and loose scores of responses on rows in the IFEval layout, checkers built by ``build``.
+
+    Shared by the IFEval and IFBench scorers. Responses are matched by prompt text, or by the
+    stripped prompt (as IFBench's reference does). An input prompt without a response is a
+    DataError naming every such prompt, unless ``only_answered`` (then they are left out and
+    counted in ``scores.left_out``).
+
+    Example:
+        >>> rows = [{"prompt": "p", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+        ...         {"prompt": "q", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}]
+        >>> s = score_responses(rows, [{"prompt": "p ", "response": "a, b"}], get_checker, only_answered=True)
+        >>> (len(s.strict_rows), s.left_out)
+        (1, 1)
+    """
     in_origin, in_rows = _rows(inputs, "inputs")
     resp_origin, resp_rows = _rows(responses, "responses")
     by_prompt: dict[str, str] = {}
     for line, row in resp_rows:
         prompt = _field(resp_origin, line, row, "prompt", str)
         by_prompt[prompt] = _field(resp_origin, line, row, "response", str)
+        by_prompt.setdefault(prompt.strip(), by_prompt[prompt])
 
     strict_rows: list[dict[str, Any]] = []
     loose_rows: list[dict[str, Any]] = []
     strict_verdicts: list[list[Verdict]] = []
     loose_verdicts: list[list[Verdict]] = []
-    for line, row in tqdm(in_rows, desc="IFEval", disable=not progress):
+    unanswered: list[tuple[int | None, str]] = []
+    for line, row in tqdm(in_rows, desc=desc, disable=not progress):
         prompt = _field(in_origin, line, row, "prompt", str)
         ids = _field(in_origin, line, row, "instruction_id_list", list)
         kwargs_list = _field(in_origin, line, row, "kwargs", list)
         if len(ids) != len(kwargs_list):
             raise DataError(in_origin, line, "kwargs", f"has {len(kwargs_list)} entries for {len(ids)} instruction ids")
-        if prompt not in by_prompt:
-            raise DataError(in_origin, line, "prompt", f"no response in {resp_origin} for prompt {prompt[:80]!r}")
-        response = by_prompt[prompt]
+        response = by_prompt.get(prompt, by_prompt.get(prompt.strip()))
+        if response is None:
+            unanswered.append((line, prompt))
+            continue
         try:
             # Every id is checked on its own, repeated ids included (two number_words bounds
             # make a range).
-            checkers = [get_checker(cid, kw) for cid, kw in zip(ids, kwargs_list)]
+            checkers = [build(cid, kw) for cid, kw in zip(ids, kwargs_list)]
         except CheckerError as err:
             raise DataError(in_origin, line, "kwargs", str(err)) from None
         variants = loose_variants(response)
@@ -266,7 +297,28 @@ def score_ifeval(
                 }
             )
             bucket.append(verdicts)
+    if unanswered and not only_answered:
+        line, prompt = unanswered[0]
+        more = (
+            f" (and {len(unanswered) - 1} more prompts: lines "
+            + ", ".join(str(n) for n, _ in unanswered[1:11])
+            + ("…" if len(unanswered) > 11 else "")
+            + ")"
+            if len(unanswered) > 1
+            else ""
+        )
+        raise DataError(
+            in_origin,
+            line,
+            "prompt",
+            f"no response in {resp_origin} for prompt {prompt[:80]!r}{more}; "
+            "pass only_answered (--only-answered) to score just the answered prompts",
+        )
+    if unanswered:
+        log.warning("left out %d of %d prompts that have no response in %s", len(unanswered), len(in_rows), resp_origin)
     log.info(
         "scored %d prompts (%d instructions)", len(strict_rows), sum(len(r["instruction_id_list"]) for r in strict_rows)
     )
-    return IFEvalScores(strict_rows, loose_rows, strict_verdicts, loose_verdicts)
+    scores = scores_cls(strict_rows, loose_rows, strict_verdicts, loose_verdicts)
+    scores.left_out = len(unanswered)
+    return scores

@@ -1,5 +1,9 @@
 """``verif-nb ifeval score``: IFEval strict and loose scores for a responses file.
 
+The argument set and the run (refuse to overwrite, score, write the two result files, print one
+JSON line) are shared with ``verif-nb ifbench score`` through :func:`add_score_arguments` and
+:func:`run_score`.
+
 Example:
     verif-nb ifeval score --inputs ../shared/data/ifeval/input_data.jsonl \\
         --responses ../shared/data/ifeval/responses_llama31_8b_instruct.jsonl --out runs/ifeval
@@ -9,24 +13,60 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from verif_nb.errors import RunExistsError
 
 RESULT_FILES: tuple[str, ...] = ("eval_results_strict.jsonl", "eval_results_loose.jsonl")
 
 
-def _score(args: argparse.Namespace) -> int:
-    from verif_nb.ifeval._scoring import score_ifeval
+def run_score(args: argparse.Namespace, scorer: Callable[..., Any], **scorer_kwargs: Any) -> int:
+    """Score ``args.inputs``/``args.responses`` with ``scorer``, write the result files, print the summary.
 
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "in.jsonl").write_text('{"prompt": "p", "instruction_id_list": [], "kwargs": []}\\n')
+        >>> _ = (d / "r.jsonl").write_text('{"prompt": "p", "response": "r"}\\n')
+        >>> from verif_nb.ifeval import score_ifeval
+        >>> run_score(argparse.Namespace(inputs=d / "in.jsonl", responses=d / "r.jsonl", out=d / "o", force=False),
+        ...           score_ifeval)  # doctest: +ELLIPSIS
+        {"prompt_strict": 100.0, ...}
+        0
+    """
     out = Path(args.out)
     existing = [out / name for name in RESULT_FILES if (out / name).exists()]
     if existing and not args.force:
         raise RunExistsError(f"{existing[0]} exists; choose another --out or pass --force to replace it")
-    scores = score_ifeval(args.inputs, args.responses, progress=True)
+    scores = scorer(args.inputs, args.responses, progress=True, **scorer_kwargs)
     scores.write(out)
     print(json.dumps(scores.summary()))
     return 0
+
+
+def add_score_arguments(parser: argparse.ArgumentParser, benchmark: str) -> None:
+    """The options every ``<benchmark> score`` command takes (--inputs, --responses, --out, --force).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_score_arguments(p, "IFBench")
+        >>> p.parse_args(["--inputs", "i", "--responses", "r", "--out", "o"]).force
+        False
+    """
+    parser.add_argument(
+        "--inputs", required=True, help=f"{benchmark} input jsonl (prompt, instruction_id_list, kwargs)"
+    )
+    parser.add_argument("--responses", required=True, help="jsonl with prompt and response, matched by prompt")
+    parser.add_argument("--out", required=True, help="folder for eval_results_strict.jsonl / _loose.jsonl")
+    parser.add_argument("--force", action="store_true", help="replace result files already in --out")
+
+
+def _score(args: argparse.Namespace) -> int:
+    from verif_nb.ifeval._scoring import score_ifeval
+
+    return run_score(args, score_ifeval)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +77,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "score",
         help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, prints one JSON line of aggregates",
     )
-    score.add_argument("--inputs", required=True, help="IFEval input jsonl (prompt, instruction_id_list, kwargs)")
-    score.add_argument("--responses", required=True, help="jsonl with prompt and response, matched by prompt")
-    score.add_argument("--out", required=True, help="folder for eval_results_strict.jsonl / _loose.jsonl")
-    score.add_argument("--force", action="store_true", help="replace result files already in --out")
+    add_score_arguments(score, "IFEval")
     score.set_defaults(func=_score)

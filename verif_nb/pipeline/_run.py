@@ -151,6 +151,12 @@ def _reported_ids(run_dir: Path, name: str) -> dict[str, Any]:
     return {f"{name}.{k}": v for k, v in found.items()} if isinstance(found, dict) else {}
 
 
+def _sandbox_isolation() -> dict[str, Any]:
+    from verif_nb.sandbox import probe_isolation
+
+    return probe_isolation()
+
+
 class _Run:
     """State of one run: its folder and manifest, written after every step so a crash keeps it."""
 
@@ -173,6 +179,8 @@ class _Run:
             "cpu_count": os.cpu_count(),
             "packages": package_versions(),
             "ids": {},
+            # whether dataset-supplied code could run behind the kernel sandbox on this machine
+            "sandbox": _sandbox_isolation(),
             "notebooks": [
                 {"name": n, "status": "not-run", "duration_s": None, "parameters": None, "error": None}
                 for n in params.notebooks

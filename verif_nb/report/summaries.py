@@ -183,9 +183,11 @@ def training_summary(
     training_folder: str | Path,
     comparison: pd.DataFrame | None = None,
     heldout: pd.DataFrame | None = None,
+    claims: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The training notebook's headline numbers: steps, time, reward at the first and last step, and
-    before/after scores per model (``ifeval_<model>_prompt_strict`` ..., ``heldout_<model>_mean_reward``).
+    before/after scores per model (``ifeval_<model>_prompt_strict`` ..., ``heldout_<model>_mean_reward``),
+    and the three claims' differences and verdicts (``claim_<benchmark>_difference`` / ``_verdict``).
 
     ``result`` is a :class:`~verif_nb.train.RunResult`; ``steps`` its ``metrics_frame()`` with ``step`` a column.
 
@@ -215,6 +217,9 @@ def training_summary(
             summary[f"ifeval_{model}_{measure}"] = float(comparison.loc[model, measure])
     for model in [] if heldout is None else heldout.index:
         summary[f"heldout_{model}_mean_reward"] = _opt_float(heldout.loc[model, "mean_reward"])
+    for row in [] if claims is None else claims.to_dict("records"):
+        summary[f"claim_{row['benchmark']}_difference"] = row["difference"]
+        summary[f"claim_{row['benchmark']}_verdict"] = row["verdict"]
     return summary
 
 

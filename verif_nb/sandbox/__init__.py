@@ -1,29 +1,30 @@
 """Sandboxed execution of dataset-supplied checker code (VerInstruct ``check_following`` functions).
 
-VerIF's reference reward ``exec``s each function inside the trainer, with no limits. verif-nb never does:
-:class:`SandboxPool` runs them in separate worker processes behind layered defences, and
-:func:`validate_code` screens code statically (nothing runs) so the data loader can reject bad rows.
+VerIF's reference reward ``exec``s each function inside the trainer, with no limits. verif-nb never does, and
+its boundary is the operating system, not Python. :class:`SandboxPool` runs each function in a fresh child
+process forked from a clean, pre-imported worker; :func:`validate_code` screens code statically (nothing runs).
 
-Layers, from the outside in:
+Layers, from the outside in (``_isolation.py``, ``_worker.py``, ``_seccomp.py``):
 
-* a separate process per worker, started with an empty environment (no secrets), ``python -I`` (no user
-  site, no PYTHON* variables), its own session, working directory ``/``, stdio on /dev/null;
-* resource limits: RLIMIT_AS (``memory_mb``), RLIMIT_FSIZE=0, RLIMIT_NPROC=0, RLIMIT_NOFILE=64, RLIMIT_CORE=0,
-  RLIMIT_CPU per batch; a per-check wall-clock alarm, and a watchdog in the caller that kills a worker
-  whose check runs past ``timeout_s`` + grace (C code the alarm cannot interrupt);
-* a PEP 578 audit hook (cannot be removed once installed) refusing process creation, signals, sockets,
-  ctypes, file writes, file reads outside the Python installation, code-object construction and imports of
-  dangerous modules;
-* per-check builtins without open/exec/eval/compile/input/breakpoint/globals/vars/setattr..., a
-  restricted ``__import__`` honouring an allow-list (:data:`DEFAULT_ALLOWED_IMPORTS`, documented in
-  :data:`ALLOWED_IMPORT_REASONS`), read-only proxies of the allowed modules, a ``getattr`` refusing
-  underscore names;
-* a static screen of the code (the same :func:`validate_code`) refusing dunder and frame attributes,
-  forbidden imports, attribute assignment on shared objects and ``str.format`` on non-literal strings.
+* **namespaces** (bubblewrap, where the host allows): no network, its own PID space, a read-only file system
+  holding only the Python installation; everything ends with the caller (``--die-with-parent``);
+* **uid 65534** for every child when the caller is root (all capabilities dropped);
+* **seccomp-bpf allow-list** in every child, before dataset code: no process creation, sockets, ptrace,
+  signals to others, writes, unlink/rename/chmod/mkdir... This layer is required: where it cannot be
+  installed (not Linux, no libseccomp), dataset code does not run unless ``allow_unsandboxed=True``
+  (CLI ``--allow-unsandboxed-code``), and :attr:`SandboxPool.isolation` says so;
+* **resource limits**: address space, no file bytes, no processes, few descriptors, CPU;
+* **one process per function and batch**: a row can only ever lie about its own constraint;
+* **the parent keeps time and distrusts replies**: deadlines by its own clock, kills through the zygote or
+  of the whole worker, a strict binary reply schema with size caps, crashes charged to the running check;
+* **Python layers** (defence in depth): a PEP 578 audit hook, restricted builtins and imports
+  (:data:`DEFAULT_ALLOWED_IMPORTS`, reasons in :data:`ALLOWED_IMPORT_REASONS`), read-only module proxies,
+  and the static screen.
 
-Not available in pure Python, and not pretended: seccomp, namespaces, a separate user. Running the trainer
-as root weakens RLIMIT_NPROC (Linux does not apply it to root) and file permissions; the audit hook is the
-layer that stops fork/kill/writes there.
+Residual risks: a kernel bug reachable through the allowed system calls; reading files inside the Python
+tree (bound read-only); a check may burn its CPU and memory budget. Without bubblewrap (locked-down
+containers) the children still get seccomp and limits but see the host's file system read-only by seccomp
+only, and keep the caller's uid.
 
 Example:
     >>> from verif_nb.sandbox import SandboxPool, CheckTask, validate_code
@@ -36,7 +37,7 @@ Example:
 """
 
 from verif_nb.sandbox._policy import ALLOWED_IMPORT_REASONS, DEFAULT_ALLOWED_IMPORTS, validate_code
-from verif_nb.sandbox._pool import CheckResult, CheckTask, SandboxPool
+from verif_nb.sandbox._pool import CheckResult, CheckTask, SandboxPool, probe_isolation
 
 __all__ = [
     "ALLOWED_IMPORT_REASONS",
@@ -44,5 +45,6 @@ __all__ = [
     "CheckTask",
     "DEFAULT_ALLOWED_IMPORTS",
     "SandboxPool",
+    "probe_isolation",
     "validate_code",
 ]

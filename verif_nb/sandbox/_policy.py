@@ -85,6 +85,7 @@ DENIED_ATTRIBUTES: frozenset[str] = frozenset({
     "attrgetter", "methodcaller",  # operator: getattr by run-time string
     "get_type_hints", "ForwardRef",  # typing: evaluates strings as expressions
     "mro",
+    "make_dataclass",  # pastes field names from data into source it runs with the real builtins
 })
 
 # Builtins the sandbox does not provide; a checker naming one (without defining it) is rejected up front.
@@ -165,8 +166,15 @@ def _format_problem(receiver: ast.expr) -> str | None:
     if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
         # Can't see the fields of a run-time string; they could walk into interpreter internals.
         return "str.format on a non-literal string is not allowed; use an f-string"
+    fields: list[str] = []
+    specs = [receiver.value]
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(receiver.value) if f]
+        while specs:  # a format spec may hold fields of its own: '{0:{1.attr}}'
+            for _, field, spec, _ in string.Formatter().parse(specs.pop()):
+                if field:
+                    fields.append(field)
+                if spec and "{" in spec:
+                    specs.append(spec)
     except ValueError:
         return None  # a malformed format string fails harmlessly at run time
     for field in fields:
@@ -252,11 +260,16 @@ def _screen(tree: ast.Module, allowed: frozenset[str]) -> str | None:
         elif kind in _FUNCTIONS:
             stored.add(node.name)
             child_self = _method_self(node) if in_class else None
+            if node.name.startswith("__") and node.name not in ALLOWED_DUNDER_ATTRIBUTES:
+                # e.g. __instancecheck__ / __getattr__ / __match_args__ hooks the interpreter calls on its own
+                flag(node, f"defining {node.name!r} is not allowed")
         elif kind is ast.Lambda:
             child_self = None
         elif kind is ast.ClassDef:
             stored.add(node.name)
             child_in_class = True
+            if node.keywords:
+                flag(node, "class keywords (metaclass=...) are not allowed")
         elif kind is ast.arg:
             stored.add(node.arg)
         elif kind is ast.MatchClass:

@@ -1,25 +1,31 @@
-"""The sandbox worker process: runs dataset-supplied ``check_following`` functions for :class:`SandboxPool`.
+"""The sandbox worker: a clean, pre-imported zygote that forks one locked-down child per checker function.
 
-Started by the pool as ``python -I -B -X utf8 _worker.py CONFIG`` with an empty environment; it never runs in
-the caller's process. Before it reads its first task it locks itself down, in this order:
+Started by :class:`SandboxPool` as ``python -I -B -X utf8 _worker.py CONFIG`` with an empty environment (inside
+bubblewrap's namespaces where the host allows, see ``_isolation.py``). The zygote itself never runs dataset code:
+it imports the allowed modules once, then for every job (one function and the responses it must check) it forks a
+child. The child, before it reads a byte of the function:
 
-1. stdout/stderr/stdin point at /dev/null (protocol frames travel on private duplicates of the pipes), so
-   printing gigabytes goes nowhere; the working directory is ``/``.
-2. The allowed modules are imported while imports are still unrestricted (modules they use internally load
-   normally; user code only ever sees read-only proxies of the allowed ones).
-3. Resource limits: RLIMIT_AS (memory), RLIMIT_FSIZE=0 (no bytes written to files), RLIMIT_NPROC=0 (no
-   child processes; not enforced by Linux for root), RLIMIT_NOFILE, RLIMIT_CORE=0, and RLIMIT_CPU per batch.
-4. A PEP 578 audit hook, which cannot be removed once installed, refuses process creation, signals to other
-   processes, sockets, ctypes, file writes, file reads outside the Python installation, code-object
-   construction, frame introspection and imports of dangerous modules.
+1. closes every file descriptor but its two pipes (stdio is /dev/null);
+2. sets resource limits (address space, no file writes, no processes, few descriptors, CPU);
+3. drops to uid/gid 65534 when the zygote runs as root (bubblewrap mode), losing every capability;
+4. loads a seccomp-bpf allow-list (``_seccomp.py``; ``no_new_privs`` is set by libseccomp), after which the
+   kernel refuses process creation, sockets, ptrace, signals to other processes, opening files for writing,
+   unlink/rename/chmod/mkdir and every other system call a verdict does not need;
+5. arms a PEP 578 audit hook and runs the code with restricted builtins and the static screen of
+   ``_policy.py`` (defence in depth: the kernel layers above are the boundary).
 
-Each check then runs with per-check builtins (no open/exec/eval/compile/...), a restricted ``__import__``, a
-wall-clock alarm, and the static screen of ``_policy.py`` applied before the code is compiled.
+It then checks each response and streams one record per verdict to the parent, and exits. A child never sees
+another function's state, so a row can only ever lie about its own constraint. The parent keeps all time: it
+kills a job (through the zygote) or the whole worker when its own clock says so.
 
-Protocol: frames of a 4-byte big-endian length plus UTF-8 JSON (never pickle: the parent must not trust what
-comes back). Request ``{"seq", "codes": {hash: source}, "strings": [...], "tasks": [[hash, i, j], ...]}``;
-reply ``{"seq", "results": [[passed, error, seconds], ...], "recycle": bool}``. The index of the running task
-is kept in a shared 16-byte memory map so the parent can tell which task hung or killed the worker.
+Wire format (the zygote relays the child's bytes without reading them; the parent trusts none of them):
+
+* parent -> zygote: 4-byte big-endian length + JSON ``{"op": "run"|"kill"|"reply", ...}``;
+* zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON), ``S`` child started, ``D``
+  bytes from the child, ``X`` child exited (JSON status);
+* child -> parent (inside ``D``): ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True,
+  2 None) + error length (u16) + UTF-8 error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call,
+  answered on the child's input pipe by 4-byte length + JSON ``{"ok": value}`` or ``{"error": text}``.
 
 Example (what the pool does, by hand)::
 
@@ -29,14 +35,16 @@ Example (what the pool does, by hand)::
 from __future__ import annotations
 
 import builtins
+import collections
 import copy
+import ctypes
+import gc
 import importlib
 import importlib.util
 import json
-import math
-import mmap
 import os
 import resource
+import select
 import signal
 import struct
 import sys
@@ -44,11 +52,14 @@ import time
 import types
 
 HEADER = struct.Struct(">I")
-PROGRESS = struct.Struct("<QQ")  # (batch seq, index of the task now running)
-LOADING = 1 << 63  # or-ed into the index while a library loads its data, outside the per-check clock
+ZFRAME = struct.Struct(">cI")  # zygote -> parent: kind, payload length
+RESULT = struct.Struct(">BIBH")  # child record: type 2, task index, status, error length
+REC_DEFINED, REC_RESULT, REC_CALL = 1, 2, 3
 MAX_ERROR_CHARS = 300
 HEADROOM_BYTES = 16 << 20  # address space a check needs at least, beyond the idle worker's
 CHECK_FILENAME = "<check_following>"
+NOBODY = 65534
+PR_SET_PDEATHSIG = 1
 
 # Builtins a checker gets, by allow-list (new builtins in later Pythons stay out until reviewed).
 SAFE_BUILTIN_NAMES = (
@@ -60,7 +71,8 @@ SAFE_BUILTIN_NAMES = (
     "True", "False", "None", "Ellipsis", "NotImplemented",
 )
 
-# Audit events refused once the worker is locked down (exact names, then name prefixes before the first dot).
+# Audit events refused in a child (exact names, then name prefixes before the first dot). The seccomp filter
+# refuses the underlying system calls anyway; this layer gives readable errors and covers non-Linux opt-in runs.
 BLOCKED_EVENTS = frozenset({
     "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.forkpty", "os.kill", "os.killpg",
     "os.putenv", "os.unsetenv", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
@@ -75,33 +87,20 @@ BLOCKED_EVENT_PREFIXES = frozenset({
     "socket", "ctypes", "subprocess", "shutil", "urllib", "http", "ftplib", "smtplib", "imaplib", "poplib",
     "telnetlib", "nntplib", "winreg", "msvcrt", "_winapi", "sqlite3", "syslog",
 })
-# Modules that may not even be loaded after lockdown (already-loaded ones are simply unreachable).
 BLOCKED_IMPORTS = frozenset({
     "ctypes", "_ctypes", "_posixsubprocess", "subprocess", "socket", "_socket", "ssl", "_ssl", "pty",
     "multiprocessing", "_multiprocessing", "_posixshmem", "fcntl", "termios", "gc", "_thread", "threading",
     "pickle", "_pickle", "asyncio", "select", "selectors", "urllib.request", "http.client", "sqlite3",
+    "pyseccomp", "posix", "os",
 })
 # Modules that C code imports on its own when called straight from a check (so through the check's
 # ``__import__``): the real module is returned, as checker code can never name ``__import__`` itself.
 INTERNAL_IMPORTS = frozenset({"_strptime"})
 # Submodules imported up front so a check's first use doesn't pay for loading them.
 PRELOAD_SUBMODULES = ("html.parser", "xml.etree.ElementTree", "collections.abc", "punkt.data", "_strptime")
-
-
-def _llm_call_stub() -> types.ModuleType:
-    """VerInstruct's judge shim, as a module whose functions refuse: judge calls don't belong in a rule check."""
-    stub = types.ModuleType("llm_call")
-
-    def refuse(name: str):
-        def judge_call(*args, **kwargs):
-            raise RuntimeError(f"{name} is a judge call: [llm] constraints are checked by the LLM judge, "
-                               "not in the sandbox")
-        judge_call.__name__ = name
-        return judge_call
-
-    for name in ("llm_judge", "llm_score", "llm_extract"):
-        setattr(stub, name, refuse(name))
-    return stub
+# VerInstruct's judge shim: functions a checker may call that are answered by the parent (host calls).
+JUDGE_SHIM_FUNCTIONS = ("llm_judge", "llm_score", "llm_extract")
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def _load_langdetect() -> None:
@@ -116,13 +115,13 @@ def _load_punkt() -> None:
     punkt.sent_tokenize("Warm up, Mr. Smith. Done.", "english")
 
 
-# (substring of the code that triggers it, loader): data loaded on a worker's first check that needs it.
+# (substring of the code that triggers it, loader): library data the zygote loads once, before forking the
+# first child that needs it, so children inherit it instead of paying for it inside their time limit.
 WARM_UPS = (("langdetect", _load_langdetect), ("punkt", _load_punkt))
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 class _CheckTimeout(BaseException):
-    """Raised by the alarm inside a check that ran past its time (BaseException: harder to swallow)."""
+    """Raised by the child's own alarm in a check that ran past its time (the parent's clock is the authority)."""
 
 
 class _Discard:
@@ -149,17 +148,20 @@ def _read_exact(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _write_frame(fd: int, payload: dict) -> None:
-    data = json.dumps(payload).encode("ascii")
-    view = memoryview(HEADER.pack(len(data)) + data)
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _load_policy():
-    """Loads _policy.py from beside this file (the worker runs with -I: the package is not importable)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_policy.py")
-    spec = importlib.util.spec_from_file_location("_sandbox_policy", path)
+def _send(fd: int, kind: bytes, payload: bytes) -> None:
+    _write_all(fd, ZFRAME.pack(kind, len(payload)) + payload)
+
+
+def _load_sibling(name: str):
+    """Loads a module from beside this file (the worker runs with -I: the package is not importable)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_sandbox{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -177,10 +179,11 @@ def _vm_size_bytes() -> int:
 
 
 def _make_audit_hook(read_roots: tuple[str, ...]):
-    """The process-wide last line of defence; its state is captured in closures the checker can't reach."""
+    """Installed in the zygote disarmed (it forks); each child arms it. Its state lives in closures."""
     realpath = os.path.realpath
     blocked, prefixes, blocked_imports = BLOCKED_EVENTS, BLOCKED_EVENT_PREFIXES, BLOCKED_IMPORTS
     write_flags = WRITE_FLAGS
+    armed = [False]
 
     def readable(path) -> bool:
         if isinstance(path, bytes):
@@ -193,6 +196,8 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
         return any(full == root or full.startswith(root + os.sep) for root in read_roots)
 
     def hook(event, args):
+        if not armed[0]:
+            return
         if event in blocked or event.partition(".")[0] in prefixes:
             raise PermissionError(f"sandbox: {event} is not allowed")
         if event == "open":
@@ -209,11 +214,54 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
             if name in blocked_imports or name.partition(".")[0] in blocked_imports:
                 raise ImportError(f"import of {name!r} is not allowed")
 
-    return hook
+    def arm():
+        armed[0] = True
+
+    return hook, arm
+
+
+class _HostCalls:
+    """The child's side of host calls: a request on the output pipe, the answer on the input pipe."""
+
+    def __init__(self, out_fd: int, in_fd: int, names: frozenset[str]):
+        self.out_fd, self.in_fd, self.names = out_fd, in_fd, names
+
+    def call(self, name: str, args: list):
+        if name not in self.names:
+            raise RuntimeError(f"{name} is a judge call and this verifier answers none in rule code; "
+                               "[llm] constraints are checked by the LLM judge")
+        payload = json.dumps([name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a)
+                                     for a in args]]).encode("utf-8", "surrogatepass")
+        _write_all(self.out_fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
+        header = _read_exact(self.in_fd, HEADER.size)
+        body = _read_exact(self.in_fd, HEADER.unpack(header)[0]) if header else None
+        if body is None:
+            raise RuntimeError(f"{name}: no answer from the verifier")
+        answer = json.loads(body)
+        if "error" in answer:
+            raise RuntimeError(f"{name} failed: {answer['error']}")
+        return answer["ok"]
+
+
+def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
+    """VerInstruct's ``llm_call`` module as checker code imports it; calls go to the parent as host calls."""
+    shim = types.ModuleType("llm_call")
+
+    def make(name: str):
+        def judge_call(*args, **kwargs):
+            if host is None:
+                raise RuntimeError(f"{name} is a judge call and cannot run here")
+            return host.call(name, list(args) + [kwargs[k] for k in sorted(kwargs)])
+        judge_call.__name__ = name
+        return judge_call
+
+    for name in JUDGE_SHIM_FUNCTIONS:
+        setattr(shim, name, make(name))
+    return shim
 
 
 class _Sandbox:
-    """Per-worker state: allowed modules, proxies, safe builtins and the compiled-check cache."""
+    """Zygote state (allowed modules, builtins template) and the child's per-check machinery."""
 
     def __init__(self, config: dict, policy):
         self.policy = policy
@@ -221,21 +269,19 @@ class _Sandbox:
         self.timeout_s = float(config["timeout_s"])
         self.memory_mb = int(config["memory_mb"])
         self.screen = bool(config.get("screen", True))  # False only in tests of the layers behind the screen
+        # False only in tests that prove the kernel layers hold alone: real builtins, imports, no audit hook.
+        self.python_layers = bool(config.get("python_layers", True))
+        # "verif_nb" (one namespace) or "verif" (the original executor's import replay and split namespaces)
+        self.exec_style = config.get("exec_style", "verif_nb")
         self.missing: dict[str, str] = {}
         self.proxies: dict[str, types.ModuleType] = {}
-        self.cache: dict[str, tuple] = {}
         self.armed = False
-        self.recycle = False  # after a timeout or memory bomb, shared library state may be half-updated
-        self.progress: mmap.mmap | None = None
-        self.position = (0, 0)
         self.warmed: set[str] = set()
 
-    # -- modules ---------------------------------------------------------------------------------------
+    # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
-        if "llm_call" in self.allowed:
-            sys.modules["llm_call"] = _llm_call_stub()
-        wanted = sorted(self.allowed) + [m for m in PRELOAD_SUBMODULES
-                                         if self._allowed(m) or m in INTERNAL_IMPORTS]
+        wanted = sorted(n for n in self.allowed if n != "llm_call") + [
+            m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS]
         for name in wanted:
             try:
                 importlib.import_module(name)
@@ -246,25 +292,21 @@ class _Sandbox:
             # langdetect is random unless seeded; checks must give the same answer every time.
             detector.DetectorFactory.seed = 0
 
-    def warm_up(self, code: str) -> None:
-        """Loads the data of libraries the code uses, once, before its clock starts.
+    def _warm_ups_for(self, code: str) -> list:
+        return [(name, load) for name, load in WARM_UPS if name not in self.warmed and name not in self.missing
+                and name in code and self._allowed(name)]
 
-        langdetect reads ~55 profiles (~0.8 s, ~60 MB) on first use; interrupting that with the alarm
-        would leave it half-loaded for every later check, and paying it in every worker up front would
-        cost memory when no check needs it. The parent allows the LOADING phase its start-up time.
-        """
-        for name, load in WARM_UPS:
-            if name in self.warmed or name in self.missing or name not in code or not self._allowed(name):
-                continue
+    def needs_warm_up(self, code: str) -> bool:
+        return bool(self._warm_ups_for(code))
+
+    def warm_up(self, code: str) -> None:
+        """Loads the data of libraries the code uses, once per zygote, before forking (children inherit it)."""
+        for name, load in self._warm_ups_for(code):
             self.warmed.add(name)
-            seq, index = self.position
-            PROGRESS.pack_into(self.progress, 0, seq, index | LOADING)
             try:
                 load()
             except Exception:
                 pass  # the check itself will then fail with the library's own error
-            finally:
-                PROGRESS.pack_into(self.progress, 0, seq, index)
 
     def _allowed(self, name: str) -> bool:
         return self.policy.is_allowed_module(name, self.allowed)
@@ -302,7 +344,6 @@ class _Sandbox:
                     raise AttributeError(f"access to module {value.__name__!r} is not allowed")
                 return sandbox.proxy(value), True
             if type(value) in containers:
-                # A copy per access: a checker that edits a module-level table must not change it for the next.
                 try:
                     return copy.deepcopy(value), False
                 except Exception:
@@ -356,7 +397,7 @@ class _Sandbox:
         return self.proxy(sys.modules[name.partition(".")[0]])
 
     # -- builtins --------------------------------------------------------------------------------------
-    def make_builtins_template(self) -> dict:
+    def make_builtins(self) -> dict:
         denied = self.policy.DENIED_ATTRIBUTES
         real_getattr = builtins.getattr
 
@@ -387,18 +428,16 @@ class _Sandbox:
                         __import__=self.restricted_import)
         return template
 
-    # -- running ---------------------------------------------------------------------------------------
+    # -- running (child) -------------------------------------------------------------------------------
     def on_alarm(self, signum, frame):
         if self.armed:
-            self.armed = False  # at most one interruption per check: the parent's watchdog does the rest
+            self.armed = False  # at most one interruption per check: the parent's clock does the rest
             raise _CheckTimeout()
 
-    def _error_text(self, err: BaseException) -> str:
+    def error_text(self, err: BaseException) -> str:
         if isinstance(err, _CheckTimeout):
-            self.recycle = True
             return f"timed out after {self.timeout_s} s"
         if isinstance(err, MemoryError):
-            self.recycle = True
             return f"MemoryError (memory limit {self.memory_mb} MB)"
         if isinstance(err, (SystemExit, KeyboardInterrupt, GeneratorExit)):
             return f"check_following raised {type(err).__name__}"
@@ -417,50 +456,196 @@ class _Sandbox:
             text = text[:MAX_ERROR_CHARS] + "..."
         return f"{text} (line {line})" if line else text
 
-    def compile_check(self, code: str, template: dict) -> tuple:
+    def _timed(self, call):
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+        try:
+            return call()
+        finally:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def define(self, code: str) -> tuple:
         """(function, None) or (None, error); runs the module body once, under the alarm."""
-        problem = self.policy.validate_code(code, self.allowed) if self.screen else None
+        problem = self.policy.validate_code(code, self.allowed) if self.screen and self.python_layers else None
         if problem:
             return None, problem
-        self.warm_up(code)
-        namespace = {"__builtins__": dict(template), "__name__": "<check>"}
+        namespace = {"__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
+                     "__name__": "<check>"}
+        module_names = namespace
         try:
             compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
-            self.armed = True
-            signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
-            try:
-                exec(compiled, namespace)
-            finally:
-                self.armed = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            if self.exec_style == "verif":
+                module_names = {}
+                self._timed(lambda: self._verif_exec(code, compiled, namespace, module_names))
+            else:
+                self._timed(lambda: exec(compiled, namespace))
         except BaseException as err:
-            return None, f"error while defining check_following: {self._error_text(err)}"
-        function = namespace.get("check_following")
+            return None, f"error while defining check_following: {self.error_text(err)}"
+        function = module_names.get("check_following")
         if not callable(function):
             return None, "defines no check_following"
         return function, None
 
+    @staticmethod
+    def _verif_exec(code: str, compiled, global_names: dict, local_names: dict) -> None:
+        """Defines the function as VerIF's executor does, so its quirks score the same.
+
+        Every import statement found anywhere in the code is first run on its own into the globals, rebuilt
+        from the module name alone (``import re as r`` becomes ``import re``); then the code runs with separate
+        globals and locals, so a module-level constant or helper lands in the locals, where
+        ``check_following`` (whose globals are the globals) cannot see it: a NameError when it is used.
+        """
+        import ast
+
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                lines = [f"import {alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                lines = [f"from {node.module} import {alias.name}" for alias in node.names]
+            else:
+                continue
+            for line in lines:
+                exec(compile(line, CHECK_FILENAME, "exec", dont_inherit=True), global_names)
+        exec(compiled, global_names, local_names)
+
     def run_one(self, function, instruction: str, response: str) -> tuple:
-        failure = None
         try:
-            self.armed = True
-            signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
-            passed = bool(function(instruction, response))  # truthiness, as the reference does
+            # truthiness, as the reference does
+            return self._timed(lambda: bool(function(instruction, response))), None
         except BaseException as err:
-            self.armed = False
-            passed, failure = None, err
+            return None, self.error_text(err)
+
+
+ZYGOTE_MAX_FDS = 128  # the zygote keeps its descriptors below this, so a child can close all others cheaply
+
+
+def _close_other_fds(keep: tuple[int, ...]) -> tuple[int, ...]:
+    """Moves ``keep`` to 3, 4, ... and closes every other descriptor above 2; returns the new numbers."""
+    top = ZYGOTE_MAX_FDS
+    high = [os.dup2(fd, top - 1 - i) for i, fd in enumerate(keep)]
+    os.closerange(3, top - len(keep))
+    new = tuple(os.dup2(fd, 3 + i) for i, fd in enumerate(high))
+    for fd in high:
+        os.close(fd)
+    return new
+
+
+def _lock_down_child(config: dict, seccomp) -> None:
+    """Kernel-enforced limits, in an order that keeps each step possible: rlimits, uid, then seccomp."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote's death ends us too
+    except (OSError, AttributeError):
+        pass
+    limit = int(config["memory_mb"]) * 1024 * 1024
+    cpu = int(int(config.get("max_tasks", 256)) * (float(config["timeout_s"]) + 1) + 5)
+    for name, value in (("RLIMIT_AS", limit), ("RLIMIT_FSIZE", 0), ("RLIMIT_NOFILE", 16), ("RLIMIT_CORE", 0),
+                        ("RLIMIT_CPU", cpu)):
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+        except (ValueError, OSError, AttributeError):
+            pass  # reported by the zygote's start-up probe
+    if config.get("drop_uid") and os.geteuid() == 0:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)  # all capabilities go with uid 0
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    if seccomp is not None:
+        seccomp.install()
+
+
+def _child(sandbox: _Sandbox, seccomp, arm, out_fd: int, in_fd: int, config: dict) -> None:
+    """A child, locked down before it knows its job; then runs one job. Never returns (os._exit)."""
+    status = 0
+    try:
+        out_fd, in_fd = _close_other_fds((out_fd, in_fd))
+        _lock_down_child(config, seccomp)
+        header = _read_exact(in_fd, HEADER.size)
+        body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
+        if body is None:
+            os._exit(0)  # a spare that was not needed
+        job = json.loads(body)
+        strings, tasks = job["strings"], job["tasks"]
+        host = _HostCalls(out_fd, in_fd, frozenset(config.get("host_calls") or ()))
+        shim = _judge_shim(host)
+        sys.modules["llm_call"] = shim
+        sandbox.proxies["llm_call"] = shim
+        if sandbox.python_layers:
+            arm()
+        function, error = sandbox.define(job["code"])
+        if function is not None:
+            _write_all(out_fd, bytes([REC_DEFINED]))
+        for index, (i_instruction, i_response) in enumerate(tasks):
+            passed = None
+            if function is not None:
+                passed, error = sandbox.run_one(function, strings[i_instruction], strings[i_response])
+            text = (error or "").encode("utf-8", "replace")[:1000] if passed is None else b""
+            _write_all(out_fd, RESULT.pack(REC_RESULT, index, 2 if passed is None else int(passed), len(text)) + text)
+    except BaseException:
+        status = 70
+    finally:
+        os._exit(status)
+
+
+def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict) -> tuple[int, int, int]:
+    """Forks a child that locks itself down and waits for its job; returns (pid, its output, its input)."""
+    out_r, out_w = os.pipe()
+    in_r, in_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.close(in_w)
+        _child(sandbox, seccomp, arm, out_w, in_r, config)
+    os.close(out_w)
+    os.close(in_r)
+    return pid, out_r, in_w
+
+
+def _discard(process: tuple[int, int, int]) -> None:
+    pid, out_r, in_w = process
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    os.close(out_r)
+    os.close(in_w)
+
+
+def _describe_status(status: int) -> dict:
+    if os.WIFSIGNALED(status):
+        return {"signal": os.WTERMSIG(status)}
+    return {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1}
+
+
+def _probe_seccomp(seccomp, config: dict) -> str | None:
+    """Forks a child that installs the filter and tries a socket; None if the kernel refused it as it must."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            _lock_down_child(config, seccomp)
+            import socket
+            try:
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+                code = 4
+            except OSError:
+                code = 0
         finally:
-            self.armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        return passed, (None if failure is None else self._error_text(failure))
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    detail = {3: "installing it failed", 4: "a socket could still be opened"}
+    return (f"the seccomp filter did not take effect ({detail.get(os.WEXITSTATUS(status), 'probe died')})"
+            if os.WIFEXITED(status) else f"the seccomp probe was killed by signal {os.WTERMSIG(status)}")
 
 
 def main(argv: list[str]) -> int:
-    """Worker entry point; returns the exit status."""
+    """Zygote entry point; returns the exit status."""
     config = json.loads(argv[1])
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE fails instead of killing us
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE fails instead of killing
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # notebook interrupts are the parent's business
-
     in_fd, out_fd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -468,87 +653,109 @@ def main(argv: list[str]) -> int:
     os.close(null)
     sys.stdin = None
     sys.stdout = sys.stderr = _Discard()
-    progress = mmap.mmap(config["progress_fd"], PROGRESS.size)
-    os.close(config["progress_fd"])
     os.chdir("/")
 
-    policy = _load_policy()
+    try:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ZYGOTE_MAX_FDS, hard))
+    except (ValueError, OSError):
+        pass
+    policy = _load_sibling("_policy")
     sandbox = _Sandbox(config, policy)
-    sandbox.progress = progress
     sandbox.preload()
-    template = sandbox.make_builtins_template()
     signal.signal(signal.SIGALRM, sandbox.on_alarm)
-
-    limit = sandbox.memory_mb * 1024 * 1024
-    in_use = _vm_size_bytes()
-    if in_use and in_use + HEADROOM_BYTES > limit:
-        _write_frame(out_fd, {"fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker already uses "
-                                       f"{in_use / 2**20:.0f} MB of address space; raise memory_mb"})
-        return 1
-    warnings = []
-    for name, value in (("RLIMIT_AS", limit), ("RLIMIT_FSIZE", 0), ("RLIMIT_NPROC", 0), ("RLIMIT_NOFILE", 64),
-                        ("RLIMIT_CORE", 0)):
+    warnings: list[str] = []
+    seccomp, kernel_problem = None, None
+    if config.get("seccomp", True):
         try:
-            resource.setrlimit(getattr(resource, name), (value, value))  # hard = soft: cannot be raised again
-        except (ValueError, OSError, AttributeError) as err:  # some platforms refuse some limits
-            warnings.append(f"could not set {name}={value}: {err}")
+            seccomp = _load_sibling("_seccomp")
+            seccomp.prepare()
+        except Exception as err:  # no libseccomp, not Linux
+            seccomp, kernel_problem = None, f"seccomp unavailable: {type(err).__name__}: {err}"
+        if seccomp is not None:
+            kernel_problem = _probe_seccomp(seccomp, config)
+            if kernel_problem:
+                seccomp = None
+    else:
+        kernel_problem = "seccomp switched off by the caller"
 
+    in_use = _vm_size_bytes()
+    if in_use and in_use + HEADROOM_BYTES > sandbox.memory_mb * 1024 * 1024:
+        _send(out_fd, b"R", json.dumps({"fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker "
+                                                 f"already uses {in_use / 2**20:.0f} MB of address space; "
+                                                 "raise memory_mb"}).encode())
+        return 1
     roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     roots.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
-    sys.addaudithook(_make_audit_hook(tuple(sorted(roots))))
-    # Library code uses the real builtins; a check that reached them (past every other layer) and patched
-    # one must not change the answers of the checks after it.
-    real_builtins = builtins.__dict__
-    builtins_snapshot = dict(real_builtins)
-    detector_factory = getattr(sys.modules.get("langdetect"), "DetectorFactory", None)
-    _write_frame(out_fd, {"ready": True, "pid": os.getpid(), "missing": sandbox.missing, "warnings": warnings})
+    hook, arm = _make_audit_hook(tuple(sorted(roots)))
+    sys.addaudithook(hook)
+    _send(out_fd, b"R", json.dumps({
+        "ready": True, "pid": os.getpid(), "missing": sandbox.missing, "warnings": warnings,
+        "seccomp": seccomp is not None, "kernel_problem": kernel_problem,
+        "uid_drop": bool(config.get("drop_uid") and os.geteuid() == 0)}).encode())
+    if seccomp is None and not config.get("allow_unsandboxed"):
+        return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 
+    gc.freeze()  # what the zygote loaded stays out of the children's garbage collections (fewer copied pages)
+    # Children forked and locked down ahead of their jobs. A fork is the costliest step of a job, so the zygote
+    # forks while it would otherwise wait: up to `spares` of them when idle (between a trainer's reward bursts),
+    # and one during a burst, overlapping the job that runs.
+    spares: collections.deque[tuple[int, int, int]] = collections.deque()
+    target = max(1, int(config.get("spares", 1)))
+    child = None  # (job id, pid, output fd, input fd)
+    queued: collections.deque[dict] = collections.deque()  # run requests, one child at a time
     while True:
+        if child is None and queued:
+            request = queued.popleft()
+            if sandbox.needs_warm_up(request["code"]):
+                while spares:  # forked before the data was loaded: they would load it inside a check's time
+                    _discard(spares.popleft())
+                sandbox.warm_up(request["code"])
+                gc.freeze()
+            pid, out_r, in_w = spares.popleft() if spares else _spawn(sandbox, seccomp, arm, config)
+            job = request.pop("raw")  # the parent's request as it came: no second encoding
+            try:
+                _write_all(in_w, HEADER.pack(len(job)) + job)
+            except OSError:
+                pass  # it died already; its exit is reported from the output pipe
+            child = (request["job"], pid, out_r, in_w)
+            _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
+        wanted = target if child is None and not queued else 1
+        if len(spares) < wanted and not select.select([in_fd], [], [], 0)[0]:
+            spares.append(_spawn(sandbox, seccomp, arm, config))
+            continue
+        watch = [in_fd] + ([child[2]] if child else [])
+        readable, _, _ = select.select(watch, [], [])
+        if child and child[2] in readable:
+            data = os.read(child[2], 1 << 16)
+            if data:
+                _send(out_fd, b"D", data)
+            else:
+                os.close(child[2])
+                _, status = os.waitpid(child[1], 0)
+                os.close(child[3])
+                _send(out_fd, b"X", json.dumps({"job": child[0], **_describe_status(status)}).encode())
+                child = None
+            continue
         header = _read_exact(in_fd, HEADER.size)
-        if header is None:
-            return 0
-        body = _read_exact(in_fd, HEADER.unpack(header)[0])
-        if body is None:
+        body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
+        if body is None:  # the parent is gone: nothing of ours may outlive it
+            for process in ([child[1:]] if child else []) + list(spares):
+                os.kill(process[0], signal.SIGKILL)
             return 0
         request = json.loads(body)
-        if request.get("reset"):
-            sandbox.cache.clear()
-        for digest, code in request.get("codes", {}).items():
-            sandbox.cache[digest] = (code,)  # compiled on first use, inside that task's time window
-        strings, tasks, seq = request["strings"], request["tasks"], request["seq"]
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_budget = int(used.ru_utime + used.ru_stime + len(tasks) * (sandbox.timeout_s + 1) + 10)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_budget, resource.RLIM_INFINITY))
-        results = []
-        for index, (digest, i_instruction, i_response) in enumerate(tasks):
-            sandbox.position = (seq, index)
-            PROGRESS.pack_into(progress, 0, seq, index)
-            start = time.perf_counter()
-            entry = sandbox.cache.get(digest)
+        op = request.get("op")
+        if op == "run":
+            request["raw"] = body
+            queued.append(request)
+        elif op == "kill" and child and child[0] == request.get("job"):
+            os.kill(child[1], signal.SIGKILL)  # the output pipe then closes and the exit is reported
+        elif op == "reply" and child and child[0] == request.get("job"):
+            data = request["data"].encode("utf-8", "surrogatepass")
             try:
-                if entry is None:
-                    passed, error = None, "internal error: code was not sent to the worker"
-                else:
-                    if len(entry) == 1:
-                        entry = sandbox.cache[digest] = sandbox.compile_check(entry[0], template)
-                    function, error = entry
-                    passed = None
-                    if function is not None:
-                        passed, error = sandbox.run_one(function, strings[i_instruction], strings[i_response])
-            except _CheckTimeout:  # the alarm landed in our own bookkeeping, a hair after the check
-                sandbox.recycle = True
-                passed, error = None, f"timed out after {sandbox.timeout_s} s"
-            if detector_factory is not None and detector_factory.seed != 0:
-                detector_factory.seed = 0  # a check may set it (allowed); the next one starts seeded as usual
-            if real_builtins != builtins_snapshot:
-                real_builtins.clear()
-                real_builtins.update(builtins_snapshot)
-                sandbox.recycle = True
-            seconds = time.perf_counter() - start
-            results.append([passed, error, round(seconds, 6) if math.isfinite(seconds) else 0.0])
-        _write_frame(out_fd, {"seq": seq, "results": results, "recycle": sandbox.recycle})
-        if sandbox.recycle:
-            return 0  # an interrupted check may have left library state half-updated: start clean
+                _write_all(child[3], HEADER.pack(len(data)) + data)
+            except OSError:
+                pass  # the child died meanwhile; its exit is reported from the output pipe
 
 
 if __name__ == "__main__":

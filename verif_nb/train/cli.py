@@ -1,4 +1,4 @@
-"""``verif-nb train``, ``verif-nb eval ifeval|heldout`` and ``verif-nb launch``.
+"""``verif-nb train``, ``verif-nb eval ifeval|heldout|bench`` and ``verif-nb launch``.
 
 Example:
     >>> import argparse
@@ -140,6 +140,9 @@ def register(subparsers: Any) -> None:
     heldout = ev_sub.add_parser("heldout", parents=[common], help="the held-out records of a run, rule-verified")
     heldout.add_argument("--run", required=True, help="the run folder (holds params.yaml and data_split.json)")
     heldout.set_defaults(func=_eval_heldout)
+    from verif_nb.eval.cli import register_bench
+
+    register_bench(ev_sub)
 
     launch = subparsers.add_parser("launch", help="print the accelerate command that trains a params file on GPUs")
     launch.add_argument("params")

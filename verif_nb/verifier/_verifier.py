@@ -110,9 +110,9 @@ def describe_constraint(constraint: Constraint, prompt: str | None = None) -> st
     if constraint.description:
         return constraint.description
     if constraint.checker_id:
-        from verif_nb.ifeval import describe_checker
+        from verif_nb.ifbench.builtins import describe  # IFEval's and IFBench's checkers
 
-        return describe_checker(constraint.checker_id, constraint.kwargs, prompt)
+        return describe(constraint.checker_id, constraint.kwargs, prompt)
     return f"the '{constraint.group}' requirement stated in the instruction"
 
 
@@ -191,9 +191,24 @@ class Verifier:
 
             c = self.config
             self._sandbox = SandboxPool(
-                workers=c.sandbox_workers, timeout_s=c.sandbox_timeout_s, memory_mb=c.sandbox_memory_mb
+                workers=c.sandbox_workers,
+                timeout_s=c.sandbox_timeout_s,
+                memory_mb=c.sandbox_memory_mb,
+                allow_unsandboxed=c.sandbox_allow_unsandboxed,
             )
         return self._sandbox
+
+    @property
+    def sandbox_isolation(self) -> dict | None:
+        """How dataset code was isolated (``SandboxPool.isolation``), or None if none ran.
+
+        ``sandboxed`` False means it ran without the kernel layer, on the caller's explicit opt-in.
+
+        Example:
+            >>> Verifier(VerifierConfig(mode="rule")).sandbox_isolation is None
+            True
+        """
+        return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
 
     def close(self) -> None:
         """Stop the sandbox workers this verifier started."""
@@ -230,7 +245,7 @@ class Verifier:
         self.metrics["responses"] += len(pending)
 
         # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
-        from verif_nb.ifeval import check_constraint
+        from verif_nb.ifbench.builtins import check_constraint  # IFEval's and IFBench's built-ins
 
         sandbox_jobs: list[tuple[_Pending, int, Constraint]] = []
         for p in pending:

@@ -31,8 +31,13 @@ VERIFIER_FIELDS: tuple[str, ...] = (
     "strip_think",
     "sandbox_workers",
     "sandbox_timeout_s",
+    "sandbox_allow_unsandboxed",
 )
-_OPTION_NAMES = {"sandbox_workers": "--workers", "sandbox_timeout_s": "--timeout"}
+_OPTION_NAMES = {
+    "sandbox_workers": "--workers",
+    "sandbox_timeout_s": "--timeout",
+    "sandbox_allow_unsandboxed": "--allow-unsandboxed-code",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +78,7 @@ def run_verify(args: argparse.Namespace) -> int:
         results = verifier.verify_batch(items, progress=True)
         judge_stats = verifier.judge.stats.to_dict() if judge is not None else None
         metrics = dict(verifier.metrics)
+        sandbox = verifier.sandbox_isolation
     seconds = time.perf_counter() - start
     write_jsonl(Path(args.out), [r.to_dict() for r in results])
     rewards = [r.reward for r in results if r.reward is not None]
@@ -87,6 +93,7 @@ def run_verify(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "metrics": metrics,
         "judge": judge_stats,
+        "sandbox": sandbox,
         "out": str(args.out),
     }
     print(json.dumps(summary))

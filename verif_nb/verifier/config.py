@@ -86,6 +86,13 @@ class VerifierConfig(Settings):
     sandbox_workers: int = option(2, "worker processes that run dataset-supplied code")
     sandbox_timeout_s: float = option(2.0, "time limit of one dataset check")
     sandbox_memory_mb: int = option(512, "address-space limit of one sandbox worker")
+    sandbox_allow_unsandboxed: bool = option(
+        False,
+        help=(
+            "RISK: run dataset-supplied code even where the kernel sandbox (seccomp) cannot be installed; "
+            "results and run manifests then record that it ran unsandboxed"
+        ),
+    )
     judge: JudgeConfig | None = option(None, "the judge endpoint (JudgeConfig fields); every mode but rule needs one")
 
     def __post_init__(self) -> None:
