@@ -120,6 +120,7 @@ def load_records(
     untagged: str = "error",
     unknown_checkers: str = "error",
     split: str = "train",
+    profile: str = "default",
 ) -> LoadResult:
     """Read records from a file, a folder, a saved ``datasets`` folder or a Hugging Face dataset id.
 
@@ -136,13 +137,19 @@ def load_records(
     happens to VerInstruct checkers with no ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to
     IFEval/IFBench ids that are not built in (``"llm"``: judged by the LLM from a description made of the
     id and kwargs); every policy applied is counted in ``result.counts``, and
-    ``counts["rows"] == len(records) + len(skipped)``.
+    ``counts["rows"] == len(records) + len(skipped)``. ``profile="reference"`` reads checker tags exactly as
+    VerIF's reward does (``untagged="verif"``). A dataset function the sandbox would refuse (a forbidden import,
+    a syntax error) is kept and counted (``counts["rule_code_rejected"]``): verifying it gives that constraint
+    ``passed=None`` with the reason, and the record's other constraints are still checked.
 
     Example:
         >>> res = load_records("../shared/data/verinstruct_format/example.jsonl")  # doctest: +SKIP
         >>> res.counts["records"], res[0].constraints[0].kind                    # doctest: +SKIP
         (5, 'rule')
     """
+    _check_choice("profile", profile, ("default", "reference"))
+    if profile == "reference":
+        untagged = "verif"  # the original reads tags by substring and drops what it cannot place
     _check_choice("format", format, FORMATS)
     _check_choice("untagged", untagged, UNTAGGED_POLICIES)
     _check_choice("unknown_checkers", unknown_checkers, UNKNOWN_POLICIES)

@@ -19,7 +19,9 @@ from verif_nb.records import Constraint, LabelledResponse, Record
 from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
 from verif_nb.sandbox import validate_code as screen_code
 
-UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop")
+# "verif" reads every tag as VerIF's reward does: "[llm]" / "[rule]" anywhere in the name (case-sensitive,
+# [llm] first), anything else dropped; the reference profile loads data this way.
+UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop", "verif")
 LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
 _FIELDS = frozenset({"id", "prompt", "checkers", "functions", "responses", "dropped_checkers"})
 _TAG = re.compile(r"^\s*\[(rule|llm)\]\s*", re.IGNORECASE)
@@ -36,6 +38,23 @@ def split_tag(checker: str) -> tuple[str | None, str]:
     if not m:
         return None, checker.strip()
     return m.group(1).lower(), checker[m.end() :].strip()
+
+
+# The prelude VerIF's if_prompts.py puts before every function so the trainer's exec finds its judge shim.
+# Exactly this and nothing broader is removed: verif-nb's sandbox provides the shim itself.
+_VERIF_PATH_PRELUDE = re.compile(r"\Aimport sys\nsys\.path\.append\([^\n]*\)\n")
+
+
+def strip_verif_prelude(code: str) -> str:
+    """Removes the ``import sys`` / ``sys.path.append(...)`` lines VerIF's ``if_prompts.py`` prepends.
+
+    Example:
+        >>> strip_verif_prelude("import sys\\nsys.path.append('/x')\\ndef check_following(i, r):\\n    return 1")
+        'def check_following(i, r):\\n    return 1'
+        >>> strip_verif_prelude("import sys\\nprint(sys.argv)\\n")  # anything else stays, and is screened
+        'import sys\\nprint(sys.argv)\\n'
+    """
+    return _VERIF_PATH_PRELUDE.sub("", code, count=1)
 
 
 # ---- field checks -------------------------------------------------------------------------------------------
@@ -227,8 +246,15 @@ def build_constraints(
     out: list[Constraint] = []
     kept: list[int] = []
     for i, (name, code) in enumerate(zip(checkers, functions)):
+        code = strip_verif_prelude(code)
         tag, bare = split_tag(name)
-        if tag is None:
+        if untagged == "verif":
+            tag = "llm" if "[llm]" in name else "rule" if "[rule]" in name else None
+            bare = name.replace(f"[{tag}]", "").strip() if tag else name
+            if tag is None:
+                counts["dropped_as_verif_does"] += 1
+                continue
+        elif tag is None:
             counts["untagged"] += 1
             if untagged == "error":
                 raise DataError(
@@ -236,7 +262,7 @@ def build_constraints(
                     raw.line,
                     f"{prefix}checkers[{i}]",
                     f"checker {name!r} has no [rule] or [llm] tag; choose a policy with "
-                    "untagged='rule', 'llm' or 'drop' (the VerIF reference silently drops these)",
+                    "untagged='rule', 'llm', 'drop' or 'verif' (the VerIF reference silently drops these)",
                 )
             if untagged == "drop":
                 counts["untagged_dropped"] += 1
@@ -250,9 +276,10 @@ def build_constraints(
                 out.append(constraint)
                 kept.append(i)
             continue
-        problem = validate_code(code)
-        if problem is not None:
-            raise DataError(raw.path, raw.line, f"{prefix}functions[{i}]", f"{problem} (checker {name!r})")
+        if tag == "rule" and validate_code(code) is not None:
+            # One bad function is one unverifiable constraint, not a lost row: the sandbox refuses it again at
+            # check time and that constraint gets passed=None with the reason.
+            counts["rule_code_rejected"] += 1
         description = None
         if tag == "llm":
             description = extract_llm_description(code)
@@ -327,7 +354,7 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
     checkers = require_str_list(row, "checkers", raw)
     functions = require_str_list(row, "functions", raw)
     constraints, kept, counts = build_constraints(checkers, functions, raw, untagged=untagged)
-    if not constraints:
+    if not constraints and untagged != "verif":  # VerIF still scores such a row
         raise RowDropped(
             raw.path,
             raw.line,

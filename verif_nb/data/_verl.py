@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,21 +29,6 @@ from verif_nb.records import Constraint, Record
 logger = logging.getLogger(__name__)
 
 GT = "reward_model.ground_truth"
-# The prelude VerIF's if_prompts.py puts before every function so the trainer's exec finds its judge shim.
-# Exactly this and nothing broader is removed: verif-nb's sandbox provides the shim itself.
-_VERIF_PATH_PRELUDE = re.compile(r"\Aimport sys\nsys\.path\.append\([^\n]*\)\n")
-
-
-def strip_verif_prelude(code: str) -> str:
-    """Removes the ``import sys`` / ``sys.path.append(...)`` lines VerIF's ``if_prompts.py`` prepends.
-
-    Example:
-        >>> strip_verif_prelude("import sys\\nsys.path.append('/x')\\ndef check_following(i, r):\\n    return 1")
-        'def check_following(i, r):\\n    return 1'
-        >>> strip_verif_prelude("import sys\\nprint(sys.argv)\\n")  # anything else stays, and is screened
-        'import sys\\nprint(sys.argv)\\n'
-    """
-    return _VERIF_PATH_PRELUDE.sub("", code, count=1)
 
 
 def _user_prompt(value: Any, raw: RawRow) -> tuple[str, list[dict[str, Any]]]:
@@ -112,7 +96,7 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
             "missing" if gt is None else f"expected a JSON object with checkers and functions, got {type(gt).__name__}",
         )
     checkers = _str_list(gt, "checkers", raw)
-    functions = [strip_verif_prelude(f) for f in _str_list(gt, "functions", raw, allow_empty_items=True)]
+    functions = _str_list(gt, "functions", raw, allow_empty_items=True)
     builtin = gt.get("builtin")
     if builtin is not None and (not isinstance(builtin, list) or len(builtin) != len(checkers)):
         raise DataError(raw.path, raw.line, f"{GT}.builtin", "expected a list aligned with checkers")
@@ -149,7 +133,7 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
     constraints, kept, counts = build_constraints(
         checkers, functions, raw, untagged=untagged, prefix=f"{GT}.", builtin=builtin, builtin_check=from_builtin
     )
-    if not constraints:
+    if not constraints and untagged != "verif":  # VerIF still scores such a row: rules 1 x the judge's answer
         raise RowDropped(raw.path, raw.line, f"{GT}.checkers", "a 'drop' policy removed every checker")
     extra = row.get("extra_info")
     if extra is not None and not isinstance(extra, dict):

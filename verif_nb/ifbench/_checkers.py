@@ -1859,7 +1859,7 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> IFBenc
     Example:
         >>> get_checker("count:numbers", {"N": 3, "keyword": None}).N
         3
-        >>> get_checker("count:numbers", {})
+        >>> get_checker("count:numbers", {})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         verif_nb.errors.CheckerError: count:numbers: needs a non-empty value for ['N'] (the reference would draw ...

@@ -35,8 +35,11 @@ from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.judge.templates import (
     JudgeTemplate,
+    OriginalTemplate,
     get_template,
     load_template_dir,
+    load_template_file,
+    original_templates,
     parse_verdict,
     strip_think,
     verdict_token_sets,
@@ -271,6 +274,13 @@ class JudgeClient:
         self.stats = JudgeStats()
         if config.template_dir:
             load_template_dir(config.template_dir)
+        self.extract_template: JudgeTemplate | None = None  # what rule code's llm_extract is asked with
+        if config.template_file:
+            if str(config.template_file).endswith(".py"):  # VerIF's llm_call.py: read its prompts, never run it
+                score, self.extract_template = original_templates(config.template_file)
+            else:
+                score = load_template_file(config.template_file)
+            self.config = config = config.replace(template=score.name)
         # Validate the templates now, so a typo fails before any call is made.
         get_template(config.template)
         get_template(config.judge_template)
@@ -289,6 +299,15 @@ class JudgeClient:
             JudgeOutcome(passed=True, ...)
         """
         return self.run_many([JudgeRequest.score(prompt, response, constraints)], progress=False)[0]
+
+    def extract(self, prompt: str, response: str, request: str) -> JudgeOutcome:
+        """Ask the judge to extract text from a response (rule code's ``llm_extract``); the answer is ``raw``.
+
+        Uses VerIF's own extract prompt when ``template_file`` is its ``llm_call.py``, else ``verif_extract_en``.
+        """
+        template = self.extract_template or get_template("verif_extract_en")
+        return self.run_many([JudgeRequest(prompt, response, [request], template.scope, template.name)],
+                             progress=False)[0]
 
     def judge_constraint(self, prompt: str, response: str, constraint: str) -> JudgeOutcome:
         """One call for one constraint (VerIF ``llm_judge``), answered yes/no.
@@ -354,7 +373,7 @@ class JudgeClient:
                 f"template {template.name!r} judges one constraint per call, but a request has "
                 f"{len(request.constraints)}; use a {{constraints}} template for several"
             )
-        if not request.constraints:
+        if not request.constraints and not isinstance(template, OriginalTemplate):  # VerIF asks with []
             raise JudgeError("a judge request needs at least one constraint; skip the judge when there are none")
         return template
 
@@ -364,7 +383,7 @@ class JudgeClient:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": template.render(prompt, response, constraints),
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": template.max_tokens or self.config.max_tokens,
             "temperature": self.config.temperature,
         }
         if self.config.logprobs:

@@ -58,6 +58,13 @@ class JudgeConfig(Settings):
         "verif_score_en",
         help=("template for score_response (all soft constraints in one call): name or path to a .yaml"),
     )
+    template_file: str | None = option(
+        None,
+        help=(
+            "a judge template file used for score_response: a verif-nb .yaml template, or VerIF's own llm_call.py "
+            "(its prompts are read, never run; the reference profile needs it)"
+        ),
+    )
     template_dir: str | None = option(
         None, help=("folder of extra *.yaml judge templates, registered when the client is created")
     )

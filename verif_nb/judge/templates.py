@@ -30,8 +30,9 @@ import yaml
 
 from verif_nb.errors import JudgeError
 
-ParserKind = Literal["bracket", "yes_no"]
-PARSERS: tuple[str, ...] = ("bracket", "yes_no")
+ParserKind = Literal["bracket", "yes_no", "verif_first", "text"]
+# verif_first: the original VerIF rule (first [[n]] anywhere, no match = 0); text: no verdict, the answer itself
+PARSERS: tuple[str, ...] = ("bracket", "yes_no", "verif_first", "text")
 _BUILTIN_DIR = Path(__file__).with_name("templates")
 _FIELD_RE = re.compile(r"\{(prompt|response|constraints|constraint)\}")
 _TEMPLATE_KEYS = {"name", "description", "system", "user", "parser", "language"}
@@ -61,6 +62,7 @@ class JudgeTemplate:
     description: str = ""
     language: str | None = None
     source: str | None = None
+    max_tokens: int | None = None  # the template's own answer budget, else the JudgeConfig's
 
     def __post_init__(self) -> None:
         where = self.source or f"template {self.name!r}"
@@ -106,6 +108,71 @@ class JudgeTemplate:
         messages = [{"role": "system", "content": self.system}] if self.system else []
         messages.append({"role": "user", "content": user})
         return messages
+
+
+@dataclass(frozen=True)
+class OriginalTemplate(JudgeTemplate):
+    """A prompt read from VerIF's own ``llm_call.py`` (see :mod:`verif_nb.judge.original`): its messages are
+    the original's, byte for byte; ``{constraints}`` is the list of ``[llm]`` checker names, possibly empty.
+
+    Example:
+        >>> OriginalTemplate.__mro__[1].__name__
+        'JudgeTemplate'
+    """
+
+    expression: Any = None  # a verif_nb.judge.original prompt expression
+    fields: tuple[str, ...] = ("instruction", "response", "checkers")
+
+    def __post_init__(self) -> None:
+        if self.parser not in PARSERS:
+            raise JudgeError(f"{self.source}: parser must be one of {PARSERS}, not {self.parser!r}")
+
+    @property
+    def scope(self) -> Literal["all", "one"]:
+        return "all"
+
+    @property
+    def text_hash(self) -> str:
+        body = "\x00".join([ast_dump(self.expression.node), self.parser, str(self.max_tokens)])
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+    def render(self, prompt: str, response: str, constraints: list[str]) -> list[dict[str, str]]:
+        # llm_score takes the list of [llm] checker names; llm_extract one extraction request
+        third = list(constraints) if self.fields[2] == "checkers" else (constraints[0] if constraints else "")
+        values = dict(zip(self.fields, (prompt, response, third)))
+        return [{"role": "user", "content": self.expression.render(values)}]
+
+
+def ast_dump(node: Any) -> str:
+    import ast
+
+    return ast.dump(node)
+
+
+def original_templates(path: str | Path) -> tuple[OriginalTemplate, OriginalTemplate | None]:
+    """The score and extract prompts of VerIF's ``llm_call.py`` as templates, registered by name.
+
+    Example:
+        >>> original_templates("missing/llm_call.py")
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: missing/llm_call.py: cannot read the judge template file ([Errno 2] No such file or directory: 'missing/llm_call.py')
+    """
+    from verif_nb.judge.original import load_original_prompts
+
+    prompts = load_original_prompts(path)
+    score = OriginalTemplate(name="verif_original_score", user="", parser="verif_first", source=prompts.path,
+                             description="VerIF's llm_score prompt, read from the user's llm_call.py",
+                             max_tokens=prompts.score_max_tokens, expression=prompts.score)
+    register_template(score, overwrite=True)
+    extract = None
+    if prompts.extract is not None:
+        extract = OriginalTemplate(name="verif_original_extract", user="", parser="text", source=prompts.path,
+                                   description="VerIF's llm_extract prompt, read from the user's llm_call.py",
+                                   max_tokens=prompts.extract_max_tokens, expression=prompts.extract,
+                                   fields=("instruction", "response", "specific_prompt"))
+        register_template(extract, overwrite=True)
+    return score, extract
 
 
 def format_constraints(constraints: list[str]) -> str:
@@ -245,6 +312,7 @@ class ParsedVerdict:
 
 
 _BRACKET_RE = re.compile(r"\[\[\s*([01])\s*\]\]")
+_VERIF_FIRST_RE = re.compile(r"\[\[(\d+)\]\]")
 _YES = {"yes", "y", "true", "是"}
 _NO = {"no", "n", "false", "否", "不"}
 _WORD_RE = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]")
@@ -281,6 +349,11 @@ def parse_verdict(raw: str | None, parser: ParserKind) -> ParsedVerdict:
         >>> parse_verdict("I cannot tell.", "yes_no").passed is None
         True
     """
+    if parser == "text":
+        return ParsedVerdict(raw is not None, None if raw is not None else "no answer")
+    if parser == "verif_first":  # the original's own rule: no </think> handling, no clamping, no match = 0
+        m = _VERIF_FIRST_RE.search((raw or "").strip())
+        return ParsedVerdict(bool(m) and int(m.group(1)) != 0, None, m.start(1) if m else None)
     if raw is None or not raw.strip():
         return ParsedVerdict(None, "the judge returned an empty answer")
     start = _answer_start(raw)
@@ -315,6 +388,6 @@ def verdict_token_sets(parser: ParserKind) -> tuple[set[str], set[str]]:
         >>> verdict_token_sets("bracket")
         ({'1'}, {'0'})
     """
-    if parser == "bracket":
+    if parser in ("bracket", "verif_first"):
         return {"1"}, {"0"}
     return {"yes", "y", "是", "true"}, {"no", "n", "否", "false", "不"}

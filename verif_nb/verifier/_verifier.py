@@ -150,6 +150,15 @@ class Verifier:
             raise ParamsError(
                 f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))"
             )
+        self.reference = self.config.profile == "reference"
+        if self.reference and self.config.mode != "rule":
+            template_file = getattr(getattr(self._judge_arg, "config", self._judge_arg), "template_file", None)
+            if not (template_file and str(template_file).endswith(".py")):
+                raise ParamsError(
+                    "the reference profile sends the judge VerIF's own prompt, which verif-nb does not ship: point "
+                    "--judge-template-file (params: judge.template_file) at VerIF's llm_call.py "
+                    "(verl/utils/reward_score/local_server/llm_call.py in THU-KEG/VerIF)"
+                )
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Verifier:
@@ -195,6 +204,9 @@ class Verifier:
                 timeout_s=c.sandbox_timeout_s,
                 memory_mb=c.sandbox_memory_mb,
                 allow_unsandboxed=c.sandbox_allow_unsandboxed,
+                # rule code that calls llm_extract is answered through the judge endpoint, by this process
+                host_functions={"llm_extract": self._llm_extract} if self._judge_arg is not None else {},
+                exec_style="verif" if self.reference else "verif_nb",
             )
         return self._sandbox
 
@@ -209,6 +221,16 @@ class Verifier:
             True
         """
         return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
+
+    def _llm_extract(self, instruction: str, response: str, request: str, *_: Any) -> str:
+        """Rule code's ``llm_extract``, asked of the judge (cached and counted like every judge call)."""
+        outcome = self.judge.extract(str(instruction), str(response), str(request))
+        self.metrics["llm_extract_calls"] += 1
+        if outcome.raw is None:
+            if self.reference:
+                return "NA"  # what VerIF's APIModel hands back when a call fails
+            raise RuntimeError(f"llm_extract: the judge could not answer ({outcome.error})")
+        return outcome.raw.strip()
 
     def close(self) -> None:
         """Stop the sandbox workers this verifier started."""
@@ -269,10 +291,13 @@ class Verifier:
             self._run_sandbox(sandbox_jobs)
 
         # 2. judge: one call per response (or per constraint), all in flight together
-        self._run_judge([p for p in pending if p.judged], progress)
-        return [self._combine(p) for p in pending]
+        # (VerIF asks the judge about every response, even one whose record has no [llm] checker)
+        self._run_judge([p for p in pending if p.judged or (self.reference and mode != "rule")], progress)
+        return [self._combine_reference(p) if self.reference else self._combine(p) for p in pending]
 
     def _clean(self, response: str) -> str:
+        if self.reference:  # the original's parse_solution, applied to every response
+            return response.split("</think>")[-1].strip()
         if self.config.strip_think and "</think>" in response:
             return response.rsplit("</think>", 1)[1].strip()
         return response
@@ -307,6 +332,10 @@ class Verifier:
         requests: list[JudgeRequest] = []
         owners: list[_Pending] = []
         for p in pending:
+            if self.reference:  # VerIF shows the judge the [llm] checker names, as a list, in one call
+                requests.append(JudgeRequest.score(p.record.prompt, p.response, [c.name for c in p.judged]))
+                owners.append(p)
+                continue
             words = [describe_constraint(c, p.record.prompt) for c in p.judged]
             if self.config.judge_granularity == "response":
                 requests.append(JudgeRequest.score(p.record.prompt, p.response, words))
@@ -417,11 +446,61 @@ class Verifier:
             constraint_indices=indices,
         )
 
+    def _combine_reference(self, p: _Pending) -> VerificationResult:
+        """VerIF's reward, quirks included: every failure scores 0, and the judge's number is not clamped."""
+        from verif_nb.judge.original import verif_score
+
+        mode = self.config.mode
+        verdicts: list[Verdict] = [v for _, v in p.rule if v is not None]
+        position = {id(c): i for i, c in enumerate(p.record.constraints)}
+        indices = [position[id(c)] for c, v in p.rule if v is not None]
+        notes = []
+        self.metrics["rule_checks"] += len(verdicts)
+        failed = sum(v.passed is None for v in verdicts)
+        self.metrics["rule_errors"] += failed
+        if failed:
+            notes.append(f"profile=reference: {failed} errored rule check(s) scored 0")
+        # the original's mean of `1 if result else 0`, and 1 for a record without [rule] checkers
+        rule_score = sum(bool(v.passed) for v in verdicts) / len(verdicts) if verdicts else 1.0
+        judge_score = raw = None
+        if mode != "rule":
+            outcome = p.judge_outcomes[0]
+            raw = outcome.raw
+            judge_score = float(verif_score(raw.strip()) if raw is not None else 0)
+            if raw is None:
+                self.metrics["judge_errors"] += 1
+                notes.append(f"profile=reference: the failed judge call scored 0 ({outcome.error})")
+            for c in p.judged:
+                verdicts.append(Verdict(c.name, c.kind, judge_score >= 1 if raw is not None else None,
+                                        error=outcome.error if raw is None else None, raw=raw,
+                                        reason=f"judge score {judge_score:g} for the response (VerIF: the first "
+                                               "[[n]] of the answer, 0 if none)"))
+                indices.append(position[id(c)])
+        if mode == "rule":
+            reward = rule_score
+        elif mode in ("llm", "llm_all"):
+            reward = judge_score
+        else:
+            reward = self._combined(rule_score, judge_score)
+        return VerificationResult(
+            record_id=p.record.id,
+            reward=reward,
+            rule_score=rule_score if mode in ("rule", "hybrid") else None,
+            judge_score=judge_score,
+            verdicts=verdicts,
+            policy="; ".join(notes) or None,
+            judge_raw=raw,
+            constraint_indices=indices,
+        )
+
     def _reward(self, rule: float | None, judge: float | None, p: _Pending) -> float | None:
         if not p.rule and not p.judged:
             return None
         if rule is None or judge is None:  # only one component applies to this record / mode
             return rule if judge is None and p.rule else judge
+        return self._combined(rule, judge)
+
+    def _combined(self, rule: float, judge: float) -> float:
         combine = self.config.combine
         if combine == "product":
             return rule * judge

@@ -22,6 +22,7 @@ RuleErrorPolicy = Literal["none", "skip", "zero"]
 JudgeErrorPolicy = Literal["none", "zero", "raise"]
 JudgeGranularity = Literal["response", "constraint"]
 InstructionArg = Literal["literal", "prompt"]
+Profile = Literal["default", "reference"]
 
 MODES: tuple[str, ...] = typing.get_args(Mode)
 COMBINES: tuple[str, ...] = typing.get_args(Combine)
@@ -29,6 +30,7 @@ RULE_ERROR_POLICIES: tuple[str, ...] = typing.get_args(RuleErrorPolicy)
 JUDGE_ERROR_POLICIES: tuple[str, ...] = typing.get_args(JudgeErrorPolicy)
 JUDGE_GRANULARITIES: tuple[str, ...] = typing.get_args(JudgeGranularity)
 INSTRUCTION_ARGS: tuple[str, ...] = typing.get_args(InstructionArg)
+PROFILES: tuple[str, ...] = typing.get_args(Profile)
 
 
 @dataclass
@@ -46,6 +48,14 @@ class VerifierConfig(Settings):
 
     section = "verifier"
 
+    profile: Profile = option(
+        "default",
+        help=(
+            "default: verif-nb's verifier (honest None, strict tags, described constraints, guarded judge prompt); "
+            "reference: exactly VerIF's published reward (see the README's profile table; needs the judge's "
+            "template_file pointed at VerIF's llm_call.py)"
+        ),
+    )
     mode: Mode = option("hybrid", "rule | llm | llm_all | hybrid: what is checked by code and what by the judge")
     combine: Combine = option(
         "product", help=("hybrid only: product (VerIF code) | mean (paper text) | weighted | min")
