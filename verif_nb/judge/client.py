@@ -306,8 +306,9 @@ class JudgeClient:
         Uses VerIF's own extract prompt when ``template_file`` is its ``llm_call.py``, else ``verif_extract_en``.
         """
         template = self.extract_template or get_template("verif_extract_en")
-        return self.run_many([JudgeRequest(prompt, response, [request], template.scope, template.name)],
-                             progress=False)[0]
+        return self.run_many(
+            [JudgeRequest(prompt, response, [request], template.scope, template.name)], progress=False
+        )[0]
 
     def judge_constraint(self, prompt: str, response: str, constraint: str) -> JudgeOutcome:
         """One call for one constraint (VerIF ``llm_judge``), answered yes/no.

@@ -153,24 +153,36 @@ def original_templates(path: str | Path) -> tuple[OriginalTemplate, OriginalTemp
     """The score and extract prompts of VerIF's ``llm_call.py`` as templates, registered by name.
 
     Example:
-        >>> original_templates("missing/llm_call.py")
+        >>> original_templates("missing/llm_call.py")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: missing/llm_call.py: cannot read the judge template file ([Errno 2] No such file or directory: 'missing/llm_call.py')
+        verif_nb.errors.ParamsError: missing/llm_call.py: cannot read the judge template file (...)
     """
     from verif_nb.judge.original import load_original_prompts
 
     prompts = load_original_prompts(path)
-    score = OriginalTemplate(name="verif_original_score", user="", parser="verif_first", source=prompts.path,
-                             description="VerIF's llm_score prompt, read from the user's llm_call.py",
-                             max_tokens=prompts.score_max_tokens, expression=prompts.score)
+    score = OriginalTemplate(
+        name="verif_original_score",
+        user="",
+        parser="verif_first",
+        source=prompts.path,
+        description="VerIF's llm_score prompt, read from the user's llm_call.py",
+        max_tokens=prompts.score_max_tokens,
+        expression=prompts.score,
+    )
     register_template(score, overwrite=True)
     extract = None
     if prompts.extract is not None:
-        extract = OriginalTemplate(name="verif_original_extract", user="", parser="text", source=prompts.path,
-                                   description="VerIF's llm_extract prompt, read from the user's llm_call.py",
-                                   max_tokens=prompts.extract_max_tokens, expression=prompts.extract,
-                                   fields=("instruction", "response", "specific_prompt"))
+        extract = OriginalTemplate(
+            name="verif_original_extract",
+            user="",
+            parser="text",
+            source=prompts.path,
+            description="VerIF's llm_extract prompt, read from the user's llm_call.py",
+            max_tokens=prompts.extract_max_tokens,
+            expression=prompts.extract,
+            fields=("instruction", "response", "specific_prompt"),
+        )
         register_template(extract, overwrite=True)
     return score, extract
 

@@ -118,12 +118,20 @@ def get_verifier(verifier: dict[str, Any] | None = None, verifier_params: str | 
         return _verifiers[key]
 
 
-def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, Any] | None, index: int = 0) -> Record:
+def record_from_verl(
+    data_source: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None,
+    index: int = 0,
+    untagged: str = "rule",
+) -> Record:
     """The Record behind one verl sample (its ground truth and extra_info as ``export verl`` wrote them).
 
-    The prompt is taken from ``extra_info["prompt"]`` (or the ground truth's ``"prompt"``); verl does not
-    hand the prompt to reward functions, and without it the judge is shown the word "instruction", as
-    VerIF's reference reward does.
+    The prompt is taken from ``extra_info["prompt"]`` (or the ground truth's ``"prompt"``): verl's reward
+    managers do not hand the prompt to reward functions (VerIF's fork passes its own ``prompt_str``, the decoded
+    chat-templated prompt, and its judge sees that). Without one the judge is shown the word "instruction",
+    which no run should rely on; a warning says so once. ``untagged="verif"`` reads checker tags as VerIF does
+    (the reference profile).
 
     Example:
         >>> code = "from llm_call import llm_judge\\ndef check_following(instruction, response):\\n" \\
@@ -141,8 +149,8 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
     if not prompt:
         _warn_once(
             "prompt",
-            "verl rows carry no prompt for the reward (extra_info['prompt']); the judge sees the "
-            "literal 'instruction' as in VerIF's reference reward",
+            "verl rows carry no prompt for the reward (extra_info['prompt'], as `verif-nb export verl` writes "
+            "it); the judge sees the literal word 'instruction' instead of the prompt",
         )
         prompt = "instruction"
     extra.pop("rollout_reward_scores", None)  # added by verl's batch manager; not ours
@@ -152,7 +160,7 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
         "reward_model": {"style": "rule", "ground_truth": gt},
         "extra_info": extra,
     }
-    return parse_verl_row(row, path="<verl batch>", line=index + 1, untagged="rule", unknown_checkers="llm")
+    return parse_verl_row(row, path="<verl batch>", line=index + 1, untagged=untagged, unknown_checkers="llm")
 
 
 def _score_dict(result: Any, unverifiable_score: float) -> dict[str, Any]:
@@ -195,8 +203,10 @@ def compute_score_batch(
         )
     extras = list(extra_infos) if extra_infos is not None else [None] * n
     v = get_verifier(verifier, verifier_params)
+    tags = "verif" if getattr(v, "reference", False) else "rule"
     records = [
-        record_from_verl(ds, gt, ex, i) for i, (ds, gt, ex) in enumerate(zip(data_sources, ground_truths, extras))
+        record_from_verl(ds, gt, ex, i, untagged=tags)
+        for i, (ds, gt, ex) in enumerate(zip(data_sources, ground_truths, extras))
     ]
     results = v.verify_batch(list(zip(records, [str(s) for s in solution_strs])))
     out = [_score_dict(r, unverifiable_score) for r in results]

@@ -471,10 +471,17 @@ class Verifier:
                 self.metrics["judge_errors"] += 1
                 notes.append(f"profile=reference: the failed judge call scored 0 ({outcome.error})")
             for c in p.judged:
-                verdicts.append(Verdict(c.name, c.kind, judge_score >= 1 if raw is not None else None,
-                                        error=outcome.error if raw is None else None, raw=raw,
-                                        reason=f"judge score {judge_score:g} for the response (VerIF: the first "
-                                               "[[n]] of the answer, 0 if none)"))
+                verdicts.append(
+                    Verdict(
+                        c.name,
+                        c.kind,
+                        judge_score >= 1 if raw is not None else None,
+                        error=outcome.error if raw is None else None,
+                        raw=raw,
+                        reason=f"judge score {judge_score:g} for the response (VerIF: the first "
+                        "[[n]] of the answer, 0 if none)",
+                    )
+                )
                 indices.append(position[id(c)])
         if mode == "rule":
             reward = rule_score
