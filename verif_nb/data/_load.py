@@ -171,8 +171,10 @@ def load_records(
     return _load_streams(streams, format, lenient=lenient, untagged=untagged, unknown_checkers=unknown_checkers)
 
 
-def load_sample() -> LoadResult:
+def load_sample(profile: str = "default") -> LoadResult:
     """The sample dataset embedded in the package: every ``verif_nb/data/sample/*.jsonl``, in file-name order.
+
+    ``profile="reference"`` reads its checker tags as VerIF does (see :func:`load_records`).
 
     VerInstruct records with labelled candidate responses, for trying verifiers without any download.
 
@@ -194,6 +196,6 @@ def load_sample() -> LoadResult:
         [(str(f), iter_file_rows(f)) for f in files],
         "verinstruct",
         lenient=False,
-        untagged="error",
+        untagged="verif" if profile == "reference" else "error",
         unknown_checkers="error",
     )
