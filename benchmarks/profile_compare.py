@@ -76,7 +76,7 @@ def run(mode: str, stub_url: str | None) -> dict[str, list]:
 def compare(rewards: dict[str, list]) -> dict:
     changes: Counter = Counter()
     reasons: Counter = Counter()
-    for (rid, resp, a, err, _), (_, _, b, _, policy) in zip(rewards["default"], rewards["reference"]):
+    for (_, _, a, err, _), (_, _, b, _, policy) in zip(rewards["default"], rewards["reference"]):
         if a == b:
             changes["same"] += 1
             continue
