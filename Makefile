@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.setup-done
 # torch is pinned in the same install command so pip takes the CPU wheel, not a multi-GB CUDA build.
 EXTRAS := train,judge,notebooks,test
 
-.PHONY: setup test test-fast demo kernel clean
+.PHONY: setup test test-fast demo kernel verl-venv clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -30,5 +30,9 @@ demo: setup
 kernel: setup
 	$(VENV)/bin/verif-nb kernel install
 
+# upstream verl 0.9.1 in its own venv (.venv-verl/): it pins transformers<5.11; tests/test_verl_reward_loop.py uses it
+verl-venv:
+	PYTHON=$(PYTHON) scripts/make_verl_venv.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-verl build *.egg-info
