@@ -22,14 +22,15 @@ from verif_nb.verifier import COMBINES, INSTRUCTION_ARGS, JUDGE_ERROR_POLICIES, 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``--judge-*`` options shared by every command that talks to a judge."""
     g = parser.add_argument_group("judge (modes llm, llm_all, hybrid)")
-    g.add_argument("--judge-base-url", default="http://127.0.0.1:8088/v1",
-                   help="OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp, Ollama, OpenAI)")
+    g.add_argument("--judge-base-url", action="append", metavar="URL[,URL...]",
+                   help="OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp, Ollama, OpenAI); give it several "
+                        "times or comma-separated for several servers of one model (default http://127.0.0.1:8088/v1)")
     g.add_argument("--judge-model", default="qwen2.5-coder-0.5b-instruct", help="model name the endpoint serves")
     g.add_argument("--judge-template", default="verif_score_en", help="prompt template name")
     g.add_argument("--judge-api-key-env", default="VERIF_JUDGE_API_KEY",
                    help="environment variable holding the API key (never the key itself)")
     g.add_argument("--judge-max-tokens", type=int, default=512)
-    g.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight at once")
+    g.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight at once, per server")
     g.add_argument("--judge-cache", default=None, help="folder of the persistent judge cache (off when not given)")
     g.add_argument("--judge-timeout", type=float, default=120.0, help="seconds per judge call")
     g.add_argument("--judge-max-retries", type=int, default=4, help="retries on 429/5xx/connection errors/timeouts")
@@ -41,7 +42,8 @@ def judge_config_from_args(args: argparse.Namespace) -> Any:
     """A JudgeConfig from the ``--judge-*`` options."""
     from verif_nb.judge import JudgeConfig
 
-    return JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, template=args.judge_template,
+    base_url = ",".join(args.judge_base_url) if args.judge_base_url else "http://127.0.0.1:8088/v1"
+    return JudgeConfig(base_url=base_url, model=args.judge_model, template=args.judge_template,
                        api_key_env=args.judge_api_key_env, max_tokens=args.judge_max_tokens,
                        concurrency=args.judge_concurrency, cache_dir=args.judge_cache,
                        timeout_s=args.judge_timeout, max_retries=args.judge_max_retries,
@@ -92,7 +94,8 @@ def run_verify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
         results = verifier.verify_batch(items, progress=True)
-        judge_stats = verifier.judge.stats.to_dict() if judge is not None else None
+        judge_stats = {**verifier.judge.stats.to_dict(), "endpoints": verifier.judge.endpoints.snapshot()} \
+            if judge is not None else None
         metrics = dict(verifier.metrics)
     seconds = time.perf_counter() - start
     write_jsonl(Path(args.out), [r.to_dict() for r in results])

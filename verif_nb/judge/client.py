@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import httpx
 from tqdm.auto import tqdm
@@ -34,6 +33,7 @@ from tqdm.auto import tqdm
 from verif_nb.errors import JudgeError
 from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
+from verif_nb.judge.endpoints import EndpointPool
 from verif_nb.judge.templates import (
     JudgeTemplate,
     get_template,
@@ -269,9 +269,10 @@ class JudgeClient:
         get_template(config.template)
         get_template(config.judge_template)
         self._cache = AnswerCache(config.cache_dir) if config.cache_dir else None
-        host = urlparse(config.base_url).hostname or ""
+        # One pool per client, so back-offs and counts outlive a batch (verif_nb.judge.endpoints).
+        self.endpoints = EndpointPool(config.base_url, cooldown_s=config.endpoint_cooldown_s)
         # A proxy from the environment must never capture calls to a local server.
-        self._trust_env = host not in {"127.0.0.1", "localhost", "::1"}
+        self._trust_env = not self.endpoints.all_local
 
     # --- public synchronous API ------------------------------------------------------------------
 
@@ -310,9 +311,9 @@ class JudgeClient:
             >>> outcomes = await client.arun_many(reqs)  # doctest: +SKIP
         """
         templates = [self._template_for(r) for r in requests]
-        limits = httpx.Limits(max_connections=self.config.concurrency,
-                              max_keepalive_connections=self.config.concurrency)
-        semaphore = asyncio.Semaphore(self.config.concurrency)
+        slots = self.config.concurrency * self.endpoints.size  # concurrency is per server
+        limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+        semaphore = asyncio.Semaphore(slots)
         async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env,
                                      headers=self._headers()) as http:
             tasks = [asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)]
@@ -433,13 +434,14 @@ class JudgeClient:
                             completion_tokens=int(usage.get("completion_tokens") or 0))
 
     async def _post_with_retries(self, http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[Any, int]:
-        url = f"{self.config.base_url}/chat/completions"
         last_kind, last_message = "connect", ""
         for attempt in range(self.config.max_retries + 1):
             self.stats.add(attempts=1)
             delay = self.config.backoff_s * (2 ** attempt)
+            lease = self.endpoints.lease()  # each attempt goes to the least busy server in rotation
+            url = f"{lease.url}/chat/completions"
             try:
-                reply = await http.post(url, json=body)  # the per-attempt timeout is the client's default
+                reply = await lease.post(http, url, json=body)  # the per-attempt timeout is the client's default
             except httpx.TimeoutException as err:
                 last_kind = "timeout"
                 last_message = f"no answer within {self.config.timeout_s:g} s ({type(err).__name__})"
@@ -466,7 +468,7 @@ class JudgeClient:
                     if reply.status_code in (401, 403):
                         hint = f" — set the API key in the environment variable {self.config.api_key_env}"
                     elif reply.status_code == 404:
-                        hint = f" — check base_url ({self.config.base_url}) and the model name ({self.config.model})"
+                        hint = f" — check base_url ({lease.url}) and the model name ({self.config.model})"
                     raise _CallFailed("http_4xx", f"HTTP {reply.status_code} from {url}: {snippet!r}{hint}",
                                       attempt + 1)
                 last_message = f"HTTP {reply.status_code} from {url}: {snippet!r}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.judge.endpoints import split_base_urls
 
 
 @dataclass
@@ -40,8 +41,9 @@ class JudgeConfig:
         8
     """
 
-    base_url: str = field(default="http://127.0.0.1:8088/v1", metadata={
-        "help": "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI)"})
+    base_url: str | list[str] = field(default="http://127.0.0.1:8088/v1", metadata={
+        "help": "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI); "
+                "several servers of one model as a list or comma-separated (calls are spread over them)"})
     model: str = field(default="qwen2.5-coder-0.5b-instruct", metadata={
         "help": "model name sent with each request (vLLM: the served model; llama.cpp: its --model_alias)"})
     api_key_env: str = field(default="VERIF_JUDGE_API_KEY", metadata={
@@ -60,7 +62,7 @@ class JudgeConfig:
         "help": "retries after the first attempt on 429, 5xx, connection errors and timeouts"})
     backoff_s: float = field(default=0.5, metadata={
         "help": "first retry delay; doubles each retry (a 429's Retry-After wins when larger)"})
-    concurrency: int = field(default=4, metadata={"help": "most requests in flight at once"})
+    concurrency: int = field(default=4, metadata={"help": "most requests in flight at once, per server"})
     cache_dir: str | None = field(default=None, metadata={
         "help": "folder of the persistent answer cache (sqlite); None = no cache"})
     logprobs: bool = field(default=False, metadata={
@@ -68,6 +70,8 @@ class JudgeConfig:
     top_logprobs: int = field(default=10, metadata={"help": "alternatives per token when logprobs is on"})
     extra_body: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)"})
+    endpoint_cooldown_s: float = field(default=30.0, metadata={
+        "help": "with several base_url servers: seconds a server that failed stays out of rotation"})
 
     def __post_init__(self) -> None:
         for name in ("max_tokens", "concurrency"):
@@ -75,7 +79,10 @@ class JudgeConfig:
                 raise ParamsError(f"JudgeConfig.{name} must be at least 1, not {getattr(self, name)!r}")
         if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
             raise ParamsError("JudgeConfig: max_retries and backoff_s must be >= 0 and timeout_s > 0")
-        self.base_url = self.base_url.rstrip("/")
+        if self.endpoint_cooldown_s < 0:
+            raise ParamsError("JudgeConfig: endpoint_cooldown_s must be >= 0")
+        # One string either way, so messages and run metadata read the same for one server or several.
+        self.base_url = ",".join(split_base_urls(self.base_url))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JudgeConfig":
