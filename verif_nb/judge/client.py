@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 from verif_nb.errors import JudgeError
 from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
-from verif_nb.judge.endpoints import EndpointPool
+from verif_nb.judge.endpoints import EndpointPool, HttpShards
 from verif_nb.judge.templates import (
     JudgeTemplate,
     get_template,
@@ -46,6 +47,7 @@ from verif_nb.judge.templates import (
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
+_CONNECTIONS_PER_POOL = 8
 _MAX_RETRY_AFTER_S = 60.0
 
 
@@ -312,10 +314,16 @@ class JudgeClient:
         """
         templates = [self._template_for(r) for r in requests]
         slots = self.config.concurrency * self.endpoints.size  # concurrency is per server
-        limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+        # httpcore's pool does work quadratic in its connections on every request: above ~16 in flight one
+        # pool costs more CPU than the calls themselves (benchmarks/RESULTS.md), so big batches use several.
+        shards = -(-slots // _CONNECTIONS_PER_POOL)
+        sizes = [slots // shards + (i < slots % shards) for i in range(shards)]
         semaphore = asyncio.Semaphore(slots)
-        async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env,
-                                     headers=self._headers()) as http:
+        async with contextlib.AsyncExitStack() as stack:
+            http = HttpShards([await stack.enter_async_context(httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                timeout=self.config.timeout_s, trust_env=self._trust_env, headers=self._headers()))
+                for size in sizes])
             tasks = [asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)]
             with tqdm(total=len(tasks), desc="judge", unit="call", disable=not progress or len(tasks) < 2) as bar:
                 for fut in asyncio.as_completed(tasks):
