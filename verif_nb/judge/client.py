@@ -47,8 +47,8 @@ from verif_nb.judge.templates import (
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
-_CONNECTIONS_PER_POOL = 8
 _MAX_RETRY_AFTER_S = 60.0
+_CONNECTIONS_PER_POOL = 8  # see arun_many
 
 
 @dataclass
