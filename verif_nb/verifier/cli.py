@@ -95,7 +95,11 @@ def run_verify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
         results = verifier.verify_batch(items, progress=True)
-        judge_stats = verifier.judge.stats.to_dict() if judge is not None else None
+        judge_stats = (
+            {**verifier.judge.stats.to_dict(), "endpoints": verifier.judge.endpoints.snapshot()}
+            if judge is not None
+            else None
+        )
         metrics = dict(verifier.metrics)
         sandbox = verifier.sandbox_isolation
     seconds = time.perf_counter() - start
