@@ -44,13 +44,13 @@ RECORDS = [
     {
         "key": 3,
         "prompt": "Write between 5 and 50 words.",
-        "instruction_id_list": ["count:word_count_range"],
+        "instruction_id_list": ["made_up:judged_only"],  # no checker knows it: judged
         "kwargs": [{"min_words": 5, "max_words": 50}],
     },
     {
         "key": 4,
         "prompt": "Describe a GARBLE machine in 5 to 50 words.",
-        "instruction_id_list": ["count:word_count_range"],
+        "instruction_id_list": ["made_up:judged_only"],  # no checker knows it: judged
         "kwargs": [{"min_words": 5, "max_words": 50}],
     },
 ]
