@@ -14,8 +14,8 @@ import pytest
 from tests.stub_judge_server import StubJudgeServer, closed_port
 from verif_nb.errors import ParamsError
 from verif_nb.judge import JudgeClient, JudgeConfig, JudgeRequest
-from verif_nb.judge.endpoints import EndpointPool, split_base_urls
 from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
+from verif_nb.judge.endpoints import EndpointPool, split_base_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B, C = "http://127.0.0.1:8001/v1", "http://127.0.0.1:8002/v1", "http://127.0.0.1:8003/v1"
