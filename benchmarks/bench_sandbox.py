@@ -138,7 +138,7 @@ def run_shape(args, functions, responses) -> None:
     tasks = [CheckTask(code, "instruction", r) for codes, rs in records for r in rs for code in codes]
     n_functions = sum(len(codes) for codes, _ in records)
     print(f"shape {args.shape}: {len(records)} records, {n_functions} functions, {len(tasks)} checks")
-    with SandboxPool(workers=args.workers, max_batch=1024) as pool:
+    with SandboxPool(workers=args.workers, max_batch=1024, spares=args.spares) as pool:
         pool.check_batch(tasks[:8])
         times = {"simple": [], "reference": [], "sandbox": []}
         inner = []
@@ -193,6 +193,7 @@ def main() -> None:
         "rollouts; dataset: --records records x 1 response, each its own function",
     )
     parser.add_argument("--records", type=int, default=2000, help="records for --shape dataset")
+    parser.add_argument("--spares", type=int, default=16, help="locked-down children each worker forks while idle")
     args = parser.parse_args()
     if args.shape != "mix":
         functions = rule_functions_from_examples() + TYPICAL_FUNCTIONS
