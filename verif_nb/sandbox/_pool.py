@@ -242,6 +242,7 @@ class _Worker:
             "max_tasks": pool.max_batch,
             "exec_style": pool.exec_style,
             "spares": pool.spares,
+            "parallel": pool.parallel,
         }
         plan = launch_plan(
             [sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)], use_namespaces=pool.namespaces
@@ -412,60 +413,63 @@ class _Worker:
         self._queue({"op": "run", "job": job.id, "code": tasks[indices[0]].code, "strings": strings, "tasks": rows})
 
     def _drive(self, waiting: collections.deque, tasks: list[CheckTask], results: list) -> None:
+        """Runs the jobs; the zygote runs up to ``parallel`` children at once, each one function."""
         pool = self.pool
         limit = pool.timeout_s + pool.grace_s
         while waiting:
             self._send_job(waiting.popleft(), tasks)
-        current: _Job | None = None
+        running: dict[int, _Job] = {}
         idle_since = time.monotonic()
         while self.inflight:
-            if current is None:
-                deadline = idle_since + pool.startup_timeout_s  # the zygote may load library data first
-            elif current.ending:
-                deadline = current.killed_at + _KILL_CONFIRM_S
+            if running:  # the earliest deadline of the running children, by the parent's own clock
+                deadline = min(j.killed_at + _KILL_CONFIRM_S if j.ending else j.last + limit for j in running.values())
             else:
-                deadline = current.last + limit
+                deadline = idle_since + pool.startup_timeout_s  # the zygote may load library data first
             frame = self._frame(deadline)
             now = time.monotonic()
             if frame is None:
-                if current is None:
+                if not running:
                     raise _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s")
-                if current.ending:
-                    raise _WorkerLost("the worker did not confirm a kill")
-                reason = f"timed out after {pool.timeout_s} s (check process killed)"
-                self._kill(
-                    current,
-                    "timeout" if current.stream.defined else "undefined",
-                    reason if current.stream.defined else f"defining check_following {reason}",
-                    now,
-                )
+                for job in list(running.values()):
+                    if job.ending and now >= job.killed_at + _KILL_CONFIRM_S:
+                        raise _WorkerLost("the worker did not confirm a kill")
+                    if not job.ending and now >= job.last + limit:
+                        reason = f"timed out after {pool.timeout_s} s (check process killed)"
+                        self._kill(
+                            job,
+                            "timeout" if job.stream.defined else "undefined",
+                            reason if job.stream.defined else f"defining check_following {reason}",
+                            now,
+                        )
                 continue
             kind, payload = frame
             if kind == b"S":
                 job = self.inflight.get(self._json(payload).get("job"))
-                if job is None or current is not None:
+                if job is None or job.started:
                     raise _WorkerLost("the worker started a check process out of order")
-                current, job.started, job.last = job, True, now
+                running[job.id], job.started, job.last = job, True, now
             elif kind == b"D":
-                if current is None:
-                    raise _WorkerLost("the worker relayed output with no check process running")
-                if current.ending:
+                job = running.get(int.from_bytes(payload[:4], "big")) if len(payload) >= 4 else None
+                if job is None:
+                    raise _WorkerLost("the worker relayed output for no running check process")
+                if job.ending:
                     continue  # being killed: what it still says does not count
-                parsed, problem = current.stream.feed(payload)
+                parsed, problem = job.stream.feed(payload[4:])
                 for record in parsed:
                     if record[0] == "result":
-                        current.records.append((record[1], record[2], now - current.last))
+                        job.records.append((record[1], record[2], now - job.last))
                     elif record[0] == "call":
-                        self._answer_call(current.id, record[1], record[2])
+                        self._answer_call(job.id, record[1], record[2])
                         now = time.monotonic()  # a judge call's time is not the check's
-                    current.last = now
+                    job.last = now
                 if problem:
-                    self._kill(current, "malformed", problem, now)
+                    self._kill(job, "malformed", problem, now)
             elif kind == b"X":
                 status = self._json(payload)
-                job = self.inflight.pop(status.get("job"), None)
-                if job is None or job is not current:
+                job = running.pop(status.get("job"), None)
+                if job is None:
                     raise _WorkerLost("the worker reported an exit out of order")
+                del self.inflight[job.id]
                 ending, reason = job.ending, job.reason
                 if not ending:
                     ending = "done" if len(job.records) == len(job.indices) else "crash"
@@ -475,7 +479,7 @@ class _Worker:
                 self._finish(job, ending, reason, tasks, results, waiting)
                 while waiting:  # the neighbours of a culprit run again, in a fresh child
                     self._send_job(waiting.popleft(), tasks)
-                current, idle_since = None, now
+                idle_since = now
             else:
                 raise _WorkerLost("the worker sent a frame out of order")
 
@@ -528,7 +532,9 @@ class SandboxPool:
     runs for rule code that asks (arguments and result are JSON values). ``exec_style="verif"`` defines each
     function the way VerIF's own executor does (imports replayed into the globals, module-level names in separate
     locals), for the ``reference`` profile. Each worker keeps up to ``spares`` children forked and locked down
-    while it is idle (about 1 MB each), so a trainer's reward burst does not wait for forks.
+    while it is idle (about 1 MB each), so a trainer's reward burst does not wait for forks, and runs up to
+    ``parallel`` of them at once (each still one function in its own process): a child's start, exit and
+    the relays between processes then overlap instead of adding up.
 
     Example:
         >>> code = "import re\\ndef check_following(instruction, response):\\n    return re.search('cat', response)"
@@ -552,6 +558,7 @@ class SandboxPool:
         host_functions: dict[str, Callable[..., Any]] | None = None,
         exec_style: str = "verif_nb",
         spares: int = 16,
+        parallel: int = 4,
         _static_screen: bool = True,
         _seccomp: bool = True,
         _python_layers: bool = True,
@@ -582,6 +589,9 @@ class SandboxPool:
         if not isinstance(spares, int) or spares < 1:
             raise ParamsError(f"spares must be a positive integer, not {spares!r}")
         self.spares = spares
+        if not isinstance(parallel, int) or parallel < 1:
+            raise ParamsError(f"parallel must be a positive integer, not {parallel!r}")
+        self.parallel = parallel
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)

@@ -22,7 +22,7 @@ Wire format (the zygote relays the child's bytes without reading them; the paren
 
 * parent -> zygote: 4-byte big-endian length + JSON ``{"op": "run"|"kill"|"reply", ...}``;
 * zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON), ``S`` child started, ``D``
-  bytes from the child, ``X`` child exited (JSON status);
+  the job id (4 bytes) and bytes from that job's child, ``X`` child exited (JSON status);
 * child -> parent (inside ``D``): ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True,
   2 None) + error length (u16) + UTF-8 error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call,
   answered on the child's input pipe by 4-byte length + JSON ``{"ok": value}`` or ``{"error": text}``.
@@ -878,10 +878,12 @@ def main(argv: list[str]) -> int:
     # and one during a burst, overlapping the job that runs.
     spares: collections.deque[tuple[int, int, int]] = collections.deque()
     target = max(1, int(config.get("spares", 1)))
-    child = None  # (job id, pid, output fd, input fd)
-    queued: collections.deque[dict] = collections.deque()  # run requests, one child at a time
+    parallel = max(1, int(config.get("parallel", 1)))
+    running: dict[int, tuple[int, int, int]] = {}  # job id -> (pid, output fd, input fd)
+    by_fd: dict[int, int] = {}  # output fd -> job id
+    queued: collections.deque[dict] = collections.deque()  # run requests, up to `parallel` children at a time
     while True:
-        if child is None and queued:
+        while queued and len(running) < parallel:
             request = queued.popleft()
             if sandbox.needs_warm_up(request["code"]):
                 while spares:  # forked before the data was loaded: they would load it inside a check's time
@@ -894,29 +896,34 @@ def main(argv: list[str]) -> int:
                 _write_all(in_w, HEADER.pack(len(job)) + job)
             except OSError:
                 pass  # it died already; its exit is reported from the output pipe
-            child = (request["job"], pid, out_r, in_w)
+            running[request["job"]] = (pid, out_r, in_w)
+            by_fd[out_r] = request["job"]
             _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
-        wanted = target if child is None and not queued else 1
+        wanted = target if not running and not queued else 1
         if len(spares) < wanted and not select.select([in_fd], [], [], 0)[0]:
             spares.append(_spawn(sandbox, seccomp, arm, config))
             continue
-        watch = [in_fd] + ([child[2]] if child else [])
-        readable, _, _ = select.select(watch, [], [])
-        if child and child[2] in readable:
-            data = os.read(child[2], 1 << 16)
+        readable, _, _ = select.select([in_fd, *by_fd], [], [])
+        for fd in readable:
+            if fd == in_fd:
+                continue
+            job_id = by_fd[fd]
+            data = os.read(fd, 1 << 16)
             if data:
-                _send(out_fd, b"D", data)
-            else:
-                os.close(child[2])
-                _, status = os.waitpid(child[1], 0)
-                os.close(child[3])
-                _send(out_fd, b"X", json.dumps({"job": child[0], **_describe_status(status)}).encode())
-                child = None
+                _send(out_fd, b"D", job_id.to_bytes(4, "big") + data)
+                continue
+            pid, _, in_w = running.pop(job_id)
+            del by_fd[fd]
+            os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            os.close(in_w)
+            _send(out_fd, b"X", json.dumps({"job": job_id, **_describe_status(status)}).encode())
+        if in_fd not in readable:
             continue
         header = _read_exact(in_fd, HEADER.size)
         body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
         if body is None:  # the parent is gone: nothing of ours may outlive it
-            for process in ([child[1:]] if child else []) + list(spares):
+            for process in [*running.values(), *spares]:
                 os.kill(process[0], signal.SIGKILL)
             return 0
         request = json.loads(body)
@@ -924,12 +931,12 @@ def main(argv: list[str]) -> int:
         if op == "run":
             request["raw"] = body
             queued.append(request)
-        elif op == "kill" and child and child[0] == request.get("job"):
-            os.kill(child[1], signal.SIGKILL)  # the output pipe then closes and the exit is reported
-        elif op == "reply" and child and child[0] == request.get("job"):
+        elif op == "kill" and request.get("job") in running:
+            os.kill(running[request["job"]][0], signal.SIGKILL)  # its output then closes and the exit is reported
+        elif op == "reply" and request.get("job") in running:
             data = request["data"].encode("utf-8", "surrogatepass")
             try:
-                _write_all(child[3], HEADER.pack(len(data)) + data)
+                _write_all(running[request["job"]][2], HEADER.pack(len(data)) + data)
             except OSError:
                 pass  # the child died meanwhile; its exit is reported from the output pipe
 
