@@ -320,6 +320,7 @@ def test_bad_task_values_are_results_not_exceptions(pool):
         ({"memory_mb": 10}, "memory_mb"),
         ({"max_batch": 0}, "max_batch"),
         ({"spares": 0}, "spares"),
+        ({"parallel": 0}, "parallel"),
         ({"exec_style": "exec"}, "exec_style"),
     ],
 )
