@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
-_CONNECTIONS_PER_POOL = 8  # see arun_many
+_CONNECTIONS_PER_POOL = 8  # see _sdk_client
 
 
 @dataclass

@@ -31,13 +31,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from verif_nb.errors import ParamsError
-
-if TYPE_CHECKING:
-    import httpx
 
 # Failure kinds (the client's names) that say the server, not the request, is the problem.
 SERVER_FAILURES = frozenset({"connect", "timeout", "http_429", "http_5xx"})
@@ -105,8 +102,8 @@ class Endpoint:
 
 
 class Lease:
-    """One attempt's hold on a server. :meth:`post` sends through it and releases it; a transport that
-    sends some other way calls :meth:`release` itself (with the failure kind, or None on success).
+    """One attempt's hold on a server; the client's transport calls :meth:`release` when the attempt ends
+    (with the failure kind, or None on success).
 
     Example:
         >>> pool = EndpointPool("http://a:1/v1")
@@ -127,32 +124,6 @@ class Lease:
         if self._open:
             self._open = False
             self._pool._release(self.endpoint, failure)
-
-    async def post(self, http: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
-        """``http.post(url, **kwargs)``, with the outcome recorded against this server; errors propagate.
-
-        Example:
-            >>> reply = await pool.lease().post(http, url, json=body)  # doctest: +SKIP
-        """
-        import httpx
-
-        failure: str | None = None
-        try:
-            reply = await http.post(url, **kwargs)
-        except httpx.TimeoutException:
-            failure = "timeout"
-            raise
-        except httpx.TransportError:
-            failure = "connect"
-            raise
-        else:
-            if reply.status_code == 429:
-                failure = "http_429"
-            elif reply.status_code >= 500:
-                failure = "http_5xx"
-            return reply
-        finally:
-            self.release(failure)
 
 
 class EndpointPool:
@@ -242,34 +213,3 @@ class EndpointPool:
         with self._lock:
             now = self._clock()
             return [e.to_dict(now) for e in self.endpoints]
-
-
-class HttpShards:
-    """Several ``httpx.AsyncClient`` used as one: each ``post`` goes to the client with the fewest in flight.
-
-    httpcore's connection pool re-scans every connection for every queued request, so one pool with
-    128 connections spends more CPU than the calls themselves; small pools side by side do not.
-
-    Example:
-        >>> import asyncio
-        >>> class Fake:
-        ...     async def post(self, url, **kw):
-        ...         return url
-        >>> asyncio.run(HttpShards([Fake(), Fake()]).post("http://a:1/v1/chat/completions"))
-        'http://a:1/v1/chat/completions'
-    """
-
-    def __init__(self, clients: Sequence[Any]):
-        if not clients:
-            raise ValueError("HttpShards needs at least one client")
-        self.clients = list(clients)
-        self.busy = [0] * len(self.clients)
-
-    async def post(self, url: str, **kwargs: Any) -> Any:
-        # One event loop drives all shards, so the counters need no lock.
-        index = min(range(len(self.busy)), key=self.busy.__getitem__)
-        self.busy[index] += 1
-        try:
-            return await self.clients[index].post(url, **kwargs)
-        finally:
-            self.busy[index] -= 1
