@@ -15,7 +15,7 @@ import pytest
 
 from verif_nb.cli import build_parser, main
 from verif_nb.errors import ParamsError
-from verif_nb.eval import (
+from verif_nb.model_eval import (
     TABLE_COLUMNS,
     SamplingConfig,
     TransformersEngine,
@@ -179,7 +179,7 @@ def test_run_eval_passes_engine_choice_and_options_to_the_factory():
 
 def test_nothing_imports_vllm_or_torch_at_import_time():
     code = (
-        "import sys, verif_nb.eval, verif_nb.eval.cli, verif_nb.cli; verif_nb.cli.build_parser(); "
+        "import sys, verif_nb.model_eval, verif_nb.model_eval.cli, verif_nb.cli; verif_nb.cli.build_parser(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('vllm', 'torch', 'transformers')))"
     )
     out = subprocess.run(
@@ -215,7 +215,7 @@ class _ScriptedEngine:
         self.answer = answer
 
     def generate(self, prompts, config, desc=""):
-        from verif_nb.eval import Generation
+        from verif_nb.model_eval import Generation
 
         return Generation(
             [[self.answer(p) for _ in range(config.samples)] for p in prompts], 5 * len(prompts), 0.5, self.name
@@ -323,7 +323,7 @@ def test_pass_at_k_rows(tmp_path):
 
         class Engine(_ScriptedEngine):
             def generate(self, prompts, config, desc=""):
-                from verif_nb.eval import Generation
+                from verif_nb.model_eval import Generation
 
                 def one(p, s):
                     return gold[p.split("\nWork it out")[0]] if source == "a" and s < 2 else "no"

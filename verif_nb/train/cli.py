@@ -151,7 +151,7 @@ def register(subparsers: Any) -> None:
     heldout = ev_sub.add_parser("heldout", parents=[common], help="the held-out records of a run, rule-verified")
     heldout.add_argument("--run", required=True, help="the run folder (holds params.yaml and data_split.json)")
     heldout.set_defaults(func=_eval_heldout)
-    from verif_nb.eval.cli import register_bench
+    from verif_nb.model_eval.cli import register_bench
 
     register_bench(ev_sub)
 

@@ -10,7 +10,7 @@ A model is any source :func:`verif_nb.train.models.resolve_model` takes, includi
 folder or a ``checkpoint-N/`` folder; LoRA adapters are merged into their base model for generation.
 
 For IFEval, IFBench and GSM8K together, on a seeded sample with paired significance tests, pass@k and
-vLLM on GPUs, see :func:`verif_nb.eval.run_eval` (``verif-nb eval bench``).
+vLLM on GPUs, see :func:`verif_nb.model_eval.run_eval` (``verif-nb eval bench``).
 
 Example:
     >>> table = compare_ifeval({"tiny": "tiny"}, limit=2, max_new_tokens=4,

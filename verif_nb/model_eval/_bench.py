@@ -186,7 +186,7 @@ def load_benchmark(
         rows = _read_rows(path)
         label = f"ifbench ({path.name})"
     elif name == "gsm8k":
-        from verif_nb.eval._gsm8k import PACKAGED_GSM8K, gsm8k_problems
+        from verif_nb.model_eval._gsm8k import PACKAGED_GSM8K, gsm8k_problems
 
         path = Path(inputs or PACKAGED_GSM8K)
         rows = gsm8k_problems(path)
@@ -206,7 +206,7 @@ def load_benchmark(
 
 def _prompt(name: str, row: dict[str, Any], origin: str, line: int) -> str:
     if name == "gsm8k":
-        from verif_nb.eval._gsm8k import gsm8k_prompt
+        from verif_nb.model_eval._gsm8k import gsm8k_prompt
 
         return gsm8k_prompt(row["question"])
     if not isinstance(row.get("prompt"), str):
@@ -253,7 +253,7 @@ def score_items(items: BenchItems, answers: Sequence[str]) -> tuple[dict[str, Me
     if len(answers) != items.n:
         raise ValueError(f"{len(answers)} answers for {items.n} {items.name} items")
     if items.name == "gsm8k":
-        from verif_nb.eval._gsm8k import gsm8k_accuracy
+        from verif_nb.model_eval._gsm8k import gsm8k_accuracy
 
         _, verdicts = gsm8k_accuracy(list(answers), items.rows)
         return {"accuracy": MetricScores("accuracy", [float(v.correct) for v in verdicts])}, verdicts

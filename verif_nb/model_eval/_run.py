@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError, RunExistsError
-from verif_nb.eval._bench import BENCHMARKS, METRICS, BenchItems, MetricScores, load_benchmark, score_items
-from verif_nb.eval._generate import Generation, SamplingConfig, make_engine
-from verif_nb.eval._stats import mcnemar_exact, paired_bootstrap_ci, pass_at_k
+from verif_nb.model_eval._bench import BENCHMARKS, METRICS, BenchItems, MetricScores, load_benchmark, score_items
+from verif_nb.model_eval._generate import Generation, SamplingConfig, make_engine
+from verif_nb.model_eval._stats import mcnemar_exact, paired_bootstrap_ci, pass_at_k
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ def run_eval(
     inputs = dict(inputs or {})
     items: dict[str, BenchItems] = {b: load_benchmark(b, limit, seed, inputs.get(b)) for b in benchmarks}
     if "ifbench" in items:
-        from verif_nb.eval._bench import ifbench_available
+        from verif_nb.model_eval._bench import ifbench_available
 
         ok, reason = ifbench_available()
         if not ok:  # fail before any model is loaded, not after an hour of generation

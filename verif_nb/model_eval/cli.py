@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from verif_nb.eval._bench import BENCHMARKS
-from verif_nb.eval._generate import ENGINES
+from verif_nb.model_eval._bench import BENCHMARKS
+from verif_nb.model_eval._generate import ENGINES
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from verif_nb.eval._run import run_eval
+    from verif_nb.model_eval._run import run_eval
     from verif_nb.train.cli import _models
 
     inputs = {

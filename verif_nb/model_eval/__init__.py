@@ -7,14 +7,14 @@ table: score, difference to the first model, its paired bootstrap 95% interval, 
 p-value for prompt-level metrics. ``claims_table`` turns it into the three claims beside the paper's figures.
 
 Example:
-    >>> from verif_nb.eval import mcnemar_exact, pass_at_k, score_gsm8k_answer
+    >>> from verif_nb.model_eval import mcnemar_exact, pass_at_k, score_gsm8k_answer
     >>> score_gsm8k_answer("So the answer is $1,200.", "... #### 1200").correct
     True
     >>> round(mcnemar_exact([False] * 6, [True] * 6).p_value, 5), pass_at_k(4, 1, 2)
     (0.03125, 0.5)
 """
 
-from verif_nb.eval._bench import (
+from verif_nb.model_eval._bench import (
     BENCHMARKS,
     METRICS,
     BenchItems,
@@ -25,7 +25,7 @@ from verif_nb.eval._bench import (
     score_ifbench,
     score_items,
 )
-from verif_nb.eval._claims import (
+from verif_nb.model_eval._claims import (
     CLAIMS,
     PAPER,
     PAPER_FIGURES,
@@ -35,7 +35,7 @@ from verif_nb.eval._claims import (
     paper_figures,
     runnable_benchmarks,
 )
-from verif_nb.eval._generate import (
+from verif_nb.model_eval._generate import (
     ENGINES,
     Generation,
     SamplingConfig,
@@ -45,7 +45,7 @@ from verif_nb.eval._generate import (
     count_new_tokens,
     make_engine,
 )
-from verif_nb.eval._gsm8k import (
+from verif_nb.model_eval._gsm8k import (
     PACKAGED_GSM8K,
     GSM8KVerdict,
     build_gsm8k_subset,
@@ -57,8 +57,8 @@ from verif_nb.eval._gsm8k import (
     normalize_number,
     score_gsm8k_answer,
 )
-from verif_nb.eval._run import TABLE_COLUMNS, EvalReport, run_eval
-from verif_nb.eval._stats import (
+from verif_nb.model_eval._run import TABLE_COLUMNS, EvalReport, run_eval
+from verif_nb.model_eval._stats import (
     BootstrapResult,
     McNemarResult,
     mcnemar_exact,
