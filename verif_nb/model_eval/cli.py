@@ -63,7 +63,7 @@ def register_bench(eval_subparsers: Any) -> None:
         "bench",
         help="models on ifeval / ifbench / gsm8k: one table of scores, differences and paired tests",
         description="Answer each benchmark with every model (the first is the baseline) and write one table "
-        "(eval_table.csv / .md, eval.json): score, difference, paired bootstrap 95%% CI, exact "
+        "(eval_table.csv / .md, eval.json): score, difference, paired bootstrap 95% CI, exact "
         "McNemar p for prompt-level metrics, generation tokens/s.",
     )
     bench.add_argument(
