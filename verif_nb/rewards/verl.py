@@ -61,7 +61,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +85,26 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
         log.warning(message, *args)
 
 
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists all the way down: verl hands reward_kwargs over as OmegaConf containers.
+
+    Example:
+        >>> from collections import OrderedDict
+        >>> _plain(OrderedDict(judge=OrderedDict(base_url=("a", "b"))))
+        {'judge': {'base_url': ['a', 'b']}}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _verifier_params(verifier: dict[str, Any] | None, verifier_params: str | os.PathLike | None) -> dict[str, Any]:
     if verifier is not None and verifier_params is not None:
         raise ParamsError("give either verifier={...} or verifier_params=PATH to compute_score, not both")
     if verifier is not None:
-        return dict(verifier)
+        return _plain(verifier)
     path = verifier_params or os.environ.get(ENV_PARAMS)
     if path:
         import yaml
