@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verif_nb.errors import DataError
+from verif_nb.errors import DataError, OutputPathError
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -79,6 +79,61 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def check_output_file(out: str | os.PathLike, inputs: dict[str, str | os.PathLike | None] | None = None) -> Path:
+    """Check, before any work starts, that a result file can be written at ``out``; returns it as a Path.
+
+    Refuses (:class:`OutputPathError`) an ``out`` that is one of ``inputs`` (``{"--data": path}``) by
+    resolved path or by inode (a hard link), a folder, a path under a file, and a folder where a file
+    cannot be created (tried for real, with a temporary file). Missing parent folders are created.
+    The file itself is then written with :func:`atomic_path`, so an existing one is replaced only once
+    the work succeeded.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> data = pathlib.Path(tempfile.mkdtemp()) / "data.jsonl"
+        >>> _ = data.write_text("{}")
+        >>> check_output_file(data.parent / "out.jsonl", {"--data": data}).name
+        'out.jsonl'
+        >>> check_output_file(data, {"--data": data})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.OutputPathError: --out .../data.jsonl is the --data file; ...
+    """
+    path = Path(out)
+    for option, given in (inputs or {}).items():
+        if given is not None and _same_file(path, Path(given)):
+            raise OutputPathError(
+                f"--out {path} is the {option} file; writing results there would destroy the input. "
+                "Choose another --out"
+            )
+    if path.is_dir():
+        raise OutputPathError(f"--out {path} is a folder; give a file name inside it, e.g. {path / 'results.jsonl'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"--out {path}: {parent} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputPathError(f"--out {path}: cannot write in {path.parent} ({err.strerror or err})") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputPathError(f"--out {path} exists and is read-only; choose another --out or make it writable")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
+
+
 @dataclass
 class JsonlLine:
     """One non-blank line of a JSONL file: its 1-based number and the object, or the error that stops it."""
@@ -105,28 +160,110 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[JsonlLine]:
         for line_no, data in enumerate(fh, start=1):
             if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows editors)
                 data = data[3:]
-            value, problem = _parse_line(data)
+            value, field, problem = _parse_line(data)
             if problem is not None:
-                yield JsonlLine(line_no, None, DataError(path, line_no, None, problem))
+                yield JsonlLine(line_no, None, DataError(path, line_no, field, problem))
             elif value is not None:
                 yield JsonlLine(line_no, value)
 
 
-def _parse_line(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """(object, None), (None, None) for a blank line, or (None, what is wrong with the line)."""
+# A data row is a handful of levels deep; past this the row is refused, before deeper code (json.dumps
+# to the sandbox, deepcopy) could hit Python's recursion limit on it.
+MAX_JSON_DEPTH = 64
+# Python refuses to convert longer integer strings (sys.get_int_max_str_digits), so no field can hold one.
+MAX_INT_DIGITS = 4300
+
+
+class _OversizedInt(str):
+    """Stands in for an integer literal too long to convert, so the field holding it can be named."""
+
+
+def parse_json_int(text: str) -> int | _OversizedInt:
+    """``json.loads``'s ``parse_int``: an int, or a marker for one too long to convert (found later by
+    :func:`json_value_problem`, which names its field) instead of a ValueError that names nothing.
+
+    Example:
+        >>> (parse_json_int("42"), type(parse_json_int("9" * 5000)).__name__)
+        (42, '_OversizedInt')
+    """
+    return _OversizedInt(text) if len(text.lstrip("-")) > MAX_INT_DIGITS else int(text)
+
+
+def _parse_line(data: bytes) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(object, None, None), (None, None, None) for a blank line, or (None, field or None, what is wrong)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        return None, f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
+        return None, None, f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
     if not text.strip():
-        return None, None
+        return None, None, None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=parse_json_int)
     except json.JSONDecodeError as err:
-        return None, f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object"
+        return None, None, f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object"
+    except RecursionError:
+        return None, _deep_field(text), f"nested more than {MAX_JSON_DEPTH} levels deep; a data row is a flat object"
     if not isinstance(value, dict):
-        return None, f"expected a JSON object per line, got {type(value).__name__}"
-    return value, None
+        return None, None, f"expected a JSON object per line, got {type(value).__name__}"
+    problem = json_value_problem(value)
+    if problem is not None:
+        return None, problem[0], problem[1]
+    return value, None, None
+
+
+def json_value_problem(row: dict[str, Any]) -> tuple[str, str] | None:
+    """(top-level field, what is wrong) for a parsed row nested too deep or holding an unconvertible
+    integer, else None. Walks without recursion, so any depth is safe to inspect.
+
+    Example:
+        >>> json_value_problem({"id": 1, "meta": {"a": [[[]]]}}) is None
+        True
+        >>> deep: list = []
+        >>> for _ in range(100):
+        ...     deep = [deep]
+        >>> json_value_problem({"id": "a", "meta": deep})[0]
+        'meta'
+    """
+    stack: list[tuple[Any, int, str]] = [(v, 1, str(k)) for k, v in row.items()]
+    while stack:
+        value, depth, top = stack.pop()
+        if isinstance(value, _OversizedInt):
+            digits = len(value.lstrip("-"))
+            return top, f"an integer of {digits} digits (more than {MAX_INT_DIGITS}); write it as a string"
+        if depth > MAX_JSON_DEPTH:
+            return top, f"nested more than {MAX_JSON_DEPTH} levels deep; a data row is a flat object"
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, top) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, top) for v in value)
+    return None
+
+
+def _deep_field(text: str) -> str | None:
+    """The top-level key under which a JSON line nests too deep (scanned, not parsed), or None."""
+    depth, key, in_string, escaped, start = 0, None, False, False, 0
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+                if depth == 1 and text[i + 1 :].lstrip().startswith(":"):
+                    try:
+                        key = json.loads(text[start : i + 1])
+                    except ValueError:
+                        key = None
+        elif ch == '"':
+            in_string, start = True, i
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return key
+        elif ch in "]}":
+            depth -= 1
+    return key
 
 
 def read_jsonl(path: str | os.PathLike, what: str = "jsonl") -> list[dict[str, Any]]:

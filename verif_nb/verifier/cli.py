@@ -11,7 +11,6 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
 from verif_nb.errors import DataError
 from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
@@ -62,7 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     """Run the command; writes ``--out`` and prints one JSON summary line."""
     from verif_nb.data import load_records, read_responses, write_jsonl
+    from verif_nb.files import check_output_file
 
+    # Before any work: a bad --out found after an hour of judging loses the hour.
+    out = check_output_file(args.out, {"--data": args.data, "--responses": args.responses})
     loaded = load_records(args.data, format=args.format, lenient=args.lenient, untagged=args.untagged)
     by_id = {r.id: r for r in loaded.records}
     responses = read_responses(args.responses)
@@ -80,7 +82,7 @@ def run_verify(args: argparse.Namespace) -> int:
         metrics = dict(verifier.metrics)
         sandbox = verifier.sandbox_isolation
     seconds = time.perf_counter() - start
-    write_jsonl(Path(args.out), [r.to_dict() for r in results])
+    write_jsonl(out, [r.to_dict() for r in results])  # atomic: an existing --out is replaced only now
     rewards = [r.reward for r in results if r.reward is not None]
     summary = {
         "responses": len(results),
