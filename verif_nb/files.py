@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verif_nb.errors import DataError, OutputPathError
+from verif_nb.errors import DataError, OutputPathError, ParamsError
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -314,3 +314,79 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
                 row = row.to_dict()
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return Path(path)
+
+
+# Params files and judge templates are a few KB; the cap keeps a wrong or hostile file from being read whole.
+MAX_YAML_BYTES = 1_000_000
+
+
+def _no_alias_loader() -> type:
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """SafeLoader that refuses aliases: ``*name`` can expand into billions of nodes (an alias bomb)."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"YAML alias *{event.anchor} refused: verif-nb files may not use anchors/aliases "
+                    "(they can expand without bound); write the values out",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse YAML from a verif-nb params file or template: safe types only, no aliases, a size cap.
+
+    Every failure is a :class:`ParamsError` naming ``where`` and saying which limit was hit.
+
+    Example:
+        >>> load_yaml_text("a: 1\\nb: [x, y]", "p.yaml")
+        {'a': 1, 'b': ['x', 'y']}
+        >>> load_yaml_text("a: &x [1]\\nb: *x", "p.yaml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: p.yaml: not valid YAML: YAML alias *x refused: ...
+    """
+    import yaml
+
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_YAML_BYTES:
+        raise ParamsError(f"{where}: {size} bytes, over the {MAX_YAML_BYTES}-byte cap for a YAML file")
+    try:
+        return yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{where}: not valid YAML: {err}") from None
+    except RecursionError:
+        raise ParamsError(f"{where}: YAML nested too deep to read") from None
+    except ValueError as err:  # e.g. an integer too long to convert
+        raise ParamsError(f"{where}: a value cannot be read: {err}") from None
+
+
+def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
+    """Read a YAML file through :func:`load_yaml_text`; a missing, oversized or non-UTF-8 file is a ParamsError.
+
+    Example:
+        >>> read_yaml("/nonexistent.yaml", "params file")
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: params file /nonexistent.yaml does not exist
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{what} {path} does not exist")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ParamsError(f"{path}: {path.stat().st_size} bytes, over the {MAX_YAML_BYTES}-byte cap for a {what}")
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_YAML_BYTES + 1)  # the file may grow between stat and read
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ParamsError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return load_yaml_text(text, str(path))

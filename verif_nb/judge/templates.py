@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from verif_nb.errors import JudgeError
+from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.files import read_yaml
 
 ParserKind = Literal["bracket", "yes_no", "verif_first", "text"]
 # verif_first: the original VerIF rule (first [[n]] anywhere, no match = 0); text: no verdict, the answer itself
@@ -153,24 +152,36 @@ def original_templates(path: str | Path) -> tuple[OriginalTemplate, OriginalTemp
     """The score and extract prompts of VerIF's ``llm_call.py`` as templates, registered by name.
 
     Example:
-        >>> original_templates("missing/llm_call.py")
+        >>> original_templates("missing/llm_call.py")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: missing/llm_call.py: cannot read the judge template file ([Errno 2] No such file or directory: 'missing/llm_call.py')
+        verif_nb.errors.ParamsError: missing/llm_call.py: cannot read the judge template file (...)
     """
     from verif_nb.judge.original import load_original_prompts
 
     prompts = load_original_prompts(path)
-    score = OriginalTemplate(name="verif_original_score", user="", parser="verif_first", source=prompts.path,
-                             description="VerIF's llm_score prompt, read from the user's llm_call.py",
-                             max_tokens=prompts.score_max_tokens, expression=prompts.score)
+    score = OriginalTemplate(
+        name="verif_original_score",
+        user="",
+        parser="verif_first",
+        source=prompts.path,
+        description="VerIF's llm_score prompt, read from the user's llm_call.py",
+        max_tokens=prompts.score_max_tokens,
+        expression=prompts.score,
+    )
     register_template(score, overwrite=True)
     extract = None
     if prompts.extract is not None:
-        extract = OriginalTemplate(name="verif_original_extract", user="", parser="text", source=prompts.path,
-                                   description="VerIF's llm_extract prompt, read from the user's llm_call.py",
-                                   max_tokens=prompts.extract_max_tokens, expression=prompts.extract,
-                                   fields=("instruction", "response", "specific_prompt"))
+        extract = OriginalTemplate(
+            name="verif_original_extract",
+            user="",
+            parser="text",
+            source=prompts.path,
+            description="VerIF's llm_extract prompt, read from the user's llm_call.py",
+            max_tokens=prompts.extract_max_tokens,
+            expression=prompts.extract,
+            fields=("instruction", "response", "specific_prompt"),
+        )
         register_template(extract, overwrite=True)
     return score, extract
 
@@ -215,9 +226,9 @@ def load_template_file(path: str | Path, register: bool = True) -> JudgeTemplate
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise JudgeError(f"{path}: cannot read judge template: {err}") from err
+        data = read_yaml(path, "judge template")
+    except (OSError, ParamsError) as err:
+        raise JudgeError(f"cannot read judge template: {err}") from err
     template = _template_from_mapping(data, str(path))
     if register:
         register_template(template, overwrite=True)
@@ -229,7 +240,7 @@ def load_template_dir(directory: str | Path) -> list[JudgeTemplate]:
 
     Example:
         >>> sorted(t.name for t in load_template_dir(_BUILTIN_DIR))[:2]
-        ['verif_judge_en', 'verif_judge_zh']
+        ['verif_extract_en', 'verif_judge_en']
     """
     directory = Path(directory)
     if not directory.is_dir():
