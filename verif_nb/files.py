@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -299,6 +300,26 @@ def read_jsonl_numbered(path: str | os.PathLike, what: str = "jsonl") -> list[tu
     return rows  # type: ignore[return-value]
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def make_encodable(text: str) -> tuple[str, int]:
+    """``text`` with every lone surrogate (which UTF-8 cannot encode) replaced by U+FFFD, and how many.
+
+    Lone surrogates arrive from ``\\udc80`` escapes in JSON or from ``surrogateescape`` decoding; left in,
+    they crash the first thing that encodes the text (an HTTP body, a cache key, an output file).
+
+    Example:
+        >>> make_encodable("ok \\udc80 here")
+        ('ok \ufffd here', 1)
+        >>> make_encodable("plain")
+        ('plain', 0)
+    """
+    if text.isascii():
+        return text, 0
+    return _SURROGATE_RE.subn("\ufffd", text)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
     """Write rows (dicts, or objects with ``to_dict()``) as one JSON object per line, atomically.
 
@@ -312,7 +333,10 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
         for row in rows:
             if hasattr(row, "to_dict"):
                 row = row.to_dict()
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            if not line.isascii() and _SURROGATE_RE.search(line):
+                line = json.dumps(row)  # \\u escapes keep a lone surrogate as valid JSON that UTF-8 can hold
+            fh.write(line + "\n")
     return Path(path)
 
 
