@@ -385,8 +385,12 @@ def load_yaml_text(text: str, where: str) -> Any:
         raise ParamsError(f"{where}: {size} bytes, over the {MAX_YAML_BYTES}-byte cap for a YAML file")
     try:
         return yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:  # one line: what is wrong and where, not PyYAML's source excerpt
+        mark = err.problem_mark or err.context_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ParamsError(f"{where}: not valid YAML: {err.problem or err.context}{at}") from None
     except yaml.YAMLError as err:
-        raise ParamsError(f"{where}: not valid YAML: {err}") from None
+        raise ParamsError(f"{where}: not valid YAML: {' '.join(str(err).split())}") from None
     except RecursionError:
         raise ParamsError(f"{where}: YAML nested too deep to read") from None
     except ValueError as err:  # e.g. an integer too long to convert

@@ -704,8 +704,9 @@ class _CountingTransport(httpx.AsyncBaseTransport):
     attempt to a deadline for the whole exchange (httpx's timeout applies per read, so a server sending
     a byte a second never trips it) and the reply body to ``max_bytes``."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, deadline_s: float, max_bytes: int = MAX_REPLY_BYTES):
-        self._inner, self._deadline_s, self._max_bytes = inner, deadline_s, max_bytes
+    def __init__(self, inner: httpx.AsyncBaseTransport, deadline_s: float, max_bytes: int | None = None):
+        self._inner, self._deadline_s = inner, deadline_s
+        self._max_bytes = max_bytes if max_bytes is not None else MAX_REPLY_BYTES
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         # identity: the cap then bounds what is held in memory, not a compressed size that may inflate

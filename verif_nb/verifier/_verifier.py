@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.files import make_encodable
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.records import Constraint, Record, Verdict
 from verif_nb.verifier.config import VerifierConfig
@@ -72,6 +73,8 @@ class VerificationResult:
     judge_p_yes: float | None = None
     constraint_indices: list[int] = field(default_factory=list)
     """for each verdict, the index of its constraint in ``record.constraints`` (names may repeat)."""
+    text_repaired: int = 0
+    """lone surrogates in the response (not encodable as UTF-8) replaced by U+FFFD before any check."""
 
     def to_dict(self) -> dict[str, Any]:
         """The output-row form used by ``verif-nb verify``: id, reward, components and per-constraint verdicts."""
@@ -83,7 +86,7 @@ class VerificationResult:
             "error": self.error,
             "policy": self.policy,
             "constraints": [v.to_dict() for v in self.verdicts],
-        }
+        } | ({"text_repaired": self.text_repaired} if self.text_repaired else {})
 
 
 @dataclass
@@ -95,6 +98,7 @@ class _Pending:
     rule: list[tuple[Constraint, Verdict | None]] = field(default_factory=list)
     judged: list[Constraint] = field(default_factory=list)
     judge_outcomes: list[Any] = field(default_factory=list)
+    text_repaired: int = 0
 
 
 def describe_constraint(constraint: Constraint, prompt: str | None = None) -> str:
@@ -263,7 +267,13 @@ class Verifier:
             [1.0, 0.0]
         """
         mode = self.config.mode
-        pending = [_Pending(record, self._clean(response)) for record, response in items]
+        pending = []
+        for record, response in items:
+            # the boundary: rules, sandbox, judge and output all see the same encodable text
+            text, repaired = make_encodable(response)
+            pending.append(_Pending(record, self._clean(text), text_repaired=repaired))
+            if repaired:
+                self.metrics["text_repaired"] += repaired
         self.metrics["responses"] += len(pending)
 
         # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
@@ -293,7 +303,10 @@ class Verifier:
         # 2. judge: one call per response (or per constraint), all in flight together
         # (VerIF asks the judge about every response, even one whose record has no [llm] checker)
         self._run_judge([p for p in pending if p.judged or (self.reference and mode != "rule")], progress)
-        return [self._combine_reference(p) if self.reference else self._combine(p) for p in pending]
+        results = [self._combine_reference(p) if self.reference else self._combine(p) for p in pending]
+        for p, result in zip(pending, results):
+            result.text_repaired = p.text_repaired
+        return results
 
     def _clean(self, response: str) -> str:
         if self.reference:  # the original's parse_solution, applied to every response
@@ -471,10 +484,17 @@ class Verifier:
                 self.metrics["judge_errors"] += 1
                 notes.append(f"profile=reference: the failed judge call scored 0 ({outcome.error})")
             for c in p.judged:
-                verdicts.append(Verdict(c.name, c.kind, judge_score >= 1 if raw is not None else None,
-                                        error=outcome.error if raw is None else None, raw=raw,
-                                        reason=f"judge score {judge_score:g} for the response (VerIF: the first "
-                                               "[[n]] of the answer, 0 if none)"))
+                verdicts.append(
+                    Verdict(
+                        c.name,
+                        c.kind,
+                        judge_score >= 1 if raw is not None else None,
+                        error=outcome.error if raw is None else None,
+                        raw=raw,
+                        reason=f"judge score {judge_score:g} for the response (VerIF: the first "
+                        "[[n]] of the answer, 0 if none)",
+                    )
+                )
                 indices.append(position[id(c)])
         if mode == "rule":
             reward = rule_score
