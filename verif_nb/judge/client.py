@@ -259,14 +259,25 @@ def p_yes_from_logprobs(
     options = {entry.get("token") or "": entry.get("logprob")}
     for alt in entry.get("top_logprobs") or []:
         options.setdefault(alt.get("token") or "", alt.get("logprob"))
-    # A log-prob is <= 0; clamping keeps a server's rounding (or nonsense) from overflowing math.exp.
-    p_yes = sum(math.exp(min(lp, 0.0)) for tok, lp in options.items() if _is_number(lp) and norm(tok) in yes_set)
-    p_no = sum(math.exp(min(lp, 0.0)) for tok, lp in options.items() if _is_number(lp) and norm(tok) in no_set)
+    p_yes = sum(_probability(lp) for tok, lp in options.items() if _is_number(lp) and norm(tok) in yes_set)
+    p_no = sum(_probability(lp) for tok, lp in options.items() if _is_number(lp) and norm(tok) in no_set)
     return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and not math.isnan(value))
+
+
+def _probability(logprob: Any) -> float:
+    """exp(logprob) for any number: clamped to <= 0 (a server's rounding or nonsense must not overflow
+    math.exp), an integer too large for a float taken as +-inf."""
+    try:
+        value = float(logprob)
+    except OverflowError:
+        value = -math.inf if logprob < 0 else math.inf
+    return math.exp(min(value, 0.0))
 
 
 def _reply_text(content: Any) -> str:
