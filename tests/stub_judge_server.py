@@ -39,6 +39,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -93,6 +94,12 @@ def closed_port() -> int:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # listen() backlog: must be a class attribute, it is used in __init__
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that gives up on a dripping or huge reply resets the connection: expected, not news
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class StubJudgeServer:
