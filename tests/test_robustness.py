@@ -279,3 +279,25 @@ def test_a_lone_surrogate_in_a_response_does_not_crash_hybrid_mode(tmp_path, cap
         assert "\ufffd" in stub.requests[0]["messages"][-1]["content"]
     if cache:
         assert stub.calls == 1 and summary["judge"]["cache_hits"] == 1
+
+
+def test_folder_outputs_are_checked_too(tmp_path, capsys):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"prompt": "p", "instruction_id_list": [], "kwargs": []}\n')
+    responses = tmp_path / "eval_results_strict.jsonl"
+    responses.write_text('{"prompt": "p", "response": "r"}\n')
+    args = ["ifeval", "score", "--inputs", str(inputs), "--responses", str(responses), "--force"]
+    assert main([*args, "--out", str(tmp_path)]) == 2  # would write its results over --responses
+    assert "would destroy the input" in capsys.readouterr().err
+    assert responses.read_text() == '{"prompt": "p", "response": "r"}\n'
+    assert main([*args, "--out", str(inputs)]) == 2
+    assert "is a file; --out names a folder" in capsys.readouterr().err
+
+
+def test_a_pipeline_run_folder_under_a_file_is_a_one_line_error(tmp_path):
+    from verif_nb.pipeline._run import run_pipeline
+
+    (tmp_path / "afile").write_text("x")
+    params = Path(__file__).resolve().parents[1] / "params" / "ci.yaml"
+    with pytest.raises(OutputPathError, match="is a file, not a folder"):
+        run_pipeline(params, out=tmp_path / "afile" / "run", progress=False)

@@ -126,6 +126,35 @@ def check_output_file(out: str | os.PathLike, inputs: dict[str, str | os.PathLik
     return path
 
 
+def check_output_dir(
+    out: str | os.PathLike,
+    names: Iterable[str],
+    inputs: dict[str, str | os.PathLike | None] | None = None,
+) -> Path:
+    """:func:`check_output_file` for a command whose ``--out`` is a folder it writes ``names`` into.
+
+    The folder must not be a file or lie under one, must be writable (it is created), and none of the
+    files to be written may be one of ``inputs``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> check_output_dir(d / "run", ["table.csv"]).name
+        'run'
+        >>> _ = (d / "run" / "table.csv").write_text("mine")
+        >>> check_output_dir(d / "run", ["table.csv"], {"--responses": d / "run" / "table.csv"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.OutputPathError: --out .../run/table.csv is the --responses file; ...
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"--out {path} is a file; --out names a folder here")
+    for name in names:
+        check_output_file(path / name, inputs)
+    return path
+
+
 def _same_file(a: Path, b: Path) -> bool:
     if a.resolve() == b.resolve():
         return True

@@ -31,7 +31,7 @@ from typing import Any
 
 import nbformat
 
-from verif_nb.errors import ParamsError, RunExistsError, VerifNbError
+from verif_nb.errors import OutputPathError, ParamsError, RunExistsError, VerifNbError
 from verif_nb.pipeline._kernel import private_kernel
 from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_params
 from verif_nb.pipeline._report import notebook_to_html, write_index
@@ -270,11 +270,15 @@ def run_pipeline(
             f"{run_dir} already exists; verif-nb never overwrites a run. "
             "Choose another --out or remove the folder yourself"
         )
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
         run_dir.mkdir()
     except FileExistsError as err:  # created by a concurrent run between the check and here
+        if not run_dir.parent.is_dir():
+            raise OutputPathError(f"--out {run_dir}: a part of its path is a file, not a folder") from None
         raise RunExistsError(f"{run_dir} already exists; verif-nb never overwrites a run") from err
+    except OSError as err:  # a path under a file, a read-only folder: before any notebook runs
+        raise OutputPathError(f"--out {run_dir}: cannot create the run folder ({err.strerror or err})") from None
     for sub in ("notebooks", "html", "figures", "metrics"):
         (run_dir / sub).mkdir()
     shutil.copyfile(params.path, run_dir / "params.yaml")
