@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.setup-done
 EXTRAS := train,judge,notebooks,ifbench,test
 LINTED := verif_nb tests benchmarks scripts
 
-.PHONY: setup lint test test-fast demo kernel clean
+.PHONY: setup lint test test-fast demo kernel verl-venv clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -36,5 +36,9 @@ demo: setup
 kernel: setup
 	$(VENV)/bin/verif-nb kernel install
 
+# upstream verl 0.9.1 in its own venv (.venv-verl/): it pins transformers<5.11; tests/test_verl_reward_loop.py uses it
+verl-venv:
+	PYTHON=$(PYTHON) scripts/make_verl_venv.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-verl build *.egg-info

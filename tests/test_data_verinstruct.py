@@ -136,19 +136,6 @@ ERROR_CASES = [
     ("length mismatch", _set("functions", [RULE]), "functions", "has 1 entries but checkers has 2"),
     ("no checkers", lambda r: {**r, "checkers": [], "functions": [], "responses": []}, "checkers", "empty"),
     ("untagged", _set("checkers.0", "Length"), "checkers[0]", "no [rule] or [llm] tag"),
-    (
-        "syntax error",
-        _set("functions.0", "def check_following(instruction, response)\n    return 1"),
-        "functions[0]",
-        "",
-    ),
-    ("return outside def", _set("functions.0", "return True"), "functions[0]", ""),
-    (
-        "no check_following",
-        _set("functions.1", "def judge(instruction, response):\n    return True"),
-        "functions[1]",
-        "",
-    ),
     ("responses not list", _set("responses", "r1"), "responses", "expected a list"),
     ("response not object", _set("responses.0", "text"), "responses[0]", "expected an object"),
     ("response text missing", _set("responses.0.text", _DELETE), "responses[0].text", "missing"),
@@ -191,22 +178,23 @@ def test_lenient_mode_reports_every_bad_row_with_its_reason():
         load_records(path)
     assert info.value.line == 2
     res = load_records(path, lenient=True)
-    assert [r.id for r in res] == ["m1", "m4", "m11"]
+    # m8 (a syntax error) and m9 (no check_following) are read: one bad function is one unverifiable
+    # constraint (passed=None when verified), not a lost row
+    assert [r.id for r in res] == ["m1", "m4", "m8", "m9", "m11"]
+    assert res.counts["rule_code_rejected"] == 2
     assert {e.line: e.field for e in res.skipped} == {
         2: None,
         3: "prompt",
         5: "functions",
         6: "id",
-        8: "functions[0]",
-        9: "functions[0]",
         10: "checkers[0]",
     }
     assert all(e.path == str(path) for e in res.skipped)
     non_blank = sum(1 for line in path.read_text().splitlines() if line.strip())
     assert res.counts["rows"] == non_blank == len(res) + len(res.skipped)
-    assert res.counts["skipped"] == 7
+    assert res.counts["skipped"] == 5
     summary = res.summary()
-    assert "3 records from 10 rows (7 skipped)" in summary
+    assert "5 records from 10 rows (5 skipped)" in summary
     assert f"{path}:6: field 'id': duplicate id 'm1'" in summary
 
 
@@ -302,10 +290,28 @@ def _sandbox_screen_available() -> bool:
 
 
 @pytest.mark.skipif(not _sandbox_screen_available(), reason="verif_nb.sandbox.validate_code not available yet")
-def test_code_the_sandbox_would_refuse_is_refused_at_read_time_but_llm_call_is_accepted(tmp_path):
-    bad = "import subprocess\ndef check_following(instruction, response):\n    return True"
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "import subprocess\ndef check_following(instruction, response):\n    return True",
+        "def check_following(instruction, response)\n    return 1",
+        "return True",
+        "def judge(instruction, response):\n    return True",
+    ],
+    ids=["forbidden import", "syntax error", "return outside def", "no check_following"],
+)
+def test_code_the_sandbox_would_refuse_is_one_unverifiable_constraint_not_a_lost_row(tmp_path, bad):
+    from verif_nb.verifier import Verifier
+
     path = write_jsonl(tmp_path / "d.jsonl", [BASE, {**BASE, "id": "b2", "functions": [bad, LLM]}])
-    with pytest.raises(DataError) as info:
-        load_records(path)
-    assert (info.value.line, info.value.field) == (2, "functions[0]") and "subprocess" in info.value.message
+    loaded = load_records(path)
+    assert [r.id for r in loaded] == [BASE["id"], "b2"] and loaded.counts["rule_code_rejected"] == 1
+    record = loaded.records[1]
+    with Verifier(mode="rule") as verifier, Verifier(mode="rule", on_rule_error="zero") as zero:
+        result = verifier.verify(record, "some response")
+        assert result.reward is None and result.verdicts[0].passed is None and result.verdicts[0].error
+        assert zero.verify(record, "some response").reward == 0.0
+
+
+def test_llm_call_imports_are_accepted():
     assert len(load_records(EXAMPLE)) == 5  # every [llm] function there imports llm_call

@@ -162,7 +162,6 @@ VERL_CASES = [
     ("ground truth not object", _with("reward_model.ground_truth", "[1]"), GT),
     ("checkers missing", _with("reward_model.ground_truth", json.dumps({"functions": []})), f"{GT}.checkers"),
     ("misaligned", _with("reward_model.ground_truth", _gt(functions=[])), f"{GT}.functions"),
-    ("bad code", _with("reward_model.ground_truth", _gt(functions=["def check_following(:"])), f"{GT}.functions[0]"),
     ("untagged", _with("reward_model.ground_truth", _gt(checkers=["Length"])), f"{GT}.checkers[0]"),
     ("extra_info not object", _with("extra_info", "train"), "extra_info"),
     ("duplicate id", _with("extra_info.index", 0), "extra_info.id"),

@@ -283,3 +283,44 @@ def test_the_table_rows_are_covered_by_distinct_outcomes(oracle):
     assert rewards["row-5"] == 0.0  # a failed judge call scores 0
     assert rewards["row-7"] == 0.0  # module-level names are invisible to check_following
     assert rewards["row-8"] == 1.0  # the response is stripped before the rules see it
+
+
+def test_exported_verl_rows_are_read_by_the_original_reward_and_score_the_same(oracle, tmp_path):
+    """`verif-nb export verl` output, scored by the original reward and by verif-nb's verl reward (reference)."""
+    import pyarrow.parquet as pq
+
+    from verif_nb.data import export_verl, load_sample
+    from verif_nb.rewards import verl as verl_reward
+
+    records = [r for r in load_sample().records if r.responses][:12]
+    rows = pq.read_table(export_verl(records, tmp_path / "train.parquet")).to_pylist()
+    judge_answers = {"judge": "[[1]]", "extract": "Short title"}
+    with StubJudgeServer(answer=lambda body: "[[1]]" if body.get("max_tokens") == 4096 else "Short title") as stub:
+        settings = {
+            "profile": "reference",
+            "mode": "hybrid",
+            "judge": {"base_url": stub.url, "model": "stub", "template_file": str(LLM_CALL), "max_retries": 0},
+        }
+        checked = 0
+        for row, record in zip(rows, records):
+            truth = json.loads(row["reward_model"]["ground_truth"])
+            instruction = row["prompt"][-1]["content"]
+            for response in record.responses:
+                case = {
+                    **judge_answers,
+                    "instruction": instruction,
+                    "response": response.text,
+                    "checkers": truth["checkers"],
+                    "functions": truth["functions"],
+                }
+                expected, _ = original_reward(oracle, case)
+                got = verl_reward.compute_score(
+                    row["data_source"],
+                    response.text,
+                    row["reward_model"]["ground_truth"],
+                    row["extra_info"],
+                    verifier=settings,
+                )
+                assert got["verified"] == 1.0 and abs(got["score"] - expected) < 1e-9, (record.id, expected, got)
+                checked += 1
+    assert checked >= 30

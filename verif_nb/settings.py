@@ -115,7 +115,7 @@ class Settings:
         Example:
             >>> from verif_nb.judge import JudgeConfig
             >>> JudgeConfig.field_help()["concurrency"]
-            'most requests in flight at once'
+            'most requests in flight at once, per server'
         """
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 

@@ -203,6 +203,63 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     return name, _Sized(rows, len(ds)) if hasattr(ds, "__len__") else rows
 
 
+@dataclass(frozen=True)
+class ResponseRow:
+    """One line of a responses file: its id and text, or the DataError that made it unreadable.
+
+    Example:
+        >>> ResponseRow(3, "a", "hi").error is None
+        True
+    """
+
+    line: int
+    id: str | None
+    response: str | None
+    error: DataError | None = None
+
+
+def read_response_rows(path: str | os.PathLike) -> list[ResponseRow]:
+    """Every line of a responses file, the unreadable ones included with their error (``verify --lenient``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "resp.jsonl"
+        >>> _ = p.write_text('{"id": "a", "response": "hi"}\\n{"id": "b"}\\n')
+        >>> [(r.id, r.error.field if r.error else None) for r in read_response_rows(p)]
+        [('a', None), ('b', 'response')]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "responses file not found")
+    out: list[ResponseRow] = []
+    for raw in _iter_jsonl(path):
+        if raw.error is not None:
+            out.append(ResponseRow(raw.line, None, None, raw.error))
+            continue
+        row = raw.row
+        rid = row.get("id")
+        rid = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) and rid != "" else None
+        try:
+            out.append(ResponseRow(raw.line, *_response_fields(path, raw.line, row)))
+        except DataError as err:
+            out.append(ResponseRow(raw.line, rid, None, err))
+    return out
+
+
+def _response_fields(path: Path, line: int, row: dict[str, Any]) -> tuple[str, str]:
+    if "id" not in row:
+        hint = " (IFEval response files key rows by prompt; add the record id)" if "prompt" in row else ""
+        raise DataError(path, line, "id", f"missing; each row needs the id of its record{hint}")
+    rid = row["id"]
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
+        raise DataError(path, line, "id", f"expected a non-empty string, got {rid!r}")
+    if "response" not in row:
+        raise DataError(path, line, "response", "missing; each row needs the response text")
+    if not isinstance(row["response"], str):
+        raise DataError(path, line, "response", f"expected a string, got {type(row['response']).__name__}")
+    return str(rid), row["response"]
+
+
 def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Read a responses file: rows ``{"id": record_id, "response": text}``, several rows per id allowed.
 
@@ -217,23 +274,9 @@ def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
         >>> read_responses(p)
         [('a', 'hi'), ('a', 'hello')]
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "responses file not found")
     out: list[tuple[str, str]] = []
-    for raw in _iter_jsonl(path):
-        if raw.error is not None:
-            raise raw.error
-        row = raw.row
-        if "id" not in row:
-            hint = " (IFEval response files key rows by prompt; add the record id)" if "prompt" in row else ""
-            raise DataError(path, raw.line, "id", f"missing; each row needs the id of its record{hint}")
-        rid = row["id"]
-        if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
-            raise DataError(path, raw.line, "id", f"expected a non-empty string, got {rid!r}")
-        if "response" not in row:
-            raise DataError(path, raw.line, "response", "missing; each row needs the response text")
-        if not isinstance(row["response"], str):
-            raise DataError(path, raw.line, "response", f"expected a string, got {type(row['response']).__name__}")
-        out.append((str(rid), row["response"]))
+    for row in read_response_rows(path):
+        if row.error is not None:
+            raise row.error
+        out.append((row.id, row.response))  # type: ignore[arg-type]
     return out

@@ -61,6 +61,15 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ParamsError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
+def _row_id(row: dict[str, Any]) -> str | None:
+    """The record id a raw row claims, whatever its format, or None."""
+    extra = row.get("extra_info")
+    for value in (row.get("id"), row.get("key"), extra.get("id") if isinstance(extra, dict) else None):
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+            return str(value)
+    return None
+
+
 def _load_streams(
     streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, lenient: bool, untagged: str, unknown_checkers: str
 ) -> LoadResult:
@@ -96,6 +105,7 @@ def _load_streams(
                     raw, untagged=untagged, unknown_checkers=unknown_checkers, fmt=stream_fmt
                 )
             except DataError as err:
+                err.row_id = _row_id(raw.row)  # so `verify --lenient` can say why a response's record is missing
                 collector.fail(err)
                 continue
             collector.add(record, counts, _ID_FIELDS[stream_fmt], raw.path, raw.line)
@@ -161,8 +171,10 @@ def load_records(
     return _load_streams(streams, format, lenient=lenient, untagged=untagged, unknown_checkers=unknown_checkers)
 
 
-def load_sample() -> LoadResult:
+def load_sample(profile: str = "default") -> LoadResult:
     """The sample dataset embedded in the package: every ``verif_nb/data/sample/*.jsonl``, in file-name order.
+
+    ``profile="reference"`` reads its checker tags as VerIF does (see :func:`load_records`).
 
     VerInstruct records with labelled candidate responses, for trying verifiers without any download.
 
@@ -184,6 +196,6 @@ def load_sample() -> LoadResult:
         [(str(f), iter_file_rows(f)) for f in files],
         "verinstruct",
         lenient=False,
-        untagged="error",
+        untagged="verif" if profile == "reference" else "error",
         unknown_checkers="error",
     )

@@ -26,8 +26,10 @@ _OPTION_NAMES = {
     "backoff_s": "--judge-backoff",
     "judge_template": "--judge-constraint-template",
 }
-# Every JudgeConfig field but extra_body (a mapping: set it in a params file instead).
-JUDGE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JudgeConfig) if f.name != "extra_body")
+# Every JudgeConfig field but extra_body (a mapping: set it in a params file instead) and base_url (repeatable).
+JUDGE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(JudgeConfig) if f.name not in ("extra_body", "base_url")
+)
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,14 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
         (5.0, True, 4)
     """
     group = parser.add_argument_group("judge (modes llm, llm_all, hybrid)")
+    group.add_argument(
+        "--judge-base-url",
+        action="append",
+        dest="judge_base_url",
+        metavar="URL[,URL...]",
+        help=f"{JudgeConfig.field_help()['base_url']}; give it several times for several servers "
+        f"(default: {JudgeConfig().base_url})",
+    )
     add_options(group, JudgeConfig(), JUDGE_FIELDS, flag_prefix="--judge-", dest_prefix="judge_", flags=_OPTION_NAMES)
 
 
@@ -51,7 +61,9 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
         >>> judge_config_from_args(p.parse_args(["--judge-model", "m", "--judge-cache", "/tmp/c"])).cache_dir
         '/tmp/c'
     """
-    return from_options(JudgeConfig, args, JUDGE_FIELDS, dest_prefix="judge_")
+    urls = getattr(args, "judge_base_url", None)
+    more = {"base_url": urls} if urls else {}
+    return from_options(JudgeConfig, args, JUDGE_FIELDS, dest_prefix="judge_", **more)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -30,7 +30,6 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import httpx
 import openai
@@ -40,6 +39,7 @@ from verif_nb.errors import JudgeError
 from verif_nb.files import make_encodable
 from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
+from verif_nb.judge.endpoints import EndpointPool
 from verif_nb.judge.templates import (
     JudgeTemplate,
     OriginalTemplate,
@@ -59,6 +59,7 @@ _MAX_RETRY_AFTER_S = 60.0
 # A judge answer with top-20 log-probs over a few thousand tokens is a few MB; past this a reply is
 # refused (bad_response) while it streams in, instead of being read whole into memory.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
+_CONNECTIONS_PER_POOL = 8  # see arun_many
 
 
 @dataclass
@@ -370,9 +371,10 @@ class JudgeClient:
         get_template(config.template)
         get_template(config.judge_template)
         self._cache = AnswerCache(config.cache_dir) if config.cache_dir else None
-        host = urlparse(config.base_url).hostname or ""
+        # One pool per client, so back-offs and counts outlive a batch (verif_nb.judge.endpoints).
+        self.endpoints = EndpointPool(config.base_url, cooldown_s=config.endpoint_cooldown_s)
         # A proxy from the environment must never capture calls to a local server.
-        self._trust_env = host not in {"127.0.0.1", "localhost", "::1"}
+        self._trust_env = not self.endpoints.all_local
 
     # --- public synchronous API ------------------------------------------------------------------
 
@@ -421,7 +423,7 @@ class JudgeClient:
             >>> outcomes = await client.arun_many(reqs)  # doctest: +SKIP
         """
         templates = [self._template_for(r) for r in requests]
-        semaphore = asyncio.Semaphore(self.config.concurrency)
+        semaphore = asyncio.Semaphore(self.config.concurrency * self.endpoints.size)  # concurrency is per server
         async with self._sdk_client() as sdk:
             tasks = [
                 asyncio.ensure_future(self._one(sdk, semaphore, req, tpl)) for req, tpl in zip(requests, templates)
@@ -476,20 +478,27 @@ class JudgeClient:
 
     def _sdk_client(self) -> _SDKClient:
         key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
-        limits = httpx.Limits(
-            max_connections=self.config.concurrency, max_keepalive_connections=self.config.concurrency
-        )
+        slots = self.config.concurrency * self.endpoints.size
+        # httpcore's pool does work quadratic in its connections on every request: above ~16 in flight one
+        # pool costs more CPU than the calls themselves (benchmarks/RESULTS.md), so big batches use several.
+        shards = -(-slots // _CONNECTIONS_PER_POOL)
+        pools = [
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size), trust_env=self._trust_env
+            )
+            for size in (slots // shards + (i < slots % shards) for i in range(shards))
+        ]
+        base = self.endpoints.urls[0]
         http = httpx.AsyncClient(
-            limits=limits,
             trust_env=self._trust_env,
             transport=_CountingTransport(
-                httpx.AsyncHTTPTransport(limits=limits, trust_env=self._trust_env), deadline_s=self.config.timeout_s
+                _RoutingTransport(pools, self.endpoints, base), deadline_s=self.config.timeout_s
             ),
         )
         return _SDKClient(
             backoff_s=self.config.backoff_s,
             key=key or None,
-            base_url=self.config.base_url,
+            base_url=base,
             timeout=self.config.timeout_s,
             max_retries=self.config.max_retries,
             http_client=http,
@@ -764,6 +773,46 @@ class _CountingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _RoutingTransport(httpx.AsyncBaseTransport):
+    """Sends each attempt (the SDK's retries included) to the least busy judge server in rotation, over the
+    least busy of several small connection pools, and reports its outcome to the :class:`EndpointPool`."""
+
+    def __init__(self, pools: list[httpx.AsyncHTTPTransport], endpoints: EndpointPool, base: str):
+        self._pools, self._endpoints, self._base = pools, endpoints, base
+        self._busy = [0] * len(pools)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        lease = self._endpoints.lease()
+        url = str(request.url)
+        if lease.url != self._base and url.startswith(self._base):
+            request.url = httpx.URL(lease.url + url[len(self._base) :])
+        shard = self._busy.index(min(self._busy))
+        self._busy[shard] += 1
+        failure: str | None = None
+        try:
+            response = await self._pools[shard].handle_async_request(request)
+        except httpx.TimeoutException:
+            failure = "timeout"
+            raise
+        except httpx.TransportError:
+            failure = "connect"
+            raise
+        except asyncio.CancelledError:  # the whole-attempt deadline above ran out while waiting here
+            failure = "timeout"
+            raise
+        finally:
+            self._busy[shard] -= 1
+            if failure is not None:
+                lease.release(failure)
+        kind = _status_kind(response.status_code)
+        lease.release(None if kind in ("ok", "http_4xx") else kind)
+        return response
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
 
 
 class _SDKClient(openai.AsyncOpenAI):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.judge.endpoints import split_base_urls
 from verif_nb.settings import Settings, option
 
 
@@ -42,9 +43,12 @@ class JudgeConfig(Settings):
 
     section = "judge"
 
-    base_url: str = option(
+    base_url: str | list[str] = option(
         "http://127.0.0.1:8088/v1",
-        help=("OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI)"),
+        help=(
+            "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI); several "
+            "servers of one model as a list or comma-separated (calls are spread over them)"
+        ),
     )
     model: str = option(
         "qwen2.5-coder-0.5b-instruct",
@@ -78,7 +82,7 @@ class JudgeConfig(Settings):
     backoff_s: float = option(
         0.5, help=("first retry delay; doubles each retry (a 429's Retry-After wins when larger)")
     )
-    concurrency: int = option(4, "most requests in flight at once")
+    concurrency: int = option(4, "most requests in flight at once, per server")
     cache_dir: str | None = option(None, "folder of the persistent answer cache (sqlite); None = no cache")
     logprobs: bool = option(
         False, help=("request token log-probabilities and report p_yes where the server returns them")
@@ -86,6 +90,9 @@ class JudgeConfig(Settings):
     top_logprobs: int = option(10, "alternatives per token when logprobs is on")
     extra_body: dict[str, Any] = option(
         default_factory=dict, help=("extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)")
+    )
+    endpoint_cooldown_s: float = option(
+        30.0, help=("with several base_url servers: seconds a server that failed stays out of rotation")
     )
 
     def __post_init__(self) -> None:
@@ -95,7 +102,10 @@ class JudgeConfig(Settings):
                 raise ParamsError(f"JudgeConfig.{name} must be at least 1, not {getattr(self, name)!r}")
         if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
             raise ParamsError("JudgeConfig: max_retries and backoff_s must be >= 0 and timeout_s > 0")
-        self.base_url = self.base_url.rstrip("/")
+        if self.endpoint_cooldown_s < 0:
+            raise ParamsError("JudgeConfig: endpoint_cooldown_s must be >= 0")
+        # One string either way, so messages and run metadata read the same for one server or several.
+        self.base_url = ",".join(split_base_urls(self.base_url))
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> JudgeConfig:

@@ -240,8 +240,8 @@ def load_template_dir(directory: str | Path) -> list[JudgeTemplate]:
     """Register every ``*.yaml`` template in a directory (later files replace same-named ones).
 
     Example:
-        >>> sorted(t.name for t in load_template_dir(_BUILTIN_DIR))[:2]
-        ['verif_extract_en', 'verif_judge_en']
+        >>> sorted(t.name for t in load_template_dir(_BUILTIN_DIR))[:3]
+        ['verif_extract_en', 'verif_judge_en', 'verif_judge_zh']
     """
     directory = Path(directory)
     if not directory.is_dir():

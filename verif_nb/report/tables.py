@@ -192,6 +192,7 @@ def load_data(
     lenient: bool = True,
     untagged: str = "error",
     unknown_checkers: str = "error",
+    profile: str = "default",
 ):
     """Load the notebooks' ``data`` parameter: ``"sample"`` (the embedded dataset) or a path / dataset id.
 
@@ -206,7 +207,7 @@ def load_data(
     from verif_nb.report.metrics import project_path
 
     if data == "sample":
-        return load_sample()
+        return load_sample(profile)
     path = project_path(data)
     return load_records(
         path if path.exists() else data,
@@ -214,4 +215,5 @@ def load_data(
         lenient=lenient,
         untagged=untagged,
         unknown_checkers=unknown_checkers,
+        profile=profile,
     )

@@ -48,7 +48,6 @@ import select
 import signal
 import struct
 import sys
-import time
 import types
 
 HEADER = struct.Struct(">I")
@@ -63,36 +62,174 @@ PR_SET_PDEATHSIG = 1
 
 # Builtins a checker gets, by allow-list (new builtins in later Pythons stay out until reviewed).
 SAFE_BUILTIN_NAMES = (
-    "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
-    "classmethod", "complex", "dict", "dir", "divmod", "enumerate", "filter", "float", "format", "frozenset",
-    "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
-    "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set", "slice", "sorted",
-    "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "__build_class__",
-    "True", "False", "None", "Ellipsis", "NotImplemented",
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "complex",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "property",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "zip",
+    "__build_class__",
+    "True",
+    "False",
+    "None",
+    "Ellipsis",
+    "NotImplemented",
 )
 
 # Audit events refused in a child (exact names, then name prefixes before the first dot). The seccomp filter
 # refuses the underlying system calls anyway; this layer gives readable errors and covers non-Linux opt-in runs.
-BLOCKED_EVENTS = frozenset({
-    "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.forkpty", "os.kill", "os.killpg",
-    "os.putenv", "os.unsetenv", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
-    "os.link", "os.symlink", "os.truncate", "os.utime", "os.chdir", "os.chflags", "os.lchflags", "os.lchmod",
-    "os.lchown", "os.setxattr", "os.removexattr", "os.startfile", "os.add_dll_directory",
-    "signal.pthread_kill", "sys._current_frames", "sys.settrace", "sys.setprofile",
-    "sys._current_exceptions", "code.__new__", "function.__new__", "mmap.__new__", "pty.spawn",
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "cpython.remove_audit_hook",
-    "webbrowser.open", "tempfile.mkstemp", "tempfile.mkdtemp", "glob.glob", "glob.glob/2",
-})
-BLOCKED_EVENT_PREFIXES = frozenset({
-    "socket", "ctypes", "subprocess", "shutil", "urllib", "http", "ftplib", "smtplib", "imaplib", "poplib",
-    "telnetlib", "nntplib", "winreg", "msvcrt", "_winapi", "sqlite3", "syslog",
-})
-BLOCKED_IMPORTS = frozenset({
-    "ctypes", "_ctypes", "_posixsubprocess", "subprocess", "socket", "_socket", "ssl", "_ssl", "pty",
-    "multiprocessing", "_multiprocessing", "_posixshmem", "fcntl", "termios", "gc", "_thread", "threading",
-    "pickle", "_pickle", "asyncio", "select", "selectors", "urllib.request", "http.client", "sqlite3",
-    "pyseccomp", "posix", "os",
-})
+BLOCKED_EVENTS = frozenset(
+    {
+        "os.system",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.kill",
+        "os.killpg",
+        "os.putenv",
+        "os.unsetenv",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.link",
+        "os.symlink",
+        "os.truncate",
+        "os.utime",
+        "os.chdir",
+        "os.chflags",
+        "os.lchflags",
+        "os.lchmod",
+        "os.lchown",
+        "os.setxattr",
+        "os.removexattr",
+        "os.startfile",
+        "os.add_dll_directory",
+        "signal.pthread_kill",
+        "sys._current_frames",
+        "sys.settrace",
+        "sys.setprofile",
+        "sys._current_exceptions",
+        "code.__new__",
+        "function.__new__",
+        "mmap.__new__",
+        "pty.spawn",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+        "cpython.remove_audit_hook",
+        "webbrowser.open",
+        "tempfile.mkstemp",
+        "tempfile.mkdtemp",
+        "glob.glob",
+        "glob.glob/2",
+    }
+)
+BLOCKED_EVENT_PREFIXES = frozenset(
+    {
+        "socket",
+        "ctypes",
+        "subprocess",
+        "shutil",
+        "urllib",
+        "http",
+        "ftplib",
+        "smtplib",
+        "imaplib",
+        "poplib",
+        "telnetlib",
+        "nntplib",
+        "winreg",
+        "msvcrt",
+        "_winapi",
+        "sqlite3",
+        "syslog",
+    }
+)
+BLOCKED_IMPORTS = frozenset(
+    {
+        "ctypes",
+        "_ctypes",
+        "_posixsubprocess",
+        "subprocess",
+        "socket",
+        "_socket",
+        "ssl",
+        "_ssl",
+        "pty",
+        "multiprocessing",
+        "_multiprocessing",
+        "_posixshmem",
+        "fcntl",
+        "termios",
+        "gc",
+        "_thread",
+        "threading",
+        "pickle",
+        "_pickle",
+        "asyncio",
+        "select",
+        "selectors",
+        "urllib.request",
+        "http.client",
+        "sqlite3",
+        "pyseccomp",
+        "posix",
+        "os",
+    }
+)
 # Modules that C code imports on its own when called straight from a check (so through the check's
 # ``__import__``): the real module is returned, as checker code can never name ``__import__`` itself.
 INTERNAL_IMPORTS = frozenset({"_strptime"})
@@ -151,7 +288,7 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _send(fd: int, kind: bytes, payload: bytes) -> None:
@@ -228,10 +365,13 @@ class _HostCalls:
 
     def call(self, name: str, args: list):
         if name not in self.names:
-            raise RuntimeError(f"{name} is a judge call and this verifier answers none in rule code; "
-                               "[llm] constraints are checked by the LLM judge")
-        payload = json.dumps([name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a)
-                                     for a in args]]).encode("utf-8", "surrogatepass")
+            raise RuntimeError(
+                f"{name} is a judge call and this verifier answers none in rule code; "
+                "[llm] constraints are checked by the LLM judge"
+            )
+        payload = json.dumps(
+            [name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]]
+        ).encode("utf-8", "surrogatepass")
         _write_all(self.out_fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
         header = _read_exact(self.in_fd, HEADER.size)
         body = _read_exact(self.in_fd, HEADER.unpack(header)[0]) if header else None
@@ -252,6 +392,7 @@ def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
             if host is None:
                 raise RuntimeError(f"{name} is a judge call and cannot run here")
             return host.call(name, list(args) + [kwargs[k] for k in sorted(kwargs)])
+
         judge_call.__name__ = name
         return judge_call
 
@@ -281,7 +422,8 @@ class _Sandbox:
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
         wanted = sorted(n for n in self.allowed if n != "llm_call") + [
-            m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS]
+            m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS
+        ]
         for name in wanted:
             try:
                 importlib.import_module(name)
@@ -293,8 +435,11 @@ class _Sandbox:
             detector.DetectorFactory.seed = 0
 
     def _warm_ups_for(self, code: str) -> list:
-        return [(name, load) for name, load in WARM_UPS if name not in self.warmed and name not in self.missing
-                and name in code and self._allowed(name)]
+        return [
+            (name, load)
+            for name, load in WARM_UPS
+            if name not in self.warmed and name not in self.missing and name in code and self._allowed(name)
+        ]
 
     def needs_warm_up(self, code: str) -> bool:
         return bool(self._warm_ups_for(code))
@@ -424,8 +569,9 @@ class _Sandbox:
             value = real_getattr(builtins, name)
             if isinstance(value, type) and issubclass(value, BaseException):
                 template[name] = value
-        template.update(getattr=safe_getattr, hasattr=safe_hasattr, print=discard_print,
-                        __import__=self.restricted_import)
+        template.update(
+            getattr=safe_getattr, hasattr=safe_hasattr, print=discard_print, __import__=self.restricted_import
+        )
         return template
 
     # -- running (child) -------------------------------------------------------------------------------
@@ -470,8 +616,10 @@ class _Sandbox:
         problem = self.policy.validate_code(code, self.allowed) if self.screen and self.python_layers else None
         if problem:
             return None, problem
-        namespace = {"__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
-                     "__name__": "<check>"}
+        namespace = {
+            "__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
+            "__name__": "<check>",
+        }
         module_names = namespace
         try:
             compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
@@ -539,8 +687,13 @@ def _lock_down_child(config: dict, seccomp) -> None:
         pass
     limit = int(config["memory_mb"]) * 1024 * 1024
     cpu = int(int(config.get("max_tasks", 256)) * (float(config["timeout_s"]) + 1) + 5)
-    for name, value in (("RLIMIT_AS", limit), ("RLIMIT_FSIZE", 0), ("RLIMIT_NOFILE", 16), ("RLIMIT_CORE", 0),
-                        ("RLIMIT_CPU", cpu)):
+    for name, value in (
+        ("RLIMIT_AS", limit),
+        ("RLIMIT_FSIZE", 0),
+        ("RLIMIT_NOFILE", 16),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_CPU", cpu),
+    ):
         try:
             resource.setrlimit(getattr(resource, name), (value, value))
         except (ValueError, OSError, AttributeError):
@@ -626,6 +779,7 @@ def _probe_seccomp(seccomp, config: dict) -> str | None:
         try:
             _lock_down_child(config, seccomp)
             import socket
+
             try:
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
                 code = 4
@@ -637,8 +791,11 @@ def _probe_seccomp(seccomp, config: dict) -> str | None:
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
     detail = {3: "installing it failed", 4: "a socket could still be opened"}
-    return (f"the seccomp filter did not take effect ({detail.get(os.WEXITSTATUS(status), 'probe died')})"
-            if os.WIFEXITED(status) else f"the seccomp probe was killed by signal {os.WTERMSIG(status)}")
+    return (
+        f"the seccomp filter did not take effect ({detail.get(os.WEXITSTATUS(status), 'probe died')})"
+        if os.WIFEXITED(status)
+        else f"the seccomp probe was killed by signal {os.WTERMSIG(status)}"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -681,18 +838,37 @@ def main(argv: list[str]) -> int:
 
     in_use = _vm_size_bytes()
     if in_use and in_use + HEADROOM_BYTES > sandbox.memory_mb * 1024 * 1024:
-        _send(out_fd, b"R", json.dumps({"fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker "
-                                                 f"already uses {in_use / 2**20:.0f} MB of address space; "
-                                                 "raise memory_mb"}).encode())
+        _send(
+            out_fd,
+            b"R",
+            json.dumps(
+                {
+                    "fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker "
+                    f"already uses {in_use / 2**20:.0f} MB of address space; "
+                    "raise memory_mb"
+                }
+            ).encode(),
+        )
         return 1
     roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     roots.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
     hook, arm = _make_audit_hook(tuple(sorted(roots)))
     sys.addaudithook(hook)
-    _send(out_fd, b"R", json.dumps({
-        "ready": True, "pid": os.getpid(), "missing": sandbox.missing, "warnings": warnings,
-        "seccomp": seccomp is not None, "kernel_problem": kernel_problem,
-        "uid_drop": bool(config.get("drop_uid") and os.geteuid() == 0)}).encode())
+    _send(
+        out_fd,
+        b"R",
+        json.dumps(
+            {
+                "ready": True,
+                "pid": os.getpid(),
+                "missing": sandbox.missing,
+                "warnings": warnings,
+                "seccomp": seccomp is not None,
+                "kernel_problem": kernel_problem,
+                "uid_drop": bool(config.get("drop_uid") and os.geteuid() == 0),
+            }
+        ).encode(),
+    )
     if seccomp is None and not config.get("allow_unsandboxed"):
         return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 

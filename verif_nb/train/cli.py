@@ -97,7 +97,18 @@ def _launch(args: argparse.Namespace) -> int:
     from verif_nb.train.params import load_params
 
     load_params(args.params)  # a typo should fail here, not on 8 GPUs
-    print(shlex.join(launch_command(args.params, args.config, args.num_processes, out_dir=args.out)))
+    print(
+        shlex.join(
+            launch_command(
+                args.params,
+                args.config,
+                args.num_processes,
+                out_dir=args.out,
+                resume=args.resume,
+                main_process_port=args.main_process_port,
+            )
+        )
+    )
     return 0
 
 
@@ -148,4 +159,6 @@ def register(subparsers: Any) -> None:
     launch.add_argument("--config", default="ddp", help="ddp | zero3 | path to an accelerate config")
     launch.add_argument("--num-processes", type=int, default=8)
     launch.add_argument("--out")
+    launch.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
+    launch.add_argument("--main-process-port", type=int, help="rendezvous port (when 29500 is taken)")
     launch.set_defaults(func=_launch)

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verif_nb.files import read_jsonl
 from verif_nb.errors import DataError, ParamsError
+from verif_nb.files import read_jsonl
 from verif_nb.records import Record
 
 if TYPE_CHECKING:

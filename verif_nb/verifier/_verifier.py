@@ -21,6 +21,16 @@ A response that could not be verified gets ``reward=None`` with the reason in ``
 ``None`` rewards — unless a named policy says otherwise (``on_rule_error``, ``on_judge_error``); every
 such event is counted in :attr:`Verifier.metrics`.
 
+``profile="reference"`` is exactly VerIF's published reward, proven equal to the original code by
+``tests/test_reference_profile.py``; ``"default"`` is verif-nb's. What the reference profile does differently
+(each row the original's behaviour; the README's profile table says why the default differs): the judge is asked
+about every response, also when its record has no ``[llm]`` checker; it is shown the instruction and the Python
+list of ``[llm]`` checker names in VerIF's own prompt (read from its ``llm_call.py``); its score is the first
+``[[n]]`` anywhere in the answer, unclamped, 0 when there is none or the call fails; a rule function that raises
+scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X [llm]`` is soft); rule
+code runs with VerIF's split globals/locals (module-level names raise NameError); the response is always
+``split("</think>")[-1].strip()``; ``llm_extract`` failures return ``"NA"``.
+
 Example:
     >>> from verif_nb.records import Constraint, Record
     >>> rec = Record(id="r1", prompt="Answer in at least 3 words.", constraints=[

@@ -20,6 +20,7 @@ from verif_nb.verifier.config import VerifierConfig
 
 # VerifierConfig fields offered as options, each spelt --<field-with-dashes> unless renamed here
 VERIFIER_FIELDS: tuple[str, ...] = (
+    "profile",
     "mode",
     "combine",
     "rule_weight",
@@ -60,36 +61,63 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run the command; writes ``--out`` and prints one JSON summary line."""
-    from verif_nb.data import load_records, read_responses, write_jsonl
+    from verif_nb.data import load_records, read_response_rows, write_jsonl
     from verif_nb.files import check_output_file
 
     # Before any work: a bad --out found after an hour of judging loses the hour.
     out = check_output_file(args.out, {"--data": args.data, "--responses": args.responses})
-    loaded = load_records(args.data, format=args.format, lenient=args.lenient, untagged=args.untagged)
+    loaded = load_records(
+        args.data, format=args.format, lenient=args.lenient, untagged=args.untagged, profile=args.profile
+    )
     by_id = {r.id: r for r in loaded.records}
-    responses = read_responses(args.responses)
+    unreadable = {e.row_id: e for e in loaded.skipped if getattr(e, "row_id", None) is not None}
+    # One output row per response line; with --lenient a line that cannot be verified gets reward null and
+    # its reason, and nothing stops half way.
+    rows: list[dict | None] = []
     items = []
-    for n, (rid, text) in enumerate(responses, 1):
-        if rid not in by_id:
-            raise DataError(args.responses, n, "id", f"no record {rid!r} in {args.data}")
-        items.append((by_id[rid], text))
+    for line in read_response_rows(args.responses):
+        problem = line.error
+        if problem is None and line.id not in by_id:
+            why = unreadable.get(line.id)
+            problem = DataError(
+                args.responses,
+                line.line,
+                "id",
+                f"record {line.id!r} could not be read: {why}" if why else f"no record {line.id!r} in {args.data}",
+            )
+        if problem is not None:
+            if not args.lenient:
+                raise problem
+            rows.append({"id": line.id, "reward": None, "error": str(problem), "constraints": []})
+            continue
+        rows.append(None)
+        items.append((by_id[line.id], line.response))
     config = from_options(VerifierConfig, args, VERIFIER_FIELDS)
     judge = judge_config_from_args(args) if args.mode != "rule" else None
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
         results = verifier.verify_batch(items, progress=True)
-        judge_stats = verifier.judge.stats.to_dict() if judge is not None else None
+        judge_stats = (
+            {**verifier.judge.stats.to_dict(), "endpoints": verifier.judge.endpoints.snapshot()}
+            if judge is not None
+            else None
+        )
         metrics = dict(verifier.metrics)
         sandbox = verifier.sandbox_isolation
     seconds = time.perf_counter() - start
-    write_jsonl(out, [r.to_dict() for r in results])  # atomic: an existing --out is replaced only now
+    unverifiable_lines = sum(row is not None for row in rows)
+    verified = iter(results)
+    rows = [row if row is not None else next(verified).to_dict() for row in rows]
+    write_jsonl(out, rows)  # atomic: an existing --out is replaced only now
     rewards = [r.reward for r in results if r.reward is not None]
     summary = {
-        "responses": len(results),
+        "responses": len(rows),
+        "unreadable_responses": unverifiable_lines,
+        "profile": args.profile,
         "mode": args.mode,
         "combine": args.combine,
         "mean_reward": statistics.fmean(rewards) if rewards else None,
-        "rewards_none": len(results) - len(rewards),
+        "rewards_none": len(rows) - len(rewards),
         "records": len(loaded.records),
         "skipped_rows": len(loaded.skipped),
         "seconds": round(seconds, 3),
