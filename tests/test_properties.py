@@ -27,8 +27,12 @@ from verif_nb.judge.templates import PARSERS, get_template, parse_verdict
 from verif_nb.pipeline._params import load_params as load_pipeline_params
 from verif_nb.train.params import load_params as load_train_params
 
+# database=None: no .hypothesis/ folder in the checkout; each CI run draws fresh inputs
 EXAMPLES = settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SAMPLE = Path(__file__).resolve().parents[1] / "verif_nb" / "data" / "sample" / "verinstruct_sample_a.jsonl"
 GOOD_ROW = json.loads(SAMPLE.read_text(encoding="utf-8").splitlines()[0])
@@ -299,7 +303,7 @@ train_docs = st.dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=train_docs)
 def test_the_train_params_loader_returns_params_or_a_params_error(doc):
     try:
