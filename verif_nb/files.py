@@ -227,18 +227,31 @@ def _parse_line(data: bytes) -> tuple[dict[str, Any] | None, str | None, str | N
         return None, None, f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
     if not text.strip():
         return None, None, None
+    too_deep = f"nested more than {MAX_JSON_DEPTH} levels deep; a data row is a flat object"
+    marked = False
     try:
-        value = json.loads(text, parse_int=parse_json_int)
+        value = json.loads(text)
     except json.JSONDecodeError as err:
         return None, None, f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object"
     except RecursionError:
-        return None, _deep_field(text), f"nested more than {MAX_JSON_DEPTH} levels deep; a data row is a flat object"
+        return None, _deep_field(text), too_deep
+    except ValueError:  # an integer too long to convert: read again, keeping it as a marker, to name its field
+        try:
+            value, marked = _MARKING_DECODER.decode(text), True
+        except RecursionError:
+            return None, _deep_field(text), too_deep
     if not isinstance(value, dict):
         return None, None, f"expected a JSON object per line, got {type(value).__name__}"
-    problem = json_value_problem(value)
-    if problem is not None:
-        return None, problem[0], problem[1]
+    # The walk costs about as much as the parse: only a line with an over-long integer, or with that many
+    # brackets (which could be too deep), needs it.
+    if marked or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        problem = json_value_problem(value)
+        if problem is not None:
+            return None, problem[0], problem[1]
     return value, None, None
+
+
+_MARKING_DECODER = json.JSONDecoder(parse_int=parse_json_int)
 
 
 def json_value_problem(row: dict[str, Any]) -> tuple[str, str] | None:
