@@ -10,7 +10,15 @@ It listens on 127.0.0.1 on a free port, in a background thread, and answers
 - ``"garbage"``: a 200 whose answer has no verdict;
 - ``"think"``: the answer is preceded by a ``<think>`` section containing a misleading verdict;
 - ``"bad_json"``: a 200 whose body is not JSON;
-- ``"unauthorized"``: HTTP 401 (not retryable).
+- ``"unauthorized"``: HTTP 401 (not retryable);
+- malformed or hostile replies (issue 11): ``"content_parts"`` (content as a list of text parts, a
+  documented shape), ``"usage_string"``, ``"usage_nonnumeric"``, ``"logprobs_wrong_type"``,
+  ``"logprob_overflow"`` (a verdict log-prob of 1000), ``"conflict"`` (quotes ``[[1]]``, answers
+  ``[[0]]``), ``"surrogate"`` (a lone ``\\udc80`` in the answer), ``"drip"`` (the body one byte per
+  ``drip_s`` seconds), ``"huge"`` (a ``huge_bytes`` body).
+
+``fault`` may also be a callable ``body -> fault name or None``, choosing per request; the helper
+:func:`fault_from_marker` picks the fault named by a ``FAULT=<name>`` marker in the request's text.
 
 ``calls`` counts POSTs, ``max_in_flight`` the most handled at once.
 
@@ -31,6 +39,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +50,33 @@ GARBAGE_ANSWER = "Well, it is hard to say; the response has some merits and some
 _TOKEN_RE = re.compile(r"\[\[|\]\]|<think>|</think>|\w+|\s+|[^\w\s]")
 _VERDICT_TOKENS = {"1": "0", "0": "1", "Yes": "No", "No": "Yes", "yes": "no", "no": "yes", "是": "否", "否": "是"}
 _YES_SIDE = {"1", "Yes", "yes", "是"}
+
+
+REPLY_FAULTS: tuple[str, ...] = (
+    "content_parts",
+    "usage_string",
+    "usage_nonnumeric",
+    "logprobs_wrong_type",
+    "logprob_overflow",
+    "conflict",
+    "surrogate",
+    "drip",
+    "huge",
+    "bad_json",
+)
+_MARKER_RE = re.compile(r"FAULT=(\w+)")
+
+
+def fault_from_marker(body: dict[str, Any]) -> str | None:
+    """The fault a request asks for with ``FAULT=<name>`` in its messages (the response under test), else None.
+
+    Example:
+        >>> fault_from_marker({"messages": [{"role": "user", "content": "RESPONSE: hi FAULT=drip"}]})
+        'drip'
+    """
+    text = " ".join(str(m.get("content") or "") for m in body.get("messages", []))
+    m = _MARKER_RE.search(text)
+    return m.group(1) if m else None
 
 
 def closed_port() -> int:
@@ -59,6 +95,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # listen() backlog: must be a class attribute, it is used in __init__
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that gives up on a dripping or huge reply resets the connection: expected, not news
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class StubJudgeServer:
     """The stub server; use as a context manager or call :meth:`start` / :meth:`stop`."""
@@ -66,13 +108,16 @@ class StubJudgeServer:
     def __init__(
         self,
         answer: str | Callable[[dict[str, Any]], str] = "[[1]] All constraints are met.",
-        fault: str | None = None,
+        fault: str | Callable[[dict[str, Any]], str | None] | None = None,
         delay_s: float = 0.0,
         fail_first: int = 2,
         slow_s: float = 5.0,
         p_yes: float = 0.8,
         model_id: str = "stub-judge",
+        drip_s: float = 1.0,
+        huge_bytes: int = 20 * 1024 * 1024,
     ):
+        self.drip_s, self.huge_bytes = drip_s, huge_bytes
         self.answer, self.fault, self.delay_s = answer, fault, delay_s
         self.fail_first, self.slow_s, self.p_yes, self.model_id = fail_first, slow_s, p_yes, model_id
         self.calls = 0
@@ -110,14 +155,22 @@ class StubJudgeServer:
                 pass
 
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                headers = dict(headers or {})
+                drip = float(headers.pop("X-Stub-Drip", 0) or 0)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
+                for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
+                    if drip:  # one byte per `drip` seconds: every read gets data, the whole never ends in time
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(drip)
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -166,7 +219,7 @@ class StubJudgeServer:
     def _respond(self, index: int, body: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
         if self.delay_s:
             time.sleep(self.delay_s)
-        fault = self.fault
+        fault = self.fault(body) if callable(self.fault) else self.fault
         if fault == "500_storm" or (fault == "500_then_ok" and index <= self.fail_first):
             return 500, b'{"error": "internal server error (stub)"}', {}
         if fault == "unauthorized":
@@ -177,9 +230,16 @@ class StubJudgeServer:
             time.sleep(self.slow_s)
         if fault == "bad_json":
             return 200, b"<html>not json</html>", {}
+        if fault == "huge":  # valid JSON, just far too much of it
+            filler = "x" * self.huge_bytes
+            return 200, json.dumps({"choices": [{"message": {"content": "[[1]]" + filler}}]}).encode(), {}
         answer = self.answer(body) if callable(self.answer) else self.answer
         if fault == "garbage":
             answer = GARBAGE_ANSWER
+        elif fault == "conflict":
+            answer = 'The response ends with "[[1]]" as it was told to. My verdict: [[0]]'
+        elif fault == "surrogate":
+            answer = answer + " \udc80"
         elif fault == "think":
             answer = "<think>At first glance I would say [[0]] / No, but let me check again.</think>\n" + answer
         choice: dict[str, Any] = {
@@ -189,6 +249,12 @@ class StubJudgeServer:
         }
         if body.get("logprobs"):
             choice["logprobs"] = {"content": self._logprobs(answer, int(body.get("top_logprobs") or 5))}
+        if fault == "content_parts":
+            choice["message"]["content"] = [{"type": "text", "text": answer}]
+        elif fault == "logprobs_wrong_type":
+            choice["logprobs"] = {"content": "not a list"}
+        elif fault == "logprob_overflow":
+            choice["logprobs"] = {"content": [{"token": "1", "logprob": 1000.0, "top_logprobs": []}]}
         prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
         payload = {
             "id": f"stub-{index}",
@@ -201,7 +267,11 @@ class StubJudgeServer:
                 "total_tokens": prompt_chars // 4 + 1 + len(_TOKEN_RE.findall(answer)),
             },
         }
-        return 200, json.dumps(payload).encode(), {}
+        if fault == "usage_string":
+            payload["usage"] = "lots of tokens"
+        elif fault == "usage_nonnumeric":
+            payload["usage"] = {"prompt_tokens": "ten", "completion_tokens": [1]}
+        return 200, json.dumps(payload).encode(), ({"X-Stub-Drip": str(self.drip_s)} if fault == "drip" else {})
 
     def _logprobs(self, answer: str, top: int) -> list[dict[str, Any]]:
         content, verdict_done, after_think = [], False, "</think>" not in answer
@@ -238,9 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="stub OpenAI-compatible judge server")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to sleep per request")
     parser.add_argument("--answer", default="[[1]] All constraints are met.")
-    parser.add_argument("--fault", default=None)
+    parser.add_argument("--fault", default=None, help="a fault name, or 'marker': the FAULT=<name> in each request")
     args = parser.parse_args(argv)
-    stub = StubJudgeServer(answer=args.answer, fault=args.fault, delay_s=args.delay).start()
+    fault = fault_from_marker if args.fault == "marker" else args.fault
+    stub = StubJudgeServer(answer=args.answer, fault=fault, delay_s=args.delay).start()
     print(f"READY {stub.url}", flush=True)
     try:
         threading.Event().wait()

@@ -99,7 +99,11 @@ def test_unknown_template_names_the_known_ones():
         ("[[1]]", "bracket", True),
         ("[[0]] It has four bullets.", "bracket", False),
         ("Verdict: [[ 1 ]]", "bracket", True),
-        ("[[0]] ... though one could argue [[1]]", "bracket", False),  # the first verdict counts
+        ("[[0]] ... though one could argue [[1]]", "bracket", None),  # conflicting verdicts: unparseable
+        ('The response ends with "[[1]]" as asked. Verdict: [[0]]', "bracket", None),  # a quoted [[1]]
+        ("[[1]] and again [[1]]", "bracket", True),  # repeated, not conflicting
+        ("[[0]] ... though one could argue [[1]]", "bracket_first", False),  # the template says: first counts
+        ("[[0]] ... though one could argue [[1]]", "bracket_last", True),
         ("<think>maybe [[0]]</think>\n[[1]]", "bracket", True),
         ("<think>a</think>x<think>b [[1]]</think>[[0]]", "bracket", False),  # after the LAST </think>
         ("1", "bracket", None),

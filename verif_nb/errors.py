@@ -33,6 +33,10 @@ class DataError(VerifNbError, ValueError):
         super().__init__(f"{where}: {what}{message}")
 
 
+class OutputPathError(VerifNbError, ValueError):
+    """An output path that would destroy an input, or cannot be written; raised before any work starts."""
+
+
 class CheckerError(VerifNbError, ValueError):
     """An unknown built-in checker id or kwargs it does not accept."""
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verif_nb.errors import DataError
+from verif_nb.errors import DataError, OutputPathError, ParamsError
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -79,6 +80,90 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def check_output_file(out: str | os.PathLike, inputs: dict[str, str | os.PathLike | None] | None = None) -> Path:
+    """Check, before any work starts, that a result file can be written at ``out``; returns it as a Path.
+
+    Refuses (:class:`OutputPathError`) an ``out`` that is one of ``inputs`` (``{"--data": path}``) by
+    resolved path or by inode (a hard link), a folder, a path under a file, and a folder where a file
+    cannot be created (tried for real, with a temporary file). Missing parent folders are created.
+    The file itself is then written with :func:`atomic_path`, so an existing one is replaced only once
+    the work succeeded.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> data = pathlib.Path(tempfile.mkdtemp()) / "data.jsonl"
+        >>> _ = data.write_text("{}")
+        >>> check_output_file(data.parent / "out.jsonl", {"--data": data}).name
+        'out.jsonl'
+        >>> check_output_file(data, {"--data": data})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.OutputPathError: --out .../data.jsonl is the --data file; ...
+    """
+    path = Path(out)
+    for option, given in (inputs or {}).items():
+        if given is not None and _same_file(path, Path(given)):
+            raise OutputPathError(
+                f"--out {path} is the {option} file; writing results there would destroy the input. "
+                "Choose another --out"
+            )
+    if path.is_dir():
+        raise OutputPathError(f"--out {path} is a folder; give a file name inside it, e.g. {path / 'results.jsonl'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"--out {path}: {parent} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputPathError(f"--out {path}: cannot write in {path.parent} ({err.strerror or err})") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputPathError(f"--out {path} exists and is read-only; choose another --out or make it writable")
+    return path
+
+
+def check_output_dir(
+    out: str | os.PathLike,
+    names: Iterable[str],
+    inputs: dict[str, str | os.PathLike | None] | None = None,
+) -> Path:
+    """:func:`check_output_file` for a command whose ``--out`` is a folder it writes ``names`` into.
+
+    The folder must not be a file or lie under one, must be writable (it is created), and none of the
+    files to be written may be one of ``inputs``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> check_output_dir(d / "run", ["table.csv"]).name
+        'run'
+        >>> _ = (d / "run" / "table.csv").write_text("mine")
+        >>> check_output_dir(d / "run", ["table.csv"], {"--responses": d / "run" / "table.csv"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.OutputPathError: --out .../run/table.csv is the --responses file; ...
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"--out {path} is a file; --out names a folder here")
+    for name in names:
+        check_output_file(path / name, inputs)
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
+
+
 @dataclass
 class JsonlLine:
     """One non-blank line of a JSONL file: its 1-based number and the object, or the error that stops it."""
@@ -105,28 +190,123 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[JsonlLine]:
         for line_no, data in enumerate(fh, start=1):
             if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows editors)
                 data = data[3:]
-            value, problem = _parse_line(data)
+            value, field, problem = _parse_line(data)
             if problem is not None:
-                yield JsonlLine(line_no, None, DataError(path, line_no, None, problem))
+                yield JsonlLine(line_no, None, DataError(path, line_no, field, problem))
             elif value is not None:
                 yield JsonlLine(line_no, value)
 
 
-def _parse_line(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """(object, None), (None, None) for a blank line, or (None, what is wrong with the line)."""
+# A data row is a handful of levels deep; past this the row is refused, before deeper code (json.dumps
+# to the sandbox, deepcopy) could hit Python's recursion limit on it.
+MAX_JSON_DEPTH = 64
+# Python refuses to convert longer integer strings (sys.get_int_max_str_digits), so no field can hold one.
+MAX_INT_DIGITS = 4300
+
+
+class _OversizedInt(str):
+    """Stands in for an integer literal too long to convert, so the field holding it can be named."""
+
+
+def parse_json_int(text: str) -> int | _OversizedInt:
+    """``json.loads``'s ``parse_int``: an int, or a marker for one too long to convert (found later by
+    :func:`json_value_problem`, which names its field) instead of a ValueError that names nothing.
+
+    Example:
+        >>> (parse_json_int("42"), type(parse_json_int("9" * 5000)).__name__)
+        (42, '_OversizedInt')
+    """
+    return _OversizedInt(text) if len(text.lstrip("-")) > MAX_INT_DIGITS else int(text)
+
+
+def _parse_line(data: bytes) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(object, None, None), (None, None, None) for a blank line, or (None, field or None, what is wrong)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        return None, f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
+        return None, None, f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
     if not text.strip():
-        return None, None
+        return None, None, None
+    too_deep = f"nested more than {MAX_JSON_DEPTH} levels deep; a data row is a flat object"
+    marked = False
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        return None, f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object"
+        return None, None, f"malformed JSON ({err.msg} at column {err.colno}); each line must be one JSON object"
+    except RecursionError:
+        return None, _deep_field(text), too_deep
+    except ValueError:  # an integer too long to convert: read again, keeping it as a marker, to name its field
+        try:
+            value, marked = _MARKING_DECODER.decode(text), True
+        except RecursionError:
+            return None, _deep_field(text), too_deep
     if not isinstance(value, dict):
-        return None, f"expected a JSON object per line, got {type(value).__name__}"
-    return value, None
+        return None, None, f"expected a JSON object per line, got {type(value).__name__}"
+    # The walk costs about as much as the parse: only a line with an over-long integer, or with that many
+    # brackets (which could be too deep), needs it.
+    if marked or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        problem = json_value_problem(value)
+        if problem is not None:
+            return None, problem[0], problem[1]
+    return value, None, None
+
+
+_MARKING_DECODER = json.JSONDecoder(parse_int=parse_json_int)
+
+
+def json_value_problem(row: dict[str, Any]) -> tuple[str, str] | None:
+    """(top-level field, what is wrong) for a parsed row nested too deep or holding an unconvertible
+    integer, else None. Walks without recursion, so any depth is safe to inspect.
+
+    Example:
+        >>> json_value_problem({"id": 1, "meta": {"a": [[[]]]}}) is None
+        True
+        >>> deep: list = []
+        >>> for _ in range(100):
+        ...     deep = [deep]
+        >>> json_value_problem({"id": "a", "meta": deep})[0]
+        'meta'
+    """
+    stack: list[tuple[Any, int, str]] = [(v, 1, str(k)) for k, v in row.items()]
+    while stack:
+        value, depth, top = stack.pop()
+        if isinstance(value, _OversizedInt):
+            digits = len(value.lstrip("-"))
+            return top, f"an integer of {digits} digits (more than {MAX_INT_DIGITS}); write it as a string"
+        if depth > MAX_JSON_DEPTH:
+            return top, f"nested more than {MAX_JSON_DEPTH} levels deep; a data row is a flat object"
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, top) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, top) for v in value)
+    return None
+
+
+def _deep_field(text: str) -> str | None:
+    """The top-level key under which a JSON line nests too deep (scanned, not parsed), or None."""
+    depth, key, in_string, escaped, start = 0, None, False, False, 0
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+                if depth == 1 and text[i + 1 :].lstrip().startswith(":"):
+                    try:
+                        key = json.loads(text[start : i + 1])
+                    except ValueError:
+                        key = None
+        elif ch == '"':
+            in_string, start = True, i
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return key
+        elif ch in "]}":
+            depth -= 1
+    return key
 
 
 def read_jsonl(path: str | os.PathLike, what: str = "jsonl") -> list[dict[str, Any]]:
@@ -162,6 +342,26 @@ def read_jsonl_numbered(path: str | os.PathLike, what: str = "jsonl") -> list[tu
     return rows  # type: ignore[return-value]
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def make_encodable(text: str) -> tuple[str, int]:
+    """``text`` with every lone surrogate (which UTF-8 cannot encode) replaced by U+FFFD, and how many.
+
+    Lone surrogates arrive from ``\\udc80`` escapes in JSON or from ``surrogateescape`` decoding; left in,
+    they crash the first thing that encodes the text (an HTTP body, a cache key, an output file).
+
+    Example:
+        >>> make_encodable("ok \\udc80 here")
+        ('ok \ufffd here', 1)
+        >>> make_encodable("plain")
+        ('plain', 0)
+    """
+    if text.isascii():
+        return text, 0
+    return _SURROGATE_RE.subn("\ufffd", text)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
     """Write rows (dicts, or objects with ``to_dict()``) as one JSON object per line, atomically.
 
@@ -175,5 +375,88 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
         for row in rows:
             if hasattr(row, "to_dict"):
                 row = row.to_dict()
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            if not line.isascii() and _SURROGATE_RE.search(line):
+                line = json.dumps(row)  # \\u escapes keep a lone surrogate as valid JSON that UTF-8 can hold
+            fh.write(line + "\n")
     return Path(path)
+
+
+# Params files and judge templates are a few KB; the cap keeps a wrong or hostile file from being read whole.
+MAX_YAML_BYTES = 1_000_000
+
+
+def _no_alias_loader() -> type:
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """SafeLoader that refuses aliases: ``*name`` can expand into billions of nodes (an alias bomb)."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"YAML alias *{event.anchor} refused: verif-nb files may not use anchors/aliases "
+                    "(they can expand without bound); write the values out",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse YAML from a verif-nb params file or template: safe types only, no aliases, a size cap.
+
+    Every failure is a :class:`ParamsError` naming ``where`` and saying which limit was hit.
+
+    Example:
+        >>> load_yaml_text("a: 1\\nb: [x, y]", "p.yaml")
+        {'a': 1, 'b': ['x', 'y']}
+        >>> load_yaml_text("a: &x [1]\\nb: *x", "p.yaml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: p.yaml: not valid YAML: YAML alias *x refused: ...
+    """
+    import yaml
+
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_YAML_BYTES:
+        raise ParamsError(f"{where}: {size} bytes, over the {MAX_YAML_BYTES}-byte cap for a YAML file")
+    try:
+        return yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:  # one line: what is wrong and where, not PyYAML's source excerpt
+        mark = err.problem_mark or err.context_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ParamsError(f"{where}: not valid YAML: {err.problem or err.context}{at}") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{where}: not valid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise ParamsError(f"{where}: YAML nested too deep to read") from None
+    except ValueError as err:  # e.g. an integer too long to convert
+        raise ParamsError(f"{where}: a value cannot be read: {err}") from None
+
+
+def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
+    """Read a YAML file through :func:`load_yaml_text`; a missing, oversized or non-UTF-8 file is a ParamsError.
+
+    Example:
+        >>> read_yaml("/nonexistent.yaml", "params file")
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: params file /nonexistent.yaml does not exist
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{what} {path} does not exist")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ParamsError(f"{path}: {path.stat().st_size} bytes, over the {MAX_YAML_BYTES}-byte cap for a {what}")
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_YAML_BYTES + 1)  # the file may grow between stat and read
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ParamsError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return load_yaml_text(text, str(path))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError
-from verif_nb.files import iter_jsonl
+from verif_nb.files import MAX_JSON_DEPTH, iter_jsonl, json_value_problem, parse_json_int
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def _iter_json(path: Path) -> Iterator[RawRow]:
     # A .json file is one array of objects; "line" is then the 1-based position in the array.
     try:
         with open(path, encoding="utf-8-sig") as fh:  # tolerate a BOM (Windows editors)
-            value = json.load(fh)
+            value = json.load(fh, parse_int=parse_json_int)
+    except RecursionError:
+        raise DataError(path, None, None, f"nested more than {MAX_JSON_DEPTH} levels deep") from None
     except UnicodeDecodeError as err:
         raise DataError(path, None, None, f"not UTF-8 text ({err.reason}); save the file as UTF-8") from None
     except json.JSONDecodeError as err:
@@ -57,7 +59,10 @@ def _iter_json(path: Path) -> Iterator[RawRow]:
     if not isinstance(value, list):
         raise DataError(path, None, None, f"expected a JSON array of objects, got {type(value).__name__}")
     for i, item in enumerate(value, start=1):
-        if isinstance(item, dict):
+        problem = json_value_problem(item) if isinstance(item, dict) else None
+        if problem is not None:
+            yield RawRow(str(path), i, None, DataError(path, i, problem[0], problem[1]))
+        elif isinstance(item, dict):
             yield RawRow(str(path), i, item)
         else:
             yield RawRow(

@@ -16,6 +16,7 @@ from verif_nb.data._ifeval import UNKNOWN_POLICIES
 from verif_nb.data._load import FORMATS, load_records
 from verif_nb.data._verinstruct import UNTAGGED_POLICIES
 from verif_nb.data._verl import export_verl
+from verif_nb.files import check_output_file
 
 
 def _add_load_options(p: argparse.ArgumentParser) -> None:
@@ -81,6 +82,7 @@ def _export_verl(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"verif-nb: error: {out} exists; pass --force to replace it", file=sys.stderr)
         return 2
+    check_output_file(out, {"--data": args.data})
     res = load_records(
         args.data,
         args.format,

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import RunExistsError
+from verif_nb.files import check_output_dir
 
 RESULT_FILES: tuple[str, ...] = ("eval_results_strict.jsonl", "eval_results_loose.jsonl")
 
@@ -36,7 +36,7 @@ def run_score(args: argparse.Namespace, scorer: Callable[..., Any], **scorer_kwa
         {"prompt_strict": 100.0, ...}
         0
     """
-    out = Path(args.out)
+    out = check_output_dir(args.out, RESULT_FILES, {"--inputs": args.inputs, "--responses": args.responses})
     existing = [out / name for name in RESULT_FILES if (out / name).exists()]
     if existing and not args.force:
         raise RunExistsError(f"{existing[0]} exists; choose another --out or pass --force to replace it")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import json
 import logging
 import math
 import os
@@ -35,6 +36,7 @@ import openai
 from tqdm.auto import tqdm
 
 from verif_nb.errors import JudgeError
+from verif_nb.files import make_encodable
 from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.judge.endpoints import EndpointPool
@@ -54,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
+# A judge answer with top-20 log-probs over a few thousand tokens is a few MB; past this a reply is
+# refused (bad_response) while it streams in, instead of being read whole into memory.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
 _CONNECTIONS_PER_POOL = 8  # see _sdk_client
 
 
@@ -108,6 +113,8 @@ class JudgeOutcome:
     completion_tokens: int = 0
     attempts: int = 0
     template: str | None = None
+    text_repaired: int = 0
+    """characters of the request or answer that were not encodable (lone surrogates) and became U+FFFD"""
 
     @property
     def verified(self) -> bool:
@@ -137,6 +144,7 @@ class JudgeStats:
     cache_misses: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    text_repaired: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list, repr=False)
@@ -180,6 +188,7 @@ class JudgeStats:
             "retries": dict(self.retries),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "text_repaired": self.text_repaired,
             "latency_p50_s": self.percentile(50),
             "latency_p90_s": self.percentile(90),
             "latency_p99_s": self.percentile(99),
@@ -189,7 +198,7 @@ class JudgeStats:
         """Zero every counter."""
         with self._lock:
             self.calls = self.attempts = self.cache_hits = self.cache_misses = 0
-            self.prompt_tokens = self.completion_tokens = 0
+            self.prompt_tokens = self.completion_tokens = self.text_repaired = 0
             self.failures, self.retries, self.latencies_s = {}, {}, []
 
 
@@ -251,9 +260,80 @@ def p_yes_from_logprobs(
     options = {entry.get("token") or "": entry.get("logprob")}
     for alt in entry.get("top_logprobs") or []:
         options.setdefault(alt.get("token") or "", alt.get("logprob"))
-    p_yes = sum(math.exp(lp) for tok, lp in options.items() if lp is not None and norm(tok) in yes_set)
-    p_no = sum(math.exp(lp) for tok, lp in options.items() if lp is not None and norm(tok) in no_set)
+    p_yes = sum(_probability(lp) for tok, lp in options.items() if _is_number(lp) and norm(tok) in yes_set)
+    p_no = sum(_probability(lp) for tok, lp in options.items() if _is_number(lp) and norm(tok) in no_set)
     return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and not math.isnan(value))
+
+
+def _probability(logprob: Any) -> float:
+    """exp(logprob) for any number: clamped to <= 0 (a server's rounding or nonsense must not overflow
+    math.exp), an integer too large for a float taken as +-inf."""
+    try:
+        value = float(logprob)
+    except OverflowError:
+        value = -math.inf if logprob < 0 else math.inf
+    return math.exp(min(value, 0.0))
+
+
+def _reply_text(content: Any) -> str:
+    """``message.content`` as the API documents it: a string, null, or a list of parts whose text parts
+    (``{"type": "text", "text": ...}``) are joined; any other shape is a ValueError."""
+    if content is None:
+        return ""  # a reasoning judge may leave content empty and put its thinking elsewhere
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                raise ValueError(f"message.content part is {type(part).__name__}, not an object")
+            if part.get("type", "text") == "text":
+                if not isinstance(part.get("text"), str):
+                    raise ValueError("message.content text part has no string 'text'")
+                texts.append(part["text"])
+        return "".join(texts)
+    raise ValueError(f"message.content is {type(content).__name__}, not a string or a list of parts")
+
+
+def _token_count(usage: dict[str, Any], name: str) -> int:
+    value = usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 2**53):
+        raise ValueError(f"usage.{name} is {value!r}, not a token count")
+    if value != int(value):
+        raise ValueError(f"usage.{name} is {value!r}, not a whole number")
+    return int(value)
+
+
+def _logprob_entries(logprobs: Any) -> list[dict[str, Any]] | None:
+    """``choice.logprobs.content`` checked against the documented shape (ValueError otherwise)."""
+    if logprobs is None:
+        return None
+    if not isinstance(logprobs, dict):
+        raise ValueError(f"logprobs is {type(logprobs).__name__}, not an object")
+    content = logprobs.get("content")
+    if content is None:
+        return None
+    if not isinstance(content, list):
+        raise ValueError(f"logprobs.content is {type(content).__name__}, not a list")
+    for entry in content:
+        alternatives = entry.get("top_logprobs") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(alternatives, (list, type(None))):
+            raise ValueError("logprobs.content holds an entry that is not {token, logprob, top_logprobs}")
+        for item in [entry, *(alternatives or [])]:
+            if not isinstance(item, dict) or not isinstance(item.get("token"), (str, type(None))):
+                raise ValueError("a logprobs entry has no string token")
+            lp = item.get("logprob")
+            if lp is not None and (not _is_number(lp) or lp > 1e-6):
+                raise ValueError(f"logprob {lp!r} is not a log-probability (a number <= 0)")
+    return content
 
 
 def _run_sync(coro: Any) -> Any:
@@ -411,7 +491,9 @@ class JudgeClient:
         base = self.endpoints.urls[0]
         http = httpx.AsyncClient(
             trust_env=self._trust_env,
-            transport=_CountingTransport(_RoutingTransport(pools, self.endpoints, base)),
+            transport=_CountingTransport(
+                _RoutingTransport(pools, self.endpoints, base), deadline_s=self.config.timeout_s
+            ),
         )
         return _SDKClient(
             backoff_s=self.config.backoff_s,
@@ -426,26 +508,36 @@ class JudgeClient:
         self, sdk: _SDKClient, semaphore: asyncio.Semaphore, request: JudgeRequest, template: JudgeTemplate
     ) -> JudgeOutcome:
         started = time.perf_counter()
-        response = strip_think(request.response)
+        # The boundary to the server and the cache: text becomes encodable here, once, and is counted.
+        prompt, fixed_prompt = make_encodable(request.prompt)
+        response, fixed_response = make_encodable(strip_think(request.response))
+        constraints = []
+        repaired = fixed_prompt + fixed_response
+        for text in request.constraints:
+            text, fixed = make_encodable(text)
+            constraints.append(text)
+            repaired += fixed
+        if repaired:
+            self.stats.add(text_repaired=repaired)
         key = None
         if self._cache is not None:
             key = cache_key(
                 self.config.model,
                 template.name,
                 template.text_hash,
-                request.prompt,
+                prompt,
                 response,
-                request.constraints,
+                constraints,
                 self.config.logprobs,
             )
             hit = self._cache.get(key)
             if hit is not None:
                 self.stats.add(cache_hits=1)
                 return self._outcome_from_answer(
-                    hit, template, cached=True, attempts=0, latency=time.perf_counter() - started
+                    hit, template, cached=True, attempts=0, latency=time.perf_counter() - started, repaired=repaired
                 )
             self.stats.add(cache_misses=1)
-        kwargs = self._request_kwargs(template, request.prompt, response, request.constraints)
+        kwargs = self._request_kwargs(template, prompt, response, constraints)
         async with semaphore:
             started = time.perf_counter()
             try:
@@ -463,29 +555,44 @@ class JudgeClient:
                     latency_s=latency,
                     attempts=failed.attempts,
                     template=template.name,
+                    text_repaired=repaired,
                 )
         latency = time.perf_counter() - started
         self.stats.add(calls=1)
         self.stats.record_latency(latency)
         try:
-            answer = self._answer_from_payload(payload, template)
-        except ValueError as err:
+            answer, fixed_answer = self._answer_from_payload(payload, template)
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
+            # an undocumented reply shape fails this call only; AttributeError/KeyError/TypeError are
+            # listed so that a shape the checks above missed still cannot take the batch down
             self.stats.count("failures", "bad_response")
+            logger.warning("judge reply malformed: %s", err)
             return JudgeOutcome(
                 passed=None,
                 error=f"malformed response from {self.config.base_url}: {err}",
-                raw=str(payload)[:2000],
+                raw=make_encodable(repr(payload)[:2000])[0],
                 latency_s=latency,
                 attempts=attempts,
                 template=template.name,
+                text_repaired=repaired,
             )
+        if fixed_answer:
+            self.stats.add(text_repaired=fixed_answer)
         self.stats.add(prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
         if key is not None:
             self._cache.put(key, answer)  # type: ignore[union-attr]
-        return self._outcome_from_answer(answer, template, cached=False, attempts=attempts, latency=latency)
+        return self._outcome_from_answer(
+            answer, template, cached=False, attempts=attempts, latency=latency, repaired=repaired + fixed_answer
+        )
 
     def _outcome_from_answer(
-        self, answer: CachedAnswer, template: JudgeTemplate, cached: bool, attempts: int, latency: float
+        self,
+        answer: CachedAnswer,
+        template: JudgeTemplate,
+        cached: bool,
+        attempts: int,
+        latency: float,
+        repaired: int = 0,
     ) -> JudgeOutcome:
         verdict = parse_verdict(answer.raw, template.parser)
         if verdict.passed is None:
@@ -501,28 +608,42 @@ class JudgeClient:
             completion_tokens=answer.completion_tokens,
             attempts=attempts,
             template=template.name,
+            text_repaired=repaired,
         )
 
-    def _answer_from_payload(self, payload: Any, template: JudgeTemplate) -> CachedAnswer:
-        try:
-            choice = payload.choices[0]
-            raw = choice.message.content
-        except (AttributeError, IndexError, TypeError) as err:
-            raise ValueError(f"no choices[0].message.content ({err!r})") from err
-        if raw is None:
-            # Some servers put a reasoning judge's thinking in a separate field and leave content empty.
-            raw = ""
-        usage = payload.usage
-        p_yes = None
-        if self.config.logprobs and choice.logprobs is not None and choice.logprobs.content is not None:
-            content = [entry.model_dump() for entry in choice.logprobs.content]
-            p_yes = p_yes_from_logprobs(content, raw, parse_verdict(raw, template.parser).offset, template.parser)
-        return CachedAnswer(
-            raw=raw,
-            p_yes=p_yes,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    def _answer_from_payload(self, payload: Any, template: JudgeTemplate) -> tuple[CachedAnswer, int]:
+        """The answer in a decoded reply body, and how many of its characters were made encodable.
+
+        Accepts the shapes the OpenAI chat-completions API documents (content as a string, null or a
+        list of parts; usage absent, null or with integer counts; logprobs absent, null or a list of
+        entries); anything else is a ValueError, counted by the caller as ``bad_response``.
+        """
+        if not isinstance(payload, dict):
+            raise ValueError(f"the reply is a JSON {type(payload).__name__}, not an object")
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ValueError("no choices[0] in the reply")
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise ValueError("no choices[0].message in the reply")
+        raw, repaired = make_encodable(_reply_text(message.get("content")))
+        usage = payload.get("usage")
+        if usage is None:
+            usage = {}
+        if not isinstance(usage, dict):
+            raise ValueError(f"usage is {type(usage).__name__}, not an object")
+        prompt_tokens, completion_tokens = (
+            _token_count(usage, "prompt_tokens"),
+            _token_count(usage, "completion_tokens"),
         )
+        p_yes = None
+        if self.config.logprobs:
+            content = _logprob_entries(choice.get("logprobs"))
+            if content:
+                p_yes = p_yes_from_logprobs(content, raw, parse_verdict(raw, template.parser).offset, template.parser)
+        answer = CachedAnswer(raw=raw, p_yes=p_yes, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return answer, repaired
 
     async def _create(self, sdk: _SDKClient, kwargs: dict[str, Any]) -> tuple[Any, int]:
         """One chat completion through the SDK (which retries); returns (completion, attempts)."""
@@ -530,7 +651,9 @@ class JudgeClient:
         seen: list[str] = []
         token = _ATTEMPTS.set(seen)
         try:
-            completion = await sdk.chat.completions.create(**kwargs, extra_headers=sdk.request_headers)
+            reply = await sdk.chat.completions.with_raw_response.create(**kwargs, extra_headers=sdk.request_headers)
+        except _ReplyTooLarge as err:
+            raise self._failed(seen, ("bad_response", str(err)), final=True) from err
         except openai.APIStatusError as err:
             raise self._failed(seen, self._status_failure(url, err)) from err
         except openai.APITimeoutError as err:
@@ -544,9 +667,13 @@ class JudgeClient:
             _ATTEMPTS.reset(token)
             self.stats.add(attempts=len(seen))
         self._count_retries(seen[:-1])
-        if isinstance(completion, str):  # the SDK hands back the text of a reply that is not JSON
-            raise _CallFailed("bad_response", f"non-JSON reply from {url}: {completion[:300]!r}", len(seen))
-        return completion, len(seen)
+        body = reply.http_response.content  # read (capped, within the deadline) by _CountingTransport
+        try:
+            # decoded here, not by the SDK, so every field can be checked against the documented shapes
+            return json.loads(body), len(seen)
+        except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, or nested past the parser
+            snippet = body[:300].decode("utf-8", "replace")
+            raise _CallFailed("bad_response", f"non-JSON reply from {url}: {snippet!r} ({err})", len(seen)) from None
 
     def _status_failure(self, url: str, err: openai.APIStatusError) -> tuple[str, str]:
         status = err.status_code
@@ -588,16 +715,50 @@ def _status_kind(status: int) -> str:
     return "ok" if status < 400 else "http_4xx"
 
 
-class _CountingTransport(httpx.AsyncBaseTransport):
-    """Wraps the real transport to note every attempt's outcome for :data:`_ATTEMPTS`."""
+class _ReplyTooLarge(openai.OpenAIError):
+    """A reply body over the cap; an OpenAIError so that the SDK passes it on without retrying."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport):
-        self._inner = inner
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Wraps the real transport to note every attempt's outcome for :data:`_ATTEMPTS`, and to hold each
+    attempt to a deadline for the whole exchange (httpx's timeout applies per read, so a server sending
+    a byte a second never trips it) and the reply body to ``max_bytes``."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, deadline_s: float, max_bytes: int | None = None):
+        self._inner, self._deadline_s = inner, deadline_s
+        self._max_bytes = max_bytes if max_bytes is not None else MAX_REPLY_BYTES
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        # identity: the cap then bounds what is held in memory, not a compressed size that may inflate
+        request.headers["Accept-Encoding"] = "identity"
+        response = await self._inner.handle_async_request(request)
+        try:
+            chunks, size = [], 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise _ReplyTooLarge(f"reply body over {self._max_bytes} bytes; refused")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "transfer-encoding"]
+        return httpx.Response(
+            response.status_code, headers=headers, content=b"".join(chunks), extensions=response.extensions
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         seen = _ATTEMPTS.get()
         try:
-            response = await self._inner.handle_async_request(request)
+            async with asyncio.timeout(self._deadline_s):
+                response = await self._exchange(request)
+        except TimeoutError:
+            if seen is not None:
+                seen.append("timeout")
+            raise httpx.ReadTimeout(f"no complete reply within {self._deadline_s:g} s", request=request) from None
+        except _ReplyTooLarge:
+            if seen is not None:
+                seen.append("bad_response")
+            raise
         except httpx.TimeoutException:
             if seen is not None:
                 seen.append("timeout")
@@ -637,6 +798,9 @@ class _RoutingTransport(httpx.AsyncBaseTransport):
             raise
         except httpx.TransportError:
             failure = "connect"
+            raise
+        except asyncio.CancelledError:  # the whole-attempt deadline above ran out while waiting here
+            failure = "timeout"
             raise
         finally:
             self._busy[shard] -= 1

@@ -77,7 +77,7 @@ class JudgeConfig(Settings):
     )
     max_tokens: int = option(512, "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands")
     temperature: float = option(0.0, "sampling temperature; 0 = greedy, reproducible")
-    timeout_s: float = option(120.0, "per-attempt HTTP timeout in seconds")
+    timeout_s: float = option(120.0, "deadline (s) for each attempt as a whole: connect, send and the full reply")
     max_retries: int = option(4, help=("retries after the first attempt on 429, 5xx, connection errors and timeouts"))
     backoff_s: float = option(
         0.5, help=("first retry delay; doubles each retry (a 429's Retry-After wins when larger)")

@@ -3,8 +3,9 @@
 A template file holds ``name``, ``description``, an optional ``system`` message, a ``user`` message
 with the fields ``{prompt}``, ``{response}`` and either ``{constraints}`` (all constraints, one call
 per response — VerIF's ``llm_score``) or ``{constraint}`` (one constraint per call — VerIF's
-``llm_judge``), and ``parser``: ``bracket`` (the first ``[[1]]``/``[[0]]`` in the answer) or
-``yes_no`` (an answer that starts with yes/no, 是/否).
+``llm_judge``), and ``parser``: ``bracket`` (the ``[[1]]``/``[[0]]`` in the answer; both in one
+answer is a conflict, unparseable), ``bracket_first`` / ``bracket_last`` (the first / last of them
+counts, for a template that defines it so) or ``yes_no`` (an answer that starts with yes/no, 是/否).
 
 Built-in templates live in ``verif_nb/judge/templates/*.yaml``. Add your own with
 :func:`register_template`, :func:`load_template_file` or :func:`load_template_dir`, or pass a path
@@ -26,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.files import read_yaml
 
-from verif_nb.errors import JudgeError
-
-ParserKind = Literal["bracket", "yes_no", "verif_first", "text"]
+ParserKind = Literal["bracket", "bracket_first", "bracket_last", "yes_no", "verif_first", "text"]
 # verif_first: the original VerIF rule (first [[n]] anywhere, no match = 0); text: no verdict, the answer itself
-PARSERS: tuple[str, ...] = ("bracket", "yes_no", "verif_first", "text")
+PARSERS: tuple[str, ...] = ("bracket", "bracket_first", "bracket_last", "yes_no", "verif_first", "text")
 _BUILTIN_DIR = Path(__file__).with_name("templates")
 _FIELD_RE = re.compile(r"\{(prompt|response|constraints|constraint)\}")
 _TEMPLATE_KEYS = {"name", "description", "system", "user", "parser", "language"}
@@ -227,9 +227,9 @@ def load_template_file(path: str | Path, register: bool = True) -> JudgeTemplate
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise JudgeError(f"{path}: cannot read judge template: {err}") from err
+        data = read_yaml(path, "judge template")
+    except (OSError, ParamsError) as err:
+        raise JudgeError(f"cannot read judge template: {err}") from err
     template = _template_from_mapping(data, str(path))
     if register:
         register_template(template, overwrite=True)
@@ -352,14 +352,19 @@ def _answer_start(raw: str) -> int:
 def parse_verdict(raw: str | None, parser: ParserKind) -> ParsedVerdict:
     """Read the verdict from a judge answer, after any ``</think>``.
 
-    ``bracket`` takes the first ``[[1]]``/``[[0]]``; ``yes_no`` takes a leading yes/no (是/否), or the
-    only one of the two words present. Anything else is unparseable (passed=None), never a guess.
+    ``bracket`` takes the ``[[1]]``/``[[0]]`` of the answer: a judge that quotes ``[[1]]`` from the
+    response and then answers ``[[0]]`` gave conflicting verdicts, which is unparseable, not a guess;
+    ``bracket_first``/``bracket_last`` take the first/last (the template says which counts); ``yes_no``
+    takes a leading yes/no (是/否), or the only one of the two words present. Anything else is
+    unparseable (passed=None), never a guess.
 
     Example:
         >>> parse_verdict("<think>hmm</think> No, it uses commas.", "yes_no").passed
         False
         >>> parse_verdict("I cannot tell.", "yes_no").passed is None
         True
+        >>> [parse_verdict('It says "[[1]]". Verdict: [[0]]', p).passed for p in ("bracket", "bracket_last")]
+        [None, False]
     """
     if parser == "text":
         return ParsedVerdict(raw is not None, None if raw is not None else "no answer")
@@ -372,10 +377,17 @@ def parse_verdict(raw: str | None, parser: ParserKind) -> ParsedVerdict:
     answer = raw[start:]
     if start == 0 and "<think>" in raw:
         return ParsedVerdict(None, "the judge's reasoning was cut off before </think>; raise max_tokens")
-    if parser == "bracket":
-        m = _BRACKET_RE.search(answer)
-        if not m:
+    if parser in ("bracket", "bracket_first", "bracket_last"):
+        matches = list(_BRACKET_RE.finditer(answer))
+        if not matches:
             return ParsedVerdict(None, "no [[1]] or [[0]] in the judge's answer")
+        if parser == "bracket" and len({m.group(1) for m in matches}) > 1:
+            return ParsedVerdict(
+                None,
+                "conflicting verdicts: both [[1]] and [[0]] in the judge's answer (a template with parser "
+                "bracket_first or bracket_last says which one counts)",
+            )
+        m = matches[-1] if parser == "bracket_last" else matches[0]
         return ParsedVerdict(m.group(1) == "1", None, start + m.start(1))
     words = [(m.group(0).lower(), m.start()) for m in _WORD_RE.finditer(answer)]
     if words:
@@ -400,6 +412,6 @@ def verdict_token_sets(parser: ParserKind) -> tuple[set[str], set[str]]:
         >>> verdict_token_sets("bracket")
         ({'1'}, {'0'})
     """
-    if parser in ("bracket", "verif_first"):
+    if parser.startswith("bracket") or parser == "verif_first":
         return {"1"}, {"0"}
     return {"yes", "y", "是", "true"}, {"no", "n", "否", "false", "不"}

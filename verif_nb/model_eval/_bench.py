@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 import random
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError, ParamsError
+from verif_nb.files import read_jsonl
 
 BENCHMARKS = ("ifeval", "ifbench", "gsm8k")
 IFBENCH_ENV = "VERIF_NB_IFBENCH_INPUTS"
@@ -110,15 +110,7 @@ class MetricScores:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise DataError(str(path), number, None, f"not valid JSON ({err.msg})") from None
-    return rows
+    return read_jsonl(path, "benchmark inputs")
 
 
 # The IFBench scorer's public name, in the order tried: ``score_ifbench`` (what verif_nb.ifbench exports)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError
+from verif_nb.files import read_jsonl_numbered
 
 GSM8K_DIR = Path(__file__).resolve().parents[1] / "data" / "gsm8k"
 PACKAGED_GSM8K = GSM8K_DIR / "test_subset200.jsonl"
@@ -144,22 +145,15 @@ def read_gsm8k(path: str | os.PathLike) -> list[dict[str, Any]]:
         200
     """
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(str(path), number, None, f"not valid JSON ({err.msg})") from None
-            for name in ("question", "answer"):
-                if not isinstance(row.get(name), str):
-                    raise DataError(str(path), number, name, "missing or not a string")
-            try:
-                gsm8k_gold(row["answer"])
-            except ValueError as err:
-                raise DataError(str(path), number, "answer", str(err)) from None
-            rows.append(row)
+    for number, row in read_jsonl_numbered(path, "GSM8K"):
+        for name in ("question", "answer"):
+            if not isinstance(row.get(name), str):
+                raise DataError(str(path), number, name, "missing or not a string")
+        try:
+            gsm8k_gold(row["answer"])
+        except ValueError as err:
+            raise DataError(str(path), number, "answer", str(err)) from None
+        rows.append(row)
     return rows
 
 

@@ -29,6 +29,7 @@ from verif_nb.errors import ParamsError, RunExistsError
 from verif_nb.model_eval._bench import BENCHMARKS, METRICS, BenchItems, MetricScores, load_benchmark, score_items
 from verif_nb.model_eval._generate import Generation, SamplingConfig, make_engine
 from verif_nb.model_eval._stats import mcnemar_exact, paired_bootstrap_ci, pass_at_k
+from verif_nb.files import check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,8 @@ def run_eval(
     unknown = [b for b in benchmarks if b not in BENCHMARKS]
     if unknown or not benchmarks:
         raise ParamsError(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+    if out_dir is not None:
+        check_output_dir(out_dir, TABLE_FILES, {f"--input {b}": path for b, path in (inputs or {}).items()})
     if out_dir is not None and not force:
         for name in TABLE_FILES:
             if (Path(out_dir) / name).exists():

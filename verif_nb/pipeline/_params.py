@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import yaml
 
 from verif_nb.errors import ParamsError
+from verif_nb.files import read_yaml
 
 PARAMETERS_TAG = "parameters"
 # Keys the pipeline fills in for every notebook of a run (absolute paths inside the run folder).
@@ -221,6 +221,19 @@ def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
     return parse_parameters_source(tagged[0].source, where=str(path))
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` is safe as one file name in a run folder: no separators, no ``..``, not hidden.
+
+    Example:
+        >>> [is_plain_name(n) for n in ("01_dataset_inspection", "../../victim", "a/b", "..", "a..b")]
+        [True, False, False, False, False]
+    """
+    return bool(_PLAIN_NAME.match(name)) and ".." not in name
+
+
 def _type_error(key: str, value: Any, param: NotebookParameter, notebook: str) -> str:
     return (
         f"{key}={value!r} ({type(value).__name__}) but {notebook} declares "
@@ -239,12 +252,7 @@ def load_params(path: str | Path) -> PipelineParams:
         '01_dataset_inspection'
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ParamsError(f"parameter file {path} does not exist") from err
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from err
+    raw = read_yaml(path, "parameter file")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping with keys {sorted(TOP_LEVEL_KEYS)}")
     problems: list[str] = []
@@ -261,6 +269,13 @@ def load_params(path: str | Path) -> PipelineParams:
             + ("; " + "; ".join(problems) if problems else "")
         )
     notebooks = [n.removesuffix(".ipynb") for n in notebooks]
+    bad_names = [n for n in notebooks if not is_plain_name(n)]
+    if bad_names:
+        # a name becomes a file name in the run folder; "../x" would write outside it
+        raise ParamsError(
+            f"{path}: notebook names must be plain names (letters, digits, '.', '-', '_'; no path "
+            f"separators, no '..'): {', '.join(repr(n) for n in bad_names)}; set notebooks_dir for another folder"
+        )
     if len(set(notebooks)) != len(notebooks):
         problems.append("'notebooks' lists a notebook twice")
     shared = raw.get("parameters") or {}

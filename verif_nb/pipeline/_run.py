@@ -31,7 +31,7 @@ from typing import Any
 
 import nbformat
 
-from verif_nb.errors import RunExistsError, VerifNbError
+from verif_nb.errors import OutputPathError, ParamsError, RunExistsError, VerifNbError
 from verif_nb.pipeline._kernel import private_kernel
 from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_params
 from verif_nb.pipeline._report import notebook_to_html, write_index
@@ -200,8 +200,30 @@ class _Run:
         self.save()
 
 
+def inside_run(run_dir: Path, path: Path) -> Path:
+    """``path`` if it lies inside ``run_dir`` (after resolving links and ``..``); else a ParamsError.
+
+    Every path the pipeline writes goes through here, so no name from a params file can reach outside.
+
+    Example:
+        >>> inside_run(Path("/tmp/run"), Path("/tmp/run/html/a.html")).name
+        'a.html'
+        >>> inside_run(Path("/tmp/run"), Path("/tmp/run/notebooks/../../x.ipynb"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: refusing to write /tmp/run/notebooks/../../x.ipynb: outside the run folder ...
+    """
+    if not path.resolve().is_relative_to(run_dir.resolve()):
+        raise ParamsError(f"refusing to write {path}: outside the run folder {run_dir}")
+    return path
+
+
 def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, str]:
-    values = {"figures_dir": run_dir / "figures" / name, "metrics_dir": run_dir / "metrics" / name, "run_dir": run_dir}
+    values = {
+        "figures_dir": inside_run(run_dir, run_dir / "figures" / name),
+        "metrics_dir": inside_run(run_dir, run_dir / "metrics" / name),
+        "run_dir": run_dir,
+    }
     for key in ("figures_dir", "metrics_dir"):
         values[key].mkdir(parents=True, exist_ok=True)
     return {k: str(v.resolve()) for k, v in values.items() if k in declared}
@@ -248,11 +270,15 @@ def run_pipeline(
             f"{run_dir} already exists; verif-nb never overwrites a run. "
             "Choose another --out or remove the folder yourself"
         )
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
         run_dir.mkdir()
     except FileExistsError as err:  # created by a concurrent run between the check and here
+        if not run_dir.parent.is_dir():
+            raise OutputPathError(f"--out {run_dir}: a part of its path is a file, not a folder") from None
         raise RunExistsError(f"{run_dir} already exists; verif-nb never overwrites a run") from err
+    except OSError as err:  # a path under a file, a read-only folder: before any notebook runs
+        raise OutputPathError(f"--out {run_dir}: cannot create the run folder ({err.strerror or err})") from None
     for sub in ("notebooks", "html", "figures", "metrics"):
         (run_dir / sub).mkdir()
     shutil.copyfile(params.path, run_dir / "params.yaml")
@@ -271,7 +297,7 @@ def run_pipeline(
             run.manifest["ids"].update({f"{name}.{k}": v for k, v in _ids(effective).items()})
             run.save()
             source_nb = params.notebook_path(name)
-            executed = run_dir / "notebooks" / f"{name}.ipynb"
+            executed = inside_run(run_dir, run_dir / "notebooks" / f"{name}.ipynb")
             t_nb = time.monotonic()
             failure: NotebookFailedError | None = None
             try:
@@ -297,7 +323,8 @@ def run_pipeline(
             entry["duration_s"] = round(time.monotonic() - t_nb, 2)
             if executed.exists():
                 try:
-                    notebook_to_html(executed, run_dir / "html" / f"{name}.html", hide_input=hide_input)
+                    html = inside_run(run_dir, run_dir / "html" / f"{name}.html")
+                    notebook_to_html(executed, html, hide_input=hide_input)
                 except Exception as err:  # a report that cannot render must not hide the run's result
                     log.warning("could not render %s to HTML: %s", executed, err)
             if failure is not None:

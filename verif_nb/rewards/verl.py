@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.files import read_yaml
 from verif_nb.records import Record
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,7 @@ def _verifier_params(verifier: dict[str, Any] | None, verifier_params: str | os.
         return _plain(verifier)
     path = verifier_params or os.environ.get(ENV_PARAMS)
     if path:
-        import yaml
-
-        with open(path, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
+        loaded = read_yaml(path, "verifier params file") or {}
         block = loaded.get("verifier") if isinstance(loaded, dict) else None
         if not isinstance(block, dict):
             raise ParamsError(

@@ -17,6 +17,7 @@ import shlex
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.files import load_yaml_text
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         >>> parse_set(["grpo.max_steps=5", "model.source=tiny"])
         {'grpo': {'max_steps': 5}, 'model': {'source': 'tiny'}}
     """
-    import yaml
-
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -39,7 +38,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = load_yaml_text(value, f"--set {item!r}")
     return out
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import DataError, ParamsError
+from verif_nb.files import read_jsonl
 from verif_nb.records import Record
 
 if TYPE_CHECKING:
@@ -144,11 +145,7 @@ def ifeval_inputs(
             None,
             f"IFEval inputs not found; pass inputs=PATH (--inputs) or set ${IFEVAL_ENV} to IFEval's input_data.jsonl",
         )
-    rows = []
-    with open(found, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                rows.append(json.loads(line))
+    rows = read_jsonl(found, "IFEval inputs")
     if groups:
         wanted = set(groups)
         rows = [r for r in rows if all(i.split(":")[0] in wanted for i in r["instruction_id_list"])]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from verif_nb.errors import ParamsError
+from verif_nb.files import read_yaml
 from verif_nb.settings import Settings, option
 from verif_nb.verifier.config import VerifierConfig
 
@@ -177,13 +178,8 @@ def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
         Traceback (most recent call last):
         ParamsError: params file missing.yaml does not exist
     """
-    import yaml
-
     p = Path(path)
-    if not p.is_file():
-        raise ParamsError(f"params file {p} does not exist")
-    with open(p, encoding="utf-8") as fh:
-        loaded = yaml.safe_load(fh) or {}
+    loaded = read_yaml(p, "params file") or {}
     if not isinstance(loaded, dict):
         raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TrainParams.field_types())}")
     return loaded

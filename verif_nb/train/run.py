@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import ParamsError, RunExistsError
-from verif_nb.files import read_jsonl, write_jsonl
+from verif_nb.files import read_jsonl, read_yaml, write_jsonl
 from verif_nb.train.params import TrainParams, build_grpo_config, load_params
 
 if TYPE_CHECKING:
@@ -142,10 +142,7 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
         )
     stored_path = out / PARAMS_FILE
     if stored_path.exists():
-        import yaml
-
-        with open(stored_path, encoding="utf-8") as fh:
-            stored = yaml.safe_load(fh) or {}
+        stored = read_yaml(stored_path, "stored params file") or {}
         current = params.to_dict()
         changed = [k for k in ("model", "lora", "data", "verifier") if stored.get(k) != current.get(k)]
         if changed:

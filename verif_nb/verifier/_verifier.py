@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.files import make_encodable
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.records import Constraint, Record, Verdict
 from verif_nb.verifier.config import VerifierConfig
@@ -82,6 +83,8 @@ class VerificationResult:
     judge_p_yes: float | None = None
     constraint_indices: list[int] = field(default_factory=list)
     """for each verdict, the index of its constraint in ``record.constraints`` (names may repeat)."""
+    text_repaired: int = 0
+    """lone surrogates in the response (not encodable as UTF-8) replaced by U+FFFD before any check."""
 
     def to_dict(self) -> dict[str, Any]:
         """The output-row form used by ``verif-nb verify``: id, reward, components and per-constraint verdicts."""
@@ -93,7 +96,7 @@ class VerificationResult:
             "error": self.error,
             "policy": self.policy,
             "constraints": [v.to_dict() for v in self.verdicts],
-        }
+        } | ({"text_repaired": self.text_repaired} if self.text_repaired else {})
 
 
 @dataclass
@@ -105,6 +108,7 @@ class _Pending:
     rule: list[tuple[Constraint, Verdict | None]] = field(default_factory=list)
     judged: list[Constraint] = field(default_factory=list)
     judge_outcomes: list[Any] = field(default_factory=list)
+    text_repaired: int = 0
 
 
 def describe_constraint(constraint: Constraint, prompt: str | None = None) -> str:
@@ -273,7 +277,13 @@ class Verifier:
             [1.0, 0.0]
         """
         mode = self.config.mode
-        pending = [_Pending(record, self._clean(response)) for record, response in items]
+        pending = []
+        for record, response in items:
+            # the boundary: rules, sandbox, judge and output all see the same encodable text
+            text, repaired = make_encodable(response)
+            pending.append(_Pending(record, self._clean(text), text_repaired=repaired))
+            if repaired:
+                self.metrics["text_repaired"] += repaired
         self.metrics["responses"] += len(pending)
 
         # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
@@ -303,7 +313,10 @@ class Verifier:
         # 2. judge: one call per response (or per constraint), all in flight together
         # (VerIF asks the judge about every response, even one whose record has no [llm] checker)
         self._run_judge([p for p in pending if p.judged or (self.reference and mode != "rule")], progress)
-        return [self._combine_reference(p) if self.reference else self._combine(p) for p in pending]
+        results = [self._combine_reference(p) if self.reference else self._combine(p) for p in pending]
+        for p, result in zip(pending, results):
+            result.text_repaired = p.text_repaired
+        return results
 
     def _clean(self, response: str) -> str:
         if self.reference:  # the original's parse_solution, applied to every response

@@ -11,7 +11,6 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
 from verif_nb.errors import DataError
 from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
@@ -63,7 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     """Run the command; writes ``--out`` and prints one JSON summary line."""
     from verif_nb.data import load_records, read_response_rows, write_jsonl
+    from verif_nb.files import check_output_file
 
+    # Before any work: a bad --out found after an hour of judging loses the hour.
+    out = check_output_file(args.out, {"--data": args.data, "--responses": args.responses})
     loaded = load_records(
         args.data, format=args.format, lenient=args.lenient, untagged=args.untagged, profile=args.profile
     )
@@ -106,7 +108,7 @@ def run_verify(args: argparse.Namespace) -> int:
     unverifiable_lines = sum(row is not None for row in rows)
     verified = iter(results)
     rows = [row if row is not None else next(verified).to_dict() for row in rows]
-    write_jsonl(Path(args.out), rows)
+    write_jsonl(out, rows)  # atomic: an existing --out is replaced only now
     rewards = [r.reward for r in results if r.reward is not None]
     summary = {
         "responses": len(rows),
