@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError, RunExistsError
+from verif_nb.files import check_output_dir
 from verif_nb.model_eval._bench import BENCHMARKS, METRICS, BenchItems, MetricScores, load_benchmark, score_items
 from verif_nb.model_eval._generate import Generation, SamplingConfig, make_engine
 from verif_nb.model_eval._stats import mcnemar_exact, paired_bootstrap_ci, pass_at_k
-from verif_nb.files import check_output_dir
 
 log = logging.getLogger(__name__)
 
