@@ -78,6 +78,16 @@ def _rel(path: Path, root: Path) -> str:
     return html.escape(path.relative_to(root).as_posix(), quote=True)
 
 
+def _findings_section(root: Path) -> str:
+    from verif_nb.findings import findings_html, run_findings
+
+    try:
+        return findings_html(run_findings(root))
+    except Exception as err:  # an index must still be written; say why the findings are missing
+        log.warning("findings of %s could not be computed: %s", root, err)
+        return f"<h2>Findings</h2><p class='failed'>could not be computed: {html.escape(repr(err))}</p>"
+
+
 def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``run_dir/index.html``: status, notebooks, figures, headline numbers, metric files.
 
@@ -100,6 +110,7 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
              f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}</td></tr>",
              f"<tr><th>model / judge / data</th><td>{_ids_html(manifest.get('ids', {}))}</td></tr>",
              "<tr><th>manifest</th><td><a href='manifest.json'>manifest.json</a></td></tr></table>"]
+    parts.insert(4, _findings_section(root))  # after the title: what the run found comes first
     parts.append("<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
                  "<th>report</th><th>executed notebook</th></tr>")
     for entry in manifest["notebooks"]:

@@ -177,9 +177,14 @@ class _Run:
         write_index(self.run_dir, self.manifest)
 
     def finish(self, status: str) -> None:
+        from verif_nb.pipeline._outputs import project_root
+        from verif_nb.portable import make_portable
+
         self.manifest["status"] = status
         self.manifest["finished"] = _now()
         self.save()
+        # shareable as a zip: paths relative to the run folder, none of this machine's
+        make_portable(self.run_dir, project_root())
 
 
 def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, str]:
@@ -237,7 +242,9 @@ def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide
 
     with private_kernel() as kernel_name:
         bar = tqdm(params.notebooks, desc="notebooks", unit="nb", disable=not progress)
-        for entry, name in zip(run.manifest["notebooks"], bar):
+        # the bar first: zip stops at the first exhausted iterator, and tqdm counts the last item only when
+        # asked for the next one, so with the list first the bar ended at 3/4
+        for name, entry in zip(bar, run.manifest["notebooks"]):
             bar.set_postfix_str(name)
             declared = params.declared[name]
             nb_params = {**params.parameters_for(name), **_injected(run_dir, name, declared)}
