@@ -187,12 +187,15 @@ class _Run:
         make_portable(self.run_dir, project_root())
 
 
-def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, str]:
+def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, Any]:
     values = {"figures_dir": run_dir / "figures" / name, "metrics_dir": run_dir / "metrics" / name,
               "run_dir": run_dir}
     for key in ("figures_dir", "metrics_dir"):
         values[key].mkdir(parents=True, exist_ok=True)
-    return {k: str(v.resolve()) for k, v in values.items() if k in declared}
+    injected: dict[str, Any] = {k: str(v.resolve()) for k, v in values.items() if k in declared}
+    if "interactive" in declared:  # widgets need a live kernel; the batch run renders their static views
+        injected["interactive"] = False
+    return injected
 
 
 def new_run_dir(run_name: str, outputs_root: str | Path = "outputs") -> Path:
