@@ -69,6 +69,8 @@ def lab_command(port: int, token: str, notebook_dir: str | os.PathLike, *, open_
            "--LabApp.workspaces_dir=" + str(Path(notebook_dir).resolve().parent / "outputs" / ".lab-workspaces")]
     if expose_app:
         cmd.append("--LabApp.expose_app_in_browser=True")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; Jupyter refuses without this
+        cmd.append("--ServerApp.allow_root=True")
     return cmd
 
 
