@@ -53,7 +53,8 @@ def test_manifest(ok_run):
     (entry,) = manifest["notebooks"]
     assert entry["status"] == "ok" and entry["duration_s"] > 0
     assert entry["parameters"]["n_points"] == 4
-    assert entry["parameters"]["figures_dir"] == str((ok_run / "figures/tiny_ok").resolve())
+    # relative to the run folder once the run is over, so a zipped run folder is shareable
+    assert entry["parameters"]["figures_dir"] == "figures/tiny_ok"
     assert manifest["packages"]["papermill"]
     assert manifest["git"]["commit"] is None or len(manifest["git"]["commit"]) == 40
     assert manifest["finished"] and manifest["duration_s"] >= entry["duration_s"]
@@ -161,3 +162,20 @@ def test_kernel_install_user_level(tmp_path, monkeypatch):
     import sys
 
     assert spec["argv"][:3] == [sys.executable, "-m", "ipykernel_launcher"]
+
+
+def test_run_folder_holds_no_path_of_this_machine(ok_run):
+    from verif_nb.pipeline import project_root
+
+    machine = [str(ok_run.resolve()), str(project_root() or ROOT), str(Path.home())]
+    for path in ok_run.rglob("*"):
+        if path.suffix in (".json", ".html", ".csv", ".ipynb", ".yaml"):
+            text = path.read_text(encoding="utf-8")
+            leaks = [m for m in machine if m in text]
+            assert not leaks, f"{path.relative_to(ok_run)} names {leaks}"
+
+
+def test_progress_bar_ends_at_the_last_notebook(tmp_path, capsys):
+    run_pipeline(_params(tmp_path, ["tiny_ok"]), out=tmp_path / "run", progress=True)
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("notebooks:")]
+    assert bars and "1/1" in bars[-1], bars[-3:]
