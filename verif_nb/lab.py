@@ -81,7 +81,7 @@ def _lab(args: argparse.Namespace) -> int:
     notebook_dir = Path(args.notebook_dir) if args.notebook_dir else root / "notebooks"
     port = args.port or free_port()
     token = args.token or os.environ.get("VERIF_NB_LAB_TOKEN") or secrets.token_hex(16)
-    cmd = lab_command(port, token, notebook_dir, open_browser=args.open_browser)
+    cmd = lab_command(port, token, notebook_dir, open_browser=args.open_browser, expose_app=args.expose_app)
     url = lab_url(port, token, "lab/tree/01_dataset_inspection.ipynb")
     print(f"JupyterLab (kernel {KERNEL_NAME}, folder {notebook_dir}) starting at\n    {url}\n"
           "Ctrl-C stops it.", flush=True)
@@ -99,4 +99,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--token", default="", help="access token (default: $VERIF_NB_LAB_TOKEN or a random one)")
     lab.add_argument("--notebook-dir", default="", help="folder to serve (default: the project's notebooks/)")
     lab.add_argument("--open-browser", action="store_true", help="also open a browser on this machine")
+    lab.add_argument("--expose-app", action="store_true",
+                     help="set window.jupyterapp in the page, for scripted browsers (benchmarks/bench_lab.py)")
     lab.set_defaults(func=_lab)
