@@ -179,3 +179,13 @@ def test_progress_bar_ends_at_the_last_notebook(tmp_path, capsys):
     run_pipeline(_params(tmp_path, ["tiny_ok"]), out=tmp_path / "run", progress=True)
     bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("notebooks:")]
     assert bars and "1/1" in bars[-1], bars[-3:]
+
+
+def test_run_single_file_writes_one_self_contained_page(tmp_path, capsys):
+    from verif_nb.cli import main
+
+    assert main(["run", str(_params(tmp_path, ["tiny_ok"])), "--out", str(tmp_path / "run"), "--no-progress",
+                 "--single-file"]) == 0
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "id='findings'" in page and "data:image/png;base64," in page and "src='figures/" not in page
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["single_file"].endswith("report.html")
