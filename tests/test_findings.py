@@ -89,6 +89,14 @@ def test_bootstrap_ci_is_reproducible_and_empty_input_is_nan():
     assert all(x != x for x in bootstrap_ci([], stat))
 
 
+def test_a_rule_only_ablation_says_that_no_judge_ran(tmp_path):
+    m02 = tmp_path / "metrics" / "02_verifier_ablation"
+    save_metrics(pd.DataFrame({"mode": ["rule"], "record_id": ["a"], "gold": [True], "pred": [True]}),
+                 "constraint_verdicts", m02)
+    (finding,) = run_findings(tmp_path)
+    assert finding.level == "caveat" and "No judge ran" in finding.text
+
+
 def _manifest(run: Path) -> dict:
     return {"run_id": run.name, "status": "ok", "description": "", "params_file": "params/x.yaml",
             "started": "t0", "finished": "t1", "duration_s": 1.0, "git": {"commit": "abc", "dirty": False},

@@ -316,6 +316,9 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
     if cases is not None and len(cases):
         sources.append(("IFEval hard constraints (exact code verdicts as gold)",
                         cases.assign(case=range(len(cases)))))
+    if verdicts is not None and not sources:
+        out.append(Finding("caveat", "No judge ran in this run, so nothing here measures the soft (llm) constraints "
+                                     "or the judge-based modes.", level="caveat"))
     noise = []
     for label, frame in sources:
         result = judge_vs_chance(frame, unit="record_id" if "record_id" in frame else "case")
