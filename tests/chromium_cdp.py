@@ -154,9 +154,15 @@ class JupyterLab:
         self._kernel = private_kernel()
         self._kernel.__enter__()  # the verif-nb kernel resolves to this interpreter while the server runs
         self._log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in close()
+        # fresh user settings: no "fetch Jupyter news?" toast over the screenshots, nothing from this machine's user
+        self._settings = tempfile.TemporaryDirectory(prefix="verif-nb-lab-settings-")
+        news = Path(self._settings.name) / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        news.parent.mkdir(parents=True)
+        news.write_text(json.dumps({"fetchNews": "false"}))
+        env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": self._settings.name}
         self.proc = subprocess.Popen(lab_command(self.port, token, notebook_dir, expose_app=True),
                                      cwd=notebook_dir, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -189,6 +195,7 @@ class JupyterLab:
         if self._kernel is not None:
             self._kernel.__exit__(None, None, None)
             self._kernel = None
+        self._settings.cleanup()
 
     def __enter__(self) -> JupyterLab:
         return self

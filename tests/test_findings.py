@@ -149,7 +149,12 @@ def test_portable_rewrites_machine_paths_and_keeps_other_text(tmp_path: Path):
     (run / "metrics" / "summary.json").write_text(json.dumps(
         {"training_folder": str(run / "training"), "data": str(tmp_path / "proj" / "data" / "x.jsonl"),
          "other": str(tmp_path / "proj" / "outputs" / "run10"), "run": str(run)}))
+    adapter = run / "training" / "final"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tmp_path / "m")}))
     make_portable(run, tmp_path / "proj")
+    # a saved adapter keeps the path its library reads back
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tmp_path / "m")
     out = json.loads((run / "metrics" / "summary.json").read_text())
     assert out == {"training_folder": "training", "data": "<project>/data/x.jsonl",
                    "other": "<project>/outputs/run10", "run": "."}

@@ -50,9 +50,6 @@ def test_playground_verdict_changes_when_a_response_is_typed_in_jupyterlab(tmp_p
         browser.wait_for(KERNEL_IDLE, timeout_s=180, what="the notebook open with the verif-nb kernel idle")
         timings["page_usable_s"] = time.monotonic() - t0
         assert browser.evaluate(f"{NOTEBOOK}.sessionContext.session.kernel.name") == "verif-nb"
-        # JupyterLab asks once whether to fetch its news; answer so the toast does not cover the screenshots
-        browser.evaluate("Array.from(document.querySelectorAll('.jp-toast-button')).filter(b => "
-                         "b.innerText.trim() === 'No').forEach(b => b.click())")
         browser.screenshot(tmp_path / "1_opened.png")
 
         browser.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")

@@ -62,8 +62,17 @@ def portable_text(text: str, mapping: dict[str, str]) -> str:
     return text
 
 
+def _is_model_dir(folder: Path) -> bool:
+    """A saved model, adapter or checkpoint: libraries read its configs back (e.g. the base model's path), so
+    they stay as written."""
+    return (folder / "adapter_config.json").is_file() or any(folder.glob("*.safetensors")) \
+        or (folder / "trainer_state.json").is_file()
+
+
 def make_portable(run_dir: str | os.PathLike, project: str | os.PathLike | None = None) -> list[Path]:
     """Rewrite every text file under ``run_dir`` with :func:`portable_text`; returns the files changed.
+
+    Saved models and checkpoints are left alone: their configs are read back by libraries.
 
     Example:
         >>> make_portable("/nonexistent")
@@ -74,8 +83,13 @@ def make_portable(run_dir: str | os.PathLike, project: str | os.PathLike | None 
         return []
     mapping = machine_paths(root, project)
     changed = []
+    model_dirs: dict[Path, bool] = {}
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.suffix not in TEXT_SUFFIXES or path.stat().st_size > MAX_BYTES:
+            continue
+        if path.parent not in model_dirs:
+            model_dirs[path.parent] = _is_model_dir(path.parent)
+        if model_dirs[path.parent]:
             continue
         try:
             text = path.read_text(encoding="utf-8")
