@@ -147,3 +147,30 @@ def test_notebook_01_shows_widgets_live_and_static_views_in_batch(tmp_path, inte
         assert not widget_views
         assert "Gold labels of the candidate responses" in html and "Reward per mode and combination" in html
         assert "vnb-verdict" in html and "needs a judge" in html
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interactive", [True, False], ids=["live-kernel", "papermill-static"])
+def test_notebook_04_compares_two_runs_live_and_static(tmp_path, interactive):
+    import papermill as pm
+
+    from verif_nb.pipeline import private_kernel
+
+    runs = tmp_path / "outputs"
+    a, b = _fake_run(runs, "20260101-000000-a", 0.5), _fake_run(runs, "20260102-000000-b", 0.75)
+    for run in (a, b):
+        (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "ok", "notebooks": [
+            {"name": "02_verifier_ablation", "status": "ok", "duration_s": 1.0}]}))
+    out = tmp_path / "04.ipynb"
+    with private_kernel() as kernel:
+        pm.execute_notebook(str(ROOT / "notebooks" / "04_results_report.ipynb"), str(out), kernel_name=kernel,
+                            parameters={"interactive": interactive, "run_dir": str(b), "outputs_root": str(runs),
+                                        "figures_dir": str(tmp_path / "f"), "metrics_dir": str(tmp_path / "m")},
+                            progress_bar=False, cwd=str(ROOT))
+    outputs = _outputs(nbformat.read(out, as_version=4))
+    widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    if interactive:
+        assert len(widget_views) == 1
+    else:
+        assert not widget_views and "Headline numbers" in html and a.name in html and b.name in html
