@@ -17,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.chromium_cdp import KERNEL_IDLE, Chromium  # run from the project root with PYTHONPATH=.
 
-from tests.chromium_cdp import KERNEL_IDLE, Chromium  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def once(port: int) -> dict[str, float]:

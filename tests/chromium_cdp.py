@@ -87,7 +87,8 @@ class Chromium:
         """Evaluate JavaScript in the page (promises awaited) and return its JSON value."""
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in result:
-            raise CdpError(f"{expression[:80]}...: {result['exceptionDetails'].get('exception', {}).get('description')}")
+            details = result["exceptionDetails"].get("exception", {}).get("description")
+            raise CdpError(f"{expression[:80]}...: {details}")
         return result.get("result", {}).get("value")
 
     def wait_for(self, expression: str, timeout_s: float = 120, what: str = "") -> Any:
@@ -146,7 +147,8 @@ class JupyterLab:
         ...     lab.url("lab")
     """
 
-    def __init__(self, notebook_dir: str | os.PathLike, token: str = "verif-nb-test", log: str | os.PathLike | None = None):
+    def __init__(self, notebook_dir: str | os.PathLike, token: str = "verif-nb-test",
+                 log: str | os.PathLike | None = None):
         from verif_nb.lab import free_port, lab_command
         from verif_nb.pipeline import private_kernel
 
@@ -211,7 +213,8 @@ NOTEBOOK = ("(window.jupyterapp && Array.from(jupyterapp.shell.widgets('main'))"
 KERNEL_IDLE = (f"(() => {{ const w = {NOTEBOOK}; const k = w && w.sessionContext && w.sessionContext.session "
                "&& w.sessionContext.session.kernel; return !!(k && k.status === 'idle' && w.content "
                "&& w.content.widgets.length); })()")
-ALL_CELLS_RAN = (f"(() => {{ const w = {NOTEBOOK}; const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
+ALL_CELLS_RAN = (f"(() => {{ const w = {NOTEBOOK}; "
+                 "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
                  "return w.sessionContext.session.kernel.status === 'idle' && cells.length > 0 "
                  "&& cells.every(c => c.model.executionCount !== null); })()")
 ERRORS = (f"(() => {{ const w = {NOTEBOOK}; return w.content.widgets.filter(c => c.model.type === 'code')"

@@ -8,8 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from verif_nb.findings import (before_after, bootstrap_ci, fisher_exact_p, judge_vs_chance, mode_ranking,
-                               run_findings, training_trend, write_single_file)
+from verif_nb.findings import (
+    before_after,
+    bootstrap_ci,
+    fisher_exact_p,
+    judge_vs_chance,
+    mode_ranking,
+    run_findings,
+    training_trend,
+    write_single_file,
+)
 from verif_nb.pipeline import save_metrics, write_index
 from verif_nb.portable import make_portable, portable_text
 
@@ -84,7 +92,7 @@ def test_fisher_exact_matches_a_hand_computed_table():
 
 
 def test_bootstrap_ci_is_reproducible_and_empty_input_is_nan():
-    stat = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    stat = lambda xs: sum(xs) / len(xs)
     assert bootstrap_ci(list(range(10)), stat, seed=1) == bootstrap_ci(list(range(10)), stat, seed=1)
     assert all(x != x for x in bootstrap_ci([], stat))
 

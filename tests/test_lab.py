@@ -4,10 +4,10 @@ the verif-nb kernel and notebooks/ open; experiment tracking as a preset paramet
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from verif_nb.cli import build_parser
@@ -28,7 +28,7 @@ def test_jupyterlab_is_pinned_in_the_notebooks_extra_and_the_environment():
 
 def test_make_lab_runs_verif_nb_lab_and_is_the_third_quick_start_line():
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^lab: setup\n\t\$\(VENV\)/bin/verif-nb lab$", makefile, re.M)
+    assert re.search(r"^lab: setup\n\t\$\(VENV\)/bin/verif-nb lab$", makefile, re.MULTILINE)
     quick = (ROOT / "README.md").read_text().split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
     assert [line.split()[:2] for line in quick] == [["make", "demo"], ["make", "test"], ["make", "lab"]]
 

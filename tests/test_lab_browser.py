@@ -9,7 +9,6 @@ temp folder, ``--basetemp`` chooses it).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 
 from tests.stub_judge_server import StubJudgeServer
@@ -15,8 +14,19 @@ from verif_nb.data import load_sample
 from verif_nb.judge import JudgeConfig
 from verif_nb.pipeline import save_metrics
 from verif_nb.records import Constraint, Record
-from verif_nb.widgets import (COMBINES, Playground, compare_runs, comparison_html, constraints_frame, gold_frame,
-                              playground, record_browser, record_html, run_choices, run_comparison)
+from verif_nb.widgets import (
+    COMBINES,
+    Playground,
+    compare_runs,
+    comparison_html,
+    constraints_frame,
+    gold_frame,
+    playground,
+    record_browser,
+    record_html,
+    run_choices,
+    run_comparison,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = load_sample().records

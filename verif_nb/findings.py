@@ -31,9 +31,10 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -359,8 +360,8 @@ def _training_findings(run_dir: Path) -> list[Finding]:
             out.append(Finding("training", text, numbers=trend))
             if not moved:
                 out.append(Finding("caveat", "This run is too short or its constraints too easy or too hard for the "
-                                             "policy to show learning; benchmarks/RESULTS.md ('GRPO learning evidence', "
-                                             "run 3) shows a CPU run where the reward rises significantly.",
+                                             "policy to show learning; benchmarks/RESULTS.md ('GRPO learning "
+                                             "evidence', run 3) shows a CPU run where the reward rises significantly.",
                                    level="caveat"))
     heldout = _read(run_dir, "03_grpo_training", "heldout_before_after.csv")
     if heldout is not None:
@@ -441,7 +442,7 @@ def embed_figures(page: str, run_dir: str | Path) -> str:
 
     page = re.sub(r"(<img [^>]*src=['\"])([^'\"]+\.png)(['\"])", inline, page)
     # links into the run folder do not exist beside a single file: keep their text only
-    return re.sub(r"<a href=['\"](?!https?:|#|data:)[^'\"]*['\"]>(.*?)</a>", r"\1", page, flags=re.S)
+    return re.sub(r"<a href=['\"](?!https?:|#|data:)[^'\"]*['\"]>(.*?)</a>", r"\1", page, flags=re.DOTALL)
 
 
 def write_single_file(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import html
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 

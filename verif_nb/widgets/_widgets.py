@@ -12,12 +12,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from verif_nb.records import Record
-from verif_nb.widgets._views import (Playground, comparison_html, playground_html, record_html, record_label,
-                                     run_choices)
+from verif_nb.widgets._views import Playground, comparison_html, playground_html, record_html, record_label, run_choices
 
 
 def _picker(records: Sequence[Record], description: str = "record") -> Any:
