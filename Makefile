@@ -6,23 +6,29 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-done
-# torch is pinned in the same install command so pip takes the CPU wheel, not a multi-GB CUDA build.
+# Exact versions come from constraints.txt (pyproject.toml holds ranges). torch is pinned in the same
+# install command so pip takes the CPU wheel, not a multi-GB CUDA build.
 EXTRAS := train,judge,notebooks,ifbench,test
+LINTED := verif_nb tests benchmarks scripts
 
-.PHONY: setup test test-fast demo lab kernel clean
+.PHONY: setup lint test test-fast demo lab kernel verl-venv clean
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -e ".[$(EXTRAS)]" torch==2.13.0
+	$(PIP) install -c constraints.txt -e ".[$(EXTRAS)]" torch==2.13.0
 	$(VENV)/bin/verif-nb kernel install --sys-prefix
 	touch $(STAMP)
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+test: lint
 	$(PY) -m pytest -q -ra
 
-test-fast: setup
+test-fast: lint
 	$(PY) -m pytest -q -ra -m "not slow and not llama"
 
 demo: setup
@@ -34,5 +40,9 @@ lab: setup
 kernel: setup
 	$(VENV)/bin/verif-nb kernel install
 
+# upstream verl 0.9.1 in its own venv (.venv-verl/): it pins transformers<5.11; tests/test_verl_reward_loop.py uses it
+verl-venv:
+	PYTHON=$(PYTHON) scripts/make_verl_venv.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-verl build *.egg-info

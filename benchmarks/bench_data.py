@@ -63,12 +63,17 @@ def main() -> None:
         load_verl, back = _best(lambda: load_records(out), args.repeat)
         assert len(back) == args.rows
     times = {"baseline": baseline, "load_jsonl": load_jsonl, "export_verl": export, "load_verl": load_verl}
-    print(json.dumps({
-        "rows": args.rows, "constraints": res.counts["constraints"],
-        "seconds": {k: round(v, 3) for k, v in times.items()},
-        "rows_per_second": {k: round(args.rows / v) for k, v in times.items()},
-        "ratio_vs_baseline": {k: round(v / baseline, 1) for k, v in times.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "constraints": res.counts["constraints"],
+                "seconds": {k: round(v, 3) for k, v in times.items()},
+                "rows_per_second": {k: round(args.rows / v) for k, v in times.items()},
+                "ratio_vs_baseline": {k: round(v / baseline, 1) for k, v in times.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

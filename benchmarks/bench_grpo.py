@@ -97,9 +97,14 @@ def run_variant(name: str, params, model_path, tokenizer, records, verifier_fact
         peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **params.lora})
     with tempfile.TemporaryDirectory() as tmp:
         cfg = build_grpo_config(params, tmp)
-        trainer = GRPOTrainer(model=str(model_path), reward_funcs=[reward], args=cfg,
-                              train_dataset=build_dataset(records, tokenizer, params.data.max_prompt_tokens),
-                              processing_class=tokenizer, peft_config=peft_config)
+        trainer = GRPOTrainer(
+            model=str(model_path),
+            reward_funcs=[reward],
+            args=cfg,
+            train_dataset=build_dataset(records, tokenizer, params.data.max_prompt_tokens),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+        )
         with PeakRss([judge_pid] if judge_pid else None) as rss:
             start = time.perf_counter()
             trainer.train()
@@ -109,13 +114,18 @@ def run_variant(name: str, params, model_path, tokenizer, records, verifier_fact
     steps = trainer.state.global_step
     step_times = [h["step_time"] for h in trainer.state.log_history if "step_time" in h]
     rewards = [h["reward"] for h in trainer.state.log_history if h.get("reward") is not None]
-    row = {"variant": name, "steps": steps, "seconds_per_step": round(seconds / steps, 2),
-           "trainer_step_time": round(sum(step_times) / len(step_times), 2) if step_times else None,
-           "reward_seconds_per_step": round(reward.total_seconds / steps, 3),
-           "reward_share": round(reward.total_seconds / seconds, 4),
-           "mean_reward": round(sum(rewards) / len(rewards), 3) if rewards else None,
-           "judge_errors": int(getattr(verifier, "metrics", {}).get("judge_errors", 0)) if verifier else 0,
-           "peak_rss_gb_trainer": round(rss.peak_trainer / 2**30, 2), "peak_rss_gb_total": round(rss.peak / 2**30, 2)}
+    row = {
+        "variant": name,
+        "steps": steps,
+        "seconds_per_step": round(seconds / steps, 2),
+        "trainer_step_time": round(sum(step_times) / len(step_times), 2) if step_times else None,
+        "reward_seconds_per_step": round(reward.total_seconds / steps, 3),
+        "reward_share": round(reward.total_seconds / seconds, 4),
+        "mean_reward": round(sum(rewards) / len(rewards), 3) if rewards else None,
+        "judge_errors": int(getattr(verifier, "metrics", {}).get("judge_errors", 0)) if verifier else 0,
+        "peak_rss_gb_trainer": round(rss.peak_trainer / 2**30, 2),
+        "peak_rss_gb_total": round(rss.peak / 2**30, 2),
+    }
     log.info("%s", row)
     return row
 
@@ -127,17 +137,25 @@ def main() -> None:
     ap.add_argument("--completion-tokens", type=int, default=24)
     ap.add_argument("--variants", default="trivial,rule,hybrid")
     ap.add_argument("--judge-threads", type=int, default=1)
-    ap.add_argument("--judge-logprobs", action="store_true",
-                    help="ask the judge for token log-probabilities (p_yes); a training reward needs only the verdict")
+    ap.add_argument(
+        "--judge-logprobs",
+        action="store_true",
+        help="ask the judge for token log-probabilities (p_yes); a training reward needs only the verdict",
+    )
     ap.add_argument("--out", default=str(HERE / "bench_grpo.json"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    overrides = {"model": {"source": args.model},
-                 "data": {"source": "sample", "rule_groups": None, "holdout": 0.0, "require": None,
-                          "max_prompt_tokens": 512},
-                 "grpo": {"max_steps": args.steps, "max_completion_length": args.completion_tokens,
-                          "save_strategy": "no", "logging_steps": 1}}
+    overrides = {
+        "model": {"source": args.model},
+        "data": {"source": "sample", "rule_groups": None, "holdout": 0.0, "require": None, "max_prompt_tokens": 512},
+        "grpo": {
+            "max_steps": args.steps,
+            "max_completion_length": args.completion_tokens,
+            "save_strategy": "no",
+            "logging_steps": 1,
+        },
+    }
     if args.model == "tiny":
         overrides["lora"] = None
     params = load_params(HERE.parent / "params" / "train_cpu_demo.yaml", overrides)
@@ -161,16 +179,31 @@ def main() -> None:
             judge_cfg = stack.enter_context(embedded_judge(threads=args.judge_threads, logprobs=args.judge_logprobs))
             port = int(judge_cfg.base_url.rsplit(":", 1)[1].split("/")[0])
             info = read_pid_file(port)
-            rows.append(run_variant("hybrid", params, model_path, tokenizer, records,
-                                    lambda: Verifier(mode="hybrid", judge=judge_cfg), info.pid if info else None))
+            rows.append(
+                run_variant(
+                    "hybrid",
+                    params,
+                    model_path,
+                    tokenizer,
+                    records,
+                    lambda: Verifier(mode="hybrid", judge=judge_cfg),
+                    info.pid if info else None,
+                )
+            )
     base = next((r for r in rows if r["variant"] == "trivial"), None)
     for row in rows:
         if base:
             row["step_vs_trivial"] = round(row["seconds_per_step"] / base["seconds_per_step"], 3)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"2-core CPU, 24 GiB ({platform.processor() or 'x86_64'})",
-              "model": params.model.source, "lora": params.lora is not None, "num_generations": params.grpo.get(
-                  "num_generations"), "max_completion_length": args.completion_tokens, "judge_logprobs": args.judge_logprobs,
-              "rows": rows}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"2-core CPU, 24 GiB ({platform.processor() or 'x86_64'})",
+        "model": params.model.source,
+        "lora": params.lora is not None,
+        "num_generations": params.grpo.get("num_generations"),
+        "max_completion_length": args.completion_tokens,
+        "judge_logprobs": args.judge_logprobs,
+        "rows": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 

@@ -41,8 +41,13 @@ def verif_nb_run(files: list[Path]) -> tuple[float, list[dict]]:
     t0 = time.perf_counter()
     runs = [score_ifbench(DATA, f) for f in files]
     seconds = time.perf_counter() - t0
-    return seconds, [{"strict": [r["follow_instruction_list"] for r in s.strict_rows],
-                      "loose": [r["follow_instruction_list"] for r in s.loose_rows]} for s in runs]
+    return seconds, [
+        {
+            "strict": [r["follow_instruction_list"] for r in s.strict_rows],
+            "loose": [r["follow_instruction_list"] for r in s.loose_rows],
+        }
+        for s in runs
+    ]
 
 
 def reference_run(files: list[Path]) -> tuple[float, list[dict]]:
@@ -57,8 +62,9 @@ def reference_run(files: list[Path]) -> tuple[float, list[dict]]:
         responses = evaluation.read_prompt_to_response_dict(str(f))
         strict = [evaluation.test_instruction_following_strict(i, responses) for i in inputs]
         loose = [evaluation.test_instruction_following_loose(i, responses) for i in inputs]
-        out.append({"strict": [o.follow_instruction_list for o in strict],
-                    "loose": [o.follow_instruction_list for o in loose]})
+        out.append(
+            {"strict": [o.follow_instruction_list for o in strict], "loose": [o.follow_instruction_list for o in loose]}
+        )
     return time.perf_counter() - t0, out
 
 
@@ -95,15 +101,26 @@ def main() -> None:
 
     pairs = 300 * len(files)
     verdicts = 2 * 344 * len(files)
-    tagger_checks = sum(cid == "words:start_verb" for line in DATA.read_text().splitlines()
-                        for cid in json.loads(line)["instruction_id_list"])
+    tagger_checks = sum(
+        cid == "words:start_verb"
+        for line in DATA.read_text().splitlines()
+        for cid in json.loads(line)["instruction_id_list"]
+    )
     result = {
-        "files": len(files), "prompt_response_pairs": pairs, "verdicts_strict_plus_loose": verdicts,
+        "files": len(files),
+        "prompt_response_pairs": pairs,
+        "verdicts_strict_plus_loose": verdicts,
         "rounds": args.rounds,
-        "verif_nb": {"seconds_median": round(statistics.median(ours), 3), "seconds_best": round(min(ours), 3),
-                     "verdicts_per_second_median": round(verdicts / statistics.median(ours))},
-        "reference": {"seconds_median": round(statistics.median(theirs), 3), "seconds_best": round(min(theirs), 3),
-                      "verdicts_per_second_median": round(verdicts / statistics.median(theirs))},
+        "verif_nb": {
+            "seconds_median": round(statistics.median(ours), 3),
+            "seconds_best": round(min(ours), 3),
+            "verdicts_per_second_median": round(verdicts / statistics.median(ours)),
+        },
+        "reference": {
+            "seconds_median": round(statistics.median(theirs), 3),
+            "seconds_best": round(min(theirs), 3),
+            "verdicts_per_second_median": round(verdicts / statistics.median(theirs)),
+        },
         "speedup_median": round(statistics.median(theirs) / statistics.median(ours), 2),
         "agreement": agreement(flags_ours, flags_ref),
         "pos_model": _text.tagger_source(),

@@ -69,10 +69,10 @@ def export_punkt_tab(target: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "abbrev_types.txt").write_text("\n".join(sorted(model.ABBREV_TYPES)), "utf-8")
     (folder / "sent_starters.txt").write_text("\n".join(sorted(model.SENT_STARTERS)), "utf-8")
-    (folder / "collocations.tab").write_text(
-        "\n".join("\t".join(pair) for pair in sorted(model.COLLOCATIONS)), "utf-8")
+    (folder / "collocations.tab").write_text("\n".join("\t".join(pair) for pair in sorted(model.COLLOCATIONS)), "utf-8")
     (folder / "ortho_context.tab").write_text(
-        "\n".join(f"{k}\t{v}" for k, v in sorted(model.ORTHO_CONTEXT.items())), "utf-8")
+        "\n".join(f"{k}\t{v}" for k, v in sorted(model.ORTHO_CONTEXT.items())), "utf-8"
+    )
     return target
 
 
@@ -80,8 +80,9 @@ def reference_flags() -> dict[str, list[list[bool]]]:
     inputs = [json.loads(line) for line in open(DATA / "input_data.jsonl", encoding="utf-8")]
     out = {}
     for mode in ("strict", "loose"):
-        by_prompt = {r["prompt"]: r for r in map(json.loads, open(DATA / f"reference_eval_{mode}.jsonl",
-                                                                 encoding="utf-8"))}
+        by_prompt = {
+            r["prompt"]: r for r in map(json.loads, open(DATA / f"reference_eval_{mode}.jsonl", encoding="utf-8"))
+        }
         out[mode] = [by_prompt[r["prompt"]]["follow_instruction_list"] for r in inputs]
     return out
 
@@ -105,8 +106,10 @@ def verif_nb_run() -> tuple[float, dict[str, list[list[bool]]], int]:
     t0 = time.perf_counter()
     scores = score_ifeval(DATA / "input_data.jsonl", DATA / "responses_llama31_8b_instruct.jsonl")
     seconds = time.perf_counter() - t0
-    flags = {"strict": [r["follow_instruction_list"] for r in scores.strict_rows],
-             "loose": [r["follow_instruction_list"] for r in scores.loose_rows]}
+    flags = {
+        "strict": [r["follow_instruction_list"] for r in scores.strict_rows],
+        "loose": [r["follow_instruction_list"] for r in scores.loose_rows],
+    }
     return seconds, flags, scores.num_checks
 
 
@@ -115,9 +118,21 @@ def lmeval_run(python: str, seed: str) -> tuple[float, dict[str, list[list[bool]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "NLTK_DATA": str(export_punkt_tab(Path(tmp)))}
         proc = subprocess.run(
-            [python, "-c", _LMEVAL_DRIVER, str(DATA / "input_data.jsonl"),
-             str(DATA / "responses_llama31_8b_instruct.jsonl"), "1", seed],
-            capture_output=True, text=True, env=env, timeout=1800, check=False)
+            [
+                python,
+                "-c",
+                _LMEVAL_DRIVER,
+                str(DATA / "input_data.jsonl"),
+                str(DATA / "responses_llama31_8b_instruct.jsonl"),
+                "1",
+                seed,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1800,
+            check=False,
+        )
     if proc.returncode != 0:
         raise SystemExit(f"lm-eval run failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -125,16 +140,23 @@ def lmeval_run(python: str, seed: str) -> tuple[float, dict[str, list[list[bool]
 
 
 def _stats(times: list[float], verdicts: int) -> dict[str, float]:
-    return {"seconds_median": round(statistics.median(times), 3), "seconds_best": round(min(times), 3),
-            "checks_per_second_median": round(verdicts / statistics.median(times))}
+    return {
+        "seconds_median": round(statistics.median(times), 3),
+        "seconds_best": round(min(times), 3),
+        "checks_per_second_median": round(verdicts / statistics.median(times)),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lmeval-python", default="/tmp/lmeval-venv/bin/python",
-                        help="python of a venv with lm-eval==0.4.13 (skip the comparison if absent)")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="timed rounds; each runs verif-nb then lm-eval, so load drift hits both")
+    parser.add_argument(
+        "--lmeval-python",
+        default="/tmp/lmeval-venv/bin/python",
+        help="python of a venv with lm-eval==0.4.13 (skip the comparison if absent)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds; each runs verif-nb then lm-eval, so load drift hits both"
+    )
     args = parser.parse_args()
 
     from verif_nb.ifeval import score_ifeval
@@ -153,7 +175,9 @@ def main() -> None:
             lm_flags.append(f)
     verdicts = 2 * checks  # strict and loose
     result = {
-        "prompts": len(ref["strict"]), "instructions": checks, "verdicts_strict_plus_loose": verdicts,
+        "prompts": len(ref["strict"]),
+        "instructions": checks,
+        "verdicts_strict_plus_loose": verdicts,
         "rounds": args.rounds,
         "verif_nb": {**_stats(ours, verdicts), "agreement_with_reference_files": agreement(flags, ref)},
     }

@@ -44,8 +44,12 @@ def request_bodies(config: JudgeConfig, requests: list[JudgeRequest]) -> list[di
     bodies = []
     for r in requests:
         template = get_template(r.template or (config.template if r.scope == "all" else config.judge_template))
-        body = {"model": config.model, "messages": template.render(r.prompt, r.response, r.constraints),
-                "max_tokens": config.max_tokens, "temperature": config.temperature}
+        body = {
+            "model": config.model,
+            "messages": template.render(r.prompt, r.response, r.constraints),
+            "max_tokens": config.max_tokens,
+            "temperature": config.temperature,
+        }
         if config.logprobs:
             body.update(logprobs=True, top_logprobs=config.top_logprobs)
         bodies.append(body)
@@ -56,6 +60,7 @@ async def _raw(url: str, bodies: list[dict], concurrency: int) -> float:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     semaphore = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=600, trust_env=False) as http:
+
         async def one(body: dict) -> None:
             async with semaphore:
                 reply = await http.post(f"{url}/chat/completions", json=body)
@@ -91,9 +96,13 @@ def client_seconds(config: JudgeConfig, requests: list[JudgeRequest]) -> tuple[f
 
 
 def start_stub_process(delay_s: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "stub_judge_server.py"), "--delay", str(delay_s)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "stub_judge_server.py"), "--delay", str(delay_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):
         proc.kill()
@@ -102,8 +111,14 @@ def start_stub_process(delay_s: float) -> tuple[subprocess.Popen, str]:
 
 
 def sample_requests(n: int) -> list[JudgeRequest]:
-    return [JudgeRequest.score(f"Prompt {i}: write a short text.", f"Response number {i}. " + "Some words. " * 40,
-                               ["Use a friendly tone.", "Mention the number."]) for i in range(n)]
+    return [
+        JudgeRequest.score(
+            f"Prompt {i}: write a short text.",
+            f"Response number {i}. " + "Some words. " * 40,
+            ["Use a friendly tone.", "Mention the number."],
+        )
+        for i in range(n)
+    ]
 
 
 def bench_throughput(delay_s: float, concurrency: int, n: int, repeats: int) -> dict:
@@ -120,10 +135,18 @@ def bench_throughput(delay_s: float, concurrency: int, n: int, repeats: int) -> 
             with tempfile.TemporaryDirectory() as cache_dir:
                 cached_t.append(client_seconds(config.replace(cache_dir=cache_dir), requests)[0])
         raw_rps, client_rps, cached_rps = (n / statistics.median(t) for t in (raw_t, client_t, cached_t))
-        return {"delay_s": delay_s, "concurrency": concurrency, "requests": n, "repeats": repeats,
-                "ideal_rps": concurrency / delay_s, "raw_rps": round(raw_rps, 1), "client_rps": round(client_rps, 1),
-                "client_cold_cache_rps": round(cached_rps, 1), "client_vs_raw": round(client_rps / raw_rps, 3),
-                "client_cold_cache_vs_raw": round(cached_rps / raw_rps, 3)}
+        return {
+            "delay_s": delay_s,
+            "concurrency": concurrency,
+            "requests": n,
+            "repeats": repeats,
+            "ideal_rps": concurrency / delay_s,
+            "raw_rps": round(raw_rps, 1),
+            "client_rps": round(client_rps, 1),
+            "client_cold_cache_rps": round(cached_rps, 1),
+            "client_vs_raw": round(client_rps / raw_rps, 3),
+            "client_cold_cache_vs_raw": round(cached_rps / raw_rps, 3),
+        }
     finally:
         proc.kill()
         proc.wait()
@@ -142,8 +165,13 @@ def bench_overhead(n: int, repeats: int) -> dict:
             raw_t.append(raw_seconds(url, bodies, 1))
             client_t.append(client_seconds(config, requests)[0])
         raw_ms, client_ms = (1000 * statistics.median(t) / n for t in (raw_t, client_t))
-        return {"requests": n, "repeats": repeats, "raw_ms_per_call": round(raw_ms, 2),
-                "client_ms_per_call": round(client_ms, 2), "client_overhead_ms_per_call": round(client_ms - raw_ms, 2)}
+        return {
+            "requests": n,
+            "repeats": repeats,
+            "raw_ms_per_call": round(raw_ms, 2),
+            "client_ms_per_call": round(client_ms, 2),
+            "client_overhead_ms_per_call": round(client_ms - raw_ms, 2),
+        }
     finally:
         proc.kill()
         proc.wait()
@@ -159,8 +187,12 @@ def bench_calls_per_response() -> dict:
         for response in record.responses:
             score.append(JudgeRequest.score(record.prompt, response.text, soft))
             judge += [JudgeRequest.judge(record.prompt, response.text, c) for c in soft]
-    with StubJudgeServer(answer=lambda body: "[[1]] ok" if "[[1]]" in body["messages"][-1]["content"] else "Yes") as stub, \
-            tempfile.TemporaryDirectory() as cache_dir:
+    with (
+        StubJudgeServer(
+            answer=lambda body: "[[1]] ok" if "[[1]]" in body["messages"][-1]["content"] else "Yes"
+        ) as stub,
+        tempfile.TemporaryDirectory() as cache_dir,
+    ):
         config = JudgeConfig(base_url=stub.url, model="stub-judge", concurrency=8, backoff_s=0.0, cache_dir=cache_dir)
         _, cold = client_seconds(config, score)
         score_calls = stub.calls
@@ -169,13 +201,19 @@ def bench_calls_per_response() -> dict:
         judge_calls = stub.calls
         stub.reset()
         warm_t, warm = client_seconds(config, score)
-        return {"records": len(records), "responses": len(score), "soft_constraints_judged": len(judge),
-                "score_mode_calls": score_calls, "score_mode_calls_per_response": score_calls / len(score),
-                "per_constraint_calls": judge_calls, "per_constraint_calls_per_response": judge_calls / len(score),
-                "client_stats_cold": {k: cold.stats.to_dict()[k] for k in ("calls", "cache_hits", "cache_misses")},
-                "warm_rerun_server_calls": stub.calls,
-                "client_stats_warm": {k: warm.stats.to_dict()[k] for k in ("calls", "cache_hits", "cache_misses")},
-                "warm_rerun_seconds": round(warm_t, 3)}
+        return {
+            "records": len(records),
+            "responses": len(score),
+            "soft_constraints_judged": len(judge),
+            "score_mode_calls": score_calls,
+            "score_mode_calls_per_response": score_calls / len(score),
+            "per_constraint_calls": judge_calls,
+            "per_constraint_calls_per_response": judge_calls / len(score),
+            "client_stats_cold": {k: cold.stats.to_dict()[k] for k in ("calls", "cache_hits", "cache_misses")},
+            "warm_rerun_server_calls": stub.calls,
+            "client_stats_warm": {k: warm.stats.to_dict()[k] for k in ("calls", "cache_hits", "cache_misses")},
+            "warm_rerun_seconds": round(warm_t, 3),
+        }
 
 
 def ifeval_requests(n: int) -> list[JudgeRequest]:
@@ -186,12 +224,15 @@ def ifeval_requests(n: int) -> list[JudgeRequest]:
         row = json.loads(line)
         responses[row["prompt"]] = row["response"]
     out = []
-    for row in inputs[: n]:
+    for row in inputs[:n]:
         kwargs = [{k: v for k, v in (kw or {}).items() if v is not None} for kw in row["kwargs"]]
         constraints = [f"{iid} {json.dumps(kw)}" if kw else iid for iid, kw in zip(row["instruction_id_list"], kwargs)]
         response = responses[row["prompt"]]
-        out.append(JudgeRequest.judge(row["prompt"], response, constraints[0]) if len(out) % 2 == 0
-                   else JudgeRequest.score(row["prompt"], response, constraints))
+        out.append(
+            JudgeRequest.judge(row["prompt"], response, constraints[0])
+            if len(out) % 2 == 0
+            else JudgeRequest.score(row["prompt"], response, constraints)
+        )
     return out
 
 
@@ -224,24 +265,43 @@ def bench_llama(n: int, threads: int) -> dict:
     load_after = os.getloadavg()[0]
     stats = client.stats.to_dict()
     ordered = [outcomes[i] for i in range(n)]
-    return {"model": "qwen2.5-coder-0.5b (Q4 GGUF)", "threads": threads, "judgments_per_side": n,
-            "seconds_per_judgment": round(client_t / n, 2), "latency_p50_s": round(stats["latency_p50_s"], 2),
-            "latency_p90_s": round(stats["latency_p90_s"], 2),
-            "prompt_tokens_per_judgment": round(stats["prompt_tokens"] / n),
-            "completion_tokens_per_judgment": round(stats["completion_tokens"] / n, 1),
-            "raw_seconds": round(raw_t, 2), "client_seconds": round(client_t, 2),
-            "client_vs_raw": round(raw_t / client_t, 3), "unparseable": stats["failed"],
-            "yes_rate": round(sum(o.passed is True for o in ordered) / n, 3),
-            "load_average_1min": [round(load_before, 2), round(load_after, 2)],
-            "answers": [{"template": o.template, "raw": o.raw, "passed": o.passed,
-                         "p_yes": None if o.p_yes is None else round(o.p_yes, 3),
-                         "prompt_tokens": o.prompt_tokens, "latency_s": round(o.latency_s, 2)} for o in ordered]}
+    return {
+        "model": "qwen2.5-coder-0.5b (Q4 GGUF)",
+        "threads": threads,
+        "judgments_per_side": n,
+        "seconds_per_judgment": round(client_t / n, 2),
+        "latency_p50_s": round(stats["latency_p50_s"], 2),
+        "latency_p90_s": round(stats["latency_p90_s"], 2),
+        "prompt_tokens_per_judgment": round(stats["prompt_tokens"] / n),
+        "completion_tokens_per_judgment": round(stats["completion_tokens"] / n, 1),
+        "raw_seconds": round(raw_t, 2),
+        "client_seconds": round(client_t, 2),
+        "client_vs_raw": round(raw_t / client_t, 3),
+        "unparseable": stats["failed"],
+        "yes_rate": round(sum(o.passed is True for o in ordered) / n, 3),
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "answers": [
+            {
+                "template": o.template,
+                "raw": o.raw,
+                "passed": o.passed,
+                "p_yes": None if o.p_yes is None else round(o.p_yes, 3),
+                "prompt_tokens": o.prompt_tokens,
+                "latency_s": round(o.latency_s, 2),
+            }
+            for o in ordered
+        ],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--setups", nargs="+", default=["4:0.05", "16:0.2", "16:0.05"],
-                        help="CONCURRENCY:STUB_DELAY_S pairs for the throughput runs")
+    parser.add_argument(
+        "--setups",
+        nargs="+",
+        default=["4:0.05", "16:0.2", "16:0.05"],
+        help="CONCURRENCY:STUB_DELAY_S pairs for the throughput runs",
+    )
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--llama", action="store_true", help="also benchmark the real embedded 0.5B judge")

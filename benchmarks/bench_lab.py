@@ -24,10 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def once(port: int) -> dict[str, float]:
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "verif_nb.cli", "lab", "--port", str(port), "--token", "bench",
-                             "--expose-app"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verif_nb.cli", "lab", "--port", str(port), "--token", "bench", "--expose-app"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         url = None
         for line in proc.stdout:

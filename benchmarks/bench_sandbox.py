@@ -93,23 +93,130 @@ def verif_style_check(code: str, response: str) -> bool | None:
         return None
 
 
+def reference_reward_path(functions: list[str], response: str) -> list[bool | None]:
+    """The VerIF reference's own path, for one response: a pool of 8 threads maps ``execute_code`` over the
+    record's rule functions (``constraint_analyzer._evaluate_reward``). Loaded from ../shared/reference, only
+    here, only to be measured against."""
+    import concurrent.futures
+    import contextlib
+    import io
+
+    from code_executer import execute_code  # ../shared/reference/verif_reward, put on sys.path by main()
+
+    with contextlib.redirect_stdout(io.StringIO()), concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        return [
+            None if r is None else bool(r)
+            for r, _ in pool.map(lambda code: execute_code("instruction", response, code), functions)
+        ]
+
+
+def shape_tasks(shape: str, functions: list[str], responses: list[str], records: int, seed: int = 0):
+    """(record function lists, responses per record) for a GRPO step or a dataset-scoring pass.
+
+    ``grpo``: 32 prompts x 16 rollouts, each prompt with 1 or 2 rule functions (mean 1.4, VerInstruct's mix);
+    ``dataset``: ``records`` records x 1 response, every record with its own function text (1.4 on average).
+    """
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    prompts = 32 if shape == "grpo" else records
+    rollouts = 16 if shape == "grpo" else 1
+    for p in range(prompts):
+        count = 2 if rng.random() < 0.4 else 1
+        # a per-record comment makes every record's code its own function, as in a real dataset
+        codes = [f"# record {p}\n" + rng.choice(functions) for _ in range(count)]
+        out.append((codes, [rng.choice(responses) for _ in range(rollouts)]))
+    return out
+
+
+def run_shape(args, functions, responses) -> None:
+    import sys as _sys
+
+    _sys.path.insert(0, str(ROOT.parent / "shared" / "reference" / "verif_reward"))
+    records = shape_tasks(args.shape, functions, responses, args.records)
+    tasks = [CheckTask(code, "instruction", r) for codes, rs in records for r in rs for code in codes]
+    n_functions = sum(len(codes) for codes, _ in records)
+    print(f"shape {args.shape}: {len(records)} records, {n_functions} functions, {len(tasks)} checks")
+    with SandboxPool(workers=args.workers, max_batch=1024, spares=args.spares) as pool:
+        pool.check_batch(tasks[:8])
+        times = {"simple": [], "reference": [], "sandbox": []}
+        inner = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            simple = [verif_style_check(t.code, t.response) for t in tasks]
+            times["simple"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            reference = [v for codes, rs in records for r in rs for v in reference_reward_path(codes, r)]
+            times["reference"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            boxed = pool.check_batch(tasks)
+            times["sandbox"].append(time.perf_counter() - start)
+            inner.append(sum(r.seconds for r in boxed))
+        isolation = pool.isolation
+    n = len(tasks)
+    agree = sum(a == (b.passed) for a, b in zip(simple, boxed))
+    print(f"isolation: {isolation}")
+    for name, values in times.items():
+        print(
+            f"{name:>9}: median {statistics.median(values) * 1000:8.1f} ms = {n / statistics.median(values):8,.0f} "
+            f"checks/s"
+        )
+    for base in ("simple", "reference"):
+        ratios = [b / s for b, s in zip(times[base], times["sandbox"])]
+        print(
+            f"ratio sandbox / {base}: median of paired runs {statistics.median(ratios):.2f} "
+            f"(range {min(ratios):.2f}-{max(ratios):.2f})"
+        )
+    per_function = (statistics.median(times["sandbox"]) - statistics.median(inner) / args.workers) / n_functions
+    print(
+        f"process cost per function (sandbox time minus time inside checks, per worker): "
+        f"{per_function * 1000 * args.workers:.2f} ms; per check {per_function * 1e6 * n_functions / n:.0f} us"
+    )
+    print(
+        f"answers equal to the in-process baseline: {agree}/{n}; reference path agreed on "
+        f"{sum(a == b for a, b in zip(simple, reference))}/{n}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="sandbox pool size")
     parser.add_argument("--responses", type=int, default=200, help="responses per function")
     parser.add_argument("--batch", type=int, default=512, help="tasks per check_batch call")
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions (best and median reported)")
+    parser.add_argument(
+        "--shape",
+        choices=["mix", "grpo", "dataset"],
+        default="mix",
+        help="mix: every function x every response (the original run); grpo: 32 prompts x 16 "
+        "rollouts; dataset: --records records x 1 response, each its own function",
+    )
+    parser.add_argument("--records", type=int, default=2000, help="records for --shape dataset")
+    parser.add_argument("--spares", type=int, default=16, help="locked-down children each worker forks while idle")
     args = parser.parse_args()
+    if args.shape != "mix":
+        functions = rule_functions_from_examples() + TYPICAL_FUNCTIONS
+        responses = [
+            json.loads(line)["response"]
+            for line in (SHARED / "ifeval" / "responses_llama31_8b_instruct.jsonl").read_text().splitlines()
+        ]
+        run_shape(args, functions, responses)
+        return
 
     functions = rule_functions_from_examples() + TYPICAL_FUNCTIONS
-    responses = [json.loads(line)["response"] for line in
-                 (SHARED / "ifeval" / "responses_llama31_8b_instruct.jsonl").read_text().splitlines()]
-    responses = responses[:args.responses]
+    responses = [
+        json.loads(line)["response"]
+        for line in (SHARED / "ifeval" / "responses_llama31_8b_instruct.jsonl").read_text().splitlines()
+    ]
+    responses = responses[: args.responses]
     # Interleaved like a GRPO step: each response meets several functions, functions repeat across responses.
     pairs = [(code, response) for response in responses for code in functions]
     tasks = [CheckTask(code, "instruction", response) for code, response in pairs]
-    print(f"{len(functions)} functions x {len(responses)} responses = {len(pairs)} checks "
-          f"(mean response {statistics.mean(len(r) for r in responses):.0f} chars)")
+    print(
+        f"{len(functions)} functions x {len(responses)} responses = {len(pairs)} checks "
+        f"(mean response {statistics.mean(len(r) for r in responses):.0f} chars)"
+    )
 
     start = time.perf_counter()
     with SandboxPool(workers=args.workers) as pool:
@@ -124,7 +231,7 @@ def main() -> None:
             start = time.perf_counter()
             sandboxed = []
             for i in range(0, len(tasks), args.batch):
-                sandboxed += pool.check_batch(tasks[i:i + args.batch])
+                sandboxed += pool.check_batch(tasks[i : i + args.batch])
             sandbox_times.append(time.perf_counter() - start)
         rss = pool.rss_bytes()
         pids = pool.pids()
@@ -135,15 +242,22 @@ def main() -> None:
     base_rate = n / min(baseline_times)
     box_rate = n / min(sandbox_times)
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
-    print(f"baseline (VerIF-style exec per call, in-process, 1 core): best {base_rate:,.0f} checks/s, "
-          f"median {n / statistics.median(baseline_times):,.0f}")
-    print(f"sandbox ({args.workers} workers, batches of {args.batch}): best {box_rate:,.0f} checks/s, "
-          f"median {n / statistics.median(sandbox_times):,.0f}")
+    print(
+        f"baseline (VerIF-style exec per call, in-process, 1 core): best {base_rate:,.0f} checks/s, "
+        f"median {n / statistics.median(baseline_times):,.0f}"
+    )
+    print(
+        f"sandbox ({args.workers} workers, batches of {args.batch}): best {box_rate:,.0f} checks/s, "
+        f"median {n / statistics.median(sandbox_times):,.0f}"
+    )
     ratios = [b / s for b, s in zip(baseline_times, sandbox_times)]
-    print(f"ratio sandbox / baseline: best-to-best {box_rate / base_rate:.2f}, median of paired runs "
-          f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
-    print(f"pool start-up + first compile: {startup:.2f} s; resident memory of {len(pids)} workers: "
-          f"{rss / 2**20:.0f} MiB")
+    print(
+        f"ratio sandbox / baseline: best-to-best {box_rate / base_rate:.2f}, median of paired runs "
+        f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+    print(
+        f"pool start-up + first compile: {startup:.2f} s; resident memory of {len(pids)} workers: {rss / 2**20:.0f} MiB"
+    )
     print(f"answers differing from the baseline: {mismatches}; sandbox errors: {errors}")
 
 

@@ -95,9 +95,13 @@ def run_judge_phases(args: argparse.Namespace) -> dict:
     records = load_sample().records
     gold_records = records[:: args.gold_every]
     probe_records = records[:: max(1, len(records) // args.probe_records)][: args.probe_records]
-    facts: dict = {"gold_records": len(gold_records), "all_records": len(records),
-                   "gold_responses": sum(len(r.responses) for r in gold_records),
-                   "probe_records": len(probe_records), "load_before": os.getloadavg()}
+    facts: dict = {
+        "gold_records": len(gold_records),
+        "all_records": len(records),
+        "gold_responses": sum(len(r.responses) for r in gold_records),
+        "probe_records": len(probe_records),
+        "load_before": os.getloadavg(),
+    }
     overrides = {"cache_dir": args.cache, "max_tokens": args.max_tokens, "timeout_s": 600.0}
 
     if not args.skip_gold or not args.skip_probes:
@@ -158,13 +162,16 @@ def _read_gold() -> GoldEvaluation:
 
 def markdown(frame: pd.DataFrame) -> str:
     """A GitHub markdown table (floats to 3 decimals; no tabulate dependency)."""
+
     def cell(x) -> str:
         if x is None or (isinstance(x, float) and pd.isna(x)):
             return ""
         return f"{x:.3f}" if isinstance(x, float) else str(x)
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in frame.columns) + "|"]
+    lines = [
+        "| " + " | ".join(map(str, frame.columns)) + " |",
+        "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in frame.columns) + "|",
+    ]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
 
@@ -186,12 +193,25 @@ def cost_table(ev: GoldEvaluation) -> pd.DataFrame:
         shared = SAME_JUDGE_REQUESTS.get(mode)
         if shared and row["calls"] == 0 and shared in cold.index:
             base = cold.loc[shared]
-            rows.append({"mode": mode, "cold_calls": base["calls"], "cold_prompt_tokens": base["prompt_tokens"],
-                         "cold_completion_tokens": base["completion_tokens"],
-                         "cold_seconds": row["seconds"] + base["seconds"]})
+            rows.append(
+                {
+                    "mode": mode,
+                    "cold_calls": base["calls"],
+                    "cold_prompt_tokens": base["prompt_tokens"],
+                    "cold_completion_tokens": base["completion_tokens"],
+                    "cold_seconds": row["seconds"] + base["seconds"],
+                }
+            )
         else:
-            rows.append({"mode": mode, "cold_calls": row["calls"], "cold_prompt_tokens": row["prompt_tokens"],
-                         "cold_completion_tokens": row["completion_tokens"], "cold_seconds": row["seconds"]})
+            rows.append(
+                {
+                    "mode": mode,
+                    "cold_calls": row["calls"],
+                    "cold_prompt_tokens": row["prompt_tokens"],
+                    "cold_completion_tokens": row["completion_tokens"],
+                    "cold_seconds": row["seconds"],
+                }
+            )
     return table.merge(pd.DataFrame(rows), on="mode")
 
 
@@ -202,8 +222,7 @@ def build_tables() -> dict[str, str]:
         ev = _read_gold()
         md["constraint_by_mode"] = _write("constraint_by_mode", ev.constraint_metrics(by=("mode",)))
         md["constraint_by_mode_kind"] = _write("constraint_by_mode_kind", ev.constraint_metrics(by=("mode", "kind")))
-        md["constraint_by_taxonomy"] = _write("constraint_by_taxonomy",
-                                              ev.constraint_metrics(by=("mode", "taxonomy")))
+        md["constraint_by_taxonomy"] = _write("constraint_by_taxonomy", ev.constraint_metrics(by=("mode", "taxonomy")))
         md["response_by_mode"] = _write("response_by_mode", ev.response_metrics(by=("mode",)))
         md["pairwise"] = _write("pairwise", ev.pairwise_accuracy())
         md["cost"] = _write("cost_per_1000", cost_table(ev))
@@ -220,8 +239,10 @@ def build_tables() -> dict[str, str]:
         md["calibration_by_group"] = _write("calibration_by_group", calibration_by_group(frame))
         summary = calibration_summary(frame)
         (OUT / "calibration_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-        md["calibration_summary"] = _write("calibration_summary", pd.DataFrame([summary]).T.reset_index().rename(
-            columns={"index": "measure", 0: "value"}))
+        md["calibration_summary"] = _write(
+            "calibration_summary",
+            pd.DataFrame([summary]).T.reset_index().rename(columns={"index": "measure", 0: "value"}),
+        )
     return md
 
 
@@ -231,9 +252,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ctx", type=int, default=4096)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "verif_nb" / "ablation_judge_cache"),
-                        help="judge answer cache: a rerun with the same settings makes no calls")
-    parser.add_argument("--gold-every", type=int, default=1, help="use every N-th sample record for the gold evaluation")
+    parser.add_argument(
+        "--cache",
+        default=str(Path.home() / ".cache" / "verif_nb" / "ablation_judge_cache"),
+        help="judge answer cache: a rerun with the same settings makes no calls",
+    )
+    parser.add_argument(
+        "--gold-every", type=int, default=1, help="use every N-th sample record for the gold evaluation"
+    )
     parser.add_argument("--probe-records", type=int, default=20, help="records the hacking probes are built from")
     parser.add_argument("--calibration-limit", type=int, default=None, help="balanced subset of the 120 cases")
     parser.add_argument("--skip-gold", action="store_true")
@@ -246,8 +272,11 @@ def main() -> int:
     if not args.tables_only:
         start = time.perf_counter()
         facts = run_judge_phases(args)
-        facts.update(seconds=time.perf_counter() - start, date=time.strftime("%Y-%m-%d %H:%M"),
-                     args={k: v for k, v in vars(args).items() if k != "cache"})
+        facts.update(
+            seconds=time.perf_counter() - start,
+            date=time.strftime("%Y-%m-%d %H:%M"),
+            args={k: v for k, v in vars(args).items() if k != "cache"},
+        )
         previous = json.loads((OUT / "run.json").read_text()) if (OUT / "run.json").exists() else {}
         (OUT / "run.json").write_text(json.dumps({**previous, **facts}, indent=1) + "\n")
     tables = build_tables()

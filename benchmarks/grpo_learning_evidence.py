@@ -58,18 +58,29 @@ def plot(frame, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(frame.index, frame["reward"], marker="o", alpha=0.3, label="mean reward (rule mode), per step")
-    ax.plot(frame.index, frame["reward"].rolling(5, min_periods=1).mean(), linewidth=2.5,
-            label="mean reward, 5-step mean")
+    ax.plot(
+        frame.index, frame["reward"].rolling(5, min_periods=1).mean(), linewidth=2.5, label="mean reward, 5-step mean"
+    )
     for col in [c for c in frame.columns if c.startswith("verif/pass_rule/")]:
-        ax.plot(frame.index, frame[col].rolling(10, min_periods=1).mean(), linewidth=1.5, linestyle="--",
-                label=f"pass rate {col.rsplit('/', 1)[1]}, 10-step mean")
+        ax.plot(
+            frame.index,
+            frame[col].rolling(10, min_periods=1).mean(),
+            linewidth=1.5,
+            linestyle="--",
+            label=f"pass rate {col.rsplit('/', 1)[1]}, 10-step mean",
+        )
     ax.set_xlabel("GRPO step (1 prompt x 4 generations)")
     ax.set_ylabel("reward / pass rate")
     ax.set_ylim(-0.05, 1.05)
     if "completions/mean_length" in frame:
         ax2 = ax.twinx()
-        ax2.plot(frame.index, frame["completions/mean_length"].rolling(5, min_periods=1).mean(), color="grey",
-                 linewidth=1, label="completion tokens, 5-step mean")
+        ax2.plot(
+            frame.index,
+            frame["completions/mean_length"].rolling(5, min_periods=1).mean(),
+            color="grey",
+            linewidth=1,
+            label="completion tokens, 5-step mean",
+        )
         ax2.set_ylabel("completion tokens")
         ax2.legend(loc="lower right", fontsize=8)
         ax2.set_ylim(0, frame["completions/mean_length"].max() * 1.6 + 1)  # keep the length line clear of the legend
@@ -97,7 +108,7 @@ def permutation_p(first, last, rounds: int = 20000, seed: int = 0) -> float:
     hits = 0
     for _ in range(rounds):
         rng.shuffle(pooled)
-        a, b = pooled[:len(first)], pooled[len(first):]
+        a, b = pooled[: len(first)], pooled[len(first) :]
         hits += abs(sum(b) / len(b) - sum(a) / len(a)) >= observed - 1e-12
     return (hits + 1) / (rounds + 1)
 
@@ -114,7 +125,7 @@ def mcnemar_p(before: list[bool], after: list[bool]) -> dict:
     gained = sum((not b) and a for b, a in zip(before, after))
     lost = sum(b and (not a) for b, a in zip(before, after))
     n = gained + lost
-    tail = sum(comb(n, k) for k in range(0, min(gained, lost) + 1)) / 2 ** n if n else 1.0
+    tail = sum(comb(n, k) for k in range(0, min(gained, lost) + 1)) / 2**n if n else 1.0
     return {"gained": gained, "lost": lost, "p": round(min(1.0, 2 * tail), 4)}
 
 
@@ -127,9 +138,12 @@ def analyse(frame, run_dir: Path) -> dict:
         if col not in frame:
             continue
         values = frame[col].dropna()
-        stats[col] = {"first_third": round(float(values.iloc[:k].mean()), 3),
-                      "last_third": round(float(values.iloc[-k:].mean()), 3),
-                      "steps_per_third": k, "permutation_p": round(permutation_p(values.iloc[:k], values.iloc[-k:]), 4)}
+        stats[col] = {
+            "first_third": round(float(values.iloc[:k].mean()), 3),
+            "last_third": round(float(values.iloc[-k:].mean()), 3),
+            "steps_per_third": k,
+            "permutation_p": round(permutation_p(values.iloc[:k], values.iloc[-k:]), 4),
+        }
     held = run_dir / "eval_heldout"
     if (held / "before" / "heldout_responses.jsonl").exists() and (held / "after" / "heldout_responses.jsonl").exists():
         from verif_nb.verifier import Verifier
@@ -147,20 +161,40 @@ def analyse(frame, run_dir: Path) -> dict:
         ids = sorted(outcome["before"])
         per: dict = {}
         for cid in sorted({v.name for res in outcome["before"].values() for v in res.verdicts}):
+
             def passed(res, cid=cid):
                 return any(v.name == cid and v.passed for v in res.verdicts)
-            per[cid] = mcnemar_p([passed(outcome["before"][i]) for i in ids], [passed(outcome["after"][i]) for i in ids])
-        per["all"] = mcnemar_p([outcome["before"][i].reward == 1.0 for i in ids],
-                               [outcome["after"][i].reward == 1.0 for i in ids])
-        words = {name: round(sum(len(json.loads(x)["response"].split())
-                                 for x in open(held / name / "heldout_responses.jsonl", encoding="utf-8")) / len(ids), 1)
-                 for name in ("before", "after")}
+
+            per[cid] = mcnemar_p(
+                [passed(outcome["before"][i]) for i in ids], [passed(outcome["after"][i]) for i in ids]
+            )
+        per["all"] = mcnemar_p(
+            [outcome["before"][i].reward == 1.0 for i in ids], [outcome["after"][i].reward == 1.0 for i in ids]
+        )
+        words = {
+            name: round(
+                sum(
+                    len(json.loads(x)["response"].split())
+                    for x in open(held / name / "heldout_responses.jsonl", encoding="utf-8")
+                )
+                / len(ids),
+                1,
+            )
+            for name in ("before", "after")
+        }
         stats["heldout_paired"] = {"prompts": len(ids), "mcnemar": per, "mean_words": words}
     return stats
 
 
-def measure_base(checker_ids, rollouts: int = 16, prompts: int = 4, max_new_tokens: int = 32,
-                 temperature: float = 1.0, seed: int = 0, model_source: str = "pypi:qwen2.5-coder-0.5b"):
+def measure_base(
+    checker_ids,
+    rollouts: int = 16,
+    prompts: int = 4,
+    max_new_tokens: int = 32,
+    temperature: float = 1.0,
+    seed: int = 0,
+    model_source: str = "pypi:qwen2.5-coder-0.5b",
+):
     """Base-model pass rate per hard constraint on sampled rollouts (the GRPO signal a constraint offers).
 
     For each checker id: ``prompts`` generated prompts x ``rollouts // prompts`` samples at the training
@@ -185,25 +219,43 @@ def measure_base(checker_ids, rollouts: int = 16, prompts: int = 4, max_new_toke
         for cid in checker_ids:
             # seed 10_000+: prompts distinct from a training run's synthetic:N (seed 0) draws of the same checker
             recs = synthetic_records(prompts, seed=10_000 + seed, checker_ids=[cid])
-            texts = [tok.apply_chat_template([{"role": "user", "content": r.prompt}], add_generation_prompt=True,
-                                             tokenize=False) for r in recs for _ in range(per_prompt)]
+            texts = [
+                tok.apply_chat_template(
+                    [{"role": "user", "content": r.prompt}], add_generation_prompt=True, tokenize=False
+                )
+                for r in recs
+                for _ in range(per_prompt)
+            ]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                                     top_p=1.0, top_k=0, pad_token_id=tok.pad_token_id)
-            new = out[:, enc["input_ids"].shape[1]:]
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_p=1.0,
+                    top_k=0,
+                    pad_token_id=tok.pad_token_id,
+                )
+            new = out[:, enc["input_ids"].shape[1] :]
             ended = [(row == tok.eos_token_id).any().item() or (row == tok.pad_token_id).any().item() for row in new]
             answers = [a.strip() for a in tok.batch_decode(new, skip_special_tokens=True)]
             pairs = [(r, answers[i * per_prompt + j]) for i, r in enumerate(recs) for j in range(per_prompt)]
             rewards = [v.reward for v in verifier.verify_batch(pairs)]
-            groups = [rewards[i * per_prompt:(i + 1) * per_prompt] for i in range(len(recs))]
-            rows.append({"checker_id": cid, "rollouts": len(rewards),
-                         "pass_rate": round(sum(x == 1.0 for x in rewards) / len(rewards), 3),
-                         "groups_with_variance": f"{sum(len(set(g)) > 1 for g in groups)}/{len(groups)}",
-                         "ended_before_cut": round(sum(ended) / len(ended), 3),
-                         "seconds": round(time.perf_counter() - t0, 1), "example": answers[0][:120]})
+            groups = [rewards[i * per_prompt : (i + 1) * per_prompt] for i in range(len(recs))]
+            rows.append(
+                {
+                    "checker_id": cid,
+                    "rollouts": len(rewards),
+                    "pass_rate": round(sum(x == 1.0 for x in rewards) / len(rewards), 3),
+                    "groups_with_variance": f"{sum(len(set(g)) > 1 for g in groups)}/{len(groups)}",
+                    "ended_before_cut": round(sum(ended) / len(ended), 3),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "example": answers[0][:120],
+                }
+            )
             log.info("%s", rows[-1])
     finally:
         verifier.close()
@@ -219,35 +271,61 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--completion-tokens", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--groups", nargs="+", default=["punctuation", "detectable_format"],
-                    help="constraint groups of the generated training prompts (and of the IFEval subset)")
-    ap.add_argument("--checkers", nargs="+", default=None, metavar="CHECKER_ID",
-                    help="train only on generated prompts of these checker ids (written to <out>/train_prompts.jsonl "
-                         "in IFEval layout); --groups then only picks the IFEval subset")
-    ap.add_argument("--ifeval-checkers", nargs="+", default=None, metavar="CHECKER_ID",
-                    help="IFEval subset: prompts with at least one of these instructions (instead of --groups)")
-    ap.add_argument("--min-words", type=int, default=0,
-                    help="with --checkers: add IFEval's number_words 'at least N' to every prompt, so that cutting the "
-                         "answer short cannot satisfy no-comma-like constraints on its own (seen at 5e-4: length fell "
-                         "from 16 to 4 tokens within 10 steps)")
+    ap.add_argument(
+        "--groups",
+        nargs="+",
+        default=["punctuation", "detectable_format"],
+        help="constraint groups of the generated training prompts (and of the IFEval subset)",
+    )
+    ap.add_argument(
+        "--checkers",
+        nargs="+",
+        default=None,
+        metavar="CHECKER_ID",
+        help="train only on generated prompts of these checker ids (written to <out>/train_prompts.jsonl "
+        "in IFEval layout); --groups then only picks the IFEval subset",
+    )
+    ap.add_argument(
+        "--ifeval-checkers",
+        nargs="+",
+        default=None,
+        metavar="CHECKER_ID",
+        help="IFEval subset: prompts with at least one of these instructions (instead of --groups)",
+    )
+    ap.add_argument(
+        "--min-words",
+        type=int,
+        default=0,
+        help="with --checkers: add IFEval's number_words 'at least N' to every prompt, so that cutting the "
+        "answer short cannot satisfy no-comma-like constraints on its own (seen at 5e-4: length fell "
+        "from 16 to 4 tokens within 10 steps)",
+    )
     ap.add_argument("--prompts", type=int, default=200, help="generated prompts with --checkers")
     ap.add_argument("--holdout", type=float, default=0.1)
     ap.add_argument("--tag", default="", help="suffix of the files written to benchmarks/")
     ap.add_argument("--skip-eval", action="store_true")
-    ap.add_argument("--measure", nargs="*", metavar="CHECKER_ID",
-                    help="only measure the base model's sampled pass rate per checker id (default: every synthetic "
-                         "template) and write benchmarks/grpo_evidence_base_pass.csv")
+    ap.add_argument(
+        "--measure",
+        nargs="*",
+        metavar="CHECKER_ID",
+        help="only measure the base model's sampled pass rate per checker id (default: every synthetic "
+        "template) and write benchmarks/grpo_evidence_base_pass.csv",
+    )
     ap.add_argument("--measure-rollouts", type=int, default=16)
-    ap.add_argument("--analyse-only", action="store_true",
-                    help="redo the plot and the statistics of a finished --out run (adds 'stats' to its JSON)")
+    ap.add_argument(
+        "--analyse-only",
+        action="store_true",
+        help="redo the plot and the statistics of a finished --out run (adds 'stats' to its JSON)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if args.measure is not None:
         from verif_nb.train.data import _CONSTRAINTS
 
-        table = measure_base(args.measure or list(_CONSTRAINTS), rollouts=args.measure_rollouts,
-                             max_new_tokens=args.completion_tokens)
+        table = measure_base(
+            args.measure or list(_CONSTRAINTS), rollouts=args.measure_rollouts, max_new_tokens=args.completion_tokens
+        )
         table.to_csv(HERE / "grpo_evidence_base_pass.csv")
         print(table.drop(columns="example").to_string())
         return
@@ -257,9 +335,21 @@ def main() -> None:
     stem = "grpo_evidence" + (f"_{args.tag}" if args.tag else "")
     if args.analyse_only:
         frame = RunResult(Path(args.out), 0, metrics=read_metrics(args.out)).metrics_frame()
-        cols = [c for c in frame.columns if c in ("reward", "reward_std", "verif/rule_score", "loss", "step_time",
-                                                   "completions/mean_length", "frac_reward_zero_std")
-                or c.startswith("verif/pass_rule/")]
+        cols = [
+            c
+            for c in frame.columns
+            if c
+            in (
+                "reward",
+                "reward_std",
+                "verif/rule_score",
+                "loss",
+                "step_time",
+                "completions/mean_length",
+                "frac_reward_zero_std",
+            )
+            or c.startswith("verif/pass_rule/")
+        ]
         frame[cols].to_csv(HERE / f"{stem}.csv")
         plot(frame, HERE / f"{stem}.png")
         target = HERE / f"{stem}.json"
@@ -269,9 +359,10 @@ def main() -> None:
         print(json.dumps(summary["stats"], indent=1))
         return
 
-    overrides = {"data": {"rule_groups": args.groups, "holdout": args.holdout},
-                 "grpo": {"max_steps": args.steps, "max_completion_length": args.completion_tokens,
-                          "learning_rate": args.lr}}
+    overrides = {
+        "data": {"rule_groups": args.groups, "holdout": args.holdout},
+        "grpo": {"max_steps": args.steps, "max_completion_length": args.completion_tokens, "learning_rate": args.lr},
+    }
     if args.checkers:
         # data.rule_groups filters by group; one checker of a group (e.g. startend:end_checker without
         # startend:quotation) needs its own prompt file, read back by the IFEval-layout loader.
@@ -282,9 +373,12 @@ def main() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "w", encoding="utf-8") as fh:
                 for i, rec in enumerate(synthetic_records(args.prompts, seed=0, checker_ids=args.checkers)):
-                    row = {"key": i, "prompt": rec.prompt,
-                           "instruction_id_list": [c.checker_id for c in rec.constraints],
-                           "kwargs": [c.kwargs for c in rec.constraints]}
+                    row = {
+                        "key": i,
+                        "prompt": rec.prompt,
+                        "instruction_id_list": [c.checker_id for c in rec.constraints],
+                        "kwargs": [c.kwargs for c in rec.constraints],
+                    }
                     if args.min_words:
                         row["prompt"] += f" Answer with at least {args.min_words} words."
                         row["instruction_id_list"].append("length_constraints:number_words")
@@ -292,11 +386,20 @@ def main() -> None:
                     fh.write(json.dumps(row) + "\n")
         overrides["data"] = {"source": str(path), "format": "ifeval", "holdout": args.holdout}
     start = time.time()
-    result = run_grpo("params/train_cpu_demo.yaml", args.out, resume=True, overrides=overrides,
-                      callbacks=[TimeBudget(args.budget_min * 60)])
+    result = run_grpo(
+        "params/train_cpu_demo.yaml",
+        args.out,
+        resume=True,
+        overrides=overrides,
+        callbacks=[TimeBudget(args.budget_min * 60)],
+    )
     frame = result.metrics_frame()
-    cols = [c for c in frame.columns if c in ("reward", "reward_std", "verif/rule_score", "loss", "step_time",
-                                               "completions/mean_length") or c.startswith("verif/pass_rule/")]
+    cols = [
+        c
+        for c in frame.columns
+        if c in ("reward", "reward_std", "verif/rule_score", "loss", "step_time", "completions/mean_length")
+        or c.startswith("verif/pass_rule/")
+    ]
     stem = "grpo_evidence" + (f"_{args.tag}" if args.tag else "")
     frame[cols].to_csv(HERE / f"{stem}.csv")
     plot(frame, HERE / f"{stem}.png")
@@ -315,20 +418,34 @@ def main() -> None:
             for row in ifeval_inputs():
                 if wanted & set(row["instruction_id_list"]):
                     fh.write(json.dumps(row) + "\n")
-    ifeval = compare_ifeval(models, limit=args.eval_prompts, inputs=inputs, groups=groups,
-                            max_new_tokens=args.max_new_tokens, out_dir=Path(args.out) / "eval_ifeval")
-    held = compare_heldout(models, heldout_records(args.out), limit=args.eval_prompts,
-                           max_new_tokens=args.max_new_tokens, out_dir=Path(args.out) / "eval_heldout")
+    ifeval = compare_ifeval(
+        models,
+        limit=args.eval_prompts,
+        inputs=inputs,
+        groups=groups,
+        max_new_tokens=args.max_new_tokens,
+        out_dir=Path(args.out) / "eval_ifeval",
+    )
+    held = compare_heldout(
+        models,
+        heldout_records(args.out),
+        limit=args.eval_prompts,
+        max_new_tokens=args.max_new_tokens,
+        out_dir=Path(args.out) / "eval_heldout",
+    )
     rewards = frame["reward"].dropna()
     k = max(1, len(rewards) // 3)
     summary = {
-        "steps": result.global_step, "train_seconds": round(result.train_seconds, 1),
+        "steps": result.global_step,
+        "train_seconds": round(result.train_seconds, 1),
         "seconds_per_step": round(result.train_seconds / max(result.global_step, 1), 1),
         "reward_seconds": round(result.reward_seconds, 2),
         "reward_first_third": round(float(rewards.iloc[:k].mean()), 3),
         "reward_last_third": round(float(rewards.iloc[-k:].mean()), 3),
-        "train_peak_rss_gb": round(train_peak_gb, 2), "total_seconds": round(time.time() - start, 1),
-        "ifeval": json.loads(ifeval.to_json(orient="index")), "heldout": json.loads(held.to_json(orient="index")),
+        "train_peak_rss_gb": round(train_peak_gb, 2),
+        "total_seconds": round(time.time() - start, 1),
+        "ifeval": json.loads(ifeval.to_json(orient="index")),
+        "heldout": json.loads(held.to_json(orient="index")),
     }
     summary["stats"] = analyse(frame[cols], Path(args.out))
     summary["groups"] = args.groups

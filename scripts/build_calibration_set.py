@@ -26,7 +26,9 @@ def main() -> None:
     cases = build_calibration_cases(inputs, responses, n=120, seed=0)
     for case in cases:  # the gold must be the reference's own verdict
         ref = reference[case.prompt]
-        verdicts = [v for i, v in zip(ref["instruction_id_list"], ref["follow_instruction_list"]) if i == case.checker_id]
+        verdicts = [
+            v for i, v in zip(ref["instruction_id_list"], ref["follow_instruction_list"]) if i == case.checker_id
+        ]
         assert case.gold in verdicts, case
     OUT.write_text("".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
     print(f"wrote {len(cases)} cases to {OUT}")

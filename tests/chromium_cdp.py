@@ -53,10 +53,23 @@ class Chromium:
             raise CdpError("Debian's chromium is not installed (apt-get install -y chromium)")
         self._profile = tempfile.TemporaryDirectory(prefix="verif-nb-chromium-")
         self.proc = subprocess.Popen(
-            [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-             "--remote-debugging-port=0", "--remote-allow-origins=*", f"--user-data-dir={self._profile.name}",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                binary,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={self._profile.name}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         port_file = Path(self._profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -147,8 +160,9 @@ class JupyterLab:
         ...     lab.url("lab")
     """
 
-    def __init__(self, notebook_dir: str | os.PathLike, token: str = "verif-nb-test",
-                 log: str | os.PathLike | None = None):
+    def __init__(
+        self, notebook_dir: str | os.PathLike, token: str = "verif-nb-test", log: str | os.PathLike | None = None
+    ):
         from verif_nb.lab import free_port, lab_command
         from verif_nb.pipeline import private_kernel
 
@@ -162,9 +176,14 @@ class JupyterLab:
         news.parent.mkdir(parents=True)
         news.write_text(json.dumps({"fetchNews": "false"}))
         env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": self._settings.name}
-        self.proc = subprocess.Popen(lab_command(self.port, token, notebook_dir, expose_app=True),
-                                     cwd=notebook_dir, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, env=env)
+        self.proc = subprocess.Popen(
+            lab_command(self.port, token, notebook_dir, expose_app=True),
+            cwd=notebook_dir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -208,15 +227,22 @@ class JupyterLab:
 
 # JavaScript run in the JupyterLab page (window.jupyterapp exists with --LabApp.expose_app_in_browser).
 # the open notebook panel (shell.currentWidget stays null in a headless page that never had focus)
-NOTEBOOK = ("(window.jupyterapp && Array.from(jupyterapp.shell.widgets('main'))"
-            ".find(w => w.sessionContext && w.content))")
-KERNEL_IDLE = (f"(() => {{ const w = {NOTEBOOK}; const k = w && w.sessionContext && w.sessionContext.session "
-               "&& w.sessionContext.session.kernel; return !!(k && k.status === 'idle' && w.content "
-               "&& w.content.widgets.length); })()")
-ALL_CELLS_RAN = (f"(() => {{ const w = {NOTEBOOK}; "
-                 "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
-                 "return w.sessionContext.session.kernel.status === 'idle' && cells.length > 0 "
-                 "&& cells.every(c => c.model.executionCount !== null); })()")
-ERRORS = (f"(() => {{ const w = {NOTEBOOK}; return w.content.widgets.filter(c => c.model.type === 'code')"
-          ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
-          ".map(o => o.ename + ': ' + o.evalue); })()")
+NOTEBOOK = (
+    "(window.jupyterapp && Array.from(jupyterapp.shell.widgets('main')).find(w => w.sessionContext && w.content))"
+)
+KERNEL_IDLE = (
+    f"(() => {{ const w = {NOTEBOOK}; const k = w && w.sessionContext && w.sessionContext.session "
+    "&& w.sessionContext.session.kernel; return !!(k && k.status === 'idle' && w.content "
+    "&& w.content.widgets.length); })()"
+)
+ALL_CELLS_RAN = (
+    f"(() => {{ const w = {NOTEBOOK}; "
+    "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
+    "return w.sessionContext.session.kernel.status === 'idle' && cells.length > 0 "
+    "&& cells.every(c => c.model.executionCount !== null); })()"
+)
+ERRORS = (
+    f"(() => {{ const w = {NOTEBOOK}; return w.content.widgets.filter(c => c.model.type === 'code')"
+    ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
+    ".map(o => o.ename + ': ' + o.evalue); })()"
+)

@@ -27,7 +27,9 @@ class FakeJudge:
         out = []
         for r in requests:
             a = self.answer(r)
-            out.append(Outcome(None, error=a, raw="???") if isinstance(a, str) else Outcome(a, raw="[[1]]" if a else "[[0]]"))
+            out.append(
+                Outcome(None, error=a, raw="???") if isinstance(a, str) else Outcome(a, raw="[[1]]" if a else "[[0]]")
+            )
         return out
 
 

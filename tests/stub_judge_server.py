@@ -33,8 +33,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 GARBAGE_ANSWER = "Well, it is hard to say; the response has some merits and some flaws."
 _TOKEN_RE = re.compile(r"\[\[|\]\]|<think>|</think>|\w+|\s+|[^\w\s]")
@@ -62,9 +63,16 @@ class _Server(ThreadingHTTPServer):
 class StubJudgeServer:
     """The stub server; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, answer: str | Callable[[dict[str, Any]], str] = "[[1]] All constraints are met.",
-                 fault: str | None = None, delay_s: float = 0.0, fail_first: int = 2, slow_s: float = 5.0,
-                 p_yes: float = 0.8, model_id: str = "stub-judge"):
+    def __init__(
+        self,
+        answer: str | Callable[[dict[str, Any]], str] = "[[1]] All constraints are met.",
+        fault: str | None = None,
+        delay_s: float = 0.0,
+        fail_first: int = 2,
+        slow_s: float = 5.0,
+        p_yes: float = 0.8,
+        model_id: str = "stub-judge",
+    ):
         self.answer, self.fault, self.delay_s = answer, fault, delay_s
         self.fail_first, self.slow_s, self.p_yes, self.model_id = fail_first, slow_s, p_yes, model_id
         self.calls = 0
@@ -91,7 +99,7 @@ class StubJudgeServer:
             self.requests.clear()
             self.headers.clear()
 
-    def start(self) -> "StubJudgeServer":
+    def start(self) -> StubJudgeServer:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -147,7 +155,7 @@ class StubJudgeServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "StubJudgeServer":
+    def __enter__(self) -> StubJudgeServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -174,15 +182,24 @@ class StubJudgeServer:
             answer = GARBAGE_ANSWER
         elif fault == "think":
             answer = "<think>At first glance I would say [[0]] / No, but let me check again.</think>\n" + answer
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": answer},
-                                  "finish_reason": "stop"}
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": answer},
+            "finish_reason": "stop",
+        }
         if body.get("logprobs"):
             choice["logprobs"] = {"content": self._logprobs(answer, int(body.get("top_logprobs") or 5))}
         prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
         payload = {
-            "id": f"stub-{index}", "object": "chat.completion", "model": body.get("model"), "choices": [choice],
-            "usage": {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(_TOKEN_RE.findall(answer)),
-                      "total_tokens": prompt_chars // 4 + 1 + len(_TOKEN_RE.findall(answer))},
+            "id": f"stub-{index}",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": prompt_chars // 4 + 1,
+                "completion_tokens": len(_TOKEN_RE.findall(answer)),
+                "total_tokens": prompt_chars // 4 + 1 + len(_TOKEN_RE.findall(answer)),
+            },
         }
         return 200, json.dumps(payload).encode(), {}
 
@@ -194,11 +211,19 @@ class StubJudgeServer:
                 after_think = True
             elif after_think and not verdict_done and token in _VERDICT_TOKENS:
                 verdict_done = True
-                yes_tok, no_tok = (token, _VERDICT_TOKENS[token]) if token in _YES_SIDE else (_VERDICT_TOKENS[token], token)
+                yes_tok, no_tok = (
+                    (token, _VERDICT_TOKENS[token]) if token in _YES_SIDE else (_VERDICT_TOKENS[token], token)
+                )
                 p_yes = min(max(self.p_yes, 1e-6), 1 - 1e-6)
-                alts = [{"token": yes_tok, "logprob": math.log(p_yes)}, {"token": no_tok, "logprob": math.log(1 - p_yes)}]
-                entry = {"token": token, "logprob": next(a["logprob"] for a in alts if a["token"] == token),
-                         "top_logprobs": sorted(alts, key=lambda a: -a["logprob"])[:top]}
+                alts = [
+                    {"token": yes_tok, "logprob": math.log(p_yes)},
+                    {"token": no_tok, "logprob": math.log(1 - p_yes)},
+                ]
+                entry = {
+                    "token": token,
+                    "logprob": next(a["logprob"] for a in alts if a["token"] == token),
+                    "top_logprobs": sorted(alts, key=lambda a: -a["logprob"])[:top],
+                }
             content.append(entry)
         return content
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -15,17 +14,6 @@ ROOT = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 IFEVAL = ROOT / "../shared/data/ifeval/input_data.jsonl"
 IFBENCH = ROOT / "../shared/data/ifbench/IFBench_test.jsonl"
-
-
-def _builtin_available() -> bool:
-    try:
-        return hasattr(importlib.import_module("verif_nb.ifeval"), "get_checker")
-    except ImportError:
-        return False
-
-
-# Only what depends on the teammate's checker registry is guarded; the reading itself is always tested.
-needs_builtin = pytest.mark.skipif(not _builtin_available(), reason="verif_nb.ifeval.get_checker not available yet")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -41,35 +29,38 @@ def test_ifeval_input_file_loads_all_541_records():
         assert rec.id == str(row["key"]) and rec.prompt == row["prompt"]
         assert [c.checker_id for c in rec.constraints] == row["instruction_id_list"]
         assert [c.name for c in rec.constraints] == row["instruction_id_list"]
-        assert [c.kwargs for c in rec.constraints] == [{k: v for k, v in kw.items() if v is not None}
-                                                        for kw in row["kwargs"]]
+        assert [c.kwargs for c in rec.constraints] == [
+            {k: v for k, v in kw.items() if v is not None} for kw in row["kwargs"]
+        ]
         assert all(c.kind == "rule" and c.code is None for c in rec.constraints)
     assert res.counts["rule"] == sum(len(r["instruction_id_list"]) for r in rows) == res.counts["constraints"]
     assert set(res.groups()) == {cid.split(":")[0] for r in rows for cid in r["instruction_id_list"]}
 
 
-@needs_builtin
 def test_ifeval_input_file_is_fully_validated():
     res = load_records(IFEVAL)
-    assert res.counts["checkers_unvalidated"] == 0 and res.counts["unknown_checkers"] == 0
+    assert res.counts["unknown_checkers"] == 0 and res.counts["constraints"] == res.counts["rule"] > 0
 
 
-@needs_builtin
 def test_ifbench_loads_as_validated_rule_constraints_by_default():
     rows = _rows(IFBENCH)
     res = load_records(IFBENCH)
     n_ids = sum(len(r["instruction_id_list"]) for r in rows)
     assert len(res) == 300 and res.skipped == []
-    assert res.counts["rule"] == n_ids and res.counts["unknown_checkers"] == res.counts["checkers_unvalidated"] == 0
+    assert res.counts["rule"] == n_ids and res.counts["unknown_checkers"] == 0
     first = res[0].constraints[0]
     assert (first.kind, first.checker_id, first.code) == ("rule", "count:keywords_multiple", None)
     # The hub copy pads every kwarg with null; only the given ones are kept.
-    assert first.kwargs == {"keyword1": "kaleidoscope", "keyword2": "nebula", "keyword3": "whisper",
-                            "keyword4": "labyrinth", "keyword5": "paradox"}
+    assert first.kwargs == {
+        "keyword1": "kaleidoscope",
+        "keyword2": "nebula",
+        "keyword3": "whisper",
+        "keyword4": "labyrinth",
+        "keyword5": "paradox",
+    }
     assert len(res.groups()) == len({cid.split(":")[0] for r in rows for cid in r["instruction_id_list"]})
 
 
-@needs_builtin
 def test_ifbench_kwargs_are_validated_naming_the_row_and_field(tmp_path):
     row = {"key": "9", "prompt": "p", "instruction_id_list": ["count:numbers"], "kwargs": [{"N": "three"}]}
     path = write_jsonl(tmp_path / "bad.jsonl", [row])
@@ -78,11 +69,13 @@ def test_ifbench_kwargs_are_validated_naming_the_row_and_field(tmp_path):
     assert (info.value.line, info.value.field) == (1, "kwargs[0]") and "must be an integer" in info.value.message
 
 
-@needs_builtin
-@pytest.mark.parametrize("policy, ids, key3_kinds, counts", [
-    ("llm", ["1", "2", "3", "4"], ["llm", "rule"], {"unknown_checkers": 2, "unknown_to_llm": 2, "llm": 2}),
-    ("drop", ["1", "2", "3"], ["rule"], {"unknown_checkers": 1, "unknown_dropped": 1, "dropped_by_policy": 1}),
-])
+@pytest.mark.parametrize(
+    "policy, ids, key3_kinds, counts",
+    [
+        ("llm", ["1", "2", "3", "4"], ["llm", "rule"], {"unknown_checkers": 2, "unknown_to_llm": 2, "llm": 2}),
+        ("drop", ["1", "2", "3"], ["rule"], {"unknown_checkers": 1, "unknown_dropped": 1, "dropped_by_policy": 1}),
+    ],
+)
 def test_unknown_checker_policies_on_a_mixed_file(policy, ids, key3_kinds, counts):
     path = FIXTURES / "ifeval_mixed.jsonl"
     with pytest.raises(DataError) as info:
@@ -98,8 +91,12 @@ def test_unknown_checker_policies_on_a_mixed_file(policy, ids, key3_kinds, count
 
 
 def _ifeval_row(**over):
-    row = {"key": 7, "prompt": "Write 300+ words.", "instruction_id_list": ["length_constraints:number_words"],
-           "kwargs": [{"relation": "at least", "num_words": 300}]}
+    row = {
+        "key": 7,
+        "prompt": "Write 300+ words.",
+        "instruction_id_list": ["length_constraints:number_words"],
+        "kwargs": [{"relation": "at least", "num_words": 300}],
+    }
     row.update(over)
     return row
 
@@ -137,7 +134,6 @@ KWARGS_CASES = [
 ]
 
 
-@needs_builtin
 @pytest.mark.parametrize("case, kwargs", KWARGS_CASES, ids=[c[0] for c in KWARGS_CASES])
 def test_wrong_kwargs_are_errors_naming_the_kwargs_entry(tmp_path, case, kwargs):
     path = write_jsonl(tmp_path / "d.jsonl", [_ifeval_row(kwargs=kwargs)])

@@ -52,8 +52,9 @@ def test_dataset_saved_with_datasets_loads_with_its_split(tmp_path):
     datasets.Dataset.from_list(EXAMPLE_ROWS).save_to_disk(str(single))
     assert _shape(load_records(single)) == expected
     both = tmp_path / "dict"
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(EXAMPLE_ROWS[:3]),
-                          "test": datasets.Dataset.from_list(EXAMPLE_ROWS[3:])}).save_to_disk(str(both))
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(EXAMPLE_ROWS[:3]), "test": datasets.Dataset.from_list(EXAMPLE_ROWS[3:])}
+    ).save_to_disk(str(both))
     assert [r.id for r in load_records(both)] == [r["id"] for r in EXAMPLE_ROWS[:3]]
     assert [r.id for r in load_records(both, split="test")] == [r["id"] for r in EXAMPLE_ROWS[3:]]
     with pytest.raises(DataError, match=r"split 'dev' not found.*\['train', 'test'\]|split 'dev' not found"):
@@ -99,19 +100,24 @@ def test_folder_reads_its_files_in_name_order_and_ids_are_unique_across_them(tmp
 
 def test_mixed_formats_in_a_folder_are_detected_per_file(tmp_path):
     write_jsonl(tmp_path / "1.jsonl", EXAMPLE_ROWS[:1])
-    write_jsonl(tmp_path / "2.jsonl", [{"key": 9, "prompt": "No commas.", "instruction_id_list": ["punctuation:no_comma"],
-                                        "kwargs": [{}]}])
+    write_jsonl(
+        tmp_path / "2.jsonl",
+        [{"key": 9, "prompt": "No commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}],
+    )
     res = load_records(tmp_path)
     assert res.format == "verinstruct+ifeval" and len(res) == 2
 
 
-@pytest.mark.parametrize("make, fragment", [
-    (lambda d: d / "missing.jsonl", "file not found"),
-    (lambda d: (d / "x.csv").write_text("a,b") and d / "x.csv", "unsupported file type"),
-    (lambda d: (d / "empty").mkdir() or d / "empty", "folder holds no"),
-    (lambda d: (d / "bad.parquet").write_text("nope") and d / "bad.parquet", "not a readable parquet"),
-    (lambda d: (d / "bad.json").write_text("{") and d / "bad.json", "malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda d: d / "missing.jsonl", "file not found"),
+        (lambda d: (d / "x.csv").write_text("a,b") and d / "x.csv", "unsupported file type"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", "folder holds no"),
+        (lambda d: (d / "bad.parquet").write_text("nope") and d / "bad.parquet", "not a readable parquet"),
+        (lambda d: (d / "bad.json").write_text("{") and d / "bad.json", "malformed JSON"),
+    ],
+)
 def test_unreadable_sources_are_data_errors(tmp_path, make, fragment):
     with pytest.raises(DataError, match=fragment):
         load_records(make(tmp_path))
@@ -126,15 +132,18 @@ def test_rows_of_no_known_format_are_reported(tmp_path):
     assert len(res) == 1 and len(res.skipped) == 1
 
 
-@pytest.mark.parametrize("path, kwargs", [
-    (FIXTURES / "verinstruct_good.jsonl", {}),
-    (FIXTURES / "verinstruct_mixed_bad.jsonl", {}),
-    (FIXTURES / "verinstruct_untagged.jsonl", {}),
-    (FIXTURES / "verinstruct_untagged.jsonl", {"untagged": "drop"}),
-    (FIXTURES / "ifeval_mixed.jsonl", {}),
-    (FIXTURES / "ifeval_mixed.jsonl", {"unknown_checkers": "drop"}),
-    (ROOT / "../shared/data/ifbench/IFBench_test.jsonl", {"unknown_checkers": "llm"}),
-])
+@pytest.mark.parametrize(
+    "path, kwargs",
+    [
+        (FIXTURES / "verinstruct_good.jsonl", {}),
+        (FIXTURES / "verinstruct_mixed_bad.jsonl", {}),
+        (FIXTURES / "verinstruct_untagged.jsonl", {}),
+        (FIXTURES / "verinstruct_untagged.jsonl", {"untagged": "drop"}),
+        (FIXTURES / "ifeval_mixed.jsonl", {}),
+        (FIXTURES / "ifeval_mixed.jsonl", {"unknown_checkers": "drop"}),
+        (ROOT / "../shared/data/ifbench/IFBench_test.jsonl", {"unknown_checkers": "llm"}),
+    ],
+)
 def test_nothing_is_lost_records_plus_skipped_equals_rows(path, kwargs):
     res = load_records(path, lenient=True, **kwargs)
     rows = sum(1 for line in path.read_text().splitlines() if line.strip())
@@ -172,23 +181,30 @@ def test_a_line_that_is_not_utf8_is_that_lines_error(tmp_path):
 
 
 def test_responses_file_allows_several_rows_per_id(tmp_path):
-    path = write_jsonl(tmp_path / "resp.jsonl", [{"id": "a", "response": "one"}, {"id": 2, "response": ""},
-                                                  {"id": "a", "response": "two"}])
+    path = write_jsonl(
+        tmp_path / "resp.jsonl",
+        [{"id": "a", "response": "one"}, {"id": 2, "response": ""}, {"id": "a", "response": "two"}],
+    )
     assert read_responses(path) == [("a", "one"), ("2", ""), ("a", "two")]
 
 
-@pytest.mark.parametrize("row, field, fragment", [
-    ({"response": "x"}, "id", "missing"),
-    ({"prompt": "p", "response": "x"}, "id", "key rows by prompt"),
-    ({"id": ["a"], "response": "x"}, "id", "expected a non-empty string"),
-    ({"id": "a"}, "response", "missing"),
-    ({"id": "a", "response": 3}, "response", "expected a string"),
-    ("[1, 2]", None, "expected a JSON object"),
-    ('{"id": ', None, "malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "row, field, fragment",
+    [
+        ({"response": "x"}, "id", "missing"),
+        ({"prompt": "p", "response": "x"}, "id", "key rows by prompt"),
+        ({"id": ["a"], "response": "x"}, "id", "expected a non-empty string"),
+        ({"id": "a"}, "response", "missing"),
+        ({"id": "a", "response": 3}, "response", "expected a string"),
+        ("[1, 2]", None, "expected a JSON object"),
+        ('{"id": ', None, "malformed JSON"),
+    ],
+)
 def test_bad_response_rows_name_file_line_and_field(tmp_path, row, field, fragment):
     path = tmp_path / "resp.jsonl"
-    path.write_text(json.dumps({"id": "ok", "response": "fine"}) + "\n" + (row if isinstance(row, str) else json.dumps(row)) + "\n")
+    path.write_text(
+        json.dumps({"id": "ok", "response": "fine"}) + "\n" + (row if isinstance(row, str) else json.dumps(row)) + "\n"
+    )
     with pytest.raises(DataError) as info:
         read_responses(path)
     assert (info.value.path, info.value.line, info.value.field) == (str(path), 2, field)
@@ -213,8 +229,6 @@ def test_load_sample_says_clearly_when_the_sample_is_missing(tmp_path, monkeypat
 
 
 def test_the_embedded_sample_loads_when_present():
-    if not list(load_module.SAMPLE_DIR.glob("*.jsonl")):
-        pytest.skip("verif_nb/data/sample/ is not written yet")
     res = load_sample()
     assert len(res) > 0 and res.skipped == []
     assert res.counts["responses"] > 0

@@ -17,12 +17,20 @@ FIXTURES = Path(__file__).parent / "fixtures" / "data"
 EXAMPLE = ROOT / "../shared/data/verinstruct_format/example.jsonl"
 
 RULE = "def check_following(instruction, response):\n    return len(response) < 100"
-LLM = ("from llm_call import llm_judge\ndef check_following(instruction, response):\n"
-       "    return llm_judge(instruction, response, 'Be kind.')")
-BASE = {"id": "b1", "prompt": "Write kindly, under 100 characters.", "checkers": ["[rule] Length", "[llm] Tone"],
-        "functions": [RULE, LLM],
-        "responses": [{"id": "r1", "text": "Hello friend.", "labels": [True, True]},
-                      {"id": "r2", "text": "Go away.", "labels": [True, False]}]}
+LLM = (
+    "from llm_call import llm_judge\ndef check_following(instruction, response):\n"
+    "    return llm_judge(instruction, response, 'Be kind.')"
+)
+BASE = {
+    "id": "b1",
+    "prompt": "Write kindly, under 100 characters.",
+    "checkers": ["[rule] Length", "[llm] Tone"],
+    "functions": [RULE, LLM],
+    "responses": [
+        {"id": "r1", "text": "Hello friend.", "labels": [True, True]},
+        {"id": "r2", "text": "Go away.", "labels": [True, False]},
+    ],
+}
 
 
 def test_example_file_reads_every_record_with_kinds_and_descriptions():
@@ -56,18 +64,32 @@ def test_good_fixture_maps_responses_ids_and_multi_constraint_descriptions():
     assert res.counts["responses"] == 3 and res.skipped == []
 
 
-@pytest.mark.parametrize("code, expected", [
-    ('from llm_call import llm_judge\ndef check_following(i, r):\n    return llm_judge(i, r, "Be brief.")', "Be brief."),
-    ("import llm_call\ndef check_following(i, r):\n    return llm_call.llm_score(i, r, question='Is it funny?')",
-     "Is it funny?"),
-    ('C = "Use a formal register."\ndef check_following(i, r):\n    return llm_judge(i, r, C)', "Use a formal register."),
-    ('def check_following(i, r):\n    c = "Rhymes" + " every line."\n    return llm_judge(i, r, c)', "Rhymes every line."),
-    ('def check_following(i, r):\n    return llm_judge(i, r, "A.") and llm_extract(i, r, "B.")', "A.\nB."),
-    ('def check_following(i, r):\n    return llm_judge("instruction", r, "Only this.")', "Only this."),
-    ('def check_following(i, r):\n    return llm_judge(i, r, f"about {i}")', None),
-    ('def check_following(i, r):\n    return len(r) > 3', None),
-    ('def check_following(i, r:\n', None),
-])
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        (
+            'from llm_call import llm_judge\ndef check_following(i, r):\n    return llm_judge(i, r, "Be brief.")',
+            "Be brief.",
+        ),
+        (
+            "import llm_call\ndef check_following(i, r):\n    return llm_call.llm_score(i, r, question='Is it funny?')",
+            "Is it funny?",
+        ),
+        (
+            'C = "Use a formal register."\ndef check_following(i, r):\n    return llm_judge(i, r, C)',
+            "Use a formal register.",
+        ),
+        (
+            'def check_following(i, r):\n    c = "Rhymes" + " every line."\n    return llm_judge(i, r, c)',
+            "Rhymes every line.",
+        ),
+        ('def check_following(i, r):\n    return llm_judge(i, r, "A.") and llm_extract(i, r, "B.")', "A.\nB."),
+        ('def check_following(i, r):\n    return llm_judge("instruction", r, "Only this.")', "Only this."),
+        ('def check_following(i, r):\n    return llm_judge(i, r, f"about {i}")', None),
+        ("def check_following(i, r):\n    return len(r) > 3", None),
+        ("def check_following(i, r:\n", None),
+    ],
+)
 def test_llm_description_is_read_statically(code, expected):
     assert extract_llm_description(code) == expected
 
@@ -92,6 +114,7 @@ def _set(path: str, value):
         else:
             target[last] = value
         return row
+
     return mutate
 
 
@@ -113,11 +136,6 @@ ERROR_CASES = [
     ("length mismatch", _set("functions", [RULE]), "functions", "has 1 entries but checkers has 2"),
     ("no checkers", lambda r: {**r, "checkers": [], "functions": [], "responses": []}, "checkers", "empty"),
     ("untagged", _set("checkers.0", "Length"), "checkers[0]", "no [rule] or [llm] tag"),
-    ("syntax error", _set("functions.0", "def check_following(instruction, response)\n    return 1"),
-     "functions[0]", ""),
-    ("return outside def", _set("functions.0", "return True"), "functions[0]", ""),
-    ("no check_following", _set("functions.1", "def judge(instruction, response):\n    return True"),
-     "functions[1]", ""),
     ("responses not list", _set("responses", "r1"), "responses", "expected a list"),
     ("response not object", _set("responses.0", "text"), "responses[0]", "expected an object"),
     ("response text missing", _set("responses.0.text", _DELETE), "responses[0].text", "missing"),
@@ -160,15 +178,23 @@ def test_lenient_mode_reports_every_bad_row_with_its_reason():
         load_records(path)
     assert info.value.line == 2
     res = load_records(path, lenient=True)
-    assert [r.id for r in res] == ["m1", "m4", "m11"]
+    # m8 (a syntax error) and m9 (no check_following) are read: one bad function is one unverifiable
+    # constraint (passed=None when verified), not a lost row
+    assert [r.id for r in res] == ["m1", "m4", "m8", "m9", "m11"]
+    assert res.counts["rule_code_rejected"] == 2
     assert {e.line: e.field for e in res.skipped} == {
-        2: None, 3: "prompt", 5: "functions", 6: "id", 8: "functions[0]", 9: "functions[0]", 10: "checkers[0]"}
+        2: None,
+        3: "prompt",
+        5: "functions",
+        6: "id",
+        10: "checkers[0]",
+    }
     assert all(e.path == str(path) for e in res.skipped)
     non_blank = sum(1 for line in path.read_text().splitlines() if line.strip())
     assert res.counts["rows"] == non_blank == len(res) + len(res.skipped)
-    assert res.counts["skipped"] == 7
+    assert res.counts["skipped"] == 5
     summary = res.summary()
-    assert "3 records from 10 rows (7 skipped)" in summary
+    assert "5 records from 10 rows (5 skipped)" in summary
     assert f"{path}:6: field 'id': duplicate id 'm1'" in summary
 
 
@@ -185,12 +211,24 @@ def test_untagged_error_policy_is_the_default_and_names_the_checker():
     assert [(e.line, e.field) for e in res.skipped] == [(1, "checkers[0]"), (2, "checkers[0]")]
 
 
-@pytest.mark.parametrize("policy, ids, u1_kinds, counts", [
-    ("rule", ["u1", "u2", "u3"], ["rule", "llm"], {"untagged": 2, "untagged_to_rule": 2, "constraints": 4}),
-    ("llm", ["u1", "u2", "u3"], ["llm", "llm"],
-     {"untagged": 2, "untagged_to_llm": 2, "llm_no_description": 2, "llm": 3, "rule": 1}),
-    ("drop", ["u1", "u3"], ["llm"], {"untagged": 1, "untagged_dropped": 1, "dropped_by_policy": 1, "constraints": 2}),
-])
+@pytest.mark.parametrize(
+    "policy, ids, u1_kinds, counts",
+    [
+        ("rule", ["u1", "u2", "u3"], ["rule", "llm"], {"untagged": 2, "untagged_to_rule": 2, "constraints": 4}),
+        (
+            "llm",
+            ["u1", "u2", "u3"],
+            ["llm", "llm"],
+            {"untagged": 2, "untagged_to_llm": 2, "llm_no_description": 2, "llm": 3, "rule": 1},
+        ),
+        (
+            "drop",
+            ["u1", "u3"],
+            ["llm"],
+            {"untagged": 1, "untagged_dropped": 1, "dropped_by_policy": 1, "constraints": 2},
+        ),
+    ],
+)
 def test_untagged_policies_are_applied_and_counted(policy, ids, u1_kinds, counts):
     res = load_records(UNTAGGED, untagged=policy)  # strict: a 'drop' that empties a row is not an error
     assert [r.id for r in res] == ids
@@ -230,8 +268,10 @@ def test_extra_columns_are_kept_in_meta(tmp_path):
 
 def test_dataset_code_is_never_executed(tmp_path):
     # Passes the static screen, but would raise at once if anything ran it.
-    code = ("raise RuntimeError('dataset code ran in the loader')\n"
-            "def check_following(instruction, response):\n    return True")
+    code = (
+        "raise RuntimeError('dataset code ran in the loader')\n"
+        "def check_following(instruction, response):\n    return True"
+    )
     path = write_jsonl(tmp_path / "d.jsonl", [{**BASE, "functions": [code, LLM]}])
     assert load_records(path)[0].constraints[0].code == code
 
@@ -250,10 +290,28 @@ def _sandbox_screen_available() -> bool:
 
 
 @pytest.mark.skipif(not _sandbox_screen_available(), reason="verif_nb.sandbox.validate_code not available yet")
-def test_code_the_sandbox_would_refuse_is_refused_at_read_time_but_llm_call_is_accepted(tmp_path):
-    bad = "import subprocess\ndef check_following(instruction, response):\n    return True"
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "import subprocess\ndef check_following(instruction, response):\n    return True",
+        "def check_following(instruction, response)\n    return 1",
+        "return True",
+        "def judge(instruction, response):\n    return True",
+    ],
+    ids=["forbidden import", "syntax error", "return outside def", "no check_following"],
+)
+def test_code_the_sandbox_would_refuse_is_one_unverifiable_constraint_not_a_lost_row(tmp_path, bad):
+    from verif_nb.verifier import Verifier
+
     path = write_jsonl(tmp_path / "d.jsonl", [BASE, {**BASE, "id": "b2", "functions": [bad, LLM]}])
-    with pytest.raises(DataError) as info:
-        load_records(path)
-    assert (info.value.line, info.value.field) == (2, "functions[0]") and "subprocess" in info.value.message
+    loaded = load_records(path)
+    assert [r.id for r in loaded] == [BASE["id"], "b2"] and loaded.counts["rule_code_rejected"] == 1
+    record = loaded.records[1]
+    with Verifier(mode="rule") as verifier, Verifier(mode="rule", on_rule_error="zero") as zero:
+        result = verifier.verify(record, "some response")
+        assert result.reward is None and result.verdicts[0].passed is None and result.verdicts[0].error
+        assert zero.verify(record, "some response").reward == 0.0
+
+
+def test_llm_call_imports_are_accepted():
     assert len(load_records(EXAMPLE)) == 5  # every [llm] function there imports llm_call

@@ -24,11 +24,16 @@ from verif_nb.verifier import Verifier
 NO_COMMA = Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma")
 LOWER = Constraint("change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase")
 TONE = Constraint("[llm] Tone", "llm", description="Sound cheerful.")
-REC = Record("e1", "Say something cheerful in lowercase without commas.", [NO_COMMA, LOWER, TONE], responses=[
-    LabelledResponse("what a lovely bright day", [True, True, True], id="good"),
-    LabelledResponse("what a dull, grey day", [False, True, False], id="bad"),
-    LabelledResponse("this day is grim and dull", [True, True, False], id="soft-bad"),
-])
+REC = Record(
+    "e1",
+    "Say something cheerful in lowercase without commas.",
+    [NO_COMMA, LOWER, TONE],
+    responses=[
+        LabelledResponse("what a lovely bright day", [True, True, True], id="good"),
+        LabelledResponse("what a dull, grey day", [False, True, False], id="bad"),
+        LabelledResponse("this day is grim and dull", [True, True, False], id="soft-bad"),
+    ],
+)
 
 
 def cheerful_judge():
@@ -36,10 +41,15 @@ def cheerful_judge():
 
 
 def test_gold_metrics_rule_vs_hybrid():
-    ev = evaluate_against_gold([REC], {"rule": Verifier(mode="rule"),
-                                       "hybrid": Verifier(mode="hybrid", judge=cheerful_judge()),
-                                       "hybrid_mean": Verifier(mode="hybrid", combine="mean", judge=cheerful_judge())},
-                               progress=False)
+    ev = evaluate_against_gold(
+        [REC],
+        {
+            "rule": Verifier(mode="rule"),
+            "hybrid": Verifier(mode="hybrid", judge=cheerful_judge()),
+            "hybrid_mean": Verifier(mode="hybrid", combine="mean", judge=cheerful_judge()),
+        },
+        progress=False,
+    )
     resp = ev.response_metrics().set_index("mode")
     # rule mode accepts the response that only breaks the soft constraint: 2/3 right at response level
     assert resp.loc["rule", "accuracy"] == pytest.approx(2 / 3)
@@ -66,16 +76,18 @@ def test_unverified_verdicts_lower_coverage_and_count_as_wrong():
 
 
 def test_taxonomy_groups():
-    assert [taxonomy_group(g) for g in ("Keyword_Constraints", "Item_Listing_Details", "Tone",
-                                        "Content_Constraints", "length_constraints")] == \
-        ["keyword", "format", "style", "content", "length"]
+    assert [
+        taxonomy_group(g)
+        for g in ("Keyword_Constraints", "Item_Listing_Details", "Tone", "Content_Constraints", "length_constraints")
+    ] == ["keyword", "format", "style", "content", "length"]
 
 
 def test_calibration_summary_fits_a_threshold_that_beats_an_always_yes_judge():
     n = 40
     gold = [i % 2 == 0 for i in range(n)]
-    frame = pd.DataFrame({"gold": gold, "pred": [True] * n, "group": ["g"] * n,
-                          "p_yes": [0.9 if g else 0.7 for g in gold]})
+    frame = pd.DataFrame(
+        {"gold": gold, "pred": [True] * n, "group": ["g"] * n, "p_yes": [0.9 if g else 0.7 for g in gold]}
+    )
     s = calibration_summary(frame)
     assert s["greedy_yes_rate"] == 1.0 and s["greedy_balanced_accuracy"] == 0.5
     assert 0.7 < s["calibrated_threshold"] <= 0.9 and s["calibrated_balanced_accuracy"] == 1.0
@@ -98,8 +110,7 @@ def test_packaged_calibration_set_is_balanced():
 
 def test_reward_hacking_probes_expose_a_gullible_judge():
     yes_judge = FakeJudge()
-    table = reward_hacking_table([REC], {"rule": Verifier(mode="rule"),
-                                         "llm": Verifier(mode="llm", judge=yes_judge)})
+    table = reward_hacking_table([REC], {"rule": Verifier(mode="rule"), "llm": Verifier(mode="llm", judge=yes_judge)})
     t = table.set_index(["mode", "probe"])
     assert set(table["probe"]) == set(PROBES)
     assert t.loc[("llm", "judge_token_injection"), "mean_reward"] == 1.0  # a judge that always says yes

@@ -18,11 +18,14 @@ from verif_nb.findings import (
     training_trend,
     write_single_file,
 )
-from verif_nb.pipeline import save_metrics, write_index
+from verif_nb.pipeline import write_index
 from verif_nb.portable import make_portable, portable_text
+from verif_nb.report import save_metrics
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
 def _responses(records: int, rule_right: int, llm_right: int) -> pd.DataFrame:
@@ -32,8 +35,10 @@ def _responses(records: int, rule_right: int, llm_right: int) -> pd.DataFrame:
     for mode, right in (("rule", rule_right), ("llm", llm_right)):
         for i in range(records):
             ok = i < right if mode == "rule" else i >= records - right
-            rows += [{"mode": mode, "record_id": f"r{i}", "gold_score": 1.0, "reward": 1.0 if ok else 0.0},
-                     {"mode": mode, "record_id": f"r{i}", "gold_score": 0.0, "reward": 0.0 if ok else 1.0}]
+            rows += [
+                {"mode": mode, "record_id": f"r{i}", "gold_score": 1.0, "reward": 1.0 if ok else 0.0},
+                {"mode": mode, "record_id": f"r{i}", "gold_score": 0.0, "reward": 0.0 if ok else 1.0},
+            ]
     return pd.DataFrame(rows)
 
 
@@ -52,22 +57,34 @@ def test_mode_ranking_ci_includes_zero_when_the_modes_are_close():
 
 
 def test_ties_and_missing_rewards_count_as_wrong():
-    frame = pd.DataFrame({"mode": ["rule"] * 4, "record_id": ["a", "a", "b", "b"], "gold_score": [1, 0, 1, 0],
-                          "reward": [0.5, 0.5, None, 0.0]})
+    frame = pd.DataFrame(
+        {
+            "mode": ["rule"] * 4,
+            "record_id": ["a", "a", "b", "b"],
+            "gold_score": [1, 0, 1, 0],
+            "reward": [0.5, 0.5, None, 0.0],
+        }
+    )
     assert mode_ranking(frame)["accuracy"]["rule"] == 0.0
 
 
 def test_judge_that_always_says_yes_is_not_better_than_chance():
-    frame = pd.DataFrame({"record_id": [f"r{i // 2}" for i in range(60)], "gold": [True, False] * 30,
-                          "pred": [True] * 60})
+    frame = pd.DataFrame(
+        {"record_id": [f"r{i // 2}" for i in range(60)], "gold": [True, False] * 30, "pred": [True] * 60}
+    )
     out = judge_vs_chance(frame)
     assert out["balanced_accuracy"] == 0.5 and not out["better_than_chance"] and out["yes_rate"] == 1.0
 
 
 def test_accurate_judge_is_better_than_chance_and_unverified_verdicts_are_left_out():
     gold = [True, False] * 30
-    frame = pd.DataFrame({"record_id": [f"r{i // 2}" for i in range(60)], "gold": gold,
-                          "pred": [None] + [g if i % 10 else (not g) for i, g in enumerate(gold)][1:]})
+    frame = pd.DataFrame(
+        {
+            "record_id": [f"r{i // 2}" for i in range(60)],
+            "gold": gold,
+            "pred": [None] + [g if i % 10 else (not g) for i, g in enumerate(gold)][1:],
+        }
+    )
     out = judge_vs_chance(frame)
     assert out["better_than_chance"] and out["balanced_accuracy"] > 0.85 and out["unverified"] == 1
 
@@ -92,24 +109,38 @@ def test_fisher_exact_matches_a_hand_computed_table():
 
 
 def test_bootstrap_ci_is_reproducible_and_empty_input_is_nan():
-    stat = lambda xs: sum(xs) / len(xs)
+    def stat(xs):
+        return sum(xs) / len(xs)
+
     assert bootstrap_ci(list(range(10)), stat, seed=1) == bootstrap_ci(list(range(10)), stat, seed=1)
     assert all(x != x for x in bootstrap_ci([], stat))
 
 
 def test_a_rule_only_ablation_says_that_no_judge_ran(tmp_path):
     m02 = tmp_path / "metrics" / "02_verifier_ablation"
-    save_metrics(pd.DataFrame({"mode": ["rule"], "record_id": ["a"], "gold": [True], "pred": [True]}),
-                 "constraint_verdicts", m02)
+    save_metrics(
+        pd.DataFrame({"mode": ["rule"], "record_id": ["a"], "gold": [True], "pred": [True]}), "constraint_verdicts", m02
+    )
     (finding,) = run_findings(tmp_path)
     assert finding.level == "caveat" and "No judge ran" in finding.text
 
 
 def _manifest(run: Path) -> dict:
-    return {"run_id": run.name, "status": "ok", "description": "", "params_file": "params/x.yaml",
-            "started": "t0", "finished": "t1", "duration_s": 1.0, "git": {"commit": "abc", "dirty": False},
-            "ids": {}, "notebooks": [{"name": "02_verifier_ablation", "status": "ok", "duration_s": 1.0},
-                                     {"name": "03_grpo_training", "status": "ok", "duration_s": 1.0}]}
+    return {
+        "run_id": run.name,
+        "status": "ok",
+        "description": "",
+        "params_file": "params/x.yaml",
+        "started": "t0",
+        "finished": "t1",
+        "duration_s": 1.0,
+        "git": {"commit": "abc", "dirty": False},
+        "ids": {},
+        "notebooks": [
+            {"name": "02_verifier_ablation", "status": "ok", "duration_s": 1.0},
+            {"name": "03_grpo_training", "status": "ok", "duration_s": 1.0},
+        ],
+    }
 
 
 @pytest.fixture
@@ -117,14 +148,17 @@ def run_dir(tmp_path: Path) -> Path:
     run = tmp_path / "20260101-000000-test"
     m02, m03 = run / "metrics" / "02_verifier_ablation", run / "metrics" / "03_grpo_training"
     save_metrics(_responses(30, rule_right=27, llm_right=14), "response_rewards", m02)
-    verdicts = pd.DataFrame({"mode": "llm", "record_id": [f"r{i // 2}" for i in range(40)],
-                             "gold": [True, False] * 20, "pred": [True] * 40})
+    verdicts = pd.DataFrame(
+        {"mode": "llm", "record_id": [f"r{i // 2}" for i in range(40)], "gold": [True, False] * 20, "pred": [True] * 40}
+    )
     save_metrics(verdicts, "constraint_verdicts", m02)
     save_metrics({"records": 30}, "summary", m02)
-    save_metrics(pd.DataFrame({"step": range(1, 13), "reward": [0.1] * 4 + [0.5] * 4 + [0.9] * 4}),
-                 "train_steps", m03)
-    save_metrics(pd.DataFrame({"model": ["before", "after"], "records": [6, 6], "all_pass": [0.833, 0.667]}),
-                 "heldout_before_after", m03)
+    save_metrics(pd.DataFrame({"step": range(1, 13), "reward": [0.1] * 4 + [0.5] * 4 + [0.9] * 4}), "train_steps", m03)
+    save_metrics(
+        pd.DataFrame({"model": ["before", "after"], "records": [6, 6], "all_pass": [0.833, 0.667]}),
+        "heldout_before_after",
+        m03,
+    )
     (run / "figures" / "02_verifier_ablation").mkdir(parents=True)
     (run / "figures" / "02_verifier_ablation" / "pairwise.png").write_bytes(PNG)
     (run / "manifest.json").write_text(json.dumps(_manifest(run)))
@@ -154,9 +188,16 @@ def test_index_opens_with_findings_and_single_file_embeds_figures(run_dir: Path)
 def test_portable_rewrites_machine_paths_and_keeps_other_text(tmp_path: Path):
     run = tmp_path / "proj" / "outputs" / "run1"
     (run / "metrics").mkdir(parents=True)
-    (run / "metrics" / "summary.json").write_text(json.dumps(
-        {"training_folder": str(run / "training"), "data": str(tmp_path / "proj" / "data" / "x.jsonl"),
-         "other": str(tmp_path / "proj" / "outputs" / "run10"), "run": str(run)}))
+    (run / "metrics" / "summary.json").write_text(
+        json.dumps(
+            {
+                "training_folder": str(run / "training"),
+                "data": str(tmp_path / "proj" / "data" / "x.jsonl"),
+                "other": str(tmp_path / "proj" / "outputs" / "run10"),
+                "run": str(run),
+            }
+        )
+    )
     adapter = run / "training" / "final"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tmp_path / "m")}))
@@ -164,7 +205,11 @@ def test_portable_rewrites_machine_paths_and_keeps_other_text(tmp_path: Path):
     # a saved adapter keeps the path its library reads back
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tmp_path / "m")
     out = json.loads((run / "metrics" / "summary.json").read_text())
-    assert out == {"training_folder": "training", "data": "<project>/data/x.jsonl",
-                   "other": "<project>/outputs/run10", "run": "."}
+    assert out == {
+        "training_folder": "training",
+        "data": "<project>/data/x.jsonl",
+        "other": "<project>/outputs/run10",
+        "run": ".",
+    }
     assert str(tmp_path) not in (run / "metrics" / "summary.json").read_text()
     assert portable_text("see /a/b/c.txt", {"/a/b": "<project>"}) == "see <project>/c.txt"

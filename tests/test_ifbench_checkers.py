@@ -55,7 +55,7 @@ CASES = [
     ("format:parentheses", {}, "((((( x )))))", True, "5 levels"),
     ("format:parentheses", {}, "(((( x ))))", False, "deepest open run: 4"),
     ("format:parentheses", {}, "((((( x ]", False, "deepest open run: 0"),  # a mismatch resets
-    ("format:quotes", {}, "\"a 'b \"c\" b' a\"", True, "3 levels"),
+    ("format:quotes", {}, '"a \'b "c" b\' a"', True, "3 levels"),
     ("format:quotes", {}, "\"a 'b' a\"", False, "deepest opening: 2"),
     ("words:prime_lengths", {}, "It is so", True, "prime length"),
     ("words:prime_lengths", {}, "Hope", False, "4 characters"),
@@ -117,8 +117,13 @@ CASES = [
     ("custom:date_format_list", {}, "1800-02-30", False, "not a valid calendar date"),
     ("custom:date_format_list", {}, "1800-00-99", True, "1 date"),  # month 00 is let through, as in the reference
     ("custom:date_format_list", {}, "1768-01-01", False, "outside"),
-    ("count:keywords_multiple", dict(keyword1="a", keyword2="b", keyword3="c", keyword4="d", keyword5="e"),
-     "a bb ccc ddddd eeeeeee", True, "exactly 1, 2, 3, 5 and 7"),
+    (
+        "count:keywords_multiple",
+        dict(keyword1="a", keyword2="b", keyword3="c", keyword4="d", keyword5="e"),
+        "a bb ccc ddddd eeeeeee",
+        True,
+        "exactly 1, 2, 3, 5 and 7",
+    ),
     ("words:keywords_specific_position", {"keyword": "sky", "n": 1, "m": 2}, "The sky, blue.", True, "word 2"),
     ("words:keywords_specific_position", {"keyword": "sky", "n": 1, "m": 2}, "Sky is blue.", False, "not 'sky'"),
     ("words:words_position", {"keyword": "cat"}, "A cat and a cat go", True, "second-to-last"),
@@ -137,8 +142,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("cid, kwargs, response, expected, fragment", CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "cid, kwargs, response, expected, fragment", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_verdict_and_reason(cid, kwargs, response, expected, fragment):
     verdict = get_checker(cid, kwargs).check(response)
     assert verdict.passed is expected, verdict.reason
@@ -161,17 +167,20 @@ def test_an_empty_response_follows_nothing():
         assert checker.check("  \n ").passed is False
 
 
-@pytest.mark.parametrize("cid, kwargs, message", [
-    ("count:numbers", {}, "needs a non-empty value for ['N']"),
-    ("count:numbers", {"N": "3"}, "must be an integer"),
-    ("count:numbers", {"N": -1}, "N must be >= 0"),
-    ("count:numbers", {"N": 2, "extra": 1}, "does not take kwarg(s) ['extra']"),
-    ("count:words_japanese", {"N": 0}, "N must be >= 1"),
-    ("sentence:keyword", {"word": " ", "N": 1}, "word must be a non-empty string"),
-    ("repeat:repeat_change", {"prompt_to_repeat": ""}, "prompt_to_repeat must be a non-empty string"),
-    ("format:list", {"sep": ""}, "sep must be a non-empty marker"),
-    ("no:such", {}, "unknown IFBench checker id"),
-])
+@pytest.mark.parametrize(
+    "cid, kwargs, message",
+    [
+        ("count:numbers", {}, "needs a non-empty value for ['N']"),
+        ("count:numbers", {"N": "3"}, "must be an integer"),
+        ("count:numbers", {"N": -1}, "N must be >= 0"),
+        ("count:numbers", {"N": 2, "extra": 1}, "does not take kwarg(s) ['extra']"),
+        ("count:words_japanese", {"N": 0}, "N must be >= 1"),
+        ("sentence:keyword", {"word": " ", "N": 1}, "word must be a non-empty string"),
+        ("repeat:repeat_change", {"prompt_to_repeat": ""}, "prompt_to_repeat must be a non-empty string"),
+        ("format:list", {"sep": ""}, "sep must be a non-empty marker"),
+        ("no:such", {}, "unknown IFBench checker id"),
+    ],
+)
 def test_bad_kwargs_are_refused(cid, kwargs, message):
     with pytest.raises(CheckerError) as err:
         get_checker(cid, kwargs)
@@ -220,9 +229,16 @@ def test_every_checker_describes_itself_with_its_kwargs():
 
 
 def test_importing_the_package_loads_no_optional_dependency():
-    code = ("import sys, verif_nb, verif_nb.ifbench, verif_nb.ifbench.cli; "
-            "bad = [m for m in ('emoji', 'syllapy', 'textblob', 'textblob_aptagger', 'nltk') if m in sys.modules]; "
-            "print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import sys, verif_nb, verif_nb.ifbench, verif_nb.ifbench.cli; "
+        "bad = [m for m in ('emoji', 'syllapy', 'textblob', 'textblob_aptagger', 'nltk') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

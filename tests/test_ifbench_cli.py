@@ -14,8 +14,12 @@ from verif_nb.ifeval.cli import RESULT_FILES
 PAD = {"N": None, "small_n": None, "keyword": None, "options": None}
 INPUTS = [
     {"key": "1", "prompt": "List multiples of 7.", "instruction_id_list": ["custom:multiples"], "kwargs": [PAD]},
-    {"key": "2", "prompt": "Say it with 3 numbers, no spaces.",
-     "instruction_id_list": ["count:numbers", "format:no_whitespace"], "kwargs": [{**PAD, "N": 3.0}, PAD]},
+    {
+        "key": "2",
+        "prompt": "Say it with 3 numbers, no spaces.",
+        "instruction_id_list": ["count:numbers", "format:no_whitespace"],
+        "kwargs": [{**PAD, "N": 3.0}, PAD],
+    },
     {"key": "3", "prompt": "Start with a verb.", "instruction_id_list": ["words:start_verb"], "kwargs": [PAD]},
 ]
 RESPONSES = [
@@ -69,8 +73,10 @@ def test_a_prompt_without_response_is_an_error_naming_it(files, tmp_path, capsys
 def test_only_answered_scores_the_answered_and_says_how_many_were_left_out(files, tmp_path, capsys):
     inputs, _ = files
     responses = _write(tmp_path / "some.jsonl", RESPONSES[:1])
-    assert _run("--inputs", str(inputs), "--responses", str(responses), "--out", str(tmp_path / "o"),
-                "--only-answered") == 0
+    assert (
+        _run("--inputs", str(inputs), "--responses", str(responses), "--out", str(tmp_path / "o"), "--only-answered")
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["num_prompts"] == 1 and summary["num_left_out"] == 2 and summary["approximate_checks"] == {}
 

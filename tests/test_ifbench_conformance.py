@@ -34,9 +34,9 @@ pytest.importorskip("syllapy")
 pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"IFBench data not found at {DATA}")
 
 sys.path.insert(0, str(FIXTURES))
+from ifbench_reference import REFERENCE, load_reference  # noqa: E402
 from make_responses import candidates  # noqa: E402
 
-from ifbench_reference import REFERENCE, load_reference  # noqa: E402
 from verif_nb.ifbench import CHECKER_IDS, get_any_checker, score_ifbench  # noqa: E402
 from verif_nb.ifeval import CHECKER_IDS as IFEVAL_IDS  # noqa: E402
 from verif_nb.ifeval._scoring import _check_loose, loose_variants  # noqa: E402
@@ -121,10 +121,16 @@ def test_response_file_scores_equal_the_reference_run(number):
     for mode, rows in (("strict", scores.strict_rows), ("loose", scores.loose_rows)):
         assert len(rows) == len(reference[mode]) == 300
         for mine, ref in zip(rows, reference[mode]):
-            assert (mine["prompt"], mine["response"], mine["instruction_id_list"]) == \
-                (ref.prompt, ref.response, ref.instruction_id_list)
-            assert mine["follow_instruction_list"] == ref.follow_instruction_list, (mode, ref.instruction_id_list,
-                                                                                   ref.response[:80])
+            assert (mine["prompt"], mine["response"], mine["instruction_id_list"]) == (
+                ref.prompt,
+                ref.response,
+                ref.instruction_id_list,
+            )
+            assert mine["follow_instruction_list"] == ref.follow_instruction_list, (
+                mode,
+                ref.instruction_id_list,
+                ref.response[:80],
+            )
             assert mine["follow_all_instructions"] == ref.follow_all_instructions
 
 
@@ -179,8 +185,9 @@ def test_ifeval_ids_in_ifbench_scoring_equal_ai2s_classic_checkers(monkeypatch):
     _, evaluation = load_reference()
     # AI2's classic sentence counter loads nltk's old punkt pickle, which nltk 3.10 no longer loads:
     # give it the same English Punkt model; and seed its unseeded langdetect as verif-nb seeds its own.
-    monkeypatch.setattr(sys.modules["ifbench.instructions_util"], "_get_sentence_tokenizer",
-                        lambda: punkt.tokenizer_for("english"))
+    monkeypatch.setattr(
+        sys.modules["ifbench.instructions_util"], "_get_sentence_tokenizer", lambda: punkt.tokenizer_for("english")
+    )
     monkeypatch.setattr(DetectorFactory, "seed", 0)
     inputs = evaluation.read_prompt_list(str(IFEVAL_DATA / "input_data.jsonl"))
     responses_file = IFEVAL_DATA / "responses_llama31_8b_instruct.jsonl"

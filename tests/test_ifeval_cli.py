@@ -11,11 +11,13 @@ from verif_nb.cli import main
 from verif_nb.ifeval.cli import RESULT_FILES
 
 INPUTS = [
-    {"key": 1, "prompt": "Write a haiku. No commas.", "instruction_id_list": ["punctuation:no_comma"],
-     "kwargs": [{}]},
-    {"key": 2, "prompt": "Quote it and write at least 3 words.",
-     "instruction_id_list": ["startend:quotation", "length_constraints:number_words"],
-     "kwargs": [{"num_words": None}, {"relation": "at least", "num_words": 3, "keywords": None}]},
+    {"key": 1, "prompt": "Write a haiku. No commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+    {
+        "key": 2,
+        "prompt": "Quote it and write at least 3 words.",
+        "instruction_id_list": ["startend:quotation", "length_constraints:number_words"],
+        "kwargs": [{"num_words": None}, {"relation": "at least", "num_words": 3, "keywords": None}],
+    },
 ]
 RESPONSES = [
     {"prompt": "Quote it and write at least 3 words.", "response": 'Sure:\n"one two three"'},
@@ -47,8 +49,13 @@ def test_score_writes_reference_format_and_prints_one_json_line(files, tmp_path,
     assert summary["per_group_loose"] == {"length_constraints": 100.0, "punctuation": 0.0, "startend": 100.0}
     strict = [json.loads(x) for x in (out / RESULT_FILES[0]).read_text().splitlines()]
     loose = [json.loads(x) for x in (out / RESULT_FILES[1]).read_text().splitlines()]
-    assert list(strict[1]) == ["instruction_id_list", "prompt", "response", "follow_all_instructions",
-                               "follow_instruction_list"]
+    assert list(strict[1]) == [
+        "instruction_id_list",
+        "prompt",
+        "response",
+        "follow_all_instructions",
+        "follow_instruction_list",
+    ]
     assert strict[1]["follow_instruction_list"] == [False, True]
     assert loose[1]["follow_instruction_list"] == [True, True] and loose[1]["follow_all_instructions"] is True
     assert strict[0]["response"] == "Old pond, a frog jumps"
@@ -66,8 +73,9 @@ def test_refuses_to_overwrite_results_without_force(files, tmp_path, capsys):
 def test_missing_response_names_the_input_line(files, tmp_path, capsys):
     inputs, _ = files
     responses = _write(tmp_path / "partial.jsonl", RESPONSES[:1])
-    code = main(["ifeval", "score", "--inputs", str(inputs), "--responses", str(responses),
-                 "--out", str(tmp_path / "r")])
+    code = main(
+        ["ifeval", "score", "--inputs", str(inputs), "--responses", str(responses), "--out", str(tmp_path / "r")]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert f"{inputs}:1: field 'prompt': no response in {responses}" in err
@@ -77,8 +85,11 @@ def test_bad_kwargs_name_the_input_line(tmp_path, capsys):
     bad = [{**INPUTS[0], "kwargs": [{"num_words": 5}]}]
     inputs = _write(tmp_path / "bad.jsonl", bad)
     responses = _write(tmp_path / "resp.jsonl", RESPONSES)
-    code = main(["ifeval", "score", "--inputs", str(inputs), "--responses", str(responses),
-                 "--out", str(tmp_path / "r")])
+    code = main(
+        ["ifeval", "score", "--inputs", str(inputs), "--responses", str(responses), "--out", str(tmp_path / "r")]
+    )
     assert code == 2
-    assert f"{inputs}:1: field 'kwargs': punctuation:no_comma: does not take kwarg(s) ['num_words']" \
+    assert (
+        f"{inputs}:1: field 'kwargs': punctuation:no_comma: does not take kwarg(s) ['num_words']"
         in capsys.readouterr().err
+    )

@@ -23,8 +23,9 @@ from verif_nb.ifeval._scoring import _check_loose
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ifeval"
 
-pytestmark = pytest.mark.skipif(not (DATA / "input_data.jsonl").is_file(),
-                                reason=f"IFEval reference data not found at {DATA}")
+pytestmark = pytest.mark.skipif(
+    not (DATA / "input_data.jsonl").is_file(), reason=f"IFEval reference data not found at {DATA}"
+)
 
 LANGDETECT_IDS = {"language:response_language", "change_case:english_capital", "change_case:english_lowercase"}
 MODES = ("strict", "loose")
@@ -52,8 +53,10 @@ def _verdict(checker, response: str, mode: str) -> bool:
 def _reference_draw_explains(checker_id: str, kwargs: dict, response: str, mode: str, wanted: bool) -> bool:
     """True if a random draw the reference makes for this check can give the boolean ``wanted``."""
     if checker_id == "keywords:letter_frequency" and not ("a" <= kwargs["letter"].lower() <= "z"):
-        return any(_verdict(get_checker(checker_id, {**kwargs, "letter": c}), response, mode) == wanted
-                   for c in string.ascii_lowercase)
+        return any(
+            _verdict(get_checker(checker_id, {**kwargs, "letter": c}), response, mode) == wanted
+            for c in string.ascii_lowercase
+        )
     if checker_id in LANGDETECT_IDS:
         factory = _text._language_factory()
         try:
@@ -73,8 +76,11 @@ def test_rows_are_in_reference_format(scored, reference):
         for row, inp in zip(rows, inputs):
             ref = reference[mode][inp["prompt"]]
             assert set(row) == set(ref)
-            assert (row["prompt"], row["instruction_id_list"], row["response"]) == \
-                   (ref["prompt"], ref["instruction_id_list"], ref["response"])
+            assert (row["prompt"], row["instruction_id_list"], row["response"]) == (
+                ref["prompt"],
+                ref["instruction_id_list"],
+                ref["response"],
+            )
             assert row["follow_all_instructions"] == all(row["follow_instruction_list"])
 
 
@@ -91,8 +97,10 @@ def test_every_reference_boolean_is_reproduced_or_a_proven_reference_draw(scored
                     continue
                 cid, kwargs = inp["instruction_id_list"][i], inp["kwargs"][i]
                 explained = _reference_draw_explains(cid, kwargs, row["response"], mode, ref)
-                assert explained, (f"{mode} key={inp['key']} {cid}: verif-nb says {mine}, the reference {ref}, "
-                                   "and no random draw of the reference gives that")
+                assert explained, (
+                    f"{mode} key={inp['key']} {cid}: verif-nb says {mine}, the reference {ref}, "
+                    "and no random draw of the reference gives that"
+                )
                 drawn.append((mode, inp["key"], cid))
     assert checked == 2 * 834
     # Today: key 1122's '#' letter (strict), langdetect coin tosses for keys 1813, 279 (strict), 1813, 3617 (loose).
@@ -102,8 +110,10 @@ def test_every_reference_boolean_is_reproduced_or_a_proven_reference_draw(scored
 def test_prompt_level_agrees_wherever_no_draw_is_involved(scored, reference):
     inputs = _jsonl("input_data.jsonl")
     for mode, rows in (("strict", scored.strict_rows), ("loose", scored.loose_rows)):
-        same = sum(r["follow_all_instructions"] == reference[mode][i["prompt"]]["follow_all_instructions"]
-                   for r, i in zip(rows, inputs))
+        same = sum(
+            r["follow_all_instructions"] == reference[mode][i["prompt"]]["follow_all_instructions"]
+            for r, i in zip(rows, inputs)
+        )
         assert same >= 538, (mode, same)
 
 
@@ -111,13 +121,25 @@ def test_aggregates_are_close_to_the_published_ones(scored):
     # README: strict 71.16 / 79.50, loose 75.23 / 83.21; the few reference coin tosses move these
     # by at most a few tenths of a point.
     summary = scored.summary()
-    for key, published in (("prompt_strict", 71.16), ("instruction_strict", 79.50),
-                           ("prompt_loose", 75.23), ("instruction_loose", 83.21)):
+    for key, published in (
+        ("prompt_strict", 71.16),
+        ("instruction_strict", 79.50),
+        ("prompt_loose", 75.23),
+        ("instruction_loose", 83.21),
+    ):
         assert abs(summary[key] - published) <= 0.6, (key, summary[key])
     assert summary["num_prompts"] == 541 and summary["num_instructions"] == 834
-    assert set(summary["per_group_strict"]) == {"change_case", "combination", "detectable_content",
-                                                "detectable_format", "keywords", "language",
-                                                "length_constraints", "punctuation", "startend"}
+    assert set(summary["per_group_strict"]) == {
+        "change_case",
+        "combination",
+        "detectable_content",
+        "detectable_format",
+        "keywords",
+        "language",
+        "length_constraints",
+        "punctuation",
+        "startend",
+    }
 
 
 def test_repeated_ids_in_one_prompt_are_each_checked(scored):

@@ -87,18 +87,20 @@ def test_garbage_answer_is_unparseable_with_raw_recorded():
         assert stub.calls == 1 and client.stats.failures == {"unparseable": 1}  # no retry of a real answer
 
 
-@pytest.mark.parametrize("answer, method, expected", [
-    ("[[1]] fine", "score", True),
-    ("[[0]] no", "score", False),
-    ("Yes", "judge", True),
-    ("No", "judge", False),
-])
+@pytest.mark.parametrize(
+    "answer, method, expected",
+    [
+        ("[[1]] fine", "score", True),
+        ("[[0]] no", "score", False),
+        ("Yes", "judge", True),
+        ("No", "judge", False),
+    ],
+)
 def test_think_sections_are_skipped_when_parsing(answer, method, expected):
     # the stub's think section contains "[[0]] / No", which must not count
     with StubJudgeServer(fault="think", answer=answer) as stub:
         client = JudgeClient(config_for(stub.url))
-        out = (client.score_response("p", "r", ["c"]) if method == "score"
-               else client.judge_constraint("p", "r", "c"))
+        out = client.score_response("p", "r", ["c"]) if method == "score" else client.judge_constraint("p", "r", "c")
         assert out.passed is expected and out.raw.startswith("<think>")
 
 
@@ -147,8 +149,10 @@ def test_every_failure_is_a_counted_none_never_false():
     with StubJudgeServer(fault="500_storm") as storm, StubJudgeServer(fault="garbage") as garbage:
         for url in (f"http://127.0.0.1:{closed_port()}/v1", storm.url, garbage.url):
             client = JudgeClient(config_for(url, max_retries=1))
-            batch = client.run_many([JudgeRequest.score("p", f"r{i}", ["c"]) for i in range(3)]
-                                    + [JudgeRequest.judge("p", "r", "c")], progress=False)
+            batch = client.run_many(
+                [JudgeRequest.score("p", f"r{i}", ["c"]) for i in range(3)] + [JudgeRequest.judge("p", "r", "c")],
+                progress=False,
+            )
             outcomes += batch
             failed_total += client.stats.failed
             assert client.stats.failed == len(batch) == 4
@@ -165,7 +169,9 @@ def test_run_many_bounds_concurrency_and_keeps_order():
     with StubJudgeServer(answer=answer, delay_s=0.15) as stub:
         client = JudgeClient(config_for(stub.url, concurrency=3))
         pattern = [True, False, False, True, True, False, True, False, False]
-        reqs = [JudgeRequest.score("p", ("GOOD " if good else "BAD ") + str(i), ["c"]) for i, good in enumerate(pattern)]
+        reqs = [
+            JudgeRequest.score("p", ("GOOD " if good else "BAD ") + str(i), ["c"]) for i, good in enumerate(pattern)
+        ]
         outs = client.run_many(reqs, progress=False)
         assert [o.passed for o in outs] == pattern
         assert stub.max_in_flight == 3 and stub.calls == len(pattern)
@@ -204,8 +210,9 @@ def test_cache_warm_rerun_makes_zero_calls(stub, tmp_path):
 
 @pytest.mark.parametrize("change", ["model", "constraints", "response", "template", "logprobs"])
 def test_cache_key_covers_what_changes_the_answer(stub, tmp_path, change):
-    register_template({"name": "test_cache_tpl", "user": "{response} {constraints}", "parser": "bracket"},
-                      overwrite=True)
+    register_template(
+        {"name": "test_cache_tpl", "user": "{response} {constraints}", "parser": "bracket"}, overwrite=True
+    )
     base = dict(model="m1", template="test_cache_tpl")
     JudgeClient(config_for(stub.url, cache_dir=str(tmp_path), **base)).score_response("p", "r", ["c"])
     kw, resp, cons = dict(base), "r", ["c"]
@@ -216,8 +223,9 @@ def test_cache_key_covers_what_changes_the_answer(stub, tmp_path, change):
     elif change == "response":
         resp = "r!"
     elif change == "template":
-        register_template({"name": "test_cache_tpl", "user": "Judge: {response} {constraints}", "parser": "bracket"},
-                          overwrite=True)
+        register_template(
+            {"name": "test_cache_tpl", "user": "Judge: {response} {constraints}", "parser": "bracket"}, overwrite=True
+        )
     else:
         kw["logprobs"] = True
     client = JudgeClient(config_for(stub.url, cache_dir=str(tmp_path), **kw))
@@ -233,13 +241,19 @@ def test_transport_failures_are_not_cached(tmp_path):
         assert client.score_response("p", "r", ["c"]).passed is True and ok.calls == 1
 
 
-@pytest.mark.parametrize("answer, p_yes, expected", [
-    ("[[1]] ok", 0.8, 0.8), ("[[0]] no", 0.3, 0.3), ("Yes", 0.9, 0.9), ("No.", 0.2, 0.2),
-])
+@pytest.mark.parametrize(
+    "answer, p_yes, expected",
+    [
+        ("[[1]] ok", 0.8, 0.8),
+        ("[[0]] no", 0.3, 0.3),
+        ("Yes", 0.9, 0.9),
+        ("No.", 0.2, 0.2),
+    ],
+)
 def test_logprobs_give_p_yes(answer, p_yes, expected):
     with StubJudgeServer(answer=answer, p_yes=p_yes) as stub:
         client = JudgeClient(config_for(stub.url, logprobs=True, top_logprobs=5))
-        out = (client.score_response("p", "r", ["c"]) if "[[" in answer else client.judge_constraint("p", "r", "c"))
+        out = client.score_response("p", "r", ["c"]) if "[[" in answer else client.judge_constraint("p", "r", "c")
         assert stub.requests[0]["logprobs"] is True and stub.requests[0]["top_logprobs"] == 5
         assert out.p_yes == pytest.approx(expected)
 
@@ -271,15 +285,18 @@ def test_configuration_errors_surface_before_any_call(stub):
         client.score_response("p", "r", [])
     with pytest.raises(ParamsError):
         JudgeConfig(concurrency=0)
-    with pytest.raises(ParamsError, match="unknown judge settings"):
+    with pytest.raises(ParamsError, match="unknown judge key"):
         JudgeConfig.from_dict({"modle": "x"})
     assert stub.calls == 0
 
 
-@pytest.mark.parametrize("preset, model, max_tokens", [
-    ("qwq-32b-vllm", "Qwen/QwQ-32B", 8192),
-    ("if-verifier-7b-vllm", "THU-KEG/IF-Verifier-7B", 4096),
-])
+@pytest.mark.parametrize(
+    "preset, model, max_tokens",
+    [
+        ("qwq-32b-vllm", "Qwen/QwQ-32B", 8192),
+        ("if-verifier-7b-vllm", "THU-KEG/IF-Verifier-7B", 4096),
+    ],
+)
 def test_gpu_presets_build_reasoning_judge_requests(preset, model, max_tokens):
     """The paper's vLLM setups, checked by configuration: model name, long answers, Chinese llm_score prompt."""
     with StubJudgeServer(fault="think", answer="[[1]]\n所有约束均满足。") as stub:
@@ -289,7 +306,10 @@ def test_gpu_presets_build_reasoning_judge_requests(preset, model, max_tokens):
         out = client.score_response("写一首诗。", "春眠不觉晓", ["语气要欢快。", "不超过四行。"])
         body = stub.requests[0]
         assert body["model"] == model and body["max_tokens"] == max_tokens and body["temperature"] == 0.0
-        assert "【约束】" in body["messages"][-1]["content"] and "1. 语气要欢快。\n2. 不超过四行。" in body["messages"][-1]["content"]
+        assert (
+            "【约束】" in body["messages"][-1]["content"]
+            and "1. 语气要欢快。\n2. 不超过四行。" in body["messages"][-1]["content"]
+        )
         assert out.passed is True  # verdict read after </think>, despite the [[0]] inside it
         client.judge_constraint("写一首诗。", "春眠不觉晓", "不超过四行。")
         assert "只回答“是”" in stub.requests[1]["messages"][-1]["content"]
@@ -301,8 +321,10 @@ def test_unknown_preset_lists_known_ones():
 
 
 def test_template_dir_option_registers_user_templates(stub, tmp_path):
-    (tmp_path / "terse.yaml").write_text("name: test_terse_dir\nparser: bracket\n"
-                                         "user: 'Q: {prompt} A: {response} Rules: {constraints} -> [[1]] or [[0]]'\n")
+    (tmp_path / "terse.yaml").write_text(
+        "name: test_terse_dir\nparser: bracket\n"
+        "user: 'Q: {prompt} A: {response} Rules: {constraints} -> [[1]] or [[0]]'\n"
+    )
     client = JudgeClient(config_for(stub.url, template_dir=str(tmp_path), template="test_terse_dir"))
     assert client.score_response("p", "r", ["c"]).passed is True
     assert stub.requests[0]["messages"] == [{"role": "user", "content": "Q: p A: r Rules: 1. c -> [[1]] or [[0]]"}]

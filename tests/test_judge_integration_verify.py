@@ -16,7 +16,7 @@ import pytest
 from verif_nb.cli import main
 from verif_nb.data import load_records, write_jsonl
 from verif_nb.errors import JudgeError
-from verif_nb.judge.model import MODELS, find_parts
+from verif_nb.gguf import MODELS, find_parts
 from verif_nb.judge.server import LLAMA_INSTALL_HINT, free_port, llama_available, server_status
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
@@ -43,8 +43,24 @@ def judge_url():
     if reason:
         pytest.skip(reason)
     port = free_port()
-    assert main(["judge", "serve", "--model", MODEL, "--port", str(port), "--threads", "2", "--ctx", "2048",
-                 "--no-logprobs"]) == 0
+    assert (
+        main(
+            [
+                "judge",
+                "serve",
+                "--model",
+                MODEL,
+                "--port",
+                str(port),
+                "--threads",
+                "2",
+                "--ctx",
+                "2048",
+                "--no-logprobs",
+            ]
+        )
+        == 0
+    )
     try:
         status = server_status(port)
         assert status["running"] and status["healthy"]
@@ -55,9 +71,29 @@ def judge_url():
 
 
 def _verify(tmp_path: Path, capsys, url: str, responses: Path, out: Path) -> tuple[list[dict], dict]:
-    code = main(["verify", "--data", str(SAMPLE), "--responses", str(responses), "--out", str(out),
-                 "--mode", "hybrid", "--judge-base-url", url, "--judge-model", MODELS[MODEL].served_name,
-                 "--judge-max-tokens", "32", "--judge-concurrency", "1", "--judge-cache", str(tmp_path / "cache")])
+    code = main(
+        [
+            "verify",
+            "--data",
+            str(SAMPLE),
+            "--responses",
+            str(responses),
+            "--out",
+            str(out),
+            "--mode",
+            "hybrid",
+            "--judge-base-url",
+            url,
+            "--judge-model",
+            MODELS[MODEL].served_name,
+            "--judge-max-tokens",
+            "32",
+            "--judge-concurrency",
+            "1",
+            "--judge-cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     return [json.loads(line) for line in out.read_text().splitlines()], summary
@@ -75,8 +111,9 @@ def test_hybrid_verify_with_the_real_judge_then_a_warm_rerun(judge_url, tmp_path
     unverified = 0
     for (rid, resp), row in zip(items, rows):
         record = records[rid]
-        assert row["id"] == rid and [v["name"] for v in row["constraints"]] == \
-            [c.name for c in record.rule_constraints] + [c.name for c in record.llm_constraints]
+        assert row["id"] == rid and [v["name"] for v in row["constraints"]] == [
+            c.name for c in record.rule_constraints
+        ] + [c.name for c in record.llm_constraints]
         rule_labels = [resp.labels[i] for i, c in enumerate(record.constraints) if c.kind == "rule"]
         # the code half is exact: it agrees with the gold labels
         assert [v["passed"] for v in row["constraints"] if v["kind"] == "rule"] == rule_labels

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from verif_nb.errors import JudgeError
+from verif_nb.gguf import MODELS, find_parts
 from verif_nb.judge import JudgeClient, JudgeRequest
-from verif_nb.judge.model import MODELS, find_parts
 from verif_nb.judge.server import LLAMA_INSTALL_HINT, embedded_judge, llama_available
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
@@ -28,14 +28,22 @@ def _skip_reason() -> str | None:
 
 
 REQUESTS = [
-    JudgeRequest.score("Write one sentence about cats.", "Cats are graceful animals that love to nap in the sun.",
-                       ["Write exactly one sentence.", "The topic is cats."]),
-    JudgeRequest.score("Write one sentence about cats.", "The stock market fell 3% today amid fears of inflation.",
-                       ["The topic is cats."]),
-    JudgeRequest.judge("Describe Paris.", "PARIS IS THE CAPITAL OF FRANCE AND A CITY OF ART.",
-                       "The entire response is in capital letters."),
-    JudgeRequest.judge("Describe Paris.", "Paris is the capital of France.",
-                       "The response is written in Japanese."),
+    JudgeRequest.score(
+        "Write one sentence about cats.",
+        "Cats are graceful animals that love to nap in the sun.",
+        ["Write exactly one sentence.", "The topic is cats."],
+    ),
+    JudgeRequest.score(
+        "Write one sentence about cats.",
+        "The stock market fell 3% today amid fears of inflation.",
+        ["The topic is cats."],
+    ),
+    JudgeRequest.judge(
+        "Describe Paris.",
+        "PARIS IS THE CAPITAL OF FRANCE AND A CITY OF ART.",
+        "The entire response is in capital letters.",
+    ),
+    JudgeRequest.judge("Describe Paris.", "Paris is the capital of France.", "The response is written in Japanese."),
 ]
 
 

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 from verif_nb.errors import JudgeError
-from verif_nb.judge.model import MODELS, ModelSpec, cache_root, ensure_model, find_parts, resolve_model
+from verif_nb.files import cache_root
+from verif_nb.gguf import MODELS, ModelSpec, ensure_model, find_parts, resolve_model
 
 CHUNKS = [b"GGUF-head-", b"middle-", b"tail"]
 
@@ -34,8 +35,16 @@ def fake_model(tmp_path, monkeypatch):
     make_fake_parts(site)
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    spec = ModelSpec(name="fake", filename="fake.gguf", dist_prefix="fakechunk-part", module_prefix="fakechunk_part",
-                     version="1.0", n_parts=3, sha256=hashlib.sha256(b"".join(CHUNKS)).hexdigest(), served_name="fake-it")
+    spec = ModelSpec(
+        name="fake",
+        filename="fake.gguf",
+        dist_prefix="fakechunk-part",
+        module_prefix="fakechunk_part",
+        version="1.0",
+        n_parts=3,
+        sha256=hashlib.sha256(b"".join(CHUNKS)).hexdigest(),
+        served_name="fake-it",
+    )
     monkeypatch.setitem(MODELS, "fake", spec)
     monkeypatch.setenv("VERIF_NB_CACHE", str(tmp_path / "cache"))
     return spec
@@ -59,7 +68,7 @@ def test_assembles_in_order_verifies_and_reuses(fake_model, tmp_path):
     path = ensure_model("fake", progress=False)
     assert path == tmp_path / "cache" / "models" / "fake.gguf"
     assert path.read_bytes() == b"".join(CHUNKS)
-    assert not list(path.parent.glob("*.partial"))
+    assert not list(path.parent.glob(".*.tmp"))
     mtime = path.stat().st_mtime_ns
     assert ensure_model("fake", progress=False) == path and path.stat().st_mtime_ns == mtime  # reused, not rebuilt
 
@@ -75,7 +84,7 @@ def test_hash_mismatch_is_refused_and_leaves_no_file(fake_model, monkeypatch, tm
     with pytest.raises(JudgeError, match="refusing to use it.*force-reinstall"):
         ensure_model("fake", progress=False)
     folder = tmp_path / "cache" / "models"
-    assert not (folder / "fake.gguf").exists() and not list(folder.glob("*.partial"))
+    assert not (folder / "fake.gguf").exists() and not list(folder.glob(".*.tmp"))
 
 
 def test_missing_and_wrong_version_parts_name_the_pip_command(tmp_path, monkeypatch):
@@ -84,8 +93,16 @@ def test_missing_and_wrong_version_parts_name_the_pip_command(tmp_path, monkeypa
     make_fake_parts(site, prefix="holey", skip=(2,))
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    spec = ModelSpec(name="holey", filename="h.gguf", dist_prefix="holey-part", module_prefix="holey_part",
-                     version="2.0", n_parts=3, sha256="0" * 64, served_name="h")
+    spec = ModelSpec(
+        name="holey",
+        filename="h.gguf",
+        dist_prefix="holey-part",
+        module_prefix="holey_part",
+        version="2.0",
+        n_parts=3,
+        sha256="0" * 64,
+        served_name="h",
+    )
     with pytest.raises(JudgeError) as err:
         find_parts(spec)
     text = str(err.value)

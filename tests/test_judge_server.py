@@ -181,8 +181,11 @@ def test_embedded_judge_server_dies_with_its_owner(fake_llama, tmp_path):
         owner.kill()  # SIGKILL: no finally block runs
         owner.wait()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and psutil.pid_exists(pid) \
-                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        while (
+            time.monotonic() < deadline
+            and psutil.pid_exists(pid)
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ):
             time.sleep(0.2)
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         assert read_pid_file(port) is None

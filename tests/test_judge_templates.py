@@ -15,8 +15,12 @@ from verif_nb.judge import (
     strip_think,
 )
 
-BUILTINS = {"verif_score_zh": ("bracket", "all", "zh"), "verif_judge_zh": ("yes_no", "one", "zh"),
-            "verif_score_en": ("bracket", "all", "en"), "verif_judge_en": ("yes_no", "one", "en")}
+BUILTINS = {
+    "verif_score_zh": ("bracket", "all", "zh"),
+    "verif_judge_zh": ("yes_no", "one", "zh"),
+    "verif_score_en": ("bracket", "all", "en"),
+    "verif_judge_en": ("yes_no", "one", "en"),
+}
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
@@ -40,8 +44,8 @@ def test_score_template_lists_all_constraints_numbered():
 
 
 def test_braces_in_data_are_substituted_literally():
-    user = get_template("verif_judge_en").render("use {json}", "{\"a\": 1} {constraint}", ["has {x}"])[-1]["content"]
-    assert "use {json}" in user and "{\"a\": 1} {constraint}" in user and "has {x}" in user
+    user = get_template("verif_judge_en").render("use {json}", '{"a": 1} {constraint}', ["has {x}"])[-1]["content"]
+    assert "use {json}" in user and '{"a": 1} {constraint}' in user and "has {x}" in user
 
 
 def test_one_constraint_template_refuses_several():
@@ -49,14 +53,17 @@ def test_one_constraint_template_refuses_several():
         get_template("verif_judge_en").render("p", "r", ["a", "b"])
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"name": "x", "user": "{response} {constraint}", "parser": "regex"}, "parser must be one of"),
-    ({"name": "x", "user": "{prompt} {constraint}", "parser": "yes_no"}, r"\{response\}"),
-    ({"name": "x", "user": "{response} {constraint} {constraints}", "parser": "yes_no"}, "exactly one of"),
-    ({"name": "x", "user": "{response}", "parser": "yes_no"}, "exactly one of"),
-    ({"name": "x", "user": "{response} {constraint}", "parser": "yes_no", "colour": 1}, "unknown template keys"),
-    ({"name": "x", "user": "{response} {constraint}"}, "missing template keys"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"name": "x", "user": "{response} {constraint}", "parser": "regex"}, "parser must be one of"),
+        ({"name": "x", "user": "{prompt} {constraint}", "parser": "yes_no"}, r"\{response\}"),
+        ({"name": "x", "user": "{response} {constraint} {constraints}", "parser": "yes_no"}, "exactly one of"),
+        ({"name": "x", "user": "{response}", "parser": "yes_no"}, "exactly one of"),
+        ({"name": "x", "user": "{response} {constraint}", "parser": "yes_no", "colour": 1}, "unknown template keys"),
+        ({"name": "x", "user": "{response} {constraint}"}, "missing template keys"),
+    ],
+)
 def test_bad_templates_are_refused_with_a_reason(data, message):
     with pytest.raises(JudgeError, match=message):
         register_template(data)
@@ -64,7 +71,8 @@ def test_bad_templates_are_refused_with_a_reason(data, message):
 
 def test_user_templates_from_a_directory_and_by_path(tmp_path):
     (tmp_path / "strict.yaml").write_text(
-        "name: test_strict_dir\nparser: yes_no\nuser: |-\n  Response: {response}\n  Rule: {constraint}\n  Yes or No?\n")
+        "name: test_strict_dir\nparser: yes_no\nuser: |-\n  Response: {response}\n  Rule: {constraint}\n  Yes or No?\n"
+    )
     loaded = load_template_dir(tmp_path)
     assert [t.name for t in loaded] == ["test_strict_dir"]
     assert "test_strict_dir" in list_templates()
@@ -85,26 +93,29 @@ def test_unknown_template_names_the_known_ones():
         get_template("no_such_template")
 
 
-@pytest.mark.parametrize("raw, parser, expected", [
-    ("[[1]]", "bracket", True),
-    ("[[0]] It has four bullets.", "bracket", False),
-    ("Verdict: [[ 1 ]]", "bracket", True),
-    ("[[0]] ... though one could argue [[1]]", "bracket", False),  # the first verdict counts
-    ("<think>maybe [[0]]</think>\n[[1]]", "bracket", True),
-    ("<think>a</think>x<think>b [[1]]</think>[[0]]", "bracket", False),  # after the LAST </think>
-    ("1", "bracket", None),
-    ("Yes", "yes_no", True),
-    ("**No**, it uses commas.", "yes_no", False),
-    ("yes.", "yes_no", True),
-    ("是", "yes_no", True),
-    ("否，回复没有使用列表。", "yes_no", False),
-    ("The answer is no.", "yes_no", False),
-    ("<think>No wait, yes</think> Yes", "yes_no", True),
-    ("Not sure; yes and no.", "yes_no", None),
-    ("I cannot decide.", "yes_no", None),
-    ("", "yes_no", None),
-    ("<think>I keep thinking and never stop", "bracket", None),  # reasoning cut off by max_tokens
-])
+@pytest.mark.parametrize(
+    "raw, parser, expected",
+    [
+        ("[[1]]", "bracket", True),
+        ("[[0]] It has four bullets.", "bracket", False),
+        ("Verdict: [[ 1 ]]", "bracket", True),
+        ("[[0]] ... though one could argue [[1]]", "bracket", False),  # the first verdict counts
+        ("<think>maybe [[0]]</think>\n[[1]]", "bracket", True),
+        ("<think>a</think>x<think>b [[1]]</think>[[0]]", "bracket", False),  # after the LAST </think>
+        ("1", "bracket", None),
+        ("Yes", "yes_no", True),
+        ("**No**, it uses commas.", "yes_no", False),
+        ("yes.", "yes_no", True),
+        ("是", "yes_no", True),
+        ("否，回复没有使用列表。", "yes_no", False),
+        ("The answer is no.", "yes_no", False),
+        ("<think>No wait, yes</think> Yes", "yes_no", True),
+        ("Not sure; yes and no.", "yes_no", None),
+        ("I cannot decide.", "yes_no", None),
+        ("", "yes_no", None),
+        ("<think>I keep thinking and never stop", "bracket", None),  # reasoning cut off by max_tokens
+    ],
+)
 def test_parse_verdict_table(raw, parser, expected):
     verdict = parse_verdict(raw, parser)
     assert verdict.passed is expected
@@ -118,12 +129,15 @@ def test_truncated_reasoning_has_a_helpful_error():
     assert "max_tokens" in parse_verdict("<think>and so on", "yes_no").error
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("<think>plan</think>Answer", "Answer"),
-    ("a</think>b</think>c", "c"),
-    ("no tags", "no tags"),
-    ("<think>open only", "<think>open only"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>plan</think>Answer", "Answer"),
+        ("a</think>b</think>c", "c"),
+        ("no tags", "no tags"),
+        ("<think>open only", "<think>open only"),
+    ],
+)
 def test_strip_think(text, expected):
     assert strip_think(text) == expected
 

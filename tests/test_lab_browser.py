@@ -19,9 +19,12 @@ from tests.chromium_cdp import ALL_CELLS_RAN, ERRORS, KERNEL_IDLE, NOTEBOOK, Chr
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(Chromium.find() is None,
-                                 reason="Debian's chromium is not installed (apt-get install -y chromium)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        Chromium.find() is None, reason="Debian's chromium is not installed (apt-get install -y chromium)"
+    ),
+]
 
 VERDICTS = "Array.from(document.querySelectorAll('.vnb-verdict')).map(e => e.innerText).join(' | ')"
 TEXTAREA = "document.querySelector('.widget-textarea textarea')"
@@ -31,8 +34,10 @@ def _notebook_copy(folder: Path) -> Path:
     """Notebook 01 with its outputs pointed into ``folder`` (as a pipeline would set its parameters)."""
     nb = nbformat.read(ROOT / "notebooks" / "01_dataset_inspection.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += (f"\nfigures_dir = {str(folder / 'figures')!r}\nmetrics_dir = {str(folder / 'metrics')!r}"
-                    f"\njudge_cache_dir = {str(folder / 'judge_cache')!r}")
+    cell.source += (
+        f"\nfigures_dir = {str(folder / 'figures')!r}\nmetrics_dir = {str(folder / 'metrics')!r}"
+        f"\njudge_cache_dir = {str(folder / 'judge_cache')!r}"
+    )
     path = folder / "01_dataset_inspection.ipynb"
     nbformat.write(nb, path)
     return path
@@ -54,8 +59,11 @@ def test_playground_verdict_changes_when_a_response_is_typed_in_jupyterlab(tmp_p
         browser.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
         browser.wait_for(ALL_CELLS_RAN, timeout_s=300, what="every cell executed")
         assert browser.evaluate(ERRORS) == []
-        browser.wait_for(f"{TEXTAREA} !== null && document.querySelectorAll('.vnb-verdict').length > 0",
-                         timeout_s=60, what="the playground rendered")
+        browser.wait_for(
+            f"{TEXTAREA} !== null && document.querySelectorAll('.vnb-verdict').length > 0",
+            timeout_s=60,
+            what="the playground rendered",
+        )
         timings["all_cells_s"] = time.monotonic() - t0
         browser.evaluate(f"{TEXTAREA}.scrollIntoView({{block: 'start'}})")
         time.sleep(0.5)
@@ -65,8 +73,11 @@ def test_playground_verdict_changes_when_a_response_is_typed_in_jupyterlab(tmp_p
 
         browser.evaluate(f"{TEXTAREA}.focus(); {TEXTAREA}.select()")
         browser.insert_text("hi")  # far too short for the record's length constraint
-        after = browser.wait_for(f"(() => {{ const v = {VERDICTS}; return v !== {json.dumps(before)} && v; }})()",
-                                 timeout_s=60, what="a verdict on the page to change")
+        after = browser.wait_for(
+            f"(() => {{ const v = {VERDICTS}; return v !== {json.dumps(before)} && v; }})()",
+            timeout_s=60,
+            what="a verdict on the page to change",
+        )
         browser.evaluate(f"{TEXTAREA}.scrollIntoView({{block: 'start'}})")
         time.sleep(0.5)
         browser.screenshot(tmp_path / "3_playground_after.png")

@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 import yaml
 
 from verif_nb.cli import main
-from verif_nb.pipeline import notebook_parameters, read_run_metrics, run_pipeline
+from verif_nb.pipeline import notebook_parameters, run_pipeline
+from verif_nb.report import read_run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -61,6 +61,7 @@ def test_parameters_are_flat_typed_and_commented(path):
 
 # --- end to end --------------------------------------------------------------------------------------------
 
+
 def _png_svg(folder: Path) -> set[str]:
     pngs = {p.stem for p in folder.glob("*.png")}
     assert pngs == {p.stem for p in folder.glob("*.svg")}, f"{folder}: every figure as PNG and SVG"
@@ -98,8 +99,15 @@ def test_ci_run_dataset_outputs(ci_run):
 
     sample = load_sample()
     figures = _png_svg(ci_run / "figures" / "01_dataset_inspection")
-    assert {"constraints_per_record", "hard_soft_split", "taxonomy", "constraint_groups", "prompt_lengths",
-            "response_lengths", "rule_health"} <= figures
+    assert {
+        "constraints_per_record",
+        "hard_soft_split",
+        "taxonomy",
+        "constraint_groups",
+        "prompt_lengths",
+        "response_lengths",
+        "rule_health",
+    } <= figures
     m = read_run_metrics(ci_run)["01_dataset_inspection"]
     s = m["summary"]
     assert s["records"] == len(sample.records)
@@ -113,7 +121,13 @@ def test_ci_run_dataset_outputs(ci_run):
 @pytest.mark.slow
 def test_ci_run_ablation_outputs(ci_run):
     figures = _png_svg(ci_run / "figures" / "02_verifier_ablation")
-    assert {"accuracy_per_mode", "accuracy_by_taxonomy", "pairwise_accuracy", "reward_hacking", "cost_seconds"} <= figures
+    assert {
+        "accuracy_per_mode",
+        "accuracy_by_taxonomy",
+        "pairwise_accuracy",
+        "reward_hacking",
+        "cost_seconds",
+    } <= figures
     m = read_run_metrics(ci_run)["02_verifier_ablation"]
     cm = m["constraint_metrics"]
     assert list(cm["mode"]) == ["rule"]
@@ -136,6 +150,10 @@ def test_ci_run_training_outputs(ci_run):
     assert m["summary"]["steps"] == 2
     table = m["ifeval_before_after"]
     assert list(table["model"]) == ["before", "after"] and table["prompt_strict"].between(0, 100).all()
+    claims = m["claims"]
+    assert list(claims["claim"]) == ["IF gain", "transfer to unseen constraints", "general ability unchanged"]
+    assert claims.set_index("benchmark").loc["gsm8k", "subset"] == "gsm8k-200 (packaged): 3 of 200, seed 0"
+    assert "claims" in figures
     assert (ci_run / "training" / "run_result.json").is_file()  # the training run lives inside the pipeline run
 
 
@@ -151,6 +169,7 @@ def test_ci_run_report_gathers_the_run(ci_run):
 
 
 # --- every verifier mode, against a stub judge --------------------------------------------------------------
+
 
 def _stub_answer(body: dict) -> str:
     """Deterministic, response-dependent verdicts, so modes differ: a yes/no template gets Yes/No, the
@@ -169,10 +188,19 @@ def test_ablation_with_every_mode_against_a_stub_judge(tmp_path):
     doc = yaml.safe_load((ROOT / "params" / "ci.yaml").read_text())
     doc["notebooks_dir"] = str(ROOT / "notebooks")
     doc["notebooks"] = ["02_verifier_ablation"]
-    doc["overrides"] = {"02_verifier_ablation": {
-        **doc["overrides"]["02_verifier_ablation"], "modes": ["rule", "llm", "llm_all", "hybrid"], "judge": "url",
-        "judge_model": "stub-judge", "calibration_cases": 8, "probe_records": 2, "max_records": 6,
-        "judge_cache_dir": str(tmp_path / "cache"), "judge_concurrency": 4}}
+    doc["overrides"] = {
+        "02_verifier_ablation": {
+            **doc["overrides"]["02_verifier_ablation"],
+            "modes": ["rule", "llm", "llm_all", "hybrid"],
+            "judge": "url",
+            "judge_model": "stub-judge",
+            "calibration_cases": 8,
+            "probe_records": 2,
+            "max_records": 6,
+            "judge_cache_dir": str(tmp_path / "cache"),
+            "judge_concurrency": 4,
+        }
+    }
     with StubJudgeServer(answer=_stub_answer) as stub:
         doc["overrides"]["02_verifier_ablation"]["judge_base_url"] = stub.url
         path = tmp_path / "ablation.yaml"
@@ -209,21 +237,33 @@ def _orange_pixels(png: Path) -> int:
     return int(((abs(r - 222) < 30) & (abs(g - 143) < 30) & (b < 60)).sum())
 
 
+def _screenshot(page: Path, shot: Path) -> Path:
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return shot
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)")
 def test_report_renders_its_figures_in_chromium(ci_run, tmp_path):
     shots = {}
     for name, page in [("index", ci_run / "index.html"), ("report", ci_run / "html" / "01_dataset_inspection.html")]:
-        shot = tmp_path / f"{name}.png"
-        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()],
-                       check=True, capture_output=True, timeout=120)
-        shots[name] = _orange_pixels(shot)
+        shots[name] = _orange_pixels(_screenshot(page, tmp_path / f"{name}.png"))
     # a text-only page has no orange at all; figures drawn by the browser put thousands of orange pixels on screen
     blank = tmp_path / "blank.html"
     blank.write_text((ci_run / "index.html").read_text().replace("<img ", "<img hidden "))
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1280,2400", f"--screenshot={tmp_path / 'blank.png'}", blank.as_uri()],
-                   check=True, capture_output=True, timeout=120)
-    assert _orange_pixels(tmp_path / "blank.png") < 50
+    assert _orange_pixels(_screenshot(blank, tmp_path / "blank.png")) < 50
     assert shots["index"] > 2_000 and shots["report"] > 2_000, shots

@@ -23,39 +23,58 @@ def _write(tmp_path: Path, doc: dict, name: str = "p.yaml") -> Path:
     return path
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("a = 1  # count", {"a": (1, ("int",), "count")}),
-    ("a = 1.5", {"a": (1.5, ("float",), "")}),
-    ("a = 'x'  # a name", {"a": ("x", ("str",), "a name")}),
-    ("a = True", {"a": (True, ("bool",), "")}),
-    ("a = None  # anything", {"a": (None, (), "anything")}),
-    ("a: str | None = None", {"a": (None, ("str", "None"), "")}),
-    ("a: list[str] = ['rule', 'hybrid']", {"a": (["rule", "hybrid"], ("list",), "")}),
-    ("a = {'k': 1}\nb = -2", {"a": ({"k": 1}, ("dict",), ""), "b": (-2, ("int",), "")}),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("a = 1  # count", {"a": (1, ("int",), "count")}),
+        ("a = 1.5", {"a": (1.5, ("float",), "")}),
+        ("a = 'x'  # a name", {"a": ("x", ("str",), "a name")}),
+        ("a = True", {"a": (True, ("bool",), "")}),
+        ("a = None  # anything", {"a": (None, (), "anything")}),
+        ("a: str | None = None", {"a": (None, ("str", "None"), "")}),
+        ("a: list[str] = ['rule', 'hybrid']", {"a": (["rule", "hybrid"], ("list",), "")}),
+        ("a = {'k': 1}\nb = -2", {"a": ({"k": 1}, ("dict",), ""), "b": (-2, ("int",), "")}),
+    ],
+)
 def test_parse_parameters_source(source, expected):
     parsed = parse_parameters_source(source)
     assert {k: (p.default, p.types, p.help) for k, p in parsed.items()} == expected
 
 
-@pytest.mark.parametrize("source, message", [
-    ("import os", "only hold"),
-    ("a = len('x')", "must be a literal"),
-    ("a, b = 1, 2", "only hold"),
-    ("a = (", "does not parse"),
-    ("print('x')", "only hold"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("import os", "only hold"),
+        ("a = len('x')", "must be a literal"),
+        ("a, b = 1, 2", "only hold"),
+        ("a = (", "does not parse"),
+        ("print('x')", "only hold"),
+    ],
+)
 def test_parse_parameters_source_rejects_code(source, message):
     with pytest.raises(ParamsError, match=message):
         parse_parameters_source(source)
 
 
-@pytest.mark.parametrize("types, value, ok", [
-    (("int",), 3, True), (("int",), True, False), (("int",), "3", False), (("float",), 3, True),
-    (("float",), 0.5, True), (("bool",), False, True), (("bool",), 0, False), (("str",), "x", True),
-    (("list",), ["a"], True), (("list",), "a", False), (("str", "None"), None, True), ((), object(), True),
-    (("dict",), {"a": 1}, True), (("dict",), ["a"], False),
-])
+@pytest.mark.parametrize(
+    "types, value, ok",
+    [
+        (("int",), 3, True),
+        (("int",), True, False),
+        (("int",), "3", False),
+        (("float",), 3, True),
+        (("float",), 0.5, True),
+        (("bool",), False, True),
+        (("bool",), 0, False),
+        (("str",), "x", True),
+        (("list",), ["a"], True),
+        (("list",), "a", False),
+        (("str", "None"), None, True),
+        ((), object(), True),
+        (("dict",), {"a": 1}, True),
+        (("dict",), ["a"], False),
+    ],
+)
 def test_parameter_type_check(types, value, ok):
     from verif_nb.pipeline import NotebookParameter
 
@@ -74,9 +93,15 @@ def test_notebook_needs_exactly_one_parameters_cell(tmp_path):
 
 
 def test_valid_file_resolves_parameters_per_notebook(tmp_path):
-    path = _write(tmp_path, {"run_name": "t", "notebooks": ["tiny_ok", "tiny_fail"],
-                             "parameters": {"n_points": 3, "fail": False},
-                             "overrides": {"tiny_ok": {"label": "x", "scale": 2}}})
+    path = _write(
+        tmp_path,
+        {
+            "run_name": "t",
+            "notebooks": ["tiny_ok", "tiny_fail"],
+            "parameters": {"n_points": 3, "fail": False},
+            "overrides": {"tiny_ok": {"label": "x", "scale": 2}},
+        },
+    )
     params = load_params(path)
     assert params.notebooks == ["tiny_ok", "tiny_fail"]
     # a shared key goes only to the notebooks that declare it; overrides only to their notebook
@@ -84,20 +109,35 @@ def test_valid_file_resolves_parameters_per_notebook(tmp_path):
     assert params.parameters_for("tiny_fail") == {"fail": False}
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({"notebooks": ["tiny_ok"], "parameters": {"n_pionts": 3}}, "parameters.n_pionts: no listed notebook declares it"),
-    ({"notebooks": ["tiny_ok"], "overrides": {"tiny_ok": {"fail": True}}}, "overrides.tiny_ok.fail: tiny_ok does not declare it"),
-    ({"notebooks": ["tiny_ok"], "overrides": {"tiny_fail": {"fail": True}}}, "overrides.tiny_fail: not in 'notebooks'"),
-    ({"notebooks": ["tiny_ok"], "parameters": {"n_points": "five"}}, r"n_points='five' \(str\) but tiny_ok declares n_points: int"),
-    ({"notebooks": ["tiny_ok"], "overrides": {"tiny_ok": {"scale": "big"}}}, "scale: float"),
-    ({"notebooks": ["tiny_ok"], "parameters": {"figures_dir": "/tmp"}}, "set by the pipeline"),
-    ({"notebooks": ["tiny_ok"], "overrides": {"tiny_ok": {"metrics_dir": "/tmp"}}}, "set by the pipeline"),
-    ({"notebooks": ["tiny_ok"], "notebook": ["x"]}, "unknown top-level key 'notebook'"),
-    ({"notebooks": []}, "non-empty list"),
-    ({"notebooks": ["no_such_notebook"]}, "no_such_notebook.ipynb does not exist"),
-    ({"notebooks": ["tiny_ok", "tiny_ok"]}, "twice"),
-    ({"run_name": "../escape", "notebooks": ["tiny_ok"]}, "run_name"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (
+            {"notebooks": ["tiny_ok"], "parameters": {"n_pionts": 3}},
+            "parameters.n_pionts: no listed notebook declares it",
+        ),
+        (
+            {"notebooks": ["tiny_ok"], "overrides": {"tiny_ok": {"fail": True}}},
+            "overrides.tiny_ok.fail: tiny_ok does not declare it",
+        ),
+        (
+            {"notebooks": ["tiny_ok"], "overrides": {"tiny_fail": {"fail": True}}},
+            "overrides.tiny_fail: not in 'notebooks'",
+        ),
+        (
+            {"notebooks": ["tiny_ok"], "parameters": {"n_points": "five"}},
+            r"n_points='five' \(str\) but tiny_ok declares n_points: int",
+        ),
+        ({"notebooks": ["tiny_ok"], "overrides": {"tiny_ok": {"scale": "big"}}}, "scale: float"),
+        ({"notebooks": ["tiny_ok"], "parameters": {"figures_dir": "/tmp"}}, "set by the pipeline"),
+        ({"notebooks": ["tiny_ok"], "overrides": {"tiny_ok": {"metrics_dir": "/tmp"}}}, "set by the pipeline"),
+        ({"notebooks": ["tiny_ok"], "notebook": ["x"]}, "unknown top-level key 'notebook'"),
+        ({"notebooks": []}, "non-empty list"),
+        ({"notebooks": ["no_such_notebook"]}, "no_such_notebook.ipynb does not exist"),
+        ({"notebooks": ["tiny_ok", "tiny_ok"]}, "twice"),
+        ({"run_name": "../escape", "notebooks": ["tiny_ok"]}, "run_name"),
+    ],
+)
 def test_bad_files_are_errors_before_running(tmp_path, doc, message):
     with pytest.raises(ParamsError, match=message):
         load_params(_write(tmp_path, doc))
@@ -122,8 +162,9 @@ def test_missing_and_invalid_files(tmp_path):
 # --- the project's own parameter files and notebooks -------------------------------------------------
 
 # Pipeline files are those naming notebooks; training presets (params/train_*.yaml, ...) are not.
-PIPELINE_FILES = sorted(p for p in (ROOT / "params").glob("*.yaml")
-                        if "notebooks" in (yaml.safe_load(p.read_text(encoding="utf-8")) or {}))
+PIPELINE_FILES = sorted(
+    p for p in (ROOT / "params").glob("*.yaml") if "notebooks" in (yaml.safe_load(p.read_text(encoding="utf-8")) or {})
+)
 
 
 @pytest.mark.parametrize("path", PIPELINE_FILES, ids=lambda p: p.name)

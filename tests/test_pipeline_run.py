@@ -33,9 +33,17 @@ def ok_run(tmp_path_factory):
 
 
 def test_run_folder_layout(ok_run):
-    for rel in ["index.html", "manifest.json", "params.yaml", "notebooks/tiny_ok.ipynb", "html/tiny_ok.html",
-                "figures/tiny_ok/tiny_line.png", "figures/tiny_ok/tiny_line.svg",
-                "metrics/tiny_ok/summary.json", "metrics/tiny_ok/points.csv"]:
+    for rel in [
+        "index.html",
+        "manifest.json",
+        "params.yaml",
+        "notebooks/tiny_ok.ipynb",
+        "html/tiny_ok.html",
+        "figures/tiny_ok/tiny_line.png",
+        "figures/tiny_ok/tiny_line.svg",
+        "metrics/tiny_ok/summary.json",
+        "metrics/tiny_ok/points.csv",
+    ]:
         assert (ok_run / rel).is_file(), rel
 
 
@@ -62,8 +70,14 @@ def test_manifest(ok_run):
 
 def test_index_links_everything(ok_run):
     index = (ok_run / "index.html").read_text()
-    for link in ["html/tiny_ok.html", "notebooks/tiny_ok.ipynb", "figures/tiny_ok/tiny_line.png",
-                 "figures/tiny_ok/tiny_line.svg", "metrics/tiny_ok/points.csv", "manifest.json"]:
+    for link in [
+        "html/tiny_ok.html",
+        "notebooks/tiny_ok.ipynb",
+        "figures/tiny_ok/tiny_line.png",
+        "figures/tiny_ok/tiny_line.svg",
+        "metrics/tiny_ok/points.csv",
+        "manifest.json",
+    ]:
         assert f"'{link}'" in index, link
     html = (ok_run / "html/tiny_ok.html").read_text()
     assert "data:image/png;base64" in html  # the figure is embedded in the rendered notebook
@@ -161,11 +175,14 @@ def test_kernel_install_user_level(tmp_path, monkeypatch):
     spec = json.loads((tmp_path / "data/kernels/verif-nb/kernel.json").read_text())
     import sys
 
-    assert spec["argv"][:3] == [sys.executable, "-m", "ipykernel_launcher"]
+    # ipykernel writes the spec (it may add interpreter flags such as -Xfrozen_modules=off)
+    assert spec["argv"][0] == sys.executable
+    assert spec["argv"][-4:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert spec["display_name"] == "Python (verif-nb)"
 
 
 def test_run_folder_holds_no_path_of_this_machine(ok_run):
-    from verif_nb.pipeline import project_root
+    from verif_nb.report import project_root
 
     machine = [str(ok_run.resolve()), str(project_root() or ROOT), str(Path.home())]
     for path in ok_run.rglob("*"):
@@ -184,8 +201,19 @@ def test_progress_bar_ends_at_the_last_notebook(tmp_path, capsys):
 def test_run_single_file_writes_one_self_contained_page(tmp_path, capsys):
     from verif_nb.cli import main
 
-    assert main(["run", str(_params(tmp_path, ["tiny_ok"])), "--out", str(tmp_path / "run"), "--no-progress",
-                 "--single-file"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(_params(tmp_path, ["tiny_ok"])),
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+                "--single-file",
+            ]
+        )
+        == 0
+    )
     page = (tmp_path / "run" / "report.html").read_text()
     assert "id='findings'" in page and "data:image/png;base64," in page and "src='figures/" not in page
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["single_file"].endswith("report.html")

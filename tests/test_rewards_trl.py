@@ -9,9 +9,9 @@ import pytest
 
 from tests.stub_judge_server import StubJudgeServer, closed_port
 from verif_nb.errors import ParamsError
-from verif_nb.records import Constraint, Record
+from verif_nb.records import Constraint, Record, record_to_columns
 from verif_nb.rewards import VerifierReward, completion_text, make_trl_reward, reward_metrics
-from verif_nb.verifier import Verifier, record_to_columns
+from verif_nb.verifier import Verifier
 
 LOWER = Constraint("change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase", kwargs={})
 NO_COMMA = Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma", kwargs={})
@@ -21,18 +21,24 @@ TONE = Constraint("[llm] Tone", "llm", description="Use a warm tone.")
 def columns(records: list[Record], per_record: int) -> dict[str, list]:
     """Dataset columns as TRL passes them: each record's columns repeated once per generation."""
     rows = [record_to_columns(r) for r in records for _ in range(per_record)]
-    return {"prompts": [r["prompt"] for r in rows], "record_id": [r["record_id"] for r in rows],
-            "constraints": [r["constraints"] for r in rows]}
+    return {
+        "prompts": [r["prompt"] for r in rows],
+        "record_id": [r["record_id"] for r in rows],
+        "constraints": [r["constraints"] for r in rows],
+    }
 
 
-@pytest.mark.parametrize("completion, expected", [
-    ("plain text", "plain text"),
-    ([{"role": "assistant", "content": "chat text"}], "chat text"),
-    ({"role": "assistant", "content": "one message"}, "one message"),
-    ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "ab"),
-    ([{"role": "tool", "content": "ignored"}, {"role": "assistant", "content": "kept"}], "kept"),
-    ([{"role": "assistant", "content": None}], ""),
-])
+@pytest.mark.parametrize(
+    "completion, expected",
+    [
+        ("plain text", "plain text"),
+        ([{"role": "assistant", "content": "chat text"}], "chat text"),
+        ({"role": "assistant", "content": "one message"}, "one message"),
+        ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "ab"),
+        ([{"role": "tool", "content": "ignored"}, {"role": "assistant", "content": "kept"}], "kept"),
+        ([{"role": "assistant", "content": None}], ""),
+    ],
+)
 def test_completion_text(completion, expected):
     assert completion_text(completion) == expected
 
@@ -49,8 +55,9 @@ def test_rule_rewards_for_standard_and_conversational_completions():
     reward = make_trl_reward(Verifier(mode="rule"))
     standard = reward(completions=texts, **cols)
     chat_prompts = [[{"role": "user", "content": p}] for p in cols["prompts"]]
-    conversational = reward(completions=[[{"role": "assistant", "content": t}] for t in texts],
-                            **{**cols, "prompts": chat_prompts})
+    conversational = reward(
+        completions=[[{"role": "assistant", "content": t}] for t in texts], **{**cols, "prompts": chat_prompts}
+    )
     assert standard == [1.0, 0.0, 0.5, 0.5]
     assert conversational == standard
 
@@ -72,8 +79,11 @@ def test_judge_failure_gives_none_and_counts_a_judge_error():
     verifier = Verifier.from_params({"mode": "hybrid", "judge": judge})
     logged: dict[str, list[float]] = {}
     reward = make_trl_reward(verifier)
-    out = reward(completions=["hello there, it is lovely to see you today"] * 2, log_metric=lambda k, v: logged.setdefault(k, []).append(v),
-                 **columns([rec], 2))
+    out = reward(
+        completions=["hello there, it is lovely to see you today"] * 2,
+        log_metric=lambda k, v: logged.setdefault(k, []).append(v),
+        **columns([rec], 2),
+    )
     assert out == [None, None]
     assert logged["verif/judge_errors"] == [2.0]
     assert logged["verif/unverifiable"] == [1.0]
@@ -85,8 +95,12 @@ def test_metrics_go_through_trl_log_metric_and_log_extra():
     logged: dict[str, list[float]] = {}
     extra: dict[str, list] = {}
     reward = make_trl_reward(Verifier(mode="rule"))
-    reward(completions=["this is written in lowercase english", "This Is Not", "one, two", "one two"], log_metric=lambda k, v: logged.setdefault(k, []).append(v),
-           log_extra=lambda c, v: extra.setdefault(c, []).extend(v), **columns(recs, 2))
+    reward(
+        completions=["this is written in lowercase english", "This Is Not", "one, two", "one two"],
+        log_metric=lambda k, v: logged.setdefault(k, []).append(v),
+        log_extra=lambda c, v: extra.setdefault(c, []).extend(v),
+        **columns(recs, 2),
+    )
     assert logged["verif/rule_score"] == [0.5]
     assert logged["verif/pass_rule/change_case"] == [0.5]
     assert logged["verif/pass_rule/punctuation"] == [0.5]
@@ -126,8 +140,9 @@ def test_missing_columns_and_misaligned_inputs_are_errors():
 
 def test_reward_metrics_table():
     rec = Record("a", "p", [LOWER, NO_COMMA])
-    results = Verifier(mode="rule").verify_batch([(rec, "this is lowercase english, with a comma"),
-                                                  (rec, "this is lowercase english without any")])
+    results = Verifier(mode="rule").verify_batch(
+        [(rec, "this is lowercase english, with a comma"), (rec, "this is lowercase english without any")]
+    )
     m = reward_metrics([rec, rec], results)
     assert m["verif/rule_score"] == 0.75
     assert m["verif/pass_rule/change_case"] == 1.0

@@ -48,9 +48,11 @@ def load_like_verl(path, name="compute_score", reward_kwargs=None):
 
 @pytest.fixture()
 def verl_rows(tmp_path):
-    records = [Record("lower", "Answer in lowercase.", [LOWER]),
-               Record("short", "Answer in six words or fewer.", [SHORT]),
-               Record("soft", "Greet me warmly.", [TONE])]
+    records = [
+        Record("lower", "Answer in lowercase.", [LOWER]),
+        Record("short", "Answer in six words or fewer.", [SHORT]),
+        Record("soft", "Greet me warmly.", [TONE]),
+    ]
     path = export_verl(records, tmp_path / "train.parquet")
     return pq.read_table(path).to_pylist()
 
@@ -67,8 +69,11 @@ def batch_call(fn, rows, responses):
 
 def test_batched_manager_call(verl_rows):
     fn = load_like_verl(verl_reward.module_path(), reward_kwargs={"verifier": {"mode": "rule"}})
-    responses = ["this reply is all in lowercase english words", "Too many words in this reply to pass it",
-                 "hello friend"]
+    responses = [
+        "this reply is all in lowercase english words",
+        "Too many words in this reply to pass it",
+        "hello friend",
+    ]
     scores = batch_call(fn, verl_rows, responses)
     assert [s["score"] for s in scores] == [1.0, 0.0, 0.0]
     assert [s["verified"] for s in scores] == [1.0, 1.0, 0.0]  # the soft-only record cannot be scored by rules
@@ -80,15 +85,20 @@ def test_naive_manager_call_one_response_at_a_time(verl_rows):
     fn = load_like_verl(verl_reward.module_path(), reward_kwargs={"verifier": {"mode": "rule"}})
     row = verl_rows[1]
     extra = {**row["extra_info"], "num_turns": 1, "rollout_reward_scores": {}}
-    out = fn(data_source=row["data_source"], solution_str="six words or fewer here",
-             ground_truth=row["reward_model"]["ground_truth"], extra_info=extra)
+    out = fn(
+        data_source=row["data_source"],
+        solution_str="six words or fewer here",
+        ground_truth=row["reward_model"]["ground_truth"],
+        extra_info=extra,
+    )
     assert out["score"] == 1.0 and out["verified"] == 1.0
 
 
 @pytest.mark.parametrize("policy, expected", [(0.0, 0.0), (-1.0, -1.0)])
 def test_unverifiable_score_is_explicit_and_flagged(verl_rows, policy, expected):
-    fn = load_like_verl(verl_reward.module_path(),
-                        reward_kwargs={"verifier": {"mode": "rule"}, "unverifiable_score": policy})
+    fn = load_like_verl(
+        verl_reward.module_path(), reward_kwargs={"verifier": {"mode": "rule"}, "unverifiable_score": policy}
+    )
     scores = batch_call(fn, verl_rows[2:], ["hello"])
     assert scores[0]["score"] == expected and scores[0]["verified"] == 0.0
 

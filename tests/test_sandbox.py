@@ -38,8 +38,11 @@ VALIDATE_CASES = [
     (fn("urlparse(response).scheme == 'https'", "from urllib.parse import urlparse"), None),
     (fn("detect(response) == 'fr'", "from langdetect import detect"), None),
     (fn("'{} words'.format(len(response.split())) != ''"), None),
-    ("class P:\n    def __init__(self, text):\n        self.text = text\n"
-     "def check_following(instruction, response):\n    return P(response).text == response\n", None),
+    (
+        "class P:\n    def __init__(self, text):\n        self.text = text\n"
+        "def check_following(instruction, response):\n    return P(response).text == response\n",
+        None,
+    ),
     ("def check_following(instruction, response):\n    input = response\n    return input\n", None),
     ("import os\n" + fn("True"), "import of 'os' is not allowed (line 1)"),
     ("from subprocess import run\n" + fn("True"), "import of 'subprocess' is not allowed (line 1)"),
@@ -63,8 +66,11 @@ VALIDATE_CASES = [
     (fn("re.findall", "import re\nre.findall = None"), "assigning attributes of shared objects is not allowed"),
     (fn("True", "import langdetect\nlangdetect.DetectorFactory.seed = 3"), None),
     (fn("True", "import langdetect\nlangdetect.DetectorFactory.other = 3"), "assigning attributes"),
-    ("def check_following(instruction, response):\n    match response:\n        case str(__class__=c):\n"
-     "            return c\n", "access to attribute '__class__' is not allowed"),
+    (
+        "def check_following(instruction, response):\n    match response:\n        case str(__class__=c):\n"
+        "            return c\n",
+        "access to attribute '__class__' is not allowed",
+    ),
     ("def check(instruction, response):\n    return True\n", "defines no check_following"),
     ("def check_following(response):\n    return True\n", "must accept (instruction, response)"),
     ("async def check_following(instruction, response):\n    return True\n", "not async"),
@@ -107,19 +113,40 @@ RUN_CASES = [
     (fn("int(response)"), "abc", None, "ValueError: invalid literal"),
     (fn("json.loads(response)['a'] == 1", "import json"), '{"a": 1}', True, None),
     (fn("json.loads(response)", "import json"), "not json", None, "JSONDecodeError"),
-    (fn("detect(response) == 'fr'", "from langdetect import detect"),
-     "Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.", True, None),
-    (fn("len(sent_tokenize(response, 'english')) == 2", "from punkt import sent_tokenize"),
-     "Mr. Smith went home. He slept.", True, None),
-    (fn("datetime.strptime(response, '%Y-%m-%d').year == 2024", "from datetime import datetime"),
-     "2024-05-01", True, None),
-    (fn("detect(response) == 'en'", "from langdetect import detect, DetectorFactory\nDetectorFactory.seed = 0"),
-     "This is plainly an English sentence about the weather today.", True, None),
+    (
+        fn("detect(response) == 'fr'", "from langdetect import detect"),
+        "Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.",
+        True,
+        None,
+    ),
+    (
+        fn("len(sent_tokenize(response, 'english')) == 2", "from punkt import sent_tokenize"),
+        "Mr. Smith went home. He slept.",
+        True,
+        None,
+    ),
+    (
+        fn("datetime.strptime(response, '%Y-%m-%d').year == 2024", "from datetime import datetime"),
+        "2024-05-01",
+        True,
+        None,
+    ),
+    (
+        fn("detect(response) == 'en'", "from langdetect import detect, DetectorFactory\nDetectorFactory.seed = 0"),
+        "This is plainly an English sentence about the weather today.",
+        True,
+        None,
+    ),
     (fn("P(1, 2).b == 2", "from collections import namedtuple\nP = namedtuple('P', 'a b')"), "x", True, None),
-    ("from html.parser import HTMLParser\nclass Tags(HTMLParser):\n    def __init__(self):\n"
-     "        super().__init__()\n        self.seen = []\n    def handle_starttag(self, tag, attrs):\n"
-     "        self.seen.append(tag)\ndef check_following(instruction, response):\n    p = Tags()\n"
-     "    p.feed(response)\n    return p.seen == ['b', 'i']\n", "<b>bold</b> and <i>it</i>", True, None),
+    (
+        "from html.parser import HTMLParser\nclass Tags(HTMLParser):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.seen = []\n    def handle_starttag(self, tag, attrs):\n"
+        "        self.seen.append(tag)\ndef check_following(instruction, response):\n    p = Tags()\n"
+        "    p.feed(response)\n    return p.seen == ['b', 'i']\n",
+        "<b>bold</b> and <i>it</i>",
+        True,
+        None,
+    ),
     (fn("urllib.parse.urlparse(response).netloc == 'a.org'", "import urllib.parse"), "https://a.org/x", True, None),
     (fn("print('noise') or True"), "x", True, None),
     (fn("len(response) > 0", "from llm_call import llm_judge, llm_score"), "x", True, None),  # imported, unused
@@ -127,8 +154,12 @@ RUN_CASES = [
     ("def check(instruction, response):\n    return True\n", "x", None, "defines no check_following"),
     ("def check_following(instruction, response)\n    return True\n", "x", None, "SyntaxError line 1"),
     ("check_following = 3\n", "x", None, "defines no check_following"),
-    ("raise ValueError('at import')\n" + fn("True"), "x", None,
-     "error while defining check_following: ValueError: at import (line 1)"),
+    (
+        "raise ValueError('at import')\n" + fn("True"),
+        "x",
+        None,
+        "error while defining check_following: ValueError: at import (line 1)",
+    ),
     (fn("getattr(response, '__cla' + 'ss__')"), "x", None, "access to attribute '__class__' is not allowed"),
     (fn("statistics.sys.modules", "import statistics"), "x", None, "access to module 'sys' is not allowed"),
 ]
@@ -138,7 +169,7 @@ def test_check_batch_results_in_order(pool):
     tasks = [CheckTask(code, "instruction", response) for code, response, _, _ in RUN_CASES]
     results = pool.check_batch(tasks)
     assert len(results) == len(RUN_CASES)
-    for (code, response, passed, error), result in zip(RUN_CASES, results):
+    for (code, _response, passed, error), result in zip(RUN_CASES, results):
         assert isinstance(result, CheckResult)
         assert result.passed is passed, (code, result)
         if error is None:
@@ -155,8 +186,13 @@ def test_example_file_rule_functions_run_and_llm_ones_refuse(pool):
         for checker, code in zip(row["checkers"], row["functions"]):
             kind = checker.split("]")[0].strip("[")
             kinds.append(kind)
-            tasks.append(CheckTask(code, "instruction", "1. Evaporation.\n2. Condensation.\n3. Rain, collision, "
-                                                        "collision.\n\nSecond paragraph."))
+            tasks.append(
+                CheckTask(
+                    code,
+                    "instruction",
+                    "1. Evaporation.\n2. Condensation.\n3. Rain, collision, collision.\n\nSecond paragraph.",
+                )
+            )
             assert validate_code(code) is None, code
     results = pool.check_batch(tasks)
     for kind, result in zip(kinds, results):
@@ -208,8 +244,9 @@ def test_timeout_is_reported_and_the_rest_of_the_batch_still_answered(pool):
     loop = fn("while True:\n    pass")
     c_level = fn("sum(range(10 ** 13))")  # one C call: the alarm can't interrupt it, the watchdog kills
     ok = fn("response == 'yes'")
-    tasks = [CheckTask(c, "instruction", r) for c, r in
-             [(ok, "yes"), (loop, "x"), (ok, "no"), (c_level, "x"), (ok, "yes")]]
+    tasks = [
+        CheckTask(c, "instruction", r) for c, r in [(ok, "yes"), (loop, "x"), (ok, "no"), (c_level, "x"), (ok, "yes")]
+    ]
     results = pool.check_batch(tasks)
     assert [r.passed for r in results] == [True, None, False, None, True]
     assert results[1].error == "timed out after 0.5 s"
@@ -219,8 +256,10 @@ def test_timeout_is_reported_and_the_rest_of_the_batch_still_answered(pool):
 
 def test_worker_crash_mid_batch_is_replaced_and_only_that_check_fails():
     # The static screen is off so the crash can reach os._exit; only tests may do this.
-    crash = fn("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]"
-               ".__init__.__globals__['_exit'](7)")
+    crash = fn(
+        "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]"
+        ".__init__.__globals__['_exit'](7)"
+    )
     ok = fn("response == 'yes'")
     with SandboxPool(workers=1, timeout_s=0.5, _static_screen=False) as single:
         first = single.check(ok, "instruction", "yes")
@@ -234,8 +273,12 @@ def test_worker_crash_mid_batch_is_replaced_and_only_that_check_fails():
 
 
 def test_memory_limit_gives_memory_error_and_pool_recovers(pool):
-    results = pool.check_batch([CheckTask(fn("len('x' * (10 ** 10))"), "instruction", "x"),
-                                CheckTask(fn("len(response)"), "instruction", "abc")])
+    results = pool.check_batch(
+        [
+            CheckTask(fn("len('x' * (10 ** 10))"), "instruction", "x"),
+            CheckTask(fn("len(response)"), "instruction", "abc"),
+        ]
+    )
     assert results[0].passed is None and results[0].error.startswith("MemoryError (memory limit 512 MB)")
     assert results[1].passed is True
 
@@ -250,24 +293,37 @@ def test_custom_allow_list_and_missing_modules():
     with SandboxPool(workers=1, timeout_s=0.5, allowed_imports=frozenset({"re"})) as narrow:
         assert "import of 'json' is not allowed" in narrow.check(fn("True", "import json"), "instruction", "x").error
         assert narrow.check(fn("bool(re.match('a', response))", "import re"), "instruction", "abc").passed
-    with SandboxPool(workers=1, timeout_s=0.5,
-                     allowed_imports=DEFAULT_ALLOWED_IMPORTS | {"surely_not_installed_mod"}) as wide:
+    with SandboxPool(
+        workers=1, timeout_s=0.5, allowed_imports=DEFAULT_ALLOWED_IMPORTS | {"surely_not_installed_mod"}
+    ) as wide:
         result = wide.check(fn("True", "import surely_not_installed_mod"), "instruction", "x")
         assert result.passed is None and "allowed, but not importable in the sandbox" in result.error
 
 
 def test_bad_task_values_are_results_not_exceptions(pool):
-    results = pool.check_batch([CheckTask(fn("True"), "instruction", None),  # type: ignore[arg-type]
-                                "not a task"])  # type: ignore[list-item]
+    results = pool.check_batch(
+        [
+            CheckTask(fn("True"), "instruction", None),  # type: ignore[arg-type]
+            "not a task",
+        ]
+    )  # type: ignore[list-item]
     assert results[0].passed is None and "response must be a string" in results[0].error
     assert results[1].passed is None and "expected a CheckTask" in results[1].error
     assert pool.check_batch([]) == []
 
 
-@pytest.mark.parametrize("kwargs,fragment", [
-    ({"workers": 0}, "workers"), ({"timeout_s": 0}, "timeout_s"), ({"memory_mb": 10}, "memory_mb"),
-    ({"max_batch": 0}, "max_batch"),
-])
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [
+        ({"workers": 0}, "workers"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"memory_mb": 10}, "memory_mb"),
+        ({"max_batch": 0}, "max_batch"),
+        ({"spares": 0}, "spares"),
+        ({"parallel": 0}, "parallel"),
+        ({"exec_style": "exec"}, "exec_style"),
+    ],
+)
 def test_bad_parameters(kwargs, fragment):
     with pytest.raises(ParamsError, match=fragment):
         SandboxPool(**kwargs)
@@ -289,6 +345,7 @@ def test_lazy_start_rss_and_close():
     pool.close()
     assert pool.pids() == []
     import psutil
+
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
     with pytest.raises(SandboxError, match="closed"):
         pool.check(fn("True"), "instruction", "x")
@@ -305,10 +362,57 @@ def test_worker_killed_from_outside_is_replaced():
         victim = single.pids()[0]  # the whole worker (bubblewrap and zygote), not just a check's process
         killer = threading.Timer(0.5, os.kill, args=(victim, signal.SIGKILL))  # as the OOM killer would
         killer.start()
-        results = single.check_batch([CheckTask(c, "instruction", r)
-                                      for c, r in [(ok, "yes"), (slow, "x"), (ok, "no")]])
+        results = single.check_batch(
+            [CheckTask(c, "instruction", r) for c, r in [(ok, "yes"), (slow, "x"), (ok, "no")]]
+        )
         killer.join()
         assert [r.passed for r in results] == [True, None, False]
         assert results[1].error.startswith("sandbox worker lost (the worker died")
         assert single.check(ok, "instruction", "yes").passed is True  # a fresh worker takes over
         assert single.pids() and single.pids() != [victim]
+
+
+def test_verif_exec_style_reproduces_the_original_executors_namespace_quirks():
+    constant = "LIMIT = 3\ndef check_following(i, r):\n    return len(r) > LIMIT\n"
+    alias = "import re as regex\ndef check_following(i, r):\n    return bool(regex.search('a', r))\n"
+    nested = "def check_following(i, r):\n    import json\n    return json.loads(r) == 1\n"
+    tasks = [CheckTask(c, "instruction", r) for c, r in ((constant, "abcd"), (alias, "abc"), (nested, "1"))]
+    with SandboxPool(workers=1, exec_style="verif") as verif_style, SandboxPool(workers=1) as ours:
+        original = verif_style.check_batch(tasks)
+        plain = ours.check_batch(tasks)
+    # The original runs the module with split globals/locals and replays imports without their alias.
+    assert [r.passed for r in original] == [None, None, True]
+    assert "NameError: name 'LIMIT'" in original[0].error and "name 'regex'" in original[1].error
+    assert [r.passed for r in plain] == [True, True, True]
+
+
+def test_host_calls_answer_judge_shim_functions_from_the_parent():
+    seen = []
+
+    def llm_extract(instruction, response, request):
+        seen.append((instruction, response, request))
+        return response.upper()
+
+    code = (
+        "from llm_call import llm_extract\n"
+        "def check_following(instruction, response):\n"
+        "    return llm_extract(instruction, response, 'the title') == 'HELLO'\n"
+    )
+    with SandboxPool(workers=1, host_functions={"llm_extract": llm_extract}) as pool:
+        results = pool.check_batch([CheckTask(code, "instruction", r) for r in ("hello", "bye")])
+    assert [r.passed for r in results] == [True, False]
+    assert seen == [("instruction", "hello", "the title"), ("instruction", "bye", "the title")]
+    with SandboxPool(workers=1) as no_judge:  # nobody answers: the check is unverifiable, with the reason
+        result = no_judge.check(code, "instruction", "hello")
+    assert result.passed is None and "llm_extract is a judge call" in result.error
+
+
+def test_a_failing_host_function_is_that_checks_error():
+    code = "from llm_call import llm_extract\ndef check_following(i, r):\n    return llm_extract(i, r, 'x') == 'y'\n"
+
+    def broken(*args):
+        raise TimeoutError("judge timed out")
+
+    with SandboxPool(workers=1, host_functions={"llm_extract": broken}) as pool:
+        result = pool.check(code, "instruction", "x")
+    assert result.passed is None and "TimeoutError: judge timed out" in result.error

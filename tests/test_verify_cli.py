@@ -41,8 +41,17 @@ def verify(tmp_path: Path, capsys, responses: Path, *extra: str) -> tuple[int, l
 
 def judge_args(url: str, *extra: str) -> list[str]:
     # retries still happen; their sleeps are cut to keep the tests fast
-    return ["--judge-base-url", url, "--judge-model", "stub-judge", "--judge-backoff", "0", "--judge-timeout", "10",
-            *extra]
+    return [
+        "--judge-base-url",
+        url,
+        "--judge-model",
+        "stub-judge",
+        "--judge-backoff",
+        "0",
+        "--judge-timeout",
+        "10",
+        *extra,
+    ]
 
 
 # Records with both kinds, one without soft constraints (023) and one without rule constraints (014).
@@ -71,12 +80,15 @@ def test_rule_mode_on_the_sample_matches_the_gold_labels(tmp_path, capsys):
     assert summary["rewards_none"] == nones == len(RECORDS["sample-a-014"].responses)
 
 
-@pytest.mark.parametrize("row, field, words", [
-    ({"id": "no-such-record", "response": "hi"}, "id", "no record 'no-such-record'"),
-    ({"id": "sample-a-001"}, "response", "missing"),
-    ({"response": "hi"}, "id", "missing"),
-    ({"id": "sample-a-001", "response": 7}, "response", "expected a string"),
-])
+@pytest.mark.parametrize(
+    "row, field, words",
+    [
+        ({"id": "no-such-record", "response": "hi"}, "id", "no record 'no-such-record'"),
+        ({"id": "sample-a-001"}, "response", "missing"),
+        ({"response": "hi"}, "id", "missing"),
+        ({"id": "sample-a-001", "response": 7}, "response", "expected a string"),
+    ],
+)
 def test_bad_response_rows_exit_2_naming_file_line_and_field(tmp_path, capsys, row, field, words):
     good = {"id": "sample-a-001", "response": "fine"}
     responses = write_jsonl(tmp_path / "responses.jsonl", [good, row])
@@ -94,8 +106,9 @@ def test_hybrid_product_and_mean_against_the_stub(tmp_path, capsys):
         assert code == 0 and stub.calls == len(judged)  # one judge call per response with soft constraints
         assert summary["judge"]["calls"] == len(judged) and summary["judge"]["failed"] == 0
         stub.reset()
-        _, mean, _, _ = verify(tmp_path, capsys, responses, "--mode", "hybrid", "--combine", "mean",
-                               *judge_args(stub.url))
+        _, mean, _, _ = verify(
+            tmp_path, capsys, responses, "--mode", "hybrid", "--combine", "mean", *judge_args(stub.url)
+        )
     for (rid, resp), p, m in zip(items, product, mean):
         record = RECORDS[rid]
         rule = [resp.labels[i] for i, c in enumerate(record.constraints) if c.kind == "rule"]
@@ -115,13 +128,30 @@ def test_hybrid_product_and_mean_against_the_stub(tmp_path, capsys):
             assert p["rule_score"] == pytest.approx(rule_score) and p["judge_score"] == 0.0
 
 
-@pytest.mark.parametrize("combine, expected", [("product", lambda r: r), ("mean", lambda r: (r + 1) / 2),
-                                               ("min", lambda r: r), ("weighted", lambda r: 0.25 * r + 0.75)])
+@pytest.mark.parametrize(
+    "combine, expected",
+    [
+        ("product", lambda r: r),
+        ("mean", lambda r: (r + 1) / 2),
+        ("min", lambda r: r),
+        ("weighted", lambda r: 0.25 * r + 0.75),
+    ],
+)
 def test_combinations_with_a_yes_judge(tmp_path, capsys, combine, expected):
     items = labelled_items(["sample-a-001", "sample-a-002"])
     with StubJudgeServer(answer="[[1]] fine") as stub:
-        code, rows, _, _ = verify(tmp_path, capsys, write_responses(tmp_path, items), "--mode", "hybrid",
-                                  "--combine", combine, "--rule-weight", "0.25", *judge_args(stub.url))
+        code, rows, _, _ = verify(
+            tmp_path,
+            capsys,
+            write_responses(tmp_path, items),
+            "--mode",
+            "hybrid",
+            "--combine",
+            combine,
+            "--rule-weight",
+            "0.25",
+            *judge_args(stub.url),
+        )
     assert code == 0
     for row in rows:
         assert row["reward"] == pytest.approx(expected(row["rule_score"]))
@@ -130,8 +160,9 @@ def test_combinations_with_a_yes_judge(tmp_path, capsys, combine, expected):
 def test_llm_mode_judges_soft_constraints_only(tmp_path, capsys):
     items = labelled_items(MIXED)
     with StubJudgeServer(answer="[[1]] ok") as stub:
-        code, rows, summary, _ = verify(tmp_path, capsys, write_responses(tmp_path, items), "--mode", "llm",
-                                        *judge_args(stub.url))
+        code, rows, summary, _ = verify(
+            tmp_path, capsys, write_responses(tmp_path, items), "--mode", "llm", *judge_args(stub.url)
+        )
         prompts = [r["messages"][-1]["content"] for r in stub.requests]
     assert code == 0 and stub.calls == sum(1 for rid, _ in items if RECORDS[rid].llm_constraints)
     for (rid, _), row in zip(items, rows):
@@ -150,8 +181,9 @@ def test_llm_mode_judges_soft_constraints_only(tmp_path, capsys):
 def test_llm_all_judges_every_constraint_in_one_call_per_response(tmp_path, capsys):
     items = labelled_items(MIXED)
     with StubJudgeServer(answer="[[1]] ok") as stub:
-        code, rows, summary, _ = verify(tmp_path, capsys, write_responses(tmp_path, items), "--mode", "llm_all",
-                                        *judge_args(stub.url))
+        code, rows, summary, _ = verify(
+            tmp_path, capsys, write_responses(tmp_path, items), "--mode", "llm_all", *judge_args(stub.url)
+        )
     assert code == 0 and stub.calls == len(items) and summary["rewards_none"] == 0
     for (rid, _), row in zip(items, rows):
         record = RECORDS[rid]
@@ -165,14 +197,14 @@ def test_a_failing_judge_gives_counted_none_rewards_never_zero(tmp_path, capsys,
     items = labelled_items(["sample-a-001", "sample-a-023"])  # 023 has no soft constraints
     responses = write_responses(tmp_path, items)
     if fault == "closed_port":
-        code, rows, summary, _ = verify(tmp_path, capsys, responses, "--mode", mode,
-                                        *judge_args(f"http://127.0.0.1:{closed_port()}/v1"))
+        code, rows, summary, _ = verify(
+            tmp_path, capsys, responses, "--mode", mode, *judge_args(f"http://127.0.0.1:{closed_port()}/v1")
+        )
     else:
         with StubJudgeServer(fault=fault) as stub:
             code, rows, summary, _ = verify(tmp_path, capsys, responses, "--mode", mode, *judge_args(stub.url))
     assert code == 0
-    judged = [row for (rid, _), row in zip(items, rows)
-              if mode == "llm_all" or RECORDS[rid].llm_constraints]
+    judged = [row for (rid, _), row in zip(items, rows) if mode == "llm_all" or RECORDS[rid].llm_constraints]
     for row in judged:
         assert row["reward"] is None and "judge could not verify" in row["error"]
         llm = [v for v in row["constraints"] if v["kind"] == "llm" or mode == "llm_all"]
@@ -189,9 +221,16 @@ def test_a_failing_judge_gives_counted_none_rewards_never_zero(tmp_path, capsys,
 
 def test_on_judge_error_zero_is_an_explicit_counted_policy(tmp_path, capsys):
     items = labelled_items(["sample-a-001"])
-    code, rows, summary, _ = verify(tmp_path, capsys, write_responses(tmp_path, items), "--mode", "hybrid",
-                                    "--on-judge-error", "zero",
-                                    *judge_args(f"http://127.0.0.1:{closed_port()}/v1"))
+    code, rows, summary, _ = verify(
+        tmp_path,
+        capsys,
+        write_responses(tmp_path, items),
+        "--mode",
+        "hybrid",
+        "--on-judge-error",
+        "zero",
+        *judge_args(f"http://127.0.0.1:{closed_port()}/v1"),
+    )
     assert code == 0 and summary["rewards_none"] == 0
     assert summary["metrics"]["judge_error_policy_applied"] == len(items)
     for row in rows:
@@ -200,8 +239,16 @@ def test_on_judge_error_zero_is_an_explicit_counted_policy(tmp_path, capsys):
 
 def test_on_judge_error_raise_exits_2(tmp_path, capsys):
     items = labelled_items(["sample-a-001"])
-    code, rows, _, err = verify(tmp_path, capsys, write_responses(tmp_path, items), "--mode", "hybrid",
-                                "--on-judge-error", "raise", *judge_args(f"http://127.0.0.1:{closed_port()}/v1"))
+    code, rows, _, err = verify(
+        tmp_path,
+        capsys,
+        write_responses(tmp_path, items),
+        "--mode",
+        "hybrid",
+        "--on-judge-error",
+        "raise",
+        *judge_args(f"http://127.0.0.1:{closed_port()}/v1"),
+    )
     assert code == 2 and rows == [] and "sample-a-001" in err and "judge failed" in err
 
 

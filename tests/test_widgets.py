@@ -12,8 +12,8 @@ import pytest
 from tests.stub_judge_server import StubJudgeServer
 from verif_nb.data import load_sample
 from verif_nb.judge import JudgeConfig
-from verif_nb.pipeline import save_metrics
 from verif_nb.records import Constraint, Record
+from verif_nb.report import save_metrics
 from verif_nb.widgets import (
     COMBINES,
     Playground,
@@ -61,9 +61,14 @@ def test_playground_rule_verdicts_follow_the_response_through_the_sandbox():
 
 
 def test_playground_with_a_judge_gives_every_mode_and_combination_and_uses_the_cache(tmp_path):
-    record = Record("a", "Write calmly without commas.", [
-        Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma"),
-        Constraint("tone", "llm", description="a calm tone")])
+    record = Record(
+        "a",
+        "Write calmly without commas.",
+        [
+            Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma"),
+            Constraint("tone", "llm", description="a calm tone"),
+        ],
+    )
     with StubJudgeServer(answer="[[1]] fine") as stub:
         judge = JudgeConfig(base_url=stub.url, model="stub", cache_dir=str(tmp_path / "cache"), max_retries=0)
         with Playground(judge=judge) as pg:
@@ -105,8 +110,9 @@ def test_record_browser_widget_shows_the_picked_record():
 
 def _fake_run(root: Path, name: str, accuracy: float) -> Path:
     run = root / name
-    save_metrics({"rule_pairwise_accuracy": accuracy, "judge": "none"}, "summary",
-                 run / "metrics" / "02_verifier_ablation")
+    save_metrics(
+        {"rule_pairwise_accuracy": accuracy, "judge": "none"}, "summary", run / "metrics" / "02_verifier_ablation"
+    )
     (run / "manifest.json").write_text(json.dumps({"run_id": name, "status": "ok"}))
     fig = run / "figures" / "02_verifier_ablation"
     fig.mkdir(parents=True)
@@ -131,6 +137,7 @@ def test_run_comparison_puts_numbers_and_figures_side_by_side(tmp_path):
 
 # --- the notebooks, both ways --------------------------------------------------------------------------------
 
+
 def _outputs(nb: nbformat.NotebookNode) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
@@ -144,10 +151,19 @@ def test_notebook_01_shows_widgets_live_and_static_views_in_batch(tmp_path, inte
 
     out = tmp_path / "01.ipynb"
     with private_kernel() as kernel:
-        pm.execute_notebook(str(ROOT / "notebooks" / "01_dataset_inspection.ipynb"), str(out), kernel_name=kernel,
-                            parameters={"interactive": interactive, "check_rule_functions": False,
-                                        "figures_dir": str(tmp_path / "f"), "metrics_dir": str(tmp_path / "m")},
-                            progress_bar=False, cwd=str(ROOT))
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "01_dataset_inspection.ipynb"),
+            str(out),
+            kernel_name=kernel,
+            parameters={
+                "interactive": interactive,
+                "check_rule_functions": False,
+                "figures_dir": str(tmp_path / "f"),
+                "metrics_dir": str(tmp_path / "m"),
+            },
+            progress_bar=False,
+            cwd=str(ROOT),
+        )
     outputs = _outputs(nbformat.read(out, as_version=4))
     widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
@@ -169,14 +185,31 @@ def test_notebook_04_compares_two_runs_live_and_static(tmp_path, interactive):
     runs = tmp_path / "outputs"
     a, b = _fake_run(runs, "20260101-000000-a", 0.5), _fake_run(runs, "20260102-000000-b", 0.75)
     for run in (a, b):
-        (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "ok", "notebooks": [
-            {"name": "02_verifier_ablation", "status": "ok", "duration_s": 1.0}]}))
+        (run / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "run_id": run.name,
+                    "status": "ok",
+                    "notebooks": [{"name": "02_verifier_ablation", "status": "ok", "duration_s": 1.0}],
+                }
+            )
+        )
     out = tmp_path / "04.ipynb"
     with private_kernel() as kernel:
-        pm.execute_notebook(str(ROOT / "notebooks" / "04_results_report.ipynb"), str(out), kernel_name=kernel,
-                            parameters={"interactive": interactive, "run_dir": str(b), "outputs_root": str(runs),
-                                        "figures_dir": str(tmp_path / "f"), "metrics_dir": str(tmp_path / "m")},
-                            progress_bar=False, cwd=str(ROOT))
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "04_results_report.ipynb"),
+            str(out),
+            kernel_name=kernel,
+            parameters={
+                "interactive": interactive,
+                "run_dir": str(b),
+                "outputs_root": str(runs),
+                "figures_dir": str(tmp_path / "f"),
+                "metrics_dir": str(tmp_path / "m"),
+            },
+            progress_bar=False,
+            cwd=str(ROOT),
+        )
     outputs = _outputs(nbformat.read(out, as_version=4))
     widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)

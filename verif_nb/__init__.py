@@ -10,6 +10,8 @@ Example:
     '0.1.0'
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from verif_nb.errors import (
     CheckerError,
     DataError,
@@ -21,7 +23,10 @@ from verif_nb.errors import (
 )
 from verif_nb.records import Constraint, LabelledResponse, Record, Verdict
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("verif-nb")  # the version pyproject.toml declares, as installed
+except PackageNotFoundError:  # a source tree on sys.path that pip never installed has no metadata
+    __version__ = "0+unknown"
 
 __all__ = [
     "CheckerError",

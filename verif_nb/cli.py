@@ -17,7 +17,7 @@ from verif_nb.errors import VerifNbError
 
 # Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: list[str] = [
-    "verif_nb.verify_cli",
+    "verif_nb.verifier.cli",
     "verif_nb.pipeline.cli",
     "verif_nb.data.cli",
     "verif_nb.judge.cli",
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="verif-nb",
         description="verif-nb: verification engineering for RL in instruction following (VerIF). "
-        "Rule checkers, sandboxed dataset code, an LLM judge, GRPO rewards, notebooks and reports.")
+        "Rule checkers, sandboxed dataset code, an LLM judge, GRPO rewards, notebooks and reports.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
@@ -45,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the chosen command; errors print one line and exit 2."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:  # one INFO line per judge request drowns the progress bars
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        for noisy in ("httpx", "openai"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except VerifNbError as err:

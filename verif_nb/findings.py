@@ -57,8 +57,13 @@ class Finding:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def bootstrap_ci(units: Sequence[Any], statistic: Callable[[list[Any]], float], n_boot: int = 2000,
-                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    units: Sequence[Any],
+    statistic: Callable[[list[Any]], float],
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic`` over resamples of ``units`` (with replacement).
 
     Resampling whole units (records, steps) keeps what belongs together together. Resamples where the
@@ -103,7 +108,7 @@ def permutation_p(a: Sequence[float], b: Sequence[float], n_perm: int = 10000, s
     hits = 0
     for _ in range(n_perm):
         rng.shuffle(pooled)
-        hits += abs(pooled[len(a):].mean() - pooled[:len(a)].mean()) >= observed - 1e-12
+        hits += abs(pooled[len(a) :].mean() - pooled[: len(a)].mean()) >= observed - 1e-12
     return float(min(1.0, (hits + 1) / (n_perm + 1)))
 
 
@@ -134,7 +139,7 @@ def _pair_outcomes(responses: pd.DataFrame) -> pd.DataFrame:
             if pd.isna(a.gold_score) or pd.isna(b.gold_score) or a.gold_score == b.gold_score:
                 continue
             better, worse = (a, b) if a.gold_score > b.gold_score else (b, a)
-            ok = (not pd.isna(better.reward) and not pd.isna(worse.reward) and better.reward > worse.reward)
+            ok = not pd.isna(better.reward) and not pd.isna(worse.reward) and better.reward > worse.reward
             rows.append({"mode": mode, "record_id": record, "correct": int(ok)})
     return pd.DataFrame(rows, columns=["mode", "record_id", "correct"])
 
@@ -160,8 +165,12 @@ def mode_ranking(responses: pd.DataFrame, seed: int = 0) -> dict[str, Any] | Non
     modes = list(dict.fromkeys(pairs["mode"]))
     accuracy = {m: float(pairs[pairs["mode"] == m]["correct"].mean()) for m in modes}
     ranked = sorted(modes, key=lambda m: -accuracy[m])
-    out: dict[str, Any] = {"accuracy": accuracy, "best": ranked[0], "pairs": int((pairs["mode"] == ranked[0]).sum()),
-                           "records": int(per_record.shape[0])}
+    out: dict[str, Any] = {
+        "accuracy": accuracy,
+        "best": ranked[0],
+        "pairs": int((pairs["mode"] == ranked[0]).sum()),
+        "records": int(per_record.shape[0]),
+    }
     sums = {m: per_record[("sum", m)].fillna(0).to_numpy(float) for m in modes}
     counts = {m: per_record[("count", m)].fillna(0).to_numpy(float) for m in modes}
     records = list(range(per_record.shape[0]))
@@ -170,6 +179,7 @@ def mode_ranking(responses: pd.DataFrame, seed: int = 0) -> dict[str, Any] | Non
         def stat(sample: list[Any]) -> float:
             n = counts[mode][sample].sum()
             return float(sums[mode][sample].sum() / n) if n else math.nan
+
         return stat
 
     out["best_ci"] = bootstrap_ci(records, acc(ranked[0]), seed=seed)
@@ -210,8 +220,12 @@ def judge_vs_chance(verdicts: pd.DataFrame, unit: str = "record_id", seed: int =
         return None
     gold, pred = frame["gold"].astype(bool), frame["pred"].astype(bool)
     # per unit: true positives, positives, true negatives, negatives; a resample sums rows
-    per_unit = (frame.assign(tp=gold & pred, pos=gold, tn=~gold & ~pred, neg=~gold)
-                .groupby(unit)[["tp", "pos", "tn", "neg"]].sum().to_numpy(float))
+    per_unit = (
+        frame.assign(tp=gold & pred, pos=gold, tn=~gold & ~pred, neg=~gold)
+        .groupby(unit)[["tp", "pos", "tn", "neg"]]
+        .sum()
+        .to_numpy(float)
+    )
     units = list(range(len(per_unit)))
 
     def stat(sample: list[Any]) -> float:
@@ -219,9 +233,14 @@ def judge_vs_chance(verdicts: pd.DataFrame, unit: str = "record_id", seed: int =
         return (tp / pos + tn / neg) / 2 if pos and neg else math.nan
 
     ci = bootstrap_ci(units, stat, seed=seed)
-    return {"balanced_accuracy": balanced_accuracy(gold, pred), "ci": ci, "n": len(frame),
-            "unverified": int(len(verdicts) - len(frame)), "yes_rate": float(pred.mean()),
-            "better_than_chance": bool(ci[0] > 0.5)}
+    return {
+        "balanced_accuracy": balanced_accuracy(gold, pred),
+        "ci": ci,
+        "n": len(frame),
+        "unverified": int(len(verdicts) - len(frame)),
+        "yes_rate": float(pred.mean()),
+        "better_than_chance": bool(ci[0] > 0.5),
+    }
 
 
 def training_trend(steps: pd.DataFrame, column: str = "reward", seed: int = 0) -> dict[str, Any] | None:
@@ -235,14 +254,22 @@ def training_trend(steps: pd.DataFrame, column: str = "reward", seed: int = 0) -
     """
     if column not in steps:
         return None
-    values = steps.sort_values("step")[column].dropna().to_numpy(float) if "step" in steps else \
-        steps[column].dropna().to_numpy(float)
+    values = (
+        steps.sort_values("step")[column].dropna().to_numpy(float)
+        if "step" in steps
+        else steps[column].dropna().to_numpy(float)
+    )
     third = len(values) // 3
     if third < 2:
         return None
     first, last = values[:third], values[-third:]
-    return {"steps": len(values), "third": third, "first": float(first.mean()), "last": float(last.mean()),
-            "p_value": permutation_p(first, last, seed=seed)}
+    return {
+        "steps": len(values),
+        "third": third,
+        "first": float(first.mean()),
+        "last": float(last.mean()),
+        "p_value": permutation_p(first, last, seed=seed),
+    }
 
 
 def before_after(table: pd.DataFrame, rate: str, count: str, scale: float = 1.0) -> dict[str, Any] | None:
@@ -297,15 +324,19 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
         ranking = mode_ranking(responses)
         if ranking:
             best, acc = ranking["best"], ranking["accuracy"]
-            text = (f"Verifier modes: {best} ranked pairs of responses best (pairwise accuracy {acc[best]:.2f}, "
-                    f"{_ci(ranking['best_ci'])}, {ranking['pairs']} pairs from {ranking['records']} records)")
+            text = (
+                f"Verifier modes: {best} ranked pairs of responses best (pairwise accuracy {acc[best]:.2f}, "
+                f"{_ci(ranking['best_ci'])}, {ranking['pairs']} pairs from {ranking['records']} records)"
+            )
             if "runner_up" in ranking:
                 lead_ci = ranking["lead_ci"]
                 clear = not math.isnan(lead_ci[0]) and lead_ci[0] > 0
-                text += (f", {ranking['lead']:+.2f} over {ranking['runner_up']} ({acc[ranking['runner_up']]:.2f}; "
-                         f"difference {_ci(lead_ci, pct=False)}"
-                         + ("" if clear else "; the interval includes 0, so the ranking of these two is not settled")
-                         + ")")
+                text += (
+                    f", {ranking['lead']:+.2f} over {ranking['runner_up']} ({acc[ranking['runner_up']]:.2f}; "
+                    f"difference {_ci(lead_ci, pct=False)}"
+                    + ("" if clear else "; the interval includes 0, so the ranking of these two is not settled")
+                    + ")"
+                )
             out.append(Finding("verifier", text + ".", numbers=ranking))
     verdicts = _read(run_dir, "02_verifier_ablation", "constraint_verdicts.csv")
     judged = verdicts[verdicts["mode"].isin(JUDGE_MODES)] if verdicts is not None else None
@@ -315,31 +346,50 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
             sources.append((f"{mode} mode on the gold-labelled constraints", frame))
     cases = _read(run_dir, "02_verifier_ablation", "judge_calibration_cases.csv")
     if cases is not None and len(cases):
-        sources.append(("IFEval hard constraints (exact code verdicts as gold)",
-                        cases.assign(case=range(len(cases)))))
+        sources.append(("IFEval hard constraints (exact code verdicts as gold)", cases.assign(case=range(len(cases)))))
     if verdicts is not None and not sources:
-        out.append(Finding("caveat", "No judge ran in this run, so nothing here measures the soft (llm) constraints "
-                                     "or the judge-based modes.", level="caveat"))
+        out.append(
+            Finding(
+                "caveat",
+                "No judge ran in this run, so nothing here measures the soft (llm) constraints "
+                "or the judge-based modes.",
+                level="caveat",
+            )
+        )
     noise = []
     for label, frame in sources:
         result = judge_vs_chance(frame, unit="record_id" if "record_id" in frame else "case")
         if result is None:
             continue
         verdict = "better than chance" if result["better_than_chance"] else "NOT better than chance"
-        out.append(Finding("judge", f"Judge, {label}: balanced accuracy {result['balanced_accuracy']:.2f} "
-                                    f"({_ci(result['ci'])}; 0.50 = chance) on {result['n']} verdicts, "
-                                    f"says yes {result['yes_rate']:.0%} of the time: {verdict}.",
-                           numbers=result))
+        out.append(
+            Finding(
+                "judge",
+                f"Judge, {label}: balanced accuracy {result['balanced_accuracy']:.2f} "
+                f"({_ci(result['ci'])}; 0.50 = chance) on {result['n']} verdicts, "
+                f"says yes {result['yes_rate']:.0%} of the time: {verdict}.",
+                numbers=result,
+            )
+        )
         if not result["better_than_chance"]:
             noise.append(label)
     if noise:
-        out.append(Finding("judge", "The judge's verdicts are indistinguishable from chance here, so every "
-                                    "judge-based column in this report (llm, llm_all and the soft half of hybrid) "
-                                    "is noise, not a measurement of those modes.", level="warning"))
+        out.append(
+            Finding(
+                "judge",
+                "The judge's verdicts are indistinguishable from chance here, so every "
+                "judge-based column in this report (llm, llm_all and the soft half of hybrid) "
+                "is noise, not a measurement of those modes.",
+                level="warning",
+            )
+        )
     summary = _read(run_dir, "02_verifier_ablation", "summary.json") or {}
     if summary.get("records") is not None and summary["records"] < 20:
-        out.append(Finding("caveat", f"The ablation used {summary['records']} records, so its intervals are wide.",
-                           level="caveat"))
+        out.append(
+            Finding(
+                "caveat", f"The ablation used {summary['records']} records, so its intervals are wide.", level="caveat"
+            )
+        )
     return out
 
 
@@ -349,41 +399,68 @@ def _training_findings(run_dir: Path) -> list[Finding]:
     if steps is not None:
         trend = training_trend(steps)
         if trend is None:
-            out.append(Finding("training", f"Training ran {len(steps)} steps: too few to compare the first and last "
-                                           "thirds.", level="caveat"))
+            out.append(
+                Finding(
+                    "training",
+                    f"Training ran {len(steps)} steps: too few to compare the first and last thirds.",
+                    level="caveat",
+                )
+            )
         else:
             moved = trend["p_value"] < ALPHA
             direction = "rose" if trend["last"] > trend["first"] else "fell"
-            text = (f"Training: the mean reward {direction if moved else 'did not move measurably'} from "
-                    f"{trend['first']:.3f} (first {trend['third']} steps) to {trend['last']:.3f} "
-                    f"(last {trend['third']}), {_p(trend['p_value'])} (permutation test over steps).")
+            text = (
+                f"Training: the mean reward {direction if moved else 'did not move measurably'} from "
+                f"{trend['first']:.3f} (first {trend['third']} steps) to {trend['last']:.3f} "
+                f"(last {trend['third']}), {_p(trend['p_value'])} (permutation test over steps)."
+            )
             out.append(Finding("training", text, numbers=trend))
             if not moved:
-                out.append(Finding("caveat", "This run is too short or its constraints too easy or too hard for the "
-                                             "policy to show learning; benchmarks/RESULTS.md ('GRPO learning "
-                                             "evidence', run 3) shows a CPU run where the reward rises significantly.",
-                                   level="caveat"))
+                out.append(
+                    Finding(
+                        "caveat",
+                        "This run is too short or its constraints too easy or too hard for the "
+                        "policy to show learning; benchmarks/RESULTS.md ('GRPO learning "
+                        "evidence', run 3) shows a CPU run where the reward rises significantly.",
+                        level="caveat",
+                    )
+                )
     heldout = _read(run_dir, "03_grpo_training", "heldout_before_after.csv")
     if heldout is not None:
         change = before_after(heldout, "all_pass", "records")
         if change:
             (sa, n), (sb, m) = change["before"], change["after"]
-            out.append(Finding("training", f"Held-out prompts: every constraint passed in {sa} of {n} before and "
-                                           f"{sb} of {m} after training ({_p(change['p_value'])}, Fisher's exact "
-                                           "test)" + ("." if change["p_value"] < ALPHA else
-                                                     ": no change beyond chance."), numbers=change))
+            out.append(
+                Finding(
+                    "training",
+                    f"Held-out prompts: every constraint passed in {sa} of {n} before and "
+                    f"{sb} of {m} after training ({_p(change['p_value'])}, Fisher's exact "
+                    "test)" + ("." if change["p_value"] < ALPHA else ": no change beyond chance."),
+                    numbers=change,
+                )
+            )
     ifeval = _read(run_dir, "03_grpo_training", "ifeval_before_after.csv")
     if ifeval is not None:
         change = before_after(ifeval, "prompt_strict", "prompts", scale=100)
         if change:
             (sa, n), (sb, m) = change["before"], change["after"]
-            out.append(Finding("training", f"IFEval (prompt-level, strict): {sa} of {n} prompts before, {sb} of {m} "
-                                           f"after ({_p(change['p_value'])}, Fisher's exact test)"
-                               + ("." if change["p_value"] < ALPHA else ": no change beyond chance."),
-                               numbers=change))
+            out.append(
+                Finding(
+                    "training",
+                    f"IFEval (prompt-level, strict): {sa} of {n} prompts before, {sb} of {m} "
+                    f"after ({_p(change['p_value'])}, Fisher's exact test)"
+                    + ("." if change["p_value"] < ALPHA else ": no change beyond chance."),
+                    numbers=change,
+                )
+            )
             if n < 50:
-                out.append(Finding("caveat", f"IFEval was scored on {n} prompts, too few to detect a change of a "
-                                             "few points.", level="caveat"))
+                out.append(
+                    Finding(
+                        "caveat",
+                        f"IFEval was scored on {n} prompts, too few to detect a change of a few points.",
+                        level="caveat",
+                    )
+                )
     return out
 
 
@@ -402,8 +479,13 @@ def run_findings(run_dir: str | Path) -> list[Finding]:
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("git", {}).get("dirty"):
-            findings.append(Finding("caveat", "The code had uncommitted changes when this ran, so the commit "
-                                              "alone does not reproduce it.", level="caveat"))
+            findings.append(
+                Finding(
+                    "caveat",
+                    "The code had uncommitted changes when this ran, so the commit alone does not reproduce it.",
+                    level="caveat",
+                )
+            )
     return findings
 
 
@@ -415,13 +497,17 @@ def findings_html(findings: Sequence[Finding]) -> str:
         True
     """
     order = {"warning": 0, "finding": 1, "caveat": 2}
-    items = "".join(f"<li class='{f.level}'>{'<b>Warning:</b> ' if f.level == 'warning' else ''}"
-                    f"{'<i>Caveat:</i> ' if f.level == 'caveat' else ''}{html.escape(f.text)}</li>"
-                    for f in sorted(findings, key=lambda f: order.get(f.level, 1)))
+    items = "".join(
+        f"<li class='{f.level}'>{'<b>Warning:</b> ' if f.level == 'warning' else ''}"
+        f"{'<i>Caveat:</i> ' if f.level == 'caveat' else ''}{html.escape(f.text)}</li>"
+        for f in sorted(findings, key=lambda f: order.get(f.level, 1))
+    )
     body = f"<ul>{items}</ul>" if items else "<p>No notebook of this run produced metrics to draw findings from.</p>"
-    return ("<section id='findings'><h2>Findings</h2>"
-            "<style>#findings li{margin:.3em 0} #findings li.warning{color:#b3261e}"
-            " #findings li.caveat{color:#555}</style>" + body + "</section>")
+    return (
+        "<section id='findings'><h2>Findings</h2>"
+        "<style>#findings li{margin:.3em 0} #findings li.warning{color:#b3261e}"
+        " #findings li.caveat{color:#555}</style>" + body + "</section>"
+    )
 
 
 def embed_figures(page: str, run_dir: str | Path) -> str:
@@ -452,7 +538,8 @@ def write_single_file(run_dir: str | Path, out: str | Path | None = None) -> Pat
         >>> write_single_file("outputs/20260101-000000-demo")  # doctest: +SKIP
         PosixPath('outputs/20260101-000000-demo/report.html')
     """
-    from verif_nb.pipeline import read_manifest, write_index
+    from verif_nb.pipeline import write_index
+    from verif_nb.report import read_manifest
 
     root = Path(run_dir)
     index = write_index(root, read_manifest(root))
@@ -463,7 +550,8 @@ def write_single_file(run_dir: str | Path, out: str | Path | None = None) -> Pat
 
 def _report(args: argparse.Namespace) -> int:
     from verif_nb.errors import VerifNbError
-    from verif_nb.pipeline import read_manifest, write_index
+    from verif_nb.pipeline import write_index
+    from verif_nb.report import read_manifest
 
     root = Path(args.run)
     if not (root / "manifest.json").is_file():
@@ -478,8 +566,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``report`` to the ``verif-nb`` command line."""
-    report = subparsers.add_parser("report", help="rewrite a run's index.html with its findings "
-                                                  "(--single-file: one self-contained HTML)")
+    report = subparsers.add_parser(
+        "report", help="rewrite a run's index.html with its findings (--single-file: one self-contained HTML)"
+    )
     report.add_argument("run", help="run folder, e.g. outputs/20261130-120000-demo")
     report.add_argument("--single-file", action="store_true", help="also write report.html with figures embedded")
     report.add_argument("--out", default="", help="path of the single file (default RUN/report.html)")

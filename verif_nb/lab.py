@@ -50,8 +50,15 @@ def lab_url(port: int, token: str, path: str = "lab", host: str = "127.0.0.1") -
     return f"http://{host}:{port}/{path.lstrip('/')}?token={token}"
 
 
-def lab_command(port: int, token: str, notebook_dir: str | os.PathLike, *, open_browser: bool = False,
-                expose_app: bool = False, python: str | None = None) -> list[str]:
+def lab_command(
+    port: int,
+    token: str,
+    notebook_dir: str | os.PathLike,
+    *,
+    open_browser: bool = False,
+    expose_app: bool = False,
+    python: str | None = None,
+) -> list[str]:
     """The ``jupyter lab`` command line: loopback only, token auth, ``verif-nb`` as the default kernel.
 
     ``expose_app`` sets ``window.jupyterapp`` in the page (what the browser test drives).
@@ -60,13 +67,20 @@ def lab_command(port: int, token: str, notebook_dir: str | os.PathLike, *, open_
         >>> lab_command(8888, "t", "nb")[:3] == [sys.executable, "-m", "jupyterlab"]
         True
     """
-    cmd = [python or sys.executable, "-m", "jupyterlab",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={Path(notebook_dir).resolve()}",
-           f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
-           f"--ServerApp.open_browser={open_browser}",
-           # the workspace (open tabs) would otherwise be restored from an earlier session
-           "--LabApp.workspaces_dir=" + str(Path(notebook_dir).resolve().parent / "outputs" / ".lab-workspaces")]
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={Path(notebook_dir).resolve()}",
+        f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
+        f"--ServerApp.open_browser={open_browser}",
+        # the workspace (open tabs) would otherwise be restored from an earlier session
+        "--LabApp.workspaces_dir=" + str(Path(notebook_dir).resolve().parent / "outputs" / ".lab-workspaces"),
+    ]
     if expose_app:
         cmd.append("--LabApp.expose_app_in_browser=True")
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; Jupyter refuses without this
@@ -75,7 +89,7 @@ def lab_command(port: int, token: str, notebook_dir: str | os.PathLike, *, open_
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from verif_nb.pipeline import project_root
+    from verif_nb.report import project_root
 
     root = project_root() or Path.cwd()
     notebook_dir = Path(args.notebook_dir) if args.notebook_dir else root / "notebooks"
@@ -83,8 +97,9 @@ def _lab(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("VERIF_NB_LAB_TOKEN") or secrets.token_hex(16)
     cmd = lab_command(port, token, notebook_dir, open_browser=args.open_browser, expose_app=args.expose_app)
     url = lab_url(port, token, "lab/tree/01_dataset_inspection.ipynb")
-    print(f"JupyterLab (kernel {KERNEL_NAME}, folder {notebook_dir}) starting at\n    {url}\n"
-          "Ctrl-C stops it.", flush=True)
+    print(
+        f"JupyterLab (kernel {KERNEL_NAME}, folder {notebook_dir}) starting at\n    {url}\nCtrl-C stops it.", flush=True
+    )
     with private_kernel():
         try:
             return subprocess.call(cmd, cwd=notebook_dir)
@@ -99,6 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--token", default="", help="access token (default: $VERIF_NB_LAB_TOKEN or a random one)")
     lab.add_argument("--notebook-dir", default="", help="folder to serve (default: the project's notebooks/)")
     lab.add_argument("--open-browser", action="store_true", help="also open a browser on this machine")
-    lab.add_argument("--expose-app", action="store_true",
-                     help="set window.jupyterapp in the page, for scripted browsers (benchmarks/bench_lab.py)")
+    lab.add_argument(
+        "--expose-app",
+        action="store_true",
+        help="set window.jupyterapp in the page, for scripted browsers (benchmarks/bench_lab.py)",
+    )
     lab.set_defaults(func=_lab)

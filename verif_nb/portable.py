@@ -65,8 +65,11 @@ def portable_text(text: str, mapping: dict[str, str]) -> str:
 def _is_model_dir(folder: Path) -> bool:
     """A saved model, adapter or checkpoint: libraries read its configs back (e.g. the base model's path), so
     they stay as written."""
-    return (folder / "adapter_config.json").is_file() or any(folder.glob("*.safetensors")) \
+    return (
+        (folder / "adapter_config.json").is_file()
+        or any(folder.glob("*.safetensors"))
         or (folder / "trainer_state.json").is_file()
+    )
 
 
 def make_portable(run_dir: str | os.PathLike, project: str | os.PathLike | None = None) -> list[Path]:

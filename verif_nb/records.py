@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -144,3 +145,44 @@ class Verdict:
         if self.raw is not None:
             d["raw"] = self.raw
         return d
+
+
+# ---- records through dataset columns (TRL / HF datasets) -----------------------------------------
+
+
+def record_to_columns(record: Record) -> dict[str, Any]:
+    """Flatten a record into dataset columns that survive ``datasets`` (constraints as a JSON string).
+
+    Example:
+        >>> cols = record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")]))
+        >>> sorted(cols)
+        ['constraints', 'prompt', 'record_id']
+    """
+    constraints = [
+        {
+            "name": c.name,
+            "kind": c.kind,
+            "code": c.code,
+            "checker_id": c.checker_id,
+            "kwargs": c.kwargs,
+            "description": c.description,
+        }
+        for c in record.constraints
+    ]
+    return {"record_id": record.id, "prompt": record.prompt, "constraints": json.dumps(constraints)}
+
+
+def record_from_columns(row: dict[str, Any]) -> Record:
+    """Inverse of :func:`record_to_columns`; ``prompt`` may be a chat message list (the user turn is used).
+
+    Example:
+        >>> r = record_from_columns(record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")])))
+        >>> (r.id, r.constraints[0].description)
+        ('a', 'd')
+    """
+    prompt = row["prompt"]
+    if isinstance(prompt, list):
+        prompt = next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
+    raw = row["constraints"]
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    return Record(id=str(row["record_id"]), prompt=prompt, constraints=[Constraint(**c) for c in items])

@@ -12,11 +12,12 @@ Example:
     (541, 834)
 """
 
-from verif_nb.data._io import read_jsonl, read_responses, write_jsonl
+from verif_nb.data._io import ResponseRow, read_response_rows, read_responses
 from verif_nb.data._load import FORMATS, detect_format, load_records, load_sample
 from verif_nb.data._result import COUNT_KEYS, LoadResult
 from verif_nb.data._verinstruct import extract_llm_description, split_tag
 from verif_nb.data._verl import export_verl, parse_verl_row
+from verif_nb.files import read_jsonl, write_jsonl
 
 __all__ = [
     "COUNT_KEYS",
@@ -29,6 +30,8 @@ __all__ = [
     "load_sample",
     "parse_verl_row",
     "read_jsonl",
+    "ResponseRow",
+    "read_response_rows",
     "read_responses",
     "split_tag",
     "write_jsonl",

@@ -1,8 +1,7 @@
 """IFEval / IFBench rows (key, prompt, instruction_id_list, kwargs) into Records of built-in checkers.
 
 Each id and its kwargs are validated through ``verif_nb.ifbench.builtins.get_checker`` (IFEval's and
-IFBench's checkers; imported lazily so that
-loading data does not pull in the checker stack until it is needed).
+IFBench's checkers).
 """
 
 from __future__ import annotations
@@ -10,57 +9,34 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from functools import lru_cache
 from typing import Any
-
-from verif_nb.errors import CheckerError, DataError
-from verif_nb.records import Constraint, Record
 
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import require_id, require_str, require_str_list
+from verif_nb.errors import CheckerError, DataError
+from verif_nb.ifbench.builtins import CHECKER_IDS, get_checker
+from verif_nb.records import Constraint, Record
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN_POLICIES: tuple[str, ...] = ("error", "llm", "drop")
 
 
-@lru_cache(maxsize=1)
-def _builtin_module() -> Any:
-    try:
-        from verif_nb.ifbench import builtins as module  # IFEval's and IFBench's checkers
-
-        module.get_checker  # noqa: B018 - the attribute is the contract
-    except (ImportError, AttributeError):
-        logger.warning("verif_nb.ifbench.builtins.get_checker is not available: built-in checker ids and kwargs are NOT "
-                       "validated (counted as counts['checkers_unvalidated'])")
-        return None
-    return module
-
-
-def _known_ids(module: Any) -> set[str] | None:
-    ids = getattr(module, "CHECKER_IDS", None)
-    return set(ids) if ids is not None else None
-
-
 def check_builtin(checker_id: str, kwargs: dict[str, Any]) -> tuple[str, str | None]:
-    """``("ok" | "unknown" | "bad_kwargs" | "unvalidated", message)`` for a built-in checker id and its kwargs.
+    """``("ok" | "unknown" | "bad_kwargs", message)`` for a built-in checker id and its kwargs.
 
     Example:
-        >>> check_builtin("no_such:checker", {})[0] in ("unknown", "unvalidated")
-        True
+        >>> check_builtin("no_such:checker", {})
+        ('unknown', None)
+        >>> check_builtin("punctuation:no_comma", {"num_words": 3})[0]
+        'bad_kwargs'
     """
-    module = _builtin_module()
-    if module is None:
-        return "unvalidated", None
-    known = _known_ids(module)
-    if known is not None and checker_id not in known:
+    if checker_id not in CHECKER_IDS:
         return "unknown", None
     try:
-        module.get_checker(checker_id, kwargs)
+        get_checker(checker_id, kwargs)
     except CheckerError as err:
-        if known is None and "unknown" in str(err).lower():
-            return "unknown", str(err)
         return "bad_kwargs", str(err)
     return "ok", None
 
@@ -76,29 +52,44 @@ def llm_description(checker_id: str, kwargs: dict[str, Any]) -> str:
     return f"The response follows the instruction's {checker_id!r} constraint" + (f" ({args})" if args else "") + "."
 
 
-def builtin_constraint(checker_id: str, kwargs: dict[str, Any], raw: RawRow, *, unknown_checkers: str,
-                       id_field: str, kwargs_field: str, counts: Counter, name: str | None = None,
-                       ) -> Constraint | None:
+def builtin_constraint(
+    checker_id: str,
+    kwargs: dict[str, Any],
+    raw: RawRow,
+    *,
+    unknown_checkers: str,
+    id_field: str,
+    kwargs_field: str,
+    counts: Counter,
+    name: str | None = None,
+) -> Constraint | None:
     """A rule constraint for a built-in checker, or what the unknown-checker policy makes of it (None = dropped)."""
     status, message = check_builtin(checker_id, kwargs)
-    if status == "unvalidated":
-        counts["checkers_unvalidated"] += 1
-    elif status == "bad_kwargs":
+    if status == "bad_kwargs":
         prefix = "" if message.startswith(checker_id) else f"{checker_id}: "
         raise DataError(raw.path, raw.line, kwargs_field, f"{prefix}{message}")
     elif status == "unknown":
         counts["unknown_checkers"] += 1
         if unknown_checkers == "error":
-            raise DataError(raw.path, raw.line, id_field,
-                            f"unknown checker id {checker_id!r}; it is not built in (neither IFEval's nor IFBench's): pass "
-                            "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out")
+            raise DataError(
+                raw.path,
+                raw.line,
+                id_field,
+                f"unknown checker id {checker_id!r}; it is not built in (neither IFEval's nor IFBench's): pass "
+                "unknown_checkers='llm' to judge it with the LLM, or 'drop' to leave it out",
+            )
         if unknown_checkers == "drop":
             counts["unknown_dropped"] += 1
             return None
         counts["unknown_to_llm"] += 1
         # checker_id/kwargs are kept so per-group reports still see the id; kind="llm" decides how it is checked.
-        return Constraint(name=name or checker_id, kind="llm", checker_id=checker_id, kwargs=kwargs,
-                          description=llm_description(checker_id, kwargs))
+        return Constraint(
+            name=name or checker_id,
+            kind="llm",
+            checker_id=checker_id,
+            kwargs=kwargs,
+            description=llm_description(checker_id, kwargs),
+        )
     return Constraint(name=name or checker_id, kind="rule", checker_id=checker_id, kwargs=kwargs)
 
 
@@ -114,8 +105,12 @@ def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_
     if not isinstance(kwargs_list, list):
         raise DataError(raw.path, raw.line, "kwargs", f"expected a list of objects, got {type(kwargs_list).__name__}")
     if len(kwargs_list) != len(ids):
-        raise DataError(raw.path, raw.line, "kwargs", f"has {len(kwargs_list)} entries but instruction_id_list has "
-                                                      f"{len(ids)}; they must be aligned")
+        raise DataError(
+            raw.path,
+            raw.line,
+            "kwargs",
+            f"has {len(kwargs_list)} entries but instruction_id_list has {len(ids)}; they must be aligned",
+        )
     if not ids:
         raise DataError(raw.path, raw.line, "instruction_id_list", "empty; a record needs at least one constraint")
     counts: Counter = Counter()
@@ -127,12 +122,28 @@ def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_
             raise DataError(raw.path, raw.line, f"kwargs[{i}]", f"expected an object, got {type(kw).__name__}")
         # Hub copies (IFBench) store every possible kwarg with null for "not given"; null never is a real value.
         kw = {k: v for k, v in kw.items() if v is not None}
-        c = builtin_constraint(cid, kw, raw, unknown_checkers=unknown_checkers,
-                               id_field=f"instruction_id_list[{i}]", kwargs_field=f"kwargs[{i}]", counts=counts)
+        c = builtin_constraint(
+            cid,
+            kw,
+            raw,
+            unknown_checkers=unknown_checkers,
+            id_field=f"instruction_id_list[{i}]",
+            kwargs_field=f"kwargs[{i}]",
+            counts=counts,
+        )
         if c is not None:
             constraints.append(c)
     if not constraints:
-        raise RowDropped(raw.path, raw.line, "instruction_id_list",
-                         f"all {len(ids)} checker ids are not built in and unknown_checkers='drop' removed them")
-    return Record(id=rid, prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}",
-                  meta={"format": fmt, "key": row["key"]}), counts
+        raise RowDropped(
+            raw.path,
+            raw.line,
+            "instruction_id_list",
+            f"all {len(ids)} checker ids are not built in and unknown_checkers='drop' removed them",
+        )
+    return Record(
+        id=rid,
+        prompt=prompt,
+        constraints=constraints,
+        source=f"{raw.path}:{raw.line}",
+        meta={"format": fmt, "key": row["key"]},
+    ), counts

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import DataError
+from verif_nb.files import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -33,34 +33,8 @@ class RawRow:
 
 
 def _iter_jsonl(path: Path) -> Iterator[RawRow]:
-    # Blank lines are not rows (a trailing newline is common), so they are neither records nor skipped.
-    # Bytes, decoded line by line, so one badly encoded line is that line's error, not the file's.
-    with open(path, "rb") as fh:
-        for line_no, data in enumerate(fh, start=1):
-            if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows editors)
-                data = data[3:]
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield RawRow(str(path), line_no, None,
-                             DataError(path, line_no, None, f"not UTF-8 text ({err.reason} at byte {err.start}); "
-                                                            "save the file as UTF-8"))
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as err:
-                yield RawRow(str(path), line_no, None,
-                             DataError(path, line_no, None, f"malformed JSON ({err.msg} at column {err.colno}); "
-                                                            "each line must be one JSON object"))
-                continue
-            if not isinstance(value, dict):
-                yield RawRow(str(path), line_no, None,
-                             DataError(path, line_no, None,
-                                       f"expected a JSON object per line, got {type(value).__name__}"))
-                continue
-            yield RawRow(str(path), line_no, value)
+    for item in iter_jsonl(path):
+        yield RawRow(str(path), item.line, item.row, item.error)
 
 
 def _iter_json(path: Path) -> Iterator[RawRow]:
@@ -71,8 +45,13 @@ def _iter_json(path: Path) -> Iterator[RawRow]:
     except UnicodeDecodeError as err:
         raise DataError(path, None, None, f"not UTF-8 text ({err.reason}); save the file as UTF-8") from None
     except json.JSONDecodeError as err:
-        raise DataError(path, err.lineno, None, f"malformed JSON ({err.msg}); a .json file must hold one array "
-                                                "of objects (use .jsonl for one object per line)") from None
+        raise DataError(
+            path,
+            err.lineno,
+            None,
+            f"malformed JSON ({err.msg}); a .json file must hold one array "
+            "of objects (use .jsonl for one object per line)",
+        ) from None
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -81,8 +60,9 @@ def _iter_json(path: Path) -> Iterator[RawRow]:
         if isinstance(item, dict):
             yield RawRow(str(path), i, item)
         else:
-            yield RawRow(str(path), i, None,
-                         DataError(path, i, None, f"expected a JSON object, got {type(item).__name__}"))
+            yield RawRow(
+                str(path), i, None, DataError(path, i, None, f"expected a JSON object, got {type(item).__name__}")
+            )
 
 
 def _iter_parquet(path: Path) -> Iterator[RawRow]:
@@ -132,8 +112,12 @@ def _pick_split(dataset: Any, name: str, split: str) -> Any:
     if isinstance(dataset, dict):  # DatasetDict subclasses dict
         splits = list(dataset.keys())
         if split not in splits:
-            raise DataError(name, None, None, f"split {split!r} not found; the dataset has splits {splits}; "
-                                              "pass split=... to choose one")
+            raise DataError(
+                name,
+                None,
+                None,
+                f"split {split!r} not found; the dataset has splits {splits}; pass split=... to choose one",
+            )
         return dataset[split]
     return dataset
 
@@ -155,12 +139,15 @@ def source_files(source: str | os.PathLike) -> list[Path] | None:
             return None
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in FILE_SUFFIXES)
         if not files:
-            raise DataError(path, None, None, f"folder holds no {'/'.join(FILE_SUFFIXES)} files and is not a "
-                                              "dataset saved by datasets.save_to_disk")
+            raise DataError(
+                path,
+                None,
+                None,
+                f"folder holds no {'/'.join(FILE_SUFFIXES)} files and is not a dataset saved by datasets.save_to_disk",
+            )
         return files
     if path.suffix in FILE_SUFFIXES or str(source).startswith((".", "/", "~")):
-        raise DataError(path, None, None, "file not found; check the path (relative paths start from "
-                                          f"{Path.cwd()})")
+        raise DataError(path, None, None, f"file not found; check the path (relative paths start from {Path.cwd()})")
     return None
 
 
@@ -183,8 +170,12 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     try:
         import datasets
     except ImportError:
-        raise DataError(source, None, None, "reading a saved or hub dataset needs the `datasets` package: "
-                                            "pip install 'verif-nb[train]'") from None
+        raise DataError(
+            source,
+            None,
+            None,
+            "reading a saved or hub dataset needs the `datasets` package: pip install 'verif-nb[train]'",
+        ) from None
     name = f"{source}[{split}]"
     try:
         if Path(source).is_dir():
@@ -195,60 +186,73 @@ def iter_dataset_rows(source: str, split: str) -> tuple[str, Iterable[RawRow]]:
     except DataError:
         raise
     except Exception as err:  # the hub client raises many types (offline, not found, gated)
-        raise DataError(source, None, None,
-                        f"could not load it as a Hugging Face dataset ({type(err).__name__}: {err}); check the id "
-                        "and your hub access, or download it and pass a local .jsonl/.parquet path") from None
+        raise DataError(
+            source,
+            None,
+            None,
+            f"could not load it as a Hugging Face dataset ({type(err).__name__}: {err}); check the id "
+            "and your hub access, or download it and pass a local .jsonl/.parquet path",
+        ) from None
     ds = _pick_split(ds, name, split)
     rows = _iter_hf(ds, name)
     return name, _Sized(rows, len(ds)) if hasattr(ds, "__len__") else rows
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a jsonl file into a list of dicts; a malformed or non-object line is a DataError naming its line.
+@dataclass(frozen=True)
+class ResponseRow:
+    """One line of a responses file: its id and text, or the DataError that made it unreadable.
+
+    Example:
+        >>> ResponseRow(3, "a", "hi").error is None
+        True
+    """
+
+    line: int
+    id: str | None
+    response: str | None
+    error: DataError | None = None
+
+
+def read_response_rows(path: str | os.PathLike) -> list[ResponseRow]:
+    """Every line of a responses file, the unreadable ones included with their error (``verify --lenient``).
 
     Example:
         >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
-        >>> _ = write_jsonl(p, [{"id": "a"}, {"id": "b"}])
-        >>> [r["id"] for r in read_jsonl(p)]
-        ['a', 'b']
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "resp.jsonl"
+        >>> _ = p.write_text('{"id": "a", "response": "hi"}\\n{"id": "b"}\\n')
+        >>> [(r.id, r.error.field if r.error else None) for r in read_response_rows(p)]
+        [('a', None), ('b', 'response')]
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, None, None, "file not found")
-    rows = []
+        raise DataError(path, None, None, "responses file not found")
+    out: list[ResponseRow] = []
     for raw in _iter_jsonl(path):
         if raw.error is not None:
-            raise raw.error
-        rows.append(raw.row)
-    return rows
+            out.append(ResponseRow(raw.line, None, None, raw.error))
+            continue
+        row = raw.row
+        rid = row.get("id")
+        rid = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) and rid != "" else None
+        try:
+            out.append(ResponseRow(raw.line, *_response_fields(path, raw.line, row)))
+        except DataError as err:
+            out.append(ResponseRow(raw.line, rid, None, err))
+    return out
 
 
-def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
-    """Write rows (dicts, or objects with ``to_dict()``) as one JSON object per line, atomically.
-
-    Parent folders are created; the file appears complete or not at all.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = write_jsonl(pathlib.Path(tempfile.mkdtemp()) / "out" / "r.jsonl", [{"x": 1}])
-        >>> p.read_text()
-        '{"x": 1}\\n'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                if hasattr(row, "to_dict"):
-                    row = row.to_dict()
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def _response_fields(path: Path, line: int, row: dict[str, Any]) -> tuple[str, str]:
+    if "id" not in row:
+        hint = " (IFEval response files key rows by prompt; add the record id)" if "prompt" in row else ""
+        raise DataError(path, line, "id", f"missing; each row needs the id of its record{hint}")
+    rid = row["id"]
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
+        raise DataError(path, line, "id", f"expected a non-empty string, got {rid!r}")
+    if "response" not in row:
+        raise DataError(path, line, "response", "missing; each row needs the response text")
+    if not isinstance(row["response"], str):
+        raise DataError(path, line, "response", f"expected a string, got {type(row['response']).__name__}")
+    return str(rid), row["response"]
 
 
 def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
@@ -259,28 +263,15 @@ def read_responses(path: str | os.PathLike) -> list[tuple[str, str]]:
 
     Example:
         >>> import tempfile, pathlib
+        >>> from verif_nb.files import write_jsonl
         >>> p = write_jsonl(pathlib.Path(tempfile.mkdtemp()) / "resp.jsonl",
         ...                 [{"id": "a", "response": "hi"}, {"id": "a", "response": "hello"}])
         >>> read_responses(p)
         [('a', 'hi'), ('a', 'hello')]
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "responses file not found")
     out: list[tuple[str, str]] = []
-    for raw in _iter_jsonl(path):
-        if raw.error is not None:
-            raise raw.error
-        row = raw.row
-        if "id" not in row:
-            hint = " (IFEval response files key rows by prompt; add the record id)" if "prompt" in row else ""
-            raise DataError(path, raw.line, "id", f"missing; each row needs the id of its record{hint}")
-        rid = row["id"]
-        if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
-            raise DataError(path, raw.line, "id", f"expected a non-empty string, got {rid!r}")
-        if "response" not in row:
-            raise DataError(path, raw.line, "response", "missing; each row needs the response text")
-        if not isinstance(row["response"], str):
-            raise DataError(path, raw.line, "response", f"expected a string, got {type(row['response']).__name__}")
-        out.append((str(rid), row["response"]))
+    for row in read_response_rows(path):
+        if row.error is not None:
+            raise row.error
+        out.append((row.id, row.response))  # type: ignore[arg-type]
     return out

@@ -10,15 +10,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from verif_nb.errors import DataError, ParamsError
-from verif_nb.records import Record
-
 from verif_nb.data._ifeval import UNKNOWN_POLICIES, parse_ifeval
 from verif_nb.data._io import RawRow, iter_dataset_rows, iter_file_rows, source_files
 from verif_nb.data._result import Collector, LoadResult
 from verif_nb.data._rlvr import parse_rlvr
 from verif_nb.data._verinstruct import UNTAGGED_POLICIES, parse_verinstruct
 from verif_nb.data._verl import parse_verl
+from verif_nb.errors import DataError, ParamsError
+from verif_nb.records import Record
 
 FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench", "rlvr")
 SAMPLE_DIR = Path(__file__).parent / "sample"
@@ -62,8 +61,18 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ParamsError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
-def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, lenient: bool, untagged: str,
-                  unknown_checkers: str) -> LoadResult:
+def _row_id(row: dict[str, Any]) -> str | None:
+    """The record id a raw row claims, whatever its format, or None."""
+    extra = row.get("extra_info")
+    for value in (row.get("id"), row.get("key"), extra.get("id") if isinstance(extra, dict) else None):
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+            return str(value)
+    return None
+
+
+def _load_streams(
+    streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, lenient: bool, untagged: str, unknown_checkers: str
+) -> LoadResult:
     collector = Collector(lenient=lenient)
     used: list[str] = []
     for name, rows in streams:
@@ -77,18 +86,26 @@ def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, leni
             if stream_fmt == "auto":
                 detected = detect_format(raw.row)
                 if detected is None:
-                    collector.fail(DataError(raw.path, raw.line, None,
-                                             f"cannot tell the format from the fields {sorted(raw.row)}; expected "
-                                             "VerInstruct (id, prompt, checkers, functions), verl (data_source, "
-                                             "prompt, reward_model, extra_info), IFEval/IFBench (key, prompt, "
-                                             "instruction_id_list, kwargs) or RLVR (key, messages, ground_truth); "
-                                             "or pass format=..."))
+                    collector.fail(
+                        DataError(
+                            raw.path,
+                            raw.line,
+                            None,
+                            f"cannot tell the format from the fields {sorted(raw.row)}; expected "
+                            "VerInstruct (id, prompt, checkers, functions), verl (data_source, "
+                            "prompt, reward_model, extra_info), IFEval/IFBench (key, prompt, "
+                            "instruction_id_list, kwargs) or RLVR (key, messages, ground_truth); "
+                            "or pass format=...",
+                        )
+                    )
                     continue
                 stream_fmt = detected
             try:
-                record, counts = _PARSERS[stream_fmt](raw, untagged=untagged, unknown_checkers=unknown_checkers,
-                                                      fmt=stream_fmt)
+                record, counts = _PARSERS[stream_fmt](
+                    raw, untagged=untagged, unknown_checkers=unknown_checkers, fmt=stream_fmt
+                )
             except DataError as err:
+                err.row_id = _row_id(raw.row)  # so `verify --lenient` can say why a response's record is missing
                 collector.fail(err)
                 continue
             collector.add(record, counts, _ID_FIELDS[stream_fmt], raw.path, raw.line)
@@ -96,13 +113,25 @@ def _load_streams(streams: list[tuple[str, Iterable[RawRow]]], fmt: str, *, leni
             used.append(stream_fmt)
     result = collector.result("+".join(used) or fmt)
     if result.skipped:
-        logger.warning("skipped %d of %d rows (reasons in result.skipped; result.summary() lists them); first: %s",
-                       len(result.skipped), result.counts["rows"], result.skipped[0])
+        logger.warning(
+            "skipped %d of %d rows (reasons in result.skipped; result.summary() lists them); first: %s",
+            len(result.skipped),
+            result.counts["rows"],
+            result.skipped[0],
+        )
     return result
 
 
-def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bool = False,  # noqa: A002 - API name
-                 untagged: str = "error", unknown_checkers: str = "error", split: str = "train") -> LoadResult:
+def load_records(
+    source: str | os.PathLike,
+    format: str = "auto",
+    *,
+    lenient: bool = False,  # noqa: A002 - API name
+    untagged: str = "error",
+    unknown_checkers: str = "error",
+    split: str = "train",
+    profile: str = "default",
+) -> LoadResult:
     """Read records from a file, a folder, a saved ``datasets`` folder or a Hugging Face dataset id.
 
     ``source``: a ``.jsonl`` / ``.json`` (array) / ``.parquet`` file; a folder of such files (read in name
@@ -114,16 +143,23 @@ def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bo
 
     Bad rows raise a DataError naming the file, line and field; with ``lenient=True`` they are skipped and
     listed in ``result.skipped`` instead (a source that cannot be read at all — missing file, corrupt
-    parquet, malformed ``.json`` array, hub failure — raises either way). ``untagged`` decides what happens to VerInstruct checkers with no
-    ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to IFEval/IFBench ids that are not built in
-    (``"llm"``: judged by the LLM from a description made of the id and kwargs); every policy applied is
-    counted in ``result.counts``, and ``counts["rows"] == len(records) + len(skipped)``.
+    parquet, malformed ``.json`` array, hub failure — raises either way). ``untagged`` decides what
+    happens to VerInstruct checkers with no ``[rule]``/``[llm]`` tag and ``unknown_checkers`` to
+    IFEval/IFBench ids that are not built in (``"llm"``: judged by the LLM from a description made of the
+    id and kwargs); every policy applied is counted in ``result.counts``, and
+    ``counts["rows"] == len(records) + len(skipped)``. ``profile="reference"`` reads checker tags exactly as
+    VerIF's reward does (``untagged="verif"``). A dataset function the sandbox would refuse (a forbidden import,
+    a syntax error) is kept and counted (``counts["rule_code_rejected"]``): verifying it gives that constraint
+    ``passed=None`` with the reason, and the record's other constraints are still checked.
 
     Example:
         >>> res = load_records("../shared/data/verinstruct_format/example.jsonl")  # doctest: +SKIP
         >>> res.counts["records"], res[0].constraints[0].kind                    # doctest: +SKIP
         (5, 'rule')
     """
+    _check_choice("profile", profile, ("default", "reference"))
+    if profile == "reference":
+        untagged = "verif"  # the original reads tags by substring and drops what it cannot place
     _check_choice("format", format, FORMATS)
     _check_choice("untagged", untagged, UNTAGGED_POLICIES)
     _check_choice("unknown_checkers", unknown_checkers, UNKNOWN_POLICIES)
@@ -135,8 +171,10 @@ def load_records(source: str | os.PathLike, format: str = "auto", *, lenient: bo
     return _load_streams(streams, format, lenient=lenient, untagged=untagged, unknown_checkers=unknown_checkers)
 
 
-def load_sample() -> LoadResult:
+def load_sample(profile: str = "default") -> LoadResult:
     """The sample dataset embedded in the package: every ``verif_nb/data/sample/*.jsonl``, in file-name order.
+
+    ``profile="reference"`` reads its checker tags as VerIF does (see :func:`load_records`).
 
     VerInstruct records with labelled candidate responses, for trying verifiers without any download.
 
@@ -147,7 +185,17 @@ def load_sample() -> LoadResult:
     """
     files = sorted(SAMPLE_DIR.glob("*.jsonl")) if SAMPLE_DIR.is_dir() else []
     if not files:
-        raise DataError(SAMPLE_DIR, None, None, "the embedded sample dataset is missing (no *.jsonl files here); "
-                                                "reinstall verif-nb, or load your own data with load_records(path)")
-    return _load_streams([(str(f), iter_file_rows(f)) for f in files], "verinstruct", lenient=False,
-                         untagged="error", unknown_checkers="error")
+        raise DataError(
+            SAMPLE_DIR,
+            None,
+            None,
+            "the embedded sample dataset is missing (no *.jsonl files here); "
+            "reinstall verif-nb, or load your own data with load_records(path)",
+        )
+    return _load_streams(
+        [(str(f), iter_file_rows(f)) for f in files],
+        "verinstruct",
+        lenient=False,
+        untagged="verif" if profile == "reference" else "error",
+        unknown_checkers="error",
+    )

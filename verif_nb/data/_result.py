@@ -11,23 +11,22 @@ from verif_nb.records import Record
 
 # Always present in LoadResult.counts (0 when nothing happened), so callers can index them blindly.
 COUNT_KEYS: tuple[str, ...] = (
-    "rows",               # rows read (records + skipped)
+    "rows",  # rows read (records + skipped)
     "records",
     "skipped",
-    "constraints",        # constraints in the loaded records (= rule + llm)
+    "constraints",  # constraints in the loaded records (= rule + llm)
     "rule",
     "llm",
-    "responses",          # labelled responses in the loaded records
-    "untagged",           # VerInstruct checkers without a [rule]/[llm] tag, in loaded records
+    "responses",  # labelled responses in the loaded records
+    "untagged",  # VerInstruct checkers without a [rule]/[llm] tag, in loaded records
     "untagged_to_rule",
     "untagged_to_llm",
     "untagged_dropped",
-    "unknown_checkers",   # IFEval/IFBench ids that are not built in, in loaded records
+    "unknown_checkers",  # IFEval/IFBench ids that are not built in, in loaded records
     "unknown_to_llm",
     "unknown_dropped",
     "llm_no_description",  # [llm] code with no string argument to quote; the checker name stands in
     "dropped_by_policy",  # rows skipped because untagged/unknown_checkers='drop' left them no constraint
-    "checkers_unvalidated",  # built-in ids not validated because verif_nb.ifeval could not be imported
 )
 
 
@@ -83,22 +82,26 @@ class LoadResult:
             0 records from 0 rows (0 skipped); 0 constraints: 0 rule, 0 llm; 0 labelled responses
         """
         c = Counter(self.counts)
-        lines = [f"{len(self.records)} records from {c['rows']} rows ({len(self.skipped)} skipped); "
-                 f"{c['constraints']} constraints: {c['rule']} rule, {c['llm']} llm; {c['responses']} labelled responses"]
+        lines = [
+            f"{len(self.records)} records from {c['rows']} rows ({len(self.skipped)} skipped); "
+            f"{c['constraints']} constraints: {c['rule']} rule, {c['llm']} llm; {c['responses']} labelled responses"
+        ]
         if c["untagged"]:
-            lines.append(f"untagged checkers: {c['untagged']} ({c['untagged_to_rule']} as rule, "
-                         f"{c['untagged_to_llm']} as llm, {c['untagged_dropped']} dropped)")
+            lines.append(
+                f"untagged checkers: {c['untagged']} ({c['untagged_to_rule']} as rule, "
+                f"{c['untagged_to_llm']} as llm, {c['untagged_dropped']} dropped)"
+            )
         if c["unknown_checkers"]:
-            lines.append(f"checker ids not built in: {c['unknown_checkers']} ({c['unknown_to_llm']} as llm, "
-                         f"{c['unknown_dropped']} dropped)")
+            lines.append(
+                f"checker ids not built in: {c['unknown_checkers']} ({c['unknown_to_llm']} as llm, "
+                f"{c['unknown_dropped']} dropped)"
+            )
         if c["llm_no_description"]:
-            lines.append(f"llm constraints without a quotable description (checker name used): "
-                         f"{c['llm_no_description']}")
+            lines.append(
+                f"llm constraints without a quotable description (checker name used): {c['llm_no_description']}"
+            )
         if c["dropped_by_policy"]:
             lines.append(f"rows left without constraints by a 'drop' policy: {c['dropped_by_policy']}")
-        if c["checkers_unvalidated"]:
-            lines.append(f"built-in checker ids NOT validated (verif_nb.ifeval unavailable): "
-                         f"{c['checkers_unvalidated']}")
         for err in self.skipped[:max_errors]:
             lines.append(f"  skipped {err}")
         if len(self.skipped) > max_errors:
@@ -129,8 +132,14 @@ class Collector:
     def add(self, record: Record, row_counts: Counter, id_field: str, path: str, line: int) -> None:
         first = self.seen_ids.get(record.id)
         if first is not None:
-            self.fail(DataError(path, line, id_field, f"duplicate id {record.id!r} (first at {first}); "
-                                                      "ids must be unique across the whole source"))
+            self.fail(
+                DataError(
+                    path,
+                    line,
+                    id_field,
+                    f"duplicate id {record.id!r} (first at {first}); ids must be unique across the whole source",
+                )
+            )
             return
         self.seen_ids[record.id] = f"{path}:{line}"
         self.records.append(record)

@@ -18,13 +18,12 @@ import json
 from collections import Counter
 from typing import Any
 
-from verif_nb.errors import DataError
-from verif_nb.records import Constraint, Record
-
 from verif_nb.data._ifeval import builtin_constraint
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import require_id
+from verif_nb.errors import DataError
+from verif_nb.records import Constraint, Record
 
 FIELD = "ground_truth"
 
@@ -61,8 +60,12 @@ def parse_ground_truth(value: Any, where: tuple[str, int | None] = ("<ground_tru
         if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
             raise DataError(path, line, f"{FIELD}[{g}].instruction_id", "expected a checker id or a list of them")
         if not isinstance(kwargs, list) or len(kwargs) != len(ids):
-            raise DataError(path, line, f"{FIELD}[{g}].kwargs",
-                            f"expected one kwargs object (or null) per instruction id ({len(ids)})")
+            raise DataError(
+                path,
+                line,
+                f"{FIELD}[{g}].kwargs",
+                f"expected one kwargs object (or null) per instruction id ({len(ids)})",
+            )
         for i, (cid, kw) in enumerate(zip(ids, kwargs)):
             if kw is not None and not isinstance(kw, dict):
                 raise DataError(path, line, f"{FIELD}[{g}].kwargs[{i}]", f"expected an object, got {type(kw).__name__}")
@@ -78,7 +81,9 @@ def _prompt(row: dict[str, Any], raw: RawRow) -> str:
             raise DataError(raw.path, raw.line, "messages", "missing (and no 'prompt' string either)")
         return prompt
     if not isinstance(messages, list):
-        raise DataError(raw.path, raw.line, "messages", f"expected a list of chat messages, got {type(messages).__name__}")
+        raise DataError(
+            raw.path, raw.line, "messages", f"expected a list of chat messages, got {type(messages).__name__}"
+        )
     user = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     if not user or not isinstance(user[-1], str) or not user[-1].strip():
         raise DataError(raw.path, raw.line, "messages", "no user message with text content")
@@ -89,8 +94,9 @@ def parse_rlvr(raw: RawRow, *, unknown_checkers: str, fmt: str = "rlvr", **_: An
     """One RLVR row as a Record (the last user message is the prompt) and the counts it adds.
 
     Example:
+        >>> truth = "[{'instruction_id': ['format:no_whitespace'], 'kwargs': [None]}]"
         >>> raw = RawRow("f.jsonl", 1, {"key": "k", "messages": [{"role": "user", "content": "Hi"}],
-        ...                             "ground_truth": "[{'instruction_id': ['format:no_whitespace'], 'kwargs': [None]}]"})
+        ...                             "ground_truth": truth})
         >>> record, _ = parse_rlvr(raw, unknown_checkers="error")
         >>> (record.prompt, record.constraints[0].checker_id)
         ('Hi', 'format:no_whitespace')
@@ -104,13 +110,23 @@ def parse_rlvr(raw: RawRow, *, unknown_checkers: str, fmt: str = "rlvr", **_: An
     counts: Counter = Counter()
     constraints: list[Constraint] = []
     for i, (cid, kwargs) in enumerate(pairs):
-        c = builtin_constraint(cid, kwargs, raw, unknown_checkers=unknown_checkers,
-                               id_field=f"{FIELD}: instruction_id[{i}]", kwargs_field=f"{FIELD}: kwargs[{i}]",
-                               counts=counts)
+        c = builtin_constraint(
+            cid,
+            kwargs,
+            raw,
+            unknown_checkers=unknown_checkers,
+            id_field=f"{FIELD}: instruction_id[{i}]",
+            kwargs_field=f"{FIELD}: kwargs[{i}]",
+            counts=counts,
+        )
         if c is not None:
             constraints.append(c)
     if not constraints:
-        raise RowDropped(raw.path, raw.line, FIELD,
-                         f"all {len(pairs)} checker ids are not built in and unknown_checkers='drop' removed them")
+        raise RowDropped(
+            raw.path,
+            raw.line,
+            FIELD,
+            f"all {len(pairs)} checker ids are not built in and unknown_checkers='drop' removed them",
+        )
     meta = {"format": fmt, **{k: row[k] for k in ("key", "dataset", "constraint_type", "constraint") if k in row}}
     return Record(id=rid, prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}", meta=meta), counts

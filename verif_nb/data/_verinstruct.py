@@ -9,16 +9,19 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from functools import lru_cache
-from typing import Any, Callable
-
-from verif_nb.errors import DataError
-from verif_nb.records import Constraint, LabelledResponse, Record
+from collections.abc import Callable
+from typing import Any
 
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
+from verif_nb.errors import DataError
+from verif_nb.records import Constraint, LabelledResponse, Record
+from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
+from verif_nb.sandbox import validate_code as screen_code
 
-UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop")
+# "verif" reads every tag as VerIF's reward does: "[llm]" / "[rule]" anywhere in the name (case-sensitive,
+# [llm] first), anything else dropped; the reference profile loads data this way.
+UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop", "verif")
 LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
 _FIELDS = frozenset({"id", "prompt", "checkers", "functions", "responses", "dropped_checkers"})
 _TAG = re.compile(r"^\s*\[(rule|llm)\]\s*", re.IGNORECASE)
@@ -34,10 +37,28 @@ def split_tag(checker: str) -> tuple[str | None, str]:
     m = _TAG.match(checker)
     if not m:
         return None, checker.strip()
-    return m.group(1).lower(), checker[m.end():].strip()
+    return m.group(1).lower(), checker[m.end() :].strip()
+
+
+# The prelude VerIF's if_prompts.py puts before every function so the trainer's exec finds its judge shim.
+# Exactly this and nothing broader is removed: verif-nb's sandbox provides the shim itself.
+_VERIF_PATH_PRELUDE = re.compile(r"\Aimport sys\nsys\.path\.append\([^\n]*\)\n")
+
+
+def strip_verif_prelude(code: str) -> str:
+    """Removes the ``import sys`` / ``sys.path.append(...)`` lines VerIF's ``if_prompts.py`` prepends.
+
+    Example:
+        >>> strip_verif_prelude("import sys\\nsys.path.append('/x')\\ndef check_following(i, r):\\n    return 1")
+        'def check_following(i, r):\\n    return 1'
+        >>> strip_verif_prelude("import sys\\nprint(sys.argv)\\n")  # anything else stays, and is screened
+        'import sys\\nprint(sys.argv)\\n'
+    """
+    return _VERIF_PATH_PRELUDE.sub("", code, count=1)
 
 
 # ---- field checks -------------------------------------------------------------------------------------------
+
 
 def require_id(row: dict[str, Any], name: str, raw: RawRow) -> str:
     """``row[name]`` as a record id (string or integer, read as a string), or a DataError naming the field."""
@@ -79,24 +100,28 @@ def require_str_list(row: dict[str, Any], name: str, raw: RawRow, *, label: str 
 
 # ---- dataset code -------------------------------------------------------------------------------------------
 
+
 def _defines_check_following(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "check_following":
             return True
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "check_following"
-                                                for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "check_following" for t in node.targets
+        ):
             return True
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
-                (a.asname or a.name) == "check_following" for a in node.names):
+            (a.asname or a.name) == "check_following" for a in node.names
+        ):
             return True
     return False
 
 
-def _static_validate(code: str) -> str | None:
-    # Fallback while verif_nb.sandbox.validate_code is not available: parse and compile (no execution).
+def _compile_problem(code: str) -> str | None:
+    # The sandbox's screen parses but does not compile; compiling (no execution) also catches what the
+    # parser lets through ('return' outside a function).
     try:
         tree = ast.parse(code)
-        compile(tree, "<check_following>", "exec")  # catches what the parser lets through ('return' outside def)
+        compile(tree, "<check_following>", "exec")
     except SyntaxError as err:
         return f"code does not compile: {err.msg} (line {err.lineno} of the function source)"
     except (ValueError, RecursionError, MemoryError) as err:
@@ -106,27 +131,9 @@ def _static_validate(code: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _code_validator() -> Callable[[str], str | None]:
-    try:
-        from verif_nb.sandbox import validate_code as screen
-    except ImportError:
-        return _static_validate
-    try:
-        from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
-    except ImportError:
-        allowed = None
-    else:
-        # Every VerInstruct [llm] function imports llm_call (the judge shim), and generated [rule] code often
-        # carries the same import line: accept it here; running it is the sandbox's business.
-        allowed = frozenset(DEFAULT_ALLOWED_IMPORTS) | {"llm_call"}
-
-    def validate(code: str) -> str | None:
-        problem = screen(code) if allowed is None else screen(code, allowed_imports=allowed)
-        # The screen parses but does not compile; compiling (no execution) also catches e.g. 'return' outside def.
-        return problem or _static_validate(code)
-
-    return validate
+# Every VerInstruct [llm] function imports llm_call (the judge shim), and generated [rule] code often carries
+# the same import line: accept it here; running it is the sandbox's business.
+_ALLOWED_IMPORTS = frozenset(DEFAULT_ALLOWED_IMPORTS) | {"llm_call"}
 
 
 def validate_code(code: str) -> str | None:
@@ -135,10 +142,10 @@ def validate_code(code: str) -> str | None:
     Example:
         >>> validate_code("def check_following(instruction, response):\\n    return True") is None
         True
-        >>> validate_code("def f(:") is not None
-        True
+        >>> validate_code("def f(:") is None
+        False
     """
-    return _code_validator()(code)
+    return screen_code(code, allowed_imports=_ALLOWED_IMPORTS) or _compile_problem(code)
 
 
 def _string_value(node: ast.AST, names: dict[str, str]) -> str | None:
@@ -197,40 +204,66 @@ def extract_llm_description(code: str) -> str | None:
         for arg in [*call.args, *(kw.value for kw in call.keywords)]:
             text = _string_value(arg, names)
             # The reference passes the literal "instruction" as the instruction; that is not the constraint.
-            if text is not None and text.strip() and text.strip() not in ("instruction", "response") \
-                    and text.strip() not in parts:
+            if (
+                text is not None
+                and text.strip()
+                and text.strip() not in ("instruction", "response")
+                and text.strip() not in parts
+            ):
                 parts.append(text.strip())
     return "\n".join(parts) if parts else None
 
 
 # ---- constraints and responses ------------------------------------------------------------------------------
 
-def build_constraints(checkers: list[str], functions: list[str], raw: RawRow, *, untagged: str,
-                      prefix: str = "", builtin: list[dict[str, Any] | None] | None = None,
-                      builtin_check: Callable[..., Constraint | None] | None = None,
-                      ) -> tuple[list[Constraint], list[int], Counter]:
+
+def build_constraints(
+    checkers: list[str],
+    functions: list[str],
+    raw: RawRow,
+    *,
+    untagged: str,
+    prefix: str = "",
+    builtin: list[dict[str, Any] | None] | None = None,
+    builtin_check: Callable[..., Constraint | None] | None = None,
+) -> tuple[list[Constraint], list[int], Counter]:
     """Constraints from aligned checker names and function sources; also the kept positions and counts.
 
     ``builtin`` (verl rows written by :func:`export_verl`) marks positions that are built-in checkers,
     turned into constraints by ``builtin_check``.
     """
     if len(checkers) != len(functions):
-        raise DataError(raw.path, raw.line, f"{prefix}functions",
-                        f"has {len(functions)} entries but {prefix}checkers has {len(checkers)}; they must be aligned "
-                        "(one function per checker)")
+        raise DataError(
+            raw.path,
+            raw.line,
+            f"{prefix}functions",
+            f"has {len(functions)} entries but {prefix}checkers has {len(checkers)}; they must be aligned "
+            "(one function per checker)",
+        )
     if not checkers:
         raise DataError(raw.path, raw.line, f"{prefix}checkers", "empty; a record needs at least one constraint")
     counts: Counter = Counter()
     out: list[Constraint] = []
     kept: list[int] = []
     for i, (name, code) in enumerate(zip(checkers, functions)):
+        code = strip_verif_prelude(code)
         tag, bare = split_tag(name)
-        if tag is None:
+        if untagged == "verif":
+            tag = "llm" if "[llm]" in name else "rule" if "[rule]" in name else None
+            bare = name.replace(f"[{tag}]", "").strip() if tag else name
+            if tag is None:
+                counts["dropped_as_verif_does"] += 1
+                continue
+        elif tag is None:
             counts["untagged"] += 1
             if untagged == "error":
-                raise DataError(raw.path, raw.line, f"{prefix}checkers[{i}]",
-                                f"checker {name!r} has no [rule] or [llm] tag; choose a policy with "
-                                "untagged='rule', 'llm' or 'drop' (the VerIF reference silently drops these)")
+                raise DataError(
+                    raw.path,
+                    raw.line,
+                    f"{prefix}checkers[{i}]",
+                    f"checker {name!r} has no [rule] or [llm] tag; choose a policy with "
+                    "untagged='rule', 'llm', 'drop' or 'verif' (the VerIF reference silently drops these)",
+                )
             if untagged == "drop":
                 counts["untagged_dropped"] += 1
                 continue
@@ -243,9 +276,10 @@ def build_constraints(checkers: list[str], functions: list[str], raw: RawRow, *,
                 out.append(constraint)
                 kept.append(i)
             continue
-        problem = validate_code(code)
-        if problem is not None:
-            raise DataError(raw.path, raw.line, f"{prefix}functions[{i}]", f"{problem} (checker {name!r})")
+        if tag == "rule" and validate_code(code) is not None:
+            # One bad function is one unverifiable constraint, not a lost row: the sandbox refuses it again at
+            # check time and that constraint gets passed=None with the reason.
+            counts["rule_code_rejected"] += 1
         description = None
         if tag == "llm":
             description = extract_llm_description(code)
@@ -271,8 +305,12 @@ def parse_responses(value: Any, n_checkers: int, kept: list[int], raw: RawRow) -
             raise DataError(raw.path, raw.line, where, f"expected an object, got {type(item).__name__}")
         text = item.get("text")
         if not isinstance(text, str):
-            raise DataError(raw.path, raw.line, f"{where}.text",
-                            "missing" if text is None else f"expected a string, got {type(text).__name__}")
+            raise DataError(
+                raw.path,
+                raw.line,
+                f"{where}.text",
+                "missing" if text is None else f"expected a string, got {type(text).__name__}",
+            )
         rid = item.get("id")
         if rid is not None:
             if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
@@ -284,16 +322,25 @@ def parse_responses(value: Any, n_checkers: int, kept: list[int], raw: RawRow) -
         labels = item.get("labels")
         if labels is not None:
             if not isinstance(labels, list):
-                raise DataError(raw.path, raw.line, f"{where}.labels",
-                                f"expected a list of true/false/null, got {type(labels).__name__}")
+                raise DataError(
+                    raw.path,
+                    raw.line,
+                    f"{where}.labels",
+                    f"expected a list of true/false/null, got {type(labels).__name__}",
+                )
             if len(labels) != n_checkers:
-                raise DataError(raw.path, raw.line, f"{where}.labels",
-                                f"has {len(labels)} labels but the record has {n_checkers} checkers; "
-                                "labels are aligned with checkers (null = unlabelled)")
+                raise DataError(
+                    raw.path,
+                    raw.line,
+                    f"{where}.labels",
+                    f"has {len(labels)} labels but the record has {n_checkers} checkers; "
+                    "labels are aligned with checkers (null = unlabelled)",
+                )
             for j, lab in enumerate(labels):
                 if lab is not None and not isinstance(lab, bool):
-                    raise DataError(raw.path, raw.line, f"{where}.labels[{j}]",
-                                    f"expected true, false or null, got {lab!r}")
+                    raise DataError(
+                        raw.path, raw.line, f"{where}.labels[{j}]", f"expected true, false or null, got {lab!r}"
+                    )
             labels = [labels[j] for j in kept]
         out.append(LabelledResponse(text=text, labels=labels, id=rid))
     return out
@@ -307,9 +354,13 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
     checkers = require_str_list(row, "checkers", raw)
     functions = require_str_list(row, "functions", raw)
     constraints, kept, counts = build_constraints(checkers, functions, raw, untagged=untagged)
-    if not constraints:
-        raise RowDropped(raw.path, raw.line, "checkers",
-                         f"all {len(checkers)} checkers were untagged and untagged='drop' removed them")
+    if not constraints and untagged != "verif":  # VerIF still scores such a row
+        raise RowDropped(
+            raw.path,
+            raw.line,
+            "checkers",
+            f"all {len(checkers)} checkers were untagged and untagged='drop' removed them",
+        )
     responses = parse_responses(row.get("responses"), len(checkers), kept, raw)
     meta: dict[str, Any] = {"format": "verinstruct"}
     # Columns beyond the format (a source, a category ...) are kept for the user, not interpreted.
@@ -317,5 +368,6 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
     if len(kept) != len(checkers):
         kept_set = set(kept)
         meta["dropped_checkers"] = [c for i, c in enumerate(checkers) if i not in kept_set]
-    return Record(id=rid, prompt=prompt, constraints=constraints, responses=responses,
-                  source=f"{raw.path}:{raw.line}", meta=meta), counts
+    return Record(
+        id=rid, prompt=prompt, constraints=constraints, responses=responses, source=f"{raw.path}:{raw.line}", meta=meta
+    ), counts

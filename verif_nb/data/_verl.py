@@ -13,19 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from verif_nb.errors import DataError
-from verif_nb.records import Constraint, Record
-
 from verif_nb.data._ifeval import builtin_constraint
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import build_constraints, extract_llm_description, split_tag
+from verif_nb.errors import DataError
+from verif_nb.files import atomic_path
+from verif_nb.records import Constraint, Record
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +35,13 @@ def _user_prompt(value: Any, raw: RawRow) -> tuple[str, list[dict[str, Any]]]:
     if value is None:
         raise DataError(raw.path, raw.line, "prompt", "missing")
     if not isinstance(value, list) or not value:
-        raise DataError(raw.path, raw.line, "prompt",
-                        f"expected a non-empty list of chat messages [{{'role': 'user', 'content': ...}}], "
-                        f"got {type(value).__name__ if not isinstance(value, list) else 'an empty list'}")
+        raise DataError(
+            raw.path,
+            raw.line,
+            "prompt",
+            f"expected a non-empty list of chat messages [{{'role': 'user', 'content': ...}}], "
+            f"got {type(value).__name__ if not isinstance(value, list) else 'an empty list'}",
+        )
     user = None
     for i, msg in enumerate(value):
         if not isinstance(msg, dict):
@@ -57,25 +60,41 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
     row = raw.row
     data_source = row.get("data_source")
     if not isinstance(data_source, str) or not data_source:
-        raise DataError(raw.path, raw.line, "data_source",
-                        "missing" if data_source is None else f"expected a non-empty string, got {data_source!r}")
+        raise DataError(
+            raw.path,
+            raw.line,
+            "data_source",
+            "missing" if data_source is None else f"expected a non-empty string, got {data_source!r}",
+        )
     prompt, messages = _user_prompt(row.get("prompt"), raw)
     if not prompt.strip():
         raise DataError(raw.path, raw.line, "prompt", "the user message is empty")
     reward_model = row.get("reward_model")
     if not isinstance(reward_model, dict):
-        raise DataError(raw.path, raw.line, "reward_model",
-                        "missing" if reward_model is None else f"expected an object, got {type(reward_model).__name__}")
+        raise DataError(
+            raw.path,
+            raw.line,
+            "reward_model",
+            "missing" if reward_model is None else f"expected an object, got {type(reward_model).__name__}",
+        )
     gt = reward_model.get("ground_truth")
     if isinstance(gt, str):
         try:
             gt = json.loads(gt)
         except json.JSONDecodeError as err:
-            raise DataError(raw.path, raw.line, GT, f"malformed JSON ({err.msg}); expected "
-                                                    "json.dumps({'checkers': [...], 'functions': [...]})") from None
+            raise DataError(
+                raw.path,
+                raw.line,
+                GT,
+                f"malformed JSON ({err.msg}); expected json.dumps({{'checkers': [...], 'functions': [...]}})",
+            ) from None
     if not isinstance(gt, dict):
-        raise DataError(raw.path, raw.line, GT, "missing" if gt is None else
-                        f"expected a JSON object with checkers and functions, got {type(gt).__name__}")
+        raise DataError(
+            raw.path,
+            raw.line,
+            GT,
+            "missing" if gt is None else f"expected a JSON object with checkers and functions, got {type(gt).__name__}",
+        )
     checkers = _str_list(gt, "checkers", raw)
     functions = _str_list(gt, "functions", raw, allow_empty_items=True)
     builtin = gt.get("builtin")
@@ -84,19 +103,37 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
 
     def from_builtin(bare: str, tag: str, spec: Any, code: str, i: int, counts: Counter) -> Constraint | None:
         field = f"{GT}.builtin[{i}]"
-        if not isinstance(spec, dict) or not isinstance(spec.get("checker_id"), str) \
-                or not isinstance(spec.get("kwargs") or {}, dict):
+        if (
+            not isinstance(spec, dict)
+            or not isinstance(spec.get("checker_id"), str)
+            or not isinstance(spec.get("kwargs") or {}, dict)
+        ):
             raise DataError(raw.path, raw.line, field, "expected {'checker_id': str, 'kwargs': {...}}")
         cid, kwargs = spec["checker_id"], dict(spec.get("kwargs") or {})
         if tag == "llm":
-            return Constraint(name=bare, kind="llm", code=code or None, checker_id=cid, kwargs=kwargs,
-                              description=extract_llm_description(code) if code else None)
-        return builtin_constraint(cid, kwargs, raw, unknown_checkers=unknown_checkers, id_field=field,
-                                  kwargs_field=field, counts=counts, name=bare)
+            return Constraint(
+                name=bare,
+                kind="llm",
+                code=code or None,
+                checker_id=cid,
+                kwargs=kwargs,
+                description=extract_llm_description(code) if code else None,
+            )
+        return builtin_constraint(
+            cid,
+            kwargs,
+            raw,
+            unknown_checkers=unknown_checkers,
+            id_field=field,
+            kwargs_field=field,
+            counts=counts,
+            name=bare,
+        )
 
-    constraints, kept, counts = build_constraints(checkers, functions, raw, untagged=untagged, prefix=f"{GT}.",
-                                                  builtin=builtin, builtin_check=from_builtin)
-    if not constraints:
+    constraints, kept, counts = build_constraints(
+        checkers, functions, raw, untagged=untagged, prefix=f"{GT}.", builtin=builtin, builtin_check=from_builtin
+    )
+    if not constraints and untagged != "verif":  # VerIF still scores such a row: rules 1 x the judge's answer
         raise RowDropped(raw.path, raw.line, f"{GT}.checkers", "a 'drop' policy removed every checker")
     extra = row.get("extra_info")
     if extra is not None and not isinstance(extra, dict):
@@ -112,12 +149,19 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
     meta: dict[str, Any] = {"format": "verl", "data_source": data_source, "split": split, "index": index}
     if len(messages) > 1:
         meta["messages"] = messages
-    return Record(id=str(rid), prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}",
-                  meta=meta), counts
+    return Record(
+        id=str(rid), prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}", meta=meta
+    ), counts
 
 
-def parse_verl_row(row: dict[str, Any], *, path: str = "<verl>", line: int = 1, untagged: str = "error",
-                   unknown_checkers: str = "error") -> Record:
+def parse_verl_row(
+    row: dict[str, Any],
+    *,
+    path: str = "<verl>",
+    line: int = 1,
+    untagged: str = "error",
+    unknown_checkers: str = "error",
+) -> Record:
     """One verl parquet row (as VerIF's preprocessing or :func:`export_verl` writes it) as a Record.
 
     Example:
@@ -127,16 +171,19 @@ def parse_verl_row(row: dict[str, Any], *, path: str = "<verl>", line: int = 1, 
         ...                 "reward_model": {"style": "rule", "ground_truth": gt}}).prompt
         'Hi'
     """
-    record, _ = parse_verl(RawRow(path=path, line=line, row=row), untagged=untagged,
-                           unknown_checkers=unknown_checkers)
+    record, _ = parse_verl(RawRow(path=path, line=line, row=row), untagged=untagged, unknown_checkers=unknown_checkers)
     return record
 
 
 def _str_list(gt: dict[str, Any], name: str, raw: RawRow, allow_empty_items: bool = False) -> list[str]:
     value = gt.get(name)
     if not isinstance(value, list):
-        raise DataError(raw.path, raw.line, f"{GT}.{name}",
-                        "missing" if value is None else f"expected a list of strings, got {type(value).__name__}")
+        raise DataError(
+            raw.path,
+            raw.line,
+            f"{GT}.{name}",
+            "missing" if value is None else f"expected a list of strings, got {type(value).__name__}",
+        )
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise DataError(raw.path, raw.line, f"{GT}.{name}[{i}]", f"expected a string, got {type(item).__name__}")
@@ -145,9 +192,11 @@ def _str_list(gt: dict[str, Any], name: str, raw: RawRow, allow_empty_items: boo
 
 def _llm_code(description: str) -> str:
     # The VerInstruct shape for a soft constraint, so VerIF's reward code and our reader both understand it.
-    return ("from llm_call import llm_judge\n"
-            "def check_following(instruction, response):\n"
-            f"    return llm_judge(instruction, response, {description!r})\n")
+    return (
+        "from llm_call import llm_judge\n"
+        "def check_following(instruction, response):\n"
+        f"    return llm_judge(instruction, response, {description!r})\n"
+    )
 
 
 def to_verl_row(record: Record, index: int, data_source: str, split: str) -> dict[str, Any]:
@@ -165,9 +214,13 @@ def to_verl_row(record: Record, index: int, data_source: str, split: str) -> dic
         elif c.checker_id:
             functions.append("")
         else:
-            raise DataError(record.source, None, "constraints",
-                            f"record {record.id!r}: rule constraint {c.name!r} has neither code nor checker_id; "
-                            "nothing a verl reward could run")
+            raise DataError(
+                record.source,
+                None,
+                "constraints",
+                f"record {record.id!r}: rule constraint {c.name!r} has neither code nor checker_id; "
+                "nothing a verl reward could run",
+            )
         builtin.append({"checker_id": c.checker_id, "kwargs": c.kwargs or {}} if c.checker_id else None)
     gt: dict[str, Any] = {"checkers": checkers, "functions": functions}
     if any(b is not None for b in builtin):
@@ -182,8 +235,9 @@ def to_verl_row(record: Record, index: int, data_source: str, split: str) -> dic
     }
 
 
-def export_verl(records: Iterable[Record], path: str | os.PathLike, data_source: str = "verif_nb",
-                split: str = "train") -> Path:
+def export_verl(
+    records: Iterable[Record], path: str | os.PathLike, data_source: str = "verif_nb", split: str = "train"
+) -> Path:
     """Write records as the verl parquet rows VerIF trains on; returns the path written (atomically).
 
     Records with built-in checkers (IFEval ids) carry a ``builtin`` list in the ground truth that only
@@ -203,20 +257,20 @@ def export_verl(records: Iterable[Record], path: str | os.PathLike, data_source:
     rows = [to_verl_row(r, i, data_source, split) for i, r in enumerate(records)]
     if not rows:
         raise DataError(path, None, None, "no records to export; load some first (check LoadResult.skipped)")
-    n_builtin = sum(1 for row in rows for b in json.loads(row["reward_model"]["ground_truth"]).get("builtin") or []
-                    if b is not None and b.get("checker_id"))
+    n_builtin = sum(
+        1
+        for row in rows
+        for b in json.loads(row["reward_model"]["ground_truth"]).get("builtin") or []
+        if b is not None and b.get("checker_id")
+    )
     if n_builtin:
-        logger.warning("%d constraints are built-in checkers (IFEval ids): VerIF's reference reward cannot run them; "
-                       "train with verif-nb's reward", n_builtin)
+        logger.warning(
+            "%d constraints are built-in checkers (IFEval ids): VerIF's reference reward cannot run them; "
+            "train with verif-nb's reward",
+            n_builtin,
+        )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     logger.info("wrote %d verl rows to %s", len(rows), path)
     return path

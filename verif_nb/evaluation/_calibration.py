@@ -8,7 +8,6 @@ of the cases and tested on the other, to see whether a calibrated judge beats th
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from verif_nb.describe import describe_builtin
+from verif_nb.files import read_jsonl
+from verif_nb.ifeval import describe_checker
 
 
 @dataclass
@@ -35,8 +35,9 @@ class CalibrationCase:
         return self.checker_id.split(":")[0]
 
 
-def load_calibration_cases(path: str | Path | None = None, limit: int | None = None,
-                           seed: int = 0) -> list[CalibrationCase]:
+def load_calibration_cases(
+    path: str | Path | None = None, limit: int | None = None, seed: int = 0
+) -> list[CalibrationCase]:
     """The hard-constraint calibration set: by default the package's 120 IFEval cases (half satisfied,
     half violated, gold = the reference implementation's strict verdict). ``limit`` keeps a balanced subset.
 
@@ -45,11 +46,8 @@ def load_calibration_cases(path: str | Path | None = None, limit: int | None = N
         >>> len(cases), sum(c.gold for c in cases)
         (10, 5)
     """
-    if path is None:
-        text = resources.files("verif_nb.data").joinpath("calibration/ifeval_hard_120.jsonl").read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    cases = [CalibrationCase(**json.loads(line)) for line in text.splitlines() if line.strip()]
+    with resources.as_file(resources.files("verif_nb.data") / "calibration" / "ifeval_hard_120.jsonl") as default:
+        cases = [CalibrationCase(**row) for row in read_jsonl(path or default, "calibration")]
     if limit is not None and limit < len(cases):
         rng = random.Random(seed)
         pos = [c for c in cases if c.gold]
@@ -60,8 +58,9 @@ def load_calibration_cases(path: str | Path | None = None, limit: int | None = N
     return cases
 
 
-def build_calibration_cases(inputs: Sequence[dict], responses: dict[str, str], n: int = 120,
-                            seed: int = 0) -> list[CalibrationCase]:
+def build_calibration_cases(
+    inputs: Sequence[dict], responses: dict[str, str], n: int = 120, seed: int = 0
+) -> list[CalibrationCase]:
     """Draw ``n`` balanced single-constraint cases from IFEval-format inputs and responses (by prompt),
     with gold verdicts from verif-nb's reference-exact strict checkers.
 
@@ -94,12 +93,24 @@ def judge_calibration(cases: Sequence[CalibrationCase], judge, progress: bool = 
     """
     from verif_nb.judge import JudgeRequest
 
-    requests = [JudgeRequest.judge(c.prompt, c.response, describe_builtin(c.checker_id, c.kwargs))
-                for c in cases]
+    requests = [
+        JudgeRequest.judge(c.prompt, c.response, describe_checker(c.checker_id, c.kwargs, c.prompt)) for c in cases
+    ]
     outcomes = judge.run_many(requests, progress=progress)
-    return pd.DataFrame([{"checker_id": c.checker_id, "group": c.group, "gold": c.gold, "pred": o.passed,
-                          "p_yes": o.p_yes, "error": o.error, "latency_s": o.latency_s}
-                         for c, o in zip(cases, outcomes)])
+    return pd.DataFrame(
+        [
+            {
+                "checker_id": c.checker_id,
+                "group": c.group,
+                "gold": c.gold,
+                "pred": o.passed,
+                "p_yes": o.p_yes,
+                "error": o.error,
+                "latency_s": o.latency_s,
+            }
+            for c, o in zip(cases, outcomes)
+        ]
+    )
 
 
 def _balanced_accuracy(gold: pd.Series, pred: pd.Series) -> float:
@@ -125,23 +136,29 @@ def calibration_summary(frame: pd.DataFrame, seed: int = 0) -> dict:
     gold = frame["gold"].astype(bool)
     verified = frame["pred"].notna()
     pred = frame["pred"].fillna(False).astype(bool) & verified
-    out = {"cases": len(frame), "unverified": int((~verified).sum()),
-           "greedy_accuracy": float((pred == gold).where(verified, False).mean()),
-           "greedy_balanced_accuracy": _balanced_accuracy(gold, pred),
-           "greedy_yes_rate": float(pred[verified].mean()) if verified.any() else float("nan"),
-           "calibrated_threshold": None, "calibrated_balanced_accuracy": None}
+    out = {
+        "cases": len(frame),
+        "unverified": int((~verified).sum()),
+        "greedy_accuracy": float((pred == gold).where(verified, False).mean()),
+        "greedy_balanced_accuracy": _balanced_accuracy(gold, pred),
+        "greedy_yes_rate": float(pred[verified].mean()) if verified.any() else float("nan"),
+        "calibrated_threshold": None,
+        "calibrated_balanced_accuracy": None,
+    }
     if frame["p_yes"].notna().all() and len(frame) >= 4:
         idx = list(range(len(frame)))
         random.Random(seed).shuffle(idx)
-        fit, test = idx[: len(idx) // 2], idx[len(idx) // 2:]
+        fit, test = idx[: len(idx) // 2], idx[len(idx) // 2 :]
         p = frame["p_yes"].astype(float)
         candidates = sorted(set(p.iloc[fit])) or [0.5]
         best = max(candidates, key=lambda t: _balanced_accuracy(gold.iloc[fit], p.iloc[fit] >= t))
         out["calibrated_threshold"] = float(best)
-        out["calibrated_balanced_accuracy"] = _balanced_accuracy(gold.iloc[test].reset_index(drop=True),
-                                                                 (p.iloc[test] >= best).reset_index(drop=True))
+        out["calibrated_balanced_accuracy"] = _balanced_accuracy(
+            gold.iloc[test].reset_index(drop=True), (p.iloc[test] >= best).reset_index(drop=True)
+        )
         out["greedy_balanced_accuracy_test_half"] = _balanced_accuracy(
-            gold.iloc[test].reset_index(drop=True), pred.iloc[test].reset_index(drop=True))
+            gold.iloc[test].reset_index(drop=True), pred.iloc[test].reset_index(drop=True)
+        )
         out["calibrated_beats_greedy"] = out["calibrated_balanced_accuracy"] > out["greedy_balanced_accuracy_test_half"]
     return out
 
@@ -153,8 +170,14 @@ def calibration_by_group(frame: pd.DataFrame) -> pd.DataFrame:
         gold = g["gold"].astype(bool)
         verified = g["pred"].notna()
         pred = g["pred"].fillna(False).astype(bool) & verified
-        rows.append({"group": group, "n": len(g), "accuracy": float(((pred == gold) & verified).mean()),
-                     "balanced_accuracy": _balanced_accuracy(gold, pred),
-                     "yes_rate": float(pred[verified].mean()) if verified.any() else float("nan"),
-                     "unverified": int((~verified).sum())})
+        rows.append(
+            {
+                "group": group,
+                "n": len(g),
+                "accuracy": float(((pred == gold) & verified).mean()),
+                "balanced_accuracy": _balanced_accuracy(gold, pred),
+                "yes_rate": float(pred[verified].mean()) if verified.any() else float("nan"),
+                "unverified": int((~verified).sum()),
+            }
+        )
     return pd.DataFrame(rows).sort_values("accuracy").reset_index(drop=True)

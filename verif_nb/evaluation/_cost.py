@@ -35,6 +35,11 @@ def cost_per_thousand(costs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for mode, c in costs.items():
         n = max(int(c.get("verifications", 0)), 1)
-        rows.append({"mode": mode, "verifications": c.get("verifications", 0),
-                     **{k: 1000 * float(c.get(k, 0)) / n for k in ("seconds", *COST_KEYS)}})
+        rows.append(
+            {
+                "mode": mode,
+                "verifications": c.get("verifications", 0),
+                **{k: 1000 * float(c.get(k, 0)) / n for k in ("seconds", *COST_KEYS)},
+            }
+        )
     return pd.DataFrame(rows)

@@ -17,8 +17,25 @@ from verif_nb.verifier import VerificationResult, Verifier
 TAXONOMY_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("length", ("length", "paragraph", "sentence", "word_count", "number_words")),
     ("keyword", ("keyword", "forbidden", "letter_frequency")),
-    ("format", ("format", "listing", "list", "case", "punctuation", "json", "startend", "heading", "bullet",
-                "combination", "detectable_format", "title", "quotation", "table")),
+    (
+        "format",
+        (
+            "format",
+            "listing",
+            "list",
+            "case",
+            "punctuation",
+            "json",
+            "startend",
+            "heading",
+            "bullet",
+            "combination",
+            "detectable_format",
+            "title",
+            "quotation",
+            "table",
+        ),
+    ),
     ("style", ("style", "tone", "audience", "persona", "register", "voice", "language")),
 )
 
@@ -81,8 +98,15 @@ class GoldEvaluation:
                         correct += 1
                     elif better.reward == worse.reward:
                         ties += 1
-            rows.append({"mode": mode, "pairs": total, "accuracy": correct / total if total else float("nan"),
-                         "ties": ties, "unverified": unverified})
+            rows.append(
+                {
+                    "mode": mode,
+                    "pairs": total,
+                    "accuracy": correct / total if total else float("nan"),
+                    "ties": ties,
+                    "unverified": unverified,
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -100,15 +124,25 @@ def _metrics(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         precision = tp / (tp + fp) if tp + fp else float("nan")
         recall = tp / (tp + fn) if tp + fn else float("nan")
         f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-        rows.append({**dict(zip(by, key)), "n": len(g), "accuracy": (tp + tn) / len(g) if len(g) else float("nan"),
-                     "precision": precision, "recall": recall, "f1": f1, "coverage": len(verified) / len(g),
-                     "gold_positive_rate": float(g["gold"].astype(bool).mean()),
-                     "pred_positive_rate": float(pred.mean()) if len(pred) else float("nan")})
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "n": len(g),
+                "accuracy": (tp + tn) / len(g) if len(g) else float("nan"),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "coverage": len(verified) / len(g),
+                "gold_positive_rate": float(g["gold"].astype(bool).mean()),
+                "pred_positive_rate": float(pred.mean()) if len(pred) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def evaluate_against_gold(records: Iterable[Record], verifiers: Mapping[str, Verifier],
-                          progress: bool = True) -> GoldEvaluation:
+def evaluate_against_gold(
+    records: Iterable[Record], verifiers: Mapping[str, Verifier], progress: bool = True
+) -> GoldEvaluation:
     """Run each verifier on every labelled response of ``records`` and line its verdicts up with the gold labels.
 
     Example:
@@ -123,11 +157,15 @@ def evaluate_against_gold(records: Iterable[Record], verifiers: Mapping[str, Ver
     for mode, verifier in verifiers.items():
         before = judge_counters(verifier)
         start = time.perf_counter()
-        results: list[VerificationResult] = verifier.verify_batch([(rec, resp.text) for rec, resp in items],
-                                                                  progress=progress)
+        results: list[VerificationResult] = verifier.verify_batch(
+            [(rec, resp.text) for rec, resp in items], progress=progress
+        )
         after = judge_counters(verifier)
-        costs[mode] = {"verifications": len(items), "seconds": time.perf_counter() - start,
-                       **{k: after[k] - before[k] for k in after}}
+        costs[mode] = {
+            "verifications": len(items),
+            "seconds": time.perf_counter() - start,
+            **{k: after[k] - before[k] for k in after},
+        }
         for (rec, resp), res in zip(items, results):
             rid = resp.id or str(rec.responses.index(resp))
             for verdict, idx in zip(res.verdicts, res.constraint_indices):
@@ -135,16 +173,51 @@ def evaluate_against_gold(records: Iterable[Record], verifiers: Mapping[str, Ver
                 if gold is None:
                     continue
                 c = rec.constraints[idx]
-                c_rows.append({"mode": mode, "record_id": rec.id, "response_id": rid, "constraint": c.name,
-                               "kind": c.kind, "group": c.group, "taxonomy": taxonomy_group(c.group),
-                               "gold": bool(gold), "pred": verdict.passed, "reason": verdict.reason})
+                c_rows.append(
+                    {
+                        "mode": mode,
+                        "record_id": rec.id,
+                        "response_id": rid,
+                        "constraint": c.name,
+                        "kind": c.kind,
+                        "group": c.group,
+                        "taxonomy": taxonomy_group(c.group),
+                        "gold": bool(gold),
+                        "pred": verdict.passed,
+                        "reason": verdict.reason,
+                    }
+                )
             labels = [x for x in resp.labels if x is not None]
-            r_rows.append({"mode": mode, "record_id": rec.id, "response_id": rid, "gold": all(labels),
-                           "gold_score": resp.gold_score, "reward": res.reward,
-                           "pred": None if res.reward is None else res.reward >= 1.0 - 1e-9, "error": res.error})
-    constraints = pd.DataFrame(c_rows, columns=["mode", "record_id", "response_id", "constraint", "kind", "group",
-                                                "taxonomy", "gold", "pred", "reason"])
-    responses = pd.DataFrame(r_rows, columns=["mode", "record_id", "response_id", "gold", "gold_score", "reward",
-                                              "pred", "error"])
-    return GoldEvaluation(constraints=constraints.astype({"pred": object}), responses=responses.astype({"pred": object}),
-                          costs=costs)
+            r_rows.append(
+                {
+                    "mode": mode,
+                    "record_id": rec.id,
+                    "response_id": rid,
+                    "gold": all(labels),
+                    "gold_score": resp.gold_score,
+                    "reward": res.reward,
+                    "pred": None if res.reward is None else res.reward >= 1.0 - 1e-9,
+                    "error": res.error,
+                }
+            )
+    constraints = pd.DataFrame(
+        c_rows,
+        columns=[
+            "mode",
+            "record_id",
+            "response_id",
+            "constraint",
+            "kind",
+            "group",
+            "taxonomy",
+            "gold",
+            "pred",
+            "reason",
+        ],
+    )
+    responses = pd.DataFrame(
+        r_rows, columns=["mode", "record_id", "response_id", "gold", "gold_score", "reward", "pred", "error"]
+    )
+    return GoldEvaluation(
+        constraints=constraints.astype({"pred": object}), responses=responses.astype({"pred": object}), costs=costs
+    )

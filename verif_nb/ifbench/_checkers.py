@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from verif_nb.errors import CheckerError
-from verif_nb.ifeval._checkers import Checker, _plural, _quote, _register, build_checker
-from verif_nb.ifeval._text import count_words, split_sentences, word_tokenize
 from verif_nb.ifbench import _text
+from verif_nb.ifeval._checkers import Checker, _plural, _quote, _register, checker_from_kwargs
+from verif_nb.ifeval._text import count_words, split_sentences, word_tokenize
 
 IFBENCH_REGISTRY: dict[str, type[Checker]] = {}
 
@@ -103,8 +103,10 @@ class WordCountRange(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_words(response)
-        return (self.min_words <= n <= self.max_words,
-                f"{_plural(n, 'word')}, needs between {self.min_words} and {self.max_words}")
+        return (
+            self.min_words <= n <= self.max_words,
+            f"{_plural(n, 'word')}, needs between {self.min_words} and {self.max_words}",
+        )
 
 
 @_ifbench("count:unique_word_count")
@@ -151,16 +153,63 @@ class Conjunctions(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         found = {w for w in response.split() if w.strip(_PUNCT_SPACE).lower() in self.CONJUNCTIONS}
         listed = ", ".join(map(repr, sorted(found))) or "none"
-        return (len(found) >= self.small_n,
-                f"{_plural(len(found), 'distinct conjunction')} ({listed}), needs at least {self.small_n}")
+        return (
+            len(found) >= self.small_n,
+            f"{_plural(len(found), 'distinct conjunction')} ({listed}), needs at least {self.small_n}",
+        )
 
 
 PERSON_NAMES: tuple[str, ...] = (
-    "Emma", "Liam", "Sophia", "Jackson", "Olivia", "Noah", "Ava", "Lucas", "Isabella", "Mason", "Mia", "Ethan",
-    "Charlotte", "Alexander", "Amelia", "Benjamin", "Harper", "Leo", "Zoe", "Daniel", "Chloe", "Samuel", "Lily",
-    "Matthew", "Grace", "Owen", "Abigail", "Gabriel", "Ella", "Jacob", "Scarlett", "Nathan", "Victoria", "Elijah",
-    "Layla", "Nicholas", "Audrey", "David", "Hannah", "Christopher", "Penelope", "Thomas", "Nora", "Andrew", "Aria",
-    "Joseph", "Claire", "Ryan", "Stella", "Jonathan",
+    "Emma",
+    "Liam",
+    "Sophia",
+    "Jackson",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Lucas",
+    "Isabella",
+    "Mason",
+    "Mia",
+    "Ethan",
+    "Charlotte",
+    "Alexander",
+    "Amelia",
+    "Benjamin",
+    "Harper",
+    "Leo",
+    "Zoe",
+    "Daniel",
+    "Chloe",
+    "Samuel",
+    "Lily",
+    "Matthew",
+    "Grace",
+    "Owen",
+    "Abigail",
+    "Gabriel",
+    "Ella",
+    "Jacob",
+    "Scarlett",
+    "Nathan",
+    "Victoria",
+    "Elijah",
+    "Layla",
+    "Nicholas",
+    "Audrey",
+    "David",
+    "Hannah",
+    "Christopher",
+    "Penelope",
+    "Thomas",
+    "Nora",
+    "Andrew",
+    "Aria",
+    "Joseph",
+    "Claire",
+    "Ryan",
+    "Stella",
+    "Jonathan",
 )
 
 
@@ -175,17 +224,20 @@ class PersonNames(IFBenchChecker):
     """
 
     N: int
-    description: ClassVar[str] = ("Mention at least {N} different person names in the response, from this list of "
-                                  "person names: " + ", ".join(PERSON_NAMES) + ".")
+    description: ClassVar[str] = (
+        "Mention at least {N} different person names in the response, from this list of "
+        "person names: " + ", ".join(PERSON_NAMES) + "."
+    )
 
     def __post_init__(self) -> None:
         self._need_non_negative("N", self.N)
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         found = [name for name in PERSON_NAMES if re.search(rf"\b{re.escape(name)}\b", response)]
-        return (len(found) >= self.N,
-                f"{_plural(len(found), 'listed name')} ({', '.join(map(repr, found)) or 'none'}), "
-                f"needs at least {self.N}")
+        return (
+            len(found) >= self.N,
+            f"{_plural(len(found), 'listed name')} ({', '.join(map(repr, found)) or 'none'}), needs at least {self.N}",
+        )
 
 
 @_ifbench("count:numbers")
@@ -220,8 +272,9 @@ class PunctuationCover(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Use every standard punctuation mark at least once, including semicolons, colons, "
-                                  "and the interrobang (?!).")
+    description: ClassVar[str] = (
+        "Use every standard punctuation mark at least once, including semicolons, colons, and the interrobang (?!)."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         if not ("!?" in response or "?!" in response or "‽" in response):
@@ -273,12 +326,14 @@ class PronounCount(IFBenchChecker):
 
     N: int
     description: ClassVar[str] = "The response should include at least {N} pronouns."
-    PRONOUNS: ClassVar[frozenset[str]] = frozenset("""
+    PRONOUNS: ClassVar[frozenset[str]] = frozenset(
+        """
         i me we us you he him she her it they them my mine our ours your yours his hers its their theirs
         myself ourselves yourself yourselves himself herself itself themselves this that these those
         who whom whose which what whoever whomever whatever whichever anybody anyone anything everybody
         everyone everything nobody nothing somebody someone something each either neither both all some
-        any none""".split())
+        any none""".split()
+    )
 
     def __post_init__(self) -> None:
         self._need_non_negative("N", self.N)
@@ -306,9 +361,11 @@ class KeywordsMultiple(IFBenchChecker):
     keyword3: str
     keyword4: str
     keyword5: str
-    description: ClassVar[str] = ("Include keyword {keyword1} once in your response, keyword {keyword2} twice in your "
-                                  "response, keyword {keyword3} three times in your response, keyword {keyword4} five "
-                                  "times in your response, and keyword {keyword5} seven times in your response.")
+    description: ClassVar[str] = (
+        "Include keyword {keyword1} once in your response, keyword {keyword2} twice in your "
+        "response, keyword {keyword3} three times in your response, keyword {keyword4} five "
+        "times in your response, and keyword {keyword5} seven times in your response."
+    )
 
     def __post_init__(self) -> None:
         for name in ("keyword1", "keyword2", "keyword3", "keyword4", "keyword5"):
@@ -316,8 +373,9 @@ class KeywordsMultiple(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.lower()
-        for keyword, wanted in zip((self.keyword1, self.keyword2, self.keyword3, self.keyword4, self.keyword5),
-                                   (1, 2, 3, 5, 7)):
+        for keyword, wanted in zip(
+            (self.keyword1, self.keyword2, self.keyword3, self.keyword4, self.keyword5), (1, 2, 3, 5, 7)
+        ):
             n = text.count(keyword.lower())
             if n != wanted:
                 return False, f"{keyword!r} appears {_plural(n, 'time')}, needs exactly {wanted}"
@@ -340,8 +398,9 @@ class StopWordPercentage(IFBenchChecker):
     """
 
     percentage: int
-    description: ClassVar[str] = ("Ensure that stop words constitute no more than {percentage}% of the total words "
-                                  "in your response.")
+    description: ClassVar[str] = (
+        "Ensure that stop words constitute no more than {percentage}% of the total words in your response."
+    )
 
     def __post_init__(self) -> None:
         self._need_non_negative("percentage", self.percentage)
@@ -352,14 +411,19 @@ class StopWordPercentage(IFBenchChecker):
             return False, "no words"
         stop = _text.count_stopwords(response)
         share = (stop / n) * 100
-        return (share <= self.percentage,
-                f"{stop} of {_plural(n, 'word')} are stop words ({share:.1f}%), needs at most {self.percentage}%")
+        return (
+            share <= self.percentage,
+            f"{stop} of {_plural(n, 'word')} are stop words ({share:.1f}%), needs at most {self.percentage}%",
+        )
 
 
 def _sentence_endings(response: str) -> tuple[int, int, int]:
     sentences = split_sentences(response)
-    return (sum(s.endswith(".") for s in sentences), sum(s.endswith("?") for s in sentences),
-            sum(s.endswith("!") for s in sentences))
+    return (
+        sum(s.endswith(".") for s in sentences),
+        sum(s.endswith("?") for s in sentences),
+        sum(s.endswith("!") for s in sentences),
+    )
 
 
 @_ifbench("ratio:sentence_type")
@@ -376,8 +440,10 @@ class SentenceTypeRatio(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         declarative, interrogative, _ = _sentence_endings(response)
-        return (declarative == 2 * interrogative,
-                f"{declarative} declarative and {interrogative} interrogative sentences, needs exactly 2:1")
+        return (
+            declarative == 2 * interrogative,
+            f"{declarative} declarative and {interrogative} interrogative sentences, needs exactly 2:1",
+        )
 
 
 @_ifbench("ratio:sentence_balance")
@@ -390,13 +456,16 @@ class SentenceBalance(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Ensure that the ratio of sentence types (declarative, interrogative, exclamatory) "
-                                  "is balanced.")
+    description: ClassVar[str] = (
+        "Ensure that the ratio of sentence types (declarative, interrogative, exclamatory) is balanced."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         counts = _sentence_endings(response)
-        return (counts[0] == counts[1] == counts[2],
-                "{} declarative, {} interrogative, {} exclamatory sentences, needs equal counts".format(*counts))
+        return (
+            counts[0] == counts[1] == counts[2],
+            "{} declarative, {} interrogative, {} exclamatory sentences, needs equal counts".format(*counts),
+        )
 
 
 @_ifbench("ratio:overlap")
@@ -412,8 +481,9 @@ class TrigramOverlap(IFBenchChecker):
 
     reference_text: str
     percentage: int
-    description: ClassVar[str] = ("Maintain a trigram overlap of {percentage}% (±2%) with the provided reference "
-                                  "text: {reference_text}")
+    description: ClassVar[str] = (
+        "Maintain a trigram overlap of {percentage}% (±2%) with the provided reference text: {reference_text}"
+    )
 
     def __post_init__(self) -> None:
         self._need_non_negative("percentage", self.percentage)
@@ -423,9 +493,11 @@ class TrigramOverlap(IFBenchChecker):
         if not mine:
             return False, "the response is too short to have trigrams"
         overlap = len(mine & _text.char_trigrams(self.reference_text)) / len(mine)
-        return (self.percentage - 2 <= overlap * 100 <= self.percentage + 2,
-                f"{overlap * 100:.1f}% of the response trigrams are in the reference text, "
-                f"needs {self.percentage - 2}-{self.percentage + 2}%")
+        return (
+            self.percentage - 2 <= overlap * 100 <= self.percentage + 2,
+            f"{overlap * 100:.1f}% of the response trigrams are in the reference text, "
+            f"needs {self.percentage - 2}-{self.percentage + 2}%",
+        )
 
 
 @_ifbench("ratio:sentence_words")
@@ -439,8 +511,9 @@ class SentenceCharacterCount(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Respond with three sentences, all containing the same number of characters but "
-                                  "using all different words.")
+    description: ClassVar[str] = (
+        "Respond with three sentences, all containing the same number of characters but using all different words."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         sentences = split_sentences(response)
@@ -467,8 +540,9 @@ class AlphabetLoop(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Each word must start with the next letter of the alphabet, looping back to 'A' "
-                                  "after 'Z'.")
+    description: ClassVar[str] = (
+        "Each word must start with the next letter of the alphabet, looping back to 'A' after 'Z'."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         alphabet = string.ascii_lowercase
@@ -506,9 +580,11 @@ class ThreeVowels(IFBenchChecker):
         if len(lines) != 1:
             return False, f"{_plural(len(lines), 'line')}, needs a single paragraph on one line"
         vowels = sorted(set(lines[0].lower()) & set("aeiou"))
-        return (len(vowels) <= 3,
-                f"one paragraph using {_plural(len(vowels), 'vowel type')} ({', '.join(map(repr, vowels))})"
-                + ("" if len(vowels) <= 3 else ", needs at most 3"))
+        return (
+            len(vowels) <= 3,
+            f"one paragraph using {_plural(len(vowels), 'vowel type')} ({', '.join(map(repr, vowels))})"
+            + ("" if len(vowels) <= 3 else ", needs at most 3"),
+        )
 
 
 @_ifbench("words:consonants")
@@ -521,8 +597,9 @@ class ConsonantClusters(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Ensure each word in your response has at least one consonant cluster (two or more "
-                                  "consonants together).")
+    description: ClassVar[str] = (
+        "Ensure each word in your response has at least one consonant cluster (two or more consonants together)."
+    )
     _CLUSTER: ClassVar[re.Pattern[str]] = re.compile(r"[bcdfghjklmnpqrstvwxyz]{2}")
 
     def evaluate(self, response: str) -> tuple[bool, str]:
@@ -546,9 +623,10 @@ class Palindromes(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         found = [w for w in _no_punct(response).lower().split() if w == w[::-1] and len(w) >= 5]
-        return (len(found) >= 10,
-                f"{_plural(len(found), 'palindrome')} of 5+ letters ({', '.join(found[:12]) or 'none'}), "
-                "needs at least 10")
+        return (
+            len(found) >= 10,
+            f"{_plural(len(found), 'palindrome')} of 5+ letters ({', '.join(found[:12]) or 'none'}), needs at least 10",
+        )
 
 
 _PRIMES = frozenset({2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97})
@@ -593,8 +671,9 @@ class StartWithVerb(IFBenchChecker):
         tag = _text.first_token_tag(tokens)
         if tag is None:
             return False, "no tokens"
-        return "VB" in tag, f"the first word {_quote(tokens[0], 30)} is tagged {tag}" + \
-            ("" if "VB" in tag else ", not a verb")
+        return "VB" in tag, f"the first word {_quote(tokens[0], 30)} is tagged {tag}" + (
+            "" if "VB" in tag else ", not a verb"
+        )
 
 
 @_ifbench("words:repeats")
@@ -639,7 +718,10 @@ class AlternatingSyllableParity(IFBenchChecker):
         for i in range(len(parity) - 1):
             if parity[i] == parity[i + 1]:
                 kind = "odd" if parity[i] else "even"
-                return False, f"{_quote(words[i], 20)} and {_quote(words[i + 1], 20)} both have an {kind} syllable count"
+                return (
+                    False,
+                    f"{_quote(words[i], 20)} and {_quote(words[i + 1], 20)} both have an {kind} syllable count",
+                )
         return True, "syllable counts alternate between odd and even"
 
 
@@ -664,8 +746,10 @@ class LastWordFirstNext(IFBenchChecker):
             if not last or not first:
                 return False, f"sentence {i + 1 if not last else i + 2} has no words"
             if last[-1].lower() != first[0].lower():
-                return False, (f"sentence {i + 1} ends with {_quote(last[-1], 20)} but sentence {i + 2} "
-                               f"starts with {_quote(first[0], 20)}")
+                return False, (
+                    f"sentence {i + 1} ends with {_quote(last[-1], 20)} but sentence {i + 2} "
+                    f"starts with {_quote(first[0], 20)}"
+                )
         return True, f"all {len(sentences)} sentences chain last word to first word"
 
 
@@ -679,8 +763,9 @@ class ParagraphLastFirst(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Each paragraph must end with the same word it started with, separate paragraphs "
-                                  "with a newline.")
+    description: ClassVar[str] = (
+        "Each paragraph must end with the same word it started with, separate paragraphs with a newline."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         for number, line in enumerate(response.split("\n"), start=1):
@@ -725,7 +810,9 @@ class KeywordAtPosition(IFBenchChecker):
     keyword: str
     n: int
     m: int
-    description: ClassVar[str] = "Include keyword {keyword} in the {n}-th sentence, as the {m}-th word of that sentence."
+    description: ClassVar[str] = (
+        "Include keyword {keyword} in the {n}-th sentence, as the {m}-th word of that sentence."
+    )
 
     def __post_init__(self) -> None:
         self._need_text("keyword", self.keyword)
@@ -758,8 +845,9 @@ class KeywordSecondAndSecondLast(IFBenchChecker):
     """
 
     keyword: str
-    description: ClassVar[str] = ("The second word in your response and the second to last word in your response "
-                                  "should be the word {keyword}.")
+    description: ClassVar[str] = (
+        "The second word in your response and the second to last word in your response should be the word {keyword}."
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keyword", self.keyword.strip())
@@ -778,8 +866,10 @@ class KeywordSecondAndSecondLast(IFBenchChecker):
         wanted = self.keyword.lower()
         if tokens[1].lower() == second_last.lower() == wanted:
             return True, f"the second and second-to-last words are {self.keyword!r}"
-        return False, (f"the second word is {_quote(tokens[1], 20)} and the second-to-last is "
-                       f"{_quote(second_last, 20)}; both must be {self.keyword!r}")
+        return False, (
+            f"the second word is {_quote(tokens[1], 20)} and the second-to-last is "
+            f"{_quote(second_last, 20)}; both must be {self.keyword!r}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -799,8 +889,9 @@ class IncrementingAlliteration(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Each sentence must have a longer sequence of consecutive alliterative words than "
-                                  "the previous one.")
+    description: ClassVar[str] = (
+        "Each sentence must have a longer sequence of consecutive alliterative words than the previous one."
+    )
 
     @staticmethod
     def _score(sentence: str) -> int:
@@ -875,7 +966,10 @@ class IncrementingWordCount(IFBenchChecker):
             return False, "no sentences"
         for i in range(1, len(counts)):
             if counts[i] != counts[i - 1] + self.small_n:
-                return False, f"words per sentence {counts}: sentence {i + 1} should have {counts[i - 1] + self.small_n}"
+                return (
+                    False,
+                    f"words per sentence {counts}: sentence {i + 1} should have {counts[i - 1] + self.small_n}",
+                )
         return True, f"words per sentence {counts} grow by {self.small_n}"
 
 
@@ -926,8 +1020,10 @@ class NestedQuotes(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Include quotes within quotes within quotes, at least 3 levels deep, alternating "
-                                  "between double quotes and single quotes.")
+    description: ClassVar[str] = (
+        "Include quotes within quotes within quotes, at least 3 levels deep, alternating "
+        "between double quotes and single quotes."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         stack: list[str] = []
@@ -1001,8 +1097,10 @@ class WordPerLine(IFBenchChecker):
         text = _no_punct(response).strip()
         lines = [line for line in text.split("\n") if line != ""]
         words = len(text.split())
-        return (len(lines) == words,
-                f"{_plural(words, 'word')} on {_plural(len(lines), 'non-empty line')}, needs one word per line")
+        return (
+            len(lines) == words,
+            f"{_plural(words, 'word')} on {_plural(len(lines), 'non-empty line')}, needs one word per line",
+        )
 
 
 @_ifbench("format:emoji")
@@ -1123,8 +1221,9 @@ class ItalicThesis(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Each section must begin with a thesis statement in italics, use HTML to indicate "
-                                  "the italics.")
+    description: ClassVar[str] = (
+        "Each section must begin with a thesis statement in italics, use HTML to indicate the italics."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         start = response.find("<i>")
@@ -1140,7 +1239,7 @@ class ItalicThesis(IFBenchChecker):
                 return False, "the italic thesis is never closed"
         if text[3:end].strip() == "":
             return False, "the italic thesis is empty"
-        if text[end + 4:].strip() == "":
+        if text[end + 4 :].strip() == "":
             return False, "nothing follows the italic thesis"
         return True, "an italic thesis followed by text"
 
@@ -1155,8 +1254,10 @@ class SubBullets(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Your response must include bullet points denoted by * and at least one sub-bullet "
-                                  "point denoted by - for each bullet point.")
+    description: ClassVar[str] = (
+        "Your response must include bullet points denoted by * and at least one sub-bullet "
+        "point denoted by - for each bullet point."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         pieces = response.split("*")[1:]
@@ -1179,8 +1280,10 @@ class SentencesThenBullets(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Your answer must contain at least two sentences ending in a period followed by at "
-                                  "least two bullet points denoted by *.")
+    description: ClassVar[str] = (
+        "Your answer must contain at least two sentences ending in a period followed by at "
+        "least two bullet points denoted by *."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         reading_sentences = True
@@ -1197,8 +1300,9 @@ class SentencesThenBullets(IFBenchChecker):
                 reading_sentences = found > 0
             else:
                 return False, f"line {number} is neither a bullet nor part of the opening sentences"
-        return bullets >= 2, f"{_plural(sentences, 'sentence')} then {_plural(bullets, 'bullet')}" + \
-            ("" if bullets >= 2 else ", needs at least 2 bullets")
+        return bullets >= 2, f"{_plural(sentences, 'sentence')} then {_plural(bullets, 'bullet')}" + (
+            "" if bullets >= 2 else ", needs at least 2 bullets"
+        )
 
 
 @_ifbench("format:title_case")
@@ -1212,8 +1316,9 @@ class TitleCase(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Write the entire response in title case (capitalize the first letter of every "
-                                  "major word).")
+    description: ClassVar[str] = (
+        "Write the entire response in title case (capitalize the first letter of every major word)."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         for token in word_tokenize(response):
@@ -1241,8 +1346,10 @@ class OutputTemplate(IFBenchChecker):
         "missing 'My Conclusion:', 'Future Outlook:'"
     """
 
-    description: ClassVar[str] = ("Use this exact template for your response: My Answer: [answer] My Conclusion: "
-                                  "[conclusion] Future Outlook: [outlook]")
+    description: ClassVar[str] = (
+        "Use this exact template for your response: My Answer: [answer] My Conclusion: "
+        "[conclusion] Future Outlook: [outlook]"
+    )
     LABELS: ClassVar[tuple[str, ...]] = ("My Answer:", "My Conclusion:", "Future Outlook:")
 
     def evaluate(self, response: str) -> tuple[bool, str]:
@@ -1306,12 +1413,14 @@ class MultipleChoiceQuestions(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Generate 4 multiple choice questions with 5 options each about '20th century art "
-                                  "history'. Each question should start with the label \"Question\". The questions "
-                                  "should get progressively longer. Do not provide an explanation.")
+    description: ClassVar[str] = (
+        "Generate 4 multiple choice questions with 5 options each about '20th century art "
+        'history\'. Each question should start with the label "Question". The questions '
+        "should get progressively longer. Do not provide an explanation."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
-        if response[response.find("Question"):] != response:
+        if response[response.find("Question") :] != response:
             return False, "does not start with 'Question' (no preamble allowed)"
         parts = re.split(r"\n*(?:Question \d+[\.|\):;]?\s*)", response)
         if parts[0] == "":
@@ -1374,8 +1483,10 @@ class WordsReversed(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("What animal is the national symbol of the US? Respond to this query, but make your "
-                                  "sentence in reverse order of what it should be, per word.")
+    description: ClassVar[str] = (
+        "What animal is the national symbol of the US? Respond to this query, but make your "
+        "sentence in reverse order of what it should be, per word."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         forward = " ".join(_no_punct(response.lower().strip()).split()[::-1])
@@ -1396,8 +1507,10 @@ class CharactersReversed(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("What animal is the national symbol of the US? Respond to this query, but make your "
-                                  "sentence in reverse order of what it should be, per letter.")
+    description: ClassVar[str] = (
+        "What animal is the national symbol of the US? Respond to this query, but make your "
+        "sentence in reverse order of what it should be, per letter."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         if "elgae dlab" in response.lower():
@@ -1415,8 +1528,9 @@ class AlphabetSentences(IFBenchChecker):
         '2 sentences, needs exactly 26'
     """
 
-    description: ClassVar[str] = ("Tell me a 26-sentence story where each sentence's first word starts with the "
-                                  "letters of the alphabet in order.")
+    description: ClassVar[str] = (
+        "Tell me a 26-sentence story where each sentence's first word starts with the letters of the alphabet in order."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         sentences = split_sentences(response)
@@ -1430,9 +1544,33 @@ class AlphabetSentences(IFBenchChecker):
 
 
 EUROPEAN_CAPITALS_NORTH_TO_SOUTH: tuple[str, ...] = (
-    "Reykjavik", "Helsinki", "Oslo", "Tallinn", "Stockholm", "Riga", "Moscow", "Copenhagen", "Vilnius", "Minsk",
-    "Dublin", "Berlin", "Amsterdam", "Warsaw", "London", "Brussels", "Prague", "Luxembourg", "Paris", "Vienna",
-    "Bratislava", "Budapest", "Vaduz", "Chisinau", "Bern", "Ljubljana", "Zagreb",
+    "Reykjavik",
+    "Helsinki",
+    "Oslo",
+    "Tallinn",
+    "Stockholm",
+    "Riga",
+    "Moscow",
+    "Copenhagen",
+    "Vilnius",
+    "Minsk",
+    "Dublin",
+    "Berlin",
+    "Amsterdam",
+    "Warsaw",
+    "London",
+    "Brussels",
+    "Prague",
+    "Luxembourg",
+    "Paris",
+    "Vienna",
+    "Bratislava",
+    "Budapest",
+    "Vaduz",
+    "Chisinau",
+    "Bern",
+    "Ljubljana",
+    "Zagreb",
 )
 
 
@@ -1446,9 +1584,11 @@ class EuropeanCapitals(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("Give me the names of all capital cities of european countries whose latitude is "
-                                  "higher than than 45 degrees? List the capital cities without country names, "
-                                  "separated by commas, sorted by latitude, from highest to lowest.")
+    description: ClassVar[str] = (
+        "Give me the names of all capital cities of european countries whose latitude is "
+        "higher than than 45 degrees? List the capital cities without country names, "
+        "separated by commas, sorted by latitude, from highest to lowest."
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         names = [name for name in _ascii_fold(response).split(",") if name.strip()]
@@ -1472,8 +1612,10 @@ class CityCSV(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ('Generate CSV data: The column names are ["ID", "Country", "City", "Year", "Count"], '
-                                  'the data should be comma delimited. Please generate 7 rows.')
+    description: ClassVar[str] = (
+        'Generate CSV data: The column names are ["ID", "Country", "City", "Year", "Count"], '
+        "the data should be comma delimited. Please generate 7 rows."
+    )
     HEADER: ClassVar[list[str]] = ["ID", "Country", "City", "Year", "Count"]
 
     def evaluate(self, response: str) -> tuple[bool, str]:
@@ -1502,12 +1644,15 @@ class SpecialCharacterCSV(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ('Generate CSV data: The column names are ["ProductID", "Category", "Brand", "Price", '
-                                  '"Stock"], the data should be comma delimited. Please generate 14 rows. Add one '
-                                  'field which contains a special character and enclose it in double quotes.')
+    description: ClassVar[str] = (
+        'Generate CSV data: The column names are ["ProductID", "Category", "Brand", "Price", '
+        '"Stock"], the data should be comma delimited. Please generate 14 rows. Add one '
+        "field which contains a special character and enclose it in double quotes."
+    )
     _HEADER: ClassVar[re.Pattern[str]] = re.compile(
         r'^(ProductID|"ProductID"),[ \t]*(Category|"Category"),[ \t]*(Brand|"Brand"),[ \t]*(Price|"Price"),'
-        r'[ \t]*(Stock|"Stock")$')
+        r'[ \t]*(Stock|"Stock")$'
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         if not self._HEADER.match(response.split("\n")[0].strip()):
@@ -1538,12 +1683,15 @@ class QuotedTabSeparated(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ('Generate CSV data: The column names are ["StudentID", "Subject", "Grade", '
-                                  '"Semester", "Score"], the data should be tab delimited. Please generate 3 rows and '
-                                  'enclose each single field in double quotes.')
+    description: ClassVar[str] = (
+        'Generate CSV data: The column names are ["StudentID", "Subject", "Grade", '
+        '"Semester", "Score"], the data should be tab delimited. Please generate 3 rows and '
+        "enclose each single field in double quotes."
+    )
     _HEADER: ClassVar[re.Pattern[str]] = re.compile(
         r'^(StudentID|"StudentID")\t *(Subject|"Subject")\t *(Grade|"Grade")\t *(Semester|"Semester")'
-        r'\t *(Score|"Score")$')
+        r'\t *(Score|"Score")$'
+    )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         if not self._HEADER.match(response.split("\n")[0].strip()):
@@ -1574,10 +1722,15 @@ class DateList(IFBenchChecker):
         True
     """
 
-    description: ClassVar[str] = ("List the start dates of all the battles Napoleon fought separated by commas, use "
-                                  "the following date format: YYYY-MM-DD. Do not provide an explanation.")
-    _DAYS: ClassVar[dict[int, int]] = {**dict.fromkeys((1, 3, 5, 7, 8, 10, 12), 31),
-                                      **dict.fromkeys((4, 6, 9, 11), 30), 2: 29}
+    description: ClassVar[str] = (
+        "List the start dates of all the battles Napoleon fought separated by commas, use "
+        "the following date format: YYYY-MM-DD. Do not provide an explanation."
+    )
+    _DAYS: ClassVar[dict[int, int]] = {
+        **dict.fromkeys((1, 3, 5, 7, 8, 10, 12), 31),
+        **dict.fromkeys((4, 6, 9, 11), 30),
+        2: 29,
+    }
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         dates = response.strip().split(",")
@@ -1610,10 +1763,12 @@ class RepeatWithFirstWordChanged(IFBenchChecker):
     """
 
     prompt_to_repeat: str
-    description: ClassVar[str] = ("Repeat the request, but change the first word of the repeated request, (do not say "
-                                  "anything before repeating the request; the request you need to repeat does not "
-                                  "include this sentence) and do not answer the actual request! Request: "
-                                  "{prompt_to_repeat}")
+    description: ClassVar[str] = (
+        "Repeat the request, but change the first word of the repeated request, (do not say "
+        "anything before repeating the request; the request you need to repeat does not "
+        "include this sentence) and do not answer the actual request! Request: "
+        "{prompt_to_repeat}"
+    )
 
     def __post_init__(self) -> None:
         self._need_text("prompt_to_repeat", self.prompt_to_repeat)
@@ -1632,7 +1787,8 @@ class RepeatSentence(IFBenchChecker):
     """The whole response is 'Only output this sentence here, ignore all other requests.' (case-insensitive).
 
     Example:
-        >>> get_checker("repeat:repeat_simple").check("ONLY output this sentence here, ignore all other requests.").passed
+        >>> checker = get_checker("repeat:repeat_simple")
+        >>> checker.check("ONLY output this sentence here, ignore all other requests.").passed
         True
     """
 
@@ -1659,8 +1815,10 @@ class RepeatSpan(IFBenchChecker):
     prompt_to_repeat: str
     n_start: int
     n_end: int
-    description: ClassVar[str] = ("Copy the span of words that lies between (and including) index {n_start} and "
-                                  "{n_end}, the indices are character indices!")
+    description: ClassVar[str] = (
+        "Copy the span of words that lies between (and including) index {n_start} and "
+        "{n_end}, the indices are character indices!"
+    )
 
     def __post_init__(self) -> None:
         self._need_text("prompt_to_repeat", self.prompt_to_repeat)
@@ -1675,7 +1833,7 @@ class RepeatSpan(IFBenchChecker):
             >>> get_checker("repeat:repeat_span", {"prompt_to_repeat": "abcdef", "n_start": 1, "n_end": 2}).span
             'bc'
         """
-        return self.prompt_to_repeat[self.n_start:self.n_end + 1]
+        return self.prompt_to_repeat[self.n_start : self.n_end + 1]
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         if response.strip().lower() == self.span.strip().lower():
@@ -1701,13 +1859,14 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> IFBenc
     Example:
         >>> get_checker("count:numbers", {"N": 3, "keyword": None}).N
         3
-        >>> get_checker("count:numbers", {})
+        >>> get_checker("count:numbers", {})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.CheckerError: count:numbers: needs a non-empty value for ['N'] (the reference would draw a random one; give it explicitly)
+        verif_nb.errors.CheckerError: count:numbers: needs a non-empty value for ['N'] (the reference would draw ...
     """
     cls = IFBENCH_REGISTRY.get(checker_id)
     if cls is None:
-        raise CheckerError(f"unknown IFBench checker id {checker_id!r}; "
-                           "known ids are listed in verif_nb.ifbench.CHECKER_IDS")
-    return build_checker(cls, kwargs, is_given=_given)  # type: ignore[return-value]
+        raise CheckerError(
+            f"unknown IFBench checker id {checker_id!r}; known ids are listed in verif_nb.ifbench.CHECKER_IDS"
+        )
+    return checker_from_kwargs(cls, kwargs, is_given=_given)  # type: ignore[return-value]

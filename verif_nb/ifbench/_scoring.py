@@ -10,15 +10,16 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from verif_nb.errors import CheckerError
+from verif_nb.ifbench._checkers import IFBENCH_REGISTRY
+from verif_nb.ifbench._checkers import get_checker as get_ifbench_checker
 from verif_nb.ifeval._checkers import Checker
 from verif_nb.ifeval._checkers import get_checker as get_ifeval_checker
 from verif_nb.ifeval._scoring import IFEvalScores, _check_loose, score_responses
-from verif_nb.ifbench._checkers import IFBENCH_REGISTRY
-from verif_nb.ifbench._checkers import get_checker as get_ifbench_checker
 from verif_nb.records import Verdict
 
 # Checks whose verdict rests on data that may differ from the reference's (see _text).
@@ -38,8 +39,10 @@ def get_any_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Ch
         return get_ifeval_checker(checker_id, {k: v for k, v in (kwargs or {}).items() if v is not None})
     except CheckerError as err:
         if str(err).startswith("unknown IFEval checker id"):
-            raise CheckerError(f"unknown checker id {checker_id!r}: neither an IFBench nor an IFEval id "
-                               "(see verif_nb.ifbench.CHECKER_IDS, verif_nb.ifeval.CHECKER_IDS)") from None
+            raise CheckerError(
+                f"unknown checker id {checker_id!r}: neither an IFBench nor an IFEval id "
+                "(see verif_nb.ifbench.CHECKER_IDS, verif_nb.ifeval.CHECKER_IDS)"
+            ) from None
         raise
 
 
@@ -47,7 +50,8 @@ def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: s
     """Check one IFBench (or IFEval) constraint on one response, strict or loose.
 
     Example:
-        >>> check_constraint("format:output_template", {}, "Sure!\\nMy Answer: y My Conclusion: z Future Outlook: w").passed
+        >>> answer = "Sure!\\nMy Answer: y My Conclusion: z Future Outlook: w"
+        >>> check_constraint("format:output_template", {}, answer).passed
         True
     """
     checker = get_any_checker(checker_id, kwargs)
@@ -77,9 +81,13 @@ class IFBenchScores(IFEvalScores):
 
         if _text.tagger_is_exact():
             return {}
-        return {"words:start_verb": {
-            "checks": n, "why": f"first-word part-of-speech tag from {_text.tagger_source()}; nltk's "
-            "averaged_perceptron_tagger_eng is not installable offline (set VERIF_NB_POS_TAGGER to its folder)"}}
+        return {
+            "words:start_verb": {
+                "checks": n,
+                "why": f"first-word part-of-speech tag from {_text.tagger_source()}; nltk's "
+                "averaged_perceptron_tagger_eng is not installable offline (set VERIF_NB_POS_TAGGER to its folder)",
+            }
+        }
 
     def summary(self) -> dict[str, Any]:
         """IFEval's summary plus ``num_left_out`` and ``approximate_checks``.
@@ -91,9 +99,12 @@ class IFBenchScores(IFEvalScores):
         return {**super().summary(), "num_left_out": self.left_out, "approximate_checks": self.approximate_checks()}
 
 
-def score_ifbench(inputs: str | Path | Iterable[dict[str, Any]],
-                  responses: str | Path | Iterable[dict[str, Any]],
-                  progress: bool = False, only_answered: bool = False) -> IFBenchScores:
+def score_ifbench(
+    inputs: str | Path | Iterable[dict[str, Any]],
+    responses: str | Path | Iterable[dict[str, Any]],
+    progress: bool = False,
+    only_answered: bool = False,
+) -> IFBenchScores:
     """Score responses on IFBench inputs (``IFBench_test.jsonl`` layout), strict and loose, as the reference does.
 
     An input prompt without a response is a DataError naming it unless ``only_answered``; then it is
@@ -104,5 +115,12 @@ def score_ifbench(inputs: str | Path | Iterable[dict[str, Any]],
         >>> score_ifbench(rows, [{"prompt": "p", "response": "Sure:\\nyes"}]).loose_rows[0]["follow_all_instructions"]
         True
     """
-    return score_responses(inputs, responses, get_any_checker, progress=progress, desc="IFBench",
-                           only_answered=only_answered, scores_cls=IFBenchScores)  # type: ignore[return-value]
+    return score_responses(
+        inputs,
+        responses,
+        get_any_checker,
+        progress=progress,
+        desc="IFBench",
+        only_answered=only_answered,
+        scores_cls=IFBenchScores,
+    )  # type: ignore[return-value]

@@ -47,14 +47,16 @@ def _need(module: str, package: str):
         return __import__(module)
     except ImportError:
         raise MissingDependencyError(
-            f"the IFBench checkers need the PyPI package {package!r}: pip install 'verif-nb[ifbench]'") from None
+            f"the IFBench checkers need the PyPI package {package!r}: pip install 'verif-nb[ifbench]'"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
 # Stop words
 # ---------------------------------------------------------------------------------------------
 
-ENGLISH_STOPWORDS: frozenset[str] = frozenset("""
+ENGLISH_STOPWORDS: frozenset[str] = frozenset(
+    """
 i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves
 he him his himself she she's her hers herself it it's its itself they them their theirs themselves
 what which who whom this that that'll these those am is are was were be been being have has had
@@ -65,7 +67,8 @@ some such no nor not only own same so than too very s t can will just don don't 
 now d ll m o re ve y ain aren aren't couldn couldn't didn didn't doesn doesn't hadn hadn't hasn
 hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't needn needn't shan shan't shouldn
 shouldn't wasn wasn't weren weren't won won't wouldn wouldn't
-""".split())
+""".split()
+)
 
 _WORD = re.compile(r"\w+")
 
@@ -92,7 +95,7 @@ def char_trigrams(text: str) -> set[str]:
         >>> char_trigrams("ab")
         set()
     """
-    return {text[i:i + 3] for i in range(len(text) - 2)}
+    return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,8 +159,10 @@ def _tagger() -> tuple[dict, dict, list, str]:
         return parts["weights"], parts["tagdict"], list(parts["classes"]), "nltk averaged_perceptron_tagger_eng"
     spec = find_spec("textblob_aptagger")  # locates the files without importing textblob
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("words:start_verb needs a part-of-speech model: pip install 'verif-nb[ifbench]' "
-                                     f"(textblob-aptagger), or set {TAGGER_ENV} to nltk's tagger folder")
+        raise MissingDependencyError(
+            "words:start_verb needs a part-of-speech model: pip install 'verif-nb[ifbench]' "
+            f"(textblob-aptagger), or set {TAGGER_ENV} to nltk's tagger folder"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "trontagger-0.1.0.pickle"
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -219,12 +224,22 @@ def first_token_tag(tokens: list[str]) -> str | None:
     prev, prev2 = "-START-", "-START2-"
     i = 2
     features = defaultdict(int)
-    for name, *args in (("bias",), ("i suffix", word[-3:]), ("i pref1", word[0] if word else ""),
-                        ("i-1 tag", prev), ("i-2 tag", prev2), ("i tag+i-2 tag", prev, prev2),
-                        ("i word", context[i]), ("i-1 tag+i word", prev, context[i]),
-                        ("i-1 word", context[i - 1]), ("i-1 suffix", context[i - 1][-3:]),
-                        ("i-2 word", context[i - 2]), ("i+1 word", context[i + 1]),
-                        ("i+1 suffix", context[i + 1][-3:]), ("i+2 word", context[i + 2])):
+    for name, *args in (
+        ("bias",),
+        ("i suffix", word[-3:]),
+        ("i pref1", word[0] if word else ""),
+        ("i-1 tag", prev),
+        ("i-2 tag", prev2),
+        ("i tag+i-2 tag", prev, prev2),
+        ("i word", context[i]),
+        ("i-1 tag+i word", prev, context[i]),
+        ("i-1 word", context[i - 1]),
+        ("i-1 suffix", context[i - 1][-3:]),
+        ("i-2 word", context[i - 2]),
+        ("i+1 word", context[i + 1]),
+        ("i+1 suffix", context[i + 1][-3:]),
+        ("i+2 word", context[i + 2]),
+    ):
         features[" ".join((name, *args))] += 1
     scores: dict[str, float] = defaultdict(float)
     for feature, value in features.items():

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from verif_nb.errors import CheckerError
-from verif_nb.ifeval import CHECKER_IDS as IFEVAL_IDS
-from verif_nb.ifeval import check_constraint as check_ifeval
-from verif_nb.ifeval._scoring import _check_loose
 from verif_nb.ifbench._checkers import IFBENCH_CHECKER_IDS, IFBENCH_REGISTRY
 from verif_nb.ifbench._checkers import get_checker as get_ifbench_checker
 from verif_nb.ifbench._scoring import get_any_checker
 from verif_nb.ifbench._text import MissingDependencyError
+from verif_nb.ifeval import CHECKER_IDS as IFEVAL_IDS
+from verif_nb.ifeval import check_constraint as check_ifeval
+from verif_nb.ifeval._scoring import _check_loose
 from verif_nb.records import Verdict
 
 CHECKER_IDS: list[str] = sorted(set(IFEVAL_IDS) | set(IFBENCH_CHECKER_IDS))
@@ -40,8 +39,9 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None):
     return get_any_checker(checker_id, kwargs)
 
 
-def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: str,
-                     prompt: str | None = None, loose: bool = False) -> Verdict:
+def check_constraint(
+    checker_id: str, kwargs: dict[str, Any] | None, response: str, prompt: str | None = None, loose: bool = False
+) -> Verdict:
     """Check one built-in constraint; a checker whose optional package is missing gives passed=None.
 
     Example:
@@ -57,16 +57,17 @@ def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: s
         return Verdict(name=checker_id, kind="rule", passed=None, error=str(err))
 
 
-def describe(checker_id: str, kwargs: dict[str, Any] | None) -> str | None:
-    """An IFBench checker's constraint in words, or None for ids that are not IFBench's (or bad kwargs).
+def describe(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> str:
+    """Any built-in checker's constraint in words (IFEval's or IFBench's); CheckerError for unknown ids or bad kwargs.
 
     Example:
         >>> describe("format:no_whitespace", {})
         'The output should not contain any whitespace.'
+        >>> describe("punctuation:no_comma", {})
+        'The response must not contain any commas.'
     """
     if checker_id not in IFBENCH_REGISTRY:
-        return None
-    try:
-        return get_ifbench_checker(checker_id, kwargs).describe()
-    except CheckerError:
-        return None
+        from verif_nb.ifeval import describe_checker
+
+        return describe_checker(checker_id, kwargs, prompt)
+    return get_ifbench_checker(checker_id, kwargs).describe()

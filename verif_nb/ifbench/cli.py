@@ -26,10 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ifbench`` command group (``ifbench score``)."""
     ifbench = subparsers.add_parser("ifbench", help="IFBench scoring with the built-in checkers (58 unseen types)")
     sub = ifbench.add_subparsers(dest="ifbench_command", required=True)
-    score = sub.add_parser("score", help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, "
-                                         "prints one JSON line of aggregates")
+    score = sub.add_parser(
+        "score",
+        help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, prints one JSON line of aggregates",
+    )
     add_score_arguments(score, "IFBench")
-    score.add_argument("--only-answered", action="store_true",
-                       help="score only prompts that have a response (the summary's num_left_out says how many "
-                            "were left out); without it a prompt with no response is an error naming it")
+    score.add_argument(
+        "--only-answered",
+        action="store_true",
+        help="score only prompts that have a response (the summary's num_left_out says how many "
+        "were left out); without it a prompt with no response is an error naming it",
+    )
     score.set_defaults(func=_score)

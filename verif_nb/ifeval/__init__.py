@@ -17,6 +17,8 @@ from verif_nb.ifeval._checkers import (
     RELATIONS,
     Checker,
     accepted_kwargs,
+    build_checker,
+    describe_checker,
     get_checker,
 )
 from verif_nb.ifeval._scoring import (
@@ -36,9 +38,11 @@ __all__ = [
     "Checker",
     "IFEvalScores",
     "accepted_kwargs",
+    "build_checker",
     "check_constraint",
     "count_sentences",
     "count_words",
+    "describe_checker",
     "get_checker",
     "loose_variants",
     "score_ifeval",

@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import re
@@ -38,16 +37,42 @@ RELATIONS: tuple[str, ...] = ("less than", "at least")
 
 # The languages the reference accepts for language:response_language (it fails on other codes).
 LANGUAGE_CODES: dict[str, str] = {
-    "en": "English", "es": "Spanish", "pt": "Portuguese", "ar": "Arabic", "hi": "Hindi",
-    "fr": "French", "ru": "Russian", "de": "German", "ja": "Japanese", "it": "Italian",
-    "bn": "Bengali", "uk": "Ukrainian", "th": "Thai", "ur": "Urdu", "ta": "Tamil", "te": "Telugu",
-    "bg": "Bulgarian", "ko": "Korean", "pl": "Polish", "he": "Hebrew", "fa": "Persian",
-    "vi": "Vietnamese", "ne": "Nepali", "sw": "Swahili", "kn": "Kannada", "mr": "Marathi",
-    "gu": "Gujarati", "pa": "Punjabi", "ml": "Malayalam", "fi": "Finnish",
+    "en": "English",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "ar": "Arabic",
+    "hi": "Hindi",
+    "fr": "French",
+    "ru": "Russian",
+    "de": "German",
+    "ja": "Japanese",
+    "it": "Italian",
+    "bn": "Bengali",
+    "uk": "Ukrainian",
+    "th": "Thai",
+    "ur": "Urdu",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "bg": "Bulgarian",
+    "ko": "Korean",
+    "pl": "Polish",
+    "he": "Hebrew",
+    "fa": "Persian",
+    "vi": "Vietnamese",
+    "ne": "Nepali",
+    "sw": "Swahili",
+    "kn": "Kannada",
+    "mr": "Marathi",
+    "gu": "Gujarati",
+    "pa": "Punjabi",
+    "ml": "Malayalam",
+    "fi": "Finnish",
 }
 
 CONSTRAINED_RESPONSE_OPTIONS: tuple[str, ...] = (
-    "My answer is yes.", "My answer is no.", "My answer is maybe.",
+    "My answer is yes.",
+    "My answer is no.",
+    "My answer is maybe.",
 )
 
 _REGISTRY: dict[str, type[Checker]] = {}
@@ -59,6 +84,7 @@ def _register(checker_id: str, registry: dict[str, type[Checker]] | None = None)
         cls.id = checker_id
         (_REGISTRY if registry is None else registry)[checker_id] = cls
         return cls
+
     return wrap
 
 
@@ -92,6 +118,15 @@ class Checker:
         """``(followed, reason)`` for a non-empty response; pure, no side effects."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The constraint in one sentence, as a judge is asked about it (IFEval's ``build_description``).
+
+        Example:
+            >>> get_checker("language:response_language", {"language": "he"}).describe()
+            'The entire response must be written in Hebrew, and no other language.'
+        """
+        raise NotImplementedError
+
     def check(self, response: str) -> Verdict:
         """Verdict on ``response`` (strict: exactly the text given).
 
@@ -109,8 +144,9 @@ class Checker:
     @property
     def kwargs(self) -> dict[str, Any]:
         """The kwargs this checker was built with (lists as lists), e.g. for writing back to JSON."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
 
     def _fail(self, message: str) -> CheckerError:
         return CheckerError(f"{self.id}: {message}")
@@ -154,6 +190,9 @@ class KeywordsExistence(Checker):
         for kw in self.keywords:
             self._need_regex("keyword", kw)
 
+    def describe(self) -> str:
+        return "The response must include the keywords: " + ", ".join(map(repr, self.keywords)) + "."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         missing = [k for k in self.keywords if not re.search(k, response, flags=re.IGNORECASE)]
         if missing:
@@ -182,10 +221,15 @@ class KeywordFrequency(Checker):
         self._need_non_negative("frequency", self.frequency)
         self._need_relation("relation", self.relation)
 
+    def describe(self) -> str:
+        return f"The word {self.keyword!r} must appear {self.relation} {self.frequency} times."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(self.keyword, response, flags=re.IGNORECASE))
-        return (_compare(n, self.relation, self.frequency),
-                f"{self.keyword!r} appears {_plural(n, 'time')}, needs {self.relation} {self.frequency}")
+        return (
+            _compare(n, self.relation, self.frequency),
+            f"{self.keyword!r} appears {_plural(n, 'time')}, needs {self.relation} {self.frequency}",
+        )
 
 
 @_register("keywords:forbidden_words")
@@ -205,9 +249,11 @@ class ForbiddenWords(Checker):
         for word in self.forbidden_words:
             self._need_regex("forbidden word", rf"\b{word}\b")
 
+    def describe(self) -> str:
+        return "The response must not contain any of these words: " + ", ".join(map(repr, self.forbidden_words)) + "."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
-        used = [w for w in self.forbidden_words
-                if re.search(rf"\b{w}\b", response, flags=re.IGNORECASE)]
+        used = [w for w in self.forbidden_words if re.search(rf"\b{w}\b", response, flags=re.IGNORECASE)]
         if used:
             return False, "uses forbidden word(s): " + ", ".join(map(repr, used))
         return True, "uses none of the forbidden words"
@@ -240,11 +286,15 @@ class LetterFrequency(Checker):
         self._need_non_negative("let_frequency", self.let_frequency)
         self._need_relation("let_relation", self.let_relation)
 
+    def describe(self) -> str:
+        return f"The letter {self.letter!r} must appear {self.let_relation} {self.let_frequency} times."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.lower().count(self.letter)
-        return (_compare(n, self.let_relation, self.let_frequency),
-                f"letter {self.letter!r} appears {_plural(n, 'time')}, "
-                f"needs {self.let_relation} {self.let_frequency}")
+        return (
+            _compare(n, self.let_relation, self.let_frequency),
+            f"letter {self.letter!r} appears {_plural(n, 'time')}, needs {self.let_relation} {self.let_frequency}",
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,8 +319,12 @@ class ResponseLanguage(Checker):
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGE_CODES:
-            raise self._fail(f"language must be one of the reference's codes "
-                             f"{sorted(LANGUAGE_CODES)}, not {self.language!r}")
+            raise self._fail(
+                f"language must be one of the reference's codes {sorted(LANGUAGE_CODES)}, not {self.language!r}"
+            )
+
+    def describe(self) -> str:
+        return f"The entire response must be written in {LANGUAGE_CODES[self.language]}, and no other language."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         try:
@@ -306,10 +360,15 @@ class NumberSentences(Checker):
         self._need_non_negative("num_sentences", self.num_sentences)
         self._need_relation("relation", self.relation)
 
+    def describe(self) -> str:
+        return f"The response must contain {self.relation} {self.num_sentences} sentences."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_sentences(response)
-        return (_compare(n, self.relation, self.num_sentences),
-                f"{_plural(n, 'sentence')}, needs {self.relation} {self.num_sentences}")
+        return (
+            _compare(n, self.relation, self.num_sentences),
+            f"{_plural(n, 'sentence')}, needs {self.relation} {self.num_sentences}",
+        )
 
 
 @_register("length_constraints:number_paragraphs")
@@ -328,6 +387,11 @@ class NumberParagraphs(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_paragraphs", self.num_paragraphs)
 
+    def describe(self) -> str:
+        return (
+            f"The response must have exactly {self.num_paragraphs} paragraphs, separated by the markdown divider ***."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         parts = re.split(r"\s?\*\*\*\s?", response)
         n = len(parts)
@@ -337,8 +401,10 @@ class NumberParagraphs(Checker):
                     n -= 1  # a divider at the very start or end does not open a paragraph
                 else:
                     return False, f"paragraph {index + 1} between two *** dividers is empty"
-        return (n == self.num_paragraphs,
-                f"{_plural(n, 'paragraph')} separated by ***, needs exactly {self.num_paragraphs}")
+        return (
+            n == self.num_paragraphs,
+            f"{_plural(n, 'paragraph')} separated by ***, needs exactly {self.num_paragraphs}",
+        )
 
 
 @_register("length_constraints:number_words")
@@ -359,10 +425,15 @@ class NumberWords(Checker):
         self._need_non_negative("num_words", self.num_words)
         self._need_relation("relation", self.relation)
 
+    def describe(self) -> str:
+        return f"The response must contain {self.relation} {self.num_words} words."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_words(response)
-        return (_compare(n, self.relation, self.num_words),
-                f"{_plural(n, 'word')}, needs {self.relation} {self.num_words}")
+        return (
+            _compare(n, self.relation, self.num_words),
+            f"{_plural(n, 'word')}, needs {self.relation} {self.num_words}",
+        )
 
 
 @_register("length_constraints:nth_paragraph_first_word")
@@ -385,9 +456,16 @@ class NthParagraphFirstWord(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_paragraphs", self.num_paragraphs)
         if not 1 <= self.nth_paragraph <= self.num_paragraphs:
-            raise self._fail(f"nth_paragraph must be between 1 and num_paragraphs "
-                             f"({self.num_paragraphs}), not {self.nth_paragraph}")
+            raise self._fail(
+                f"nth_paragraph must be between 1 and num_paragraphs ({self.num_paragraphs}), not {self.nth_paragraph}"
+            )
         object.__setattr__(self, "first_word", self.first_word.lower())
+
+    def describe(self) -> str:
+        return (
+            f"The response must have exactly {self.num_paragraphs} paragraphs separated by blank lines, "
+            f"and paragraph {self.nth_paragraph} must start with the word {self.first_word!r}."
+        )
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         paragraphs = response.split("\n\n")
@@ -408,12 +486,10 @@ class NthParagraphFirstWord(Checker):
         if n != self.num_paragraphs:
             problems.append(f"{_plural(n, 'paragraph')}, needs exactly {self.num_paragraphs}")
         if first != self.first_word:
-            problems.append(f"paragraph {self.nth_paragraph} starts with {first!r}, "
-                            f"needs {self.first_word!r}")
+            problems.append(f"paragraph {self.nth_paragraph} starts with {first!r}, needs {self.first_word!r}")
         if problems:
             return False, "; ".join(problems)
-        return True, (f"{_plural(n, 'paragraph')}, paragraph {self.nth_paragraph} starts "
-                      f"with {self.first_word!r}")
+        return True, (f"{_plural(n, 'paragraph')}, paragraph {self.nth_paragraph} starts with {self.first_word!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -437,10 +513,15 @@ class NumberPlaceholders(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_placeholders", self.num_placeholders)
 
+    def describe(self) -> str:
+        return (
+            f"The response must contain at least {self.num_placeholders} placeholders in square brackets, "
+            "such as [address]."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(r"\[.*?\]", response))
-        return (n >= self.num_placeholders,
-                f"{_plural(n, '[placeholder]')}, needs at least {self.num_placeholders}")
+        return (n >= self.num_placeholders, f"{_plural(n, '[placeholder]')}, needs at least {self.num_placeholders}")
 
 
 @_register("detectable_content:postscript")
@@ -467,6 +548,9 @@ class Postscript(Checker):
         if self.postscript_marker == "P.S.":
             return r"\s*p\.\s?s\..*$"
         return r"\s*" + self.postscript_marker.lower() + r".*$"
+
+    def describe(self) -> str:
+        return f"The response must end with a postscript starting with {self.postscript_marker}."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         found = re.search(self._pattern, response.lower(), flags=re.MULTILINE)
@@ -496,9 +580,15 @@ class NumberBulletLists(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_bullets", self.num_bullets)
 
+    def describe(self) -> str:
+        return (
+            f"The response must contain exactly {self.num_bullets} markdown bullet points (lines starting with * or -)."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
-        n = (len(re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE))
-             + len(re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)))
+        n = len(re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE)) + len(
+            re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)
+        )
         return n == self.num_bullets, f"{_plural(n, 'bullet point')}, needs exactly {self.num_bullets}"
 
 
@@ -511,6 +601,9 @@ class ConstrainedResponse(Checker):
         >>> get_checker("detectable_format:constrained_response").check("My answer is no.").passed
         True
     """
+
+    def describe(self) -> str:
+        return "The response must be exactly one of: " + ", ".join(map(repr, CONSTRAINED_RESPONSE_OPTIONS)) + "."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip()
@@ -536,14 +629,20 @@ class NumberHighlightedSections(Checker):
     def __post_init__(self) -> None:
         self._need_non_negative("num_highlights", self.num_highlights)
 
+    def describe(self) -> str:
+        return (
+            f"The response must highlight at least {self.num_highlights} sections with markdown, "
+            "like *highlighted section*."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         # Two passes, as in the reference: single-star spans (in **bold** the single-star pass
         # only sees the empty "**" pairs, which do not count), then double-star spans.
         n = sum(1 for h in re.findall(r"\*[^\n\*]*\*", response) if h.strip("*").strip())
-        n += sum(1 for h in re.findall(r"\*\*[^\n\*]*\*\*", response)
-                 if h.removeprefix("**").removesuffix("**").strip())
-        return (n >= self.num_highlights,
-                f"{_plural(n, 'highlighted section')}, needs at least {self.num_highlights}")
+        n += sum(
+            1 for h in re.findall(r"\*\*[^\n\*]*\*\*", response) if h.removeprefix("**").removesuffix("**").strip()
+        )
+        return (n >= self.num_highlights, f"{_plural(n, 'highlighted section')}, needs at least {self.num_highlights}")
 
 
 @_register("detectable_format:multiple_sections")
@@ -565,11 +664,18 @@ class MultipleSections(Checker):
         self._need_regex("section_spliter", self.section_spliter)
         self._need_non_negative("num_sections", self.num_sections)
 
+    def describe(self) -> str:
+        return (
+            f"The response must have at least {self.num_sections} sections, "
+            f"each starting with '{self.section_spliter} X'."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.split(r"\s?" + self.section_spliter + r"\s?\d+\s?", response)) - 1
-        return (n >= self.num_sections,
-                f"{_plural(n, 'section')} marked '{self.section_spliter} N', "
-                f"needs at least {self.num_sections}")
+        return (
+            n >= self.num_sections,
+            f"{_plural(n, 'section')} marked '{self.section_spliter} N', needs at least {self.num_sections}",
+        )
 
 
 @_register("detectable_format:json_format")
@@ -581,6 +687,9 @@ class JsonFormat(Checker):
         >>> get_checker("detectable_format:json_format").check('```json\\n{"a": 1}\\n```').passed
         True
     """
+
+    def describe(self) -> str:
+        return "The entire response must be valid JSON (it may be wrapped in a markdown code block)."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip()
@@ -604,6 +713,9 @@ class Title(Checker):
         "has a title: '<<Joy>>'"
     """
 
+    def describe(self) -> str:
+        return "The response must include a title wrapped in double angular brackets, like <<title>>."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         for title in re.findall(r"<<[^\n]+>>", response):
             if title.lstrip("<").rstrip(">").strip():
@@ -625,6 +737,9 @@ class TwoResponses(Checker):
         >>> get_checker("combination:two_responses").check("Yes.\\n******\\nNo.").passed
         True
     """
+
+    def describe(self) -> str:
+        return "The response must give two different responses separated by exactly six asterisks (******)."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         parts = response.split("******")
@@ -657,13 +772,20 @@ class RepeatPrompt(Checker):
 
     prompt_to_repeat: str
 
+    def describe(self) -> str:
+        return (
+            f"The response must first repeat the request word for word without change "
+            f"({self.prompt_to_repeat.strip()!r}), then give the answer."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         wanted = self.prompt_to_repeat.strip().lower()
         if response.strip().lower().startswith(wanted):
             return True, "starts by repeating the request word for word"
         got = response.strip()[: len(self.prompt_to_repeat.strip())]
-        return False, (f"does not start with the request {_quote(self.prompt_to_repeat.strip())}; "
-                       f"starts with {_quote(got)}")
+        return False, (
+            f"does not start with the request {_quote(self.prompt_to_repeat.strip())}; starts with {_quote(got)}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -687,12 +809,15 @@ class EndPhrase(Checker):
     def __post_init__(self) -> None:
         object.__setattr__(self, "end_phrase", self.end_phrase.strip())
 
+    def describe(self) -> str:
+        return f"The response must end with the exact phrase {self.end_phrase!r} with no other words after it."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip().strip('"').lower()
         wanted = self.end_phrase.lower()
         if text.endswith(wanted):
             return True, f"ends with {self.end_phrase!r}"
-        tail = response.strip().strip('"')[-max(len(wanted), 20):]
+        tail = response.strip().strip('"')[-max(len(wanted), 20) :]
         return False, f"ends with {_quote(tail)}, needs {self.end_phrase!r}"
 
 
@@ -706,12 +831,14 @@ class Quotation(Checker):
         False
     """
 
+    def describe(self) -> str:
+        return "The entire response must be wrapped in double quotation marks."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         text = response.strip()
         if len(text) > 1 and text[0] == '"' and text[-1] == '"':
             return True, "wrapped in double quotation marks"
-        return False, (f"not wrapped in double quotation marks (starts with {text[:1]!r}, "
-                       f"ends with {text[-1:]!r})")
+        return False, (f"not wrapped in double quotation marks (starts with {text[:1]!r}, ends with {text[-1:]!r})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -738,11 +865,18 @@ class CapitalWordFrequency(Checker):
         self._need_non_negative("capital_frequency", self.capital_frequency)
         self._need_relation("capital_relation", self.capital_relation)
 
+    def describe(self) -> str:
+        return (
+            f"Words written entirely in capital letters must appear {self.capital_relation} "
+            f"{self.capital_frequency} times."
+        )
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = sum(1 for tok in word_tokenize(response) if tok.isupper())
-        return (_compare(n, self.capital_relation, self.capital_frequency),
-                f"{_plural(n, 'all-capital word')}, needs {self.capital_relation} "
-                f"{self.capital_frequency}")
+        return (
+            _compare(n, self.capital_relation, self.capital_frequency),
+            f"{_plural(n, 'all-capital word')}, needs {self.capital_relation} {self.capital_frequency}",
+        )
 
 
 def _english_in_case(response: str, in_case: bool, case: str) -> tuple[bool, str]:
@@ -751,8 +885,9 @@ def _english_in_case(response: str, in_case: bool, case: str) -> tuple[bool, str
     try:
         found = detect_language(response)
     except LanguageUndetectable as err:
-        return True, (f"in {case} letters; language could not be detected ({err}), "
-                      "which the reference counts as followed")
+        return True, (
+            f"in {case} letters; language could not be detected ({err}), which the reference counts as followed"
+        )
     if found != "en":
         return False, f"in {case} letters but detected language is {found!r}, not English"
     return True, f"English, in {case} letters"
@@ -768,6 +903,9 @@ class EnglishCapital(Checker):
         'not entirely in capital letters'
     """
 
+    def describe(self) -> str:
+        return "The entire response must be in English and in capital letters only."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         return _english_in_case(response, response.isupper(), "capital")
 
@@ -781,6 +919,9 @@ class EnglishLowercase(Checker):
         >>> get_checker("change_case:english_lowercase").check("Hello there").passed
         False
     """
+
+    def describe(self) -> str:
+        return "The entire response must be in English and in lowercase letters only, with no capital letters."
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         return _english_in_case(response, response.islower(), "lowercase")
@@ -801,6 +942,9 @@ class NoComma(Checker):
         'contains 2 commas'
     """
 
+    def describe(self) -> str:
+        return "The response must not contain any commas."
+
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.count(",")
         return (n == 0, "no commas" if n == 0 else f"contains {_plural(n, 'comma')}")
@@ -815,8 +959,7 @@ CHECKER_IDS: list[str] = sorted(_REGISTRY)
 
 def _coerce(checker_id: str, name: str, value: Any, annotation: Any) -> Any:
     def bad(expected: str) -> CheckerError:
-        return CheckerError(f"{checker_id}: kwarg {name!r} must be {expected}, "
-                            f"not {type(value).__name__} {value!r}")
+        return CheckerError(f"{checker_id}: kwarg {name!r} must be {expected}, not {type(value).__name__} {value!r}")
 
     if annotation is int:
         if isinstance(value, bool):
@@ -831,8 +974,7 @@ def _coerce(checker_id: str, name: str, value: Any, annotation: Any) -> Any:
             raise bad("a string")
         return value
     # tuple[str, ...]: a list of strings in the data files
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) \
-            or not all(isinstance(v, str) for v in value):
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise bad("a list of strings")
     return tuple(value)
 
@@ -849,26 +991,27 @@ def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Checke
     Example:
         >>> get_checker("detectable_format:title", {"num_words": None}).id
         'detectable_format:title'
-        >>> get_checker("no:such")
+        >>> get_checker("no:such")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.CheckerError: unknown IFEval checker id 'no:such'; known ids are listed in verif_nb.ifeval.CHECKER_IDS
+        verif_nb.errors.CheckerError: unknown IFEval checker id 'no:such'; known ids are listed in ...
     """
     cls = _REGISTRY.get(checker_id)
     if cls is None:
-        raise CheckerError(f"unknown IFEval checker id {checker_id!r}; "
-                           "known ids are listed in verif_nb.ifeval.CHECKER_IDS")
-    return build_checker(cls, kwargs, is_given=bool)
+        raise CheckerError(
+            f"unknown IFEval checker id {checker_id!r}; known ids are listed in verif_nb.ifeval.CHECKER_IDS"
+        )
+    return checker_from_kwargs(cls, kwargs, is_given=bool)
 
 
-def build_checker(cls: type[Checker], kwargs: dict[str, Any] | None, is_given=bool) -> Checker:
+def checker_from_kwargs(cls: type[Checker], kwargs: dict[str, Any] | None, is_given=bool) -> Checker:
     """Build checker class ``cls`` from kwargs, validated and coerced to its field types.
 
     ``is_given(value)`` says which kwargs count as given (IFEval drops every falsy value, IFBench
     only None); the rest are dropped before validation.
 
     Example:
-        >>> build_checker(_REGISTRY["punctuation:no_comma"], {"unused": None}).id
+        >>> checker_from_kwargs(_REGISTRY["punctuation:no_comma"], {"unused": None}).id
         'punctuation:no_comma'
     """
     checker_id = cls.id
@@ -885,10 +1028,39 @@ def build_checker(cls: type[Checker], kwargs: dict[str, Any] | None, is_given=bo
         raise CheckerError(f"{checker_id}: does not take kwarg(s) {unknown}; it takes: {accepted}")
     missing = [f for f in fields if f not in given]
     if missing:
-        raise CheckerError(f"{checker_id}: needs a non-empty value for {missing} "
-                           "(the reference would draw a random one; give it explicitly)")
+        raise CheckerError(
+            f"{checker_id}: needs a non-empty value for {missing} "
+            "(the reference would draw a random one; give it explicitly)"
+        )
     values = {name: _coerce(checker_id, name, given[name], hints[name]) for name in fields}
     return cls(**values)
+
+
+def describe_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> str:
+    """One sentence stating what the checker ``checker_id`` built from ``kwargs`` requires.
+
+    ``prompt`` fills a missing ``prompt_to_repeat`` (see :func:`build_checker`). Raises CheckerError
+    where :func:`get_checker` does.
+
+    Example:
+        >>> describe_checker("length_constraints:number_words", {"relation": "at least", "num_words": 300})
+        'The response must contain at least 300 words.'
+    """
+    return build_checker(checker_id, kwargs, prompt).describe()
+
+
+def build_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> Checker:
+    """:func:`get_checker`, with ``prompt`` as ``prompt_to_repeat`` of ``combination:repeat_prompt`` when absent.
+
+    The reference takes that text from the kwargs; records converted from other formats may lack it.
+
+    Example:
+        >>> build_checker("combination:repeat_prompt", None, prompt="Say hi.").prompt_to_repeat
+        'Say hi.'
+    """
+    if checker_id == "combination:repeat_prompt" and prompt is not None and not (kwargs or {}).get("prompt_to_repeat"):
+        kwargs = {**(kwargs or {}), "prompt_to_repeat": prompt}
+    return get_checker(checker_id, kwargs)
 
 
 def accepted_kwargs(checker_id: str) -> dict[str, str]:

@@ -11,17 +11,18 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from verif_nb.errors import CheckerError, DataError
-from verif_nb.ifeval._checkers import Checker, get_checker
+from verif_nb.files import read_jsonl_numbered, write_jsonl
+from verif_nb.ifeval._checkers import Checker, build_checker, get_checker
 from verif_nb.records import Verdict
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,21 @@ def loose_variants(response: str) -> list[str]:
     no_first = "\n".join(lines[1:]).strip()
     no_last = "\n".join(lines[:-1]).strip()
     no_both = "\n".join(lines[1:-1]).strip()
-    return [response, response.replace("*", ""), no_first, no_last, no_both,
-            no_first.replace("*", ""), no_last.replace("*", ""), no_both.replace("*", "")]
+    return [
+        response,
+        response.replace("*", ""),
+        no_first,
+        no_last,
+        no_both,
+        no_first.replace("*", ""),
+        no_last.replace("*", ""),
+        no_both.replace("*", ""),
+    ]
 
 
-def _check_loose(checker: Checker, response: str, variants: list[str] | None = None,
-                 strict: Verdict | None = None) -> Verdict:
+def _check_loose(
+    checker: Checker, response: str, variants: list[str] | None = None, strict: Verdict | None = None
+) -> Verdict:
     strict = strict or checker.check(response)
     if strict.passed:
         return strict
@@ -64,14 +74,13 @@ def _check_loose(checker: Checker, response: str, variants: list[str] | None = N
         if text.strip():
             followed, reason = checker.evaluate(text)
             if followed:
-                return Verdict(name=checker.id, kind="rule", passed=True,
-                               reason=f"loose: with {name}, {reason}")
-    return Verdict(name=checker.id, kind="rule", passed=False,
-                   reason=f"{strict.reason} (and no loose variant passes)")
+                return Verdict(name=checker.id, kind="rule", passed=True, reason=f"loose: with {name}, {reason}")
+    return Verdict(name=checker.id, kind="rule", passed=False, reason=f"{strict.reason} (and no loose variant passes)")
 
 
-def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: str,
-                     prompt: str | None = None, loose: bool = False) -> Verdict:
+def check_constraint(
+    checker_id: str, kwargs: dict[str, Any] | None, response: str, prompt: str | None = None, loose: bool = False
+) -> Verdict:
     """Check one IFEval constraint on one response (strict, or loose as the reference defines it).
 
     ``prompt`` fills ``prompt_to_repeat`` for ``combination:repeat_prompt`` when the kwargs lack
@@ -82,10 +91,7 @@ def check_constraint(checker_id: str, kwargs: dict[str, Any] | None, response: s
         >>> check_constraint("startend:quotation", None, 'Sure:\\n"hi"', loose=True).reason
         'loose: with first line removed, wrapped in double quotation marks'
     """
-    if checker_id == "combination:repeat_prompt" and prompt is not None \
-            and not (kwargs or {}).get("prompt_to_repeat"):
-        kwargs = {**(kwargs or {}), "prompt_to_repeat": prompt}
-    checker = get_checker(checker_id, kwargs)
+    checker = build_checker(checker_id, kwargs, prompt)
     return _check_loose(checker, response) if loose else checker.check(response)
 
 
@@ -179,38 +185,18 @@ class IFEvalScores:
             ['eval_results_strict.jsonl', 'eval_results_loose.jsonl']
         """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         paths = out / "eval_results_strict.jsonl", out / "eval_results_loose.jsonl"
         for path, rows in zip(paths, (self.strict_rows, self.loose_rows)):
-            with open(path, "w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_jsonl(path, rows)
         return paths
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(str(path), number, None, f"not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(str(path), number, None, "each line must be a JSON object")
-            rows.append((number, row))
-    return rows
-
-
-def _rows(source: str | Path | Iterable[dict[str, Any]], what: str
-          ) -> tuple[str, list[tuple[int | None, dict[str, Any]]]]:
+def _rows(
+    source: str | Path | Iterable[dict[str, Any]], what: str
+) -> tuple[str, list[tuple[int | None, dict[str, Any]]]]:
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.exists():
-            raise DataError(str(path), None, None, f"{what} file not found")
-        return str(path), _read_jsonl(path)
+        return str(path), read_jsonl_numbered(path, what)  # type: ignore[return-value]
     return f"<{what} rows>", [(i, r) for i, r in enumerate(source, start=1)]
 
 
@@ -222,9 +208,11 @@ def _field(origin: str, line: int | None, row: dict[str, Any], name: str, kind: 
     return row[name]
 
 
-def score_ifeval(inputs: str | Path | Iterable[dict[str, Any]],
-                 responses: str | Path | Iterable[dict[str, Any]],
-                 progress: bool = False) -> IFEvalScores:
+def score_ifeval(
+    inputs: str | Path | Iterable[dict[str, Any]],
+    responses: str | Path | Iterable[dict[str, Any]],
+    progress: bool = False,
+) -> IFEvalScores:
     """Score responses on IFEval inputs, strict and loose, exactly as the reference does.
 
     ``inputs``: path to a JSONL file (or rows) with ``prompt``, ``instruction_id_list``, ``kwargs``;
@@ -241,11 +229,16 @@ def score_ifeval(inputs: str | Path | Iterable[dict[str, Any]],
     return score_responses(inputs, responses, get_checker, progress=progress, desc="IFEval")
 
 
-def score_responses(inputs: str | Path | Iterable[dict[str, Any]],
-                    responses: str | Path | Iterable[dict[str, Any]],
-                    build: Callable[[str, dict[str, Any]], Checker], *, progress: bool = False,
-                    desc: str = "IFEval", only_answered: bool = False,
-                    scores_cls: type[IFEvalScores] = IFEvalScores) -> IFEvalScores:
+def score_responses(
+    inputs: str | Path | Iterable[dict[str, Any]],
+    responses: str | Path | Iterable[dict[str, Any]],
+    build: Callable[[str, dict[str, Any]], Checker],
+    *,
+    progress: bool = False,
+    desc: str = "IFEval",
+    only_answered: bool = False,
+    scores_cls: type[IFEvalScores] = IFEvalScores,
+) -> IFEvalScores:
     """Strict and loose scores of responses on rows in the IFEval layout, checkers built by ``build``.
 
     Shared by the IFEval and IFBench scorers. Responses are matched by prompt text, or by the
@@ -278,8 +271,7 @@ def score_responses(inputs: str | Path | Iterable[dict[str, Any]],
         ids = _field(in_origin, line, row, "instruction_id_list", list)
         kwargs_list = _field(in_origin, line, row, "kwargs", list)
         if len(ids) != len(kwargs_list):
-            raise DataError(in_origin, line, "kwargs",
-                            f"has {len(kwargs_list)} entries for {len(ids)} instruction ids")
+            raise DataError(in_origin, line, "kwargs", f"has {len(kwargs_list)} entries for {len(ids)} instruction ids")
         response = by_prompt.get(prompt, by_prompt.get(prompt.strip()))
         if response is None:
             unanswered.append((line, prompt))
@@ -293,25 +285,40 @@ def score_responses(inputs: str | Path | Iterable[dict[str, Any]],
         variants = loose_variants(response)
         strict = [c.check(response) for c in checkers]
         loose = [_check_loose(c, response, variants, s) for c, s in zip(checkers, strict)]
-        for verdicts, rows, bucket in ((strict, strict_rows, strict_verdicts),
-                                       (loose, loose_rows, loose_verdicts)):
+        for verdicts, rows, bucket in ((strict, strict_rows, strict_verdicts), (loose, loose_rows, loose_verdicts)):
             flags = [bool(v.passed) for v in verdicts]
-            rows.append({"instruction_id_list": ids, "prompt": prompt, "response": response,
-                         "follow_all_instructions": all(flags), "follow_instruction_list": flags})
+            rows.append(
+                {
+                    "instruction_id_list": ids,
+                    "prompt": prompt,
+                    "response": response,
+                    "follow_all_instructions": all(flags),
+                    "follow_instruction_list": flags,
+                }
+            )
             bucket.append(verdicts)
     if unanswered and not only_answered:
         line, prompt = unanswered[0]
-        more = f" (and {len(unanswered) - 1} more prompts: lines " + \
-            ", ".join(str(n) for n, _ in unanswered[1:11]) + ("…" if len(unanswered) > 11 else "") + ")" \
-            if len(unanswered) > 1 else ""
-        raise DataError(in_origin, line, "prompt",
-                        f"no response in {resp_origin} for prompt {prompt[:80]!r}{more}; "
-                        "pass only_answered (--only-answered) to score just the answered prompts")
+        more = (
+            f" (and {len(unanswered) - 1} more prompts: lines "
+            + ", ".join(str(n) for n, _ in unanswered[1:11])
+            + ("…" if len(unanswered) > 11 else "")
+            + ")"
+            if len(unanswered) > 1
+            else ""
+        )
+        raise DataError(
+            in_origin,
+            line,
+            "prompt",
+            f"no response in {resp_origin} for prompt {prompt[:80]!r}{more}; "
+            "pass only_answered (--only-answered) to score just the answered prompts",
+        )
     if unanswered:
-        log.warning("left out %d of %d prompts that have no response in %s", len(unanswered), len(in_rows),
-                    resp_origin)
-    log.info("scored %d prompts (%d instructions)", len(strict_rows),
-             sum(len(r["instruction_id_list"]) for r in strict_rows))
+        log.warning("left out %d of %d prompts that have no response in %s", len(unanswered), len(in_rows), resp_origin)
+    log.info(
+        "scored %d prompts (%d instructions)", len(strict_rows), sum(len(r["instruction_id_list"]) for r in strict_rows)
+    )
     scores = scores_cls(strict_rows, loose_rows, strict_verdicts, loose_verdicts)
     scores.left_out = len(unanswered)
     return scores

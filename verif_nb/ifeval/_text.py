@@ -122,9 +122,18 @@ _CLOSING_QUOTES = _rules(
 
 # Words the treebank splits in two: cannot -> can not, gonna -> gon na, 'tis -> 't is, ...
 _FUSED_WORDS = _rules(
-    *[(rf"(?i)\b({a})({b})\b", r" \1 \2 ") for a, b in
-      [("can", "not"), ("d", "'ye"), ("gim", "me"), ("gon", "na"), ("got", "ta"), ("lem", "me"),
-       ("more", "'n")]],
+    *[
+        (rf"(?i)\b({a})({b})\b", r" \1 \2 ")
+        for a, b in [
+            ("can", "not"),
+            ("d", "'ye"),
+            ("gim", "me"),
+            ("gon", "na"),
+            ("got", "ta"),
+            ("lem", "me"),
+            ("more", "'n"),
+        ]
+    ],
     (r"(?i)\b(wan)(na)(?=\s)", r" \1 \2 "),
     (r"(?i) ('t)(is)\b", r" \1 \2 "),
     (r"(?i) ('t)(was)\b", r" \1 \2 "),

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from verif_nb.errors import RunExistsError
 
@@ -54,8 +55,9 @@ def add_score_arguments(parser: argparse.ArgumentParser, benchmark: str) -> None
         >>> p.parse_args(["--inputs", "i", "--responses", "r", "--out", "o"]).force
         False
     """
-    parser.add_argument("--inputs", required=True,
-                        help=f"{benchmark} input jsonl (prompt, instruction_id_list, kwargs)")
+    parser.add_argument(
+        "--inputs", required=True, help=f"{benchmark} input jsonl (prompt, instruction_id_list, kwargs)"
+    )
     parser.add_argument("--responses", required=True, help="jsonl with prompt and response, matched by prompt")
     parser.add_argument("--out", required=True, help="folder for eval_results_strict.jsonl / _loose.jsonl")
     parser.add_argument("--force", action="store_true", help="replace result files already in --out")
@@ -71,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ifeval`` command group (``ifeval score``)."""
     ifeval = subparsers.add_parser("ifeval", help="IFEval scoring with the built-in checkers")
     sub = ifeval.add_subparsers(dest="ifeval_command", required=True)
-    score = sub.add_parser("score", help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, "
-                                         "prints one JSON line of aggregates")
+    score = sub.add_parser(
+        "score",
+        help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, prints one JSON line of aggregates",
+    )
     add_score_arguments(score, "IFEval")
     score.set_defaults(func=_score)

@@ -37,16 +37,26 @@ class CachedAnswer:
     completion_tokens: int
 
 
-def cache_key(model: str, template_name: str, template_hash: str, prompt: str, response: str,
-              constraints: list[str], logprobs: bool) -> str:
+def cache_key(
+    model: str,
+    template_name: str,
+    template_hash: str,
+    prompt: str,
+    response: str,
+    constraints: list[str],
+    logprobs: bool,
+) -> str:
     """A stable hex key for one judgment.
 
     Example:
         >>> cache_key("m", "t", "h", "p", "r", ["a"], False) == cache_key("m", "t", "h", "p", "r", ["b"], False)
         False
     """
-    blob = json.dumps([model, template_name, template_hash, prompt, response, list(constraints), bool(logprobs)],
-                      ensure_ascii=False, separators=(",", ":"))
+    blob = json.dumps(
+        [model, template_name, template_hash, prompt, response, list(constraints), bool(logprobs)],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -68,22 +78,26 @@ class AnswerCache:
         self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, raw TEXT NOT NULL, "
-                           "p_yes REAL, prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, raw TEXT NOT NULL, "
+            "p_yes REAL, prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
+        )
 
     def get(self, key: str) -> CachedAnswer | None:
         """The stored answer for ``key``, or None."""
         with self._lock:
-            row = self._conn.execute("SELECT raw, p_yes, prompt_tokens, completion_tokens FROM answers WHERE key=?",
-                                     (key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT raw, p_yes, prompt_tokens, completion_tokens FROM answers WHERE key=?", (key,)
+            ).fetchone()
         return None if row is None else CachedAnswer(row[0], row[1], int(row[2] or 0), int(row[3] or 0))
 
     def put(self, key: str, answer: CachedAnswer) -> None:
         """Store (or replace) the answer for ``key``; written at once so an interrupted run keeps it."""
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                               (key, answer.raw, answer.p_yes, answer.prompt_tokens, answer.completion_tokens,
-                                time.time()))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                (key, answer.raw, answer.p_yes, answer.prompt_tokens, answer.completion_tokens, time.time()),
+            )
 
     def __len__(self) -> int:
         with self._lock:

@@ -1,10 +1,13 @@
 """The judge client: asks an OpenAI-compatible chat endpoint whether a response meets its constraints.
 
-The core is async (httpx) so a batch's calls overlap, bounded by ``config.concurrency``; the public
-methods are synchronous and also work inside a running event loop (Jupyter). Failed calls are
-retried with exponential backoff on 429, 5xx, connection errors and timeouts. A call that still
-fails, or an answer that cannot be parsed, gives ``passed=None`` with the error and the raw answer
-recorded, and is counted in :class:`JudgeStats` — never a made-up False.
+The transport is the ``openai`` SDK (``AsyncOpenAI``): it sends the request, times each attempt out,
+retries 408/409/429/5xx, connection errors and timeouts (honouring Retry-After), and types the
+answer and its log-probs. Around it verif-nb keeps its own parts: the answer cache, the counters in
+:class:`JudgeStats` (every attempt and retry counted by kind, seen at the HTTP layer), the backoff
+schedule of ``config.backoff_s`` and the failure policy — a call that still fails, or an answer that
+cannot be parsed, gives ``passed=None`` with the error and the raw answer recorded, never a made-up
+False. Calls overlap, bounded by ``config.concurrency``; the public methods are synchronous and also
+work inside a running event loop (Jupyter).
 
 Example:
     >>> client = JudgeClient(JudgeConfig(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout_s=2))
@@ -17,27 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
 import math
 import os
 import re
 import threading
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import httpx
+import openai
 from tqdm.auto import tqdm
 
 from verif_nb.errors import JudgeError
 from verif_nb.judge.cache import AnswerCache, CachedAnswer, cache_key
 from verif_nb.judge.config import JudgeConfig
+from verif_nb.judge.endpoints import EndpointPool
 from verif_nb.judge.templates import (
     JudgeTemplate,
+    OriginalTemplate,
     get_template,
     load_template_dir,
+    load_template_file,
+    original_templates,
     parse_verdict,
     strip_think,
     verdict_token_sets,
@@ -47,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
+_CONNECTIONS_PER_POOL = 8  # see _sdk_client
 
 
 @dataclass
@@ -66,12 +74,12 @@ class JudgeRequest:
     template: str | None = None
 
     @classmethod
-    def score(cls, prompt: str, response: str, constraints: list[str], template: str | None = None) -> "JudgeRequest":
+    def score(cls, prompt: str, response: str, constraints: list[str], template: str | None = None) -> JudgeRequest:
         """One call over all constraints (VerIF ``llm_score``)."""
         return cls(prompt, response, list(constraints), "all", template)
 
     @classmethod
-    def judge(cls, prompt: str, response: str, constraint: str, template: str | None = None) -> "JudgeRequest":
+    def judge(cls, prompt: str, response: str, constraint: str, template: str | None = None) -> JudgeRequest:
         """One call for one constraint (VerIF ``llm_judge``)."""
         return cls(prompt, response, [constraint], "one", template)
 
@@ -163,11 +171,17 @@ class JudgeStats:
     def to_dict(self) -> dict[str, Any]:
         """Flat summary for run metrics."""
         return {
-            "calls": self.calls, "attempts": self.attempts, "cache_hits": self.cache_hits,
-            "cache_misses": self.cache_misses, "failed": self.failed, "failures": dict(self.failures),
-            "retries": dict(self.retries), "prompt_tokens": self.prompt_tokens,
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "failed": self.failed,
+            "failures": dict(self.failures),
+            "retries": dict(self.retries),
+            "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "latency_p50_s": self.percentile(50), "latency_p90_s": self.percentile(90),
+            "latency_p50_s": self.percentile(50),
+            "latency_p90_s": self.percentile(90),
             "latency_p99_s": self.percentile(99),
         }
 
@@ -189,8 +203,9 @@ _RETRYABLE = {"connect", "timeout", "http_429", "http_5xx"}
 _TOKEN_TRIM = re.compile(r"^[\s\[\]*_\"'`“”「」:：.,，。!！]+|[\s\[\]*_\"'`“”「」:：.,，。!！]+$")
 
 
-def p_yes_from_logprobs(content: list[dict[str, Any]] | None, raw: str, offset: int | None,
-                        parser: str) -> float | None:
+def p_yes_from_logprobs(
+    content: list[dict[str, Any]] | None, raw: str, offset: int | None, parser: str
+) -> float | None:
     """Probability of the yes verdict at the verdict token, from OpenAI-style ``logprobs.content``.
 
     Sums the probability of the alternatives that mean yes (``1``/yes/是) and no (``0``/no/否) in the
@@ -265,13 +280,21 @@ class JudgeClient:
         self.stats = JudgeStats()
         if config.template_dir:
             load_template_dir(config.template_dir)
+        self.extract_template: JudgeTemplate | None = None  # what rule code's llm_extract is asked with
+        if config.template_file:
+            if str(config.template_file).endswith(".py"):  # VerIF's llm_call.py: read its prompts, never run it
+                score, self.extract_template = original_templates(config.template_file)
+            else:
+                score = load_template_file(config.template_file)
+            self.config = config = config.replace(template=score.name)
         # Validate the templates now, so a typo fails before any call is made.
         get_template(config.template)
         get_template(config.judge_template)
         self._cache = AnswerCache(config.cache_dir) if config.cache_dir else None
-        host = urlparse(config.base_url).hostname or ""
+        # One pool per client, so back-offs and counts outlive a batch (verif_nb.judge.endpoints).
+        self.endpoints = EndpointPool(config.base_url, cooldown_s=config.endpoint_cooldown_s)
         # A proxy from the environment must never capture calls to a local server.
-        self._trust_env = host not in {"127.0.0.1", "localhost", "::1"}
+        self._trust_env = not self.endpoints.all_local
 
     # --- public synchronous API ------------------------------------------------------------------
 
@@ -283,6 +306,16 @@ class JudgeClient:
             JudgeOutcome(passed=True, ...)
         """
         return self.run_many([JudgeRequest.score(prompt, response, constraints)], progress=False)[0]
+
+    def extract(self, prompt: str, response: str, request: str) -> JudgeOutcome:
+        """Ask the judge to extract text from a response (rule code's ``llm_extract``); the answer is ``raw``.
+
+        Uses VerIF's own extract prompt when ``template_file`` is its ``llm_call.py``, else ``verif_extract_en``.
+        """
+        template = self.extract_template or get_template("verif_extract_en")
+        return self.run_many(
+            [JudgeRequest(prompt, response, [request], template.scope, template.name)], progress=False
+        )[0]
 
     def judge_constraint(self, prompt: str, response: str, constraint: str) -> JudgeOutcome:
         """One call for one constraint (VerIF ``llm_judge``), answered yes/no.
@@ -310,12 +343,11 @@ class JudgeClient:
             >>> outcomes = await client.arun_many(reqs)  # doctest: +SKIP
         """
         templates = [self._template_for(r) for r in requests]
-        limits = httpx.Limits(max_connections=self.config.concurrency,
-                              max_keepalive_connections=self.config.concurrency)
-        semaphore = asyncio.Semaphore(self.config.concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s, trust_env=self._trust_env,
-                                     headers=self._headers()) as http:
-            tasks = [asyncio.ensure_future(self._one(http, semaphore, req, tpl)) for req, tpl in zip(requests, templates)]
+        semaphore = asyncio.Semaphore(self.config.concurrency * self.endpoints.size)  # concurrency is per server
+        async with self._sdk_client() as sdk:
+            tasks = [
+                asyncio.ensure_future(self._one(sdk, semaphore, req, tpl)) for req, tpl in zip(requests, templates)
+            ]
             with tqdm(total=len(tasks), desc="judge", unit="call", disable=not progress or len(tasks) < 2) as bar:
                 for fut in asyncio.as_completed(tasks):
                     await fut
@@ -328,7 +360,7 @@ class JudgeClient:
             self._cache.close()
             self._cache = None
 
-    def __enter__(self) -> "JudgeClient":
+    def __enter__(self) -> JudgeClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -340,57 +372,98 @@ class JudgeClient:
         name = request.template or (self.config.template if request.scope == "all" else self.config.judge_template)
         template = get_template(name)
         if template.scope == "one" and len(request.constraints) != 1:
-            raise JudgeError(f"template {template.name!r} judges one constraint per call, but a request has "
-                             f"{len(request.constraints)}; use a {{constraints}} template for several")
-        if not request.constraints:
+            raise JudgeError(
+                f"template {template.name!r} judges one constraint per call, but a request has "
+                f"{len(request.constraints)}; use a {{constraints}} template for several"
+            )
+        if not request.constraints and not isinstance(template, OriginalTemplate):  # VerIF asks with []
             raise JudgeError("a judge request needs at least one constraint; skip the judge when there are none")
         return template
 
-    def _request_body(self, template: JudgeTemplate, prompt: str, response: str,
-                      constraints: list[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    def _request_kwargs(
+        self, template: JudgeTemplate, prompt: str, response: str, constraints: list[str]
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "model": self.config.model,
             "messages": template.render(prompt, response, constraints),
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": template.max_tokens or self.config.max_tokens,
             "temperature": self.config.temperature,
         }
         if self.config.logprobs:
-            body["logprobs"] = True
-            body["top_logprobs"] = self.config.top_logprobs
-        body.update(self.config.extra_body)
-        return body
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = self.config.top_logprobs
+        if self.config.extra_body:
+            kwargs["extra_body"] = dict(self.config.extra_body)
+        return kwargs
 
-    def _headers(self) -> dict[str, str]:
+    def _sdk_client(self) -> _SDKClient:
         key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        slots = self.config.concurrency * self.endpoints.size
+        # httpcore's pool does work quadratic in its connections on every request: above ~16 in flight one
+        # pool costs more CPU than the calls themselves (benchmarks/RESULTS.md), so big batches use several.
+        shards = -(-slots // _CONNECTIONS_PER_POOL)
+        pools = [
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size), trust_env=self._trust_env
+            )
+            for size in (slots // shards + (i < slots % shards) for i in range(shards))
+        ]
+        base = self.endpoints.urls[0]
+        http = httpx.AsyncClient(
+            trust_env=self._trust_env,
+            transport=_CountingTransport(_RoutingTransport(pools, self.endpoints, base)),
+        )
+        return _SDKClient(
+            backoff_s=self.config.backoff_s,
+            key=key or None,
+            base_url=base,
+            timeout=self.config.timeout_s,
+            max_retries=self.config.max_retries,
+            http_client=http,
+        )
 
-    async def _one(self, http: httpx.AsyncClient, semaphore: asyncio.Semaphore, request: JudgeRequest,
-                   template: JudgeTemplate) -> JudgeOutcome:
+    async def _one(
+        self, sdk: _SDKClient, semaphore: asyncio.Semaphore, request: JudgeRequest, template: JudgeTemplate
+    ) -> JudgeOutcome:
         started = time.perf_counter()
         response = strip_think(request.response)
         key = None
         if self._cache is not None:
-            key = cache_key(self.config.model, template.name, template.text_hash, request.prompt, response,
-                            request.constraints, self.config.logprobs)
+            key = cache_key(
+                self.config.model,
+                template.name,
+                template.text_hash,
+                request.prompt,
+                response,
+                request.constraints,
+                self.config.logprobs,
+            )
             hit = self._cache.get(key)
             if hit is not None:
                 self.stats.add(cache_hits=1)
-                return self._outcome_from_answer(hit, template, cached=True, attempts=0,
-                                                 latency=time.perf_counter() - started)
+                return self._outcome_from_answer(
+                    hit, template, cached=True, attempts=0, latency=time.perf_counter() - started
+                )
             self.stats.add(cache_misses=1)
-        body = self._request_body(template, request.prompt, response, request.constraints)
+        kwargs = self._request_kwargs(template, request.prompt, response, request.constraints)
         async with semaphore:
             started = time.perf_counter()
             try:
-                payload, attempts = await self._post_with_retries(http, body)
+                payload, attempts = await self._create(sdk, kwargs)
             except _CallFailed as failed:
                 latency = time.perf_counter() - started
                 self.stats.add(calls=1)
                 self.stats.record_latency(latency)
                 self.stats.count("failures", failed.kind)
                 logger.warning("judge call failed (%s): %s", failed.kind, failed)
-                return JudgeOutcome(passed=None, error=str(failed), raw=None, latency_s=latency,
-                                    attempts=failed.attempts, template=template.name)
+                return JudgeOutcome(
+                    passed=None,
+                    error=str(failed),
+                    raw=None,
+                    latency_s=latency,
+                    attempts=failed.attempts,
+                    template=template.name,
+                )
         latency = time.perf_counter() - started
         self.stats.add(calls=1)
         self.stats.record_latency(latency)
@@ -398,80 +471,201 @@ class JudgeClient:
             answer = self._answer_from_payload(payload, template)
         except ValueError as err:
             self.stats.count("failures", "bad_response")
-            return JudgeOutcome(passed=None, error=f"malformed response from {self.config.base_url}: {err}",
-                                raw=str(payload)[:2000], latency_s=latency, attempts=attempts, template=template.name)
+            return JudgeOutcome(
+                passed=None,
+                error=f"malformed response from {self.config.base_url}: {err}",
+                raw=str(payload)[:2000],
+                latency_s=latency,
+                attempts=attempts,
+                template=template.name,
+            )
         self.stats.add(prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
         if key is not None:
             self._cache.put(key, answer)  # type: ignore[union-attr]
         return self._outcome_from_answer(answer, template, cached=False, attempts=attempts, latency=latency)
 
-    def _outcome_from_answer(self, answer: CachedAnswer, template: JudgeTemplate, cached: bool, attempts: int,
-                             latency: float) -> JudgeOutcome:
+    def _outcome_from_answer(
+        self, answer: CachedAnswer, template: JudgeTemplate, cached: bool, attempts: int, latency: float
+    ) -> JudgeOutcome:
         verdict = parse_verdict(answer.raw, template.parser)
         if verdict.passed is None:
             self.stats.count("failures", "unparseable")
-        return JudgeOutcome(passed=verdict.passed, error=verdict.error, raw=answer.raw,
-                            p_yes=answer.p_yes if verdict.passed is not None else None, cached=cached,
-                            latency_s=latency, prompt_tokens=answer.prompt_tokens,
-                            completion_tokens=answer.completion_tokens, attempts=attempts, template=template.name)
+        return JudgeOutcome(
+            passed=verdict.passed,
+            error=verdict.error,
+            raw=answer.raw,
+            p_yes=answer.p_yes if verdict.passed is not None else None,
+            cached=cached,
+            latency_s=latency,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            attempts=attempts,
+            template=template.name,
+        )
 
     def _answer_from_payload(self, payload: Any, template: JudgeTemplate) -> CachedAnswer:
         try:
-            choice = payload["choices"][0]
-            raw = choice["message"]["content"]
-        except (KeyError, IndexError, TypeError) as err:
+            choice = payload.choices[0]
+            raw = choice.message.content
+        except (AttributeError, IndexError, TypeError) as err:
             raise ValueError(f"no choices[0].message.content ({err!r})") from err
         if raw is None:
             # Some servers put a reasoning judge's thinking in a separate field and leave content empty.
             raw = ""
-        usage = payload.get("usage") or {}
+        usage = payload.usage
         p_yes = None
-        if self.config.logprobs:
-            content = ((choice.get("logprobs") or {}).get("content")) if isinstance(choice, dict) else None
+        if self.config.logprobs and choice.logprobs is not None and choice.logprobs.content is not None:
+            content = [entry.model_dump() for entry in choice.logprobs.content]
             p_yes = p_yes_from_logprobs(content, raw, parse_verdict(raw, template.parser).offset, template.parser)
-        return CachedAnswer(raw=raw, p_yes=p_yes, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                            completion_tokens=int(usage.get("completion_tokens") or 0))
+        return CachedAnswer(
+            raw=raw,
+            p_yes=p_yes,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
 
-    async def _post_with_retries(self, http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[Any, int]:
+    async def _create(self, sdk: _SDKClient, kwargs: dict[str, Any]) -> tuple[Any, int]:
+        """One chat completion through the SDK (which retries); returns (completion, attempts)."""
         url = f"{self.config.base_url}/chat/completions"
-        last_kind, last_message = "connect", ""
-        for attempt in range(self.config.max_retries + 1):
-            self.stats.add(attempts=1)
-            delay = self.config.backoff_s * (2 ** attempt)
-            try:
-                reply = await http.post(url, json=body)  # the per-attempt timeout is the client's default
-            except httpx.TimeoutException as err:
-                last_kind = "timeout"
-                last_message = f"no answer within {self.config.timeout_s:g} s ({type(err).__name__})"
-            except httpx.TransportError as err:
-                last_kind = "connect"
-                last_message = f"cannot reach {url}: {type(err).__name__}: {err}"
-            else:
-                if reply.status_code == 200:
-                    try:
-                        return reply.json(), attempt + 1
-                    except ValueError as err:
-                        raise _CallFailed("bad_response", f"non-JSON reply from {url}: {reply.text[:300]!r}",
-                                          attempt + 1) from err
-                snippet = reply.text[:300]
-                if reply.status_code == 429:
-                    last_kind = "http_429"
-                    retry_after = reply.headers.get("retry-after", "")
-                    if retry_after.replace(".", "", 1).isdigit():
-                        delay = max(delay, min(float(retry_after), _MAX_RETRY_AFTER_S))
-                elif reply.status_code >= 500:
-                    last_kind = "http_5xx"
-                else:
-                    hint = ""
-                    if reply.status_code in (401, 403):
-                        hint = f" — set the API key in the environment variable {self.config.api_key_env}"
-                    elif reply.status_code == 404:
-                        hint = f" — check base_url ({self.config.base_url}) and the model name ({self.config.model})"
-                    raise _CallFailed("http_4xx", f"HTTP {reply.status_code} from {url}: {snippet!r}{hint}",
-                                      attempt + 1)
-                last_message = f"HTTP {reply.status_code} from {url}: {snippet!r}"
-            if attempt < self.config.max_retries:
-                self.stats.count("retries", last_kind)
-                await asyncio.sleep(min(delay, _MAX_BACKOFF_S))
-        attempts = self.config.max_retries + 1
-        raise _CallFailed(last_kind, f"judge call failed after {attempts} attempt(s): {last_message}", attempts)
+        seen: list[str] = []
+        token = _ATTEMPTS.set(seen)
+        try:
+            completion = await sdk.chat.completions.create(**kwargs, extra_headers=sdk.request_headers)
+        except openai.APIStatusError as err:
+            raise self._failed(seen, self._status_failure(url, err)) from err
+        except openai.APITimeoutError as err:
+            raise self._failed(seen, ("timeout", f"no answer within {self.config.timeout_s:g} s")) from err
+        except openai.APIConnectionError as err:
+            cause = err.__cause__ or err
+            raise self._failed(seen, ("connect", f"cannot reach {url}: {type(cause).__name__}: {cause}")) from err
+        except ValueError as err:  # a body that claims to be JSON and is not
+            raise self._failed(seen, ("bad_response", f"non-JSON reply from {url}: {err}"), final=True) from err
+        finally:
+            _ATTEMPTS.reset(token)
+            self.stats.add(attempts=len(seen))
+        self._count_retries(seen[:-1])
+        if isinstance(completion, str):  # the SDK hands back the text of a reply that is not JSON
+            raise _CallFailed("bad_response", f"non-JSON reply from {url}: {completion[:300]!r}", len(seen))
+        return completion, len(seen)
+
+    def _status_failure(self, url: str, err: openai.APIStatusError) -> tuple[str, str]:
+        status = err.status_code
+        snippet = err.response.text[:300]
+        if status == 429:
+            return "http_429", f"HTTP 429 from {url}: {snippet!r}"
+        if status >= 500:
+            return "http_5xx", f"HTTP {status} from {url}: {snippet!r}"
+        hint = ""
+        if status in (401, 403):
+            hint = f" — set the API key in the environment variable {self.config.api_key_env}"
+        elif status == 404:
+            hint = f" — check base_url ({self.config.base_url}) and the model name ({self.config.model})"
+        return "http_4xx", f"HTTP {status} from {url}: {snippet!r}{hint}"
+
+    def _count_retries(self, kinds: list[str]) -> None:
+        for kind in kinds:
+            self.stats.count("retries", kind)
+
+    def _failed(self, seen: list[str], failure: tuple[str, str], final: bool = False) -> _CallFailed:
+        kind, message = failure
+        attempts = max(len(seen), 1)
+        self._count_retries(seen[:-1])
+        if kind in ("http_4xx", "bad_response") or final:
+            return _CallFailed(kind, message, attempts)
+        return _CallFailed(kind, f"judge call failed after {attempts} attempt(s): {message}", attempts)
+
+
+# The attempts of the call running in this task, as the HTTP layer sees them: one kind per attempt
+# ("ok" or the failure's kind). The SDK retries inside one create(), so this is how each is counted.
+_ATTEMPTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("verif_nb_judge_attempts", default=None)
+
+
+def _status_kind(status: int) -> str:
+    if status == 429:
+        return "http_429"
+    if status >= 500:
+        return "http_5xx"
+    return "ok" if status < 400 else "http_4xx"
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Wraps the real transport to note every attempt's outcome for :data:`_ATTEMPTS`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport):
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        seen = _ATTEMPTS.get()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            if seen is not None:
+                seen.append("timeout")
+            raise
+        except httpx.TransportError:
+            if seen is not None:
+                seen.append("connect")
+            raise
+        if seen is not None:
+            seen.append(_status_kind(response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _RoutingTransport(httpx.AsyncBaseTransport):
+    """Sends each attempt (the SDK's retries included) to the least busy judge server in rotation, over the
+    least busy of several small connection pools, and reports its outcome to the :class:`EndpointPool`."""
+
+    def __init__(self, pools: list[httpx.AsyncHTTPTransport], endpoints: EndpointPool, base: str):
+        self._pools, self._endpoints, self._base = pools, endpoints, base
+        self._busy = [0] * len(pools)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        lease = self._endpoints.lease()
+        url = str(request.url)
+        if lease.url != self._base and url.startswith(self._base):
+            request.url = httpx.URL(lease.url + url[len(self._base) :])
+        shard = self._busy.index(min(self._busy))
+        self._busy[shard] += 1
+        failure: str | None = None
+        try:
+            response = await self._pools[shard].handle_async_request(request)
+        except httpx.TimeoutException:
+            failure = "timeout"
+            raise
+        except httpx.TransportError:
+            failure = "connect"
+            raise
+        finally:
+            self._busy[shard] -= 1
+            if failure is not None:
+                lease.release(failure)
+        kind = _status_kind(response.status_code)
+        lease.release(None if kind in ("ok", "http_4xx") else kind)
+        return response
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _SDKClient(openai.AsyncOpenAI):
+    """``AsyncOpenAI`` whose retry delays follow ``JudgeConfig.backoff_s`` (doubling each retry, capped),
+    a server's Retry-After winning when it asks for longer."""
+
+    def __init__(self, *, backoff_s: float, key: str | None, **kwargs: Any):
+        self._verif_backoff_s = backoff_s
+        # The SDK insists on a key; without one, each request omits the Authorization header (a local
+        # server needs none, and a placeholder key must not reach a real one).
+        self.request_headers: dict[str, Any] = {} if key else {"Authorization": openai.Omit()}
+        super().__init__(api_key=key or "no-key", **kwargs)
+
+    def _calculate_retry_timeout(self, remaining_retries: int, options: Any, response_headers: Any = None) -> float:
+        done = options.get_max_retries(self.max_retries) - remaining_retries
+        delay = self._verif_backoff_s * (2 ** min(done, 30))
+        retry_after = self._parse_retry_after_header(response_headers)
+        if retry_after is not None and math.isfinite(retry_after) and 0 < retry_after <= _MAX_RETRY_AFTER_S:
+            delay = max(delay, retry_after)
+        return min(delay, _MAX_BACKOFF_S)

@@ -24,15 +24,16 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.judge.endpoints import split_base_urls
+from verif_nb.settings import Settings, option
 
 
 @dataclass
-class JudgeConfig:
+class JudgeConfig(Settings):
     """Where and how to ask the judge. Every field can come from a params file.
 
     Example:
@@ -40,72 +41,74 @@ class JudgeConfig:
         8
     """
 
-    base_url: str = field(default="http://127.0.0.1:8088/v1", metadata={
-        "help": "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI)"})
-    model: str = field(default="qwen2.5-coder-0.5b-instruct", metadata={
-        "help": "model name sent with each request (vLLM: the served model; llama.cpp: its --model_alias)"})
-    api_key_env: str = field(default="VERIF_JUDGE_API_KEY", metadata={
-        "help": "name of the environment variable holding the API key; unset means no Authorization header"})
-    template: str = field(default="verif_score_en", metadata={
-        "help": "template for score_response (all soft constraints in one call): name or path to a .yaml"})
-    template_dir: str | None = field(default=None, metadata={
-        "help": "folder of extra *.yaml judge templates, registered when the client is created"})
-    judge_template: str = field(default="verif_judge_en", metadata={
-        "help": "template for judge_constraint (one constraint per call): name or path to a .yaml"})
-    max_tokens: int = field(default=512, metadata={
-        "help": "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy, reproducible"})
-    timeout_s: float = field(default=120.0, metadata={"help": "per-attempt HTTP timeout in seconds"})
-    max_retries: int = field(default=4, metadata={
-        "help": "retries after the first attempt on 429, 5xx, connection errors and timeouts"})
-    backoff_s: float = field(default=0.5, metadata={
-        "help": "first retry delay; doubles each retry (a 429's Retry-After wins when larger)"})
-    concurrency: int = field(default=4, metadata={"help": "most requests in flight at once"})
-    cache_dir: str | None = field(default=None, metadata={
-        "help": "folder of the persistent answer cache (sqlite); None = no cache"})
-    logprobs: bool = field(default=False, metadata={
-        "help": "request token log-probabilities and report p_yes where the server returns them"})
-    top_logprobs: int = field(default=10, metadata={"help": "alternatives per token when logprobs is on"})
-    extra_body: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)"})
+    section = "judge"
+
+    base_url: str | list[str] = option(
+        "http://127.0.0.1:8088/v1",
+        help=(
+            "OpenAI-compatible API root, ending in /v1 (vLLM, SGLang, llama.cpp server, Ollama, OpenAI); several "
+            "servers of one model as a list or comma-separated (calls are spread over them)"
+        ),
+    )
+    model: str = option(
+        "qwen2.5-coder-0.5b-instruct",
+        help=("model name sent with each request (vLLM: the served model; llama.cpp: its --model_alias)"),
+    )
+    api_key_env: str = option(
+        "VERIF_JUDGE_API_KEY",
+        help=("name of the environment variable holding the API key; unset means no Authorization header"),
+    )
+    template: str = option(
+        "verif_score_en",
+        help=("template for score_response (all soft constraints in one call): name or path to a .yaml"),
+    )
+    template_file: str | None = option(
+        None,
+        help=(
+            "a judge template file used for score_response: a verif-nb .yaml template, or VerIF's own llm_call.py "
+            "(its prompts are read, never run; the reference profile needs it)"
+        ),
+    )
+    template_dir: str | None = option(
+        None, help=("folder of extra *.yaml judge templates, registered when the client is created")
+    )
+    judge_template: str = option(
+        "verif_judge_en", help=("template for judge_constraint (one constraint per call): name or path to a .yaml")
+    )
+    max_tokens: int = option(512, "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands")
+    temperature: float = option(0.0, "sampling temperature; 0 = greedy, reproducible")
+    timeout_s: float = option(120.0, "per-attempt HTTP timeout in seconds")
+    max_retries: int = option(4, help=("retries after the first attempt on 429, 5xx, connection errors and timeouts"))
+    backoff_s: float = option(
+        0.5, help=("first retry delay; doubles each retry (a 429's Retry-After wins when larger)")
+    )
+    concurrency: int = option(4, "most requests in flight at once, per server")
+    cache_dir: str | None = option(None, "folder of the persistent answer cache (sqlite); None = no cache")
+    logprobs: bool = option(
+        False, help=("request token log-probabilities and report p_yes where the server returns them")
+    )
+    top_logprobs: int = option(10, "alternatives per token when logprobs is on")
+    extra_body: dict[str, Any] = option(
+        default_factory=dict, help=("extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)")
+    )
+    endpoint_cooldown_s: float = option(
+        30.0, help=("with several base_url servers: seconds a server that failed stays out of rotation")
+    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("max_tokens", "concurrency"):
             if int(getattr(self, name)) < 1:
                 raise ParamsError(f"JudgeConfig.{name} must be at least 1, not {getattr(self, name)!r}")
         if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
             raise ParamsError("JudgeConfig: max_retries and backoff_s must be >= 0 and timeout_s > 0")
-        self.base_url = self.base_url.rstrip("/")
+        if self.endpoint_cooldown_s < 0:
+            raise ParamsError("JudgeConfig: endpoint_cooldown_s must be >= 0")
+        # One string either way, so messages and run metadata read the same for one server or several.
+        self.base_url = ",".join(split_base_urls(self.base_url))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "JudgeConfig":
-        """Build from a mapping (a params file); unknown keys are an error.
-
-        Example:
-            >>> JudgeConfig.from_dict({"model": "m", "max_tokens": 64}).max_tokens
-            64
-        """
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ParamsError(f"unknown judge settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form, for run metadata (holds the key's variable name, never the key)."""
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes: Any) -> "JudgeConfig":
-        """A copy with some fields changed.
-
-        Example:
-            >>> JudgeConfig().replace(logprobs=True).logprobs
-            True
-        """
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "JudgeConfig":
+    def preset(cls, name: str, **overrides: Any) -> JudgeConfig:
         """A named setup (see :data:`PRESETS`), with any field overridden.
 
         Example:
@@ -121,23 +124,43 @@ class JudgeConfig:
 # long timeout, and the Chinese llm_score prompt the paper's judges were used (and IF-Verifier trained) with.
 PRESETS: dict[str, dict[str, Any]] = {
     "embedded-0.5b": {
-        "base_url": "http://127.0.0.1:8088/v1", "model": "qwen2.5-coder-0.5b-instruct",
-        "template": "verif_score_en", "judge_template": "verif_judge_en", "max_tokens": 64,
-        "concurrency": 1, "timeout_s": 300.0, "logprobs": True,
+        "base_url": "http://127.0.0.1:8088/v1",
+        "model": "qwen2.5-coder-0.5b-instruct",
+        "template": "verif_score_en",
+        "judge_template": "verif_judge_en",
+        "max_tokens": 64,
+        "concurrency": 1,
+        "timeout_s": 300.0,
+        "logprobs": True,
     },
     "embedded-1.5b": {
-        "base_url": "http://127.0.0.1:8088/v1", "model": "qwen2.5-coder-1.5b-instruct",
-        "template": "verif_score_en", "judge_template": "verif_judge_en", "max_tokens": 64,
-        "concurrency": 1, "timeout_s": 300.0, "logprobs": True,
+        "base_url": "http://127.0.0.1:8088/v1",
+        "model": "qwen2.5-coder-1.5b-instruct",
+        "template": "verif_score_en",
+        "judge_template": "verif_judge_en",
+        "max_tokens": 64,
+        "concurrency": 1,
+        "timeout_s": 300.0,
+        "logprobs": True,
     },
     "qwq-32b-vllm": {
-        "base_url": "http://127.0.0.1:8000/v1", "model": "Qwen/QwQ-32B",
-        "template": "verif_score_zh", "judge_template": "verif_judge_zh", "max_tokens": 8192,
-        "temperature": 0.0, "timeout_s": 900.0, "concurrency": 32,
+        "base_url": "http://127.0.0.1:8000/v1",
+        "model": "Qwen/QwQ-32B",
+        "template": "verif_score_zh",
+        "judge_template": "verif_judge_zh",
+        "max_tokens": 8192,
+        "temperature": 0.0,
+        "timeout_s": 900.0,
+        "concurrency": 32,
     },
     "if-verifier-7b-vllm": {
-        "base_url": "http://127.0.0.1:8000/v1", "model": "THU-KEG/IF-Verifier-7B",
-        "template": "verif_score_zh", "judge_template": "verif_judge_zh", "max_tokens": 4096,
-        "temperature": 0.0, "timeout_s": 600.0, "concurrency": 64,
+        "base_url": "http://127.0.0.1:8000/v1",
+        "model": "THU-KEG/IF-Verifier-7B",
+        "template": "verif_score_zh",
+        "judge_template": "verif_judge_zh",
+        "max_tokens": 4096,
+        "temperature": 0.0,
+        "timeout_s": 600.0,
+        "concurrency": 64,
     },
 }

@@ -1,7 +1,7 @@
 """The embedded CPU judge: llama-cpp-python's OpenAI-compatible server on 127.0.0.1, started detached.
 
 :func:`start_server` launches ``python -m llama_cpp.server`` with a GGUF model (a known name, see
-:data:`verif_nb.judge.model.MODELS`, or a path), waits until ``GET /v1/models`` answers, and writes
+:data:`verif_nb.gguf.MODELS`, or a path), waits until ``GET /v1/models`` answers, and writes
 a PID file; :func:`stop_server` stops exactly that process after checking that the PID still
 belongs to a llama.cpp server on that port. State lives in ``$VERIF_NB_CACHE/server`` (default
 ``~/.cache/verif_nb/server``): ``judge-<port>.json`` (PID file: pid, start time, command line, URL,
@@ -27,16 +27,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import psutil
 
 from verif_nb.errors import JudgeError
+from verif_nb.files import cache_root, write_text_atomic
+from verif_nb.gguf import DEFAULT_MODEL, resolve_model
 from verif_nb.judge.config import JudgeConfig
-from verif_nb.judge.model import DEFAULT_MODEL, cache_root, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +153,16 @@ def _owned_process(info: ServerInfo) -> psutil.Process | None:
     return proc if (same_start and is_llama and port_ok) else None
 
 
-def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: int | None = None, ctx: int = 4096,
-                 host: str = "127.0.0.1", logprobs: bool = True, wait_s: float = 300.0,
-                 watch_pid: int | None = None) -> ServerInfo:
+def start_server(
+    model: str = DEFAULT_MODEL,
+    port: int = DEFAULT_PORT,
+    threads: int | None = None,
+    ctx: int = 4096,
+    host: str = "127.0.0.1",
+    logprobs: bool = True,
+    wait_s: float = 300.0,
+    watch_pid: int | None = None,
+) -> ServerInfo:
     """Start the embedded judge detached and wait until it is healthy; returns what the PID file records.
 
     A server this function started earlier on the same port is reused. ``logprobs`` keeps logits of
@@ -171,8 +180,9 @@ def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: 
         logger.info("embedded judge already running on port %d (pid %d)", port, existing.pid)
         return existing
     if not llama_available():
-        raise JudgeError(f"llama-cpp-python's server is not installed in {sys.executable}; install it with: "
-                         f"{LLAMA_INSTALL_HINT}")
+        raise JudgeError(
+            f"llama-cpp-python's server is not installed in {sys.executable}; install it with: {LLAMA_INSTALL_HINT}"
+        )
     if _port_in_use(host, port):
         raise JudgeError(f"port {port} on {host} is already in use by another program; choose another with --port")
     model_path, served = resolve_model(model)
@@ -180,28 +190,56 @@ def start_server(model: str = DEFAULT_MODEL, port: int = DEFAULT_PORT, threads: 
     folder = state_dir()
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / f"judge-{port}.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", served,
-           "--host", host, "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
-           "--n_ctx", str(ctx), "--logits_all", "true" if logprobs else "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--model_alias",
+        served,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_threads",
+        str(threads),
+        "--n_threads_batch",
+        str(threads),
+        "--n_ctx",
+        str(ctx),
+        "--logits_all",
+        "true" if logprobs else "false",
+    ]
     with open(log_path, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         log.flush()
         # Own session: the server outlives this process and a Ctrl-C in the notebook does not reach it.
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
-    info = ServerInfo(pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(), port=port, host=host,
-                      model=served, model_path=str(model_path), cmdline=cmd, log=str(log_path), threads=threads,
-                      ctx=ctx)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+        )
+    info = ServerInfo(
+        pid=proc.pid,
+        create_time=psutil.Process(proc.pid).create_time(),
+        port=port,
+        host=host,
+        model=served,
+        model_path=str(model_path),
+        cmdline=cmd,
+        log=str(log_path),
+        threads=threads,
+        ctx=ctx,
+    )
     pid_path = _pid_file(port)
-    tmp = pid_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(info), indent=1))
-    os.replace(tmp, pid_path)
+    write_text_atomic(pid_path, json.dumps(asdict(info), indent=1))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pid_path.unlink(missing_ok=True)
-            raise JudgeError(f"the judge server exited with code {proc.returncode} while starting; "
-                             f"last lines of {log_path}:\n{_tail(log_path)}")
+            raise JudgeError(
+                f"the judge server exited with code {proc.returncode} while starting; "
+                f"last lines of {log_path}:\n{_tail(log_path)}"
+            )
         if healthy(info.base_url):
             logger.info("embedded judge %s ready at %s (pid %d, log %s)", served, info.base_url, proc.pid, log_path)
             if watch_pid is not None:
@@ -217,9 +255,15 @@ def _start_watchdog(watch_pid: int, port: int, log_path: Path) -> None:
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     with open(log_path, "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "verif_nb.judge.server", "--watch", str(watch_pid), str(port)],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                         start_new_session=True, close_fds=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "verif_nb.judge.server", "--watch", str(watch_pid), str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def _watch(watch_pid: int, port: int, poll_s: float = 1.0) -> None:
@@ -237,8 +281,9 @@ def _watch(watch_pid: int, port: int, poll_s: float = 1.0) -> None:
         except psutil.NoSuchProcess:
             alive = False
         if not alive:
-            logger.warning("process %d that started the judge on port %d has ended; stopping the judge",
-                           watch_pid, port)
+            logger.warning(
+                "process %d that started the judge on port %d has ended; stopping the judge", watch_pid, port
+            )
             stop_server(port)
             return
         time.sleep(poll_s)
@@ -290,14 +335,30 @@ def server_status(port: int = DEFAULT_PORT) -> dict[str, Any]:
     if info is None:
         return {"running": False, "port": port, "pid_file": str(_pid_file(port))}
     alive = _owned_process(info) is not None
-    return {"running": alive, "healthy": alive and healthy(info.base_url), "port": port, "pid": info.pid,
-            "base_url": info.base_url, "model": info.model, "model_path": info.model_path, "log": info.log,
-            "threads": info.threads, "ctx": info.ctx, "pid_file": str(_pid_file(port))}
+    return {
+        "running": alive,
+        "healthy": alive and healthy(info.base_url),
+        "port": port,
+        "pid": info.pid,
+        "base_url": info.base_url,
+        "model": info.model,
+        "model_path": info.model_path,
+        "log": info.log,
+        "threads": info.threads,
+        "ctx": info.ctx,
+        "pid_file": str(_pid_file(port)),
+    }
 
 
 @contextlib.contextmanager
-def embedded_judge(model: str = DEFAULT_MODEL, port: int | None = None, threads: int | None = 2, ctx: int = 4096,
-                   logprobs: bool = True, **config_overrides: Any) -> Iterator[JudgeConfig]:
+def embedded_judge(
+    model: str = DEFAULT_MODEL,
+    port: int | None = None,
+    threads: int | None = 2,
+    ctx: int = 4096,
+    logprobs: bool = True,
+    **config_overrides: Any,
+) -> Iterator[JudgeConfig]:
     """Run the embedded judge for the duration of a ``with`` block and yield a JudgeConfig for it.
 
     ``port=None`` picks a free port, so tests and notebooks do not collide with ``verif-nb judge serve``.
@@ -311,8 +372,14 @@ def embedded_judge(model: str = DEFAULT_MODEL, port: int | None = None, threads:
     port = port or free_port()
     before = read_pid_file(port)
     already_running = before is not None and _owned_process(before) is not None
-    info = start_server(model=model, port=port, threads=threads, ctx=ctx, logprobs=logprobs,
-                        watch_pid=None if already_running else os.getpid())
+    info = start_server(
+        model=model,
+        port=port,
+        threads=threads,
+        ctx=ctx,
+        logprobs=logprobs,
+        watch_pid=None if already_running else os.getpid(),
+    )
     try:
         yield info.config(logprobs=logprobs, **config_overrides)
     finally:

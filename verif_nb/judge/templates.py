@@ -30,13 +30,14 @@ import yaml
 
 from verif_nb.errors import JudgeError
 
-ParserKind = Literal["bracket", "yes_no"]
-PARSERS: tuple[str, ...] = ("bracket", "yes_no")
+ParserKind = Literal["bracket", "yes_no", "verif_first", "text"]
+# verif_first: the original VerIF rule (first [[n]] anywhere, no match = 0); text: no verdict, the answer itself
+PARSERS: tuple[str, ...] = ("bracket", "yes_no", "verif_first", "text")
 _BUILTIN_DIR = Path(__file__).with_name("templates")
 _FIELD_RE = re.compile(r"\{(prompt|response|constraints|constraint)\}")
 _TEMPLATE_KEYS = {"name", "description", "system", "user", "parser", "language"}
 
-_registry: dict[str, "JudgeTemplate"] = {}
+_registry: dict[str, JudgeTemplate] = {}
 _builtins_loaded = False
 
 
@@ -61,6 +62,7 @@ class JudgeTemplate:
     description: str = ""
     language: str | None = None
     source: str | None = None
+    max_tokens: int | None = None  # the template's own answer budget, else the JudgeConfig's
 
     def __post_init__(self) -> None:
         where = self.source or f"template {self.name!r}"
@@ -70,8 +72,10 @@ class JudgeTemplate:
         if "response" not in fields:
             raise JudgeError(f"{where}: the user message must contain the field {{response}}")
         if ("constraints" in fields) == ("constraint" in fields):
-            raise JudgeError(f"{where}: the user message must contain exactly one of {{constraints}} "
-                             "(all constraints in one call) or {constraint} (one call per constraint)")
+            raise JudgeError(
+                f"{where}: the user message must contain exactly one of {{constraints}} "
+                "(all constraints in one call) or {constraint} (one call per constraint)"
+            )
 
     @property
     def scope(self) -> Literal["all", "one"]:
@@ -90,8 +94,10 @@ class JudgeTemplate:
             'user'
         """
         if self.scope == "one" and len(constraints) != 1:
-            raise JudgeError(f"template {self.name!r} judges one constraint per call; got {len(constraints)} — "
-                             "use a {constraints} template such as 'verif_score_en' for several at once")
+            raise JudgeError(
+                f"template {self.name!r} judges one constraint per call; got {len(constraints)} — "
+                "use a {constraints} template such as 'verif_score_en' for several at once"
+            )
         values = {
             "prompt": prompt,
             "response": response,
@@ -102,6 +108,83 @@ class JudgeTemplate:
         messages = [{"role": "system", "content": self.system}] if self.system else []
         messages.append({"role": "user", "content": user})
         return messages
+
+
+@dataclass(frozen=True)
+class OriginalTemplate(JudgeTemplate):
+    """A prompt read from VerIF's own ``llm_call.py`` (see :mod:`verif_nb.judge.original`): its messages are
+    the original's, byte for byte; ``{constraints}`` is the list of ``[llm]`` checker names, possibly empty.
+
+    Example:
+        >>> OriginalTemplate.__mro__[1].__name__
+        'JudgeTemplate'
+    """
+
+    expression: Any = None  # a verif_nb.judge.original prompt expression
+    fields: tuple[str, ...] = ("instruction", "response", "checkers")
+
+    def __post_init__(self) -> None:
+        if self.parser not in PARSERS:
+            raise JudgeError(f"{self.source}: parser must be one of {PARSERS}, not {self.parser!r}")
+
+    @property
+    def scope(self) -> Literal["all", "one"]:
+        return "all"
+
+    @property
+    def text_hash(self) -> str:
+        body = "\x00".join([ast_dump(self.expression.node), self.parser, str(self.max_tokens)])
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+    def render(self, prompt: str, response: str, constraints: list[str]) -> list[dict[str, str]]:
+        # llm_score takes the list of [llm] checker names; llm_extract one extraction request
+        third = list(constraints) if self.fields[2] == "checkers" else (constraints[0] if constraints else "")
+        values = dict(zip(self.fields, (prompt, response, third)))
+        return [{"role": "user", "content": self.expression.render(values)}]
+
+
+def ast_dump(node: Any) -> str:
+    import ast
+
+    return ast.dump(node)
+
+
+def original_templates(path: str | Path) -> tuple[OriginalTemplate, OriginalTemplate | None]:
+    """The score and extract prompts of VerIF's ``llm_call.py`` as templates, registered by name.
+
+    Example:
+        >>> original_templates("missing/llm_call.py")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: missing/llm_call.py: cannot read the judge template file (...)
+    """
+    from verif_nb.judge.original import load_original_prompts
+
+    prompts = load_original_prompts(path)
+    score = OriginalTemplate(
+        name="verif_original_score",
+        user="",
+        parser="verif_first",
+        source=prompts.path,
+        description="VerIF's llm_score prompt, read from the user's llm_call.py",
+        max_tokens=prompts.score_max_tokens,
+        expression=prompts.score,
+    )
+    register_template(score, overwrite=True)
+    extract = None
+    if prompts.extract is not None:
+        extract = OriginalTemplate(
+            name="verif_original_extract",
+            user="",
+            parser="text",
+            source=prompts.path,
+            description="VerIF's llm_extract prompt, read from the user's llm_call.py",
+            max_tokens=prompts.extract_max_tokens,
+            expression=prompts.extract,
+            fields=("instruction", "response", "specific_prompt"),
+        )
+        register_template(extract, overwrite=True)
+    return score, extract
 
 
 def format_constraints(constraints: list[str]) -> str:
@@ -124,9 +207,15 @@ def _template_from_mapping(data: Any, source: str) -> JudgeTemplate:
     missing = {"name", "user", "parser"} - set(data)
     if missing:
         raise JudgeError(f"{source}: missing template keys {sorted(missing)}")
-    return JudgeTemplate(name=str(data["name"]), user=str(data["user"]), parser=data["parser"],
-                         system=data.get("system"), description=str(data.get("description", "")).strip(),
-                         language=data.get("language"), source=source)
+    return JudgeTemplate(
+        name=str(data["name"]),
+        user=str(data["user"]),
+        parser=data["parser"],
+        system=data.get("system"),
+        description=str(data.get("description", "")).strip(),
+        language=data.get("language"),
+        source=source,
+    )
 
 
 def load_template_file(path: str | Path, register: bool = True) -> JudgeTemplate:
@@ -151,8 +240,8 @@ def load_template_dir(directory: str | Path) -> list[JudgeTemplate]:
     """Register every ``*.yaml`` template in a directory (later files replace same-named ones).
 
     Example:
-        >>> sorted(t.name for t in load_template_dir(_BUILTIN_DIR))[:2]
-        ['verif_judge_en', 'verif_judge_zh']
+        >>> sorted(t.name for t in load_template_dir(_BUILTIN_DIR))[:3]
+        ['verif_extract_en', 'verif_judge_en', 'verif_judge_zh']
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -201,8 +290,10 @@ def get_template(name_or_path: str | Path | JudgeTemplate) -> JudgeTemplate:
         return _registry[key]
     if key.endswith((".yaml", ".yml")) and Path(key).is_file():
         return load_template_file(key, register=False)
-    raise JudgeError(f"unknown judge template {key!r}; known: {', '.join(list_templates())} "
-                     "(or pass a path to a .yaml template file)")
+    raise JudgeError(
+        f"unknown judge template {key!r}; known: {', '.join(list_templates())} "
+        "(or pass a path to a .yaml template file)"
+    )
 
 
 def list_templates() -> list[str]:
@@ -219,6 +310,7 @@ def list_templates() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Answer parsing
 
+
 @dataclass(frozen=True)
 class ParsedVerdict:
     """A parsed judge answer: ``passed`` None means unparseable, then ``error`` says why.
@@ -232,6 +324,7 @@ class ParsedVerdict:
 
 
 _BRACKET_RE = re.compile(r"\[\[\s*([01])\s*\]\]")
+_VERIF_FIRST_RE = re.compile(r"\[\[(\d+)\]\]")
 _YES = {"yes", "y", "true", "是"}
 _NO = {"no", "n", "false", "否", "不"}
 _WORD_RE = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]")
@@ -248,7 +341,7 @@ def strip_think(text: str) -> str:
         'plain answer'
     """
     cut = text.rfind(_THINK_CLOSE)
-    return text if cut < 0 else text[cut + len(_THINK_CLOSE):]
+    return text if cut < 0 else text[cut + len(_THINK_CLOSE) :]
 
 
 def _answer_start(raw: str) -> int:
@@ -268,6 +361,11 @@ def parse_verdict(raw: str | None, parser: ParserKind) -> ParsedVerdict:
         >>> parse_verdict("I cannot tell.", "yes_no").passed is None
         True
     """
+    if parser == "text":
+        return ParsedVerdict(raw is not None, None if raw is not None else "no answer")
+    if parser == "verif_first":  # the original's own rule: no </think> handling, no clamping, no match = 0
+        m = _VERIF_FIRST_RE.search((raw or "").strip())
+        return ParsedVerdict(bool(m) and int(m.group(1)) != 0, None, m.start(1) if m else None)
     if raw is None or not raw.strip():
         return ParsedVerdict(None, "the judge returned an empty answer")
     start = _answer_start(raw)
@@ -302,6 +400,6 @@ def verdict_token_sets(parser: ParserKind) -> tuple[set[str], set[str]]:
         >>> verdict_token_sets("bracket")
         ({'1'}, {'0'})
     """
-    if parser == "bracket":
+    if parser in ("bracket", "verif_first"):
         return {"1"}, {"0"}
     return {"yes", "y", "是", "true"}, {"no", "n", "否", "false", "不"}

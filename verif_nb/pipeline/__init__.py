@@ -1,4 +1,5 @@
-"""The notebook pipeline: parameter files, papermill runs into ``outputs/<run-id>/``, HTML reports.
+"""The notebook pipeline: parameter files, the notebook kernel, papermill runs into ``outputs/<run-id>/``
+with each run's HTML and index (what notebooks call to present results lives in :mod:`verif_nb.report`).
 
 ``verif-nb run params/ci.yaml`` executes the notebooks the file names, in order, in the
 ``verif-nb`` kernel (this interpreter), and writes executed notebooks, HTML, figures, metrics, a
@@ -9,20 +10,7 @@ Example:
     >>> run_dir = run_pipeline("params/ci.yaml")  # doctest: +SKIP
 """
 
-from verif_nb.pipeline._dataset import constraint_table, load_data, record_table, response_table, rule_health
-from verif_nb.pipeline._judge import JUDGE_KINDS, NotebookJudge
 from verif_nb.pipeline._kernel import KERNEL_NAME, install_kernel, kernel_spec, private_kernel
-from verif_nb.pipeline._outputs import (
-    find_runs,
-    project_path,
-    project_root,
-    read_manifest,
-    read_metrics,
-    read_run_metrics,
-    runs_summary,
-    save_metrics,
-    summary_table,
-)
 from verif_nb.pipeline._params import (
     INJECTED_KEYS,
     NotebookParameter,
@@ -36,15 +24,10 @@ from verif_nb.pipeline._run import NotebookFailedError, new_run_dir, package_ver
 
 __all__ = [
     "INJECTED_KEYS",
-    "JUDGE_KINDS",
     "KERNEL_NAME",
     "NotebookFailedError",
-    "NotebookJudge",
     "NotebookParameter",
     "PipelineParams",
-    "constraint_table",
-    "find_runs",
-    "load_data",
     "install_kernel",
     "kernel_spec",
     "load_params",
@@ -54,17 +37,6 @@ __all__ = [
     "package_versions",
     "parse_parameters_source",
     "private_kernel",
-    "project_path",
-    "project_root",
-    "read_manifest",
-    "read_metrics",
-    "read_run_metrics",
-    "record_table",
-    "response_table",
-    "rule_health",
     "run_pipeline",
-    "runs_summary",
-    "save_metrics",
-    "summary_table",
     "write_index",
 ]

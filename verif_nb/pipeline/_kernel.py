@@ -1,5 +1,8 @@
 """The ``verif-nb`` Jupyter kernel: the current interpreter, so notebooks run in the project's env.
 
+The kernelspec itself is ipykernel's (:mod:`ipykernel.kernelspec`); only the name and the display
+name are verif-nb's.
+
 Example:
     >>> kernel_spec()["argv"][1:3]
     ['-m', 'ipykernel_launcher']
@@ -7,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -23,19 +25,17 @@ KERNEL_NAME = "verif-nb"
 DISPLAY_NAME = "Python (verif-nb)"
 
 
-def kernel_spec(python: str | None = None) -> dict[str, Any]:
-    """The kernel.json content for an interpreter (default: the running one).
+def kernel_spec() -> dict[str, Any]:
+    """The kernel.json content for the running interpreter.
 
     Example:
-        >>> kernel_spec("/opt/env/bin/python")["argv"][0]
-        '/opt/env/bin/python'
+        >>> spec = kernel_spec()
+        >>> (spec["argv"][0] == sys.executable, spec["display_name"])
+        (True, 'Python (verif-nb)')
     """
-    return {
-        "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": DISPLAY_NAME,
-        "language": "python",
-        "metadata": {"debugger": True},
-    }
+    from ipykernel.kernelspec import get_kernel_dict
+
+    return {**get_kernel_dict(), "display_name": DISPLAY_NAME}
 
 
 def install_kernel(user: bool = True, prefix: str | None = None, name: str = KERNEL_NAME) -> Path:
@@ -45,14 +45,9 @@ def install_kernel(user: bool = True, prefix: str | None = None, name: str = KER
         >>> install_kernel()  # doctest: +SKIP
         PosixPath('/root/.local/share/jupyter/kernels/verif-nb')
     """
-    from jupyter_client.kernelspec import KernelSpecManager
+    from ipykernel.kernelspec import install
 
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / name
-        src.mkdir()
-        (src / "kernel.json").write_text(json.dumps(kernel_spec(), indent=1), encoding="utf-8")
-        dest = KernelSpecManager().install_kernel_spec(str(src), kernel_name=name, user=user and prefix is None,
-                                                       prefix=prefix)
+    dest = install(user=user and prefix is None, kernel_name=name, display_name=DISPLAY_NAME, prefix=prefix)
     log.info("installed kernel %r -> %s (python %s)", name, dest, sys.executable)
     return Path(dest)
 
@@ -69,11 +64,11 @@ def private_kernel(name: str = KERNEL_NAME) -> Iterator[str]:
         ...     kname
         'verif-nb'
     """
+    from ipykernel.kernelspec import write_kernel_spec
+
     old = os.environ.get("JUPYTER_PATH")
     with tempfile.TemporaryDirectory(prefix="verif-nb-kernel-") as tmp:
-        spec_dir = Path(tmp) / "kernels" / name
-        spec_dir.mkdir(parents=True)
-        (spec_dir / "kernel.json").write_text(json.dumps(kernel_spec()), encoding="utf-8")
+        write_kernel_spec(Path(tmp) / "kernels" / name, overrides={"display_name": DISPLAY_NAME})
         os.environ["JUPYTER_PATH"] = tmp + (os.pathsep + old if old else "")
         try:
             yield name

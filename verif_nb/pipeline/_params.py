@@ -54,8 +54,16 @@ TOP_LEVEL_KEYS: dict[str, str] = {
     "overrides": "mapping notebook name -> mapping of keys for that notebook only",
 }
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict,
-               "None": type(None), "tuple": tuple}
+_TYPE_NAMES = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "None": type(None),
+    "tuple": tuple,
+}
 
 
 @dataclass(frozen=True)
@@ -178,13 +186,17 @@ def parse_parameters_source(source: str, where: str = "<parameters cell>") -> di
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
             name, value_node, ann = stmt.target.id, stmt.value, stmt.annotation
         else:
-            raise ParamsError(f"{where}: line {stmt.lineno}: a parameters cell may only hold "
-                              "'name = literal' assignments; move other code to the next cell")
+            raise ParamsError(
+                f"{where}: line {stmt.lineno}: a parameters cell may only hold "
+                "'name = literal' assignments; move other code to the next cell"
+            )
         try:
             default = ast.literal_eval(value_node)
         except ValueError as err:
-            raise ParamsError(f"{where}: line {stmt.lineno}: the default of {name!r} must be a literal "
-                              "(number, string, list, dict, True/False/None)") from err
+            raise ParamsError(
+                f"{where}: line {stmt.lineno}: the default of {name!r} must be a literal "
+                "(number, string, list, dict, True/False/None)"
+            ) from err
         types = _annotation_types(ann)
         if types is None:
             types = _default_types(default)
@@ -211,8 +223,10 @@ def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
 
 
 def _type_error(key: str, value: Any, param: NotebookParameter, notebook: str) -> str:
-    return (f"{key}={value!r} ({type(value).__name__}) but {notebook} declares "
-            f"{key}: {' | '.join(param.types)} (default {param.default!r})")
+    return (
+        f"{key}={value!r} ({type(value).__name__}) but {notebook} declares "
+        f"{key}: {' | '.join(param.types)} (default {param.default!r})"
+    )
 
 
 def load_params(path: str | Path) -> PipelineParams:
@@ -243,8 +257,10 @@ def load_params(path: str | Path) -> PipelineParams:
         problems.append(f"run_name {run_name!r} must be 1-64 letters, digits, '.', '-' or '_'")
     notebooks = raw.get("notebooks")
     if not isinstance(notebooks, list) or not notebooks or not all(isinstance(n, str) for n in notebooks):
-        raise ParamsError(f"{path}: 'notebooks' must be a non-empty list of notebook names"
-                          + ("; " + "; ".join(problems) if problems else ""))
+        raise ParamsError(
+            f"{path}: 'notebooks' must be a non-empty list of notebook names"
+            + ("; " + "; ".join(problems) if problems else "")
+        )
     notebooks = [n.removesuffix(".ipynb") for n in notebooks]
     if len(set(notebooks)) != len(notebooks):
         problems.append("'notebooks' lists a notebook twice")
@@ -257,10 +273,16 @@ def load_params(path: str | Path) -> PipelineParams:
         problems.append("'overrides' must map notebook names to mappings of key: value")
         overrides = {}
     notebooks_dir = (path.parent / str(raw.get("notebooks_dir", "../notebooks"))).resolve()
-    params = PipelineParams(path=path, run_name=run_name, notebooks=notebooks, notebooks_dir=notebooks_dir,
-                            description=str(raw.get("description", "")), parameters=dict(shared),
-                            overrides={str(k).removesuffix(".ipynb"): dict(v) for k, v in overrides.items()},
-                            raw=raw)
+    params = PipelineParams(
+        path=path,
+        run_name=run_name,
+        notebooks=notebooks,
+        notebooks_dir=notebooks_dir,
+        description=str(raw.get("description", "")),
+        parameters=dict(shared),
+        overrides={str(k).removesuffix(".ipynb"): dict(v) for k, v in overrides.items()},
+        raw=raw,
+    )
     for name in notebooks:
         try:
             params.declared[name] = notebook_parameters(params.notebook_path(name))
@@ -287,8 +309,9 @@ def load_params(path: str | Path) -> PipelineParams:
             if key in INJECTED_KEYS:
                 problems.append(f"overrides.{name}.{key}: set by the pipeline for each run; remove it")
             elif key not in declared:
-                problems.append(f"overrides.{name}.{key}: {name} does not declare it "
-                                f"(declared: {', '.join(sorted(declared))})")
+                problems.append(
+                    f"overrides.{name}.{key}: {name} does not declare it (declared: {', '.join(sorted(declared))})"
+                )
             elif not declared[key].accepts(value):
                 problems.append(f"overrides.{name}.{key}: " + _type_error(key, value, declared[key], name))
     if problems:

@@ -1,8 +1,9 @@
-"""HTML for a run: each executed notebook through nbconvert, and an ``index.html`` linking it all.
+"""HTML for a run: each executed notebook through nbconvert, and an ``index.html`` linking it all
+(a jinja2 template, ``templates/index.html.j2``, so the page's markup is not built from strings).
 
 Example:
-    >>> "<td>1</td>" in _kv_table({"records": 1})
-    True
+    >>> _fmt(0.123456), _fmt({"a": 1})
+    ('0.1235', '{"a": 1}')
 """
 
 from __future__ import annotations
@@ -14,16 +15,6 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-h1{margin-bottom:.2em} .sub{color:#666;margin-top:0} table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left;vertical-align:top} th{background:#f4f4f4}
-.ok{color:#17803d;font-weight:600} .failed{color:#b3261e;font-weight:600} .running,.not-run,.interrupted{color:#8a6d00}
-.gallery{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;width:360px;border:1px solid #eee;padding:.5em}
-figure img{width:100%;height:auto} figcaption{font-size:.85em;color:#444;word-break:break-all}
-pre{background:#fbf2f2;padding:.6em;white-space:pre-wrap}
-"""
 
 
 def notebook_to_html(notebook: str | Path, html_path: str | Path, hide_input: bool = False) -> Path:
@@ -55,12 +46,6 @@ def notebook_to_html(notebook: str | Path, html_path: str | Path, hide_input: bo
     return html_path
 
 
-def _kv_table(values: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in values.items())
-    return f"<table><tr><th>key</th><th>value</th></tr>{rows}</table>"
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -69,13 +54,32 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _ids_html(ids: dict[str, Any]) -> str:
-    shown = {k: v for k, v in ids.items() if v not in (None, "")}
-    return "<br>".join(f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in shown.items()) or "-"
-
-
-def _rel(path: Path, root: Path) -> str:
-    return html.escape(path.relative_to(root).as_posix(), quote=True)
+def _section(root: Path, name: str) -> dict[str, Any] | None:
+    """What index.html shows of one notebook: headline numbers, figures, metric files (None: nothing)."""
+    summary_path = root / "metrics" / name / "summary.json"
+    pngs = sorted((root / "figures" / name).glob("*.png"))
+    if not summary_path.exists() and not pngs:
+        return None
+    summary: dict[str, str] = {}
+    if summary_path.exists():
+        try:
+            summary = {str(k): _fmt(v) for k, v in json.loads(summary_path.read_text(encoding="utf-8")).items()}
+        except ValueError:
+            log.warning("%s is not valid JSON; left out of the index", summary_path)
+    figures = [
+        {
+            "name": png.stem,
+            "png": png.relative_to(root).as_posix(),
+            "svg": png.with_suffix(".svg").relative_to(root).as_posix() if png.with_suffix(".svg").exists() else None,
+        }
+        for png in pngs
+    ]
+    metric_files = [
+        {"name": p.name, "path": p.relative_to(root).as_posix()}
+        for p in sorted((root / "metrics" / name).glob("*"))
+        if p.is_file()
+    ]
+    return {"name": name, "summary": summary, "figures": figures, "metric_files": metric_files}
 
 
 def _findings_section(root: Path) -> str:
@@ -89,68 +93,48 @@ def _findings_section(root: Path) -> str:
 
 
 def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``run_dir/index.html``: status, notebooks, figures, headline numbers, metric files.
+    """Write ``run_dir/index.html`` from the ``templates/index.html.j2`` jinja2 template: status,
+    notebooks, figures, headline numbers, metric files.
 
     Example:
-        >>> write_index("outputs/20260101-000000-ci", manifest)  # doctest: +SKIP
-        PosixPath('outputs/20260101-000000-ci/index.html')
+        >>> import tempfile
+        >>> m = {"run_id": "r<1>", "status": "ok", "params_file": "p.yaml", "started": "t0", "finished": "t1",
+        ...      "duration_s": 2.0, "git": {"commit": "abc"}, "notebooks": [{"name": "01", "status": "ok"}]}
+        >>> page = write_index(tempfile.mkdtemp(), m).read_text()
+        >>> ("verif-nb run r&lt;1&gt;" in page, "<td class='ok'>ok</td>" in page)
+        (True, True)
     """
+    import jinja2
+
     root = Path(run_dir)
-    esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>verif-nb run {esc(manifest['run_id'])}</title>",
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>verif-nb run {esc(manifest['run_id'])}</h1>",
-             f"<p class='sub'>{esc(manifest.get('description') or '')}</p>",
-             "<table>",
-             f"<tr><th>status</th><td class='{esc(manifest['status'])}'>{esc(manifest['status'])}</td></tr>",
-             f"<tr><th>parameter file</th><td><a href='params.yaml'>{esc(manifest['params_file'])}</a></td></tr>",
-             f"<tr><th>started / finished</th><td>{esc(manifest['started'])} / {esc(str(manifest.get('finished')))}</td></tr>",
-             f"<tr><th>total</th><td>{manifest.get('duration_s', 0):.1f} s</td></tr>",
-             f"<tr><th>git commit</th><td>{esc(str(manifest['git'].get('commit')))}"
-             f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}</td></tr>",
-             f"<tr><th>model / judge / data</th><td>{_ids_html(manifest.get('ids', {}))}</td></tr>",
-             "<tr><th>manifest</th><td><a href='manifest.json'>manifest.json</a></td></tr></table>"]
-    parts.insert(4, _findings_section(root))  # after the title: what the run found comes first
-    parts.append("<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
-                 "<th>report</th><th>executed notebook</th></tr>")
-    for entry in manifest["notebooks"]:
-        name = entry["name"]
-        status = entry["status"]
-        html_link = f"<a href='html/{esc(name)}.html'>HTML</a>" if (root / "html" / f"{name}.html").exists() else ""
-        nb_link = (f"<a href='notebooks/{esc(name)}.ipynb'>{esc(name)}.ipynb</a>"
-                   if (root / "notebooks" / f"{name}.ipynb").exists() else "")
-        seconds = f"{entry['duration_s']:.1f}" if entry.get("duration_s") is not None else ""
-        parts.append(f"<tr><td>{esc(name)}</td><td class='{esc(status)}'>{esc(status)}</td><td>{seconds}</td>"
-                     f"<td>{html_link}</td><td>{nb_link}</td></tr>")
-    parts.append("</table>")
-    for entry in manifest["notebooks"]:
-        if entry.get("error"):
-            parts.append(f"<h3>Error in {esc(entry['name'])}</h3><pre>{esc(entry['error'])}</pre>")
-    for entry in manifest["notebooks"]:
-        name = entry["name"]
-        summary_path = root / "metrics" / name / "summary.json"
-        pngs = sorted((root / "figures" / name).glob("*.png"))
-        if not summary_path.exists() and not pngs:
-            continue
-        parts.append(f"<h2>{esc(name)}</h2>")
-        if summary_path.exists():
-            try:
-                parts.append(_kv_table(json.loads(summary_path.read_text(encoding="utf-8"))))
-            except ValueError:
-                log.warning("%s is not valid JSON; left out of the index", summary_path)
-        if pngs:
-            parts.append("<div class='gallery'>")
-            for png in pngs:
-                svg = png.with_suffix(".svg")
-                svg_link = f" · <a href='{_rel(svg, root)}'>SVG</a>" if svg.exists() else ""
-                parts.append(f"<figure><a href='{_rel(png, root)}'><img src='{_rel(png, root)}' "
-                             f"alt='{esc(png.stem)}'></a><figcaption>{esc(png.stem)}{svg_link}</figcaption></figure>")
-            parts.append("</div>")
-        metric_files = sorted(p for p in (root / "metrics" / name).glob("*") if p.is_file())
-        if metric_files:
-            links = " · ".join(f"<a href='{_rel(p, root)}'>{esc(p.name)}</a>" for p in metric_files)
-            parts.append(f"<p>Metrics: {links}</p>")
-    parts.append("</body></html>")
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("verif_nb.pipeline", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    notebooks = [
+        {
+            "name": e["name"],
+            "status": e["status"],
+            "error": e.get("error"),
+            "seconds": f"{e['duration_s']:.1f}" if e.get("duration_s") is not None else "",
+            "html": (root / "html" / f"{e['name']}.html").exists(),
+            "ipynb": (root / "notebooks" / f"{e['name']}.ipynb").exists(),
+        }
+        for e in manifest["notebooks"]
+    ]
+    sections = [s for s in (_section(root, e["name"]) for e in manifest["notebooks"]) if s is not None]
+    page = env.get_template("index.html.j2").render(
+        m={
+            "description": None,
+            "finished": None,
+            "duration_s": 0,
+            **manifest,
+            "git": {"commit": None, "dirty": False, **manifest.get("git", {})},
+        },
+        ids={k: v for k, v in manifest.get("ids", {}).items() if v not in (None, "")},
+        notebooks=notebooks,
+        sections=sections,
+        findings=_findings_section(root),  # after the title: what the run found comes first
+    )
     index = root / "index.html"
-    index.write_text("\n".join(parts), encoding="utf-8")
+    index.write_text(page, encoding="utf-8")
     return index

@@ -40,8 +40,21 @@ log = logging.getLogger(__name__)
 
 # Versions recorded in every manifest (missing ones are recorded as None).
 TRACKED_PACKAGES: tuple[str, ...] = (
-    "verif-nb", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "llama_cpp_python",
-    "papermill", "nbconvert", "ipykernel", "pandas", "numpy", "matplotlib", "seaborn",
+    "verif-nb",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "llama_cpp_python",
+    "papermill",
+    "nbconvert",
+    "ipykernel",
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "seaborn",
 )
 
 
@@ -53,16 +66,17 @@ class NotebookFailedError(VerifNbError, RuntimeError):
         '02_x failed in cell 3 (In [2]): ValueError: '
     """
 
-    def __init__(self, notebook: str, cell: int | None, exec_count: int | None, ename: str, evalue: str,
-                 run_dir: Path):
+    def __init__(self, notebook: str, cell: int | None, exec_count: int | None, ename: str, evalue: str, run_dir: Path):
         self.notebook, self.cell, self.exec_count = notebook, cell, exec_count
         self.ename, self.evalue, self.run_dir = ename, evalue, run_dir
         where = f"cell {cell}" if cell is not None else "an unknown cell"
         if exec_count is not None:
             where += f" (In [{exec_count}])"
-        super().__init__(f"{notebook} failed in {where}: {ename}: {evalue}. What ran so far is kept in "
-                         f"{run_dir} (executed notebook: notebooks/{notebook}.ipynb, manifest.json); "
-                         "fix the cell and start a new run")
+        super().__init__(
+            f"{notebook} failed in {where}: {ename}: {evalue}. What ran so far is kept in "
+            f"{run_dir} (executed notebook: notebooks/{notebook}.ipynb, manifest.json); "
+            "fix the cell and start a new run"
+        )
 
 
 def _now() -> str:
@@ -115,8 +129,11 @@ def _source_cell_number(notebook: Path, source: str | None) -> int | None:
 
 def _ids(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters naming a model or a judge (``*model*``, ``judge``, ``judge_base_url``, ``judge_preset``)."""
-    return {k: v for k, v in params.items() if not isinstance(v, (dict, list))
-            and ("model" in k or k in ("judge", "judge_base_url", "judge_preset"))}
+    return {
+        k: v
+        for k, v in params.items()
+        if not isinstance(v, (dict, list)) and ("model" in k or k in ("judge", "judge_base_url", "judge_preset"))
+    }
 
 
 def _reported_ids(run_dir: Path, name: str) -> dict[str, Any]:
@@ -164,21 +181,22 @@ class _Run:
             "ids": {},
             # whether dataset-supplied code could run behind the kernel sandbox on this machine
             "sandbox": _sandbox_isolation(),
-            "notebooks": [{"name": n, "status": "not-run", "duration_s": None, "parameters": None,
-                           "error": None} for n in params.notebooks],
+            "notebooks": [
+                {"name": n, "status": "not-run", "duration_s": None, "parameters": None, "error": None}
+                for n in params.notebooks
+            ],
         }
 
     def save(self) -> None:
         import json
 
         self.manifest["duration_s"] = round(time.monotonic() - self.t0, 2)
-        (self.run_dir / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str),
-                                                    encoding="utf-8")
+        (self.run_dir / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str), encoding="utf-8")
         write_index(self.run_dir, self.manifest)
 
     def finish(self, status: str) -> None:
-        from verif_nb.pipeline._outputs import project_root
         from verif_nb.portable import make_portable
+        from verif_nb.report.metrics import project_root
 
         self.manifest["status"] = status
         self.manifest["finished"] = _now()
@@ -188,8 +206,7 @@ class _Run:
 
 
 def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, Any]:
-    values = {"figures_dir": run_dir / "figures" / name, "metrics_dir": run_dir / "metrics" / name,
-              "run_dir": run_dir}
+    values = {"figures_dir": run_dir / "figures" / name, "metrics_dir": run_dir / "metrics" / name, "run_dir": run_dir}
     for key in ("figures_dir", "metrics_dir"):
         values[key].mkdir(parents=True, exist_ok=True)
     injected: dict[str, Any] = {k: str(v.resolve()) for k, v in values.items() if k in declared}
@@ -208,8 +225,14 @@ def new_run_dir(run_name: str, outputs_root: str | Path = "outputs") -> Path:
     return Path(outputs_root) / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{run_name}"
 
 
-def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide_input: bool = False,
-                 outputs_root: str | Path = "outputs", progress: bool = True) -> Path:
+def run_pipeline(
+    params_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    hide_input: bool = False,
+    outputs_root: str | Path = "outputs",
+    progress: bool = True,
+) -> Path:
     """Run the notebooks a parameter file names, in order, into a new run folder; returns the folder.
 
     The file is checked against every notebook's ``parameters`` cell before anything runs
@@ -229,8 +252,10 @@ def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide
     params = load_params(params_path)
     run_dir = Path(out) if out is not None else new_run_dir(params.run_name, outputs_root)
     if run_dir.exists():
-        raise RunExistsError(f"{run_dir} already exists; verif-nb never overwrites a run. "
-                             "Choose another --out or remove the folder yourself")
+        raise RunExistsError(
+            f"{run_dir} already exists; verif-nb never overwrites a run. "
+            "Choose another --out or remove the folder yourself"
+        )
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         run_dir.mkdir()
@@ -260,15 +285,23 @@ def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide
             t_nb = time.monotonic()
             failure: NotebookFailedError | None = None
             try:
-                pm.execute_notebook(str(source_nb), str(executed), parameters=nb_params, kernel_name=kernel_name,
-                                    progress_bar=progress, cwd=str(Path.cwd()), log_output=False)
+                pm.execute_notebook(
+                    str(source_nb),
+                    str(executed),
+                    parameters=nb_params,
+                    kernel_name=kernel_name,
+                    progress_bar=progress,
+                    cwd=str(Path.cwd()),
+                    log_output=False,
+                )
             except PapermillExecutionError as err:
                 cell = _source_cell_number(source_nb, err.source)
                 failure = NotebookFailedError(name, cell, err.exec_count, err.ename, err.evalue, run_dir)
             except BaseException as err:  # dead kernel, Ctrl-C, ...: record, keep the folder, re-raise
                 status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-                entry.update(status=status, duration_s=round(time.monotonic() - t_nb, 2),
-                             error=f"{type(err).__name__}: {err}")
+                entry.update(
+                    status=status, duration_s=round(time.monotonic() - t_nb, 2), error=f"{type(err).__name__}: {err}"
+                )
                 run.finish(status)
                 raise
             entry["duration_s"] = round(time.monotonic() - t_nb, 2)
@@ -278,8 +311,9 @@ def run_pipeline(params_path: str | Path, out: str | Path | None = None, *, hide
                 except Exception as err:  # a report that cannot render must not hide the run's result
                     log.warning("could not render %s to HTML: %s", executed, err)
             if failure is not None:
-                entry.update(status="failed", error=str(failure), cell=failure.cell, ename=failure.ename,
-                             evalue=failure.evalue)
+                entry.update(
+                    status="failed", error=str(failure), cell=failure.cell, ename=failure.ename, evalue=failure.evalue
+                )
                 run.finish("failed")
                 bar.close()
                 raise failure

@@ -16,8 +16,13 @@ import sys
 def _run(args: argparse.Namespace) -> int:
     from verif_nb.pipeline import run_pipeline
 
-    run_dir = run_pipeline(args.params, out=args.out, hide_input=args.hide_input, outputs_root=args.outputs_root,
-                           progress=not args.no_progress)
+    run_dir = run_pipeline(
+        args.params,
+        out=args.out,
+        hide_input=args.hide_input,
+        outputs_root=args.outputs_root,
+        progress=not args.no_progress,
+    )
     done = {"run_dir": str(run_dir), "index": str(run_dir / "index.html"), "status": "ok"}
     if args.single_file:
         from verif_nb.findings import write_single_file
@@ -31,8 +36,12 @@ def _check(args: argparse.Namespace) -> int:
     from verif_nb.pipeline import load_params
 
     params = load_params(args.params)
-    print(json.dumps({"params": str(params.path), "notebooks": {n: params.parameters_for(n)
-                                                                  for n in params.notebooks}}, default=str))
+    print(
+        json.dumps(
+            {"params": str(params.path), "notebooks": {n: params.parameters_for(n) for n in params.notebooks}},
+            default=str,
+        )
+    )
     return 0
 
 
@@ -48,13 +57,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``run``, ``check-params`` and ``kernel install`` to the ``verif-nb`` command line."""
     run = subparsers.add_parser("run", help="execute the notebooks of a pipeline parameter file into outputs/<run-id>/")
     run.add_argument("params", help="pipeline parameter file, e.g. params/ci.yaml")
-    run.add_argument("--out", default=None, help="run folder to create (must not exist); "
-                                                 "default outputs/<YYYYmmdd-HHMMSS>-<run_name>")
+    run.add_argument(
+        "--out",
+        default=None,
+        help="run folder to create (must not exist); default outputs/<YYYYmmdd-HHMMSS>-<run_name>",
+    )
     run.add_argument("--outputs-root", default="outputs", help="parent of the default run folder")
     run.add_argument("--hide-input", action="store_true", help="HTML reports without code cells, for readers")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--single-file", action="store_true",
-                     help="also write report.html: the index with findings and every figure embedded, one file")
+    run.add_argument(
+        "--single-file",
+        action="store_true",
+        help="also write report.html: the index with findings and every figure embedded, one file",
+    )
     run.set_defaults(func=_run)
 
     check = subparsers.add_parser("check-params", help="validate a pipeline parameter file without running it")

@@ -2,7 +2,7 @@
 
 Both wrap one :class:`~verif_nb.verifier.Verifier`, so training on TRL or on verl scores responses
 exactly as ``verif-nb verify`` does. Records travel with the data (TRL: dataset columns from
-:func:`~verif_nb.verifier.record_to_columns`; verl: the parquet rows of ``verif-nb export verl``).
+:func:`~verif_nb.records.record_to_columns`; verl: the parquet rows of ``verif-nb export verl``).
 
 Example:
     >>> from verif_nb.verifier import Verifier

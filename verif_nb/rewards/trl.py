@@ -3,7 +3,7 @@
 TRL calls a reward function as ``f(prompts=..., completions=..., completion_ids=..., **columns)``
 where ``columns`` are the dataset's other columns, repeated once per generation, plus
 ``trainer_state``, ``log_metric`` and ``log_extra``. The record of each prompt travels in the columns
-``record_id`` and ``constraints`` (see :func:`verif_nb.verifier.record_to_columns`), so nothing is
+``record_id`` and ``constraints`` (see :func:`verif_nb.records.record_to_columns`), so nothing is
 looked up on the side and the same dataset works on any number of processes.
 
 A batch is verified with one :meth:`Verifier.verify_batch` call: dataset code goes to the sandbox
@@ -25,9 +25,15 @@ Metrics logged per batch through TRL's ``log_metric`` hook (they appear next to 
 ``verif/seconds``               wall time of the verification of the batch
 ==============================  ==========================================================
 
+With several training processes each process verifies its own share of the completions; TRL gathers
+the rewards (``reward`` is the nan-aware mean over all processes) and averages the ``verif/*`` metrics
+over processes. Set ``VERIF_NB_REWARD_TRACE=FOLDER`` to have every process append one JSON line per
+reward call to ``FOLDER/rank<R>.jsonl`` (rank, world size, step, record ids, rewards): which prompts
+each process scored, and with what.
+
 Example:
-    >>> from verif_nb.records import Constraint, Record
-    >>> from verif_nb.verifier import Verifier, record_to_columns
+    >>> from verif_nb.records import Constraint, Record, record_to_columns
+    >>> from verif_nb.verifier import Verifier
     >>> rec = Record("r1", "Answer in lowercase.", [Constraint(
     ...     "change_case:english_lowercase", "rule", checker_id="change_case:english_lowercase")])
     >>> cols = record_to_columns(rec)
@@ -39,10 +45,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import ParamsError
@@ -54,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METRIC_PREFIX = "verif"
+TRACE_ENV = "VERIF_NB_REWARD_TRACE"
 _RECORD_CACHE_SIZE = 4096
 
 
@@ -123,6 +133,50 @@ def reward_metrics(records: Sequence[Record], results: Sequence[VerificationResu
     return out
 
 
+def trace_reward_call(
+    record_ids: Sequence[Any], rewards: Sequence[float | None], step: int | None, seconds: float
+) -> Path | None:
+    """Append one reward call to ``$VERIF_NB_REWARD_TRACE/rank<R>.jsonl``; does nothing when the variable is unset.
+
+    The rank and world size come from the launcher's ``RANK``/``WORLD_SIZE`` (accelerate, torchrun).
+
+    Example:
+        >>> import tempfile
+        >>> os.environ[TRACE_ENV] = tempfile.mkdtemp()
+        >>> path = trace_reward_call(["a"], [1.0], step=1, seconds=0.1)
+        >>> json.loads(path.read_text())["record_ids"], path.name
+        (['a'], 'rank0.jsonl')
+        >>> del os.environ[TRACE_ENV]
+    """
+    folder = os.environ.get(TRACE_ENV)
+    if not folder:
+        return None
+    rank = int(os.environ.get("RANK", "0"))
+    row = {
+        "rank": rank,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "step": step,
+        "record_ids": [str(i) for i in record_ids],
+        "rewards": list(rewards),
+        "seconds": round(seconds, 4),
+        "pid": os.getpid(),
+    }
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            # get_backend() says "undefined" for a group with per-device backends; the config names them
+            config = getattr(dist, "get_backend_config", None)
+            row["backend"] = str(config() if config is not None else dist.get_backend())
+    except ImportError:  # the reward also runs without torch (verif-nb verify, notebooks)
+        pass
+    path = Path(folder) / f"rank{rank}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    return path
+
+
 class VerifierReward:
     """A TRL reward function: ``reward(prompts, completions, record_id=..., constraints=..., **kw)``.
 
@@ -136,8 +190,9 @@ class VerifierReward:
         'ifeval_rules'
     """
 
-    def __init__(self, verifier: Verifier, name: str = "verif", log_groups: bool = True,
-                 log_extra_columns: bool = True):
+    def __init__(
+        self, verifier: Verifier, name: str = "verif", log_groups: bool = True, log_extra_columns: bool = True
+    ):
         self.verifier = verifier
         self.__name__ = name
         self.log_groups = log_groups
@@ -148,7 +203,7 @@ class VerifierReward:
         self._pending: dict[str, list[float]] = defaultdict(list)
 
     def _record(self, prompt: Any, record_id: Any, constraints: Any) -> Record:
-        from verif_nb.verifier import record_from_columns
+        from verif_nb.records import record_from_columns
 
         key_constraints = constraints if isinstance(constraints, str) else repr(constraints)
         key = (str(record_id), key_constraints, prompt if isinstance(prompt, str) else repr(prompt))
@@ -160,15 +215,27 @@ class VerifierReward:
             self._records[key] = record
         return record
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], record_id: Sequence[Any] | None = None,
-                 constraints: Sequence[Any] | None = None, log_metric: Callable[[str, float], None] | None = None,
-                 log_extra: Callable[[str, list], None] | None = None, **_: Any) -> list[float | None]:
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        record_id: Sequence[Any] | None = None,
+        constraints: Sequence[Any] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
+        log_extra: Callable[[str, list], None] | None = None,
+        trainer_state: Any = None,
+        **_: Any,
+    ) -> list[float | None]:
         if record_id is None or constraints is None:
-            raise ParamsError("the verif-nb reward needs the dataset columns 'record_id' and 'constraints' "
-                              "(build the dataset with verif_nb.train.build_dataset or record_to_columns)")
+            raise ParamsError(
+                "the verif-nb reward needs the dataset columns 'record_id' and 'constraints' "
+                "(build the dataset with verif_nb.train.build_dataset or record_to_columns)"
+            )
         if not len(prompts) == len(completions) == len(record_id) == len(constraints):
-            raise ValueError(f"reward inputs differ in length: {len(prompts)} prompts, {len(completions)} "
-                             f"completions, {len(record_id)} record ids, {len(constraints)} constraint lists")
+            raise ValueError(
+                f"reward inputs differ in length: {len(prompts)} prompts, {len(completions)} "
+                f"completions, {len(record_id)} record ids, {len(constraints)} constraint lists"
+            )
         records = [self._record(p, i, c) for p, i, c in zip(prompts, record_id, constraints)]
         texts = [completion_text(c) for c in completions]
         before = Counter(self.verifier.metrics)
@@ -193,10 +260,14 @@ class VerifierReward:
             log_extra("rule_score", [r.rule_score for r in results])
             log_extra("judge_score", [r.judge_score for r in results])
             log_extra("verif_error", [r.error for r in results])
+        # The step being computed: TRL scores before it increments global_step.
+        step = trainer_state.global_step + 1 if trainer_state is not None else None
+        trace_reward_call([r.id for r in records], [r.reward for r in results], step, seconds)
         unverifiable = [r for r in results if r.reward is None]
         if unverifiable:
-            log.debug("%d of %d completions unverifiable; first: %s", len(unverifiable), len(results),
-                      unverifiable[0].error)
+            log.debug(
+                "%d of %d completions unverifiable; first: %s", len(unverifiable), len(results), unverifiable[0].error
+            )
         return [r.reward for r in results]
 
     def pop_metrics(self) -> dict[str, float]:

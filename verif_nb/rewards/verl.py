@@ -11,7 +11,17 @@ verl loads a custom reward by file path and name and calls it in one of two ways
 
       compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=..., **reward_kwargs)
 
-:func:`compute_score` answers both (it looks at which keywords it got). Rows are those of
+:func:`compute_score` answers both (it looks at which keywords it got), and a third caller:
+
+* the VerIF fork's naive manager (THU-KEG/VerIF, an older verl), which passes ``prompt_str`` and no
+  ``reward_kwargs``, once per response in ``verify`` and once with lists in ``__call__``, and puts the
+  result straight into a float tensor::
+
+      compute_score(data_source=..., prompt_str=..., solution_str=..., ground_truth=..., extra_info=...)
+
+  Given ``prompt_str``, :func:`compute_score` returns a float (a list of floats for lists); verifier
+  settings then come from ``$VERIF_NB_VERIFIER_PARAMS``. A float cannot say "unverified", so such a
+  response gets ``unverifiable_score`` and a warning in the log. Rows are those of
 ``verif-nb export verl``: the ground truth is ``json.dumps({"checkers", "functions"[, "builtin"]})``.
 
 ``reward_kwargs`` come from verl's ``custom_reward_function.reward_kwargs``:
@@ -88,10 +98,16 @@ def _verifier_params(verifier: dict[str, Any] | None, verifier_params: str | os.
             loaded = yaml.safe_load(fh) or {}
         block = loaded.get("verifier") if isinstance(loaded, dict) else None
         if not isinstance(block, dict):
-            raise ParamsError(f"{path}: no 'verifier:' block; add one (e.g. verifier: {{mode: hybrid, judge: {{...}}}})")
+            raise ParamsError(
+                f"{path}: no 'verifier:' block; add one (e.g. verifier: {{mode: hybrid, judge: {{...}}}})"
+            )
         return dict(block)
-    _warn_once("default", "compute_score got no verifier settings (reward_kwargs verifier/verifier_params or $%s): "
-                          "using rule mode, soft constraints are not scored", ENV_PARAMS)
+    _warn_once(
+        "default",
+        "compute_score got no verifier settings (reward_kwargs verifier/verifier_params or $%s): "
+        "using rule mode, soft constraints are not scored",
+        ENV_PARAMS,
+    )
     return {"mode": "rule"}
 
 
@@ -112,13 +128,20 @@ def get_verifier(verifier: dict[str, Any] | None = None, verifier_params: str | 
         return _verifiers[key]
 
 
-def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, Any] | None,
-                     index: int = 0) -> Record:
+def record_from_verl(
+    data_source: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None,
+    index: int = 0,
+    untagged: str = "rule",
+) -> Record:
     """The Record behind one verl sample (its ground truth and extra_info as ``export verl`` wrote them).
 
-    The prompt is taken from ``extra_info["prompt"]`` (or the ground truth's ``"prompt"``); verl does not
-    hand the prompt to reward functions, and without it the judge is shown the word "instruction", as
-    VerIF's reference reward does.
+    The prompt is taken from ``extra_info["prompt"]`` (or the ground truth's ``"prompt"``): verl's reward
+    managers do not hand the prompt to reward functions (VerIF's fork passes its own ``prompt_str``, the decoded
+    chat-templated prompt, and its judge sees that). Without one the judge is shown the word "instruction",
+    which no run should rely on; a warning says so once. ``untagged="verif"`` reads checker tags as VerIF does
+    (the reference profile).
 
     Example:
         >>> code = "from llm_call import llm_judge\\ndef check_following(instruction, response):\\n" \\
@@ -134,13 +157,20 @@ def record_from_verl(data_source: str, ground_truth: Any, extra_info: dict[str, 
     gt = json.loads(ground_truth) if isinstance(ground_truth, (str, bytes)) else ground_truth
     prompt = extra.get("prompt") or (gt.get("prompt") if isinstance(gt, dict) else None)
     if not prompt:
-        _warn_once("prompt", "verl rows carry no prompt for the reward (extra_info['prompt']); the judge sees the "
-                             "literal 'instruction' as in VerIF's reference reward")
+        _warn_once(
+            "prompt",
+            "verl rows carry no prompt for the reward (extra_info['prompt'], as `verif-nb export verl` writes "
+            "it); the judge sees the literal word 'instruction' instead of the prompt",
+        )
         prompt = "instruction"
     extra.pop("rollout_reward_scores", None)  # added by verl's batch manager; not ours
-    row = {"data_source": data_source or "verl", "prompt": [{"role": "user", "content": prompt}],
-           "reward_model": {"style": "rule", "ground_truth": gt}, "extra_info": extra}
-    return parse_verl_row(row, path="<verl batch>", line=index + 1, untagged="rule", unknown_checkers="llm")
+    row = {
+        "data_source": data_source or "verl",
+        "prompt": [{"role": "user", "content": prompt}],
+        "reward_model": {"style": "rule", "ground_truth": gt},
+        "extra_info": extra,
+    }
+    return parse_verl_row(row, path="<verl batch>", line=index + 1, untagged=untagged, unknown_checkers="llm")
 
 
 def _score_dict(result: Any, unverifiable_score: float) -> dict[str, Any]:
@@ -154,59 +184,118 @@ def _score_dict(result: Any, unverifiable_score: float) -> dict[str, Any]:
     }
 
 
-def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
-                        extra_infos: Sequence[dict[str, Any] | None] | None = None, *,
-                        verifier: dict[str, Any] | None = None, verifier_params: str | None = None,
-                        unverifiable_score: float = 0.0, **_: Any) -> list[dict[str, Any]]:
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    *,
+    verifier: dict[str, Any] | None = None,
+    verifier_params: str | None = None,
+    unverifiable_score: float = 0.0,
+    **_: Any,
+) -> list[dict[str, Any]]:
     """verl's batched form: one dict per response with ``score`` (the reward) and its components.
 
     Example:
         >>> import json
-        >>> gt = json.dumps({"checkers": ["[rule] Short"],
-        ...                  "functions": ["def check_following(instruction, response):\\n    return len(response) < 5"]})
+        >>> short = "def check_following(instruction, response):\\n    return len(response) < 5"
+        >>> gt = json.dumps({"checkers": ["[rule] Short"], "functions": [short]})
         >>> [d["score"] for d in compute_score_batch(["s", "s"], ["ok", "far too long"], [gt, gt],
         ...                                          [{"prompt": "Be brief."}] * 2, verifier={"mode": "rule"})]
         [1.0, 0.0]
     """
     n = len(solution_strs)
     if not len(data_sources) == len(ground_truths) == n:
-        raise ValueError(f"compute_score: {len(data_sources)} data sources, {n} solutions and {len(ground_truths)} "
-                         "ground truths; verl passes aligned lists")
+        raise ValueError(
+            f"compute_score: {len(data_sources)} data sources, {n} solutions and {len(ground_truths)} "
+            "ground truths; verl passes aligned lists"
+        )
     extras = list(extra_infos) if extra_infos is not None else [None] * n
     v = get_verifier(verifier, verifier_params)
-    records = [record_from_verl(ds, gt, ex, i) for i, (ds, gt, ex) in enumerate(zip(data_sources, ground_truths, extras))]
+    tags = "verif" if getattr(v, "reference", False) else "rule"
+    records = [
+        record_from_verl(ds, gt, ex, i, untagged=tags)
+        for i, (ds, gt, ex) in enumerate(zip(data_sources, ground_truths, extras))
+    ]
     results = v.verify_batch(list(zip(records, [str(s) for s in solution_strs])))
     out = [_score_dict(r, unverifiable_score) for r in results]
     missing = [r for r in results if r.reward is None]
     if missing:
-        log.warning("%d of %d responses could not be verified (scored %s; verified=0 in reward_extra_info): %s",
-                    len(missing), n, unverifiable_score, missing[0].error)
+        log.warning(
+            "%d of %d responses could not be verified (scored %s; verified=0 in reward_extra_info): %s",
+            len(missing),
+            n,
+            unverifiable_score,
+            missing[0].error,
+        )
     return out
 
 
-def compute_score(data_source: str | None = None, solution_str: str | None = None, ground_truth: Any = None,
-                  extra_info: dict[str, Any] | None = None, *, data_sources: Sequence[str] | None = None,
-                  solution_strs: Sequence[str] | None = None, ground_truths: Sequence[Any] | None = None,
-                  extra_infos: Sequence[dict[str, Any] | None] | None = None,
-                  **reward_kwargs: Any) -> dict[str, Any] | list[dict[str, Any]]:
+def _fork_scores(
+    prompt_str: Any, solution_str: Any, ground_truth: Any, extra_info: Any, **reward_kwargs: Any
+) -> float | list[float]:
+    """The VerIF fork's call: floats only; ``prompt_str`` stands in when extra_info carries no prompt."""
+    single = isinstance(solution_str, str)
+    prompts = [prompt_str] if single else list(prompt_str)
+    solutions = [solution_str] if single else list(solution_str)
+    truths = [ground_truth] if single else list(ground_truth)
+    extras = [extra_info] if single or extra_info is None else list(extra_info)
+    if extra_info is None and not single:
+        extras = [None] * len(solutions)
+    if not len(prompts) == len(solutions) == len(truths) == len(extras):
+        raise ValueError(
+            f"compute_score: {len(prompts)} prompts, {len(solutions)} solutions, {len(truths)} "
+            f"ground truths and {len(extras)} extra_infos; the VerIF fork passes aligned lists"
+        )
+    # The decoded prompt still holds the chat template; export verl's extra_info["prompt"] is the clean one.
+    extras = [{**(ex or {}), "prompt": (ex or {}).get("prompt") or p} for ex, p in zip(extras, prompts)]
+    scores = [
+        d["score"] for d in compute_score_batch(["verl"] * len(solutions), solutions, truths, extras, **reward_kwargs)
+    ]
+    return scores[0] if single else scores
+
+
+def compute_score(
+    data_source: str | None = None,
+    solution_str: str | None = None,
+    ground_truth: Any = None,
+    extra_info: dict[str, Any] | None = None,
+    *,
+    prompt_str: Any = None,
+    data_sources: Sequence[str] | None = None,
+    solution_strs: Sequence[str] | None = None,
+    ground_truths: Sequence[Any] | None = None,
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    **reward_kwargs: Any,
+) -> dict[str, Any] | list[dict[str, Any]] | float | list[float]:
     """verl's reward entry point, single-sample or batched (see the module docstring).
 
     Example:
         >>> import json
-        >>> gt = json.dumps({"checkers": ["[rule] Short"],
-        ...                  "functions": ["def check_following(instruction, response):\\n    return len(response) < 5"]})
+        >>> short = "def check_following(instruction, response):\\n    return len(response) < 5"
+        >>> gt = json.dumps({"checkers": ["[rule] Short"], "functions": [short]})
         >>> compute_score("s", "ok", gt, {"prompt": "Be brief."}, verifier={"mode": "rule"})["score"]
         1.0
+        >>> compute_score(data_source="if_verifier", prompt_str="Be brief.", solution_str="ok",  # VerIF fork
+        ...               ground_truth=gt, extra_info=None, verifier={"mode": "rule"})
+        1.0
     """
+    if prompt_str is not None:
+        if solution_str is None or ground_truth is None:
+            raise ValueError("compute_score(prompt_str=...) needs solution_str and ground_truth as well")
+        return _fork_scores(prompt_str, solution_str, ground_truth, extra_info, **reward_kwargs)
     if solution_strs is not None:
         if data_sources is None or ground_truths is None:
             raise ValueError("batched compute_score needs data_sources, solution_strs and ground_truths")
         return compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, **reward_kwargs)
     if solution_str is None or ground_truth is None:
-        raise ValueError("compute_score needs (data_source, solution_str, ground_truth[, extra_info]) "
-                         "or their batched plurals")
-    return compute_score_batch([data_source or "verl"], [solution_str], [ground_truth], [extra_info],
-                               **reward_kwargs)[0]
+        raise ValueError(
+            "compute_score needs (data_source, solution_str, ground_truth[, extra_info]) or their batched plurals"
+        )
+    return compute_score_batch([data_source or "verl"], [solution_str], [ground_truth], [extra_info], **reward_kwargs)[
+        0
+    ]
 
 
 def module_path() -> Path:

@@ -89,8 +89,14 @@ def find_bwrap() -> tuple[str | None, str | None]:
 
 def _read_roots(worker_dir: str) -> list[str]:
     """Directories the worker must read: the interpreter, its libraries, site-packages, the sandbox code."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, worker_dir,
-             os.path.dirname(os.path.realpath(sys.executable))}
+    roots = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        worker_dir,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    }
     roots.update(p for p in sys.path if p and os.path.isdir(p) and not p.endswith(".zip"))
     resolved = sorted({os.path.realpath(r) for r in roots if os.path.isdir(r)})
     kept: list[str] = []
@@ -101,8 +107,23 @@ def _read_roots(worker_dir: str) -> list[str]:
 
 
 def _bwrap_argv(bwrap: str, command: list[str], worker_dir: str) -> list[str]:
-    argv = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--clearenv", "--chdir", "/", "--proc", "/proc", "--dev", "/dev"]
+    argv = [
+        bwrap,
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--chdir",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
     if os.geteuid() != 0:
         argv.insert(1, "--unshare-user")  # unprivileged bubblewrap needs a user namespace
     made: set[str] = set()

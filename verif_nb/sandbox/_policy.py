@@ -10,7 +10,7 @@ shared objects (a check must not re-program ``re`` or a library class for the ch
 ``str.format`` on non-literal strings (format fields can walk attributes at run time).
 
 Example:
-    >>> validate_code("import re\\ndef check_following(instruction, response):\\n    return bool(re.search('x', response))")
+    >>> validate_code("import re\\ndef check_following(instruction, response):\\n    return bool(re.search('x', r))")
     >>> validate_code("import os\\ndef check_following(instruction, response):\\n    return True")
     "import of 'os' is not allowed (line 1)"
 """
@@ -75,24 +75,67 @@ DEFAULT_ALLOWED_IMPORTS: frozenset[str] = frozenset(ALLOWED_IMPORT_REASONS)
 
 # Attribute names that reach interpreter internals without a leading underscore (frames, code objects,
 # tracebacks) or look attributes up by a run-time string (which the static screen cannot see).
-DENIED_ATTRIBUTES: frozenset[str] = frozenset({
-    "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "gi_suspended",
-    "cr_frame", "cr_code", "cr_await", "cr_origin", "cr_running",
-    "ag_frame", "ag_code", "ag_await", "ag_running",
-    "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "f_trace",
-    "tb_frame", "tb_next", "co_code", "co_consts",
-    "format_map", "vformat", "get_field",  # string.Formatter walks attributes named in data
-    "attrgetter", "methodcaller",  # operator: getattr by run-time string
-    "get_type_hints", "ForwardRef",  # typing: evaluates strings as expressions
-    "mro",
-    "make_dataclass",  # pastes field names from data into source it runs with the real builtins
-})
+DENIED_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "gi_running",
+        "gi_suspended",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "cr_origin",
+        "cr_running",
+        "ag_frame",
+        "ag_code",
+        "ag_await",
+        "ag_running",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "f_code",
+        "f_trace",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "format_map",
+        "vformat",
+        "get_field",  # string.Formatter walks attributes named in data
+        "attrgetter",
+        "methodcaller",  # operator: getattr by run-time string
+        "get_type_hints",
+        "ForwardRef",  # typing: evaluates strings as expressions
+        "mro",
+        "make_dataclass",  # pastes field names from data into source it runs with the real builtins
+    }
+)
 
 # Builtins the sandbox does not provide; a checker naming one (without defining it) is rejected up front.
-REMOVED_BUILTINS: frozenset[str] = frozenset({
-    "open", "exec", "eval", "compile", "breakpoint", "input", "help", "exit", "quit",
-    "globals", "locals", "vars", "setattr", "delattr", "memoryview", "copyright", "credits", "license",
-})
+REMOVED_BUILTINS: frozenset[str] = frozenset(
+    {
+        "open",
+        "exec",
+        "eval",
+        "compile",
+        "breakpoint",
+        "input",
+        "help",
+        "exit",
+        "quit",
+        "globals",
+        "locals",
+        "vars",
+        "setattr",
+        "delattr",
+        "memoryview",
+        "copyright",
+        "credits",
+        "license",
+    }
+)
 
 # (class name, attribute) pairs a checker may assign although the class is shared: LLM-written language
 # checks routinely carry ``DetectorFactory.seed = 0``. The worker seeds it to 0 itself and puts it back
@@ -104,11 +147,32 @@ ALLOWED_DUNDER_NAMES: frozenset[str] = frozenset({"__name__"})
 # Dunder attributes generated classes use (``super().__init__()``, ``type(x).__name__``). None of them leads
 # further: going from a method to its globals or owner needs ``__globals__``/``__func__``/``__self__``, which
 # stay forbidden, as do ``__class__``, ``__dict__``, ``__mro__``, ``__subclasses__`` and the rest.
-ALLOWED_DUNDER_ATTRIBUTES: frozenset[str] = frozenset({
-    "__init__", "__post_init__", "__name__", "__qualname__", "__doc__",
-    "__len__", "__str__", "__repr__", "__iter__", "__next__", "__contains__", "__getitem__", "__setitem__",
-    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__enter__", "__exit__",
-})
+ALLOWED_DUNDER_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        "__init__",
+        "__post_init__",
+        "__name__",
+        "__qualname__",
+        "__doc__",
+        "__len__",
+        "__str__",
+        "__repr__",
+        "__iter__",
+        "__next__",
+        "__contains__",
+        "__getitem__",
+        "__setitem__",
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__hash__",
+        "__enter__",
+        "__exit__",
+    }
+)
 
 
 def is_allowed_module(name: str, allowed: frozenset[str] | set[str]) -> bool:
@@ -204,8 +268,13 @@ def _screen(tree: ast.Module, allowed: frozenset[str]) -> str | None:
     def flag(node: ast.AST, message: str) -> None:
         # Ordered by where the node ends: in a.__class__.__base__ the inner attribute ends first.
         line = getattr(node, "lineno", 0)
-        problems.append((getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or 0,
-                         f"{message} (line {line})"))
+        problems.append(
+            (
+                getattr(node, "end_lineno", None) or line,
+                getattr(node, "end_col_offset", None) or 0,
+                f"{message} (line {line})",
+            )
+        )
 
     # (node, name of the enclosing method's self parameter or None, whether the parent is a class body)
     stack: list[tuple[ast.AST, str | None, bool]] = [(tree, None, False)]
@@ -230,11 +299,16 @@ def _screen(tree: ast.Module, allowed: frozenset[str]) -> str | None:
                 problem = _format_problem(node.value)
                 if problem:
                     flag(node, problem)
-            if type(node.ctx) is not ast.Load and not (
-                    self_name is not None and isinstance(node.value, ast.Name) and node.value.id == self_name
-            ) and (_dotted_tail(node.value), attr) not in ALLOWED_ATTRIBUTE_STORES:
-                flag(node, "assigning attributes of shared objects is not allowed "
-                           "(only 'self.x = ...' inside a class defined by the checker)")
+            if (
+                type(node.ctx) is not ast.Load
+                and not (self_name is not None and isinstance(node.value, ast.Name) and node.value.id == self_name)
+                and (_dotted_tail(node.value), attr) not in ALLOWED_ATTRIBUTE_STORES
+            ):
+                flag(
+                    node,
+                    "assigning attributes of shared objects is not allowed "
+                    "(only 'self.x = ...' inside a class defined by the checker)",
+                )
         elif kind is ast.Import:
             for alias in node.names:
                 stored.add((alias.asname or alias.name).split(".")[0])
@@ -255,7 +329,8 @@ def _screen(tree: ast.Module, allowed: frozenset[str]) -> str | None:
                     elif alias.name.startswith("_") or alias.name in DENIED_ATTRIBUTES:
                         flag(node, f"import of {module}.{alias.name} is not allowed")
                     elif not is_allowed_module(module, allowed) and not is_allowed_module(
-                            f"{module}.{alias.name}", allowed):
+                        f"{module}.{alias.name}", allowed
+                    ):
                         flag(node, f"import of {module}.{alias.name} is not allowed")
         elif kind in _FUNCTIONS:
             stored.add(node.name)

@@ -33,9 +33,10 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from verif_nb.errors import ParamsError, SandboxError
 from verif_nb.sandbox._isolation import LaunchPlan, launch_plan
@@ -50,8 +51,10 @@ _RESULT_SIZE = 8  # type, u32 index, u8 status, u16 error length
 _MAX_ERROR_BYTES = 1000
 _MAX_CALL_BYTES = 1 << 20
 _KILL_CONFIRM_S = 2.0  # how long the zygote gets to confirm a kill before the whole worker goes
-_UNSANDBOXED_HINT = ("pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
-                     "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk")
+_UNSANDBOXED_HINT = (
+    "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
+    "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk"
+)
 
 
 @dataclass
@@ -126,12 +129,13 @@ class _ChildStream:
                     return records, "sent a result record that does not fit the schema"
                 if len(buf) < _RESULT_SIZE + size:
                     break
-                error = bytes(buf[_RESULT_SIZE:_RESULT_SIZE + size]).decode("utf-8", "replace")
-                del buf[:_RESULT_SIZE + size]
+                error = bytes(buf[_RESULT_SIZE : _RESULT_SIZE + size]).decode("utf-8", "replace")
+                del buf[: _RESULT_SIZE + size]
                 self.expected += 1
                 passed = None if status == 2 else bool(status)
-                records.append(("result", passed, (error or "the check gave no result and no reason")
-                                if passed is None else None))
+                records.append(
+                    ("result", passed, (error or "the check gave no result and no reason") if passed is None else None)
+                )
             elif kind == 3:
                 if len(buf) < 5:
                     break
@@ -140,15 +144,19 @@ class _ChildStream:
                     return records, f"sent a call of {size} bytes"
                 if len(buf) < 5 + size:
                     break
-                body = bytes(buf[5:5 + size])
-                del buf[:5 + size]
+                body = bytes(buf[5 : 5 + size])
+                del buf[: 5 + size]
                 try:
                     call = json.loads(body)
                 except (ValueError, RecursionError):
                     return records, "sent a call that is not JSON"
-                if not (isinstance(call, list) and len(call) == 2 and isinstance(call[0], str)
-                        and isinstance(call[1], list)
-                        and all(a is None or isinstance(a, (str, int, float, bool)) for a in call[1])):
+                if not (
+                    isinstance(call, list)
+                    and len(call) == 2
+                    and isinstance(call[0], str)
+                    and isinstance(call[1], list)
+                    and all(a is None or isinstance(a, (str, int, float, bool)) for a in call[1])
+                ):
                     return records, "sent a call that does not fit the schema"
                 records.append(("call", call[0], call[1]))
             else:
@@ -221,23 +229,41 @@ class _Worker:
     def start(self) -> None:
         pool = self.pool
         namespaced = launch_plan([], use_namespaces=pool.namespaces).namespaces is not None
-        config = {"allowed": sorted(pool.allowed_imports), "memory_mb": pool.memory_mb,
-                  "timeout_s": pool.timeout_s, "screen": pool._static_screen,
-                  "python_layers": pool._python_layers, "drop_uid": namespaced and os.geteuid() == 0,
-                  "seccomp": pool._seccomp, "allow_unsandboxed": pool.allow_unsandboxed,
-                  "host_calls": sorted(pool.host_functions),
-                  "max_tasks": pool.max_batch}
-        plan = launch_plan([sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)],
-                           use_namespaces=pool.namespaces)
+        config = {
+            "allowed": sorted(pool.allowed_imports),
+            "memory_mb": pool.memory_mb,
+            "timeout_s": pool.timeout_s,
+            "screen": pool._static_screen,
+            "python_layers": pool._python_layers,
+            "drop_uid": namespaced and os.geteuid() == 0,
+            "seccomp": pool._seccomp,
+            "allow_unsandboxed": pool.allow_unsandboxed,
+            "host_calls": sorted(pool.host_functions),
+            "max_tasks": pool.max_batch,
+            "exec_style": pool.exec_style,
+            "spares": pool.spares,
+            "parallel": pool.parallel,
+        }
+        plan = launch_plan(
+            [sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)], use_namespaces=pool.namespaces
+        )
         with tempfile.TemporaryFile() as errors:
             try:
                 self.proc = subprocess.Popen(
                     plan.argv,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env={}, cwd="/",
-                    close_fds=True, start_new_session=True)
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    env={},
+                    cwd="/",
+                    close_fds=True,
+                    start_new_session=True,
+                )
             except OSError as err:
-                raise SandboxError(f"could not start a sandbox worker ({err}); check that {sys.executable} "
-                                   "runs and that the machine can create processes") from err
+                raise SandboxError(
+                    f"could not start a sandbox worker ({err}); check that {sys.executable} "
+                    "runs and that the machine can create processes"
+                ) from err
             pool._register(self.proc)
             self.buffer.clear()
             self.outgoing.clear()
@@ -254,8 +280,9 @@ class _Worker:
                 errors.seek(0)
                 detail = errors.read()[-2000:].decode("utf-8", "replace").strip()
                 self.discard()
-                raise SandboxError(f"sandbox worker failed to start: {lost}"
-                                   + (f"; its stderr ends with: {detail}" if detail else "")) from None
+                raise SandboxError(
+                    f"sandbox worker failed to start: {lost}" + (f"; its stderr ends with: {detail}" if detail else "")
+                ) from None
         if "fatal" in ready:
             self.discard()
             refusal = SandboxError(f"sandbox worker refused to start: {ready['fatal']}")
@@ -264,8 +291,10 @@ class _Worker:
         pool._record_isolation(plan, ready)
         if not ready.get("seccomp") and not pool.allow_unsandboxed:
             self.discard()
-            refusal = SandboxError(f"dataset code was not run: the kernel sandbox is unavailable here "
-                                   f"({ready.get('kernel_problem')}); {_UNSANDBOXED_HINT}")
+            refusal = SandboxError(
+                f"dataset code was not run: the kernel sandbox is unavailable here "
+                f"({ready.get('kernel_problem')}); {_UNSANDBOXED_HINT}"
+            )
             refusal.permanent = True
             raise refusal
         for name, reason in (ready.get("missing") or {}).items():
@@ -296,8 +325,8 @@ class _Worker:
                 if kind not in (b"R", b"S", b"D", b"X") or size > _MAX_ZYGOTE_FRAME:
                     raise _WorkerLost("the worker sent a frame it never sends")
                 if len(self.buffer) >= _ZFRAME_SIZE + size:
-                    payload = bytes(self.buffer[_ZFRAME_SIZE:_ZFRAME_SIZE + size])
-                    del self.buffer[:_ZFRAME_SIZE + size]
+                    payload = bytes(self.buffer[_ZFRAME_SIZE : _ZFRAME_SIZE + size])
+                    del self.buffer[: _ZFRAME_SIZE + size]
                     return kind, payload
             wait = deadline - time.monotonic()
             if wait <= 0:
@@ -305,7 +334,7 @@ class _Worker:
             readable, writable, _ = select.select([in_fd], [out_fd] if self.outgoing else [], [], min(wait, 0.5))
             if writable:
                 try:
-                    del self.outgoing[:os.write(out_fd, self.outgoing[:1 << 16])]
+                    del self.outgoing[: os.write(out_fd, self.outgoing[: 1 << 16])]
                 except BlockingIOError:
                     pass
                 except OSError:
@@ -384,56 +413,63 @@ class _Worker:
         self._queue({"op": "run", "job": job.id, "code": tasks[indices[0]].code, "strings": strings, "tasks": rows})
 
     def _drive(self, waiting: collections.deque, tasks: list[CheckTask], results: list) -> None:
+        """Runs the jobs; the zygote runs up to ``parallel`` children at once, each one function."""
         pool = self.pool
         limit = pool.timeout_s + pool.grace_s
         while waiting:
             self._send_job(waiting.popleft(), tasks)
-        current: _Job | None = None
+        running: dict[int, _Job] = {}
         idle_since = time.monotonic()
         while self.inflight:
-            if current is None:
-                deadline = idle_since + pool.startup_timeout_s  # the zygote may load library data first
-            elif current.ending:
-                deadline = current.killed_at + _KILL_CONFIRM_S
+            if running:  # the earliest deadline of the running children, by the parent's own clock
+                deadline = min(j.killed_at + _KILL_CONFIRM_S if j.ending else j.last + limit for j in running.values())
             else:
-                deadline = current.last + limit
+                deadline = idle_since + pool.startup_timeout_s  # the zygote may load library data first
             frame = self._frame(deadline)
             now = time.monotonic()
             if frame is None:
-                if current is None:
+                if not running:
                     raise _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s")
-                if current.ending:
-                    raise _WorkerLost("the worker did not confirm a kill")
-                reason = f"timed out after {pool.timeout_s} s (check process killed)"
-                self._kill(current, "timeout" if current.stream.defined else "undefined",
-                           reason if current.stream.defined else f"defining check_following {reason}", now)
+                for job in list(running.values()):
+                    if job.ending and now >= job.killed_at + _KILL_CONFIRM_S:
+                        raise _WorkerLost("the worker did not confirm a kill")
+                    if not job.ending and now >= job.last + limit:
+                        reason = f"timed out after {pool.timeout_s} s (check process killed)"
+                        self._kill(
+                            job,
+                            "timeout" if job.stream.defined else "undefined",
+                            reason if job.stream.defined else f"defining check_following {reason}",
+                            now,
+                        )
                 continue
             kind, payload = frame
             if kind == b"S":
                 job = self.inflight.get(self._json(payload).get("job"))
-                if job is None or current is not None:
+                if job is None or job.started:
                     raise _WorkerLost("the worker started a check process out of order")
-                current, job.started, job.last = job, True, now
+                running[job.id], job.started, job.last = job, True, now
             elif kind == b"D":
-                if current is None:
-                    raise _WorkerLost("the worker relayed output with no check process running")
-                if current.ending:
+                job = running.get(int.from_bytes(payload[:4], "big")) if len(payload) >= 4 else None
+                if job is None:
+                    raise _WorkerLost("the worker relayed output for no running check process")
+                if job.ending:
                     continue  # being killed: what it still says does not count
-                parsed, problem = current.stream.feed(payload)
+                parsed, problem = job.stream.feed(payload[4:])
                 for record in parsed:
                     if record[0] == "result":
-                        current.records.append((record[1], record[2], now - current.last))
+                        job.records.append((record[1], record[2], now - job.last))
                     elif record[0] == "call":
-                        self._answer_call(current.id, record[1], record[2])
+                        self._answer_call(job.id, record[1], record[2])
                         now = time.monotonic()  # a judge call's time is not the check's
-                    current.last = now
+                    job.last = now
                 if problem:
-                    self._kill(current, "malformed", problem, now)
+                    self._kill(job, "malformed", problem, now)
             elif kind == b"X":
                 status = self._json(payload)
-                job = self.inflight.pop(status.get("job"), None)
-                if job is None or job is not current:
+                job = running.pop(status.get("job"), None)
+                if job is None:
                     raise _WorkerLost("the worker reported an exit out of order")
+                del self.inflight[job.id]
                 ending, reason = job.ending, job.reason
                 if not ending:
                     ending = "done" if len(job.records) == len(job.indices) else "crash"
@@ -443,7 +479,7 @@ class _Worker:
                 self._finish(job, ending, reason, tasks, results, waiting)
                 while waiting:  # the neighbours of a culprit run again, in a fresh child
                     self._send_job(waiting.popleft(), tasks)
-                current, idle_since = None, now
+                idle_since = now
             else:
                 raise _WorkerLost("the worker sent a frame out of order")
 
@@ -452,12 +488,13 @@ class _Worker:
         self._queue({"op": "kill", "job": job.id})
 
     @staticmethod
-    def _finish(job: _Job, ending: str, reason: str | None, tasks: list, results: list,
-                waiting: collections.deque) -> None:
+    def _finish(
+        job: _Job, ending: str, reason: str | None, tasks: list, results: list, waiting: collections.deque
+    ) -> None:
         """Stores a job's verdicts; charges what went wrong to the check that was running."""
         for i, (passed, error, seconds) in zip(job.indices, job.records):
             results[i] = CheckResult(passed, error, round(seconds, 6))
-        rest = job.indices[len(job.records):]
+        rest = job.indices[len(job.records) :]
         if ending == "done" or not rest:
             return
         if ending == "malformed":
@@ -492,7 +529,12 @@ class SandboxPool:
     Where the kernel layer (seccomp) cannot be installed, dataset code does not run: ``check_batch`` raises
     SandboxError, unless ``allow_unsandboxed=True``, which runs it behind the Python layers only and says so in
     :attr:`isolation`. ``host_functions`` maps judge-shim names (``llm_extract``...) to callables the parent
-    runs for rule code that asks (arguments and result are JSON values).
+    runs for rule code that asks (arguments and result are JSON values). ``exec_style="verif"`` defines each
+    function the way VerIF's own executor does (imports replayed into the globals, module-level names in separate
+    locals), for the ``reference`` profile. Each worker keeps up to ``spares`` children forked and locked down
+    while it is idle (about 1 MB each), so a trainer's reward burst does not wait for forks, and runs up to
+    ``parallel`` of them at once (each still one function in its own process): a child's start, exit and
+    the relays between processes then overlap instead of adding up.
 
     Example:
         >>> code = "import re\\ndef check_following(instruction, response):\\n    return re.search('cat', response)"
@@ -502,18 +544,34 @@ class SandboxPool:
         [True, False]
     """
 
-    def __init__(self, workers: int = 2, timeout_s: float = 2.0, memory_mb: int = 512,
-                 allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS, *, max_batch: int = 256,
-                 startup_timeout_s: float = 60.0, allow_unsandboxed: bool = False, namespaces: bool = True,
-                 host_functions: dict[str, Callable[..., Any]] | None = None,
-                 _static_screen: bool = True, _seccomp: bool = True, _python_layers: bool = True):
+    def __init__(
+        self,
+        workers: int = 2,
+        timeout_s: float = 2.0,
+        memory_mb: int = 512,
+        allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS,
+        *,
+        max_batch: int = 256,
+        startup_timeout_s: float = 60.0,
+        allow_unsandboxed: bool = False,
+        namespaces: bool = True,
+        host_functions: dict[str, Callable[..., Any]] | None = None,
+        exec_style: str = "verif_nb",
+        spares: int = 16,
+        parallel: int = 4,
+        _static_screen: bool = True,
+        _seccomp: bool = True,
+        _python_layers: bool = True,
+    ):
         if not isinstance(workers, int) or workers < 1:
             raise ParamsError(f"workers must be a positive integer, not {workers!r}")
         if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
             raise ParamsError(f"timeout_s must be in (0, 3600] seconds, not {timeout_s!r}")
         if not isinstance(memory_mb, int) or memory_mb < 32:
-            raise ParamsError(f"memory_mb must be an integer >= 32 (an idle worker uses ~25 MB of address "
-                              f"space, ~90 MB once langdetect is loaded), not {memory_mb!r}")
+            raise ParamsError(
+                f"memory_mb must be an integer >= 32 (an idle worker uses ~25 MB of address "
+                f"space, ~90 MB once langdetect is loaded), not {memory_mb!r}"
+            )
         if not isinstance(max_batch, int) or max_batch < 1:
             raise ParamsError(f"max_batch must be a positive integer, not {max_batch!r}")
         self.workers = workers
@@ -525,6 +583,15 @@ class SandboxPool:
         self.allow_unsandboxed = bool(allow_unsandboxed)
         self.namespaces = bool(namespaces)
         self.host_functions = dict(host_functions or {})
+        if exec_style not in ("verif_nb", "verif"):
+            raise ParamsError(f"exec_style must be 'verif_nb' or 'verif', not {exec_style!r}")
+        self.exec_style = exec_style
+        if not isinstance(spares, int) or spares < 1:
+            raise ParamsError(f"spares must be a positive integer, not {spares!r}")
+        self.spares = spares
+        if not isinstance(parallel, int) or parallel < 1:
+            raise ParamsError(f"parallel must be a positive integer, not {parallel!r}")
+        self.parallel = parallel
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)
@@ -550,15 +617,21 @@ class SandboxPool:
 
     def _record_isolation(self, plan: LaunchPlan, ready: dict) -> None:
         seccomp = bool(ready.get("seccomp"))
-        info = {"sandboxed": seccomp, "seccomp": seccomp, "namespaces": plan.namespaces,
-                "uid": 65534 if ready.get("uid_drop") else None,
-                "problems": [p for p in (ready.get("kernel_problem"), plan.problem) if p]}
+        info = {
+            "sandboxed": seccomp,
+            "seccomp": seccomp,
+            "namespaces": plan.namespaces,
+            "uid": 65534 if ready.get("uid_drop") else None,
+            "problems": [p for p in (ready.get("kernel_problem"), plan.problem) if p],
+        }
         with self._lock:
             first = not self.isolation
             self.isolation = info
         if first and not seccomp and self.allow_unsandboxed:
-            log.warning("sandbox: dataset code runs WITHOUT the kernel sandbox (%s), as allow_unsandboxed asked",
-                        ready.get("kernel_problem"))
+            log.warning(
+                "sandbox: dataset code runs WITHOUT the kernel sandbox (%s), as allow_unsandboxed asked",
+                ready.get("kernel_problem"),
+            )
         elif first and plan.problem:
             self._log_once(f"no namespaces for the sandbox workers ({plan.problem}); seccomp still applies")
 
@@ -670,8 +743,11 @@ class SandboxPool:
             return results  # type: ignore[return-value]
         idle = self._ensure_open()
         # One job = one function's checks (split only when very many, to keep workers busy): never two functions.
-        jobs = [members[i:i + self.max_batch] for members in groups.values()
-                for i in range(0, len(members), self.max_batch)]
+        jobs = [
+            members[i : i + self.max_batch]
+            for members in groups.values()
+            for i in range(0, len(members), self.max_batch)
+        ]
         jobs.sort(key=len, reverse=True)
         # Longest first onto the least-loaded worker; each worker then gets its share queued in one go.
         shares: list[list[list[int]]] = [[] for _ in range(min(self.workers, len(jobs)))]

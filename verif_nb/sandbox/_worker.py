@@ -22,7 +22,7 @@ Wire format (the zygote relays the child's bytes without reading them; the paren
 
 * parent -> zygote: 4-byte big-endian length + JSON ``{"op": "run"|"kill"|"reply", ...}``;
 * zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON), ``S`` child started, ``D``
-  bytes from the child, ``X`` child exited (JSON status);
+  the job id (4 bytes) and bytes from that job's child, ``X`` child exited (JSON status);
 * child -> parent (inside ``D``): ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True,
   2 None) + error length (u16) + UTF-8 error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call,
   answered on the child's input pipe by 4-byte length + JSON ``{"ok": value}`` or ``{"error": text}``.
@@ -48,7 +48,6 @@ import select
 import signal
 import struct
 import sys
-import time
 import types
 
 HEADER = struct.Struct(">I")
@@ -63,36 +62,174 @@ PR_SET_PDEATHSIG = 1
 
 # Builtins a checker gets, by allow-list (new builtins in later Pythons stay out until reviewed).
 SAFE_BUILTIN_NAMES = (
-    "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
-    "classmethod", "complex", "dict", "dir", "divmod", "enumerate", "filter", "float", "format", "frozenset",
-    "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
-    "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set", "slice", "sorted",
-    "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "__build_class__",
-    "True", "False", "None", "Ellipsis", "NotImplemented",
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "complex",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "property",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "zip",
+    "__build_class__",
+    "True",
+    "False",
+    "None",
+    "Ellipsis",
+    "NotImplemented",
 )
 
 # Audit events refused in a child (exact names, then name prefixes before the first dot). The seccomp filter
 # refuses the underlying system calls anyway; this layer gives readable errors and covers non-Linux opt-in runs.
-BLOCKED_EVENTS = frozenset({
-    "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.forkpty", "os.kill", "os.killpg",
-    "os.putenv", "os.unsetenv", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
-    "os.link", "os.symlink", "os.truncate", "os.utime", "os.chdir", "os.chflags", "os.lchflags", "os.lchmod",
-    "os.lchown", "os.setxattr", "os.removexattr", "os.startfile", "os.add_dll_directory",
-    "signal.pthread_kill", "sys._current_frames", "sys.settrace", "sys.setprofile",
-    "sys._current_exceptions", "code.__new__", "function.__new__", "mmap.__new__", "pty.spawn",
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "cpython.remove_audit_hook",
-    "webbrowser.open", "tempfile.mkstemp", "tempfile.mkdtemp", "glob.glob", "glob.glob/2",
-})
-BLOCKED_EVENT_PREFIXES = frozenset({
-    "socket", "ctypes", "subprocess", "shutil", "urllib", "http", "ftplib", "smtplib", "imaplib", "poplib",
-    "telnetlib", "nntplib", "winreg", "msvcrt", "_winapi", "sqlite3", "syslog",
-})
-BLOCKED_IMPORTS = frozenset({
-    "ctypes", "_ctypes", "_posixsubprocess", "subprocess", "socket", "_socket", "ssl", "_ssl", "pty",
-    "multiprocessing", "_multiprocessing", "_posixshmem", "fcntl", "termios", "gc", "_thread", "threading",
-    "pickle", "_pickle", "asyncio", "select", "selectors", "urllib.request", "http.client", "sqlite3",
-    "pyseccomp", "posix", "os",
-})
+BLOCKED_EVENTS = frozenset(
+    {
+        "os.system",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.kill",
+        "os.killpg",
+        "os.putenv",
+        "os.unsetenv",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.link",
+        "os.symlink",
+        "os.truncate",
+        "os.utime",
+        "os.chdir",
+        "os.chflags",
+        "os.lchflags",
+        "os.lchmod",
+        "os.lchown",
+        "os.setxattr",
+        "os.removexattr",
+        "os.startfile",
+        "os.add_dll_directory",
+        "signal.pthread_kill",
+        "sys._current_frames",
+        "sys.settrace",
+        "sys.setprofile",
+        "sys._current_exceptions",
+        "code.__new__",
+        "function.__new__",
+        "mmap.__new__",
+        "pty.spawn",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+        "cpython.remove_audit_hook",
+        "webbrowser.open",
+        "tempfile.mkstemp",
+        "tempfile.mkdtemp",
+        "glob.glob",
+        "glob.glob/2",
+    }
+)
+BLOCKED_EVENT_PREFIXES = frozenset(
+    {
+        "socket",
+        "ctypes",
+        "subprocess",
+        "shutil",
+        "urllib",
+        "http",
+        "ftplib",
+        "smtplib",
+        "imaplib",
+        "poplib",
+        "telnetlib",
+        "nntplib",
+        "winreg",
+        "msvcrt",
+        "_winapi",
+        "sqlite3",
+        "syslog",
+    }
+)
+BLOCKED_IMPORTS = frozenset(
+    {
+        "ctypes",
+        "_ctypes",
+        "_posixsubprocess",
+        "subprocess",
+        "socket",
+        "_socket",
+        "ssl",
+        "_ssl",
+        "pty",
+        "multiprocessing",
+        "_multiprocessing",
+        "_posixshmem",
+        "fcntl",
+        "termios",
+        "gc",
+        "_thread",
+        "threading",
+        "pickle",
+        "_pickle",
+        "asyncio",
+        "select",
+        "selectors",
+        "urllib.request",
+        "http.client",
+        "sqlite3",
+        "pyseccomp",
+        "posix",
+        "os",
+    }
+)
 # Modules that C code imports on its own when called straight from a check (so through the check's
 # ``__import__``): the real module is returned, as checker code can never name ``__import__`` itself.
 INTERNAL_IMPORTS = frozenset({"_strptime"})
@@ -151,7 +288,7 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _send(fd: int, kind: bytes, payload: bytes) -> None:
@@ -228,10 +365,13 @@ class _HostCalls:
 
     def call(self, name: str, args: list):
         if name not in self.names:
-            raise RuntimeError(f"{name} is a judge call and this verifier answers none in rule code; "
-                               "[llm] constraints are checked by the LLM judge")
-        payload = json.dumps([name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a)
-                                     for a in args]]).encode("utf-8", "surrogatepass")
+            raise RuntimeError(
+                f"{name} is a judge call and this verifier answers none in rule code; "
+                "[llm] constraints are checked by the LLM judge"
+            )
+        payload = json.dumps(
+            [name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]]
+        ).encode("utf-8", "surrogatepass")
         _write_all(self.out_fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
         header = _read_exact(self.in_fd, HEADER.size)
         body = _read_exact(self.in_fd, HEADER.unpack(header)[0]) if header else None
@@ -252,6 +392,7 @@ def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
             if host is None:
                 raise RuntimeError(f"{name} is a judge call and cannot run here")
             return host.call(name, list(args) + [kwargs[k] for k in sorted(kwargs)])
+
         judge_call.__name__ = name
         return judge_call
 
@@ -271,6 +412,8 @@ class _Sandbox:
         self.screen = bool(config.get("screen", True))  # False only in tests of the layers behind the screen
         # False only in tests that prove the kernel layers hold alone: real builtins, imports, no audit hook.
         self.python_layers = bool(config.get("python_layers", True))
+        # "verif_nb" (one namespace) or "verif" (the original executor's import replay and split namespaces)
+        self.exec_style = config.get("exec_style", "verif_nb")
         self.missing: dict[str, str] = {}
         self.proxies: dict[str, types.ModuleType] = {}
         self.armed = False
@@ -279,7 +422,8 @@ class _Sandbox:
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
         wanted = sorted(n for n in self.allowed if n != "llm_call") + [
-            m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS]
+            m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS
+        ]
         for name in wanted:
             try:
                 importlib.import_module(name)
@@ -291,8 +435,11 @@ class _Sandbox:
             detector.DetectorFactory.seed = 0
 
     def _warm_ups_for(self, code: str) -> list:
-        return [(name, load) for name, load in WARM_UPS if name not in self.warmed and name not in self.missing
-                and name in code and self._allowed(name)]
+        return [
+            (name, load)
+            for name, load in WARM_UPS
+            if name not in self.warmed and name not in self.missing and name in code and self._allowed(name)
+        ]
 
     def needs_warm_up(self, code: str) -> bool:
         return bool(self._warm_ups_for(code))
@@ -422,8 +569,9 @@ class _Sandbox:
             value = real_getattr(builtins, name)
             if isinstance(value, type) and issubclass(value, BaseException):
                 template[name] = value
-        template.update(getattr=safe_getattr, hasattr=safe_hasattr, print=discard_print,
-                        __import__=self.restricted_import)
+        template.update(
+            getattr=safe_getattr, hasattr=safe_hasattr, print=discard_print, __import__=self.restricted_import
+        )
         return template
 
     # -- running (child) -------------------------------------------------------------------------------
@@ -468,17 +616,46 @@ class _Sandbox:
         problem = self.policy.validate_code(code, self.allowed) if self.screen and self.python_layers else None
         if problem:
             return None, problem
-        namespace = {"__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
-                     "__name__": "<check>"}
+        namespace = {
+            "__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
+            "__name__": "<check>",
+        }
+        module_names = namespace
         try:
             compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
-            self._timed(lambda: exec(compiled, namespace))
+            if self.exec_style == "verif":
+                module_names = {}
+                self._timed(lambda: self._verif_exec(code, compiled, namespace, module_names))
+            else:
+                self._timed(lambda: exec(compiled, namespace))
         except BaseException as err:
             return None, f"error while defining check_following: {self.error_text(err)}"
-        function = namespace.get("check_following")
+        function = module_names.get("check_following")
         if not callable(function):
             return None, "defines no check_following"
         return function, None
+
+    @staticmethod
+    def _verif_exec(code: str, compiled, global_names: dict, local_names: dict) -> None:
+        """Defines the function as VerIF's executor does, so its quirks score the same.
+
+        Every import statement found anywhere in the code is first run on its own into the globals, rebuilt
+        from the module name alone (``import re as r`` becomes ``import re``); then the code runs with separate
+        globals and locals, so a module-level constant or helper lands in the locals, where
+        ``check_following`` (whose globals are the globals) cannot see it: a NameError when it is used.
+        """
+        import ast
+
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                lines = [f"import {alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                lines = [f"from {node.module} import {alias.name}" for alias in node.names]
+            else:
+                continue
+            for line in lines:
+                exec(compile(line, CHECK_FILENAME, "exec", dont_inherit=True), global_names)
+        exec(compiled, global_names, local_names)
 
     def run_one(self, function, instruction: str, response: str) -> tuple:
         try:
@@ -510,8 +687,13 @@ def _lock_down_child(config: dict, seccomp) -> None:
         pass
     limit = int(config["memory_mb"]) * 1024 * 1024
     cpu = int(int(config.get("max_tasks", 256)) * (float(config["timeout_s"]) + 1) + 5)
-    for name, value in (("RLIMIT_AS", limit), ("RLIMIT_FSIZE", 0), ("RLIMIT_NOFILE", 16), ("RLIMIT_CORE", 0),
-                        ("RLIMIT_CPU", cpu)):
+    for name, value in (
+        ("RLIMIT_AS", limit),
+        ("RLIMIT_FSIZE", 0),
+        ("RLIMIT_NOFILE", 16),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_CPU", cpu),
+    ):
         try:
             resource.setrlimit(getattr(resource, name), (value, value))
         except (ValueError, OSError, AttributeError):
@@ -597,6 +779,7 @@ def _probe_seccomp(seccomp, config: dict) -> str | None:
         try:
             _lock_down_child(config, seccomp)
             import socket
+
             try:
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
                 code = 4
@@ -608,8 +791,11 @@ def _probe_seccomp(seccomp, config: dict) -> str | None:
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
     detail = {3: "installing it failed", 4: "a socket could still be opened"}
-    return (f"the seccomp filter did not take effect ({detail.get(os.WEXITSTATUS(status), 'probe died')})"
-            if os.WIFEXITED(status) else f"the seccomp probe was killed by signal {os.WTERMSIG(status)}")
+    return (
+        f"the seccomp filter did not take effect ({detail.get(os.WEXITSTATUS(status), 'probe died')})"
+        if os.WIFEXITED(status)
+        else f"the seccomp probe was killed by signal {os.WTERMSIG(status)}"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -652,74 +838,105 @@ def main(argv: list[str]) -> int:
 
     in_use = _vm_size_bytes()
     if in_use and in_use + HEADROOM_BYTES > sandbox.memory_mb * 1024 * 1024:
-        _send(out_fd, b"R", json.dumps({"fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker "
-                                                 f"already uses {in_use / 2**20:.0f} MB of address space; "
-                                                 "raise memory_mb"}).encode())
+        _send(
+            out_fd,
+            b"R",
+            json.dumps(
+                {
+                    "fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker "
+                    f"already uses {in_use / 2**20:.0f} MB of address space; "
+                    "raise memory_mb"
+                }
+            ).encode(),
+        )
         return 1
     roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     roots.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
     hook, arm = _make_audit_hook(tuple(sorted(roots)))
     sys.addaudithook(hook)
-    _send(out_fd, b"R", json.dumps({
-        "ready": True, "pid": os.getpid(), "missing": sandbox.missing, "warnings": warnings,
-        "seccomp": seccomp is not None, "kernel_problem": kernel_problem,
-        "uid_drop": bool(config.get("drop_uid") and os.geteuid() == 0)}).encode())
+    _send(
+        out_fd,
+        b"R",
+        json.dumps(
+            {
+                "ready": True,
+                "pid": os.getpid(),
+                "missing": sandbox.missing,
+                "warnings": warnings,
+                "seccomp": seccomp is not None,
+                "kernel_problem": kernel_problem,
+                "uid_drop": bool(config.get("drop_uid") and os.geteuid() == 0),
+            }
+        ).encode(),
+    )
     if seccomp is None and not config.get("allow_unsandboxed"):
         return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 
     gc.freeze()  # what the zygote loaded stays out of the children's garbage collections (fewer copied pages)
-    spare = None  # a child forked and locked down ahead of its job: fork and filter overlap the running job
-    child = None  # (job id, pid, output fd, input fd)
-    queued: collections.deque[dict] = collections.deque()  # run requests, one child at a time
+    # Children forked and locked down ahead of their jobs. A fork is the costliest step of a job, so the zygote
+    # forks while it would otherwise wait: up to `spares` of them when idle (between a trainer's reward bursts),
+    # and one during a burst, overlapping the job that runs.
+    spares: collections.deque[tuple[int, int, int]] = collections.deque()
+    target = max(1, int(config.get("spares", 1)))
+    parallel = max(1, int(config.get("parallel", 1)))
+    running: dict[int, tuple[int, int, int]] = {}  # job id -> (pid, output fd, input fd)
+    by_fd: dict[int, int] = {}  # output fd -> job id
+    queued: collections.deque[dict] = collections.deque()  # run requests, up to `parallel` children at a time
     while True:
-        if child is None and queued:
+        while queued and len(running) < parallel:
             request = queued.popleft()
             if sandbox.needs_warm_up(request["code"]):
-                if spare:  # forked before the data was loaded: it would load it inside the check's time
-                    _discard(spare)
-                    spare = None
+                while spares:  # forked before the data was loaded: they would load it inside a check's time
+                    _discard(spares.popleft())
                 sandbox.warm_up(request["code"])
                 gc.freeze()
-            pid, out_r, in_w = spare or _spawn(sandbox, seccomp, arm, config)
+            pid, out_r, in_w = spares.popleft() if spares else _spawn(sandbox, seccomp, arm, config)
             job = request.pop("raw")  # the parent's request as it came: no second encoding
             try:
                 _write_all(in_w, HEADER.pack(len(job)) + job)
             except OSError:
                 pass  # it died already; its exit is reported from the output pipe
-            child = (request["job"], pid, out_r, in_w)
+            running[request["job"]] = (pid, out_r, in_w)
+            by_fd[out_r] = request["job"]
             _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
-            spare = _spawn(sandbox, seccomp, arm, config)
-        watch = [in_fd] + ([child[2]] if child else [])
-        readable, _, _ = select.select(watch, [], [])
-        if child and child[2] in readable:
-            data = os.read(child[2], 1 << 16)
+        wanted = target if not running and not queued else 1
+        if len(spares) < wanted and not select.select([in_fd], [], [], 0)[0]:
+            spares.append(_spawn(sandbox, seccomp, arm, config))
+            continue
+        readable, _, _ = select.select([in_fd, *by_fd], [], [])
+        for fd in readable:
+            if fd == in_fd:
+                continue
+            job_id = by_fd[fd]
+            data = os.read(fd, 1 << 16)
             if data:
-                _send(out_fd, b"D", data)
-            else:
-                os.close(child[2])
-                _, status = os.waitpid(child[1], 0)
-                os.close(child[3])
-                _send(out_fd, b"X", json.dumps({"job": child[0], **_describe_status(status)}).encode())
-                child = None
+                _send(out_fd, b"D", job_id.to_bytes(4, "big") + data)
+                continue
+            pid, _, in_w = running.pop(job_id)
+            del by_fd[fd]
+            os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            os.close(in_w)
+            _send(out_fd, b"X", json.dumps({"job": job_id, **_describe_status(status)}).encode())
+        if in_fd not in readable:
             continue
         header = _read_exact(in_fd, HEADER.size)
         body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
         if body is None:  # the parent is gone: nothing of ours may outlive it
-            for process in (child[1:] if child else None, spare):
-                if process:
-                    os.kill(process[0], signal.SIGKILL)
+            for process in [*running.values(), *spares]:
+                os.kill(process[0], signal.SIGKILL)
             return 0
         request = json.loads(body)
         op = request.get("op")
         if op == "run":
             request["raw"] = body
             queued.append(request)
-        elif op == "kill" and child and child[0] == request.get("job"):
-            os.kill(child[1], signal.SIGKILL)  # the output pipe then closes and the exit is reported
-        elif op == "reply" and child and child[0] == request.get("job"):
+        elif op == "kill" and request.get("job") in running:
+            os.kill(running[request["job"]][0], signal.SIGKILL)  # its output then closes and the exit is reported
+        elif op == "reply" and request.get("job") in running:
             data = request["data"].encode("utf-8", "surrogatepass")
             try:
-                _write_all(child[3], HEADER.pack(len(data)) + data)
+                _write_all(running[request["job"]][2], HEADER.pack(len(data)) + data)
             except OSError:
                 pass  # the child died meanwhile; its exit is reported from the output pipe
 

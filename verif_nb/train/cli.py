@@ -1,4 +1,4 @@
-"""``verif-nb train``, ``verif-nb eval ifeval|heldout`` and ``verif-nb launch``.
+"""``verif-nb train``, ``verif-nb eval ifeval|heldout|bench`` and ``verif-nb launch``.
 
 Example:
     >>> import argparse
@@ -64,8 +64,15 @@ def _train(args: argparse.Namespace) -> int:
 def _eval_ifeval(args: argparse.Namespace) -> int:
     from verif_nb.train.evaluate import compare_ifeval
 
-    table = compare_ifeval(_models(args.model), limit=args.limit, inputs=args.inputs, groups=args.groups,
-                           max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, out_dir=args.out)
+    table = compare_ifeval(
+        _models(args.model),
+        limit=args.limit,
+        inputs=args.inputs,
+        groups=args.groups,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        out_dir=args.out,
+    )
     print(table.to_string())
     return 0
 
@@ -74,8 +81,14 @@ def _eval_heldout(args: argparse.Namespace) -> int:
     from verif_nb.train.evaluate import compare_heldout
     from verif_nb.train.run import heldout_records
 
-    table = compare_heldout(_models(args.model), heldout_records(args.run), limit=args.limit,
-                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, out_dir=args.out)
+    table = compare_heldout(
+        _models(args.model),
+        heldout_records(args.run),
+        limit=args.limit,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        out_dir=args.out,
+    )
     print(table.to_string())
     return 0
 
@@ -85,7 +98,18 @@ def _launch(args: argparse.Namespace) -> int:
     from verif_nb.train.params import load_params
 
     load_params(args.params)  # a typo should fail here, not on 8 GPUs
-    print(shlex.join(launch_command(args.params, args.config, args.num_processes, out_dir=args.out)))
+    print(
+        shlex.join(
+            launch_command(
+                args.params,
+                args.config,
+                args.num_processes,
+                out_dir=args.out,
+                resume=args.resume,
+                main_process_port=args.main_process_port,
+            )
+        )
+    )
     return 0
 
 
@@ -95,31 +119,47 @@ def register(subparsers: Any) -> None:
     train.add_argument("params", help="params YAML (e.g. params/train_cpu_demo.yaml)")
     train.add_argument("--out", help="output folder (default outputs/<run_name>)")
     train.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
-    train.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                       help="override one parameter, e.g. --set grpo.max_steps=5 (repeatable)")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY.PATH=VALUE",
+        help="override one parameter, e.g. --set grpo.max_steps=5 (repeatable)",
+    )
     train.set_defaults(func=_train)
 
     ev = subparsers.add_parser("eval", help="before/after evaluation of models or checkpoints")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", action="append", required=True, metavar="[NAME=]SOURCE",
-                        help="model source or checkpoint folder (repeatable; one table row each)")
+    common.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="[NAME=]SOURCE",
+        help="model source or checkpoint folder (repeatable; one table row each)",
+    )
     common.add_argument("--limit", type=int, help="evaluate the first N prompts only")
     common.add_argument("--out", required=True, help="folder for responses, verdicts and the table")
     common.add_argument("--max-new-tokens", type=int, default=256)
     common.add_argument("--batch-size", type=int, default=8)
     ifeval = ev_sub.add_parser("ifeval", parents=[common], help="greedy answers to IFEval prompts, scored strict/loose")
-    ifeval.add_argument("--inputs", help="IFEval input_data.jsonl "
-                        "(default $VERIF_NB_IFEVAL_INPUTS, else the copy shipped in the package)")
+    ifeval.add_argument(
+        "--inputs",
+        help="IFEval input_data.jsonl (default $VERIF_NB_IFEVAL_INPUTS, else the copy shipped in the package)",
+    )
     ifeval.add_argument("--groups", nargs="+", help="only prompts whose instructions all belong to these groups")
     ifeval.set_defaults(func=_eval_ifeval)
     heldout = ev_sub.add_parser("heldout", parents=[common], help="the held-out records of a run, rule-verified")
     heldout.add_argument("--run", required=True, help="the run folder (holds params.yaml and data_split.json)")
     heldout.set_defaults(func=_eval_heldout)
+    from verif_nb.model_eval.cli import register_bench
+
+    register_bench(ev_sub)
 
     launch = subparsers.add_parser("launch", help="print the accelerate command that trains a params file on GPUs")
     launch.add_argument("params")
     launch.add_argument("--config", default="ddp", help="ddp | zero3 | path to an accelerate config")
     launch.add_argument("--num-processes", type=int, default=8)
     launch.add_argument("--out")
+    launch.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
+    launch.add_argument("--main-process-port", type=int, help="rendezvous port (when 29500 is taken)")
     launch.set_defaults(func=_launch)

@@ -29,51 +29,89 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _TOPICS = (
-    "the benefits of drinking water", "how bees make honey", "why the sky is blue", "a day at the beach",
-    "the history of the bicycle", "how to plant a tomato", "the life of a lighthouse keeper", "what makes a good friend",
-    "the moon landing", "how rainbows form", "a rainy afternoon in a small town", "learning to play the guitar",
-    "why sleep matters", "the first day of school", "a robot who wants to paint", "how volcanoes erupt",
-    "the smell of fresh bread", "a trip to the mountains", "how to save money", "the importance of recycling",
-    "a letter to a future self", "the ocean at night", "how trains changed travel", "a cat that cannot sleep",
-    "the rules of chess", "why people keep diaries", "a walk in the forest", "how clouds are made",
-    "a lost umbrella", "the joy of cooking pasta", "why maps are useful", "a city without cars",
+    "the benefits of drinking water",
+    "how bees make honey",
+    "why the sky is blue",
+    "a day at the beach",
+    "the history of the bicycle",
+    "how to plant a tomato",
+    "the life of a lighthouse keeper",
+    "what makes a good friend",
+    "the moon landing",
+    "how rainbows form",
+    "a rainy afternoon in a small town",
+    "learning to play the guitar",
+    "why sleep matters",
+    "the first day of school",
+    "a robot who wants to paint",
+    "how volcanoes erupt",
+    "the smell of fresh bread",
+    "a trip to the mountains",
+    "how to save money",
+    "the importance of recycling",
+    "a letter to a future self",
+    "the ocean at night",
+    "how trains changed travel",
+    "a cat that cannot sleep",
+    "the rules of chess",
+    "why people keep diaries",
+    "a walk in the forest",
+    "how clouds are made",
+    "a lost umbrella",
+    "the joy of cooking pasta",
+    "why maps are useful",
+    "a city without cars",
 )
-_TASKS = ("Write a short paragraph about {t}.", "Describe {t} in a few sentences.", "Tell me about {t}.",
-          "Write a short note about {t}.", "Explain {t} to a child.")
+_TASKS = (
+    "Write a short paragraph about {t}.",
+    "Describe {t} in a few sentences.",
+    "Tell me about {t}.",
+    "Write a short note about {t}.",
+    "Explain {t} to a child.",
+)
 _KEYWORDS = ("sunlight", "garden", "window", "music", "river", "journey", "orange", "silver", "whisper", "bridge")
 _ENDINGS = ("Is there anything else I can help with?", "That is all.", "Thank you for reading.", "The end.")
 
 # (checker id, kwargs factory, instruction text factory): the instruction is written in IFEval's words.
 _CONSTRAINTS: dict[str, tuple[Any, Any]] = {
     "change_case:english_lowercase": (
-        lambda r: {}, lambda kw: "Your entire response should be in English, and in all lowercase letters. "
-                                 "No capital letters are allowed."),
-    "punctuation:no_comma": (
-        lambda r: {}, lambda kw: "In your entire response, refrain from the use of any commas."),
+        lambda r: {},
+        lambda kw: (
+            "Your entire response should be in English, and in all lowercase letters. No capital letters are allowed."
+        ),
+    ),
+    "punctuation:no_comma": (lambda r: {}, lambda kw: "In your entire response, refrain from the use of any commas."),
     "startend:end_checker": (
         lambda r: {"end_phrase": r.choice(_ENDINGS)},
-        lambda kw: f'Finish your response with this exact phrase "{kw["end_phrase"]}". '
-                   "No other words should follow this phrase."),
-    "startend:quotation": (
-        lambda r: {}, lambda kw: "Wrap your entire response with double quotation marks."),
+        lambda kw: (
+            f'Finish your response with this exact phrase "{kw["end_phrase"]}". '
+            "No other words should follow this phrase."
+        ),
+    ),
+    "startend:quotation": (lambda r: {}, lambda kw: "Wrap your entire response with double quotation marks."),
     "keywords:existence": (
         lambda r: {"keywords": r.sample(_KEYWORDS, 2)},
-        lambda kw: f"Include the keywords {kw['keywords'][0]} and {kw['keywords'][1]} in the response."),
+        lambda kw: f"Include the keywords {kw['keywords'][0]} and {kw['keywords'][1]} in the response.",
+    ),
     "detectable_format:title": (
-        lambda r: {}, lambda kw: "Your answer must contain a title, wrapped in double angular brackets, "
-                                 "such as <<poem of joy>>."),
+        lambda r: {},
+        lambda kw: "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
+    ),
     "length_constraints:number_words": (
         lambda r: {"relation": "less than", "num_words": r.choice((30, 40, 50))},
-        lambda kw: f"Answer with less than {kw['num_words']} words."),
+        lambda kw: f"Answer with less than {kw['num_words']} words.",
+    ),
     "detectable_content:postscript": (
         lambda r: {"postscript_marker": "P.S."},
-        lambda kw: "At the end of your response, please explicitly add a postscript starting with P.S."),
+        lambda kw: "At the end of your response, please explicitly add a postscript starting with P.S.",
+    ),
 }
 SYNTHETIC_GROUPS = tuple(sorted({cid.split(":")[0] for cid in _CONSTRAINTS}))
 
 
-def synthetic_records(n: int, seed: int = 0, checker_ids: Sequence[str] | None = None,
-                      max_constraints: int = 1) -> list[Record]:
+def synthetic_records(
+    n: int, seed: int = 0, checker_ids: Sequence[str] | None = None, max_constraints: int = 1
+) -> list[Record]:
     """``n`` generated prompts, each with 1..``max_constraints`` hard constraints (built-in IFEval checkers).
 
     Topics and phrasing are verif-nb's own, so evaluation on IFEval stays out of distribution for prompts
@@ -99,8 +137,14 @@ def synthetic_records(n: int, seed: int = 0, checker_ids: Sequence[str] | None =
             kwargs = make_kwargs(rng)
             constraints.append(Constraint(name=cid, kind="rule", checker_id=cid, kwargs=kwargs))
             lines.append(make_text(kwargs))
-        out.append(Record(id=f"synthetic-{seed}-{i}", prompt=task + " " + " ".join(lines), constraints=constraints,
-                          meta={"format": "synthetic"}))
+        out.append(
+            Record(
+                id=f"synthetic-{seed}-{i}",
+                prompt=task + " " + " ".join(lines),
+                constraints=constraints,
+                meta={"format": "synthetic"},
+            )
+        )
     return out
 
 
@@ -160,8 +204,10 @@ def load_training_records(data: DataParams, verifier_mode: str = "rule") -> list
     if data.limit is not None:
         records = records[: data.limit]
     if not records:
-        raise ParamsError(f"no training records left from {source!r} after filtering "
-                          f"(require={require}, rule_groups={data.rule_groups}); loosen data.rule_groups/require")
+        raise ParamsError(
+            f"no training records left from {source!r} after filtering "
+            f"(require={require}, rule_groups={data.rule_groups}); loosen data.rule_groups/require"
+        )
     return records
 
 
@@ -176,8 +222,12 @@ def chat_prompt(record: Record, system_prompt: str | None = None) -> list[dict[s
     return messages + [{"role": "user", "content": record.prompt}]
 
 
-def build_dataset(records: Sequence[Record], tokenizer: Any = None, max_prompt_tokens: int | None = None,
-                  system_prompt: str | None = None) -> Dataset:
+def build_dataset(
+    records: Sequence[Record],
+    tokenizer: Any = None,
+    max_prompt_tokens: int | None = None,
+    system_prompt: str | None = None,
+) -> Dataset:
     """A ``datasets.Dataset`` for GRPOTrainer: a conversational ``prompt`` plus the record columns.
 
     With a tokenizer and ``max_prompt_tokens``, prompts longer than that after the chat template are
@@ -190,7 +240,7 @@ def build_dataset(records: Sequence[Record], tokenizer: Any = None, max_prompt_t
     """
     from datasets import Dataset
 
-    from verif_nb.verifier import record_to_columns
+    from verif_nb.records import record_to_columns
 
     rows = []
     dropped = 0

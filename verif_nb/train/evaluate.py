@@ -9,6 +9,9 @@ mode (the constraints the model did not train on).
 A model is any source :func:`verif_nb.train.models.resolve_model` takes, including a run's ``final/``
 folder or a ``checkpoint-N/`` folder; LoRA adapters are merged into their base model for generation.
 
+For IFEval, IFBench and GSM8K together, on a seeded sample with paired significance tests, pass@k and
+vLLM on GPUs, see :func:`verif_nb.model_eval.run_eval` (``verif-nb eval bench``).
+
 Example:
     >>> table = compare_ifeval({"tiny": "tiny"}, limit=2, max_new_tokens=4,
     ...                        inputs="../shared/data/ifeval/input_data.jsonl")  # doctest: +SKIP
@@ -65,9 +68,16 @@ def load_policy(source: str | os.PathLike, cache_dir: str | os.PathLike | None =
     return model, tokenizer
 
 
-def generate_answers(model: Any, prompts: Sequence[str], tokenizer: Any = None, max_new_tokens: int = 256,
-                     batch_size: int = 8, system_prompt: str | None = None, progress: bool = True,
-                     desc: str = "generate") -> list[str]:
+def generate_answers(
+    model: Any,
+    prompts: Sequence[str],
+    tokenizer: Any = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+    progress: bool = True,
+    desc: str = "generate",
+) -> list[str]:
     """Greedy answers, one per prompt, in prompt order (batched; prompts of similar length go together).
 
     ``model`` is a loaded model (then pass ``tokenizer``) or any model source string.
@@ -86,18 +96,26 @@ def generate_answers(model: Any, prompts: Sequence[str], tokenizer: Any = None, 
     texts = []
     for prompt in prompts:
         messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-            {"role": "user", "content": prompt}]
+            {"role": "user", "content": prompt}
+        ]
         texts.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     answers: list[str] = [""] * len(texts)
     bar = tqdm(total=len(texts), desc=desc, disable=not progress)
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
-        new_tokens = out[:, enc["input_ids"].shape[1]:]
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+            )
+        new_tokens = out[:, enc["input_ids"].shape[1] :]
         for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
             answers[i] = text.strip()
         bar.update(len(idx))
@@ -105,8 +123,9 @@ def generate_answers(model: Any, prompts: Sequence[str], tokenizer: Any = None, 
     return answers
 
 
-def ifeval_inputs(path: str | os.PathLike | None = None, limit: int | None = None,
-                  groups: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def ifeval_inputs(
+    path: str | os.PathLike | None = None, limit: int | None = None, groups: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """IFEval input rows (``key, prompt, instruction_id_list, kwargs``), the first ``limit`` of them.
 
     ``path`` defaults to ``$VERIF_NB_IFEVAL_INPUTS``, then the copy of IFEval's ``input_data.jsonl``
@@ -119,8 +138,12 @@ def ifeval_inputs(path: str | os.PathLike | None = None, limit: int | None = Non
     env = os.environ.get(IFEVAL_ENV)
     found = Path(path or env or PACKAGED_IFEVAL_INPUTS)
     if not found.is_file():
-        raise DataError(str(found), None, None, f"IFEval inputs not found; pass inputs=PATH (--inputs) or set "
-                                                f"${IFEVAL_ENV} to IFEval's input_data.jsonl")
+        raise DataError(
+            str(found),
+            None,
+            None,
+            f"IFEval inputs not found; pass inputs=PATH (--inputs) or set ${IFEVAL_ENV} to IFEval's input_data.jsonl",
+        )
     rows = []
     with open(found, encoding="utf-8") as fh:
         for line in fh:
@@ -133,9 +156,14 @@ def ifeval_inputs(path: str | os.PathLike | None = None, limit: int | None = Non
 
 
 def _score_row(name: str, scores: Any, n: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"model": name, "prompts": n, "prompt_strict": scores.prompt_strict,
-                           "instruction_strict": scores.instruction_strict, "prompt_loose": scores.prompt_loose,
-                           "instruction_loose": scores.instruction_loose}
+    row: dict[str, Any] = {
+        "model": name,
+        "prompts": n,
+        "prompt_strict": scores.prompt_strict,
+        "instruction_strict": scores.instruction_strict,
+        "prompt_loose": scores.prompt_loose,
+        "instruction_loose": scores.instruction_loose,
+    }
     for group, value in scores.per_group_strict.items():
         row[f"strict/{group}"] = value
     return row
@@ -154,10 +182,17 @@ def _model_table(models: Any, after: str | os.PathLike | None) -> dict[str, str]
     return table
 
 
-def compare_ifeval(models: dict[str, str | os.PathLike] | Any, after: str | os.PathLike | None = None,
-                   limit: int | None = None, inputs: str | os.PathLike | None = None,
-                   groups: Sequence[str] | None = None, max_new_tokens: int = 256, batch_size: int = 8,
-                   out_dir: str | os.PathLike | None = None, system_prompt: str | None = None) -> pd.DataFrame:
+def compare_ifeval(
+    models: dict[str, str | os.PathLike] | Any,
+    after: str | os.PathLike | None = None,
+    limit: int | None = None,
+    inputs: str | os.PathLike | None = None,
+    groups: Sequence[str] | None = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    out_dir: str | os.PathLike | None = None,
+    system_prompt: str | None = None,
+) -> pd.DataFrame:
     """One row per model: IFEval prompt/instruction accuracy (strict, loose; percent) and strict per group.
 
     ``models`` is ``{name: source}``, or the training params (or a source) of the starting model with the
@@ -182,8 +217,9 @@ def compare_ifeval(models: dict[str, str | os.PathLike] | Any, after: str | os.P
     table = []
     for name, source in models.items():
         model, tokenizer = load_policy(source)
-        answers = generate_answers(model, prompts, tokenizer, max_new_tokens, batch_size, system_prompt,
-                                   desc=f"IFEval {name}")
+        answers = generate_answers(
+            model, prompts, tokenizer, max_new_tokens, batch_size, system_prompt, desc=f"IFEval {name}"
+        )
         del model
         responses = [{"prompt": p, "response": a} for p, a in zip(prompts, answers)]
         scores = score_ifeval(rows_in, responses)
@@ -232,10 +268,16 @@ def score_heldout(records: Sequence[Record], answers: Sequence[str], verifier: A
     return row
 
 
-def compare_heldout(models: dict[str, str | os.PathLike] | Any, records: Sequence[Record],
-                    after: str | os.PathLike | None = None, limit: int | None = None,
-                    max_new_tokens: int = 256, batch_size: int = 8, system_prompt: str | None = None,
-                    out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+def compare_heldout(
+    models: dict[str, str | os.PathLike] | Any,
+    records: Sequence[Record],
+    after: str | os.PathLike | None = None,
+    limit: int | None = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+    out_dir: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """One row per model: held-out records answered greedily and verified in rule mode.
 
     Example:
@@ -251,8 +293,15 @@ def compare_heldout(models: dict[str, str | os.PathLike] | Any, records: Sequenc
     table = []
     for name, source in models.items():
         model, tokenizer = load_policy(source)
-        answers = generate_answers(model, [r.prompt for r in records], tokenizer, max_new_tokens, batch_size,
-                                   system_prompt, desc=f"held-out {name}")
+        answers = generate_answers(
+            model,
+            [r.prompt for r in records],
+            tokenizer,
+            max_new_tokens,
+            batch_size,
+            system_prompt,
+            desc=f"held-out {name}",
+        )
         del model
         if out_dir is not None:
             target = Path(out_dir) / name

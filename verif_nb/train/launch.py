@@ -43,9 +43,14 @@ def config_path(config: str) -> Path:
     raise ParamsError(f"unknown accelerate config {config!r}: choose {', '.join(CONFIGS)} or give a YAML file path")
 
 
-def launch_command(params_path: str | os.PathLike, config: str = "ddp", num_processes: int = 8,
-                   out_dir: str | os.PathLike | None = None, resume: bool = False, main_process_port: int | None = None,
-                   ) -> list[str]:
+def launch_command(
+    params_path: str | os.PathLike,
+    config: str = "ddp",
+    num_processes: int = 8,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    main_process_port: int | None = None,
+) -> list[str]:
     """The ``accelerate launch`` command that trains ``params_path`` on ``num_processes`` GPUs.
 
     Example:
@@ -65,18 +70,34 @@ def launch_command(params_path: str | os.PathLike, config: str = "ddp", num_proc
     return cmd
 
 
-def vllm_serve_command(model: str, port: int = 8000, tensor_parallel_size: int = 1,
-                       data_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
-                       max_model_len: int | None = None) -> list[str]:
+def vllm_serve_command(
+    model: str,
+    port: int = 8000,
+    tensor_parallel_size: int = 1,
+    data_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+    max_model_len: int | None = None,
+) -> list[str]:
     """The ``trl vllm-serve`` command for GRPO's server mode (``grpo: {use_vllm: true, vllm_mode: server}``).
 
     Example:
         >>> vllm_serve_command("allenai/Llama-3.1-Tulu-3-8B-SFT", port=8001)[:4]
         ['trl', 'vllm-serve', '--model', 'allenai/Llama-3.1-Tulu-3-8B-SFT']
     """
-    cmd = ["trl", "vllm-serve", "--model", model, "--port", str(port),
-           "--tensor_parallel_size", str(tensor_parallel_size), "--data_parallel_size", str(data_parallel_size),
-           "--gpu_memory_utilization", str(gpu_memory_utilization)]
+    cmd = [
+        "trl",
+        "vllm-serve",
+        "--model",
+        model,
+        "--port",
+        str(port),
+        "--tensor_parallel_size",
+        str(tensor_parallel_size),
+        "--data_parallel_size",
+        str(data_parallel_size),
+        "--gpu_memory_utilization",
+        str(gpu_memory_utilization),
+    ]
     if max_model_len is not None:
         cmd += ["--max_model_len", str(max_model_len)]
     return cmd

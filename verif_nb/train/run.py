@@ -4,7 +4,7 @@ A run writes everything under its output folder (default ``outputs/<run_name>/``
 
     params.yaml        the resolved parameters (every default filled in)
     data_split.json    ids of the training and held-out records
-    metrics.jsonl      one line per logging step: reward, rewards/verif/mean, verif/* components, kl, loss ...
+    metrics.jsonl      trainer.state.log_history, one line per logging step: reward, verif/* components, kl, loss
     checkpoints/       trainer checkpoints (checkpoint-N/), resumable
     final/             the trained model (or LoRA adapter) and tokenizer
     run_result.json    written last: the run finished (a finished run is never overwritten)
@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import ParamsError, RunExistsError
+from verif_nb.files import read_jsonl, write_jsonl
 from verif_nb.train.params import TrainParams, build_grpo_config, load_params
 
 if TYPE_CHECKING:
     import pandas as pd
-    from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,16 @@ class RunResult:
         return frame.set_index("step") if "step" in frame else frame
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "global_step": self.global_step, "train_seconds": self.train_seconds,
-                "reward_seconds": self.reward_seconds, "reward_calls": self.reward_calls,
-                "resumed_from": self.resumed_from, "train_records": self.train_records,
-                "heldout_records": self.heldout_records}
+        return {
+            "out_dir": str(self.out_dir),
+            "global_step": self.global_step,
+            "train_seconds": self.train_seconds,
+            "reward_seconds": self.reward_seconds,
+            "reward_calls": self.reward_calls,
+            "resumed_from": self.resumed_from,
+            "train_records": self.train_records,
+            "heldout_records": self.heldout_records,
+        }
 
 
 def _finite(value: Any) -> Any:
@@ -94,27 +100,16 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def metrics_callback(path: str | os.PathLike) -> TrainerCallback:
-    """A TrainerCallback appending every ``trainer.log`` call to a JSONL file (main process only).
+def log_rows(log_history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``trainer.state.log_history`` as ``metrics.jsonl`` keeps them (NaN as null).
+
+    ``log_history`` is restored from the checkpoint on resume, so the rows cover the whole run.
 
     Example:
-        >>> type(metrics_callback("/tmp/m.jsonl")).__name__
-        'MetricsJsonl'
+        >>> log_rows([{"loss": float("nan"), "reward": 0.5, "step": 1}])
+        [{'step': 1, 'loss': None, 'reward': 0.5}]
     """
-    from transformers import TrainerCallback
-
-    class MetricsJsonl(TrainerCallback):
-        def __init__(self, target: Path):
-            self.target = target
-
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - transformers' signature
-            if not state.is_world_process_zero or not logs:
-                return
-            row = {"step": state.global_step, **{k: _finite(v) for k, v in logs.items()}}
-            with open(self.target, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-
-    return MetricsJsonl(Path(path))
+    return [{"step": row.get("step"), **{k: _finite(v) for k, v in row.items() if k != "step"}} for row in log_history]
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -125,10 +120,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
         []
     """
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return read_jsonl(path, "metrics") if path.exists() else []
 
 
 def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
@@ -136,14 +128,18 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     if (out / RESULT_FILE).exists():
-        raise RunExistsError(f"{out} holds a finished run; verif-nb never overwrites one. Choose another --out "
-                             "(or run_name), or delete the folder yourself")
+        raise RunExistsError(
+            f"{out} holds a finished run; verif-nb never overwrites one. Choose another --out "
+            "(or run_name), or delete the folder yourself"
+        )
     started = out.exists() and any(out.iterdir())
     if not started:
         return None
     if not resume:
-        raise RunExistsError(f"{out} holds an unfinished run; pass --resume (resume=True) to continue it from its "
-                             "last checkpoint, or choose another --out")
+        raise RunExistsError(
+            f"{out} holds an unfinished run; pass --resume (resume=True) to continue it from its "
+            "last checkpoint, or choose another --out"
+        )
     stored_path = out / PARAMS_FILE
     if stored_path.exists():
         import yaml
@@ -153,8 +149,10 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
         current = params.to_dict()
         changed = [k for k in ("model", "lora", "data", "verifier") if stored.get(k) != current.get(k)]
         if changed:
-            raise ParamsError(f"cannot resume {out}: parameters {changed} differ from the run's {PARAMS_FILE}; "
-                              "only grpo settings (e.g. max_steps) may change on resume")
+            raise ParamsError(
+                f"cannot resume {out}: parameters {changed} differ from the run's {PARAMS_FILE}; "
+                "only grpo settings (e.g. max_steps) may change on resume"
+            )
     ckpt_dir = out / "checkpoints"
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     if last is None:
@@ -162,9 +160,15 @@ def _check_out_dir(out: Path, params: TrainParams, resume: bool) -> str | None:
     return last
 
 
-def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: str | os.PathLike | None = None,
-             resume: bool = False, verifier: Any = None, callbacks: Sequence[Any] = (),
-             extra_reward_funcs: Sequence[Any] = (), overrides: dict[str, Any] | None = None) -> RunResult:
+def run_grpo(
+    params: str | os.PathLike | dict[str, Any] | TrainParams,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    verifier: Any = None,
+    callbacks: Sequence[Any] = (),
+    extra_reward_funcs: Sequence[Any] = (),
+    overrides: dict[str, Any] | None = None,
+) -> RunResult:
     """Train with GRPO on the verifier's reward, as the params say; returns what the run left behind.
 
     ``verifier``: a ready Verifier (else built from ``params.verifier``; closed at the end only then).
@@ -208,23 +212,31 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
         model_path = resolve_model(p.model.source, p.model.cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path), padding_side="left")
 
-    mode = p.verifier.get("mode", "hybrid")
+    mode = p.verifier.mode
     records = load_training_records(p.data, verifier_mode=mode)
     train_records, heldout = split_records(records, holdout=p.data.holdout, seed=p.data.seed)
     if state.is_main_process:
         with open(out / "data_split.json", "w", encoding="utf-8") as fh:
-            json.dump({"source": p.data.source, "train": [r.id for r in train_records],
-                       "heldout": [r.id for r in heldout]}, fh)
+            json.dump(
+                {"source": p.data.source, "train": [r.id for r in train_records], "heldout": [r.id for r in heldout]},
+                fh,
+            )
     dataset = build_dataset(train_records, tokenizer, p.data.max_prompt_tokens, p.data.system_prompt)
 
     own_verifier = verifier is None
-    verifier = verifier if verifier is not None else Verifier.from_params(p.verifier)
+    verifier = verifier if verifier is not None else Verifier(p.verifier)
     reward = make_trl_reward(verifier)
     peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **p.lora}) if p.lora is not None else None
 
-    trainer = GRPOTrainer(model=str(model_path), reward_funcs=[reward, *extra_reward_funcs], args=grpo_config,
-                          train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
-                          callbacks=[metrics_callback(out / METRICS_FILE), *callbacks])
+    trainer = GRPOTrainer(
+        model=str(model_path),
+        reward_funcs=[reward, *extra_reward_funcs],
+        args=grpo_config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=list(callbacks),
+    )
     start = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=last_checkpoint)
@@ -232,14 +244,28 @@ def run_grpo(params: str | os.PathLike | dict[str, Any] | TrainParams, out_dir: 
     finally:
         if own_verifier:
             verifier.close()
-    result = RunResult(out_dir=out, global_step=trainer.state.global_step, train_seconds=time.perf_counter() - start,
-                       reward_seconds=reward.total_seconds, reward_calls=reward.calls, resumed_from=last_checkpoint,
-                       train_records=len(dataset), heldout_records=len(heldout), metrics=read_metrics(out))
+    result = RunResult(
+        out_dir=out,
+        global_step=trainer.state.global_step,
+        train_seconds=time.perf_counter() - start,
+        reward_seconds=reward.total_seconds,
+        reward_calls=reward.calls,
+        resumed_from=last_checkpoint,
+        train_records=len(dataset),
+        heldout_records=len(heldout),
+        metrics=log_rows(trainer.state.log_history),
+    )
     if state.is_main_process:
+        write_jsonl(out / METRICS_FILE, result.metrics)
         with open(out / RESULT_FILE, "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1)
-    log.info("run finished: %d steps in %.0f s (reward %.1f s) -> %s", result.global_step, result.train_seconds,
-             result.reward_seconds, out)
+    log.info(
+        "run finished: %d steps in %.0f s (reward %.1f s) -> %s",
+        result.global_step,
+        result.train_seconds,
+        result.reward_seconds,
+        out,
+    )
     return result
 
 
@@ -261,4 +287,4 @@ def heldout_records(run_dir: str | os.PathLike) -> list[Any]:
         split = json.load(fh)
     p = load_params(run / PARAMS_FILE)
     wanted = set(split["heldout"])
-    return [r for r in load_training_records(p.data, p.verifier.get("mode", "hybrid")) if r.id in wanted]
+    return [r for r in load_training_records(p.data, p.verifier.mode) if r.id in wanted]

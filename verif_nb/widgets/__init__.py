@@ -12,19 +12,19 @@ Example:
 """
 
 from verif_nb.widgets._views import (
-                                     COMBINES,
-                                     MODES,
-                                     Playground,
-                                     PlaygroundResult,
-                                     compare_runs,
-                                     comparison_html,
-                                     constraints_frame,
-                                     gold_frame,
-                                     playground_html,
-                                     record_html,
-                                     record_label,
-                                     run_choices,
-                                     run_figures,
+    COMBINES,
+    MODES,
+    Playground,
+    PlaygroundResult,
+    compare_runs,
+    comparison_html,
+    constraints_frame,
+    gold_frame,
+    playground_html,
+    record_html,
+    record_label,
+    run_choices,
+    run_figures,
 )
 from verif_nb.widgets._widgets import playground, record_browser, run_comparison
 

@@ -37,8 +37,10 @@ def record_label(index: int, record: Record) -> str:
         '0 · r1 · 0 rule / 0 llm · Write a haiku about rain, please.'
     """
     prompt = " ".join(record.prompt.split())
-    return (f"{index} · {record.id} · {len(record.rule_constraints)} rule / {len(record.llm_constraints)} llm · "
-            f"{prompt[:60]}{'…' if len(prompt) > 60 else ''}")
+    return (
+        f"{index} · {record.id} · {len(record.rule_constraints)} rule / {len(record.llm_constraints)} llm · "
+        f"{prompt[:60]}{'…' if len(prompt) > 60 else ''}"
+    )
 
 
 def _checked_by(c: Any) -> str:
@@ -59,8 +61,17 @@ def constraints_frame(record: Record) -> pd.DataFrame:
     rows = []
     for i, c in enumerate(record.constraints):
         rule = c.code if c.code else (str(c.kwargs) if c.kwargs else "")
-        rows.append({"#": i, "name": c.name, "kind": c.kind, "group": c.group, "checked by": _checked_by(c),
-                     "rule": rule, "description": c.description or ""})
+        rows.append(
+            {
+                "#": i,
+                "name": c.name,
+                "kind": c.kind,
+                "group": c.group,
+                "checked by": _checked_by(c),
+                "rule": rule,
+                "description": c.description or "",
+            }
+        )
     return pd.DataFrame(rows, columns=["#", "name", "kind", "group", "checked by", "rule", "description"])
 
 
@@ -75,8 +86,11 @@ def gold_frame(record: Record) -> pd.DataFrame:
     """
     rows = []
     for i, resp in enumerate(record.responses):
-        row: dict[str, Any] = {"response": resp.id or str(i), "gold score": resp.gold_score,
-                               "text": resp.text[:200] + ("…" if len(resp.text) > 200 else "")}
+        row: dict[str, Any] = {
+            "response": resp.id or str(i),
+            "gold score": resp.gold_score,
+            "text": resp.text[:200] + ("…" if len(resp.text) > 200 else ""),
+        }
         for c, label in zip(record.constraints, resp.labels or []):
             row[c.name] = label
         rows.append(row)
@@ -87,10 +101,12 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, na_rep="", border=0, classes="verif-nb-table")
 
 
-_STYLE = ("<style>.verif-nb-table{border-collapse:collapse;font-size:13px}.verif-nb-table td,.verif-nb-table th"
-          "{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top;white-space:pre-wrap}"
-          ".vnb-pass{color:#17803d;font-weight:600}.vnb-fail{color:#b3261e;font-weight:600}"
-          ".vnb-none{color:#8a6d00;font-weight:600}</style>")
+_STYLE = (
+    "<style>.verif-nb-table{border-collapse:collapse;font-size:13px}.verif-nb-table td,.verif-nb-table th"
+    "{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top;white-space:pre-wrap}"
+    ".vnb-pass{color:#17803d;font-weight:600}.vnb-fail{color:#b3261e;font-weight:600}"
+    ".vnb-none{color:#8a6d00;font-weight:600}</style>"
+)
 
 
 def record_html(record: Record) -> str:
@@ -102,12 +118,17 @@ def record_html(record: Record) -> str:
         True
     """
     gold = gold_frame(record)
-    return (_STYLE + f"<h4>Record {html.escape(record.id)}"
-            f"{' (' + html.escape(record.source) + ')' if record.source else ''}</h4>"
-            f"<pre style='white-space:pre-wrap'>{html.escape(record.prompt)}</pre>"
-            f"<b>Constraints</b>{_table(constraints_frame(record))}"
-            + (f"<b>Gold labels of the candidate responses</b>{_table(gold)}" if len(gold)
-               else "<p>No labelled candidate responses.</p>"))
+    return (
+        _STYLE + f"<h4>Record {html.escape(record.id)}"
+        f"{' (' + html.escape(record.source) + ')' if record.source else ''}</h4>"
+        f"<pre style='white-space:pre-wrap'>{html.escape(record.prompt)}</pre>"
+        f"<b>Constraints</b>{_table(constraints_frame(record))}"
+        + (
+            f"<b>Gold labels of the candidate responses</b>{_table(gold)}"
+            if len(gold)
+            else "<p>No labelled candidate responses.</p>"
+        )
+    )
 
 
 @dataclass
@@ -152,13 +173,18 @@ class Playground:
         self.verifiers: dict[tuple[str, str], Verifier] = {}
         for mode in modes:
             if mode != "rule" and self._judge_client is None:
-                self.skipped[mode] = ("needs a judge: set judge_base_url (an OpenAI-compatible server, e.g. "
-                                      "`verif-nb judge serve`) to see this mode")
+                self.skipped[mode] = (
+                    "needs a judge: set judge_base_url (an OpenAI-compatible server, e.g. "
+                    "`verif-nb judge serve`) to see this mode"
+                )
                 continue
-            for combine in (combines if mode == "hybrid" else ("-",)):
+            for combine in combines if mode == "hybrid" else ("-",):
                 self.verifiers[(mode, combine)] = Verifier(
-                    mode=mode, combine=combine if combine != "-" else "product", judge=self._judge_client,
-                    sandbox=self._shared_sandbox())
+                    mode=mode,
+                    combine=combine if combine != "-" else "product",
+                    judge=self._judge_client,
+                    sandbox=self._shared_sandbox(),
+                )
 
     def _shared_sandbox(self) -> Any:
         if self._sandbox is None:
@@ -182,19 +208,35 @@ class Playground:
                 seen_modes.add(mode)
                 for verdict, idx in zip(result.verdicts, result.constraint_indices):
                     c = record.constraints[idx]
-                    v_rows.append({"mode": mode, "#": idx, "constraint": c.name, "kind": c.kind,
-                                   "verdict": _verdict_word(verdict.passed),
-                                   "reason": verdict.reason or verdict.error or ""})
-            r_rows.append({"mode": mode, "combine": combine, "reward": result.reward,
-                           "rule score": result.rule_score, "judge score": result.judge_score,
-                           "note": result.error or result.policy or ""})
+                    v_rows.append(
+                        {
+                            "mode": mode,
+                            "#": idx,
+                            "constraint": c.name,
+                            "kind": c.kind,
+                            "verdict": _verdict_word(verdict.passed),
+                            "reason": verdict.reason or verdict.error or "",
+                        }
+                    )
+            r_rows.append(
+                {
+                    "mode": mode,
+                    "combine": combine,
+                    "reward": result.reward,
+                    "rule score": result.rule_score,
+                    "judge score": result.judge_score,
+                    "note": result.error or result.policy or "",
+                }
+            )
         for mode, why in self.skipped.items():
-            r_rows.append({"mode": mode, "combine": "-", "reward": None, "rule score": None, "judge score": None,
-                           "note": why})
+            r_rows.append(
+                {"mode": mode, "combine": "-", "reward": None, "rule score": None, "judge score": None, "note": why}
+            )
         verdicts = pd.DataFrame(v_rows, columns=["mode", "#", "constraint", "kind", "verdict", "reason"])
         rewards = pd.DataFrame(r_rows, columns=["mode", "combine", "reward", "rule score", "judge score", "note"])
-        return PlaygroundResult(verdicts=verdicts, rewards=rewards.astype({"reward": object}),
-                                skipped=dict(self.skipped))
+        return PlaygroundResult(
+            verdicts=verdicts, rewards=rewards.astype({"reward": object}), skipped=dict(self.skipped)
+        )
 
     def close(self) -> None:
         """Stop the shared sandbox workers."""
@@ -226,18 +268,26 @@ def playground_html(result: PlaygroundResult) -> str:
     css = {"pass": "vnb-pass", "fail": "vnb-fail", "could not verify": "vnb-none"}
     rows = []
     for (idx, name, kind), group in itertools.groupby(
-            result.verdicts.sort_values(["#", "mode"]).itertuples(index=False),
-            key=lambda r: (r[1], r[2], r[3])):
+        result.verdicts.sort_values(["#", "mode"]).itertuples(index=False), key=lambda r: (r[1], r[2], r[3])
+    ):
         cells = {r.mode: r for r in group}
         tds = "".join(
             f"<td class='vnb-verdict' data-mode='{m}' data-constraint='{idx}'>"
-            + (f"<span class='{css[cells[m].verdict]}'>{cells[m].verdict}</span>: {html.escape(cells[m].reason)}"
-               if m in cells else "") + "</td>"
-            for m in _modes(result))
+            + (
+                f"<span class='{css[cells[m].verdict]}'>{cells[m].verdict}</span>: {html.escape(cells[m].reason)}"
+                if m in cells
+                else ""
+            )
+            + "</td>"
+            for m in _modes(result)
+        )
         rows.append(f"<tr><td>{idx}</td><td>{html.escape(str(name))}</td><td>{kind}</td>{tds}</tr>")
     head = "".join(f"<th>{m}</th>" for m in _modes(result))
-    verdicts = (f"<table class='verif-nb-table'><tr><th>#</th><th>constraint</th><th>kind</th>{head}</tr>"
-                + "".join(rows) + "</table>")
+    verdicts = (
+        f"<table class='verif-nb-table'><tr><th>#</th><th>constraint</th><th>kind</th>{head}</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
     rewards = result.rewards.copy()
     rewards["reward"] = rewards["reward"].map(lambda v: "None (no reward)" if v is None or v != v else f"{v:.3f}")
     return _STYLE + "<b>Verdicts</b>" + verdicts + "<b>Reward per mode and combination</b>" + _table(rewards)
@@ -254,7 +304,7 @@ def run_choices(outputs_root: str | Path = "outputs") -> list[tuple[str, str]]:
         >>> run_choices("/nonexistent")
         []
     """
-    from verif_nb.pipeline import find_runs, read_manifest
+    from verif_nb.report import find_runs, read_manifest
 
     out = []
     for run in reversed(find_runs(outputs_root)):
@@ -270,7 +320,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
         >>> list(compare_runs("/nonexistent/a", "/nonexistent/b").columns)
         ['notebook', 'metric', 'a', 'b', 'b - a']
     """
-    from verif_nb.pipeline import summary_table
+    from verif_nb.report import summary_table
 
     def numbers(run: str | Path) -> pd.DataFrame:
         t = summary_table(run)
@@ -283,8 +333,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     merged["a"] = pd.to_numeric(merged["a"], errors="coerce")
     merged["b"] = pd.to_numeric(merged["b"], errors="coerce")
     merged["b - a"] = merged["b"] - merged["a"]
-    return merged[["notebook", "metric", "a", "b", "b - a"]].sort_values(["notebook", "metric"],
-                                                                       ignore_index=True)
+    return merged[["notebook", "metric", "a", "b", "b - a"]].sort_values(["notebook", "metric"], ignore_index=True)
 
 
 def run_figures(run: str | Path) -> dict[str, Path]:
@@ -307,6 +356,7 @@ def comparison_html(run_a: str | Path, run_b: str | Path, max_figures: int = 40)
         >>> "Headline numbers" in comparison_html("/nonexistent/a", "/nonexistent/b")
         True
     """
+
     def img(path: Path | None) -> str:
         if path is None:
             return "<td>(not in this run)</td>"
@@ -315,9 +365,12 @@ def comparison_html(run_a: str | Path, run_b: str | Path, max_figures: int = 40)
 
     fa, fb = run_figures(run_a), run_figures(run_b)
     names = [n for n in dict.fromkeys([*fa, *fb])][:max_figures]
-    figs = "".join(f"<tr><th colspan=2>{html.escape(n)}</th></tr><tr>{img(fa.get(n))}{img(fb.get(n))}</tr>"
-                   for n in names)
-    return (_STYLE + f"<p>a = <code>{html.escape(Path(run_a).name)}</code>, "
-            f"b = <code>{html.escape(Path(run_b).name)}</code></p><b>Headline numbers</b>"
-            + _table(compare_runs(run_a, run_b).round(4))
-            + (f"<b>Figures</b><table style='width:100%;table-layout:fixed'>{figs}</table>" if names else ""))
+    figs = "".join(
+        f"<tr><th colspan=2>{html.escape(n)}</th></tr><tr>{img(fa.get(n))}{img(fb.get(n))}</tr>" for n in names
+    )
+    return (
+        _STYLE + f"<p>a = <code>{html.escape(Path(run_a).name)}</code>, "
+        f"b = <code>{html.escape(Path(run_b).name)}</code></p><b>Headline numbers</b>"
+        + _table(compare_runs(run_a, run_b).round(4))
+        + (f"<b>Figures</b><table style='width:100%;table-layout:fixed'>{figs}</table>" if names else "")
+    )

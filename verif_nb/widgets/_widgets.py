@@ -23,8 +23,12 @@ from verif_nb.widgets._views import Playground, comparison_html, playground_html
 def _picker(records: Sequence[Record], description: str = "record") -> Any:
     import ipywidgets as w
 
-    return w.Dropdown(options=[(record_label(i, r), i) for i, r in enumerate(records)], value=0 if records else None,
-                      description=description, layout=w.Layout(width="95%"))
+    return w.Dropdown(
+        options=[(record_label(i, r), i) for i, r in enumerate(records)],
+        value=0 if records else None,
+        description=description,
+        layout=w.Layout(width="95%"),
+    )
 
 
 def record_browser(records: Sequence[Record]) -> Any:
@@ -46,8 +50,9 @@ def record_browser(records: Sequence[Record]) -> Any:
     return w.VBox([picker, page])
 
 
-def playground(records: Sequence[Record], judge: Any = None, playground: Playground | None = None,
-               start: int = 0) -> Any:
+def playground(
+    records: Sequence[Record], judge: Any = None, playground: Playground | None = None, start: int = 0
+) -> Any:
     """Edit a response and see each constraint's verdict and reason, and the reward under every mode and
     combination, as you type. ``judge`` is a JudgeConfig/JudgeClient (None: rule mode only).
 
@@ -67,8 +72,13 @@ def playground(records: Sequence[Record], judge: Any = None, playground: Playgro
     if records:
         picker.value = start
     first = records[start].responses[0].text if records and records[start].responses else ""
-    editor = w.Textarea(value=first, placeholder="type a response", continuous_update=True,
-                        layout=w.Layout(width="95%", height="10em"), description="response")
+    editor = w.Textarea(
+        value=first,
+        placeholder="type a response",
+        continuous_update=True,
+        layout=w.Layout(width="95%", height="10em"),
+        description="response",
+    )
     out = w.HTML()
 
     def refresh(*_: Any) -> None:
@@ -102,8 +112,9 @@ def run_comparison(outputs_root: str | Path = "outputs") -> Any:
     choices = run_choices(outputs_root)
     if not choices:
         return w.VBox([w.HTML(f"<p>No runs under {outputs_root}.</p>")])
-    a = w.Dropdown(options=choices, value=choices[min(1, len(choices) - 1)][1], description="run a",
-                   layout=w.Layout(width="48%"))
+    a = w.Dropdown(
+        options=choices, value=choices[min(1, len(choices) - 1)][1], description="run a", layout=w.Layout(width="48%")
+    )
     b = w.Dropdown(options=choices, value=choices[0][1], description="run b", layout=w.Layout(width="48%"))
     out = w.HTML()
 

@@ -35,9 +35,18 @@ class NotebookJudge:
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @classmethod
-    def open(cls, kind: str, *, preset: str = "embedded-0.5b", base_url: str = "", model: str = "",
-             embedded_model: str = "qwen2.5-coder-0.5b", threads: int = 2, cache_dir: str = "",
-             **overrides: Any) -> NotebookJudge:
+    def open(
+        cls,
+        kind: str,
+        *,
+        preset: str = "embedded-0.5b",
+        base_url: str = "",
+        model: str = "",
+        embedded_model: str = "qwen2.5-coder-0.5b",
+        threads: int = 2,
+        cache_dir: str = "",
+        **overrides: Any,
+    ) -> NotebookJudge:
         """Start or point at the judge.
 
         ``kind``: ``embedded`` (start the llama.cpp server with ``embedded_model`` on a free port for
@@ -58,7 +67,7 @@ class NotebookJudge:
 
         settings: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         if cache_dir:
-            from verif_nb.pipeline._outputs import project_path
+            from verif_nb.report.metrics import project_path
 
             settings["cache_dir"] = str(project_path(cache_dir))
         if kind == "url":
@@ -77,7 +86,8 @@ class NotebookJudge:
         carry = {k: v for k, v in preset_values.items() if k not in ("base_url", "model", "logprobs")}
         logprobs = bool(settings.pop("logprobs", preset_values.get("logprobs", True)))
         judge.config = judge._stack.enter_context(
-            embedded_judge(model=embedded_model, threads=threads, logprobs=logprobs, **{**carry, **settings}))
+            embedded_judge(model=embedded_model, threads=threads, logprobs=logprobs, **{**carry, **settings})
+        )
         atexit.register(judge.close)  # a killed kernel is covered by embedded_judge's own watchdog
         log.info("embedded judge %s at %s", judge.config.model, judge.config.base_url)
         return judge

@@ -1,4 +1,4 @@
-"""Metrics files, run discovery, path resolution, dataset tables and the plot helpers."""
+"""verif_nb.report: metrics files, run discovery, path resolution, dataset tables, summaries and plots."""
 
 from __future__ import annotations
 
@@ -10,20 +10,42 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verif_nb import plots
-from verif_nb.pipeline import (NotebookJudge, constraint_table, find_runs, project_path, read_metrics,
-                               read_run_metrics, record_table, response_table, rule_health, runs_summary,
-                               save_metrics, summary_table)
 from verif_nb.errors import ParamsError
 from verif_nb.records import Constraint, LabelledResponse, Record
+from verif_nb.report import (
+    NotebookJudge,
+    ablation_summary,
+    accuracy_across_runs,
+    constraint_table,
+    find_runs,
+    mode_measure,
+    plots,
+    project_path,
+    read_metrics,
+    read_run_metrics,
+    record_table,
+    response_table,
+    rule_health,
+    runs_summary,
+    save_metrics,
+    summary_table,
+    verifier_scoreboard,
+)
 
 
-@pytest.mark.parametrize("obj, name, expected_file, read_back", [
-    ({"a": 1, "b": float("nan"), "c": np.float64(0.5), "d": np.int64(3)}, "s", "s.json",
-     {"a": 1, "b": None, "c": 0.5, "d": 3}),
-    ([1, 2], "l", "l.json", [1, 2]),
-    ({"p": Path("/x")}, "p", "p.json", {"p": "/x"}),
-])
+@pytest.mark.parametrize(
+    "obj, name, expected_file, read_back",
+    [
+        (
+            {"a": 1, "b": float("nan"), "c": np.float64(0.5), "d": np.int64(3)},
+            "s",
+            "s.json",
+            {"a": 1, "b": None, "c": 0.5, "d": 3},
+        ),
+        ([1, 2], "l", "l.json", [1, 2]),
+        ({"p": Path("/x")}, "p", "p.json", {"p": "/x"}),
+    ],
+)
 def test_save_metrics_json(tmp_path, obj, name, expected_file, read_back):
     (path,) = save_metrics(obj, name, tmp_path / "m")
     assert path.name == expected_file
@@ -82,15 +104,28 @@ CODE_RAISES = "def check_following(instruction, response):\n    return 1 / 0"
 
 def _records() -> list[Record]:
     return [
-        Record("r1", "Write about soup.\n\nMention lemon.", [
-            Constraint("[rule] Keyword_Constraints", "rule", code=CODE_OK),
-            Constraint("[llm] Tone", "llm", description="Be warm."),
-            Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma")],
-            responses=[LabelledResponse("lemon soup", [True, True, True]),
-                       LabelledResponse("plain soup, hot", [False, True, False])]),
-        Record("r2", "Say hi.", [Constraint("[rule] Length_Constraints", "rule", code=CODE_IMPORT),
-                                 Constraint("[rule] Content", "rule", code=CODE_RAISES)],
-               responses=[LabelledResponse("hi", [True, True])]),
+        Record(
+            "r1",
+            "Write about soup.\n\nMention lemon.",
+            [
+                Constraint("[rule] Keyword_Constraints", "rule", code=CODE_OK),
+                Constraint("[llm] Tone", "llm", description="Be warm."),
+                Constraint("punctuation:no_comma", "rule", checker_id="punctuation:no_comma"),
+            ],
+            responses=[
+                LabelledResponse("lemon soup", [True, True, True]),
+                LabelledResponse("plain soup, hot", [False, True, False]),
+            ],
+        ),
+        Record(
+            "r2",
+            "Say hi.",
+            [
+                Constraint("[rule] Length_Constraints", "rule", code=CODE_IMPORT),
+                Constraint("[rule] Content", "rule", code=CODE_RAISES),
+            ],
+            responses=[LabelledResponse("hi", [True, True])],
+        ),
     ]
 
 
@@ -98,7 +133,9 @@ def test_dataset_tables():
     recs = _records()
     rec = record_table(recs)
     assert rec[["id", "n_constraints", "n_rule", "n_llm", "n_responses"]].values.tolist() == [
-        ["r1", 3, 2, 1, 2], ["r2", 2, 2, 0, 1]]
+        ["r1", 3, 2, 1, 2],
+        ["r2", 2, 2, 0, 1],
+    ]
     cons = constraint_table(recs)
     assert cons["checked_by"].tolist() == ["dataset_code", "judge", "builtin", "dataset_code", "dataset_code"]
     assert cons["group"].tolist()[:3] == ["Keyword_Constraints", "Tone", "punctuation"]
@@ -142,6 +179,60 @@ def test_plot_helpers_label_and_save(tmp_path):
     assert plots.save_figure(plots.lines(df, "step", "n", title="L", xlabel="s", ylabel="n"), "l", tmp_path)
     with pytest.raises(ValueError, match="file name"):
         plots.save_figure(fig, "../escape", tmp_path)
-    assert not math.isnan(plots.heatmap(pd.DataFrame({"a": [0.5]}, index=["x"]), title="t", xlabel="a",
-                                        ylabel="b").axes[0].get_xlim()[1])
+    assert not math.isnan(
+        plots.heatmap(pd.DataFrame({"a": [0.5]}, index=["x"]), title="t", xlabel="a", ylabel="b").axes[0].get_xlim()[1]
+    )
 
+
+# --- typed summaries: the <mode>_<measure> contract between notebook 02 and notebook 04 ----------------------
+
+
+def _ablation_tables():
+    cm = pd.DataFrame({"mode": ["rule", "llm_all"], "accuracy": [0.9, 0.6], "f1": [0.8, 0.5]})
+    rm = pd.DataFrame({"mode": ["rule", "llm_all"], "accuracy": [0.7, 0.4], "f1": [0.6, 0.3]})
+    pw = pd.DataFrame({"mode": ["rule", "llm_all"], "accuracy": [0.5, 0.25], "pairs": [4, 4]})
+    hk = pd.DataFrame({"mode": ["rule", "rule", "llm_all"], "probe": ["a", "b", "a"], "mean_reward": [0.0, 0.2, 1.0]})
+    cost = pd.DataFrame({"mode": ["rule", "llm_all"], "seconds": [1.5, 900.0]})
+    return cm, rm, pw, hk, cost
+
+
+def test_ablation_summary_flattens_every_mode_and_measure_and_reads_back():
+    cm, rm, pw, hk, cost = _ablation_tables()
+    s = ablation_summary(
+        records=3,
+        responses=9,
+        judge="stub",
+        constraint_metrics=cm,
+        response_metrics=rm,
+        pairwise=pw,
+        hacking=hk,
+        cost=cost,
+        calibration={"greedy_yes_rate": 0.5, "cases": 8, "calibrated_balanced_accuracy": None},
+    )
+    flat = s.to_flat()
+    assert flat["modes"] == "rule, llm_all" and flat["records"] == 3
+    assert flat["rule_max_probe_reward"] == 0.2 and flat["llm_all_seconds_per_1000"] == 900.0
+    assert flat["judge_greedy_yes_rate"] == 0.5 and "judge_cases" not in flat  # only the headline calibration keys
+    assert "judge_calibrated_balanced_accuracy" not in flat  # None is not a number to report
+    parsed = {k: mode_measure(k) for k in flat if mode_measure(k)}
+    assert len(parsed) == 2 * 6 and ("llm_all", "pairwise_accuracy") in parsed.values()
+    across = pd.DataFrame({"run_id": "r", "metric": list(parsed), "value": [flat[k] for k in parsed]})
+    assert set(accuracy_across_runs(across)["metric"]) == {
+        "rule_constraint_accuracy",
+        "llm_all_constraint_accuracy",
+        "rule_pairwise_accuracy",
+        "llm_all_pairwise_accuracy",
+    }
+
+
+def test_verifier_scoreboard_has_one_row_per_mode():
+    cm, rm, pw, _, _ = _ablation_tables()
+    board = verifier_scoreboard(cm, rm, pw)
+    assert list(board.columns) == [
+        "constraint accuracy",
+        "response accuracy",
+        "constraint f1",
+        "response f1",
+        "pairwise",
+    ]
+    assert board.loc["llm_all"].tolist() == [0.6, 0.4, 0.5, 0.3, 0.25]

@@ -21,6 +21,16 @@ A response that could not be verified gets ``reward=None`` with the reason in ``
 ``None`` rewards — unless a named policy says otherwise (``on_rule_error``, ``on_judge_error``); every
 such event is counted in :attr:`Verifier.metrics`.
 
+``profile="reference"`` is exactly VerIF's published reward, proven equal to the original code by
+``tests/test_reference_profile.py``; ``"default"`` is verif-nb's. What the reference profile does differently
+(each row the original's behaviour; the README's profile table says why the default differs): the judge is asked
+about every response, also when its record has no ``[llm]`` checker; it is shown the instruction and the Python
+list of ``[llm]`` checker names in VerIF's own prompt (read from its ``llm_call.py``); its score is the first
+``[[n]]`` anywhere in the answer, unclamped, 0 when there is none or the call fails; a rule function that raises
+scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X [llm]`` is soft); rule
+code runs with VerIF's split globals/locals (module-level names raise NameError); the response is always
+``split("</think>")[-1].strip()``; ``llm_extract`` failures return ``"NA"``.
+
 Example:
     >>> from verif_nb.records import Constraint, Record
     >>> rec = Record(id="r1", prompt="Answer in at least 3 words.", constraints=[
@@ -34,82 +44,22 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from verif_nb.errors import JudgeError, ParamsError
+from verif_nb.judge.config import JudgeConfig
 from verif_nb.records import Constraint, Record, Verdict
+from verif_nb.verifier.config import VerifierConfig
 
 if TYPE_CHECKING:  # imported lazily at run time: neither is needed for rule mode with built-in checkers
-    from verif_nb.judge import JudgeClient, JudgeConfig
+    from verif_nb.judge import JudgeClient
     from verif_nb.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
-
-MODES = ("rule", "llm", "llm_all", "hybrid")
-COMBINES = ("product", "mean", "weighted", "min")
-RULE_ERROR_POLICIES = ("none", "skip", "zero")
-JUDGE_ERROR_POLICIES = ("none", "zero", "raise")
-JUDGE_GRANULARITIES = ("response", "constraint")
-INSTRUCTION_ARGS = ("literal", "prompt")
-
-
-@dataclass
-class VerifierConfig:
-    """Every knob of the verifier; a params file's ``verifier:`` block maps onto these fields one to one."""
-
-    mode: str = "hybrid"
-    """rule | llm | llm_all | hybrid (see the module docstring)."""
-    combine: str = "product"
-    """hybrid only: product (VerIF code) | mean (paper text) | weighted | min."""
-    rule_weight: float = 0.5
-    """weighted combination: reward = rule_weight * rule + (1 - rule_weight) * judge."""
-    judge_granularity: str = "response"
-    """response: one judge call per response over all judged constraints (VerIF's llm_score);
-    constraint: one yes/no call per constraint (VerIF's llm_judge)."""
-    on_rule_error: str = "none"
-    """a rule check that errored: none -> reward None; skip -> mean over the checks that ran; zero -> counts as failed."""
-    on_judge_error: str = "none"
-    """a judge call that failed or was unparseable: none -> reward None; zero -> judge score 0; raise -> JudgeError."""
-    instruction_arg: str = "literal"
-    """first argument of dataset check_following: literal -> the string "instruction" (VerIF); prompt -> the real prompt."""
-    strip_think: bool = True
-    """verify only the text after the last </think> of a response (VerIF does this for reasoning policies)."""
-    sandbox_workers: int = 2
-    """worker processes that run dataset-supplied code."""
-    sandbox_timeout_s: float = 2.0
-    """time limit of one dataset check."""
-    sandbox_memory_mb: int = 512
-    """address-space limit of one sandbox worker."""
-    sandbox_allow_unsandboxed: bool = False
-    """run dataset code even where the kernel sandbox (seccomp) cannot be installed; recorded in the results."""
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("mode", MODES), ("combine", COMBINES), ("on_rule_error", RULE_ERROR_POLICIES),
-                              ("on_judge_error", JUDGE_ERROR_POLICIES), ("judge_granularity", JUDGE_GRANULARITIES),
-                              ("instruction_arg", INSTRUCTION_ARGS)):
-            if getattr(self, name) not in allowed:
-                raise ParamsError(f"verifier {name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}")
-        if not 0.0 <= self.rule_weight <= 1.0:
-            raise ParamsError(f"verifier rule_weight={self.rule_weight}: must lie in [0, 1]")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> VerifierConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Example:
-            >>> VerifierConfig.from_dict({"mode": "rule"}).mode
-            'rule'
-        """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
 
 
 @dataclass
@@ -135,9 +85,15 @@ class VerificationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The output-row form used by ``verif-nb verify``: id, reward, components and per-constraint verdicts."""
-        return {"id": self.record_id, "reward": self.reward, "rule_score": self.rule_score,
-                "judge_score": self.judge_score, "error": self.error, "policy": self.policy,
-                "constraints": [v.to_dict() for v in self.verdicts]}
+        return {
+            "id": self.record_id,
+            "reward": self.reward,
+            "rule_score": self.rule_score,
+            "judge_score": self.judge_score,
+            "error": self.error,
+            "policy": self.policy,
+            "constraints": [v.to_dict() for v in self.verdicts],
+        }
 
 
 @dataclass
@@ -151,7 +107,7 @@ class _Pending:
     judge_outcomes: list[Any] = field(default_factory=list)
 
 
-def describe_constraint(constraint: Constraint) -> str:
+def describe_constraint(constraint: Constraint, prompt: str | None = None) -> str:
     """The words a judge is asked about for one constraint.
 
     Soft constraints carry their description; built-in checkers describe themselves; dataset code
@@ -164,9 +120,9 @@ def describe_constraint(constraint: Constraint) -> str:
     if constraint.description:
         return constraint.description
     if constraint.checker_id:
-        from verif_nb.describe import describe_builtin
+        from verif_nb.ifbench.builtins import describe  # IFEval's and IFBench's checkers
 
-        return describe_builtin(constraint.checker_id, constraint.kwargs)
+        return describe(constraint.checker_id, constraint.kwargs, prompt)
     return f"the '{constraint.group}' requirement stated in the instruction"
 
 
@@ -182,34 +138,53 @@ class Verifier:
         'rule'
     """
 
-    def __init__(self, config: VerifierConfig | None = None, *, judge: JudgeConfig | JudgeClient | None = None,
-                 sandbox: SandboxPool | None = None, **overrides: Any):
-        base = asdict(config) if config is not None else {}
-        self.config = VerifierConfig.from_dict({**base, **overrides})
-        self._judge_arg = judge
+    def __init__(
+        self,
+        config: VerifierConfig | None = None,
+        *,
+        judge: JudgeConfig | JudgeClient | None = None,
+        sandbox: SandboxPool | None = None,
+        **overrides: Any,
+    ):
+        base = config if config is not None else VerifierConfig()
+        unknown = sorted(set(overrides) - set(VerifierConfig.field_types()))
+        if unknown:
+            raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(VerifierConfig.field_types())}")
+        self.config = base.replace(**overrides)
+        self._judge_arg = judge if judge is not None else self.config.judge
         self._judge: JudgeClient | None = None
         self._sandbox = sandbox
         self._own_sandbox = sandbox is None
         self.metrics: Counter[str] = Counter()
-        if self.config.mode != "rule" and judge is None:
-            raise ParamsError(f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))")
+        if self.config.mode != "rule" and self._judge_arg is None:
+            raise ParamsError(
+                f"verifier mode {self.config.mode!r} needs a judge (judge=JudgeConfig(base_url=..., model=...))"
+            )
+        self.reference = self.config.profile == "reference"
+        if self.reference and self.config.mode != "rule":
+            template_file = getattr(getattr(self._judge_arg, "config", self._judge_arg), "template_file", None)
+            if not (template_file and str(template_file).endswith(".py")):
+                raise ParamsError(
+                    "the reference profile sends the judge VerIF's own prompt, which verif-nb does not ship: point "
+                    "--judge-template-file (params: judge.template_file) at VerIF's llm_call.py "
+                    "(verl/utils/reward_score/local_server/llm_call.py in THU-KEG/VerIF)"
+                )
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Verifier:
-        """Build from a params dict: verifier fields plus an optional ``judge`` sub-dict of JudgeConfig fields.
+        """Build from a params dict: :class:`VerifierConfig` fields, ``judge`` a sub-dict of JudgeConfig fields.
+
+        A misspelt key, here or in ``judge``, raises ParamsError naming it.
 
         Example:
             >>> Verifier.from_params({"mode": "rule"}).config.mode
             'rule'
+            >>> Verifier.from_params({"mode": "llm", "judge": {"modle": "m"}})  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            verif_nb.errors.ParamsError: unknown judge key(s) ['modle']; known: [...]
         """
-        params = dict(params)
-        judge_params = params.pop("judge", None)
-        judge = None
-        if judge_params:
-            from verif_nb.judge import JudgeConfig
-
-            judge = JudgeConfig(**judge_params)
-        return cls(VerifierConfig.from_dict(params), judge=judge)
+        return cls(VerifierConfig.from_dict(params))
 
     # ---- resources -------------------------------------------------------------------------------
 
@@ -217,7 +192,7 @@ class Verifier:
     def judge(self) -> JudgeClient:
         """The judge client (created from the JudgeConfig on first use)."""
         if self._judge is None:
-            from verif_nb.judge import JudgeClient, JudgeConfig
+            from verif_nb.judge import JudgeClient
 
             if isinstance(self._judge_arg, JudgeConfig):
                 self._judge = JudgeClient(self._judge_arg)
@@ -234,9 +209,15 @@ class Verifier:
             from verif_nb.sandbox import SandboxPool
 
             c = self.config
-            self._sandbox = SandboxPool(workers=c.sandbox_workers, timeout_s=c.sandbox_timeout_s,
-                                        memory_mb=c.sandbox_memory_mb,
-                                        allow_unsandboxed=c.sandbox_allow_unsandboxed)
+            self._sandbox = SandboxPool(
+                workers=c.sandbox_workers,
+                timeout_s=c.sandbox_timeout_s,
+                memory_mb=c.sandbox_memory_mb,
+                allow_unsandboxed=c.sandbox_allow_unsandboxed,
+                # rule code that calls llm_extract is answered through the judge endpoint, by this process
+                host_functions={"llm_extract": self._llm_extract} if self._judge_arg is not None else {},
+                exec_style="verif" if self.reference else "verif_nb",
+            )
         return self._sandbox
 
     @property
@@ -250,6 +231,16 @@ class Verifier:
             True
         """
         return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
+
+    def _llm_extract(self, instruction: str, response: str, request: str, *_: Any) -> str:
+        """Rule code's ``llm_extract``, asked of the judge (cached and counted like every judge call)."""
+        outcome = self.judge.extract(str(instruction), str(response), str(request))
+        self.metrics["llm_extract_calls"] += 1
+        if outcome.raw is None:
+            if self.reference:
+                return "NA"  # what VerIF's APIModel hands back when a call fails
+            raise RuntimeError(f"llm_extract: the judge could not answer ({outcome.error})")
+        return outcome.raw.strip()
 
     def close(self) -> None:
         """Stop the sandbox workers this verifier started."""
@@ -294,12 +285,14 @@ class Verifier:
                 for c in p.record.rule_constraints:
                     p.rule.append((c, None))
                     if c.checker_id:
-                        p.rule[-1] = (c, check_constraint(c.checker_id, c.kwargs, p.response,
-                                                          prompt=p.record.prompt))
+                        p.rule[-1] = (c, check_constraint(c.checker_id, c.kwargs, p.response, prompt=p.record.prompt))
                     elif c.code:
                         sandbox_jobs.append((p, len(p.rule) - 1, c))
                     else:
-                        p.rule[-1] = (c, Verdict(c.name, "rule", None, error="constraint has neither code nor checker id"))
+                        p.rule[-1] = (
+                            c,
+                            Verdict(c.name, "rule", None, error="constraint has neither code nor checker id"),
+                        )
             if mode in ("llm", "hybrid"):
                 p.judged = list(p.record.llm_constraints)
             elif mode == "llm_all":
@@ -308,10 +301,13 @@ class Verifier:
             self._run_sandbox(sandbox_jobs)
 
         # 2. judge: one call per response (or per constraint), all in flight together
-        self._run_judge([p for p in pending if p.judged], progress)
-        return [self._combine(p) for p in pending]
+        # (VerIF asks the judge about every response, even one whose record has no [llm] checker)
+        self._run_judge([p for p in pending if p.judged or (self.reference and mode != "rule")], progress)
+        return [self._combine_reference(p) if self.reference else self._combine(p) for p in pending]
 
     def _clean(self, response: str) -> str:
+        if self.reference:  # the original's parse_solution, applied to every response
+            return response.split("</think>")[-1].strip()
         if self.config.strip_think and "</think>" in response:
             return response.rsplit("</think>", 1)[1].strip()
         return response
@@ -320,15 +316,21 @@ class Verifier:
         from verif_nb.sandbox import CheckTask
 
         literal = self.config.instruction_arg == "literal"
-        tasks = [CheckTask(code=c.code or "", instruction="instruction" if literal else p.record.prompt,
-                           response=p.response) for p, _, c in jobs]
+        tasks = [
+            CheckTask(code=c.code or "", instruction="instruction" if literal else p.record.prompt, response=p.response)
+            for p, _, c in jobs
+        ]
         results = self.sandbox.check_batch(tasks)
         for (p, idx, c), res in zip(jobs, results):
             if res.passed is None:
                 verdict = Verdict(c.name, "rule", None, error=res.error, reason=f"could not verify: {res.error}")
             else:
-                verdict = Verdict(c.name, "rule", res.passed,
-                                  reason=f"check_following returned {'a truthy' if res.passed else 'a falsy'} value")
+                verdict = Verdict(
+                    c.name,
+                    "rule",
+                    res.passed,
+                    reason=f"check_following returned {'a truthy' if res.passed else 'a falsy'} value",
+                )
             p.rule[idx] = (c, verdict)
         self.metrics["rule_checks_sandboxed"] += len(jobs)
 
@@ -340,7 +342,11 @@ class Verifier:
         requests: list[JudgeRequest] = []
         owners: list[_Pending] = []
         for p in pending:
-            words = [describe_constraint(c) for c in p.judged]
+            if self.reference:  # VerIF shows the judge the [llm] checker names, as a list, in one call
+                requests.append(JudgeRequest.score(p.record.prompt, p.response, [c.name for c in p.judged]))
+                owners.append(p)
+                continue
+            words = [describe_constraint(c, p.record.prompt) for c in p.judged]
             if self.config.judge_granularity == "response":
                 requests.append(JudgeRequest.score(p.record.prompt, p.response, words))
                 owners.append(p)
@@ -361,14 +367,20 @@ class Verifier:
             (o,) = p.judge_outcomes
             n = len(p.judged)
             for c in p.judged:
-                reason = (f"judge: {'all' if o.passed else 'not all'} of {n} judged constraint(s) met (one joint call)"
-                          if o.passed is not None else f"judge could not verify: {o.error}")
+                reason = (
+                    f"judge: {'all' if o.passed else 'not all'} of {n} judged constraint(s) met (one joint call)"
+                    if o.passed is not None
+                    else f"judge could not verify: {o.error}"
+                )
                 verdicts.append(Verdict(c.name, c.kind, o.passed, error=o.error, reason=reason, raw=o.raw))
             score = None if o.passed is None else float(o.passed)
         else:
             for c, o in zip(p.judged, p.judge_outcomes):
-                reason = (f"judge answered {'yes' if o.passed else 'no'}" if o.passed is not None
-                          else f"judge could not verify: {o.error}")
+                reason = (
+                    f"judge answered {'yes' if o.passed else 'no'}"
+                    if o.passed is not None
+                    else f"judge could not verify: {o.error}"
+                )
                 verdicts.append(Verdict(c.name, c.kind, o.passed, error=o.error, reason=reason, raw=o.raw))
             known = [o.passed for o in p.judge_outcomes if o.passed is not None]
             score = None if errors else sum(known) / len(known)
@@ -431,16 +443,81 @@ class Verifier:
                 error = self._why_no_reward(p)
         if reward is None:
             self.metrics["rewards_none"] += 1
-        return VerificationResult(record_id=p.record.id, reward=reward, rule_score=rule_score, judge_score=judge_score,
-                                  verdicts=verdicts, error=error if reward is None else None,
-                                  policy="; ".join(policy) or None, judge_raw=raw, judge_p_yes=p_yes,
-                                  constraint_indices=indices)
+        return VerificationResult(
+            record_id=p.record.id,
+            reward=reward,
+            rule_score=rule_score,
+            judge_score=judge_score,
+            verdicts=verdicts,
+            error=error if reward is None else None,
+            policy="; ".join(policy) or None,
+            judge_raw=raw,
+            judge_p_yes=p_yes,
+            constraint_indices=indices,
+        )
+
+    def _combine_reference(self, p: _Pending) -> VerificationResult:
+        """VerIF's reward, quirks included: every failure scores 0, and the judge's number is not clamped."""
+        from verif_nb.judge.original import verif_score
+
+        mode = self.config.mode
+        verdicts: list[Verdict] = [v for _, v in p.rule if v is not None]
+        position = {id(c): i for i, c in enumerate(p.record.constraints)}
+        indices = [position[id(c)] for c, v in p.rule if v is not None]
+        notes = []
+        self.metrics["rule_checks"] += len(verdicts)
+        failed = sum(v.passed is None for v in verdicts)
+        self.metrics["rule_errors"] += failed
+        if failed:
+            notes.append(f"profile=reference: {failed} errored rule check(s) scored 0")
+        # the original's mean of `1 if result else 0`, and 1 for a record without [rule] checkers
+        rule_score = sum(bool(v.passed) for v in verdicts) / len(verdicts) if verdicts else 1.0
+        judge_score = raw = None
+        if mode != "rule":
+            outcome = p.judge_outcomes[0]
+            raw = outcome.raw
+            judge_score = float(verif_score(raw.strip()) if raw is not None else 0)
+            if raw is None:
+                self.metrics["judge_errors"] += 1
+                notes.append(f"profile=reference: the failed judge call scored 0 ({outcome.error})")
+            for c in p.judged:
+                verdicts.append(
+                    Verdict(
+                        c.name,
+                        c.kind,
+                        judge_score >= 1 if raw is not None else None,
+                        error=outcome.error if raw is None else None,
+                        raw=raw,
+                        reason=f"judge score {judge_score:g} for the response (VerIF: the first "
+                        "[[n]] of the answer, 0 if none)",
+                    )
+                )
+                indices.append(position[id(c)])
+        if mode == "rule":
+            reward = rule_score
+        elif mode in ("llm", "llm_all"):
+            reward = judge_score
+        else:
+            reward = self._combined(rule_score, judge_score)
+        return VerificationResult(
+            record_id=p.record.id,
+            reward=reward,
+            rule_score=rule_score if mode in ("rule", "hybrid") else None,
+            judge_score=judge_score,
+            verdicts=verdicts,
+            policy="; ".join(notes) or None,
+            judge_raw=raw,
+            constraint_indices=indices,
+        )
 
     def _reward(self, rule: float | None, judge: float | None, p: _Pending) -> float | None:
         if not p.rule and not p.judged:
             return None
         if rule is None or judge is None:  # only one component applies to this record / mode
             return rule if judge is None and p.rule else judge
+        return self._combined(rule, judge)
+
+    def _combined(self, rule: float, judge: float) -> float:
         combine = self.config.combine
         if combine == "product":
             return rule * judge
@@ -458,34 +535,3 @@ class Verifier:
         if mode == "llm":
             return "record has no soft (llm) constraints to verify in llm mode"
         return "record has no constraints"
-
-
-# ---- records through dataset columns (TRL / HF datasets) -----------------------------------------
-
-def record_to_columns(record: Record) -> dict[str, Any]:
-    """Flatten a record into dataset columns that survive ``datasets`` (constraints as a JSON string).
-
-    Example:
-        >>> cols = record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")]))
-        >>> sorted(cols)
-        ['constraints', 'prompt', 'record_id']
-    """
-    constraints = [{"name": c.name, "kind": c.kind, "code": c.code, "checker_id": c.checker_id,
-                    "kwargs": c.kwargs, "description": c.description} for c in record.constraints]
-    return {"record_id": record.id, "prompt": record.prompt, "constraints": json.dumps(constraints)}
-
-
-def record_from_columns(row: dict[str, Any]) -> Record:
-    """Inverse of :func:`record_to_columns`; ``prompt`` may be a chat message list (the user turn is used).
-
-    Example:
-        >>> r = record_from_columns(record_to_columns(Record("a", "p", [Constraint("x", "llm", description="d")])))
-        >>> (r.id, r.constraints[0].description)
-        ('a', 'd')
-    """
-    prompt = row["prompt"]
-    if isinstance(prompt, list):
-        prompt = next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
-    raw = row["constraints"]
-    items = json.loads(raw) if isinstance(raw, str) else raw
-    return Record(id=str(row["record_id"]), prompt=prompt, constraints=[Constraint(**c) for c in items])

@@ -2,7 +2,8 @@
 
 Example:
     >>> from verif_nb.records import Constraint, Record, LabelledResponse
-    >>> rec = Record("r1", "Write two words.", [Constraint("[rule] Length", "rule", code="def check_following(i, r): return True"),
+    >>> code = "def check_following(i, r): return True"
+    >>> rec = Record("r1", "Write two words.", [Constraint("[rule] Length", "rule", code=code),
     ...                                         Constraint("[llm] Tone", "llm", description="Be warm.")],
     ...              responses=[LabelledResponse("Hello there", [True, True])])
     >>> record_table([rec])[["id", "n_rule", "n_llm", "prompt_words"]].values.tolist()
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from verif_nb.evaluation import taxonomy_group
 from verif_nb.records import Record
 
 log = logging.getLogger(__name__)
@@ -25,14 +27,6 @@ log = logging.getLogger(__name__)
 
 def _words(text: str) -> int:
     return len(text.split())
-
-
-def _taxonomy(group: str) -> str:
-    try:
-        from verif_nb.evaluation import taxonomy_group
-    except ImportError:  # evaluation needs the verifier stack; the table still works without the mapping
-        return "unknown"
-    return taxonomy_group(group)
 
 
 def record_table(records: Iterable[Record]) -> pd.DataFrame:
@@ -44,11 +38,23 @@ def record_table(records: Iterable[Record]) -> pd.DataFrame:
         >>> record_table([]).empty
         True
     """
-    rows = [{"id": r.id, "n_constraints": len(r.constraints), "n_rule": len(r.rule_constraints),
-             "n_llm": len(r.llm_constraints), "prompt_chars": len(r.prompt), "prompt_words": _words(r.prompt),
-             "n_responses": len(r.responses), "source": r.source} for r in records]
-    return pd.DataFrame(rows, columns=["id", "n_constraints", "n_rule", "n_llm", "prompt_chars", "prompt_words",
-                                       "n_responses", "source"])
+    rows = [
+        {
+            "id": r.id,
+            "n_constraints": len(r.constraints),
+            "n_rule": len(r.rule_constraints),
+            "n_llm": len(r.llm_constraints),
+            "prompt_chars": len(r.prompt),
+            "prompt_words": _words(r.prompt),
+            "n_responses": len(r.responses),
+            "source": r.source,
+        }
+        for r in records
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=["id", "n_constraints", "n_rule", "n_llm", "prompt_chars", "prompt_words", "n_responses", "source"],
+    )
 
 
 def constraint_table(records: Iterable[Record]) -> pd.DataFrame:
@@ -68,11 +74,21 @@ def constraint_table(records: Iterable[Record]) -> pd.DataFrame:
     for r in records:
         for i, c in enumerate(r.constraints):
             checked_by = "judge" if c.kind == "llm" else ("builtin" if c.checker_id else "dataset_code")
-            rows.append({"record_id": r.id, "index": i, "name": c.name, "kind": c.kind, "group": c.group,
-                         "taxonomy": _taxonomy(c.group), "checked_by": checked_by,
-                         "description": c.description or ""})
-    return pd.DataFrame(rows, columns=["record_id", "index", "name", "kind", "group", "taxonomy", "checked_by",
-                                       "description"])
+            rows.append(
+                {
+                    "record_id": r.id,
+                    "index": i,
+                    "name": c.name,
+                    "kind": c.kind,
+                    "group": c.group,
+                    "taxonomy": taxonomy_group(c.group),
+                    "checked_by": checked_by,
+                    "description": c.description or "",
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["record_id", "index", "name", "kind", "group", "taxonomy", "checked_by", "description"]
+    )
 
 
 def response_table(records: Iterable[Record]) -> pd.DataFrame:
@@ -85,12 +101,21 @@ def response_table(records: Iterable[Record]) -> pd.DataFrame:
         >>> (int(t.response_words[0]), float(t.gold_score[0]))
         (2, 0.0)
     """
-    rows = [{"record_id": r.id, "response": i, "response_chars": len(resp.text), "response_words": _words(resp.text),
-             "gold_score": resp.gold_score,
-             "gold_all": None if not resp.labels else all(x for x in resp.labels if x is not None)}
-            for r in records for i, resp in enumerate(r.responses)]
-    return pd.DataFrame(rows, columns=["record_id", "response", "response_chars", "response_words", "gold_score",
-                                       "gold_all"])
+    rows = [
+        {
+            "record_id": r.id,
+            "response": i,
+            "response_chars": len(resp.text),
+            "response_words": _words(resp.text),
+            "gold_score": resp.gold_score,
+            "gold_all": None if not resp.labels else all(x for x in resp.labels if x is not None),
+        }
+        for r in records
+        for i, resp in enumerate(r.responses)
+    ]
+    return pd.DataFrame(
+        rows, columns=["record_id", "response", "response_chars", "response_words", "gold_score", "gold_all"]
+    )
 
 
 def rule_health(records: Sequence[Record], pool: Any = None, *, instruction_arg: str = "literal") -> pd.DataFrame:
@@ -117,8 +142,19 @@ def rule_health(records: Sequence[Record], pool: Any = None, *, instruction_arg:
     rows, tasks, owners = [], [], []
     for i, (record, c) in enumerate(targets):
         problem = validate_code(c.code)
-        rows.append({"record_id": record.id, "name": c.name, "group": c.group, "problem": problem, "checks": 0,
-                     "errors": 0, "passed": 0, "ms_per_check": float("nan"), "first_error": None})
+        rows.append(
+            {
+                "record_id": record.id,
+                "name": c.name,
+                "group": c.group,
+                "problem": problem,
+                "checks": 0,
+                "errors": 0,
+                "passed": 0,
+                "ms_per_check": float("nan"),
+                "first_error": None,
+            }
+        )
         if problem is None:
             instruction = "instruction" if instruction_arg == "literal" else record.prompt
             for resp in record.responses:
@@ -149,8 +185,15 @@ def rule_health(records: Sequence[Record], pool: Any = None, *, instruction_arg:
     return pd.DataFrame(rows, columns=columns)
 
 
-def load_data(data: str = "sample", data_format: str = "auto", *, lenient: bool = True, untagged: str = "error",
-              unknown_checkers: str = "error"):
+def load_data(
+    data: str = "sample",
+    data_format: str = "auto",
+    *,
+    lenient: bool = True,
+    untagged: str = "error",
+    unknown_checkers: str = "error",
+    profile: str = "default",
+):
     """Load the notebooks' ``data`` parameter: ``"sample"`` (the embedded dataset) or a path / dataset id.
 
     Relative paths are tried from the working folder and its parents (see
@@ -161,10 +204,16 @@ def load_data(data: str = "sample", data_format: str = "auto", *, lenient: bool 
         True
     """
     from verif_nb.data import load_records, load_sample
-    from verif_nb.pipeline._outputs import project_path
+    from verif_nb.report.metrics import project_path
 
     if data == "sample":
-        return load_sample()
+        return load_sample(profile)
     path = project_path(data)
-    return load_records(path if path.exists() else data, format=data_format, lenient=lenient, untagged=untagged,
-                        unknown_checkers=unknown_checkers)
+    return load_records(
+        path if path.exists() else data,
+        format=data_format,
+        lenient=lenient,
+        untagged=untagged,
+        unknown_checkers=unknown_checkers,
+        profile=profile,
+    )

@@ -111,7 +111,9 @@ def project_root(start: str | Path | None = None) -> Path | None:
     """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
 
     Example:
-        >>> project_root("/") is None or True
+        >>> import tempfile, pathlib
+        >>> top = pathlib.Path(tempfile.mkdtemp()); _ = (top / "pyproject.toml").write_text("")
+        >>> (top / "a" / "b").mkdir(parents=True); project_root(top / "a" / "b") == top.resolve()
         True
     """
     here = Path(start or Path.cwd()).resolve()
@@ -180,8 +182,13 @@ def runs_summary(run_dirs: list[str | Path]) -> pd.DataFrame:
         manifest = read_manifest(run)
         table = summary_table(run)
         table = table[table["value"].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
-        frames.append(table.assign(run_id=manifest.get("run_id", Path(run).name), status=manifest.get("status"),
-                                   params_file=manifest.get("params_file")))
+        frames.append(
+            table.assign(
+                run_id=manifest.get("run_id", Path(run).name),
+                status=manifest.get("status"),
+                params_file=manifest.get("params_file"),
+            )
+        )
     columns = ["run_id", "status", "params_file", "notebook", "metric", "value"]
     if not frames:
         return pd.DataFrame(columns=columns)

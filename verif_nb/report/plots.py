@@ -45,8 +45,13 @@ def set_theme() -> None:
 def _outside_legend(ax, legend_title: str | None) -> None:
     """Legend to the right of the axes, where it cannot hide bars or lines."""
     if ax.get_legend() is not None:
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False,
-                        title=legend_title if legend_title is not None else ax.get_legend().get_title().get_text())
+        sns.move_legend(
+            ax,
+            "upper left",
+            bbox_to_anchor=(1.01, 1),
+            frameon=False,
+            title=legend_title if legend_title is not None else ax.get_legend().get_title().get_text(),
+        )
 
 
 def _finish(fig: Figure, ax, title: str, xlabel: str, ylabel: str, legend_title: str | None = None) -> Figure:
@@ -79,9 +84,22 @@ def save_figure(fig: Figure, name: str, figures_dir: str | Path, dpi: int = 120)
     return paths
 
 
-def bar(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: str, hue: str | None = None,
-        horizontal: bool = False, order: Sequence[str] | None = None, ylim: tuple[float, float] | None = None,
-        annotate: bool = True, width: float = 7.0, height: float = 4.0) -> Figure:
+def bar(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hue: str | None = None,
+    horizontal: bool = False,
+    order: Sequence[str] | None = None,
+    ylim: tuple[float, float] | None = None,
+    annotate: bool = True,
+    width: float = 7.0,
+    height: float = 4.0,
+) -> Figure:
     """Bars of ``y`` per ``x`` (optionally split by ``hue``), values written on the bars.
 
     With ``horizontal=True`` the categories run down the y axis (long names stay readable);
@@ -117,9 +135,19 @@ def bar(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: st
     return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)
 
 
-def histogram(df: pd.DataFrame, x: str, *, title: str, xlabel: str, ylabel: str = "count",
-              hue: str | None = None, bins: int | str = "auto", log_x: bool = False,
-              width: float = 7.0, height: float = 4.0) -> Figure:
+def histogram(
+    df: pd.DataFrame,
+    x: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str = "count",
+    hue: str | None = None,
+    bins: int | str = "auto",
+    log_x: bool = False,
+    width: float = 7.0,
+    height: float = 4.0,
+) -> Figure:
     """Distribution of ``x`` (optionally one layer per ``hue``).
 
     Example:
@@ -132,9 +160,20 @@ def histogram(df: pd.DataFrame, x: str, *, title: str, xlabel: str, ylabel: str 
     return _finish(fig, ax, title, xlabel, ylabel)
 
 
-def lines(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: str, hue: str | None = None,
-          markers: bool = True, ylim: tuple[float, float] | None = None,
-          width: float = 7.0, height: float = 4.0) -> Figure:
+def lines(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hue: str | None = None,
+    markers: bool = True,
+    ylim: tuple[float, float] | None = None,
+    width: float = 7.0,
+    height: float = 4.0,
+) -> Figure:
     """Curves of ``y`` over ``x`` (e.g. reward per training step), one per ``hue``.
 
     Example:
@@ -151,10 +190,21 @@ def lines(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: 
     return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)
 
 
-def heatmap(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, fmt: str = ".2f",
-            vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
-            colorbar_label: str = "", missing_label: str = "n/a", width: float = 8.0,
-            height: float | None = None) -> Figure:
+def heatmap(
+    table: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    fmt: str = ".2f",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+    colorbar_label: str = "",
+    missing_label: str = "n/a",
+    width: float = 8.0,
+    height: float | None = None,
+) -> Figure:
     """A matrix (rows x columns) as a heatmap with its values written in the cells; NaN cells are grey
     and say ``missing_label``.
 
@@ -166,8 +216,17 @@ def heatmap(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, fmt: s
     height = height or max(2.5, 0.45 * len(table) + 1.5)
     fig, ax = plt.subplots(figsize=(width, height))
     values = table.astype(float)
-    sns.heatmap(values, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, ax=ax,
-                cbar_kws={"label": colorbar_label} if colorbar_label else None, linewidths=0.5)
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=fmt,
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
+        ax=ax,
+        cbar_kws={"label": colorbar_label} if colorbar_label else None,
+        linewidths=0.5,
+    )
     ax.grid(False)
     ax.set_facecolor("#eeeeee")  # an empty cell is "no value", never a colour of the scale
     for (i, j), missing in np.ndenumerate(values.isna().to_numpy()):
@@ -176,8 +235,19 @@ def heatmap(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, fmt: s
     return _finish(fig, ax, title, xlabel, ylabel)
 
 
-def scatter(df: pd.DataFrame, x: str, y: str, *, title: str, xlabel: str, ylabel: str, hue: str | None = None,
-            diagonal: bool = False, width: float = 6.0, height: float = 5.0) -> Figure:
+def scatter(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hue: str | None = None,
+    diagonal: bool = False,
+    width: float = 6.0,
+    height: float = 5.0,
+) -> Figure:
     """Points of ``y`` against ``x``; ``diagonal`` draws y = x (e.g. judge probability vs. truth).
 
     Example:
