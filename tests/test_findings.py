@@ -116,6 +116,18 @@ def test_bootstrap_ci_is_reproducible_and_empty_input_is_nan():
     assert all(x != x for x in bootstrap_ci([], stat))
 
 
+def test_two_modes_that_rank_every_pair_alike_are_called_the_same(tmp_path):
+    both = pd.concat(
+        [
+            _responses(6, rule_right=4, llm_right=0)[lambda f: f["mode"] == "rule"].assign(mode=m)
+            for m in ("rule", "hybrid")
+        ]
+    )
+    save_metrics(both, "response_rewards", tmp_path / "metrics" / "02_verifier_ablation")
+    (finding,) = run_findings(tmp_path)
+    assert "the same as hybrid, which ranked every pair identically" in finding.text and "CI" in finding.text
+
+
 def test_a_rule_only_ablation_says_that_no_judge_ran(tmp_path):
     m02 = tmp_path / "metrics" / "02_verifier_ablation"
     save_metrics(

@@ -328,7 +328,9 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
                 f"Verifier modes: {best} ranked pairs of responses best (pairwise accuracy {acc[best]:.2f}, "
                 f"{_ci(ranking['best_ci'])}, {ranking['pairs']} pairs from {ranking['records']} records)"
             )
-            if "runner_up" in ranking:
+            if "runner_up" in ranking and ranking["lead"] == 0 and ranking["lead_ci"] == (0.0, 0.0):
+                text += f", the same as {ranking['runner_up']}, which ranked every pair identically"
+            elif "runner_up" in ranking:
                 lead_ci = ranking["lead_ci"]
                 clear = not math.isnan(lead_ci[0]) and lead_ci[0] > 0
                 text += (
