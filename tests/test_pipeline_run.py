@@ -61,7 +61,8 @@ def test_manifest(ok_run):
     (entry,) = manifest["notebooks"]
     assert entry["status"] == "ok" and entry["duration_s"] > 0
     assert entry["parameters"]["n_points"] == 4
-    assert entry["parameters"]["figures_dir"] == str((ok_run / "figures/tiny_ok").resolve())
+    # relative to the run folder once the run is over, so a zipped run folder is shareable
+    assert entry["parameters"]["figures_dir"] == "figures/tiny_ok"
     assert manifest["packages"]["papermill"]
     assert manifest["git"]["commit"] is None or len(manifest["git"]["commit"]) == 40
     assert manifest["finished"] and manifest["duration_s"] >= entry["duration_s"]
@@ -178,3 +179,41 @@ def test_kernel_install_user_level(tmp_path, monkeypatch):
     assert spec["argv"][0] == sys.executable
     assert spec["argv"][-4:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
     assert spec["display_name"] == "Python (verif-nb)"
+
+
+def test_run_folder_holds_no_path_of_this_machine(ok_run):
+    from verif_nb.report import project_root
+
+    machine = [str(ok_run.resolve()), str(project_root() or ROOT), str(Path.home())]
+    for path in ok_run.rglob("*"):
+        if path.suffix in (".json", ".html", ".csv", ".ipynb", ".yaml"):
+            text = path.read_text(encoding="utf-8")
+            leaks = [m for m in machine if m in text]
+            assert not leaks, f"{path.relative_to(ok_run)} names {leaks}"
+
+
+def test_progress_bar_ends_at_the_last_notebook(tmp_path, capsys):
+    run_pipeline(_params(tmp_path, ["tiny_ok"]), out=tmp_path / "run", progress=True)
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("notebooks:")]
+    assert bars and "1/1" in bars[-1], bars[-3:]
+
+
+def test_run_single_file_writes_one_self_contained_page(tmp_path, capsys):
+    from verif_nb.cli import main
+
+    assert (
+        main(
+            [
+                "run",
+                str(_params(tmp_path, ["tiny_ok"])),
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+                "--single-file",
+            ]
+        )
+        == 0
+    )
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "id='findings'" in page and "data:image/png;base64," in page and "src='figures/" not in page
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["single_file"].endswith("report.html")

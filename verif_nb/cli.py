@@ -24,6 +24,8 @@ COMMAND_MODULES: list[str] = [
     "verif_nb.ifeval.cli",
     "verif_nb.ifbench.cli",
     "verif_nb.train.cli",
+    "verif_nb.lab",
+    "verif_nb.findings",
 ]
 
 

@@ -42,8 +42,9 @@ from verif_nb.errors import ParamsError
 from verif_nb.files import read_yaml
 
 PARAMETERS_TAG = "parameters"
-# Keys the pipeline fills in for every notebook of a run (absolute paths inside the run folder).
-INJECTED_KEYS: tuple[str, ...] = ("figures_dir", "metrics_dir", "run_dir")
+# Keys the pipeline fills in for every notebook of a run (absolute paths inside the run folder; interactive=False,
+# since no one can operate widgets in a batch run).
+INJECTED_KEYS: tuple[str, ...] = ("figures_dir", "metrics_dir", "run_dir", "interactive")
 TOP_LEVEL_KEYS: dict[str, str] = {
     "run_name": "short name used in the run id (letters, digits, '-', '_')",
     "description": "one line shown in the run's index.html",

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from pathlib import Path
@@ -81,6 +82,16 @@ def _section(root: Path, name: str) -> dict[str, Any] | None:
     return {"name": name, "summary": summary, "figures": figures, "metric_files": metric_files}
 
 
+def _findings_section(root: Path) -> str:
+    from verif_nb.findings import findings_html, run_findings
+
+    try:
+        return findings_html(run_findings(root))
+    except Exception as err:  # an index must still be written; say why the findings are missing
+        log.warning("findings of %s could not be computed: %s", root, err)
+        return f"<h2>Findings</h2><p class='failed'>could not be computed: {html.escape(repr(err))}</p>"
+
+
 def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``run_dir/index.html`` from the ``templates/index.html.j2`` jinja2 template: status,
     notebooks, figures, headline numbers, metric files.
@@ -122,6 +133,7 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         ids={k: v for k, v in manifest.get("ids", {}).items() if v not in (None, "")},
         notebooks=notebooks,
         sections=sections,
+        findings=_findings_section(root),  # after the title: what the run found comes first
     )
     index = root / "index.html"
     index.write_text(page, encoding="utf-8")

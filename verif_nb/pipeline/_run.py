@@ -195,9 +195,14 @@ class _Run:
         write_index(self.run_dir, self.manifest)
 
     def finish(self, status: str) -> None:
+        from verif_nb.portable import make_portable
+        from verif_nb.report.metrics import project_root
+
         self.manifest["status"] = status
         self.manifest["finished"] = _now()
         self.save()
+        # shareable as a zip: paths relative to the run folder, none of this machine's
+        make_portable(self.run_dir, project_root())
 
 
 def inside_run(run_dir: Path, path: Path) -> Path:
@@ -218,7 +223,7 @@ def inside_run(run_dir: Path, path: Path) -> Path:
     return path
 
 
-def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, str]:
+def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, Any]:
     values = {
         "figures_dir": inside_run(run_dir, run_dir / "figures" / name),
         "metrics_dir": inside_run(run_dir, run_dir / "metrics" / name),
@@ -226,7 +231,10 @@ def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, s
     }
     for key in ("figures_dir", "metrics_dir"):
         values[key].mkdir(parents=True, exist_ok=True)
-    return {k: str(v.resolve()) for k, v in values.items() if k in declared}
+    injected: dict[str, Any] = {k: str(v.resolve()) for k, v in values.items() if k in declared}
+    if "interactive" in declared:  # widgets need a live kernel; the batch run renders their static views
+        injected["interactive"] = False
+    return injected
 
 
 def new_run_dir(run_name: str, outputs_root: str | Path = "outputs") -> Path:
@@ -288,7 +296,9 @@ def run_pipeline(
 
     with private_kernel() as kernel_name:
         bar = tqdm(params.notebooks, desc="notebooks", unit="nb", disable=not progress)
-        for entry, name in zip(run.manifest["notebooks"], bar):
+        # the bar first: zip stops at the first exhausted iterator, and tqdm counts the last item only when
+        # asked for the next one, so with the list first the bar ended at 3/4
+        for name, entry in zip(bar, run.manifest["notebooks"]):
             bar.set_postfix_str(name)
             declared = params.declared[name]
             nb_params = {**params.parameters_for(name), **_injected(run_dir, name, declared)}

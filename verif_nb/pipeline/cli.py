@@ -23,7 +23,12 @@ def _run(args: argparse.Namespace) -> int:
         outputs_root=args.outputs_root,
         progress=not args.no_progress,
     )
-    print(json.dumps({"run_dir": str(run_dir), "index": str(run_dir / "index.html"), "status": "ok"}))
+    done = {"run_dir": str(run_dir), "index": str(run_dir / "index.html"), "status": "ok"}
+    if args.single_file:
+        from verif_nb.findings import write_single_file
+
+        done["single_file"] = str(write_single_file(run_dir))
+    print(json.dumps(done))
     return 0
 
 
@@ -60,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--outputs-root", default="outputs", help="parent of the default run folder")
     run.add_argument("--hide-input", action="store_true", help="HTML reports without code cells, for readers")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--single-file",
+        action="store_true",
+        help="also write report.html: the index with findings and every figure embedded, one file",
+    )
     run.set_defaults(func=_run)
 
     check = subparsers.add_parser("check-params", help="validate a pipeline parameter file without running it")

@@ -1,0 +1,69 @@
+"""`make lab` / `verif-nb lab`: JupyterLab installed by the project, started on loopback with a token,
+the verif-nb kernel and notebooks/ open; experiment tracking as a preset parameter."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+
+from verif_nb.cli import build_parser
+from verif_nb.lab import lab_command, lab_url
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_jupyterlab_is_in_the_notebooks_extra_and_pinned_in_the_constraints():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("jupyterlab>=") for r in extras["notebooks"])
+    assert any(r.startswith("websocket-client>=") for r in extras["test"])
+    assert any(r.startswith("tensorboard>=") for r in extras["tracking"])
+    pins = (ROOT / "constraints.txt").read_text().splitlines()
+    assert any(re.fullmatch(r"jupyterlab==[\d.]+", line) for line in pins)
+    assert any(re.fullmatch(r"websocket-client==[\d.]+", line) for line in pins)
+
+
+def test_make_lab_runs_verif_nb_lab_and_is_the_third_quick_start_line():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^lab: setup\n\t\$\(VENV\)/bin/verif-nb lab$", makefile, re.MULTILINE)
+    quick = (ROOT / "README.md").read_text().split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert [line.split()[:2] for line in quick] == [["make", "demo"], ["make", "test"], ["make", "lab"]]
+
+
+def test_lab_command_listens_on_loopback_with_a_token_and_the_verif_nb_kernel(tmp_path):
+    cmd = lab_command(8899, "s3cret", tmp_path)
+    assert "--ServerApp.ip=127.0.0.1" in cmd and "--IdentityProvider.token=s3cret" in cmd
+    assert f"--ServerApp.root_dir={tmp_path.resolve()}" in cmd
+    assert "--MappingKernelManager.default_kernel_name=verif-nb" in cmd
+    assert "--ServerApp.open_browser=False" in cmd and "--ServerApp.port=8899" in cmd
+    assert not any("expose_app" in c for c in cmd)
+    assert lab_url(8899, "s3cret", "lab") == "http://127.0.0.1:8899/lab?token=s3cret"
+
+
+def test_verif_nb_lab_and_report_are_commands():
+    parser = build_parser()
+    args = parser.parse_args(["lab", "--port", "9999", "--token", "t"])
+    assert (args.port, args.token) == (9999, "t")
+    args = parser.parse_args(["report", "outputs/x", "--single-file"])
+    assert args.single_file and args.run == "outputs/x"
+
+
+@pytest.mark.parametrize(
+    "name, tracker",
+    [
+        ("train_ci.yaml", "none"),
+        ("train_cpu_demo.yaml", "none"),
+        ("train_cpu_learn.yaml", "none"),
+        ("verif_tulu3_8b.yaml", "tensorboard"),
+        ("verif_r1_distill_qwen_7b.yaml", "tensorboard"),
+    ],
+)
+def test_report_to_is_a_preset_parameter(name, tracker, tmp_path):
+    from verif_nb.train.params import build_grpo_config, load_params
+
+    assert yaml.safe_load((ROOT / "params" / name).read_text())["grpo"]["report_to"] == tracker
+    cfg = build_grpo_config(load_params(ROOT / "params" / name), tmp_path, cpu_check=True)
+    assert cfg.report_to == ([] if tracker == "none" else [tracker])
