@@ -287,7 +287,10 @@ def load_params(path: str | Path) -> PipelineParams:
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         problems.append("'overrides' must map notebook names to mappings of key: value")
         overrides = {}
-    notebooks_dir = (path.parent / str(raw.get("notebooks_dir", "../notebooks"))).resolve()
+    try:
+        notebooks_dir = (path.parent / str(raw.get("notebooks_dir", "../notebooks"))).resolve()
+    except (UnicodeError, ValueError, OSError) as err:  # e.g. a lone surrogate, a NUL byte
+        raise ParamsError(f"{path}: 'notebooks_dir' is not a usable path ({type(err).__name__}: {err})") from None
     params = PipelineParams(
         path=path,
         run_name=run_name,
