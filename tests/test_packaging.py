@@ -78,6 +78,6 @@ def test_lint_runs_with_the_tests_and_the_package_is_typed():
     makefile = (ROOT / "Makefile").read_text()
     assert "ruff check" in makefile and "ruff format --check" in makefile and "test: lint" in makefile
     assert (ROOT / "verif_nb" / "py.typed").is_file()
-    assert "Apache License" in (ROOT / "LICENSE").read_text() and PYPROJECT["license"] == {"text": "Apache-2.0"}
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and PYPROJECT["license"] == "Apache-2.0"
     hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     assert {"nbstripout", "ruff", "ruff-format"} <= {h["id"] for repo in hooks["repos"] for h in repo["hooks"]}
