@@ -453,3 +453,32 @@ def test_without_the_kernel_layer_dataset_code_does_not_run_unless_opted_in():
     with SandboxPool(workers=1, _seccomp=False, allow_unsandboxed=True) as opted_in:
         assert opted_in.check(HONEST[0][0], "i", "two words").passed is True
         assert opted_in.isolation["sandboxed"] is False and opted_in.isolation["problems"]
+
+
+def test_a_check_looping_on_judge_calls_is_capped_and_still_times_out():
+    """My own attack on the host-call channel: llm_extract in an endless loop. Each call used to restart the
+    check's clock, so the check never timed out and every turn cost the caller a judge call."""
+    calls = []
+
+    def llm_extract(instruction, response, request):
+        calls.append(request)
+        return "x"
+
+    looping = code(
+        """
+        n = 0
+        while True:
+            try:
+                llm_extract(instruction, response, str(n))
+            except Exception:
+                pass
+            n += 1""",
+        "from llm_call import llm_extract",
+    )
+    with SandboxPool(workers=1, timeout_s=0.5, host_functions={"llm_extract": llm_extract}) as pool:
+        started = time.monotonic()
+        results = pool.check_batch([CheckTask(looping, "instruction", "x")] + honest_tasks())
+        assert time.monotonic() - started < 15
+    assert results[0].passed is None and "timed out" in results[0].error
+    assert len(calls) <= 8  # the caller paid for at most MAX_CALLS_PER_CHECK judge calls
+    assert_honest(results[1:])

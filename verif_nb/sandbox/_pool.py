@@ -51,6 +51,7 @@ _RESULT_SIZE = 8  # type, u32 index, u8 status, u16 error length
 _MAX_ERROR_BYTES = 1000
 _MAX_CALL_BYTES = 1 << 20
 _KILL_CONFIRM_S = 2.0  # how long the zygote gets to confirm a kill before the whole worker goes
+MAX_CALLS_PER_CHECK = 8  # host calls (llm_extract...) one check may make
 _UNSANDBOXED_HINT = (
     "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
     "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk"
@@ -211,6 +212,7 @@ class _Job:
         self.ending: str | None = None
         self.reason: str | None = None
         self.killed_at = 0.0
+        self.calls = 0  # host calls made by the check now running
 
 
 class _Worker:
@@ -456,11 +458,17 @@ class _Worker:
                     continue  # being killed: what it still says does not count
                 parsed, problem = job.stream.feed(payload[4:])
                 for record in parsed:
+                    if record[0] == "call":
+                        # The clock pauses while the parent answers (a judge call's time is not the check's) but
+                        # does not restart, and a check gets a few calls at most: a loop of llm_extract calls
+                        # would otherwise never time out and cost a judge call each turn.
+                        started = time.monotonic()
+                        self._answer_call(job, record[1], record[2])
+                        job.last += time.monotonic() - started
+                        continue
                     if record[0] == "result":
                         job.records.append((record[1], record[2], now - job.last))
-                    elif record[0] == "call":
-                        self._answer_call(job.id, record[1], record[2])
-                        now = time.monotonic()  # a judge call's time is not the check's
+                        job.calls = 0
                     job.last = now
                 if problem:
                     self._kill(job, "malformed", problem, now)
@@ -508,14 +516,18 @@ class _Worker:
             if rest[1:]:
                 waiting.append(rest[1:])
 
-    def _answer_call(self, job: int, name: str, args: list) -> None:
+    def _answer_call(self, job: _Job, name: str, args: list) -> None:
         function = self.pool.host_functions.get(name)
+        job.calls += 1
         try:
-            answer = {"ok": function(*args)} if function else {"error": f"{name} is not available"}
+            if job.calls > MAX_CALLS_PER_CHECK:
+                answer = {"error": f"more than {MAX_CALLS_PER_CHECK} judge calls in one check"}
+            else:
+                answer = {"ok": function(*args)} if function else {"error": f"{name} is not available"}
             data = json.dumps(answer)
         except Exception as err:  # the host function's failure is the check's, reported in its error
             data = json.dumps({"error": f"{type(err).__name__}: {err}"[:500]})
-        self._queue({"op": "reply", "job": job, "data": data})
+        self._queue({"op": "reply", "job": job.id, "data": data})
 
 
 class SandboxPool:
