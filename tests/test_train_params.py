@@ -203,3 +203,15 @@ def test_output_folder_rules(tmp_path):
     for resume in (False, True):
         with pytest.raises(RunExistsError, match="finished run"):
             _check_out_dir(unfinished, p, resume=resume)
+
+
+def test_a_preset_data_file_resolves_from_the_notebooks_folder(monkeypatch):
+    """JupyterLab runs notebook 03 in notebooks/: the demo preset's project-relative data file still loads."""
+    from verif_nb.train.data import load_training_records
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params" / "train_cpu_learn.yaml")
+    monkeypatch.chdir(root / "notebooks")
+    assert not Path(params.data.source).exists()  # relative to the project root, not to notebooks/
+    records = load_training_records(params.data)
+    assert len(records) == 200

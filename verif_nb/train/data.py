@@ -190,8 +190,14 @@ def load_training_records(data: DataParams, verifier_mode: str = "rule") -> list
         records = synthetic_records(int(count), seed=data.seed)
     else:
         from verif_nb.data import load_records
+        from verif_nb.report.metrics import project_path
 
-        records = list(load_records(source, format=data.format, **data.load_kwargs).records)
+        # a relative file resolves the same from JupyterLab (cwd notebooks/) as from the project root;
+        # anything that is not a local path (a hub id) is passed on as written
+        local = project_path(source)
+        records = list(
+            load_records(local if local.exists() else source, format=data.format, **data.load_kwargs).records
+        )
     total = len(records)
     require = data.require or {"rule": "rule", "llm": "llm"}.get(verifier_mode)
     if require:
