@@ -131,6 +131,14 @@ def shape_tasks(shape: str, functions: list[str], responses: list[str], records:
 
 
 def run_shape(args, functions, responses) -> None:
+    """Baselines and sandbox on the same checks, interleaved (the ratio of each pair compares runs a second
+    apart on a shared machine).
+
+    Two sandbox regimes: *burst* — the pool idles ``--idle`` seconds before the batch, as it does in GRPO
+    while the policy generates (its stock of children is then forked, and the last batch's children killed,
+    outside the measured time); *sustained* — ``--sustained`` batches back to back with no pause, every
+    fork and exit inside the measured time (dataset scoring).
+    """
     import sys as _sys
 
     _sys.path.insert(0, str(ROOT.parent / "shared" / "reference" / "verif_reward"))
@@ -138,10 +146,10 @@ def run_shape(args, functions, responses) -> None:
     tasks = [CheckTask(code, "instruction", r) for codes, rs in records for r in rs for code in codes]
     n_functions = sum(len(codes) for codes, _ in records)
     print(f"shape {args.shape}: {len(records)} records, {n_functions} functions, {len(tasks)} checks")
-    with SandboxPool(workers=args.workers, max_batch=1024, spares=args.spares) as pool:
+    with SandboxPool(workers=args.workers, max_batch=1024, spares=args.spares, parallel=args.parallel) as pool:
         pool.check_batch(tasks[:8])
-        times = {"simple": [], "reference": [], "sandbox": []}
-        inner = []
+        times = {"simple": [], "reference": [], "burst": [], "sustained": []}
+        inner, peak_rss = [], 0
         for _ in range(args.repeat):
             start = time.perf_counter()
             simple = [verif_style_check(t.code, t.response) for t in tasks]
@@ -149,30 +157,46 @@ def run_shape(args, functions, responses) -> None:
             start = time.perf_counter()
             reference = [v for codes, rs in records for r in rs for v in reference_reward_path(codes, r)]
             times["reference"].append(time.perf_counter() - start)
+            time.sleep(args.idle)
             start = time.perf_counter()
             boxed = pool.check_batch(tasks)
-            times["sandbox"].append(time.perf_counter() - start)
+            times["burst"].append(time.perf_counter() - start)
+            peak_rss = max(peak_rss, pool.rss_bytes())  # finished children still waiting for their SIGKILL
             inner.append(sum(r.seconds for r in boxed))
+            if args.sustained:
+                start = time.perf_counter()
+                for _ in range(args.sustained):
+                    again = pool.check_batch(tasks)
+                times["sustained"].append((time.perf_counter() - start) / args.sustained)
+                assert [r.passed for r in again] == [r.passed for r in boxed]
         isolation = pool.isolation
     n = len(tasks)
     agree = sum(a == (b.passed) for a, b in zip(simple, boxed))
     print(f"isolation: {isolation}")
-    for name, values in times.items():
-        print(
-            f"{name:>9}: median {statistics.median(values) * 1000:8.1f} ms = {n / statistics.median(values):8,.0f} "
-            f"checks/s"
-        )
-    for base in ("simple", "reference"):
-        ratios = [b / s for b, s in zip(times[base], times["sandbox"])]
-        print(
-            f"ratio sandbox / {base}: median of paired runs {statistics.median(ratios):.2f} "
-            f"(range {min(ratios):.2f}-{max(ratios):.2f})"
-        )
-    per_function = (statistics.median(times["sandbox"]) - statistics.median(inner) / args.workers) / n_functions
     print(
-        f"process cost per function (sandbox time minus time inside checks, per worker): "
-        f"{per_function * 1000 * args.workers:.2f} ms; per check {per_function * 1e6 * n_functions / n:.0f} us"
+        f"workers {args.workers}, up to {args.parallel} children at once each, stock {args.spares}, idle {args.idle} s"
     )
+    for name, values in times.items():
+        if values:
+            median = statistics.median(values)
+            print(f"{name:>9}: median {median * 1000:8.1f} ms = {n / median:8,.0f} checks/s")
+    for mode in ("burst", "sustained"):
+        for base in ("simple", "reference"):
+            if not times[mode]:
+                continue
+            ratios = [b / s for b, s in zip(times[base], times[mode])]
+            print(
+                f"ratio {mode} / {base}: median of paired runs {statistics.median(ratios):.2f} "
+                f"(range {min(ratios):.2f}-{max(ratios):.2f})"
+            )
+    for mode in ("burst", "sustained"):
+        if times[mode]:
+            per_function = (statistics.median(times[mode]) - statistics.median(inner) / args.workers) / n_functions
+            print(
+                f"{mode}: wall time per function beyond the checks' own time, per worker: "
+                f"{per_function * 1000 * args.workers:.2f} ms"
+            )
+    print(f"peak resident memory of the pool (workers and children): {peak_rss / 2**20:.0f} MiB")
     print(
         f"answers equal to the in-process baseline: {agree}/{n}; reference path agreed on "
         f"{sum(a == b for a, b in zip(simple, reference))}/{n}"
@@ -193,7 +217,10 @@ def main() -> None:
         "rollouts; dataset: --records records x 1 response, each its own function",
     )
     parser.add_argument("--records", type=int, default=2000, help="records for --shape dataset")
-    parser.add_argument("--spares", type=int, default=16, help="locked-down children each worker forks while idle")
+    parser.add_argument("--spares", type=int, default=32, help="locked-down children each worker forks while idle")
+    parser.add_argument("--parallel", type=int, default=4, help="children each worker runs at once")
+    parser.add_argument("--idle", type=float, default=1.0, help="seconds the pool idles before a burst (GRPO)")
+    parser.add_argument("--sustained", type=int, default=3, help="batches back to back per repetition (0: none)")
     args = parser.parse_args()
     if args.shape != "mix":
         functions = rule_functions_from_examples() + TYPICAL_FUNCTIONS

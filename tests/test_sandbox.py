@@ -351,6 +351,35 @@ def test_lazy_start_rss_and_close():
         pool.check(fn("True"), "instruction", "x")
 
 
+def _pool_process_count(pool: SandboxPool) -> int:
+    import psutil
+
+    total = 0
+    for pid in pool.pids():
+        try:
+            total += 1 + len(psutil.Process(pid).children(recursive=True))
+        except psutil.Error:
+            pass
+    return total
+
+
+def test_finished_children_are_killed_after_the_batch_and_the_stock_refilled():
+    """Each function gets its own child; finished ones wait out the batch, then go: none accumulate."""
+    import time
+
+    with SandboxPool(workers=1, spares=2) as pool:
+        pool.check("def check_following(i, r):\n    return True", "instruction", "x")
+        time.sleep(1.0)
+        settled = _pool_process_count(pool)  # bubblewrap, the zygote and a stock of 2 children
+        codes = [f"# record {i}\n" + fn("len(response) > 1") for i in range(12)]
+        results = pool.check_batch([CheckTask(c, "instruction", "yes") for c in codes])
+        assert [r.passed for r in results] == [True] * 12
+        deadline = time.monotonic() + 10
+        while _pool_process_count(pool) > settled and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pool_process_count(pool) == settled
+
+
 def test_worker_killed_from_outside_is_replaced():
     import os
     import signal

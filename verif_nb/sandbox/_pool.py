@@ -1,10 +1,11 @@
 """SandboxPool: runs dataset-supplied ``check_following`` code in a fresh, locked-down process per function.
 
 The caller's process never executes the code. Each worker is a clean zygote (see ``_worker.py``) started inside
-the kernel layers of ``_isolation.py``; for every function it forks one child that loads a seccomp filter,
-checks all responses of that function and exits. This module is the parent's side, and it trusts nothing it
-reads: each child's byte stream is parsed against a strict binary schema with size caps, and a reply that does
-not fit is that function's error, never the caller's crash. The parent alone keeps time, from its own clock,
+the kernel layers of ``_isolation.py``; it forks children that load a seccomp filter and wait, and passes each
+one's socket to the parent, which sends it one function and all the responses to check with it; the child
+answers and is killed after the batch. This module is the parent's side, and it trusts nothing it reads: each
+child's byte stream is parsed against a strict binary schema with size caps, and a reply that does not fit is
+that function's error, never the caller's crash. The parent alone keeps time, from its own clock,
 per check: a check past ``timeout_s`` + grace gets its child killed (through the zygote, or the whole worker if
 the zygote does not confirm). A crash or time-out is charged to the check that was running; the checks queued
 behind it run again in a new child.
@@ -27,6 +28,7 @@ import os
 import queue
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,7 @@ from typing import Any
 from verif_nb.errors import ParamsError, SandboxError
 from verif_nb.sandbox._isolation import LaunchPlan, launch_plan
 from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS
+from verif_nb.sandbox._worker import WARM_UP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -202,28 +205,44 @@ def _shutdown_processes(processes: list) -> None:
 
 
 class _Job:
-    """One function's checks as sent to a worker, and what came back so far."""
+    """One function's checks, running in one child, and what came back so far."""
 
-    def __init__(self, job_id: int, indices: list[int]):
+    def __init__(self, job_id: int, indices: list[int], child: int, sock: socket.socket | None):
         self.id, self.indices = job_id, indices
+        self.child, self.sock = child, sock  # the child's id at the zygote; the parent's end of its socket
         self.stream = _ChildStream(len(indices))
         self.records: list[tuple] = []
-        self.started, self.last = False, 0.0
-        self.ending: str | None = None
+        self.last = 0.0  # when the check now running started, by the parent's clock
+        self.ending: str | None = None  # set when the parent stopped it (timeout, malformed) or it ended early
         self.reason: str | None = None
         self.killed_at = 0.0
         self.calls = 0  # host calls made by the check now running
+        self.outgoing = bytearray()  # the job, then host-call answers, not yet written
 
 
 class _Worker:
-    """One zygote and the parent's view of it; used by one thread at a time."""
+    """One zygote and the parent's view of it; used by one thread at a time.
+
+    The zygote forks children when asked and passes each one's socket to the parent; from then on the parent
+    talks to the child directly (the job out, verdicts in) and the zygote only kills, reaps and reports exits.
+    The parent keeps a stock of ready children (forked and locked down ahead, while it is idle), runs up to
+    ``parallel`` jobs at once, and after a batch has the finished children killed (they wait for it, so their
+    exits cost nothing inside a reward burst) and the stock refilled.
+    """
 
     def __init__(self, pool: SandboxPool):
         self.pool = pool
         self.proc: subprocess.Popen | None = None
-        self.buffer = bytearray()
-        self.outgoing = bytearray()
-        self.inflight: dict[int, _Job] = {}
+        self.channel: socket.socket | None = None
+        self.buffer = bytearray()  # zygote frames not yet parsed
+        self.fds: collections.deque[int] = collections.deque()  # received descriptors not yet matched to frames
+        self.outgoing = bytearray()  # requests to the zygote not yet written
+        self.stock: collections.deque[tuple[int, socket.socket]] = collections.deque()
+        self.requested = 0  # children asked for that have not arrived
+        self.running: dict[int, _Job] = {}  # job id -> job
+        self.finished: list[int] = []  # children done with their job, waiting for their SIGKILL
+        self.warmed: set[str] = set()
+        self.warming = False
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -243,18 +262,17 @@ class _Worker:
             "host_calls": sorted(pool.host_functions),
             "max_tasks": pool.max_batch,
             "exec_style": pool.exec_style,
-            "spares": pool.spares,
-            "parallel": pool.parallel,
         }
         plan = launch_plan(
             [sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)], use_namespaces=pool.namespaces
         )
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with tempfile.TemporaryFile() as errors:
             try:
                 self.proc = subprocess.Popen(
                     plan.argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
+                    stdin=theirs.fileno(),
+                    stdout=subprocess.DEVNULL,
                     stderr=errors,
                     env={},
                     cwd="/",
@@ -262,14 +280,18 @@ class _Worker:
                     start_new_session=True,
                 )
             except OSError as err:
+                ours.close()
                 raise SandboxError(
                     f"could not start a sandbox worker ({err}); check that {sys.executable} "
                     "runs and that the machine can create processes"
                 ) from err
+            finally:
+                theirs.close()
             pool._register(self.proc)
+            self.channel = ours
+            ours.setblocking(False)
             self.buffer.clear()
             self.outgoing.clear()
-            os.set_blocking(self.proc.stdin.fileno(), False)
             try:
                 frame = self._frame(time.monotonic() + pool.startup_timeout_s)
                 if frame is None:
@@ -307,46 +329,75 @@ class _Worker:
             _shutdown_processes([self.proc])
             self.pool._unregister(self.proc)
         self.proc = None
+        for sock in [self.channel, *(s for _, s in self.stock), *(j.sock for j in self.running.values())]:
+            if sock is not None:
+                sock.close()
+        while self.fds:
+            os.close(self.fds.popleft())
+        self.channel = None
+        self.stock.clear()
+        self.running.clear()
+        self.finished.clear()
+        self.warmed.clear()
+        self.requested, self.warming = 0, False
         self.buffer.clear()
         self.outgoing.clear()
 
-    # -- zygote frames -------------------------------------------------------------------------------
-    def _queue(self, request: dict) -> None:
+    # -- the zygote ----------------------------------------------------------------------------------
+    def _request(self, request: dict) -> None:
         data = json.dumps(request).encode("utf-8", "surrogatepass")
         self.outgoing += len(data).to_bytes(4, "big") + data
 
-    def _frame(self, deadline: float) -> tuple[bytes, bytes] | None:
-        """Writes what is queued and returns the next zygote frame, or None when ``deadline`` passes first.
+    def _flush(self) -> None:
+        """Writes what the zygote can take now (the rest goes out while the parent waits)."""
+        try:
+            while self.outgoing:
+                del self.outgoing[: self.channel.send(self.outgoing[: 1 << 16])]
+        except BlockingIOError:
+            pass
+        except OSError:
+            raise _WorkerLost("the worker stopped reading its input") from None
 
-        Writing and reading interleave: the zygote may be relaying output while the parent still sends jobs.
-        """
-        out_fd, in_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+    def _receive(self) -> None:
+        try:
+            data, fds, flags, _ = socket.recv_fds(self.channel, 1 << 16, 64)
+        except BlockingIOError:
+            return
+        except ConnectionResetError:  # it died with requests unread
+            data, fds, flags = b"", [], 0
+        except OSError as err:
+            raise _WorkerLost(f"the worker's channel failed ({err})") from None
+        self.fds.extend(fds)
+        if flags & getattr(socket, "MSG_CTRUNC", 0):
+            raise _WorkerLost("descriptors from the worker were cut off")
+        if not data:
+            code = self.proc.poll() if self.proc else None
+            raise _WorkerLost("the worker died" + (f" (exit status {code})" if code is not None else ""))
+        self.buffer += data
+
+    def _next_frame(self) -> tuple[bytes, bytes] | None:
+        if len(self.buffer) < _ZFRAME_SIZE:
+            return None
+        kind, size = bytes(self.buffer[:1]), int.from_bytes(self.buffer[1:5], "big")
+        if kind not in (b"R", b"C", b"X", b"W") or size > _MAX_ZYGOTE_FRAME:
+            raise _WorkerLost("the worker sent a frame it never sends")
+        if len(self.buffer) < _ZFRAME_SIZE + size:
+            return None
+        payload = bytes(self.buffer[_ZFRAME_SIZE : _ZFRAME_SIZE + size])
+        del self.buffer[: _ZFRAME_SIZE + size]
+        return kind, payload
+
+    def _frame(self, deadline: float) -> tuple[bytes, bytes] | None:
+        """The next zygote frame (only at start-up, before any child exists), or None when ``deadline`` passes."""
         while True:
-            if len(self.buffer) >= _ZFRAME_SIZE:
-                kind, size = bytes(self.buffer[:1]), int.from_bytes(self.buffer[1:5], "big")
-                if kind not in (b"R", b"S", b"D", b"X") or size > _MAX_ZYGOTE_FRAME:
-                    raise _WorkerLost("the worker sent a frame it never sends")
-                if len(self.buffer) >= _ZFRAME_SIZE + size:
-                    payload = bytes(self.buffer[_ZFRAME_SIZE : _ZFRAME_SIZE + size])
-                    del self.buffer[: _ZFRAME_SIZE + size]
-                    return kind, payload
+            frame = self._next_frame()
+            if frame is not None:
+                return frame
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return None
-            readable, writable, _ = select.select([in_fd], [out_fd] if self.outgoing else [], [], min(wait, 0.5))
-            if writable:
-                try:
-                    del self.outgoing[: os.write(out_fd, self.outgoing[: 1 << 16])]
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    raise _WorkerLost("the worker stopped reading its input") from None
-            if readable:
-                chunk = os.read(in_fd, 1 << 20)
-                if not chunk:
-                    code = self.proc.poll()
-                    raise _WorkerLost("the worker died" + (f" (exit status {code})" if code is not None else ""))
-                self.buffer += chunk
+            if select.select([self.channel], [], [], min(wait, 0.5))[0]:
+                self._receive()
 
     @staticmethod
     def _json(payload: bytes) -> dict:
@@ -358,47 +409,62 @@ class _Worker:
             raise _WorkerLost("the worker sent a status that is not a JSON object")
         return value
 
+    def _want_children(self, count: int) -> None:
+        """Asks the zygote for enough children that ``count`` are in stock or on their way."""
+        missing = count - len(self.stock) - self.requested
+        if missing > 0:
+            self.requested += missing
+            self._request({"op": "fork", "n": missing})
+
+    def after_batch(self) -> None:
+        """The burst is over: the finished children are killed and the stock refilled, while the caller goes on."""
+        if self.channel is None:
+            return
+        if self.finished:
+            self._request({"op": "kill", "children": self.finished})
+            self.finished = []
+        self._want_children(self.pool.spares)
+        try:
+            self._flush()
+        except _WorkerLost:
+            self.discard()
+
     # -- functions' checks -----------------------------------------------------------------------------
     def run_jobs(self, jobs: list[list[int]], tasks: list[CheckTask], results: list) -> None:
-        """Runs jobs (each: indices into ``tasks`` of one function) and fills ``results`` at those indices.
-
-        All jobs are queued in the zygote at once, so one child's fork and filter overlap the previous job.
-        """
+        """Runs jobs (each: indices into ``tasks`` of one function) and fills ``results`` at those indices."""
         waiting: collections.deque[list[int]] = collections.deque(jobs)
         failed_starts = 0
-        while waiting:
-            if self.pool._closed:
-                for indices in waiting:
-                    for i in indices:
-                        results[i] = CheckResult(None, "sandbox pool was closed before this check ran", 0.0)
-                return
-            if not self.alive():
-                self.discard()
+        try:
+            while waiting:
+                if self.pool._closed:
+                    for indices in waiting:
+                        for i in indices:
+                            results[i] = CheckResult(None, "sandbox pool was closed before this check ran", 0.0)
+                    return
+                if not self.alive():
+                    self.discard()
+                    try:
+                        self.start()
+                    except SandboxError as err:
+                        failed_starts += 1
+                        if failed_starts >= 3 or getattr(err, "permanent", False):
+                            raise
+                        continue
                 try:
-                    self.start()
-                except SandboxError as err:
-                    failed_starts += 1
-                    if failed_starts >= 3 or getattr(err, "permanent", False):
-                        raise
-                    continue
-            self.inflight.clear()
-            try:
-                self._drive(waiting, tasks, results)
-            except _WorkerLost as lost:
-                log.info("sandbox worker lost: %s", lost)
-                self.discard()
-                jobs_back = list(self.inflight.values())
-                self.inflight.clear()
-                for job in reversed(jobs_back):  # the running one is charged; the others never ran
-                    if job.started:
+                    self._drive(waiting, tasks, results)
+                except _WorkerLost as lost:
+                    log.info("sandbox worker lost: %s", lost)
+                    jobs_back = list(self.running.values())
+                    self.discard()
+                    for job in jobs_back:  # each running check is charged; the checks behind it run again
                         self._finish(job, "crash", f"sandbox worker lost ({lost})", tasks, results, waiting)
-                    else:
-                        waiting.appendleft(job.indices)
-            except (KeyboardInterrupt, SystemExit):
-                self.discard()  # interrupted mid-job: its late output must not answer the next one
-                raise
+                except (KeyboardInterrupt, SystemExit):
+                    self.discard()  # interrupted mid-job: its late output must not answer the next one
+                    raise
+        finally:
+            self.after_batch()
 
-    def _send_job(self, indices: list[int], tasks: list[CheckTask]) -> None:
+    def _start_job(self, indices: list[int], tasks: list[CheckTask], now: float) -> None:
         strings: list[str] = []
         index_of: dict[str, int] = {}
 
@@ -409,91 +475,201 @@ class _Worker:
                 strings.append(text)
             return found
 
-        job = _Job(next(self.pool._job_ids), indices)
+        child, sock = self.stock.popleft()
+        job = _Job(next(self.pool._job_ids), indices, child, sock)
         rows = [[intern(tasks[i].instruction), intern(tasks[i].response)] for i in indices]
-        self.inflight[job.id] = job
-        self._queue({"op": "run", "job": job.id, "code": tasks[indices[0]].code, "strings": strings, "tasks": rows})
+        data = json.dumps({"code": tasks[indices[0]].code, "strings": strings, "tasks": rows}).encode(
+            "utf-8", "surrogatepass"
+        )
+        job.outgoing += len(data).to_bytes(4, "big") + data
+        job.last = now
+        self.running[job.id] = job
+        self._write_child(job)
+
+    def _write_child(self, job: _Job) -> None:
+        try:
+            while job.outgoing:
+                del job.outgoing[: job.sock.send(job.outgoing[: 1 << 20])]
+        except BlockingIOError:
+            pass
+        except OSError:
+            job.outgoing.clear()  # it is gone; its end shows up as the end of its output
 
     def _drive(self, waiting: collections.deque, tasks: list[CheckTask], results: list) -> None:
-        """Runs the jobs; the zygote runs up to ``parallel`` children at once, each one function."""
+        """Runs the waiting jobs, up to ``parallel`` children at once, each one function."""
         pool = self.pool
         limit = pool.timeout_s + pool.grace_s
-        while waiting:
-            self._send_job(waiting.popleft(), tasks)
-        running: dict[int, _Job] = {}
+        self._want_children(len(waiting))  # the zygote forks while the stock's children run
         idle_since = time.monotonic()
-        while self.inflight:
-            if running:  # the earliest deadline of the running children, by the parent's own clock
-                deadline = min(j.killed_at + _KILL_CONFIRM_S if j.ending else j.last + limit for j in running.values())
-            else:
-                deadline = idle_since + pool.startup_timeout_s  # the zygote may load library data first
-            frame = self._frame(deadline)
+        while waiting or self.running:
             now = time.monotonic()
-            if frame is None:
-                if not running:
-                    raise _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s")
-                for job in list(running.values()):
-                    if job.ending and now >= job.killed_at + _KILL_CONFIRM_S:
-                        raise _WorkerLost("the worker did not confirm a kill")
-                    if not job.ending and now >= job.last + limit:
-                        reason = f"timed out after {pool.timeout_s} s (check process killed)"
-                        self._kill(
-                            job,
-                            "timeout" if job.stream.defined else "undefined",
-                            reason if job.stream.defined else f"defining check_following {reason}",
-                            now,
-                        )
-                continue
-            kind, payload = frame
-            if kind == b"S":
-                job = self.inflight.get(self._json(payload).get("job"))
-                if job is None or job.started:
-                    raise _WorkerLost("the worker started a check process out of order")
-                running[job.id], job.started, job.last = job, True, now
-            elif kind == b"D":
-                job = running.get(int.from_bytes(payload[:4], "big")) if len(payload) >= 4 else None
-                if job is None:
-                    raise _WorkerLost("the worker relayed output for no running check process")
+            while waiting and len(self.running) < pool.parallel and not self.warming:
+                code = tasks[waiting[0][0]].code
+                names = [n for n in WARM_UP_NAMES if n in code and n not in self.warmed]
+                if names:  # library data the zygote loads once, before forking the children that use it
+                    self.warming = True
+                    self._request({"op": "warm", "names": names})
+                    self.warmed.update(names)
+                    break
+                if not self.stock:
+                    self._want_children(len(waiting))
+                    break
+                self._start_job(waiting.popleft(), tasks, now)
+            if not waiting and not self.running:
+                break
+            # the earliest deadline, by the parent's own clock
+            deadline = idle_since + pool.startup_timeout_s
+            for job in self.running.values():
+                deadline = min(deadline, job.killed_at + _KILL_CONFIRM_S if job.ending else job.last + limit)
+            if self._wait(deadline, tasks, results, waiting):
+                idle_since = time.monotonic()
+            now = time.monotonic()
+            for job in list(self.running.values()):
                 if job.ending:
-                    continue  # being killed: what it still says does not count
-                parsed, problem = job.stream.feed(payload[4:])
-                for record in parsed:
-                    if record[0] == "call":
-                        # The clock pauses while the parent answers (a judge call's time is not the check's) but
-                        # does not restart, and a check gets a few calls at most: a loop of llm_extract calls
-                        # would otherwise never time out and cost a judge call each turn.
-                        started = time.monotonic()
-                        self._answer_call(job, record[1], record[2])
-                        job.last += time.monotonic() - started
-                        continue
-                    if record[0] == "result":
-                        job.records.append((record[1], record[2], now - job.last))
-                        job.calls = 0
-                    job.last = now
-                if problem:
-                    self._kill(job, "malformed", problem, now)
+                    if now >= job.killed_at + _KILL_CONFIRM_S:
+                        raise _WorkerLost("the worker did not confirm a kill")
+                elif now >= job.last + limit:
+                    reason = f"timed out after {pool.timeout_s} s (check process killed)"
+                    defined = job.stream.defined
+                    self._kill(
+                        job,
+                        "timeout" if defined else "undefined",
+                        reason if defined else f"defining check_following {reason}",
+                        now,
+                    )
+            if not self.running and now >= idle_since + pool.startup_timeout_s:
+                raise _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s")
+
+    def _wait(self, deadline: float, tasks: list, results: list, waiting: collections.deque) -> bool:
+        """Waits for the zygote or a child until ``deadline``; handles what came. True if a child arrived or a
+        job ended (progress for the start-up clock)."""
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            return False
+        poller = select.poll()
+        channel = self.channel.fileno()
+        poller.register(channel, select.POLLIN | (select.POLLOUT if self.outgoing else 0))
+        by_fd: dict[int, _Job] = {}
+        for job in self.running.values():
+            if job.sock is not None:
+                by_fd[job.sock.fileno()] = job
+                poller.register(job.sock.fileno(), select.POLLIN | (select.POLLOUT if job.outgoing else 0))
+        progress = False
+        for fd, event in poller.poll(max(1, min(wait, 0.5) * 1000)):
+            if fd == channel:
+                if event & select.POLLOUT:
+                    self._flush()
+                if event & ~select.POLLOUT:
+                    self._receive()
+                    progress |= self._zygote_frames(tasks, results, waiting)
+                continue
+            job = by_fd[fd]
+            if job.sock is None:
+                continue  # stopped earlier in this round
+            if event & select.POLLOUT:
+                self._write_child(job)
+            if event & ~select.POLLOUT:
+                progress |= self._read_child(job, tasks, results, waiting)
+        return progress
+
+    def _zygote_frames(self, tasks: list, results: list, waiting: collections.deque) -> bool:
+        progress = False
+        while (frame := self._next_frame()) is not None:
+            kind, payload = frame
+            if kind == b"C":
+                if len(payload) != 8 or not self.fds:
+                    raise _WorkerLost("the worker announced a child without its socket")
+                sock = socket.socket(fileno=self.fds.popleft())
+                sock.setblocking(False)
+                self.stock.append((int.from_bytes(payload[:4], "big"), sock))
+                self.requested = max(0, self.requested - 1)
+                progress = True
             elif kind == b"X":
                 status = self._json(payload)
-                job = running.pop(status.get("job"), None)
-                if job is None:
-                    raise _WorkerLost("the worker reported an exit out of order")
-                del self.inflight[job.id]
-                ending, reason = job.ending, job.reason
-                if not ending:
-                    ending = "done" if len(job.records) == len(job.indices) else "crash"
-                    reason = _describe_exit(status)
-                    if not job.stream.defined and not job.records:
-                        ending, reason = "undefined", f"{reason} while defining check_following"
-                self._finish(job, ending, reason, tasks, results, waiting)
-                while waiting:  # the neighbours of a culprit run again, in a fresh child
-                    self._send_job(waiting.popleft(), tasks)
-                idle_since = now
+                child = status.get("child")
+                job = next((j for j in self.running.values() if j.child == child), None)
+                if job is not None:
+                    self._ended(job, status, tasks, results, waiting)
+                    progress = True
+                else:  # a spare that died before its job (or a finished child, killed as asked)
+                    for entry in [e for e in self.stock if e[0] == child]:
+                        self.stock.remove(entry)
+                        entry[1].close()
+            elif kind == b"W":
+                fresh_from = self._json(payload).get("next", 0)
+                stale = [e for e in self.stock if e[0] < fresh_from]
+                for entry in stale:  # forked before the data was loaded: they would load it inside a check
+                    self.stock.remove(entry)
+                    entry[1].close()  # it sees the end of its input and exits
+                self.warming = False
+                progress = True
             else:
                 raise _WorkerLost("the worker sent a frame out of order")
+        return progress
+
+    def _read_child(self, job: _Job, tasks: list, results: list, waiting: collections.deque) -> bool:
+        try:
+            data = job.sock.recv(1 << 16)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        now = time.monotonic()
+        if not data:  # it ended before its last verdict: the zygote reports how
+            job.sock.close()
+            job.sock = None
+            job.outgoing.clear()
+            job.killed_at = now
+            job.ending = "eof"
+            self._request({"op": "kill", "children": [job.child]})
+            return False
+        parsed, problem = job.stream.feed(data)
+        for record in parsed:
+            if record[0] == "call":
+                # The clock pauses while the parent answers (a judge call's time is not the check's) but
+                # does not restart, and a check gets a few calls at most: a loop of llm_extract calls
+                # would otherwise never time out and cost a judge call each turn.
+                started = time.monotonic()
+                self._answer_call(job, record[1], record[2])
+                job.last += time.monotonic() - started
+                continue
+            if record[0] == "result":
+                job.records.append((record[1], record[2], now - job.last))
+                job.calls = 0
+            job.last = now
+        if problem:
+            self._kill(job, "malformed", problem, now)
+            return False
+        if len(job.records) == len(job.indices):  # done; it waits for its SIGKILL after the burst
+            job.sock.close()
+            del self.running[job.id]
+            self.finished.append(job.child)
+            if len(self.finished) >= 32:
+                self._request({"op": "kill", "children": self.finished})
+                self.finished = []
+            self._finish(job, "done", None, tasks, results, waiting)
+            return True
+        return False
+
+    def _ended(self, job: _Job, status: dict, tasks: list, results: list, waiting: collections.deque) -> None:
+        """A running job's child exited (reported by the zygote): charges the check that was running."""
+        del self.running[job.id]
+        if job.sock is not None:
+            job.sock.close()
+            job.sock = None
+        ending, reason = job.ending, job.reason
+        if ending in (None, "eof"):
+            ending, reason = "crash", _describe_exit(status)
+            if not job.stream.defined and not job.records:
+                ending, reason = "undefined", f"{reason} while defining check_following"
+        self._finish(job, ending, reason, tasks, results, waiting)
 
     def _kill(self, job: _Job, ending: str, reason: str, now: float) -> None:
         job.ending, job.reason, job.killed_at = ending, reason, now
-        self._queue({"op": "kill", "job": job.id})
+        if job.sock is not None:
+            job.sock.close()  # what it still says does not count
+            job.sock = None
+        self._request({"op": "kill", "children": [job.child]})
 
     @staticmethod
     def _finish(
@@ -527,7 +703,9 @@ class _Worker:
             data = json.dumps(answer)
         except Exception as err:  # the host function's failure is the check's, reported in its error
             data = json.dumps({"error": f"{type(err).__name__}: {err}"[:500]})
-        self._queue({"op": "reply", "job": job.id, "data": data})
+        body = data.encode("utf-8", "surrogatepass")
+        job.outgoing += len(body).to_bytes(4, "big") + body
+        self._write_child(job)
 
 
 class SandboxPool:
@@ -545,8 +723,8 @@ class SandboxPool:
     function the way VerIF's own executor does (imports replayed into the globals, module-level names in separate
     locals), for the ``reference`` profile. Each worker keeps up to ``spares`` children forked and locked down
     while it is idle (about 1 MB each), so a trainer's reward burst does not wait for forks, and runs up to
-    ``parallel`` of them at once (each still one function in its own process): a child's start, exit and
-    the relays between processes then overlap instead of adding up.
+    ``parallel`` of them at once (each still one function in its own process). Finished children wait until
+    the batch is over to be killed, so exits too fall outside a reward burst.
 
     Example:
         >>> code = "import re\\ndef check_following(instruction, response):\\n    return re.search('cat', response)"

@@ -2,10 +2,11 @@
 
 Started by :class:`SandboxPool` as ``python -I -B -X utf8 _worker.py CONFIG`` with an empty environment (inside
 bubblewrap's namespaces where the host allows, see ``_isolation.py``). The zygote itself never runs dataset code:
-it imports the allowed modules once, then for every job (one function and the responses it must check) it forks a
+it imports the allowed modules once, then forks children ahead of their jobs, as many as the parent asks for, and
+passes each one's socket to the parent. Every job (one function and the responses it must check) runs in its own
 child. The child, before it reads a byte of the function:
 
-1. closes every file descriptor but its two pipes (stdio is /dev/null);
+1. closes every file descriptor but its socket to the parent (stdio is /dev/null);
 2. sets resource limits (address space, no file writes, no processes, few descriptors, CPU);
 3. drops to uid/gid 65534 when the zygote runs as root (bubblewrap mode), losing every capability;
 4. loads a seccomp-bpf allow-list (``_seccomp.py``; ``no_new_privs`` is set by libseccomp), after which the
@@ -14,18 +15,24 @@ child. The child, before it reads a byte of the function:
 5. arms a PEP 578 audit hook and runs the code with restricted builtins and the static screen of
    ``_policy.py`` (defence in depth: the kernel layers above are the boundary).
 
-It then checks each response and streams one record per verdict to the parent, and exits. A child never sees
-another function's state, so a row can only ever lie about its own constraint. The parent keeps all time: it
-kills a job (through the zygote) or the whole worker when its own clock says so.
+It then checks each response and streams one record per verdict to the parent, closes its socket and waits for
+the zygote's SIGKILL (sent once the parent's batch is over, so a child's exit costs nothing inside a reward
+burst). A child never sees another function's state, so a row can only ever lie about its own constraint. The
+parent keeps all time: it has a job's child killed (through the zygote) or the whole worker when its own clock
+says so.
 
-Wire format (the zygote relays the child's bytes without reading them; the parent trusts none of them):
+Wire format (the parent trusts none of the children's bytes, and none of the zygote's beyond its frames):
 
-* parent -> zygote: 4-byte big-endian length + JSON ``{"op": "run"|"kill"|"reply", ...}``;
-* zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON), ``S`` child started, ``D``
-  the job id (4 bytes) and bytes from that job's child, ``X`` child exited (JSON status);
-* child -> parent (inside ``D``): ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True,
-  2 None) + error length (u16) + UTF-8 error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call,
-  answered on the child's input pipe by 4-byte length + JSON ``{"ok": value}`` or ``{"error": text}``.
+* parent -> zygote, over the Unix socket that is the zygote's stdin: 4-byte big-endian length + JSON
+  ``{"op": "fork", "n": N}``, ``{"op": "kill", "children": [ids]}`` or ``{"op": "warm", "names": [...]}``;
+* zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON); ``C`` a new child (id and pid,
+  u32 each), with the parent's end of the child's socket pair attached (SCM_RIGHTS), after which the zygote
+  keeps no descriptor of it; ``X`` a child exited (JSON status); ``W`` library data loaded (JSON, the id of
+  the first child forked after it);
+* parent -> child, on its socket: 4-byte length + JSON job ``{"code", "strings", "tasks"}``, later 4-byte
+  length + JSON ``{"ok": value}`` or ``{"error": text}`` answering a host call;
+* child -> parent: ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True, 2 None) + error
+  length (u16) + UTF-8 error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call.
 
 Example (what the pool does, by hand)::
 
@@ -35,7 +42,6 @@ Example (what the pool does, by hand)::
 from __future__ import annotations
 
 import builtins
-import collections
 import copy
 import ctypes
 import gc
@@ -46,6 +52,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import struct
 import sys
 import types
@@ -255,6 +262,7 @@ def _load_punkt() -> None:
 # (substring of the code that triggers it, loader): library data the zygote loads once, before forking the
 # first child that needs it, so children inherit it instead of paying for it inside their time limit.
 WARM_UPS = (("langdetect", _load_langdetect), ("punkt", _load_punkt))
+WARM_UP_NAMES = tuple(name for name, _ in WARM_UPS)
 
 
 class _CheckTimeout(BaseException):
@@ -291,8 +299,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _send(fd: int, kind: bytes, payload: bytes) -> None:
-    _write_all(fd, ZFRAME.pack(kind, len(payload)) + payload)
+def _send(channel: socket.socket, kind: bytes, payload: bytes) -> None:
+    channel.sendall(ZFRAME.pack(kind, len(payload)) + payload)
 
 
 def _load_sibling(name: str):
@@ -360,7 +368,7 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
 class _HostCalls:
     """The child's side of host calls: a request on the output pipe, the answer on the input pipe."""
 
-    def __init__(self, out_fd: int, in_fd: int, names: frozenset[str]):
+    def __init__(self, out_fd: int, in_fd: int, names: frozenset[str]):  # one socket: the same descriptor
         self.out_fd, self.in_fd, self.names = out_fd, in_fd, names
 
     def call(self, name: str, args: list):
@@ -434,24 +442,16 @@ class _Sandbox:
             # langdetect is random unless seeded; checks must give the same answer every time.
             detector.DetectorFactory.seed = 0
 
-    def _warm_ups_for(self, code: str) -> list:
-        return [
-            (name, load)
-            for name, load in WARM_UPS
-            if name not in self.warmed and name not in self.missing and name in code and self._allowed(name)
-        ]
-
-    def needs_warm_up(self, code: str) -> bool:
-        return bool(self._warm_ups_for(code))
-
-    def warm_up(self, code: str) -> None:
-        """Loads the data of libraries the code uses, once per zygote, before forking (children inherit it)."""
-        for name, load in self._warm_ups_for(code):
-            self.warmed.add(name)
-            try:
-                load()
-            except Exception:
-                pass  # the check itself will then fail with the library's own error
+    def warm_up_names(self, names: list[str]) -> None:
+        """Loads the data of the named libraries (see WARM_UPS), once per zygote, before forking the children
+        that need it (they inherit it instead of loading it inside a check's time limit)."""
+        for name, load in WARM_UPS:
+            if name in names and name not in self.warmed and name not in self.missing and self._allowed(name):
+                self.warmed.add(name)
+                try:
+                    load()
+                except Exception:
+                    pass  # the check itself will then fail with the library's own error
 
     def _allowed(self, name: str) -> bool:
         return self.policy.is_allowed_module(name, self.allowed)
@@ -665,26 +665,25 @@ class _Sandbox:
             return None, self.error_text(err)
 
 
-ZYGOTE_MAX_FDS = 128  # the zygote keeps its descriptors below this, so a child can close all others cheaply
+ZYGOTE_MAX_FDS = 1024  # the zygote keeps its descriptors below this, so a child can close all others cheaply
+_FD_TOP = [ZYGOTE_MAX_FDS]  # the zygote's descriptor limit as set at start-up (lower where the host's hard one is)
+_LIBC = [None]  # the C library, opened once in the zygote (prctl for the children)
 
 
-def _close_other_fds(keep: tuple[int, ...]) -> tuple[int, ...]:
-    """Moves ``keep`` to 3, 4, ... and closes every other descriptor above 2; returns the new numbers."""
-    top = ZYGOTE_MAX_FDS
-    high = [os.dup2(fd, top - 1 - i) for i, fd in enumerate(keep)]
-    os.closerange(3, top - len(keep))
-    new = tuple(os.dup2(fd, 3 + i) for i, fd in enumerate(high))
-    for fd in high:
-        os.close(fd)
-    return new
+def _close_other_fds(keep: int) -> int:
+    """Moves ``keep`` to 3 and closes every other descriptor above 2; returns 3."""
+    top = _FD_TOP[0]
+    high = os.dup2(keep, top - 1)
+    os.closerange(3, top - 1)
+    os.dup2(high, 3)
+    os.close(high)
+    return 3
 
 
 def _lock_down_child(config: dict, seccomp) -> None:
     """Kernel-enforced limits, in an order that keeps each step possible: rlimits, uid, then seccomp."""
-    try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote's death ends us too
-    except (OSError, AttributeError):
-        pass
+    if _LIBC[0] is not None:
+        _LIBC[0].prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote's death ends us too
     limit = int(config["memory_mb"]) * 1024 * 1024
     cpu = int(int(config.get("max_tasks", 256)) * (float(config["timeout_s"]) + 1) + 5)
     for name, value in (
@@ -707,19 +706,26 @@ def _lock_down_child(config: dict, seccomp) -> None:
         seccomp.install()
 
 
-def _child(sandbox: _Sandbox, seccomp, arm, out_fd: int, in_fd: int, config: dict) -> None:
-    """A child, locked down before it knows its job; then runs one job. Never returns (os._exit)."""
+def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict) -> None:
+    """A child, locked down before it knows its job; then runs one job. Never returns (os._exit).
+
+    ``fd`` is its end of a socket pair whose other end the parent holds (the zygote passed it on): the job
+    comes in, verdicts and host calls go out, host-call answers come in. After its last verdict the child
+    closes it and waits for the zygote's SIGKILL, so its exit costs nothing inside a reward burst.
+    """
     status = 0
     try:
-        out_fd, in_fd = _close_other_fds((out_fd, in_fd))
+        fd = _close_other_fds(fd)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lock_down_child(config, seccomp)
-        header = _read_exact(in_fd, HEADER.size)
-        body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
+        header = _read_exact(fd, HEADER.size)
+        body = _read_exact(fd, HEADER.unpack(header)[0]) if header else None
         if body is None:
             os._exit(0)  # a spare that was not needed
         job = json.loads(body)
         strings, tasks = job["strings"], job["tasks"]
-        host = _HostCalls(out_fd, in_fd, frozenset(config.get("host_calls") or ()))
+        host = _HostCalls(fd, fd, frozenset(config.get("host_calls") or ()))
         shim = _judge_shim(host)
         sys.modules["llm_call"] = shim
         sandbox.proxies["llm_call"] = shim
@@ -727,42 +733,31 @@ def _child(sandbox: _Sandbox, seccomp, arm, out_fd: int, in_fd: int, config: dic
             arm()
         function, error = sandbox.define(job["code"])
         if function is not None:
-            _write_all(out_fd, bytes([REC_DEFINED]))
+            _write_all(fd, bytes([REC_DEFINED]))
         for index, (i_instruction, i_response) in enumerate(tasks):
             passed = None
             if function is not None:
                 passed, error = sandbox.run_one(function, strings[i_instruction], strings[i_response])
             text = (error or "").encode("utf-8", "replace")[:1000] if passed is None else b""
-            _write_all(out_fd, RESULT.pack(REC_RESULT, index, 2 if passed is None else int(passed), len(text)) + text)
+            _write_all(fd, RESULT.pack(REC_RESULT, index, 2 if passed is None else int(passed), len(text)) + text)
+        os.close(fd)
+        while True:  # done: the zygote ends it when the burst is over (SIGKILL); no descriptor left to use
+            select.select([], [], [])
     except BaseException:
         status = 70
     finally:
         os._exit(status)
 
 
-def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict) -> tuple[int, int, int]:
-    """Forks a child that locks itself down and waits for its job; returns (pid, its output, its input)."""
-    out_r, out_w = os.pipe()
-    in_r, in_w = os.pipe()
+def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict) -> tuple[int, socket.socket]:
+    """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
-        os.close(out_r)
-        os.close(in_w)
-        _child(sandbox, seccomp, arm, out_w, in_r, config)
-    os.close(out_w)
-    os.close(in_r)
-    return pid, out_r, in_w
-
-
-def _discard(process: tuple[int, int, int]) -> None:
-    pid, out_r, in_w = process
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    os.waitpid(pid, 0)
-    os.close(out_r)
-    os.close(in_w)
+        ours.detach()
+        _child(sandbox, seccomp, arm, theirs.detach(), config)
+    theirs.close()
+    return pid, ours
 
 
 def _describe_status(status: int) -> dict:
@@ -803,7 +798,8 @@ def main(argv: list[str]) -> int:
     config = json.loads(argv[1])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE fails instead of killing
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # notebook interrupts are the parent's business
-    in_fd, out_fd = os.dup(0), os.dup(1)
+    # stdin is a Unix stream socket to the parent, both ways (it takes the children's descriptors over it)
+    channel = socket.socket(fileno=os.dup(0))
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -813,9 +809,15 @@ def main(argv: list[str]) -> int:
     os.chdir("/")
 
     try:
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (ZYGOTE_MAX_FDS, hard))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        top = ZYGOTE_MAX_FDS if hard == resource.RLIM_INFINITY else min(ZYGOTE_MAX_FDS, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+        _FD_TOP[0] = top
     except (ValueError, OSError):
+        _FD_TOP[0] = min(ZYGOTE_MAX_FDS, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    try:
+        _LIBC[0] = ctypes.CDLL(None)
+    except OSError:
         pass
     policy = _load_sibling("_policy")
     sandbox = _Sandbox(config, policy)
@@ -839,7 +841,7 @@ def main(argv: list[str]) -> int:
     in_use = _vm_size_bytes()
     if in_use and in_use + HEADROOM_BYTES > sandbox.memory_mb * 1024 * 1024:
         _send(
-            out_fd,
+            channel,
             b"R",
             json.dumps(
                 {
@@ -855,7 +857,7 @@ def main(argv: list[str]) -> int:
     hook, arm = _make_audit_hook(tuple(sorted(roots)))
     sys.addaudithook(hook)
     _send(
-        out_fd,
+        channel,
         b"R",
         json.dumps(
             {
@@ -873,72 +875,84 @@ def main(argv: list[str]) -> int:
         return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 
     gc.freeze()  # what the zygote loaded stays out of the children's garbage collections (fewer copied pages)
-    # Children forked and locked down ahead of their jobs. A fork is the costliest step of a job, so the zygote
-    # forks while it would otherwise wait: up to `spares` of them when idle (between a trainer's reward bursts),
-    # and one during a burst, overlapping the job that runs.
-    spares: collections.deque[tuple[int, int, int]] = collections.deque()
-    target = max(1, int(config.get("spares", 1)))
-    parallel = max(1, int(config.get("parallel", 1)))
-    running: dict[int, tuple[int, int, int]] = {}  # job id -> (pid, output fd, input fd)
-    by_fd: dict[int, int] = {}  # output fd -> job id
-    queued: collections.deque[dict] = collections.deque()  # run requests, up to `parallel` children at a time
+    return _serve(channel, sandbox, seccomp, arm, config)
+
+
+MAX_STOCK = 1024  # children the zygote forks ahead at the parent's request, at most
+
+
+def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict) -> int:
+    """The zygote's loop: forks children when the parent asks, hands each one's socket to the parent, kills
+    children when asked, reaps them and reports every exit.
+
+    Requests (4-byte length + JSON): ``{"op": "fork", "n": N}`` N more children; ``{"op": "kill", "children":
+    [ids]}``; ``{"op": "warm", "names": [...]}`` load library data first (answered by ``W`` with the id the
+    next child will get: children forked before it lack the data). Frames to the parent: ``C`` a child
+    (id u32 + pid u32, its socket attached), ``X`` a child's exit (JSON ``{"child": id, ...status}``).
+    The zygote never reads a child's bytes: they go to the parent directly.
+    """
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes the select below through wake_w
+    children: dict[int, int] = {}  # child id -> pid, until reaped
+    ids = {}  # pid -> child id
+    next_id, to_fork = 1, 0
+    pending = bytearray()
     while True:
-        while queued and len(running) < parallel:
-            request = queued.popleft()
-            if sandbox.needs_warm_up(request["code"]):
-                while spares:  # forked before the data was loaded: they would load it inside a check's time
-                    _discard(spares.popleft())
-                sandbox.warm_up(request["code"])
-                gc.freeze()
-            pid, out_r, in_w = spares.popleft() if spares else _spawn(sandbox, seccomp, arm, config)
-            job = request.pop("raw")  # the parent's request as it came: no second encoding
+        while children:
             try:
-                _write_all(in_w, HEADER.pack(len(job)) + job)
-            except OSError:
-                pass  # it died already; its exit is reported from the output pipe
-            running[request["job"]] = (pid, out_r, in_w)
-            by_fd[out_r] = request["job"]
-            _send(out_fd, b"S", json.dumps({"job": request["job"]}).encode())
-        wanted = target if not running and not queued else 1
-        if len(spares) < wanted and not select.select([in_fd], [], [], 0)[0]:
-            spares.append(_spawn(sandbox, seccomp, arm, config))
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            child = ids.pop(pid, None)
+            if child is not None:
+                del children[child]
+                _send(channel, b"X", json.dumps({"child": child, **_describe_status(status)}).encode())
+        if to_fork and not select.select([channel], [], [], 0)[0]:
+            pid, ours = _spawn(sandbox, seccomp, arm, config)
+            children[next_id], ids[pid] = pid, next_id
+            frame = ZFRAME.pack(b"C", 8) + next_id.to_bytes(4, "big") + pid.to_bytes(4, "big")
+            socket.send_fds(channel, [frame], [ours.fileno()])
+            ours.close()
+            next_id += 1
+            to_fork -= 1
             continue
-        readable, _, _ = select.select([in_fd, *by_fd], [], [])
-        for fd in readable:
-            if fd == in_fd:
-                continue
-            job_id = by_fd[fd]
-            data = os.read(fd, 1 << 16)
-            if data:
-                _send(out_fd, b"D", job_id.to_bytes(4, "big") + data)
-                continue
-            pid, _, in_w = running.pop(job_id)
-            del by_fd[fd]
-            os.close(fd)
-            _, status = os.waitpid(pid, 0)
-            os.close(in_w)
-            _send(out_fd, b"X", json.dumps({"job": job_id, **_describe_status(status)}).encode())
-        if in_fd not in readable:
+        readable, _, _ = select.select([channel, wake_r], [], [])
+        if wake_r in readable:
+            try:
+                while os.read(wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        if channel not in readable:
             continue
-        header = _read_exact(in_fd, HEADER.size)
-        body = _read_exact(in_fd, HEADER.unpack(header)[0]) if header else None
-        if body is None:  # the parent is gone: nothing of ours may outlive it
-            for process in [*running.values(), *spares]:
-                os.kill(process[0], signal.SIGKILL)
+        data = channel.recv(1 << 16)
+        if not data:  # the parent is gone: nothing of ours may outlive it
+            for pid in children.values():
+                os.kill(pid, signal.SIGKILL)
             return 0
-        request = json.loads(body)
-        op = request.get("op")
-        if op == "run":
-            request["raw"] = body
-            queued.append(request)
-        elif op == "kill" and request.get("job") in running:
-            os.kill(running[request["job"]][0], signal.SIGKILL)  # its output then closes and the exit is reported
-        elif op == "reply" and request.get("job") in running:
-            data = request["data"].encode("utf-8", "surrogatepass")
-            try:
-                _write_all(running[request["job"]][2], HEADER.pack(len(data)) + data)
-            except OSError:
-                pass  # the child died meanwhile; its exit is reported from the output pipe
+        pending += data
+        while len(pending) >= HEADER.size and len(pending) >= HEADER.size + HEADER.unpack(pending[:4])[0]:
+            size = HEADER.unpack(pending[:4])[0]
+            request = json.loads(bytes(pending[HEADER.size : HEADER.size + size]))
+            del pending[: HEADER.size + size]
+            op = request.get("op")
+            if op == "fork":
+                to_fork = min(MAX_STOCK, to_fork + int(request.get("n", 0)))
+            elif op == "kill":
+                for child in request.get("children", ()):
+                    pid = children.get(child)
+                    if pid is not None:
+                        os.kill(pid, signal.SIGKILL)  # its exit is reported when it is reaped
+            elif op == "warm":
+                names = [n for n in request.get("names", ()) if isinstance(n, str)]
+                sandbox.warm_up_names(names)
+                gc.freeze()
+                _send(channel, b"W", json.dumps({"next": next_id}).encode())
 
 
 if __name__ == "__main__":
