@@ -158,6 +158,18 @@ def test_ci_run_training_outputs(ci_run):
 
 
 @pytest.mark.slow
+def test_ci_run_folder_carries_no_path_of_this_machine(ci_run):
+    """A zipped run folder is shareable: no file in it (text or the trainer's pickles) names where it ran."""
+    machine = [str(ci_run.resolve()).encode(), str(ROOT).encode()]
+    found = [
+        str(path.relative_to(ci_run))
+        for path in ci_run.rglob("*")
+        if path.is_file() and path.suffix != ".safetensors" and any(m in path.read_bytes() for m in machine)
+    ]
+    assert found == []
+
+
+@pytest.mark.slow
 def test_ci_run_report_gathers_the_run(ci_run):
     figures = _png_svg(ci_run / "figures" / "04_results_report")
     assert {"notebook_durations", "verifier_scoreboard", "training_reward"} <= figures

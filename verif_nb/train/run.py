@@ -253,6 +253,7 @@ def run_grpo(
         metrics=log_rows(trainer.state.log_history),
     )
     if state.is_main_process:
+        _portable_training_args(out)
         write_jsonl(out / METRICS_FILE, result.metrics)
         with open(out / RESULT_FILE, "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1)
@@ -264,6 +265,18 @@ def run_grpo(
         out,
     )
     return result
+
+
+def _portable_training_args(out: Path) -> None:
+    """Rewrites the ``training_args.bin`` files the trainer saved (a pickle of its config, written by this run)
+    with ``output_dir`` relative to the run folder, so a zipped run folder carries no path of this machine."""
+    import torch
+
+    for path in sorted(out.rglob("training_args.bin")):
+        args = torch.load(path, weights_only=False)  # this run's own file, saved minutes ago
+        if os.path.isabs(str(getattr(args, "output_dir", ""))):
+            args.output_dir = os.path.relpath(args.output_dir, out)
+            torch.save(args, path)
 
 
 def heldout_records(run_dir: str | os.PathLike) -> list[Any]:
