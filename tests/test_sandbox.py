@@ -381,23 +381,26 @@ def test_finished_children_are_killed_after_the_batch_and_the_stock_refilled():
 
 
 def test_worker_killed_from_outside_is_replaced():
+    """The whole worker dies mid-batch (as the OOM killer would do it): a fresh one takes over, the check that was
+    running runs again (its child may have held verdicts back, so no check is blamed for the worker's death)
+    and is charged only for what it does itself (here: running past its time), its neighbours keep theirs."""
     import os
     import signal
 
-    slow = fn("x = 0\nfor i in range(10 ** 9):\n    x += 1\nreturn x > 0")
+    slow = fn("x = 0\nwhile True:\n    x += 1\nreturn x > 0")
     ok = fn("response == 'yes'")
-    with SandboxPool(workers=1, timeout_s=30) as single:
+    with SandboxPool(workers=1, timeout_s=2) as single:
         assert single.check(ok, "instruction", "yes").passed is True
         victim = single.pids()[0]  # the whole worker (bubblewrap and zygote), not just a check's process
-        killer = threading.Timer(0.5, os.kill, args=(victim, signal.SIGKILL))  # as the OOM killer would
+        killer = threading.Timer(0.5, os.kill, args=(victim, signal.SIGKILL))
         killer.start()
         results = single.check_batch(
             [CheckTask(c, "instruction", r) for c, r in [(ok, "yes"), (slow, "x"), (ok, "no")]]
         )
         killer.join()
         assert [r.passed for r in results] == [True, None, False]
-        assert results[1].error.startswith("sandbox worker lost (the worker died")
-        assert single.check(ok, "instruction", "yes").passed is True  # a fresh worker takes over
+        assert "timed out after 2.0 s" in results[1].error
+        assert single.check(ok, "instruction", "yes").passed is True
         assert single.pids() and single.pids() != [victim]
 
 

@@ -178,7 +178,7 @@ def test_class2_one_row_cannot_change_another_functions_verdicts(bare):
         for fd in range(64):  # forged verdicts for checks 0..9 on every descriptor it has
             for i in range(10):
                 try:
-                    os.write(fd, bytes([2]) + i.to_bytes(4, 'big') + bytes([1]) + (0).to_bytes(2, 'big'))
+                    os.write(fd, bytes([2]) + i.to_bytes(4, 'big') + bytes([1]) + bytes(4) + (0).to_bytes(2, 'big'))
                 except OSError:
                     pass
         return False""",
@@ -331,7 +331,7 @@ def raw_record(body: str) -> str:
         ("unknown_type", raw_record("bytes([9])"), "unknown record type"),
         (
             "error_too_long",
-            raw_record("bytes([2, 0, 0, 0, 0, 2]) + (60000).to_bytes(2, 'big') + b'x' * 60000"),
+            raw_record("bytes([2, 0, 0, 0, 0, 2]) + bytes(4) + (60000).to_bytes(2, 'big') + b'x' * 60000"),
             "does not fit the schema",
         ),
         (

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import functools
 import string
+import types
 
 # Modules checker code may import, with the reason each is there. Submodules of an entry are allowed too
 # ("xml.etree" allows "xml.etree.ElementTree"); a parent package of an entry is importable only as a path to
@@ -404,23 +405,30 @@ def validate_code(code: str, allowed_imports: frozenset[str] | set[str] = DEFAUL
 
 @functools.lru_cache(maxsize=32768)  # data sets repeat the same functions across many records
 def _validate(code: str, allowed_imports: frozenset[str]) -> str | None:
+    return compile_screened(code, allowed_imports)[0]
+
+
+def compile_screened(code: str, allowed_imports: frozenset[str]) -> tuple[str | None, types.CodeType | None]:
+    """(problem, None) or (None, the compiled module): the screen of :func:`validate_code` and the one compile
+    a sandbox child needs, from a single parse."""
     try:
         tree = ast.parse(code, filename="<check_following>")
     except SyntaxError as err:
-        return f"SyntaxError line {err.lineno}: {err.msg}"
+        return f"SyntaxError line {err.lineno}: {err.msg}", None
     except (ValueError, MemoryError, RecursionError) as err:  # NUL bytes, absurd nesting
-        return f"code cannot be parsed: {type(err).__name__}: {err}"
+        return f"code cannot be parsed: {type(err).__name__}: {err}", None
     try:
         # Compiling (nothing runs) also catches what the parser lets through, e.g. 'return' outside a function.
-        compile(tree, "<check_following>", "exec", dont_inherit=True)
+        compiled = compile(tree, "<check_following>", "exec", dont_inherit=True)
     except SyntaxError as err:
-        return f"SyntaxError line {err.lineno}: {err.msg}"
+        return f"SyntaxError line {err.lineno}: {err.msg}", None
     except (ValueError, MemoryError, RecursionError) as err:
-        return f"code cannot be compiled: {type(err).__name__}: {err}"
+        return f"code cannot be compiled: {type(err).__name__}: {err}", None
     problem = _entry_point_problem(tree)
     if problem:
-        return problem
+        return problem, None
     try:
-        return _screen(tree, allowed_imports)
+        problem = _screen(tree, allowed_imports)
     except RecursionError:
-        return "code is nested too deeply to screen"
+        problem = "code is nested too deeply to screen"
+    return (problem, None) if problem else (None, compiled)

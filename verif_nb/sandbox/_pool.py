@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import collections
-import hashlib
 import itertools
 import json
 import logging
@@ -50,11 +49,14 @@ log = logging.getLogger(__name__)
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 _ZFRAME_SIZE = 5  # kind byte + 4-byte length
 _MAX_ZYGOTE_FRAME = 1 << 20  # the zygote relays the child's output in chunks of at most 64 KiB
-_RESULT_SIZE = 8  # type, u32 index, u8 status, u16 error length
+_RESULT_SIZE = 12  # type, u32 index, u8 status, u32 microseconds, u16 error length
 _MAX_ERROR_BYTES = 1000
 _MAX_CALL_BYTES = 1 << 20
 _KILL_CONFIRM_S = 2.0  # how long the zygote gets to confirm a kill before the whole worker goes
 MAX_CALLS_PER_CHECK = 8  # host calls (llm_extract...) one check may make
+# Finished children a worker lets wait for their SIGKILL until its batch is over (each holds the ~1-3 MB it
+# copied from the zygote): beyond this, they are killed in the batch, whose exits then cost time inside it.
+MAX_FINISHED = 64
 _UNSANDBOXED_HINT = (
     "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
     "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk"
@@ -105,7 +107,8 @@ class _ChildStream:
         self.total, self.cap = 0, count * (_RESULT_SIZE + _MAX_ERROR_BYTES) + 64 * _MAX_CALL_BYTES
 
     def feed(self, data: bytes) -> tuple[list[tuple], str | None]:
-        """Returns (records, problem); records are ('defined',), ('result', passed, error), ('call', name, args)."""
+        """Returns (records, problem); records are ('defined',), ('result', passed, error, seconds as the child
+        measured them), ('call', name, args)."""
         self.total += len(data)
         if self.total > self.cap:
             return [], f"sent more than {self.cap} bytes"
@@ -124,7 +127,7 @@ class _ChildStream:
                 if len(buf) < _RESULT_SIZE:
                     break
                 index = int.from_bytes(buf[1:5], "big")
-                status, size = buf[5], int.from_bytes(buf[6:8], "big")
+                status, micros, size = buf[5], int.from_bytes(buf[6:10], "big"), int.from_bytes(buf[10:12], "big")
                 if index >= self.count:
                     return records, f"answered check {index} of a batch of {self.count}"
                 if index != self.expected:
@@ -138,7 +141,12 @@ class _ChildStream:
                 self.expected += 1
                 passed = None if status == 2 else bool(status)
                 records.append(
-                    ("result", passed, (error or "the check gave no result and no reason") if passed is None else None)
+                    (
+                        "result",
+                        passed,
+                        (error or "the check gave no result and no reason") if passed is None else None,
+                        micros / 1e6,
+                    )
                 )
             elif kind == 3:
                 if len(buf) < 5:
@@ -217,6 +225,8 @@ class _Job:
         self.reason: str | None = None
         self.killed_at = 0.0
         self.calls = 0  # host calls made by the check now running
+        self.began = 0.0
+        self.careful = False
         self.outgoing = bytearray()  # the job, then host-call answers, not yet written
 
 
@@ -359,21 +369,23 @@ class _Worker:
             raise _WorkerLost("the worker stopped reading its input") from None
 
     def _receive(self) -> None:
-        try:
-            data, fds, flags, _ = socket.recv_fds(self.channel, 1 << 16, 64)
-        except BlockingIOError:
-            return
-        except ConnectionResetError:  # it died with requests unread
-            data, fds, flags = b"", [], 0
-        except OSError as err:
-            raise _WorkerLost(f"the worker's channel failed ({err})") from None
-        self.fds.extend(fds)
-        if flags & getattr(socket, "MSG_CTRUNC", 0):
-            raise _WorkerLost("descriptors from the worker were cut off")
-        if not data:
-            code = self.proc.poll() if self.proc else None
-            raise _WorkerLost("the worker died" + (f" (exit status {code})" if code is not None else ""))
-        self.buffer += data
+        """Reads everything the zygote has sent (a read returns at most one child's descriptor, so it loops)."""
+        while True:
+            try:
+                data, fds, flags, _ = socket.recv_fds(self.channel, 1 << 16, 64)
+            except BlockingIOError:
+                return
+            except ConnectionResetError:  # it died with requests unread
+                data, fds, flags = b"", [], 0
+            except OSError as err:
+                raise _WorkerLost(f"the worker's channel failed ({err})") from None
+            self.fds.extend(fds)
+            if flags & getattr(socket, "MSG_CTRUNC", 0):
+                raise _WorkerLost("descriptors from the worker were cut off")
+            if not data:
+                code = self.proc.poll() if self.proc else None
+                raise _WorkerLost("the worker died" + (f" (exit status {code})" if code is not None else ""))
+            self.buffer += data
 
     def _next_frame(self) -> tuple[bytes, bytes] | None:
         if len(self.buffer) < _ZFRAME_SIZE:
@@ -409,12 +421,17 @@ class _Worker:
             raise _WorkerLost("the worker sent a status that is not a JSON object")
         return value
 
-    def _want_children(self, count: int) -> None:
-        """Asks the zygote for enough children that ``count`` are in stock or on their way."""
+    def _want_children(self, count: int, ahead: bool = False) -> None:
+        """Asks the zygote for enough children that ``count`` are in stock or on their way. Children forked
+        ``ahead`` of a burst (the pool idle) also prefault their memory; ones needed now do not."""
         missing = count - len(self.stock) - self.requested
         if missing > 0:
             self.requested += missing
-            self._request({"op": "fork", "n": missing})
+            self._request({"op": "fork", "n": missing, "prefault": ahead})
+
+    def _ahead(self, waiting: collections.deque) -> int:
+        """Children to have in stock or on their way during a batch: enough for it, at most a stock's worth."""
+        return min(len(waiting), self.pool.spares + self.pool.parallel)
 
     def after_batch(self) -> None:
         """The burst is over: the finished children are killed and the stock refilled, while the caller goes on."""
@@ -423,7 +440,7 @@ class _Worker:
         if self.finished:
             self._request({"op": "kill", "children": self.finished})
             self.finished = []
-        self._want_children(self.pool.spares)
+        self._want_children(self.pool.spares, ahead=True)
         try:
             self._flush()
         except _WorkerLost:
@@ -432,12 +449,13 @@ class _Worker:
     # -- functions' checks -----------------------------------------------------------------------------
     def run_jobs(self, jobs: list[list[int]], tasks: list[CheckTask], results: list) -> None:
         """Runs jobs (each: indices into ``tasks`` of one function) and fills ``results`` at those indices."""
-        waiting: collections.deque[list[int]] = collections.deque(jobs)
+        # (indices, careful): a careful job is the re-run of one whose child died, its verdicts sent one by one
+        waiting: collections.deque[tuple[list[int], bool]] = collections.deque((job, False) for job in jobs)
         failed_starts = 0
         try:
             while waiting:
                 if self.pool._closed:
-                    for indices in waiting:
+                    for indices, _ in waiting:
                         for i in indices:
                             results[i] = CheckResult(None, "sandbox pool was closed before this check ran", 0.0)
                     return
@@ -464,7 +482,7 @@ class _Worker:
         finally:
             self.after_batch()
 
-    def _start_job(self, indices: list[int], tasks: list[CheckTask], now: float) -> None:
+    def _start_job(self, pending: tuple[list[int], bool], tasks: list[CheckTask], now: float) -> None:
         strings: list[str] = []
         index_of: dict[str, int] = {}
 
@@ -475,14 +493,15 @@ class _Worker:
                 strings.append(text)
             return found
 
+        indices, careful = pending
         child, sock = self.stock.popleft()
         job = _Job(next(self.pool._job_ids), indices, child, sock)
+        job.careful = careful
         rows = [[intern(tasks[i].instruction), intern(tasks[i].response)] for i in indices]
-        data = json.dumps({"code": tasks[indices[0]].code, "strings": strings, "tasks": rows}).encode(
-            "utf-8", "surrogatepass"
-        )
+        request = {"code": tasks[indices[0]].code, "strings": strings, "tasks": rows, "careful": careful}
+        data = json.dumps(request).encode("utf-8", "surrogatepass")
         job.outgoing += len(data).to_bytes(4, "big") + data
-        job.last = now
+        job.last = job.began = now
         self.running[job.id] = job
         self._write_child(job)
 
@@ -499,12 +518,12 @@ class _Worker:
         """Runs the waiting jobs, up to ``parallel`` children at once, each one function."""
         pool = self.pool
         limit = pool.timeout_s + pool.grace_s
-        self._want_children(len(waiting))  # the zygote forks while the stock's children run
+        self._want_children(self._ahead(waiting))  # the zygote forks while the stock's children run
         idle_since = time.monotonic()
         while waiting or self.running:
             now = time.monotonic()
             while waiting and len(self.running) < pool.parallel and not self.warming:
-                code = tasks[waiting[0][0]].code
+                code = tasks[waiting[0][0][0]].code
                 names = [n for n in WARM_UP_NAMES if n in code and n not in self.warmed]
                 if names:  # library data the zygote loads once, before forking the children that use it
                     self.warming = True
@@ -512,7 +531,7 @@ class _Worker:
                     self.warmed.update(names)
                     break
                 if not self.stock:
-                    self._want_children(len(waiting))
+                    self._want_children(self._ahead(waiting))
                     break
                 self._start_job(waiting.popleft(), tasks, now)
             if not waiting and not self.running:
@@ -634,7 +653,8 @@ class _Worker:
                 job.last += time.monotonic() - started
                 continue
             if record[0] == "result":
-                job.records.append((record[1], record[2], now - job.last))
+                # the child's own measure, never more than the parent's clock allows since the job began
+                job.records.append((record[1], record[2], min(record[3], now - job.began)))
                 job.calls = 0
             job.last = now
         if problem:
@@ -644,7 +664,7 @@ class _Worker:
             job.sock.close()
             del self.running[job.id]
             self.finished.append(job.child)
-            if len(self.finished) >= 32:
+            if len(self.finished) >= MAX_FINISHED:
                 self._request({"op": "kill", "children": self.finished})
                 self.finished = []
             self._finish(job, "done", None, tasks, results, waiting)
@@ -684,13 +704,15 @@ class _Worker:
         if ending == "malformed":
             for i in rest:
                 results[i] = CheckResult(None, f"the check process {reason}; its function was stopped", 0.0)
+        elif not job.careful:  # it died or ran out of time, and records may have been held back: what was
+            waiting.append((rest, True))  # running is unknown, so the rest runs again, each record sent at once
         elif ending == "undefined":
             for i in rest:
                 results[i] = CheckResult(None, reason, 0.0)
-        else:  # crash or timeout: the culprit is the check that was running; its neighbours run again
+        else:  # the culprit is the check that was running; its neighbours run again
             results[rest[0]] = CheckResult(None, reason, 0.0)
             if rest[1:]:
-                waiting.append(rest[1:])
+                waiting.append((rest[1:], True))
 
     def _answer_call(self, job: _Job, name: str, args: list) -> None:
         function = self.pool.host_functions.get(name)
@@ -776,8 +798,8 @@ class SandboxPool:
         if exec_style not in ("verif_nb", "verif"):
             raise ParamsError(f"exec_style must be 'verif_nb' or 'verif', not {exec_style!r}")
         self.exec_style = exec_style
-        if not isinstance(spares, int) or spares < 1:
-            raise ParamsError(f"spares must be a positive integer, not {spares!r}")
+        if not isinstance(spares, int) or not 1 <= spares <= 512:
+            raise ParamsError(f"spares must be an integer in [1, 512], not {spares!r}")
         self.spares = spares
         if not isinstance(parallel, int) or parallel < 1:
             raise ParamsError(f"parallel must be a positive integer, not {parallel!r}")
@@ -927,8 +949,7 @@ class SandboxPool:
             if problem:
                 results[i] = CheckResult(None, problem, 0.0)
             else:
-                digest = hashlib.blake2b(task.code.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-                groups.setdefault(digest, []).append(i)
+                groups.setdefault(task.code, []).append(i)
         if not groups:
             return results  # type: ignore[return-value]
         idle = self._ensure_open()

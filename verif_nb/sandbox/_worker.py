@@ -24,15 +24,18 @@ says so.
 Wire format (the parent trusts none of the children's bytes, and none of the zygote's beyond its frames):
 
 * parent -> zygote, over the Unix socket that is the zygote's stdin: 4-byte big-endian length + JSON
-  ``{"op": "fork", "n": N}``, ``{"op": "kill", "children": [ids]}`` or ``{"op": "warm", "names": [...]}``;
+  ``{"op": "fork", "n": N, "prefault": bool}``, ``{"op": "kill", "children": [ids]}`` or ``{"op": "warm",
+  "names": [...]}``;
 * zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON); ``C`` a new child (id and pid,
   u32 each), with the parent's end of the child's socket pair attached (SCM_RIGHTS), after which the zygote
   keeps no descriptor of it; ``X`` a child exited (JSON status); ``W`` library data loaded (JSON, the id of
   the first child forked after it);
 * parent -> child, on its socket: 4-byte length + JSON job ``{"code", "strings", "tasks"}``, later 4-byte
   length + JSON ``{"ok": value}`` or ``{"error": text}`` answering a host call;
-* child -> parent: ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True, 2 None) + error
-  length (u16) + UTF-8 error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call.
+* child -> parent: ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True, 2 None) + the
+  check's time in microseconds (u32, the definition's included in the first) + error length (u16) + UTF-8
+  error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call. Verdicts are sent together (see
+  FLUSH_S) unless the job says ``"careful": true``.
 
 Example (what the pool does, by hand)::
 
@@ -42,6 +45,7 @@ Example (what the pool does, by hand)::
 from __future__ import annotations
 
 import builtins
+import collections
 import copy
 import ctypes
 import gc
@@ -55,11 +59,13 @@ import signal
 import socket
 import struct
 import sys
+import time
 import types
 
 HEADER = struct.Struct(">I")
 ZFRAME = struct.Struct(">cI")  # zygote -> parent: kind, payload length
-RESULT = struct.Struct(">BIBH")  # child record: type 2, task index, status, error length
+RESULT = struct.Struct(">BIBIH")  # child record: type 2, task index, status, microseconds, error length
+FLUSH_S = 0.05  # a child sends its verdicts in one write per this much time (at once when told to be careful)
 REC_DEFINED, REC_RESULT, REC_CALL = 1, 2, 3
 MAX_ERROR_CHARS = 300
 HEADROOM_BYTES = 16 << 20  # address space a check needs at least, beyond the idle worker's
@@ -370,6 +376,7 @@ class _HostCalls:
 
     def __init__(self, out_fd: int, in_fd: int, names: frozenset[str]):  # one socket: the same descriptor
         self.out_fd, self.in_fd, self.names = out_fd, in_fd, names
+        self.before_call = lambda: None  # sends the verdicts held back, so the call comes after them
 
     def call(self, name: str, args: list):
         if name not in self.names:
@@ -380,6 +387,7 @@ class _HostCalls:
         payload = json.dumps(
             [name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]]
         ).encode("utf-8", "surrogatepass")
+        self.before_call()
         _write_all(self.out_fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
         header = _read_exact(self.in_fd, HEADER.size)
         body = _read_exact(self.in_fd, HEADER.unpack(header)[0]) if header else None
@@ -426,6 +434,7 @@ class _Sandbox:
         self.proxies: dict[str, types.ModuleType] = {}
         self.armed = False
         self.warmed: set[str] = set()
+        self._builtins: dict | None = None
 
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
@@ -542,6 +551,12 @@ class _Sandbox:
         return self.proxy(sys.modules[name.partition(".")[0]])
 
     # -- builtins --------------------------------------------------------------------------------------
+    def builtins_template(self) -> dict:
+        """The checkers' builtins, built once in the zygote (children copy it, one copy per function)."""
+        if self._builtins is None:
+            self._builtins = self.make_builtins()
+        return self._builtins
+
     def make_builtins(self) -> dict:
         denied = self.policy.DENIED_ATTRIBUTES
         real_getattr = builtins.getattr
@@ -613,16 +628,21 @@ class _Sandbox:
 
     def define(self, code: str) -> tuple:
         """(function, None) or (None, error); runs the module body once, under the alarm."""
-        problem = self.policy.validate_code(code, self.allowed) if self.screen and self.python_layers else None
-        if problem:
-            return None, problem
+        compiled = None
+        if self.screen and self.python_layers:
+            if not isinstance(code, str):
+                return None, f"code must be a string, not {type(code).__name__}"
+            problem, compiled = self.policy.compile_screened(code, self.allowed)  # one parse, one compile
+            if problem:
+                return None, problem
         namespace = {
-            "__builtins__": self.make_builtins() if self.python_layers else builtins.__dict__,
+            "__builtins__": dict(self.builtins_template()) if self.python_layers else builtins.__dict__,
             "__name__": "<check>",
         }
         module_names = namespace
         try:
-            compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
+            if compiled is None:
+                compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
             if self.exec_style == "verif":
                 module_names = {}
                 self._timed(lambda: self._verif_exec(code, compiled, namespace, module_names))
@@ -706,7 +726,37 @@ def _lock_down_child(config: dict, seccomp) -> None:
         seccomp.install()
 
 
-def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict) -> None:
+# What a child runs on its own before it reads its job: a benign function like a dataset's, checked twice. A
+# forked child shares the zygote's memory until it writes to it, and Python writes (reference counts) to every
+# object it touches, so a child's first define-and-check copies ~2 MB page by page (~560 page faults, ~1 ms
+# here). Run ahead while the child waits as a spare, that copying happens outside the reward burst.
+PREFAULT_CODE = """import re
+import string
+from collections import Counter
+def check_following(instruction, response):
+    words = [w.strip(string.punctuation).lower() for w in response.split()]
+    sentences = [s for s in re.split(r'[.!?]+', response) if s.strip()]
+    counts = Counter(words)
+    return len(words) >= 1 and len(sentences) >= 1 and counts.most_common(1)[0][1] >= 1 and ',' not in response
+"""
+PREFAULT_FALLBACK = "def check_following(instruction, response):\n    return len(response.split()) > 1\n"
+
+
+def _prefault(sandbox: _Sandbox) -> None:
+    """Runs the code paths of a job once with our own benign function (see PREFAULT_CODE); nothing is sent."""
+    try:
+        json.loads(json.dumps({"code": PREFAULT_CODE, "strings": ["a b. " * 400, "c"], "tasks": [[0, 1]] * 16}))
+        function, _ = sandbox.define(PREFAULT_CODE)
+        if function is None:
+            function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
+        if function is not None:
+            for response in ("Warm up: a short text, with words. Two sentences!", "word " * 400):
+                sandbox.run_one(function, "instruction", response)
+    except Exception:
+        pass
+
+
+def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: bool) -> None:
     """A child, locked down before it knows its job; then runs one job. Never returns (os._exit).
 
     ``fd`` is its end of a socket pair whose other end the parent holds (the zygote passed it on): the job
@@ -719,6 +769,8 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict) -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lock_down_child(config, seccomp)
+        if prefault:  # only children forked ahead, while the pool is idle: one needed now would pay twice
+            _prefault(sandbox)
         header = _read_exact(fd, HEADER.size)
         body = _read_exact(fd, HEADER.unpack(header)[0]) if header else None
         if body is None:
@@ -731,15 +783,41 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict) -> None:
         sandbox.proxies["llm_call"] = shim
         if sandbox.python_layers:
             arm()
+        started = time.perf_counter()
         function, error = sandbox.define(job["code"])
+        # Records go out together, at least every FLUSH_S: one write (one wake-up of the parent) per job instead
+        # of one per verdict. A careful job (the re-run of one whose child died) sends each record at once, so
+        # the parent can tell whether the definition or which check was running when a child dies.
+        careful = bool(job.get("careful"))
+        pending = bytearray()
         if function is not None:
-            _write_all(fd, bytes([REC_DEFINED]))
+            pending.append(REC_DEFINED)
+        flushed = time.perf_counter()
+        if careful:
+            _write_all(fd, bytes(pending))
+            pending.clear()
+
+        def flush():
+            nonlocal flushed
+            if pending:
+                _write_all(fd, bytes(pending))
+                pending.clear()
+            flushed = time.perf_counter()
+
+        host.before_call = flush
         for index, (i_instruction, i_response) in enumerate(tasks):
             passed = None
             if function is not None:
                 passed, error = sandbox.run_one(function, strings[i_instruction], strings[i_response])
+            now = time.perf_counter()
+            micros = min(int((now - started) * 1e6), 0xFFFFFFFF)
+            started = now
             text = (error or "").encode("utf-8", "replace")[:1000] if passed is None else b""
-            _write_all(fd, RESULT.pack(REC_RESULT, index, 2 if passed is None else int(passed), len(text)) + text)
+            status = 2 if passed is None else int(passed)
+            pending += RESULT.pack(REC_RESULT, index, status, micros, len(text)) + text
+            if careful or now - flushed >= FLUSH_S:
+                flush()
+        flush()
         os.close(fd)
         while True:  # done: the zygote ends it when the burst is over (SIGKILL); no descriptor left to use
             select.select([], [], [])
@@ -749,13 +827,13 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict) -> None:
         os._exit(status)
 
 
-def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict) -> tuple[int, socket.socket]:
+def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tuple[int, socket.socket]:
     """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
         ours.detach()
-        _child(sandbox, seccomp, arm, theirs.detach(), config)
+        _child(sandbox, seccomp, arm, theirs.detach(), config, prefault)
     theirs.close()
     return pid, ours
 
@@ -822,6 +900,7 @@ def main(argv: list[str]) -> int:
     policy = _load_sibling("_policy")
     sandbox = _Sandbox(config, policy)
     sandbox.preload()
+    sandbox.builtins_template()  # built once here; every child copies it
     signal.signal(signal.SIGALRM, sandbox.on_alarm)
     warnings: list[str] = []
     seccomp, kernel_problem = None, None
@@ -885,7 +964,8 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
     """The zygote's loop: forks children when the parent asks, hands each one's socket to the parent, kills
     children when asked, reaps them and reports every exit.
 
-    Requests (4-byte length + JSON): ``{"op": "fork", "n": N}`` N more children; ``{"op": "kill", "children":
+    Requests (4-byte length + JSON): ``{"op": "fork", "n": N, "prefault": bool}`` N more children (that
+    prefault, see PREFAULT_CODE, when asked); ``{"op": "kill", "children":
     [ids]}``; ``{"op": "warm", "names": [...]}`` load library data first (answered by ``W`` with the id the
     next child will get: children forked before it lack the data). Frames to the parent: ``C`` a child
     (id u32 + pid u32, its socket attached), ``X`` a child's exit (JSON ``{"child": id, ...status}``).
@@ -898,7 +978,8 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes the select below through wake_w
     children: dict[int, int] = {}  # child id -> pid, until reaped
     ids = {}  # pid -> child id
-    next_id, to_fork = 1, 0
+    next_id = 1
+    to_fork: collections.deque[list] = collections.deque()  # [count, prefault] per request, in order
     pending = bytearray()
     while True:
         while children:
@@ -913,13 +994,16 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
                 del children[child]
                 _send(channel, b"X", json.dumps({"child": child, **_describe_status(status)}).encode())
         if to_fork and not select.select([channel], [], [], 0)[0]:
-            pid, ours = _spawn(sandbox, seccomp, arm, config)
+            prefault = to_fork[0][1]
+            pid, ours = _spawn(sandbox, seccomp, arm, config, prefault)
             children[next_id], ids[pid] = pid, next_id
             frame = ZFRAME.pack(b"C", 8) + next_id.to_bytes(4, "big") + pid.to_bytes(4, "big")
             socket.send_fds(channel, [frame], [ours.fileno()])
             ours.close()
             next_id += 1
-            to_fork -= 1
+            to_fork[0][0] -= 1
+            if to_fork[0][0] <= 0:
+                to_fork.popleft()
             continue
         readable, _, _ = select.select([channel, wake_r], [], [])
         if wake_r in readable:
@@ -942,7 +1026,9 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             del pending[: HEADER.size + size]
             op = request.get("op")
             if op == "fork":
-                to_fork = min(MAX_STOCK, to_fork + int(request.get("n", 0)))
+                count = min(MAX_STOCK - sum(n for n, _ in to_fork), int(request.get("n", 0)))
+                if count > 0:
+                    to_fork.append([count, bool(request.get("prefault"))])
             elif op == "kill":
                 for child in request.get("children", ()):
                     pid = children.get(child)
