@@ -20,14 +20,17 @@ Example:
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import json
 import logging
+import marshal
 import os
 import queue
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,15 +44,16 @@ from typing import Any
 
 from verif_nb.errors import ParamsError, SandboxError
 from verif_nb.sandbox._isolation import LaunchPlan, launch_plan
-from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS
-from verif_nb.sandbox._worker import WARM_UP_NAMES
+from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS, compile_screened
+from verif_nb.sandbox._worker import WARM_UP_NAMES, encode_job
 
 log = logging.getLogger(__name__)
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 _ZFRAME_SIZE = 5  # kind byte + 4-byte length
-_MAX_ZYGOTE_FRAME = 1 << 20  # the zygote relays the child's output in chunks of at most 64 KiB
-_RESULT_SIZE = 12  # type, u32 index, u8 status, u32 microseconds, u16 error length
+_MAX_ZYGOTE_FRAME = 1 << 16  # zygote frames are small: ready, child, exit, warm
+_RESULT = struct.Struct(">BIBIH")  # a verdict: type, u32 index, u8 status, u32 microseconds, u16 error length
+_RESULT_SIZE = _RESULT.size
 _MAX_ERROR_BYTES = 1000
 _MAX_CALL_BYTES = 1 << 20
 _KILL_CONFIRM_S = 2.0  # how long the zygote gets to confirm a kill before the whole worker goes
@@ -61,6 +65,17 @@ _UNSANDBOXED_HINT = (
     "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
     "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk"
 )
+
+
+@functools.lru_cache(maxsize=4096)  # a GRPO run meets the same functions every epoch
+def _screened(code: str, allowed: frozenset[str]) -> tuple[str | None, bytes | None]:
+    """The static screen's verdict on ``code`` and, if it passes, its compiled form (marshal bytes) for the child.
+
+    The parent already parses and compiles dataset code to screen it (nothing runs); sending the result spares
+    each child a parse, a screen and a compile in a cold process.
+    """
+    problem, compiled = compile_screened(code, allowed)
+    return problem, (marshal.dumps(compiled) if compiled is not None else None)
 
 
 @dataclass
@@ -115,65 +130,65 @@ class _ChildStream:
         self.buffer += data
         records: list[tuple] = []
         buf = self.buffer
-        while buf:
-            kind = buf[0]
-            if kind == 1:
-                if self.defined or self.expected:
-                    return records, "announced its definition twice or after a result"
-                self.defined = True
-                records.append(("defined",))
-                del buf[:1]
-            elif kind == 2:
-                if len(buf) < _RESULT_SIZE:
-                    break
-                index = int.from_bytes(buf[1:5], "big")
-                status, micros, size = buf[5], int.from_bytes(buf[6:10], "big"), int.from_bytes(buf[10:12], "big")
-                if index >= self.count:
-                    return records, f"answered check {index} of a batch of {self.count}"
-                if index != self.expected:
-                    return records, f"answered check {index} where {self.expected} was due"
-                if status > 2 or size > _MAX_ERROR_BYTES or (status < 2 and size):
-                    return records, "sent a result record that does not fit the schema"
-                if len(buf) < _RESULT_SIZE + size:
-                    break
-                error = bytes(buf[_RESULT_SIZE : _RESULT_SIZE + size]).decode("utf-8", "replace")
-                del buf[: _RESULT_SIZE + size]
-                self.expected += 1
-                passed = None if status == 2 else bool(status)
-                records.append(
-                    (
-                        "result",
-                        passed,
-                        (error or "the check gave no result and no reason") if passed is None else None,
-                        micros / 1e6,
-                    )
-                )
-            elif kind == 3:
-                if len(buf) < 5:
-                    break
-                size = int.from_bytes(buf[1:5], "big")
-                if size > _MAX_CALL_BYTES:
-                    return records, f"sent a call of {size} bytes"
-                if len(buf) < 5 + size:
-                    break
-                body = bytes(buf[5 : 5 + size])
-                del buf[: 5 + size]
-                try:
-                    call = json.loads(body)
-                except (ValueError, RecursionError):
-                    return records, "sent a call that is not JSON"
-                if not (
-                    isinstance(call, list)
-                    and len(call) == 2
-                    and isinstance(call[0], str)
-                    and isinstance(call[1], list)
-                    and all(a is None or isinstance(a, (str, int, float, bool)) for a in call[1])
-                ):
-                    return records, "sent a call that does not fit the schema"
-                records.append(("call", call[0], call[1]))
-            else:
-                return records, f"sent an unknown record type {kind}"
-        return records, None
+        at, end = 0, len(buf)
+        try:
+            while at < end:
+                kind = buf[at]
+                if kind == 2:
+                    if end - at < _RESULT_SIZE:
+                        break
+                    _, index, status, micros, size = _RESULT.unpack_from(buf, at)
+                    if index >= self.count:
+                        return records, f"answered check {index} of a batch of {self.count}"
+                    if index != self.expected:
+                        return records, f"answered check {index} where {self.expected} was due"
+                    if status > 2 or size > _MAX_ERROR_BYTES or (status < 2 and size):
+                        return records, "sent a result record that does not fit the schema"
+                    if end - at < _RESULT_SIZE + size:
+                        break
+                    self.expected += 1
+                    if status == 2:
+                        error = bytes(buf[at + _RESULT_SIZE : at + _RESULT_SIZE + size]).decode("utf-8", "replace")
+                        records.append(
+                            ("result", None, error or "the check gave no result and no reason", micros / 1e6)
+                        )
+                    else:
+                        records.append(("result", status == 1, None, micros / 1e6))
+                    at += _RESULT_SIZE + size
+                elif kind == 1:
+                    if self.defined or self.expected:
+                        return records, "announced its definition twice or after a result"
+                    self.defined = True
+                    records.append(("defined",))
+                    at += 1
+                elif kind == 3:
+                    if end - at < 5:
+                        break
+                    size = int.from_bytes(buf[at + 1 : at + 5], "big")
+                    if size > _MAX_CALL_BYTES:
+                        return records, f"sent a call of {size} bytes"
+                    if end - at < 5 + size:
+                        break
+                    body = bytes(buf[at + 5 : at + 5 + size])
+                    at += 5 + size
+                    try:
+                        call = json.loads(body)
+                    except (ValueError, RecursionError):
+                        return records, "sent a call that is not JSON"
+                    if not (
+                        isinstance(call, list)
+                        and len(call) == 2
+                        and isinstance(call[0], str)
+                        and isinstance(call[1], list)
+                        and all(a is None or isinstance(a, (str, int, float, bool)) for a in call[1])
+                    ):
+                        return records, "sent a call that does not fit the schema"
+                    records.append(("call", call[0], call[1]))
+                else:
+                    return records, f"sent an unknown record type {kind}"
+            return records, None
+        finally:
+            del buf[:at]
 
 
 def _describe_exit(status: dict) -> str:
@@ -482,7 +497,7 @@ class _Worker:
         finally:
             self.after_batch()
 
-    def _start_job(self, pending: tuple[list[int], bool], tasks: list[CheckTask], now: float) -> None:
+    def _start_job(self, pending: tuple[list[int], bool], tasks: list[CheckTask], results: list, now: float) -> None:
         strings: list[str] = []
         index_of: dict[str, int] = {}
 
@@ -494,12 +509,19 @@ class _Worker:
             return found
 
         indices, careful = pending
+        code = tasks[indices[0]].code
+        compiled = None
+        if self.pool._static_screen and self.pool._python_layers:
+            problem, compiled = _screened(code, self.pool.allowed_imports)
+            if problem:  # refused by the screen: no child needed
+                for i in indices:
+                    results[i] = CheckResult(None, problem, 0.0)
+                return
         child, sock = self.stock.popleft()
         job = _Job(next(self.pool._job_ids), indices, child, sock)
         job.careful = careful
-        rows = [[intern(tasks[i].instruction), intern(tasks[i].response)] for i in indices]
-        request = {"code": tasks[indices[0]].code, "strings": strings, "tasks": rows, "careful": careful}
-        data = json.dumps(request).encode("utf-8", "surrogatepass")
+        rows = [(intern(tasks[i].instruction), intern(tasks[i].response)) for i in indices]
+        data = encode_job(code, compiled, strings, rows, careful)
         job.outgoing += len(data).to_bytes(4, "big") + data
         job.last = job.began = now
         self.running[job.id] = job
@@ -533,7 +555,7 @@ class _Worker:
                 if not self.stock:
                     self._want_children(self._ahead(waiting))
                     break
-                self._start_job(waiting.popleft(), tasks, now)
+                self._start_job(waiting.popleft(), tasks, results, now)
             if not waiting and not self.running:
                 break
             # the earliest deadline, by the parent's own clock
@@ -945,7 +967,10 @@ class SandboxPool:
         results: list[CheckResult | None] = [None] * len(tasks)
         groups: dict[str, list[int]] = {}
         for i, task in enumerate(tasks):
-            problem = self._task_problem(task)
+            if type(task) is CheckTask and type(task.code) is type(task.instruction) is type(task.response) is str:
+                groups.setdefault(task.code, []).append(i)
+                continue
+            problem = self._task_problem(task)  # the slow path: names what is wrong, accepts subclasses
             if problem:
                 results[i] = CheckResult(None, problem, 0.0)
             else:

@@ -30,8 +30,9 @@ Wire format (the parent trusts none of the children's bytes, and none of the zyg
   u32 each), with the parent's end of the child's socket pair attached (SCM_RIGHTS), after which the zygote
   keeps no descriptor of it; ``X`` a child exited (JSON status); ``W`` library data loaded (JSON, the id of
   the first child forked after it);
-* parent -> child, on its socket: 4-byte length + JSON job ``{"code", "strings", "tasks"}``, later 4-byte
-  length + JSON ``{"ok": value}`` or ``{"error": text}`` answering a host call;
+* parent -> child, on its socket: 4-byte length + a binary job (``encode_job``: the function's source and
+  its compiled code, screened by the parent, the distinct strings, the index pairs), later 4-byte length + JSON
+  ``{"ok": value}`` or ``{"error": text}`` answering a host call;
 * child -> parent: ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True, 2 None) + the
   check's time in microseconds (u32, the definition's included in the first) + error length (u16) + UTF-8
   error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call. Verdicts are sent together (see
@@ -52,6 +53,7 @@ import gc
 import importlib
 import importlib.util
 import json
+import marshal
 import os
 import resource
 import select
@@ -626,10 +628,10 @@ class _Sandbox:
             self.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def define(self, code: str) -> tuple:
-        """(function, None) or (None, error); runs the module body once, under the alarm."""
-        compiled = None
-        if self.screen and self.python_layers:
+    def define(self, code: str, compiled: types.CodeType | None = None) -> tuple:
+        """(function, None) or (None, error); runs the module body once, under the alarm. ``compiled``: the
+        code as the parent screened and compiled it (then not screened again here)."""
+        if compiled is None and self.screen and self.python_layers:
             if not isinstance(code, str):
                 return None, f"code must be a string, not {type(code).__name__}"
             problem, compiled = self.policy.compile_screened(code, self.allowed)  # one parse, one compile
@@ -690,6 +692,52 @@ _FD_TOP = [ZYGOTE_MAX_FDS]  # the zygote's descriptor limit as set at start-up (
 _LIBC = [None]  # the C library, opened once in the zygote (prctl for the children)
 
 
+JOB = struct.Struct(">BIIII")  # flags (1 careful, 2 compiled), strings, tasks, code bytes, compiled bytes
+
+
+def encode_job(code: str, compiled: bytes | None, strings: list[str], tasks: list, careful: bool) -> bytes:
+    """A job for a child: the function (source, and the parent's screened compile as marshal bytes), the
+    distinct strings and (instruction, response) index pairs. Binary: cheaper to read than JSON in a cold child.
+
+    Example:
+        >>> decode_job(encode_job("x = 1", None, ["i", "r"], [(0, 1)], True))["tasks"]
+        [(0, 1)]
+    """
+    code_bytes = code.encode("utf-8", "surrogatepass")
+    encoded = [text.encode("utf-8", "surrogatepass") for text in strings]
+    flags = (1 if careful else 0) | (2 if compiled is not None else 0)
+    flat = [index for pair in tasks for index in pair]
+    return b"".join(
+        [
+            JOB.pack(flags, len(encoded), len(tasks), len(code_bytes), len(compiled or b"")),
+            code_bytes,
+            compiled or b"",
+            struct.pack(f">{len(encoded)}I", *map(len, encoded)),
+            *encoded,
+            struct.pack(f">{len(flat)}I", *flat),
+        ]
+    )
+
+
+def decode_job(body: bytes) -> dict:
+    """The job :func:`encode_job` wrote (the parent's bytes, trusted by the child)."""
+    flags, n_strings, n_tasks, code_size, compiled_size = JOB.unpack_from(body)
+    at = JOB.size
+    code = body[at : at + code_size].decode("utf-8", "surrogatepass")
+    at += code_size
+    compiled = bytes(body[at : at + compiled_size]) if flags & 2 else None
+    at += compiled_size
+    sizes = struct.unpack_from(f">{n_strings}I", body, at)
+    at += 4 * n_strings
+    strings = []
+    for size in sizes:
+        strings.append(body[at : at + size].decode("utf-8", "surrogatepass"))
+        at += size
+    flat = struct.unpack_from(f">{2 * n_tasks}I", body, at)
+    tasks = list(zip(flat[0::2], flat[1::2]))
+    return {"code": code, "compiled": compiled, "strings": strings, "tasks": tasks, "careful": bool(flags & 1)}
+
+
 def _close_other_fds(keep: int) -> int:
     """Moves ``keep`` to 3 and closes every other descriptor above 2; returns 3."""
     top = _FD_TOP[0]
@@ -745,8 +793,13 @@ PREFAULT_FALLBACK = "def check_following(instruction, response):\n    return len
 def _prefault(sandbox: _Sandbox) -> None:
     """Runs the code paths of a job once with our own benign function (see PREFAULT_CODE); nothing is sent."""
     try:
-        json.loads(json.dumps({"code": PREFAULT_CODE, "strings": ["a b. " * 400, "c"], "tasks": [[0, 1]] * 16}))
-        function, _ = sandbox.define(PREFAULT_CODE)
+        problem, compiled = sandbox.policy.compile_screened(PREFAULT_CODE, sandbox.allowed)
+        job = decode_job(
+            encode_job(
+                PREFAULT_CODE, marshal.dumps(compiled) if compiled else None, ["a b. " * 400, "c"], [(0, 1)] * 16, False
+            )
+        )
+        function, _ = sandbox.define(PREFAULT_CODE, marshal.loads(job["compiled"]) if job["compiled"] else None)
         if function is None:
             function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
         if function is not None:
@@ -754,6 +807,19 @@ def _prefault(sandbox: _Sandbox) -> None:
                 sandbox.run_one(function, "instruction", response)
     except Exception:
         pass
+
+
+_HOST: list = [None]  # the children's host-call client, made once by the zygote (install_judge_shim)
+
+
+def install_judge_shim(sandbox: _Sandbox, config: dict) -> None:
+    """In the zygote: VerInstruct's ``llm_call`` module for checker code, its calls sent to the parent as host
+    calls on the socket of whichever child makes them."""
+    host = _HostCalls(-1, -1, frozenset(config.get("host_calls") or ()))
+    shim = _judge_shim(host)
+    sys.modules["llm_call"] = shim
+    sandbox.proxies["llm_call"] = shim
+    _HOST[0] = host
 
 
 def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: bool) -> None:
@@ -775,16 +841,15 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         body = _read_exact(fd, HEADER.unpack(header)[0]) if header else None
         if body is None:
             os._exit(0)  # a spare that was not needed
-        job = json.loads(body)
+        job = decode_job(body)
         strings, tasks = job["strings"], job["tasks"]
-        host = _HostCalls(fd, fd, frozenset(config.get("host_calls") or ()))
-        shim = _judge_shim(host)
-        sys.modules["llm_call"] = shim
-        sandbox.proxies["llm_call"] = shim
+        compiled = marshal.loads(job["compiled"]) if job["compiled"] is not None else None
+        host = _HOST[0]  # built in the zygote; its calls now go out on this child's socket
+        host.out_fd = host.in_fd = fd
         if sandbox.python_layers:
             arm()
         started = time.perf_counter()
-        function, error = sandbox.define(job["code"])
+        function, error = sandbox.define(job["code"], compiled)
         # Records go out together, at least every FLUSH_S: one write (one wake-up of the parent) per job instead
         # of one per verdict. A careful job (the re-run of one whose child died) sends each record at once, so
         # the parent can tell whether the definition or which check was running when a child dies.
@@ -901,6 +966,7 @@ def main(argv: list[str]) -> int:
     sandbox = _Sandbox(config, policy)
     sandbox.preload()
     sandbox.builtins_template()  # built once here; every child copies it
+    install_judge_shim(sandbox, config)
     signal.signal(signal.SIGALRM, sandbox.on_alarm)
     warnings: list[str] = []
     seccomp, kernel_problem = None, None
