@@ -130,6 +130,26 @@ def shape_tasks(shape: str, functions: list[str], responses: list[str], records:
     return out
 
 
+def pool_pss(pool) -> int:
+    """Proportional set size of the pool's processes (shared pages split among their sharers; RSS would count
+    the zygote's memory once per child)."""
+    import psutil
+
+    total = 0
+    for pid in pool.pids():
+        try:
+            root = psutil.Process(pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for process in processes:
+            try:
+                total += process.memory_full_info().pss
+            except psutil.Error:  # a child killed meanwhile
+                pass
+    return total
+
+
 def run_shape(args, functions, responses) -> None:
     """Baselines and sandbox on the same checks, interleaved (the ratio of each pair compares runs a second
     apart on a shared machine).
@@ -162,7 +182,7 @@ def run_shape(args, functions, responses) -> None:
             start = time.perf_counter()
             boxed = pool.check_batch(tasks)
             times["burst"].append(time.perf_counter() - start)
-            peak_rss = max(peak_rss, pool.rss_bytes())  # finished children still waiting for their SIGKILL
+            peak_rss = max(peak_rss, pool_pss(pool))  # finished children still waiting for their SIGKILL
             inner.append(sum(r.seconds for r in boxed))
             if args.sustained:
                 start = time.perf_counter()
@@ -197,7 +217,7 @@ def run_shape(args, functions, responses) -> None:
                 f"{mode}: wall time per function beyond the checks' own time, per worker: "
                 f"{per_function * 1000 * args.workers:.2f} ms"
             )
-    print(f"peak resident memory of the pool (workers and children): {peak_rss / 2**20:.0f} MiB")
+    print(f"peak memory of the pool (workers and children, PSS): {peak_rss / 2**20:.0f} MiB")
     print(
         f"answers equal to the in-process baseline: {agree}/{n}; reference path agreed on "
         f"{sum(a == b for a, b in zip(simple, reference))}/{n}"
@@ -218,7 +238,7 @@ def main() -> None:
         "rollouts; dataset: --records records x 1 response, each its own function",
     )
     parser.add_argument("--records", type=int, default=2000, help="records for --shape dataset")
-    parser.add_argument("--spares", type=int, default=32, help="locked-down children each worker forks while idle")
+    parser.add_argument("--spares", type=int, default=32, help="children each worker keeps forked ahead (stock)")
     parser.add_argument("--parallel", type=int, default=4, help="children each worker runs at once")
     parser.add_argument("--idle", type=float, default=1.0, help="seconds the pool idles before a burst (GRPO)")
     parser.add_argument("--sustained", type=int, default=3, help="batches back to back per repetition (0: none)")

@@ -186,3 +186,13 @@ def test_from_params_reads_the_judge_block_into_the_typed_config():
     assert (v.config.judge.model, v.config.judge.concurrency) == ("m", 2)
     with pytest.raises(ParamsError, match="needs a judge"):
         Verifier.from_params({"mode": "hybrid"})
+
+
+def test_sandbox_settings_reach_the_pool():
+    settings = {"mode": "rule", "sandbox_workers": 1, "sandbox_spares": 3, "sandbox_timeout_s": 1.5}
+    config = VerifierConfig.from_dict(settings)
+    with Verifier(config) as verifier:
+        pool = verifier.sandbox
+        assert (pool.workers, pool.spares, pool.timeout_s) == (1, 3, 1.5)
+    with pytest.raises(ParamsError, match="spares"):
+        Verifier(VerifierConfig.from_dict({"mode": "rule", "sandbox_spares": 0})).sandbox

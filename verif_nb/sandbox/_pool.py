@@ -755,8 +755,7 @@ class _Worker:
 class SandboxPool:
     """A pool of sandboxed workers that run dataset-supplied ``check_following`` functions.
 
-    ``workers`` zygotes are started lazily on first use; each runs one function at a time, in a fresh child
-    process. Each check gets ``timeout_s`` seconds of wall time by the caller's clock, and each child at most
+    ``workers`` zygotes are started lazily on first use; every function runs in a fresh child process. Each check gets ``timeout_s`` seconds of wall time by the caller's clock, and each child at most
     ``memory_mb`` MB of address space. Only ``allowed_imports`` may be imported (see ``ALLOWED_IMPORT_REASONS``).
     ``check_batch`` is thread-safe and returns one result per task, in order; it never raises for a bad check.
 
@@ -765,10 +764,14 @@ class SandboxPool:
     :attr:`isolation`. ``host_functions`` maps judge-shim names (``llm_extract``...) to callables the parent
     runs for rule code that asks (arguments and result are JSON values). ``exec_style="verif"`` defines each
     function the way VerIF's own executor does (imports replayed into the globals, module-level names in separate
-    locals), for the ``reference`` profile. Each worker keeps up to ``spares`` children forked and locked down
-    while it is idle (about 1 MB each), so a trainer's reward burst does not wait for forks, and runs up to
-    ``parallel`` of them at once (each still one function in its own process). Finished children wait until
-    the batch is over to be killed, so exits too fall outside a reward burst.
+    locals), for the ``reference`` profile.
+
+    Speed (benchmarks/RESULTS.md): each worker keeps a stock of ``spares`` children forked, locked down and
+    warmed up while the pool is idle (~3.6 MB each), so a trainer's reward burst waits for no fork; it runs up
+    to ``parallel`` of them at once (each one function in its own process); finished children wait until the
+    batch is over to be killed, so exits too fall outside the burst. Size ``spares`` to the functions a worker
+    meets in one batch (a GRPO step: prompts x rule functions per prompt / ``workers``); beyond the stock,
+    children are forked inside the batch (~2-5 ms of CPU each).
 
     Example:
         >>> code = "import re\\ndef check_following(instruction, response):\\n    return re.search('cat', response)"
@@ -791,7 +794,7 @@ class SandboxPool:
         namespaces: bool = True,
         host_functions: dict[str, Callable[..., Any]] | None = None,
         exec_style: str = "verif_nb",
-        spares: int = 16,
+        spares: int = 32,
         parallel: int = 4,
         _static_screen: bool = True,
         _seccomp: bool = True,

@@ -686,6 +686,28 @@ class _Sandbox:
         except BaseException as err:
             return None, self.error_text(err)
 
+    def run_many(self, function, pairs, strings: list[str], on_result) -> None:
+        """Checks every (instruction, response) index pair; ``on_result(index, passed, error)`` after each.
+
+        One timer call per check: each check re-arms the alarm for itself (a late alarm between checks finds
+        ``armed`` off and does nothing), and it is cleared once at the end.
+        """
+        setitimer, timeout = signal.setitimer, self.timeout_s
+        try:
+            for index, (i_instruction, i_response) in enumerate(pairs):
+                instruction, response = strings[i_instruction], strings[i_response]
+                setitimer(signal.ITIMER_REAL, timeout)  # replaces the last check's timer before arming
+                self.armed = True
+                try:
+                    passed, error = bool(function(instruction, response)), None
+                except BaseException as err:
+                    passed, error = None, self.error_text(err)
+                self.armed = False
+                on_result(index, passed, error)
+        finally:
+            self.armed = False
+            setitimer(signal.ITIMER_REAL, 0)
+
 
 ZYGOTE_MAX_FDS = 1024  # the zygote keeps its descriptors below this, so a child can close all others cheaply
 _FD_TOP = [ZYGOTE_MAX_FDS]  # the zygote's descriptor limit as set at start-up (lower where the host's hard one is)
@@ -870,18 +892,23 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
             flushed = time.perf_counter()
 
         host.before_call = flush
-        for index, (i_instruction, i_response) in enumerate(tasks):
-            passed = None
-            if function is not None:
-                passed, error = sandbox.run_one(function, strings[i_instruction], strings[i_response])
+
+        def on_result(index: int, passed, error) -> None:
+            nonlocal started
             now = time.perf_counter()
             micros = min(int((now - started) * 1e6), 0xFFFFFFFF)
             started = now
             text = (error or "").encode("utf-8", "replace")[:1000] if passed is None else b""
-            status = 2 if passed is None else int(passed)
-            pending += RESULT.pack(REC_RESULT, index, status, micros, len(text)) + text
+            pending.extend(RESULT.pack(REC_RESULT, index, 2 if passed is None else int(passed), micros, len(text)))
+            pending.extend(text)
             if careful or now - flushed >= FLUSH_S:
                 flush()
+
+        if function is not None:
+            sandbox.run_many(function, tasks, strings, on_result)
+        else:
+            for index in range(len(tasks)):
+                on_result(index, None, error)
         flush()
         os.close(fd)
         while True:  # done: the zygote ends it when the burst is over (SIGKILL); no descriptor left to use

@@ -215,6 +215,7 @@ class Verifier:
             c = self.config
             self._sandbox = SandboxPool(
                 workers=c.sandbox_workers,
+                spares=c.sandbox_spares,
                 timeout_s=c.sandbox_timeout_s,
                 memory_mb=c.sandbox_memory_mb,
                 allow_unsandboxed=c.sandbox_allow_unsandboxed,

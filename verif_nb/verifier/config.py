@@ -94,6 +94,13 @@ class VerifierConfig(Settings):
         help=("verify only the text after the last </think> of a response (VerIF does this for reasoning policies)"),
     )
     sandbox_workers: int = option(2, "worker processes that run dataset-supplied code")
+    sandbox_spares: int = option(
+        32,
+        help=(
+            "children each sandbox worker keeps forked and ready (~3.6 MB each); size it to the rule functions a "
+            "worker meets in one GRPO step"
+        ),
+    )
     sandbox_timeout_s: float = option(2.0, "time limit of one dataset check")
     sandbox_memory_mb: int = option(512, "address-space limit of one sandbox worker")
     sandbox_allow_unsandboxed: bool = option(

@@ -190,7 +190,7 @@ class Playground:
         if self._sandbox is None:
             from verif_nb.sandbox import SandboxPool
 
-            self._sandbox = SandboxPool(workers=1)
+            self._sandbox = SandboxPool(workers=1, spares=4)  # a few edits at a time
         return self._sandbox
 
     def evaluate(self, record: Record, response: str) -> PlaygroundResult:
