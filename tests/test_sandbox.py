@@ -448,3 +448,16 @@ def test_a_failing_host_function_is_that_checks_error():
     with SandboxPool(workers=1, host_functions={"llm_extract": broken}) as pool:
         result = pool.check(code, "instruction", "x")
     assert result.passed is None and "TimeoutError: judge timed out" in result.error
+
+
+def test_closing_the_pool_releases_its_descriptors():
+    import os
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    with SandboxPool(workers=2, spares=8) as pool:
+        pool.check_batch([CheckTask(fn(f"len(response) > {i}"), "instruction", "x") for i in range(6)])
+        assert open_fds() > before  # the stock's sockets
+    assert open_fds() == before

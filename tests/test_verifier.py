@@ -195,4 +195,4 @@ def test_sandbox_settings_reach_the_pool():
         pool = verifier.sandbox
         assert (pool.workers, pool.spares, pool.timeout_s) == (1, 3, 1.5)
     with pytest.raises(ParamsError, match="spares"):
-        Verifier(VerifierConfig.from_dict({"mode": "rule", "sandbox_spares": 0})).sandbox
+        _ = Verifier(VerifierConfig.from_dict({"mode": "rule", "sandbox_spares": 0})).sandbox

@@ -755,8 +755,9 @@ class _Worker:
 class SandboxPool:
     """A pool of sandboxed workers that run dataset-supplied ``check_following`` functions.
 
-    ``workers`` zygotes are started lazily on first use; every function runs in a fresh child process. Each check gets ``timeout_s`` seconds of wall time by the caller's clock, and each child at most
-    ``memory_mb`` MB of address space. Only ``allowed_imports`` may be imported (see ``ALLOWED_IMPORT_REASONS``).
+    ``workers`` zygotes are started lazily on first use; every function runs in a fresh child process. Each
+    check gets ``timeout_s`` seconds of wall time by the caller's clock, and each child at most ``memory_mb`` MB
+    of address space. Only ``allowed_imports`` may be imported (see ``ALLOWED_IMPORT_REASONS``).
     ``check_batch`` is thread-safe and returns one result per task, in order; it never raises for a bad check.
 
     Where the kernel layer (seccomp) cannot be installed, dataset code does not run: ``check_batch`` raises
@@ -910,7 +911,10 @@ class SandboxPool:
             executor.shutdown(wait=True)
         with self._lock:
             processes = list(self._processes)
+            workers = list(self._idle.queue) if self._idle is not None else []
         _shutdown_processes(processes)
+        for worker in workers:  # their sockets (the stock's children died with their zygote)
+            worker.discard()
 
     def pids(self) -> list[int]:
         """Process ids of the running workers as the caller sees them (empty before first use).
