@@ -23,6 +23,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
+
 from verif_nb.sandbox import CheckTask, SandboxPool
 
 CONFIGS = {
@@ -95,8 +97,11 @@ def run(config: dict, tmp: Path) -> dict[str, bool]:
     (tmp / "secret").write_text("TOP-SECRET")
     catalog = attacks(tmp, server.getsockname()[1])
     with SandboxPool(workers=1, timeout_s=2, **config) as pool:
+        pool.check("def check_following(instruction, response):\n    return True", "instruction", "x")
+        workers = pool.pids()
         results = pool.check_batch([CheckTask(code, "instruction", "x") for code, _ in catalog.values()])
-    time.sleep(0.2)
+        time.sleep(0.2)
+        worker_died = any(not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie" for pid in workers)
     happened = {}
     for (name, (_, probe)), result in zip(catalog.items(), results):
         if name.startswith("read"):
@@ -108,7 +113,7 @@ def run(config: dict, tmp: Path) -> dict[str, bool]:
             except BlockingIOError:
                 happened[name] = False
         elif name.startswith("kill"):  # its parent is the worker's zygote: did the worker die under it?
-            happened[name] = "worker lost" in (result.error or "")
+            happened[name] = worker_died or "worker lost" in (result.error or "")
         else:
             happened[name] = probe()
     server.close()
