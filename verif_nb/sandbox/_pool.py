@@ -497,7 +497,10 @@ class _Worker:
         finally:
             self.after_batch()
 
-    def _start_job(self, pending: tuple[list[int], bool], tasks: list[CheckTask], results: list, now: float) -> None:
+    def _start_job(
+        self, pending: tuple[list[int], bool], compiled: bytes | None, tasks: list[CheckTask], now: float
+    ) -> None:
+        """Hands one function's checks to a child from the stock (``compiled``: the parent's screened compile)."""
         strings: list[str] = []
         index_of: dict[str, int] = {}
 
@@ -510,13 +513,6 @@ class _Worker:
 
         indices, careful = pending
         code = tasks[indices[0]].code
-        compiled = None
-        if self.pool._static_screen and self.pool._python_layers:
-            problem, compiled = _screened(code, self.pool.allowed_imports)
-            if problem:  # refused by the screen: no child needed
-                for i in indices:
-                    results[i] = CheckResult(None, problem, 0.0)
-                return
         child, sock = self.stock.popleft()
         job = _Job(next(self.pool._job_ids), indices, child, sock)
         job.careful = careful
@@ -546,6 +542,13 @@ class _Worker:
             now = time.monotonic()
             while waiting and len(self.running) < pool.parallel and not self.warming:
                 code = tasks[waiting[0][0][0]].code
+                compiled = None
+                if pool._static_screen and pool._python_layers:
+                    problem, compiled = _screened(code, pool.allowed_imports)
+                    if problem:  # refused by the screen: no child needed
+                        for i in waiting.popleft()[0]:
+                            results[i] = CheckResult(None, problem, 0.0)
+                        continue
                 names = [n for n in WARM_UP_NAMES if n in code and n not in self.warmed]
                 if names:  # library data the zygote loads once, before forking the children that use it
                     self.warming = True
@@ -555,7 +558,7 @@ class _Worker:
                 if not self.stock:
                     self._want_children(self._ahead(waiting))
                     break
-                self._start_job(waiting.popleft(), tasks, results, now)
+                self._start_job(waiting.popleft(), compiled, tasks, now)
             if not waiting and not self.running:
                 break
             # the earliest deadline, by the parent's own clock
@@ -695,6 +698,14 @@ class _Worker:
 
     def _ended(self, job: _Job, status: dict, tasks: list, results: list, waiting: collections.deque) -> None:
         """A running job's child exited (reported by the zygote): charges the check that was running."""
+        if job.sock is not None and job.ending is None:
+            # The exit came on the zygote's channel, but the child's last records may still wait in its own
+            # socket: read them first (it is dead, so the socket ends after them).
+            job.sock.settimeout(1.0)
+            while job.id in self.running and job.sock is not None and job.ending is None:
+                self._read_child(job, tasks, results, waiting)
+            if job.id not in self.running:
+                return  # its last verdict was in there
         del self.running[job.id]
         if job.sock is not None:
             job.sock.close()
