@@ -204,4 +204,10 @@ def test_ifeval_ids_in_ifbench_scoring_equal_ai2s_classic_checkers(monkeypatch):
                     cid, letter = ref.instruction_id_list[i], inp.kwargs[i].get("letter") or ""
                     assert cid == "keywords:letter_frequency" and not letter.isalpha(), (mode, cid, ref.prompt[:60])
                     drawn.append((mode, letter))
-    assert checked == 2 * 834 and len(drawn) <= 2, drawn
+    # at most the checks whose outcome is a draw: a non-letter letter_frequency instruction, in either mode
+    drawable = sum(
+        cid == "keywords:letter_frequency" and not (kw.get("letter") or "").isalpha()
+        for inp in inputs
+        for cid, kw in zip(inp.instruction_id_list, inp.kwargs)
+    )
+    assert checked == 2 * 834 and len(drawn) <= 2 * drawable, drawn

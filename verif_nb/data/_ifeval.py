@@ -93,6 +93,44 @@ def builtin_constraint(
     return Constraint(name=name or checker_id, kind="rule", checker_id=checker_id, kwargs=kwargs)
 
 
+def builtin_constraints(
+    pairs: list[tuple[str, dict[str, Any]]],
+    raw: RawRow,
+    *,
+    unknown_checkers: str,
+    field: str,
+    id_field: str,
+    kwargs_field: str,
+) -> tuple[list[Constraint], Counter]:
+    """:func:`builtin_constraint` for every (checker id, kwargs) pair of a row, and the counts it kept.
+
+    ``id_field``/``kwargs_field`` name the i-th entry's place in the row (``{i}`` is filled in); a row whose
+    every constraint the unknown-checker policy dropped is dropped itself (RowDropped, naming ``field``).
+    """
+    counts: Counter = Counter()
+    constraints: list[Constraint] = []
+    for i, (checker_id, kwargs) in enumerate(pairs):
+        constraint = builtin_constraint(
+            checker_id,
+            kwargs,
+            raw,
+            unknown_checkers=unknown_checkers,
+            id_field=id_field.format(i=i),
+            kwargs_field=kwargs_field.format(i=i),
+            counts=counts,
+        )
+        if constraint is not None:
+            constraints.append(constraint)
+    if not constraints:
+        raise RowDropped(
+            raw.path,
+            raw.line,
+            field,
+            f"all {len(pairs)} checker ids are not built in and unknown_checkers='drop' removed them",
+        )
+    return constraints, counts
+
+
 def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_: Any) -> tuple[Record, Counter]:
     """One IFEval/IFBench row as a Record and the counts it adds."""
     row = raw.row
@@ -113,33 +151,22 @@ def parse_ifeval(raw: RawRow, *, unknown_checkers: str, fmt: str = "ifeval", **_
         )
     if not ids:
         raise DataError(raw.path, raw.line, "instruction_id_list", "empty; a record needs at least one constraint")
-    counts: Counter = Counter()
-    constraints: list[Constraint] = []
+    pairs = []
     for i, (cid, kw) in enumerate(zip(ids, kwargs_list)):
         if kw is None:
             kw = {}
         if not isinstance(kw, dict):
             raise DataError(raw.path, raw.line, f"kwargs[{i}]", f"expected an object, got {type(kw).__name__}")
         # Hub copies (IFBench) store every possible kwarg with null for "not given"; null never is a real value.
-        kw = {k: v for k, v in kw.items() if v is not None}
-        c = builtin_constraint(
-            cid,
-            kw,
-            raw,
-            unknown_checkers=unknown_checkers,
-            id_field=f"instruction_id_list[{i}]",
-            kwargs_field=f"kwargs[{i}]",
-            counts=counts,
-        )
-        if c is not None:
-            constraints.append(c)
-    if not constraints:
-        raise RowDropped(
-            raw.path,
-            raw.line,
-            "instruction_id_list",
-            f"all {len(ids)} checker ids are not built in and unknown_checkers='drop' removed them",
-        )
+        pairs.append((cid, {k: v for k, v in kw.items() if v is not None}))
+    constraints, counts = builtin_constraints(
+        pairs,
+        raw,
+        unknown_checkers=unknown_checkers,
+        field="instruction_id_list",
+        id_field="instruction_id_list[{i}]",
+        kwargs_field="kwargs[{i}]",
+    )
     return Record(
         id=rid,
         prompt=prompt,

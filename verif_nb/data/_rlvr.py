@@ -18,12 +18,11 @@ import json
 from collections import Counter
 from typing import Any
 
-from verif_nb.data._ifeval import builtin_constraint
+from verif_nb.data._ifeval import builtin_constraints
 from verif_nb.data._io import RawRow
-from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import require_id
 from verif_nb.errors import DataError
-from verif_nb.records import Constraint, Record
+from verif_nb.records import Record
 
 FIELD = "ground_truth"
 
@@ -107,26 +106,13 @@ def parse_rlvr(raw: RawRow, *, unknown_checkers: str, fmt: str = "rlvr", **_: An
     if row.get(FIELD) is None:
         raise DataError(raw.path, raw.line, FIELD, "missing")
     pairs = parse_ground_truth(row[FIELD], (raw.path, raw.line))
-    counts: Counter = Counter()
-    constraints: list[Constraint] = []
-    for i, (cid, kwargs) in enumerate(pairs):
-        c = builtin_constraint(
-            cid,
-            kwargs,
-            raw,
-            unknown_checkers=unknown_checkers,
-            id_field=f"{FIELD}: instruction_id[{i}]",
-            kwargs_field=f"{FIELD}: kwargs[{i}]",
-            counts=counts,
-        )
-        if c is not None:
-            constraints.append(c)
-    if not constraints:
-        raise RowDropped(
-            raw.path,
-            raw.line,
-            FIELD,
-            f"all {len(pairs)} checker ids are not built in and unknown_checkers='drop' removed them",
-        )
+    constraints, counts = builtin_constraints(
+        pairs,
+        raw,
+        unknown_checkers=unknown_checkers,
+        field=FIELD,
+        id_field=FIELD + ": instruction_id[{i}]",
+        kwargs_field=FIELD + ": kwargs[{i}]",
+    )
     meta = {"format": fmt, **{k: row[k] for k in ("key", "dataset", "constraint_type", "constraint") if k in row}}
     return Record(id=rid, prompt=prompt, constraints=constraints, source=f"{raw.path}:{raw.line}", meta=meta), counts
