@@ -120,29 +120,25 @@ class JudgeConfig(Settings):
         return cls.from_dict({**PRESETS[name], **overrides})
 
 
+def _embedded(model: str) -> dict[str, Any]:
+    """A preset for a PyPI GGUF model served by ``verif-nb judge serve`` (one llama.cpp server, slow on CPU)."""
+    return {
+        "base_url": "http://127.0.0.1:8088/v1",
+        "model": model,
+        "template": "verif_score_en",
+        "judge_template": "verif_judge_en",
+        "max_tokens": 64,
+        "concurrency": 1,
+        "timeout_s": 300.0,
+        "logprobs": True,
+    }
+
+
 # Reasoning judges think for thousands of tokens before the verdict, so they get a large max_tokens, a
 # long timeout, and the Chinese llm_score prompt the paper's judges were used (and IF-Verifier trained) with.
 PRESETS: dict[str, dict[str, Any]] = {
-    "embedded-0.5b": {
-        "base_url": "http://127.0.0.1:8088/v1",
-        "model": "qwen2.5-coder-0.5b-instruct",
-        "template": "verif_score_en",
-        "judge_template": "verif_judge_en",
-        "max_tokens": 64,
-        "concurrency": 1,
-        "timeout_s": 300.0,
-        "logprobs": True,
-    },
-    "embedded-1.5b": {
-        "base_url": "http://127.0.0.1:8088/v1",
-        "model": "qwen2.5-coder-1.5b-instruct",
-        "template": "verif_score_en",
-        "judge_template": "verif_judge_en",
-        "max_tokens": 64,
-        "concurrency": 1,
-        "timeout_s": 300.0,
-        "logprobs": True,
-    },
+    "embedded-0.5b": _embedded("qwen2.5-coder-0.5b-instruct"),
+    "embedded-1.5b": _embedded("qwen2.5-coder-1.5b-instruct"),
     "qwq-32b-vllm": {
         "base_url": "http://127.0.0.1:8000/v1",
         "model": "Qwen/QwQ-32B",
