@@ -355,6 +355,41 @@ def test_class4_malformed_replies_are_that_functions_error(bare, name, sender, f
     assert_honest(results[2:])
 
 
+def test_class3_a_child_that_closes_its_socket_and_lives_on_is_stopped(bare):
+    # The parent reads each child's socket directly: one that goes silent (EOF) but keeps running must still be
+    # killed and charged, not waited for, and its checks must not stall the batch.
+    hider = code(
+        """
+        os.close(3)
+        time.sleep(3600)
+        return True""",
+        "import os, time",
+    )
+    started = time.monotonic()
+    results = bare.check_batch([CheckTask(hider, "i", r) for r in ("a", "b")] + honest_tasks())
+    assert time.monotonic() - started < 15
+    assert [r.passed for r in results[:2]] == [None, None]
+    assert all("signal 9" in r.error for r in results[:2]), [r.error for r in results[:2]]
+    assert_honest(results[2:])
+
+
+def test_class4_a_childs_claimed_time_is_bounded_by_the_parents_clock(bare):
+    # A verdict record carries the child's own measure of the check's time; a forged one (2**32 - 1 us, ~72 min)
+    # is capped by the parent's clock, and a child that then sleeps does not hold up the batch.
+    liar = code(
+        """
+        os.write(3, bytes([1, 2, 0, 0, 0, 0, 1]) + (2 ** 32 - 1).to_bytes(4, 'big') + bytes(2))
+        time.sleep(3600)""",
+        "import os, time",
+    )
+    started = time.monotonic()
+    results = bare.check_batch([CheckTask(liar, "i", "x")] + honest_tasks())
+    elapsed = time.monotonic() - started
+    assert elapsed < 10
+    assert results[0].passed is True and results[0].seconds <= elapsed  # its own verdict: a lie it may tell
+    assert_honest(results[1:])
+
+
 def test_class5_crashes_are_charged_to_the_check_that_was_running(bare):
     segfault = code(
         """

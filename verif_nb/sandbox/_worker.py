@@ -374,10 +374,10 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
 
 
 class _HostCalls:
-    """The child's side of host calls: a request on the output pipe, the answer on the input pipe."""
+    """The child's side of host calls: a request on its socket to the parent, the answer back on it."""
 
-    def __init__(self, out_fd: int, in_fd: int, names: frozenset[str]):  # one socket: the same descriptor
-        self.out_fd, self.in_fd, self.names = out_fd, in_fd, names
+    def __init__(self, fd: int, names: frozenset[str]):
+        self.fd, self.names = fd, names
         self.before_call = lambda: None  # sends the verdicts held back, so the call comes after them
 
     def call(self, name: str, args: list):
@@ -390,9 +390,9 @@ class _HostCalls:
             [name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]]
         ).encode("utf-8", "surrogatepass")
         self.before_call()
-        _write_all(self.out_fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
-        header = _read_exact(self.in_fd, HEADER.size)
-        body = _read_exact(self.in_fd, HEADER.unpack(header)[0]) if header else None
+        _write_all(self.fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
+        header = _read_exact(self.fd, HEADER.size)
+        body = _read_exact(self.fd, HEADER.unpack(header)[0]) if header else None
         if body is None:
             raise RuntimeError(f"{name}: no answer from the verifier")
         answer = json.loads(body)
@@ -679,13 +679,6 @@ class _Sandbox:
                 exec(compile(line, CHECK_FILENAME, "exec", dont_inherit=True), global_names)
         exec(compiled, global_names, local_names)
 
-    def run_one(self, function, instruction: str, response: str) -> tuple:
-        try:
-            # truthiness, as the reference does
-            return self._timed(lambda: bool(function(instruction, response))), None
-        except BaseException as err:
-            return None, self.error_text(err)
-
     def run_many(self, function, pairs, strings: list[str], on_result) -> None:
         """Checks every (instruction, response) index pair; ``on_result(index, passed, error)`` after each.
 
@@ -815,18 +808,16 @@ PREFAULT_FALLBACK = "def check_following(instruction, response):\n    return len
 def _prefault(sandbox: _Sandbox) -> None:
     """Runs the code paths of a job once with our own benign function (see PREFAULT_CODE); nothing is sent."""
     try:
-        problem, compiled = sandbox.policy.compile_screened(PREFAULT_CODE, sandbox.allowed)
+        _, compiled = sandbox.policy.compile_screened(PREFAULT_CODE, sandbox.allowed)
+        strings = ["instruction", "Warm up: a short text, with words. Two sentences!", "word " * 400]
         job = decode_job(
-            encode_job(
-                PREFAULT_CODE, marshal.dumps(compiled) if compiled else None, ["a b. " * 400, "c"], [(0, 1)] * 16, False
-            )
+            encode_job(PREFAULT_CODE, compiled and marshal.dumps(compiled), strings, [(0, 1), (0, 2)], False)
         )
-        function, _ = sandbox.define(PREFAULT_CODE, marshal.loads(job["compiled"]) if job["compiled"] else None)
+        function, _ = sandbox.define(PREFAULT_CODE, compiled and marshal.loads(job["compiled"]))
         if function is None:
             function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
         if function is not None:
-            for response in ("Warm up: a short text, with words. Two sentences!", "word " * 400):
-                sandbox.run_one(function, "instruction", response)
+            sandbox.run_many(function, job["tasks"], job["strings"], lambda index, passed, error: None)
     except Exception:
         pass
 
@@ -837,7 +828,7 @@ _HOST: list = [None]  # the children's host-call client, made once by the zygote
 def install_judge_shim(sandbox: _Sandbox, config: dict) -> None:
     """In the zygote: VerInstruct's ``llm_call`` module for checker code, its calls sent to the parent as host
     calls on the socket of whichever child makes them."""
-    host = _HostCalls(-1, -1, frozenset(config.get("host_calls") or ()))
+    host = _HostCalls(-1, frozenset(config.get("host_calls") or ()))
     shim = _judge_shim(host)
     sys.modules["llm_call"] = shim
     sandbox.proxies["llm_call"] = shim
@@ -867,7 +858,7 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         strings, tasks = job["strings"], job["tasks"]
         compiled = marshal.loads(job["compiled"]) if job["compiled"] is not None else None
         host = _HOST[0]  # built in the zygote; its calls now go out on this child's socket
-        host.out_fd = host.in_fd = fd
+        host.fd = fd
         if sandbox.python_layers:
             arm()
         started = time.perf_counter()
