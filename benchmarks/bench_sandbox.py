@@ -130,26 +130,6 @@ def shape_tasks(shape: str, functions: list[str], responses: list[str], records:
     return out
 
 
-def pool_pss(pool) -> int:
-    """Proportional set size of the pool's processes (shared pages split among their sharers; RSS would count
-    the zygote's memory once per child)."""
-    import psutil
-
-    total = 0
-    for pid in pool.pids():
-        try:
-            root = psutil.Process(pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            continue
-        for process in processes:
-            try:
-                total += process.memory_full_info().pss
-            except psutil.Error:  # a child killed meanwhile
-                pass
-    return total
-
-
 def run_shape(args, functions, responses) -> None:
     """Baselines and sandbox on the same checks, interleaved (the ratio of each pair compares runs a second
     apart on a shared machine).
@@ -182,7 +162,7 @@ def run_shape(args, functions, responses) -> None:
             start = time.perf_counter()
             boxed = pool.check_batch(tasks)
             times["burst"].append(time.perf_counter() - start)
-            peak_rss = max(peak_rss, pool_pss(pool))  # finished children still waiting for their SIGKILL
+            peak_rss = max(peak_rss, pool.pss_bytes())  # finished children still waiting for their SIGKILL
             inner.append(sum(r.seconds for r in boxed))
             if args.sustained:
                 start = time.perf_counter()
@@ -281,7 +261,7 @@ def main() -> None:
             for i in range(0, len(tasks), args.batch):
                 sandboxed += pool.check_batch(tasks[i : i + args.batch])
             sandbox_times.append(time.perf_counter() - start)
-        rss = pool.rss_bytes()
+        rss = pool.pss_bytes()
         pids = pool.pids()
 
     mismatches = sum(b != s.passed for b, s in zip(baseline, sandboxed))
@@ -304,7 +284,8 @@ def main() -> None:
         f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
     )
     print(
-        f"pool start-up + first compile: {startup:.2f} s; resident memory of {len(pids)} workers: {rss / 2**20:.0f} MiB"
+        f"pool start-up + first compile: {startup:.2f} s; "
+        f"memory (PSS) of {len(pids)} workers and their children: {rss / 2**20:.0f} MiB"
     )
     print(f"answers differing from the baseline: {mismatches}; sandbox errors: {errors}")
 

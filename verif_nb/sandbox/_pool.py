@@ -940,21 +940,40 @@ class SandboxPool:
     def rss_bytes(self) -> int:
         """Resident memory of the workers and their children together, in bytes (psutil; 0 before first use).
 
+        RSS counts the zygote's shared pages once per child; :meth:`pss_bytes` splits them among their sharers.
+
         Example:
             >>> with SandboxPool(workers=1) as pool:
             ...     _ = pool.check("def check_following(i, r):\\n    return True", "instruction", "x")
             ...     pool.rss_bytes() > 0
             True
         """
+        return self._memory(lambda process: process.memory_info().rss)
+
+    def pss_bytes(self) -> int:
+        """Proportional memory (PSS) of the workers and their children: what the pool really adds, in bytes.
+
+        Example:
+            >>> SandboxPool().pss_bytes()
+            0
+        """
+        return self._memory(lambda process: process.memory_full_info().pss)
+
+    def _memory(self, measure) -> int:
         import psutil
 
         total = 0
         for pid in self.pids():
             try:
-                process = psutil.Process(pid)
-                total += sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+                root = psutil.Process(pid)
+                processes = [root, *root.children(recursive=True)]
             except psutil.Error:  # exited between listing and measuring
-                pass
+                continue
+            for process in processes:
+                try:
+                    total += measure(process)
+                except psutil.Error:  # a child killed meanwhile
+                    pass
         return total
 
     # -- checking --------------------------------------------------------------------------------------
