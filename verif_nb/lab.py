@@ -89,6 +89,8 @@ def lab_command(
 
 
 def _lab(args: argparse.Namespace) -> int:
+    import jupyterlab  # noqa: F401  (the notebooks extra; without it the command says so in one line)
+
     from verif_nb.files import project_root
 
     root = project_root() or Path.cwd()

@@ -23,8 +23,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from verif_nb.errors import OutputPathError, ParamsError, RunExistsError, VerifNbError
 from verif_nb.pipeline._kernel import private_kernel
 from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_pipeline_params
@@ -115,6 +113,8 @@ def _source_cell_number(notebook: Path, source: str | None) -> int | None:
     """1-based number of the cell with ``source`` in the notebook as the user edits it."""
     if source is None:
         return None
+    import nbformat
+
     nb = nbformat.read(notebook, as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and cell.source == source:
