@@ -20,7 +20,10 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/verif-nb-installs.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 t0=$(date +%s)
 
-"$PYTHON" -m pip wheel -q --no-deps "$REPO" -w "$WORK/dist" >/dev/null
+# the wheel is built from a copy of the checkout's files (tracked and new, not ignored), so no build/ is left here
+mkdir -p "$WORK/src"
+git ls-files -z -co --exclude-standard | tar -c --null -T - | tar -x -C "$WORK/src"
+"$PYTHON" -m pip wheel -q --no-deps "$WORK/src" -w "$WORK/dist" >/dev/null
 WHEEL="$(ls "$WORK"/dist/verif_nb-*.whl)"
 echo "installs: wheel $(basename "$WHEEL") built in $(( $(date +%s) - t0 )) s"
 

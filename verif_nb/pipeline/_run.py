@@ -33,6 +33,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from verif_nb.errors import OutputPathError, ParamsError, RunExistsError, VerifNbError
 from verif_nb.files import PROJECT_ENV
 from verif_nb.pipeline._kernel import private_kernel
@@ -181,6 +183,7 @@ class _Run:
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "packages": package_versions(),
             "ids": {},
             # whether dataset-supplied code could run behind the kernel sandbox on this machine
@@ -345,7 +348,7 @@ def run_pipeline(
             declared = params.declared[name]
             nb_params = {**params.parameters_for(name), **_injected(run_dir, name, declared)}
             effective = {k: p.default for k, p in declared.items()} | nb_params
-            entry.update(status="running", parameters=nb_params, started=_now())
+            entry.update(status="running", parameters=nb_params, effective_parameters=effective, started=_now())
             run.manifest["ids"].update({f"{name}.{k}": v for k, v in _ids(effective).items()})
             run.save()
             source_nb = params.notebook_path(name)

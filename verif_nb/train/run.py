@@ -63,6 +63,7 @@ class RunResult:
     train_records: int = 0
     heldout_records: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    device: str = ""  # where the policy trained, e.g. "cpu" or "cuda:0 (NVIDIA H200)"
 
     @property
     def final_dir(self) -> Path:
@@ -91,6 +92,7 @@ class RunResult:
             "resumed_from": self.resumed_from,
             "train_records": self.train_records,
             "heldout_records": self.heldout_records,
+            "device": self.device,
         }
 
 
@@ -251,6 +253,7 @@ def run_grpo(
         train_records=len(dataset),
         heldout_records=len(heldout),
         metrics=log_rows(trainer.state.log_history),
+        device=_device_name(trainer.args.device),
     )
     if state.is_main_process:
         _portable_training_args(out)
@@ -265,6 +268,15 @@ def run_grpo(
         out,
     )
     return result
+
+
+def _device_name(device: Any) -> str:
+    """``cpu``, or the accelerator with its name (``cuda:0 (NVIDIA H200)``): what a report says training ran on."""
+    import torch
+
+    if getattr(device, "type", "") == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def _portable_training_args(out: Path) -> None:
