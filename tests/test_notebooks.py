@@ -18,7 +18,6 @@ import nbformat
 import pytest
 import yaml
 
-from verif_nb.cli import main
 from verif_nb.pipeline import notebook_parameters, run_pipeline
 from verif_nb.report import read_run_metrics
 
@@ -33,6 +32,11 @@ def test_the_four_notebooks_exist():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_stored_clean(path):
+    from verif_nb.lab import clean_notebook
+
+    raw = path.read_text(encoding="utf-8")
+    # stored exactly as the lab's pre-save hook saves it, so running and saving in `make lab` changes nothing
+    assert nbformat.writes(nbformat.from_dict(clean_notebook(json.loads(raw)))) + "\n" == raw
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     assert nb.metadata.kernelspec.name == "verif-nb"
@@ -71,11 +75,9 @@ def _png_svg(folder: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    """``verif-nb run params/ci.yaml`` exactly as a user types it (into a temporary folder)."""
-    out = tmp_path_factory.mktemp("ci") / "run"
-    assert main(["run", str(ROOT / "params" / "ci.yaml"), "--out", str(out), "--no-progress"]) == 0
-    return out
+def ci_run(pipeline_ci_run):
+    """``verif-nb run params/ci.yaml --single-file`` (tests/conftest.py: one run per session)."""
+    return pipeline_ci_run
 
 
 @pytest.mark.slow
