@@ -45,4 +45,4 @@ verl-venv:
 	PYTHON=$(PYTHON) scripts/make_verl_venv.sh
 
 clean:
-	rm -rf $(VENV) .venv-verl build *.egg-info
+	rm -rf $(VENV) .venv-verl .venv-verif-ref build *.egg-info
