@@ -44,7 +44,16 @@ SCORE_TEXTS = [
     "[[\u0663]]",  # an Arabic-Indic digit: \d matches it, int() reads 3
     "是 [[1]]",
 ]
-EXTRACT_TEXTS = ["ok", "OK", "  Short title  ", "", "NA", "A title that is much longer than twenty characters", "是", "否"]
+EXTRACT_TEXTS = [
+    "ok",
+    "OK",
+    "  Short title  ",
+    "",
+    "NA",
+    "A title that is much longer than twenty characters",
+    "是",
+    "否",
+]
 JUDGE_TEXTS = ["是", "否", "是的，满足", "", "  是", "No", "是"]
 HTTP_ERRORS = [500, 502, 503, 429, 408, 409, 400, 404]
 BODY_SHAPES = ["null", "parts", "text_choice", "list_body", "not_chat", "bad_json", "empty_choices", "no_message"]
@@ -242,7 +251,10 @@ LLM_NAMES = [
     "[llm] 语气",
 ]
 ODD_NAMES = ["[LLM] Upper_Case_Tag", "Untagged_Checker", "[Rule] Capital_Rule", "rule: no brackets", "[ rule ] Spaced"]
-LLM_CODE = "from llm_call import llm_score\ndef check_following(instruction, response):\n    return llm_score(instruction, response, {text!r})\n"
+LLM_CODE = (
+    "from llm_call import llm_score\ndef check_following(instruction, response):\n"
+    "    return llm_score(instruction, response, {text!r})\n"
+)
 INSTRUCTIONS = [
     "Describe the water cycle in 120 words, mention 'evaporation'.",
     "写一首关于秋天的诗，不少于四行。",
@@ -259,14 +271,17 @@ def _response(rng: random.Random, tag: str, features: set[str]) -> str:
     roll = rng.random()
     if roll < 0.25:
         features.add("think_handling")
-        text = rng.choice(
-            [
-                "<think>Let me plan [[1]] first.</think>\n\n",
-                "<think>a</think>b</think>\n",
-                "reasoning without an opening tag</think>",
-                "<think>unfinished reasoning ",
-            ]
-        ) + text
+        text = (
+            rng.choice(
+                [
+                    "<think>Let me plan [[1]] first.</think>\n\n",
+                    "<think>a</think>b</think>\n",
+                    "reasoning without an opening tag</think>",
+                    "<think>unfinished reasoning ",
+                ]
+            )
+            + text
+        )
     if rng.random() < 0.3:
         text = rng.choice(["  ", "\n", "\t"]) + text + rng.choice(["\n", "  \n", " "])
         features.add("whitespace")

@@ -59,13 +59,19 @@ def main() -> None:
         labels = json.dumps({"checkers": case["checkers"], "functions": case["functions"]})
         solution = case["response"].split("</think>")[-1].strip()  # remote_if_verifier.parse_solution
         try:
-            result = local_service.local_serve({"instruction": case["instruction"], "answers": [solution], "labels": labels})
+            result = local_service.local_serve(
+                {"instruction": case["instruction"], "answers": [solution], "labels": labels}
+            )
             return {"id": case["id"], "reward": float(result["result"][0]), "raised": None}
         except BaseException as err:  # noqa: BLE001 (compute_score's bare except: -1.0 for the batch)
             return {
                 "id": case["id"],
                 "reward": -1.0,
-                "raised": {"type": type(err).__name__, "where": raised_where(err, reference), "message": repr(err)[:300]},
+                "raised": {
+                    "type": type(err).__name__,
+                    "where": raised_where(err, reference),
+                    "message": repr(err)[:300],
+                },
             }
 
     with open(args.cases, encoding="utf-8") as f:

@@ -91,7 +91,10 @@ def run_both(cases: list[dict], folder: Path, extra: tuple[str, ...] = ()) -> tu
     _write_jsonl(folder / "cases.jsonl", cases)
     _write_jsonl(
         folder / "data.jsonl",
-        [{"id": c["id"], "prompt": c["instruction"], "checkers": c["checkers"], "functions": c["functions"]} for c in cases],
+        [
+            {"id": c["id"], "prompt": c["instruction"], "checkers": c["checkers"], "functions": c["functions"]}
+            for c in cases
+        ],
     )
     _write_jsonl(folder / "responses.jsonl", [{"id": c["id"], "response": c["response"]} for c in cases])
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "HOME": str(folder)}
