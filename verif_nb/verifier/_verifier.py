@@ -199,7 +199,8 @@ class Verifier:
             from verif_nb.judge import JudgeClient
 
             if isinstance(self._judge_arg, JudgeConfig):
-                self._judge = JudgeClient(self._judge_arg)
+                # the reference profile talks to the judge as VerIF's APIModel does (the openai SDK's defaults)
+                self._judge = JudgeClient(self._judge_arg, original_transport=self.reference)
             elif self._judge_arg is None:
                 raise ParamsError("this verification needs a judge; pass judge=JudgeConfig(...)")
             else:
@@ -219,8 +220,8 @@ class Verifier:
                 timeout_s=c.sandbox_timeout_s,
                 memory_mb=c.sandbox_memory_mb,
                 allow_unsandboxed=c.sandbox_allow_unsandboxed,
-                # rule code that calls llm_extract is answered through the judge endpoint, by this process
-                host_functions={"llm_extract": self._llm_extract} if self._judge_arg is not None else {},
+                # rule code's judge calls are answered through the judge endpoint, by this process
+                host_functions=self._host_functions() if self._judge_arg is not None else {},
                 exec_style="verif" if self.reference else "verif_nb",
             )
         return self._sandbox
@@ -237,13 +238,30 @@ class Verifier:
         """
         return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
 
+    def _host_functions(self) -> dict[str, Any]:
+        """The judge calls rule code may make: in the reference profile VerIF's ``llm_extract``, ``llm_score`` and
+        ``llm_judge`` exactly as its ``llm_call.py`` does them; else ``llm_extract`` with verif-nb's prompt."""
+        if not self.reference:
+            return {"llm_extract": self._llm_extract}
+        from verif_nb.judge.original import NotText, OriginalCalls, load_original_prompts
+
+        config = getattr(self._judge_arg, "config", self._judge_arg)
+
+        def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> str | NotText:
+            outcome = self.judge.chat(messages, max_tokens, temperature)
+            self.metrics["rule_code_judge_calls"] += 1
+            if outcome.content_type not in (None, "str"):
+                return NotText(outcome.content_type)
+            return "NA" if outcome.raw is None else outcome.raw  # "NA": what VerIF's APIModel returns on a failure
+
+        calls = OriginalCalls(load_original_prompts(config.template_file), chat)
+        return {"llm_extract": calls.llm_extract, "llm_score": calls.llm_score, "llm_judge": calls.llm_judge}
+
     def _llm_extract(self, instruction: str, response: str, request: str, *_: Any) -> str:
         """Rule code's ``llm_extract``, asked of the judge (cached and counted like every judge call)."""
         outcome = self.judge.extract(str(instruction), str(response), str(request))
         self.metrics["llm_extract_calls"] += 1
         if outcome.raw is None:
-            if self.reference:
-                return "NA"  # what VerIF's APIModel hands back when a call fails
             raise RuntimeError(f"llm_extract: the judge could not answer ({outcome.error})")
         return outcome.raw.strip()
 
@@ -280,8 +298,9 @@ class Verifier:
         mode = self.config.mode
         pending = []
         for record, response in items:
-            # the boundary: rules, sandbox, judge and output all see the same encodable text
-            text, repaired = make_encodable(response)
+            # the boundary: rules, sandbox, judge and output all see the same encodable text (the reference profile
+            # keeps it as VerIF does: its rules see a lone surrogate, and its judge call then fails)
+            text, repaired = (response, 0) if self.reference else make_encodable(response)
             pending.append(_Pending(record, self._clean(text), text_repaired=repaired))
             if repaired:
                 self.metrics["text_repaired"] += repaired
@@ -490,8 +509,17 @@ class Verifier:
         if mode != "rule":
             outcome = p.judge_outcomes[0]
             raw = outcome.raw
+            if outcome.content_type not in (None, "str"):
+                # VerIF's own client raises here and its trainer returns -1.0 for the whole batch; this row only
+                # gets the score of a failed call (README, profile table)
+                self.metrics["judge_errors"] += 1
+                notes.append(
+                    f"profile=reference: the judge's reply had a {outcome.content_type} content, on which VerIF's "
+                    "reward raises (its trainer then gives the whole batch -1.0); scored 0 for this row"
+                )
+                raw = None
             judge_score = float(verif_score(raw.strip()) if raw is not None else 0)
-            if raw is None:
+            if raw is None and outcome.content_type in (None, "str"):
                 self.metrics["judge_errors"] += 1
                 notes.append(f"profile=reference: the failed judge call scored 0 ({outcome.error})")
             for c in p.judged:
