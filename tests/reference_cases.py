@@ -285,7 +285,7 @@ def _response(rng: random.Random, tag: str, features: set[str]) -> str:
     if rng.random() < 0.3:
         text = rng.choice(["  ", "\n", "\t"]) + text + rng.choice(["\n", "  \n", " "])
         features.add("whitespace")
-    if rng.random() < 0.02:
+    if rng.random() < 0.04:
         text += " \udc80"  # a lone surrogate (JSON can carry it; UTF-8 cannot)
         features.add("lone_surrogate")
     return text
@@ -327,6 +327,11 @@ def generate_case(rng: random.Random, index: int) -> dict[str, Any]:
             checkers.append("[rule] Extra_Name")
         else:
             functions.append("def check_following(instruction, response):\n    return False\n")
+    response = _response(rng, response_tag, features)
+    if "lone_surrogate" in features and rng.random() < 0.5:  # an error message that quotes it, which VerIF prints
+        checkers.insert(0, "[rule] Quotes_The_End")
+        functions.insert(0, "def check_following(instruction, response):\n    raise ValueError(response[-12:])\n")
+        features.add("exception")
     if any("[rule]" in c for c in checkers) and any("[llm]" in c for c in checkers):
         features.add("mixed_rule_llm")
     if any(s.get("content", "").count("[[") > 1 or "<think>" in s.get("content", "") for s in script["score"]):
@@ -334,7 +339,7 @@ def generate_case(rng: random.Random, index: int) -> dict[str, Any]:
     return {
         "id": case,
         "instruction": instruction,
-        "response": _response(rng, response_tag, features),
+        "response": response,
         "checkers": checkers,
         "functions": functions,
         "script": script,

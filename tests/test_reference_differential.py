@@ -152,6 +152,10 @@ def compare(cases: list[dict], expected: dict, got: dict, their_bodies: dict, ou
                 "original": want,
                 "verif_nb": {k: have.get(k) for k in ("reward", "error", "policy", "constraints")},
                 "calls": (len(their_bodies.get(cid, [])), len(our_bodies.get(cid, []))),
+                "bodies": {
+                    "original only": sorted(Counter(their_bodies.get(cid, [])) - Counter(our_bodies.get(cid, []))),
+                    "verif-nb only": sorted(Counter(our_bodies.get(cid, [])) - Counter(their_bodies.get(cid, []))),
+                },
                 "case": case,
             }
         )

@@ -54,7 +54,7 @@ from verif_nb.errors import JudgeError, ParamsError
 from verif_nb.files import make_encodable
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.records import Constraint, Record, Verdict
-from verif_nb.verifier.config import VerifierConfig
+from verif_nb.verifier.config import SANDBOX_LIMITS, VerifierConfig
 
 if TYPE_CHECKING:  # imported lazily at run time: neither is needed for rule mode with built-in checkers
     from verif_nb.judge import JudgeClient
@@ -214,17 +214,39 @@ class Verifier:
             from verif_nb.sandbox import SandboxPool
 
             c = self.config
+            timeout_s, memory_mb = self.sandbox_limits
             self._sandbox = SandboxPool(
                 workers=c.sandbox_workers,
                 spares=c.sandbox_spares,
-                timeout_s=c.sandbox_timeout_s,
-                memory_mb=c.sandbox_memory_mb,
+                timeout_s=timeout_s,
+                memory_mb=memory_mb,
                 allow_unsandboxed=c.sandbox_allow_unsandboxed,
                 # rule code's judge calls are answered through the judge endpoint, by this process
                 host_functions=self._host_functions() if self._judge_arg is not None else {},
                 exec_style="verif" if self.reference else "verif_nb",
+                # The reference profile runs rule code as VerIF does, as written: no Python-level screen, any
+                # installed module imports; the kernel layers (seccomp, namespaces, uid, rlimits, a process per
+                # function) stay. The sandbox's public switch for this (python_layers=False) is coming on the
+                # sandbox branch (issue 19/20); until then its own switches are used.
+                **({"_python_layers": False, "_static_screen": False} if self.reference else {}),
             )
         return self._sandbox
+
+    @property
+    def sandbox_limits(self) -> tuple[float, int]:
+        """(seconds a dataset check may take, MB of address space a sandbox worker may use): the config's, or the
+        profile's defaults (:data:`~verif_nb.verifier.config.SANDBOX_LIMITS`) where it leaves them None.
+
+        Example:
+            >>> Verifier(mode="rule").sandbox_limits, Verifier(mode="rule", profile="reference").sandbox_limits
+            ((2.0, 512), (60.0, 4096))
+        """
+        timeout_s, memory_mb = SANDBOX_LIMITS[self.config.profile]
+        c = self.config
+        return (
+            timeout_s if c.sandbox_timeout_s is None else c.sandbox_timeout_s,
+            memory_mb if c.sandbox_memory_mb is None else c.sandbox_memory_mb,
+        )
 
     @property
     def sandbox_isolation(self) -> dict | None:
@@ -236,7 +258,13 @@ class Verifier:
             >>> Verifier(VerifierConfig(mode="rule")).sandbox_isolation is None
             True
         """
-        return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
+        if self._sandbox is None or not self._sandbox.isolation:
+            return None
+        timeout_s, memory_mb = self.sandbox_limits
+        python_layers = not self.reference
+        return {"timeout_s": timeout_s, "memory_mb": memory_mb, "python_layers": python_layers} | dict(
+            self._sandbox.isolation
+        )
 
     def _host_functions(self) -> dict[str, Any]:
         """The judge calls rule code may make: in the reference profile VerIF's ``llm_extract``, ``llm_score`` and
