@@ -293,10 +293,10 @@ class OriginalCalls:
 
     Example:
         >>> import tempfile, os
-        >>> src = ('def llm_extract(instruction, response, specific_prompt):\n'
-        ...        '    prompt = f"T:{response} Q:{specific_prompt}"\n    return extract_chat(data, max_tokens=9)\n'
-        ...        'def llm_score(instruction, response, checkers):\n'
-        ...        '    prompt = f"{checkers}"\n    return generate_chat(data, max_tokens=7)\n')
+        >>> src = ('def llm_extract(instruction, response, specific_prompt):\\n'
+        ...        '    prompt = f"T:{response} Q:{specific_prompt}"\\n    return extract_chat(data, max_tokens=9)\\n'
+        ...        'def llm_score(instruction, response, checkers):\\n'
+        ...        '    prompt = f"{checkers}"\\n    return generate_chat(data, max_tokens=7)\\n')
         >>> with tempfile.TemporaryDirectory() as d:
         ...     path = os.path.join(d, "llm_call.py"); _ = open(path, "w").write(src)
         ...     calls = OriginalCalls(load_original_prompts(path), lambda m, n, t: f" [[1]] {m[0]['content']} ")
