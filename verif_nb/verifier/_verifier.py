@@ -21,15 +21,18 @@ A response that could not be verified gets ``reward=None`` with the reason in ``
 ``None`` rewards — unless a named policy says otherwise (``on_rule_error``, ``on_judge_error``); every
 such event is counted in :attr:`Verifier.metrics`.
 
-``profile="reference"`` is exactly VerIF's published reward, proven equal to the original code by
-``tests/test_reference_profile.py``; ``"default"`` is verif-nb's. What the reference profile does differently
-(each row the original's behaviour; the README's profile table says why the default differs): the judge is asked
-about every response, also when its record has no ``[llm]`` checker; it is shown the instruction and the Python
-list of ``[llm]`` checker names in VerIF's own prompt (read from its ``llm_call.py``); its score is the first
-``[[n]]`` anywhere in the answer, unclamped, 0 when there is none or the call fails; a rule function that raises
-scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X [llm]`` is soft); rule
-code runs with VerIF's split globals/locals (module-level names raise NameError); the response is always
-``split("</think>")[-1].strip()``; ``llm_extract`` failures return ``"NA"``.
+``profile="reference"`` is exactly VerIF's published reward, checked against the original code by the random
+differential test ``tests/test_reference_differential.py``; ``"default"`` is verif-nb's. What the reference
+profile does differently (each the original's behaviour; the README's profile table says why the default
+differs): the judge is asked about every response, also when its record has no ``[llm]`` checker; it is shown the
+instruction and the Python list of ``[llm]`` checker names in VerIF's own prompt (read from its ``llm_call.py``);
+its score is the first ``[[n]]`` anywhere in the answer, unclamped, 0 when there is none or the call fails; the
+judge is reached as VerIF's client does (3 attempts, ``"NA"`` for any reply that is not a chat completion); a rule
+function that raises scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X
+[llm]`` is soft); rule code runs as written, with VerIF's split globals/locals (module-level names raise
+NameError), no Python-level screen and generous limits; its ``llm_extract``/``llm_score``/``llm_judge`` do what
+the original's do; the response is always ``split("</think>")[-1].strip()``. Where the original raises (and its
+trainer gives the whole batch -1.0) this profile scores that check or judge call 0 for the row alone.
 
 Example:
     >>> from verif_nb.records import Constraint, Record
