@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.setup-done
 EXTRAS := train,judge,notebooks,ifbench,test
 LINTED := verif_nb tests benchmarks scripts
 
-.PHONY: setup lint test test-fast demo lab kernel verl-venv clean
+.PHONY: setup lint test test-fast demo lab kernel verl-venv reference-venv clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -43,6 +43,10 @@ kernel: setup
 # upstream verl 0.9.1 in its own venv (.venv-verl/): it pins transformers<5.11; tests/test_verl_reward_loop.py uses it
 verl-venv:
 	PYTHON=$(PYTHON) scripts/make_verl_venv.sh
+
+# VerIF's original reward code in its own venv (.venv-verif-ref/: the pinned openai SDK); the differential test uses it
+reference-venv:
+	PYTHON=$(PYTHON) scripts/make_reference_venv.sh
 
 clean:
 	rm -rf $(VENV) .venv-verl .venv-verif-ref build *.egg-info
