@@ -116,15 +116,23 @@ def test_every_shim_name_is_a_host_call_and_its_value_reaches_the_child_unchange
 
 
 def test_a_raising_host_function_is_that_checks_error_only():
-    def broken(*args):
-        raise ConnectionError("judge down")
+    class JudgeDown(Exception):
+        pass
 
-    with SandboxPool(workers=1, host_functions={"llm_extract": broken}) as pool:
-        results = pool.check_batch(
-            [CheckTask(JUDGE_CALLS, "instruction", "x"), CheckTask(code("return True"), "instruction", "x")]
-        )
-    assert results[0].passed is None and "llm_extract failed: ConnectionError: judge down" in results[0].error
-    assert results[1].passed is True
+    for error, expected in (
+        (ConnectionError("judge down"), "ConnectionError: judge down (line 3)"),  # a builtin: raised as itself
+        (JudgeDown("judge down"), "RuntimeError: llm_extract failed: JudgeDown: judge down (line 3)"),
+    ):
+
+        def broken(*args, error=error):
+            raise error
+
+        with SandboxPool(workers=1, host_functions={"llm_extract": broken}) as pool:
+            results = pool.check_batch(
+                [CheckTask(JUDGE_CALLS, "instruction", "x"), CheckTask(code("return True"), "instruction", "x")]
+            )
+        assert results[0].passed is None and results[0].error == expected
+        assert results[1].passed is True
 
 
 def test_a_checks_clock_pauses_while_its_host_call_runs_and_other_rows_keep_their_verdicts():
@@ -181,3 +189,70 @@ def test_the_original_executors_quirks_hold_with_the_python_layers_off():
     with SandboxPool(workers=1, python_layers=False, exec_style="verif") as pool:
         result = pool.check(constant, "instruction", "abcd")
     assert result.passed is None and "NameError: name 'LIMIT'" in result.error
+
+
+def test_host_call_arguments_travel_as_json_by_position_and_by_name():
+    seen = []
+
+    def llm_judge(*args, **kwargs):
+        seen.append((args, kwargs))
+        return "\ud800 lone"
+
+    judged = code(
+        """
+        answer = llm_judge(instruction, [response, "x"], {"k": (1, 2)}, criteria="\\ud800", n=None)
+        return answer == "\\ud800 lone"
+        """,
+        "from llm_call import llm_judge",
+    )
+    with SandboxPool(workers=1, host_functions={"llm_judge": llm_judge}) as pool:
+        result = pool.check(judged, "instruction", "resp")
+    assert result.passed is True, result.error
+    assert seen == [(("instruction", ["resp", "x"], {"k": [1, 2]}), {"criteria": "\ud800", "n": None})]
+
+
+@pytest.mark.parametrize(
+    "raised,caught",
+    [
+        ("AttributeError(\"'NoneType' object has no attribute 'strip'\")", "AttributeError"),
+        ("IndexError('string index out of range')", "IndexError"),
+        ("KeyError('choices')", "KeyError"),
+        ("UnicodeEncodeError('utf-8', 'x', 0, 1, 'surrogates not allowed')", "UnicodeEncodeError"),
+    ],
+)
+def test_a_builtin_exception_from_a_host_function_reaches_rule_code_as_itself(raised, caught):
+    def llm_extract(*args):
+        raise eval(raised)
+
+    catching = code(
+        f"""
+        try:
+            llm_extract(instruction, response, "q")
+        except {caught} as err:
+            return str(err) == str({raised})
+        return False""",
+        "from llm_call import llm_extract",
+    )
+    with SandboxPool(workers=1, host_functions={"llm_extract": llm_extract}) as pool:
+        result = pool.check(catching, "instruction", "x")
+    assert result.passed is True, result.error
+
+
+def test_a_host_function_that_raises_baseexception_does_not_hang_the_batch():
+    def llm_extract(*args):
+        raise KeyboardInterrupt
+
+    with SandboxPool(workers=1, host_functions={"llm_extract": llm_extract}) as pool:
+        result = pool.check(JUDGE_CALLS, "instruction", "x")
+    assert result.passed is None and "KeyboardInterrupt" in result.error
+
+
+def test_verif_style_globals_are_exactly_the_originals():
+    # VerIF's execute_code: globals are {} plus the replayed imports (exec adds the real builtins), so __name__
+    # resolves to the builtins module's; check_following itself lands in the separate locals.
+    probe = code(
+        "return sorted(k for k in globals() if k != '__builtins__') == ['re'] and __name__ == 'builtins'", "import re"
+    )
+    with SandboxPool(workers=1, python_layers=False, exec_style="verif") as pool:
+        result = pool.check(probe, "instruction", "x")
+    assert result.passed is True, result.error

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import collections
 import json
 import logging
@@ -978,7 +979,7 @@ class _Engine:
         if done >= len(job.spec.indices):
             return "sent a host call after its last verdict"
         job.calls += 1
-        key = (job.spec.indices[done], job.calls, call.name, json.dumps(call.args))
+        key = (job.spec.indices[done], job.calls, call.name, json.dumps([call.args, call.kwargs]))
         batch = job.spec.batch
         answer = batch.memo.get(key)
         if answer is None and key not in batch.asked:
@@ -990,8 +991,8 @@ class _Engine:
             else:
                 if self.host_calls is None:
                     self.host_calls = ThreadPoolExecutor(self.pool.host_concurrency, thread_name_prefix="sandbox-host")
-                future = self.host_calls.submit(_call_host, function, call.args)
-                future.add_done_callback(lambda f: self.post("answer", batch, key, f.result()))
+                future = self.host_calls.submit(_call_host, function, call.args, call.kwargs)
+                future.add_done_callback(lambda f: self.post("answer", batch, key, _answer_of(f)))
                 batch.asked[key] = []
         if answer is not None:
             batch.memo[key] = answer
@@ -1058,14 +1059,26 @@ def _finalize(engines: list[_Engine], processes: list) -> None:
     _shutdown_processes(processes)
 
 
-def _call_host(function: Callable[..., Any], args: list) -> wire.HostAnswer:
-    """Runs a host function for a check (on the pool's host-call threads); its failure is the check's error."""
+def _answer_of(future) -> wire.HostAnswer:
     try:
-        value = function(*args)
+        return future.result()
+    except BaseException as err:  # KeyboardInterrupt in a host function, a call cancelled at close
+        return wire.HostAnswer(False, None, f"{type(err).__name__}: {err}"[:500])
+
+
+def _call_host(function: Callable[..., Any], args: list, kwargs: dict) -> wire.HostAnswer:
+    """Runs a host function for a check (on the pool's host-call threads); what it raises is the check's."""
+    try:
+        value = function(*args, **kwargs)
         json.dumps(value)
         return wire.HostAnswer(True, value)
     except Exception as err:
-        return wire.HostAnswer(False, None, f"{type(err).__name__}: {err}"[:500])
+        kind = type(err).__name__ if getattr(builtins, type(err).__name__, None) is type(err) else None
+        try:
+            arguments = json.loads(json.dumps(list(err.args))) if kind else None
+        except (TypeError, ValueError):
+            arguments = [str(err)]
+        return wire.HostAnswer(False, None, f"{type(err).__name__}: {err}"[:500], kind, arguments)
 
 
 class SandboxPool:

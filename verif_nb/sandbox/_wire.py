@@ -287,26 +287,32 @@ class Job:
 
 @dataclass(frozen=True)
 class HostAnswer:
-    """The parent's answer to a host call: ``value`` (any JSON value) when ``ok``, else ``error`` text.
+    """The parent's answer to a host call: ``value`` (any JSON value) when ``ok``; else the exception the host
+    function raised: its ``error`` text, and ``kind``/``args`` when it is a builtin exception the child can raise
+    as it was (rule code may catch ``AttributeError`` from a judge call, as it could in VerIF).
 
     Example:
         >>> HostAnswer.decode(HostAnswer(True, None).encode()[4:])
-        HostAnswer(ok=True, value=None, error=None)
+        HostAnswer(ok=True, value=None, error=None, kind=None, args=None)
     """
 
     ok: bool
     value: object = None
     error: str | None = None
+    kind: str | None = None
+    args: list | None = None
 
     def encode(self) -> bytes:
-        body = {"ok": self.value} if self.ok else {"error": self.error}
+        body = {"ok": self.value} if self.ok else {"error": self.error, "kind": self.kind, "args": self.args}
         data = json.dumps(body).encode("utf-8", "surrogatepass")
         return LENGTH.pack(len(data)) + data
 
     @classmethod
     def decode(cls, body: bytes) -> HostAnswer:
         answer = json.loads(body)
-        return cls(True, answer["ok"]) if "ok" in answer else cls(False, None, str(answer["error"]))
+        if "ok" in answer:
+            return cls(True, answer["ok"])
+        return cls(False, None, str(answer["error"]), answer.get("kind"), answer.get("args"))
 
 
 # -- child -> parent -----------------------------------------------------------------------------------------
@@ -344,18 +350,16 @@ class Verdict:
 
 @dataclass(frozen=True)
 class HostCall:
-    """Rule code called a host function (``llm_extract``...) with JSON-scalar arguments."""
+    """Rule code called a host function (``llm_extract``...): JSON arguments, by position and by name (a value
+    JSON cannot carry travels as its ``str()``)."""
 
     name: str
     args: list
+    kwargs: dict
 
     def encode(self) -> bytes:
-        args = [a if a is None or isinstance(a, (str, int, float, bool)) else str(a) for a in self.args]
-        data = json.dumps([self.name, args]).encode("utf-8", "surrogatepass")
+        data = json.dumps([self.name, self.args, self.kwargs], default=str).encode("utf-8", "surrogatepass")
         return bytes([REC_CALL]) + LENGTH.pack(len(data)) + data
-
-
-_SCALARS = (str, int, float, bool)
 
 
 class ChildStream:
@@ -423,13 +427,13 @@ class ChildStream:
                         return records, "sent a call that is not JSON"
                     if not (
                         isinstance(call, list)
-                        and len(call) == 2
+                        and len(call) == 3
                         and isinstance(call[0], str)
                         and isinstance(call[1], list)
-                        and all(a is None or isinstance(a, _SCALARS) for a in call[1])
+                        and isinstance(call[2], dict)
                     ):
                         return records, "sent a call that does not fit the schema"
-                    records.append(HostCall(call[0], call[1]))
+                    records.append(HostCall(call[0], call[1], call[2]))
                 else:
                     return records, f"sent an unknown record type {kind}"
             return records, None

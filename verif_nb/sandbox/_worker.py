@@ -413,13 +413,13 @@ class _HostCalls:
         self.before_call = lambda: None  # sends the verdicts held back, so the call comes after them
         self.waited = 0.0  # seconds spent waiting for answers, left out of the check's own time
 
-    def call(self, name: str, args: list):
+    def call(self, name: str, args: list, kwargs: dict):
         if name not in self.names:
             raise RuntimeError(
                 f"{name} is a judge call and this verifier answers none in rule code; "
                 "[llm] constraints are checked by the LLM judge"
             )
-        request = wire.HostCall(name, args).encode()
+        request = wire.HostCall(name, args, kwargs).encode()
         self.before_call()
         left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
         asked = time.perf_counter()
@@ -434,9 +434,17 @@ class _HostCalls:
         if body is None:
             raise RuntimeError(f"{name}: no answer from the verifier")
         answer = wire.HostAnswer.decode(body)
-        if not answer.ok:
-            raise RuntimeError(f"{name} failed: {answer.error}")
-        return answer.value
+        if answer.ok:
+            return answer.value
+        kind = getattr(builtins, answer.kind or "", None)
+        if isinstance(kind, type) and issubclass(kind, Exception):  # raised again as it was, for rule code
+            try:
+                error = kind(*(answer.args or []))
+            except Exception:
+                error = None
+            if error is not None:
+                raise error
+        raise RuntimeError(f"{name} failed: {answer.error}")
 
 
 def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
@@ -447,7 +455,7 @@ def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
         def judge_call(*args, **kwargs):
             if host is None:
                 raise RuntimeError(f"{name} is a judge call and cannot run here")
-            return host.call(name, list(args) + [kwargs[k] for k in sorted(kwargs)])
+            return host.call(name, list(args), dict(kwargs))
 
         judge_call.__name__ = name
         return judge_call
@@ -693,10 +701,12 @@ class _Sandbox:
             if problem:
                 return None, problem
         imports = self._verif_imports(code) if self.exec_style == "verif" else []
-        namespace = {
-            "__builtins__": dict(self.builtins_template()) if self.python_layers else builtins.__dict__,
-            "__name__": "<check>",
-        }
+        if self.python_layers:
+            namespace = {"__builtins__": dict(self.builtins_template()), "__name__": "<check>"}
+        elif self.exec_style == "verif":
+            namespace = {}  # VerIF's own globals: exec adds the real builtins, the imports follow
+        else:
+            namespace = {"__builtins__": builtins.__dict__, "__name__": "<check>"}
         module_names = namespace
         if arm is not None:
             arm()
