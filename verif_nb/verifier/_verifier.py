@@ -228,10 +228,10 @@ class Verifier:
                 host_functions=self._host_functions() if self._judge_arg is not None else {},
                 exec_style="verif" if self.reference else "verif_nb",
                 # The reference profile runs rule code as VerIF does, as written: no Python-level screen, any
-                # installed module imports; the kernel layers (seccomp, namespaces, uid, rlimits, a process per
-                # function) stay. The sandbox's public switch for this (python_layers=False) is coming on the
-                # sandbox branch (issue 19/20); until then its own switches are used.
-                **({"_python_layers": False, "_static_screen": False} if self.reference else {}),
+                # installed module imports, and no cap on a check's judge calls; the kernel layers (seccomp,
+                # namespaces, uid, rlimits, a process per function) stay.
+                python_layers=not self.reference,
+                **({"max_host_calls": 100_000} if self.reference else {}),
             )
         return self._sandbox
 
@@ -261,13 +261,8 @@ class Verifier:
             >>> Verifier(VerifierConfig(mode="rule")).sandbox_isolation is None
             True
         """
-        if self._sandbox is None or not self._sandbox.isolation:
-            return None
-        timeout_s, memory_mb = self.sandbox_limits
-        python_layers = not self.reference
-        return {"timeout_s": timeout_s, "memory_mb": memory_mb, "python_layers": python_layers} | dict(
-            self._sandbox.isolation
-        )
+        # the pool records its Python layers and limits there (the reference profile's generous ones included)
+        return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
 
     def _host_functions(self) -> dict[str, Any]:
         """The judge calls rule code may make: in the reference profile VerIF's ``llm_extract``, ``llm_score`` and
