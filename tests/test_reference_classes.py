@@ -134,3 +134,14 @@ def test_the_originals_rule_code_calls_fail_as_the_original_does():
     assert calls.llm_score("instruction", "r", "tone") == 2
     with pytest.raises(AttributeError, match="'list' object"):
         calls.llm_score("instruction", "r", "tone")
+
+
+def test_the_default_llm_extract_is_unverifiable_on_a_null_or_malformed_reply():
+    from verif_nb.verifier import Verifier
+
+    script = {"c1": {"score": [{"shape": "null"}]}, "c2": {"score": [{"shape": "list_body"}]}}
+    with ScriptedJudge(script) as judge:
+        with Verifier(mode="rule", judge=JudgeConfig(base_url=judge.url, max_retries=0)) as verifier:
+            for case in ("c1", "c2"):
+                with pytest.raises(RuntimeError, match="llm_extract"):
+                    verifier._llm_extract("instruction", f"text «{case}»", "the title")

@@ -142,7 +142,8 @@ def compare(cases: list[dict], expected: dict, got: dict, their_bodies: dict, ou
             report["agree"] += 1
             continue
         reason = original_raised(want["raised"])
-        if reason is not None and reward != -1.0:  # verif-nb answers per row where the original gives up
+        # where the original gives up on the batch (-1.0), verif-nb's reference profile answers for this row alone
+        if reason is not None and isinstance(reward, float) and reward >= 0:
             report["allowed"][reason] += 1
             continue
         report["disagree"].append(

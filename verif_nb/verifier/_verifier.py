@@ -289,6 +289,8 @@ class Verifier:
         self.metrics["llm_extract_calls"] += 1
         if outcome.raw is None:
             raise RuntimeError(f"llm_extract: the judge could not answer ({outcome.error})")
+        if outcome.content_type == "NoneType":  # a null content is no extraction (a reasoning judge may leave it so)
+            raise RuntimeError("llm_extract: the judge's reply had no content")
         return outcome.raw.strip()
 
     def close(self) -> None:
