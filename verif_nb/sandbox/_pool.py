@@ -813,7 +813,7 @@ class _Engine:
             return
         records, problem = job.stream.feed(data)
         for record in records:
-            if type(record) is wire.Verdict:
+            if type(record) is wire.CheckVerdict:
                 if job.call_started is not None:
                     problem = "sent a verdict while its host call was being answered"
                     break
