@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
@@ -275,6 +276,56 @@ def test_ci_run_report_gathers_the_run(ci_run):
     assert float(records["value"].iloc[0]) == summary_01["records"]
 
 
+@pytest.mark.slow
+def test_ci_report_alone_says_what_ran_with_what_on_what_and_what_came_out(ci_run):
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts: list[str] = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+    page = Text()
+    page.feed((ci_run / "report.html").read_text(encoding="utf-8"))
+    text = " ".join(page.parts)
+    manifest = json.loads((ci_run / "manifest.json").read_text())
+    train_params = json.loads((ci_run / "metrics/03_grpo_training/train_params.json").read_text())
+    examples = json.loads((ci_run / "metrics/03_grpo_training/sample_completions.json").read_text())
+    needles = [
+        (ci_run / "params.yaml").read_text().splitlines()[-1].strip(),  # the parameter file as given
+        f"learning_rate: {train_params['grpo']['learning_rate']}",  # the resolved training parameters
+        manifest["python"],
+        manifest["platform"],
+        manifest["packages"]["torch"],
+        manifest["packages"]["transformers"],
+        "training device",
+        examples[0]["prompt"][:60],  # answers before and after training
+        "metrics/03_grpo_training/sample_completions.json",  # and where each part comes from
+        "metrics/02_verifier_ablation/response_rewards.csv",
+    ]
+    missing = [n for n in needles if n not in text]
+    assert not missing, missing
+    assert len(examples) == 3 and {"before", "after"} <= set(examples[0])
+
+
+@pytest.mark.slow
+def test_ci_report_does_not_contradict_itself(ci_run):
+    training = json.loads((ci_run / "metrics/03_grpo_training/summary.json").read_text())
+    heldout = pd.read_csv(ci_run / "metrics/03_grpo_training/heldout_before_after.csv")
+    assert training["heldout_records_evaluated"] == heldout["records"].iloc[0]
+    assert "first_reward" not in training and "last_reward" not in training
+    report = json.loads((ci_run / "metrics/04_results_report/summary.json").read_text())
+    assert "running" not in json.dumps(report)  # notebook 04 does not report its own, unfinished, status
+    executed = nbformat.read(ci_run / "notebooks/04_results_report.ipynb", as_version=4)
+    printed = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "04_results_report running" not in printed and "(running)" not in printed
+    ids = json.loads((ci_run / "metrics/02_verifier_ablation/ids.json").read_text())
+    assert "127.0.0.1" not in json.dumps(ids)
+
+
 # --- every verifier mode, against a stub judge --------------------------------------------------------------
 
 
@@ -352,7 +403,7 @@ def _screenshot(page: Path, shot: Path) -> Path:
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
-            "--window-size=1280,2400",
+            "--window-size=1280,6000",  # the whole index: what was run comes before the figures
             f"--screenshot={shot}",
             page.as_uri(),
         ],
