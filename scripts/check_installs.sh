@@ -103,8 +103,8 @@ variant_judge() {
     cd "$WORK/judge-cwd"
     port="$(free_port)"
     "$bin/verif-nb" judge serve --port "$port" --threads 2 --ctx 2048 --no-logprobs
-    # shellcheck disable=SC2064  # the port is fixed now
-    trap "'$bin/verif-nb' judge stop --port $port >/dev/null 2>&1 || true; rm -rf '$WORK'" EXIT
+    # shellcheck disable=SC2064  # the port is fixed now; this runs in the variant's own subshell
+    trap "'$bin/verif-nb' judge stop --port $port >/dev/null 2>&1 || true" EXIT
     "$bin/verif-nb" judge status --port "$port" >/dev/null
     "$bin/python" -c "
 import json
@@ -143,26 +143,48 @@ print('notebooks-only run ok:', [e['name'] for e in m['notebooks']])"
     port="$(free_port)"
     "$bin/verif-nb" lab --port "$port" --token check --notebook-dir "$REPO/notebooks" >lab.log 2>&1 &
     pid=$!
-    for _ in $(seq 120); do
-        if curl -sf "http://127.0.0.1:$port/api/status?token=check" >/dev/null; then break; fi
-        sleep 0.5
-    done
-    curl -sf "http://127.0.0.1:$port/api/status?token=check" >/dev/null || { cat lab.log; kill "$pid"; exit 1; }
+    "$bin/python" - "$port" <<'EOF' || { cat lab.log; kill "$pid"; exit 1; }
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/api/status?token=check"
+for _ in range(240):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            if resp.status == 200:
+                sys.exit(0)
+    except OSError:
+        time.sleep(0.5)
+sys.exit("the lab did not answer /api/status")
+EOF
     kill "$pid"
     wait "$pid" || true
     echo "lab answered on port $port"
 }
 
+run_variant() {  # in a subshell of its own: its log, its exit status and its time in files under $WORK
+    local variant=$1 start
+    start=$(date +%s)
+    (set -euo pipefail; "variant_$variant") >"$WORK/$variant.log" 2>&1
+    echo "$? $(( $(date +%s) - start ))" >"$WORK/$variant.status"
+    rm -rf "${WORK:?}/$variant" "${WORK:?}/$variant-cwd"  # now, while other variants run: a torch venv is large
+}
+
+# JOBS variants at a time (default 2): installing is partly waiting on the disk, so two overlap well on 2 cores
+JOBS="${JOBS:-2}"
+for variant in "${VARIANTS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    run_variant "$variant" &
+done
+wait
 failed=()
 for variant in "${VARIANTS[@]}"; do
-    start=$(date +%s)
-    if (set -euo pipefail; "variant_$variant") >"$WORK/$variant.log" 2>&1; then
-        echo "installs: $variant ok in $(( $(date +%s) - start )) s"
+    read -r rc seconds <"$WORK/$variant.status"
+    if [ "$rc" -eq 0 ]; then
+        echo "installs: $variant ok in $seconds s"
     else
-        echo "installs: $variant FAILED after $(( $(date +%s) - start )) s; its log:"
+        echo "installs: $variant FAILED (exit $rc) after $seconds s; the end of its log:"
         tail -40 "$WORK/$variant.log"
         failed+=("$variant")
     fi
 done
-echo "installs: ${#VARIANTS[@]} variant(s) in $(( $(date +%s) - t0 )) s; failed: ${failed[*]:-none}"
+echo "installs: ${#VARIANTS[@]} variant(s) in $(( $(date +%s) - t0 )) s with $JOBS at a time; failed: ${failed[*]:-none}"
 [ ${#failed[@]} -eq 0 ]

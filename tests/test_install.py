@@ -10,6 +10,7 @@ and runs one real command per variant (``scripts/check_installs.sh``).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,16 @@ def test_a_command_without_its_extra_names_the_extra_in_one_line(argv, extra, tm
     assert len(last) == 1 and f"pip install 'verif-nb[{extra}]'" in last[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "train").exists()  # nothing half-made
+
+
+def test_ci_installs_every_variant_the_readme_implies():
+    script = (ROOT / "scripts" / "check_installs.sh").read_text()
+    variants = re.search(r"VARIANTS=\((.*?)\)", script).group(1).split()
+    assert variants == ["base", "ifbench", "train", "judge", "notebooks"]
+    for variant in variants:
+        assert f"variant_{variant}() {{" in script
+    assert "scripts/check_installs.sh" in (ROOT / ".ci" / "run").read_text()
+    # the README's extras, and the commands it says each one runs
+    readme = (ROOT / "README.md").read_text()
+    for extra in ("ifbench", "train", "judge", "notebooks"):
+        assert f"[{extra}]" in readme
