@@ -311,7 +311,7 @@ def _ablation_findings(run: RunLayout) -> list[Finding]:
                 "judge-based column in this report (llm, llm_all and the soft half of hybrid) "
                 "is noise, not a measurement of those modes.",
                 level="warning",
-                source=_from(*{m for _, _, m in sources}),
+                source=_from(*dict.fromkeys(m for _, _, m in sources)),
             )
         )
     summary = run.read(summary_file(ABLATION)) or {}

@@ -166,7 +166,8 @@ def make_portable(
     """Rewrite every file under ``run_dir`` that names a path of this machine, structurally (see
     :data:`REWRITERS`); returns the files changed. ``skip`` lists suffixes to leave alone.
 
-    Saved models and checkpoints are left alone: their configs are read back by libraries. A file that does not
+    Saved models and checkpoints keep their configs as written (libraries read them back: a LoRA adapter's
+    ``base_model_name_or_path``); their model cards are rewritten. A file that does not
     parse as its suffix says (a notebook cut short by a crash) is left as it is and logged.
 
     Example:
@@ -185,7 +186,7 @@ def make_portable(
             continue
         if path.parent not in model_dirs:
             model_dirs[path.parent] = _is_model_dir(path.parent)
-        if model_dirs[path.parent]:
+        if model_dirs[path.parent] and path.suffix != ".md":  # its model card is prose nothing reads back
             continue
         try:
             text = path.read_text(encoding="utf-8")
