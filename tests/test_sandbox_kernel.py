@@ -430,6 +430,25 @@ PRIMITIVES = [
     "x = [c for c in ().__class__.__mro__[1].__subclasses__() if 'wrap' in c.__name__]",
     "x = type(response).mro()",
     "x = vars()",
+    # string-evaluating paths of the allowed modules (issue 19, class 1): each tries to turn data into code
+    'import functools\nclass H:\n    x: \'__import__("os").system("touch " + MARKER)\'\n'
+    "functools.singledispatch(lambda a: 0).register(H())",
+    'import functools, typing\nclass H:\n    x: typing.List[\'__import__("os").system("touch " + MARKER)\']\n'
+    "functools.singledispatch(lambda a: 0).register(H())",
+    "import typing\nx = typing.Optional['open(MARKER, \"w\")']",
+    "import dataclasses\nx = dataclasses.dataclass(type('D', (), {'__annotations__': {'a=open(MARKER, \"w\")': int}}))",
+    "import dataclasses\nclass S(str):\n    def __str__(self):\n        return 'a=open(MARKER, \"w\")'\n"
+    "x = dataclasses.dataclass(type('D', (), {'__annotations__': {S('a'): int}}))",
+    "import collections\nx = collections.namedtuple('N', ['a=open(MARKER, \"w\")'])",
+    "import collections\nx = collections.namedtuple('N', 'a b', rename=True, defaults=['open(MARKER)'])",
+    "import enum\nx = enum.Enum('E', {'a=open(MARKER)': 1})",
+    "import string\nx = string.Formatter().vformat('{0.__class__.__mro__}', [response], {})",
+    "import string\nx = string.Formatter().format('{0.__init__.__globals__}', check_following)",
+    "import operator\nx = operator.attrgetter('__class__.__base__')(response)",
+    "import operator\nx = operator.methodcaller('__reduce_ex__', 2)(response)",
+    "import functools, operator\nx = functools.reduce(getattr, ['__class__', '__base__'], response)",
+    "import typing\nx = typing.get_type_hints(check_following)",
+    "import typing\nx = typing.ForwardRef('open(MARKER, \"w\")')._evaluate(globals(), None, frozenset())",
 ]
 SIDE_EFFECTS = [
     "open(MARKER, 'w').write('x')",
@@ -452,7 +471,11 @@ def random_attack(rng: random.Random, marker: Path, port: int) -> str:
     return code("\n".join(body) + "\nreturn True")
 
 
-@pytest.mark.parametrize("seed", range(3))
+# Fixed seeds under CI (derandomized), fresh ones locally; a failure names its seed.
+SEEDS = range(3) if os.environ.get("CI") else [random.randrange(2**32) for _ in range(3)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_randomized_compositions_cause_no_side_effect_and_no_verdict_change(tmp_path, listener, seed):
     rng = random.Random(seed)
     marker = tmp_path / "pwned"
@@ -466,8 +489,8 @@ def test_randomized_compositions_cause_no_side_effect_and_no_verdict_change(tmp_
             assert_honest(results[start + 1 : start + 1 + len(HONEST)])
         assert_honest(pool.check_batch(honest_tasks()))
     time.sleep(0.1)
-    assert not marker.exists()
-    assert nobody_connected(listener)
+    assert not marker.exists(), f"seed {seed}"
+    assert nobody_connected(listener), f"seed {seed}"
 
 
 def test_isolation_is_reported():

@@ -484,6 +484,7 @@ class _Sandbox:
         self.armed = False
         self.warmed: set[str] = set()
         self._builtins: dict | None = None
+        self.denied_values: frozenset[int] = frozenset()  # ids of callables a module proxy never hands out
 
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
@@ -499,6 +500,30 @@ class _Sandbox:
         if detector is not None:
             # langdetect is random unless seeded; checks must give the same answer every time.
             detector.DetectorFactory.seed = 0
+        if self.python_layers:
+            self._guard_string_paths()
+
+    def _guard_string_paths(self) -> None:
+        """Closes, at run time too, the allowed modules' paths that look attributes up by a string taken from
+        data (issue 19, class 1); the static screen refuses them by name, this holds if a name gets past it.
+        Paths that compile a string are refused by the audit hook (``compile_allowed``)."""
+        import _string
+        import operator
+        import string
+
+        denied = self.policy.DENIED_ATTRIBUTES
+        get_field = string.Formatter.get_field
+
+        def guarded_get_field(formatter, field_name, args, kwargs):
+            _, rest = _string.formatter_field_name_split(field_name)
+            for is_attribute, name in rest:
+                if is_attribute and (name.startswith("_") or name in denied):
+                    raise AttributeError(f"access to attribute {name!r} is not allowed")
+            return get_field(formatter, field_name, args, kwargs)
+
+        string.Formatter.get_field = guarded_get_field
+        # Callables that read attributes named by a string, whatever module re-exports them: never handed out.
+        self.denied_values = frozenset(id(v) for v in (operator.attrgetter, operator.methodcaller, getattr))
 
     def warm_up_names(self, names) -> None:
         """Loads the data of the named libraries (see WARM_UPS), once per zygote, before forking the children
@@ -547,6 +572,8 @@ class _Sandbox:
                 if not sandbox._allowed(value.__name__):
                     raise AttributeError(f"access to module {value.__name__!r} is not allowed")
                 return sandbox.proxy(value), True
+            if id(value) in sandbox.denied_values:
+                raise AttributeError(f"access to {module_name}.{attr} is not allowed")
             if type(value) in containers:
                 try:
                     return copy.deepcopy(value), False
