@@ -291,7 +291,7 @@ def test_class5_a_huge_function_costs_the_caller_neither_time_nor_memory():
             results = pool.check_batch([CheckTask(big, "instruction", "x")] + [task for task, _ in rows])
             grew, spent, waited = me.memory_info().rss - rss, time.process_time() - cpu, time.monotonic() - started
             assert grew < 100 * 2**20, f"the caller grew by {grew / 2**20:.0f} MB for a {chars:,}-character function"
-            assert spent < 2.0 and waited < 10, (chars, spent, waited)
+            assert spent < 2.0 and waited < 15, (chars, spent, waited)
             assert_honest(results[1:], [e for _, e in rows])
             assert results[0].passed is None and results[0].error  # it ran out of its child's time or memory
 
