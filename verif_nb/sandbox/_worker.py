@@ -238,8 +238,10 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def _load_langdetect() -> None:
+    import langdetect
     from langdetect.detector_factory import init_factory
 
+    langdetect.DetectorFactory.seed = 0  # langdetect is random unless seeded; checks must answer the same each time
     init_factory()
 
 
@@ -249,13 +251,24 @@ def _load_punkt() -> None:
     punkt.sent_tokenize("Warm up, Mr. Smith. Done.", "english")
 
 
-def _load_numpy() -> None:
-    import numpy  # noqa: F401  (only where the caller allows it: the reference profile runs code as written)
+def _loader(name: str):
+    return lambda: importlib.import_module(name)
 
 
 # (substring of the code that triggers it, loader): library data the zygote loads once, before forking the
-# first child that needs it, so children inherit it instead of paying for it inside their time limit.
-WARM_UPS = (("langdetect", _load_langdetect), ("punkt", _load_punkt), ("numpy", _load_numpy))
+# first child that needs it, so children inherit it instead of paying for it inside their time limit. random,
+# statistics (which imports it) and langdetect (too) are not even imported until then: random re-seeds itself in
+# every forked child, which costs each child ~45 page copies (measured). numpy: only where the caller allows it
+# (the reference profile runs code as written).
+WARM_UPS = (
+    ("langdetect", _load_langdetect),
+    ("punkt", _load_punkt),
+    ("numpy", _loader("numpy")),
+    ("random", _loader("random")),
+    ("statistics", _loader("statistics")),
+)
+# Allowed modules the zygote imports only on demand (see WARM_UPS).
+LAZY_MODULES = frozenset({"langdetect", "random", "statistics"})
 
 
 class _CheckTimeout(BaseException):
@@ -488,7 +501,7 @@ class _Sandbox:
 
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
-        wanted = sorted(n for n in self.allowed if n != "llm_call") + [
+        wanted = sorted(n for n in self.allowed if n != "llm_call" and n not in LAZY_MODULES) + [
             m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS
         ]
         for name in wanted:
@@ -496,10 +509,6 @@ class _Sandbox:
                 importlib.import_module(name)
             except Exception as err:  # a module on the list that this Python lacks
                 self.missing[name] = f"{type(err).__name__}: {err}"
-        detector = sys.modules.get("langdetect")
-        if detector is not None:
-            # langdetect is random unless seeded; checks must give the same answer every time.
-            detector.DetectorFactory.seed = 0
         if self.python_layers:
             self._guard_string_paths()
 
@@ -608,7 +617,10 @@ class _Sandbox:
         if name in self.missing or name.partition(".")[0] in self.missing:
             reason = self.missing.get(name) or self.missing.get(name.partition(".")[0])
             raise ImportError(f"import of {name!r} failed: allowed, but not importable in the sandbox ({reason})")
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
+        if name == "langdetect" and "langdetect" not in self.warmed:  # imported here, in a child: seed it
+            module.DetectorFactory.seed = 0
+        return module
 
     def restricted_import(self, name, globals=None, locals=None, fromlist=(), level=0):
         if name in INTERNAL_IMPORTS and not level and not fromlist:
@@ -818,19 +830,43 @@ def _close_other_fds(keep: int) -> int:
 class _Filter:
     """The seccomp filter as a BPF program, compiled once in the zygote; a child loads it with one prctl."""
 
-    def __init__(self, seccomp):
+    def __init__(self):
         class SockFprog(ctypes.Structure):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-        program = seccomp.bpf_program()
+        program = self._compile()
         self.buffer = ctypes.create_string_buffer(program, len(program))
         self.prog = SockFprog(len(program) // 8, ctypes.addressof(self.buffer))
+        # no_new_privs (required to load a filter without privileges) is inherited: set once, here in the zygote
+        if _LIBC[0].prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+
+    @staticmethod
+    def _compile() -> bytes:
+        """The program, built by a throw-away child: libseccomp's binding imports threading and random, whose
+        fork hooks would cost every child of the zygote page copies."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            status = 3
+            try:
+                os.close(read)
+                _write_all(write, _load_sibling("_seccomp").bpf_program())
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        chunks = []
+        while chunk := os.read(read, 1 << 16):
+            chunks.append(chunk)
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not chunks:
+            raise OSError("libseccomp could not build the filter (is libseccomp2 installed?)")
+        return b"".join(chunks)
 
     def install(self) -> None:
-        libc = _LIBC[0]
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-        if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+        if _LIBC[0].prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "loading the seccomp filter failed")
 
 
@@ -914,6 +950,7 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
     status = 0
     try:
         fd = _close_other_fds(fd)
+        os.set_blocking(fd, True)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lock_down_child(config, seccomp)
@@ -976,7 +1013,8 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
 
 def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tuple[int, socket.socket]:
     """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # non-blocking for the parent, which reads many; the child makes its own end blocking again
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
     pid = os.fork()
     if pid == 0:
         ours.detach()
@@ -1057,7 +1095,7 @@ def main(argv: list[str]) -> int:
         try:
             if _LIBC[0] is None:
                 raise OSError("the C library cannot be opened")
-            seccomp = _Filter(_load_sibling("_seccomp"))
+            seccomp = _Filter()
         except Exception as err:  # no libseccomp, not Linux
             seccomp, kernel_problem = None, f"seccomp unavailable: {type(err).__name__}: {err}"
         if seccomp is not None:
@@ -1114,9 +1152,9 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
     forked_fds: list[int] = []
     pending = bytearray()
 
-    def announce() -> None:
+    def announce(ahead: bool) -> None:
         if forked:
-            frame = wire.Children(tuple(forked), _statm_pages(1)).encode()
+            frame = wire.Children(tuple(forked), ahead, _statm_pages(1)).encode()
             socket.send_fds(channel, [frame], forked_fds)
             for fd in forked_fds:
                 os.close(fd)
@@ -1158,10 +1196,10 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             if to_fork[0][0] <= 0:
                 to_fork.popleft()
             # Children needed now go out one by one; ones forked ahead (the pool idle) in groups.
-            if not prefault or not to_fork or len(forked) >= wire.MAX_CHILDREN_PER_FRAME:
-                announce()
+            if not prefault or not to_fork or not to_fork[0][1] or len(forked) >= wire.MAX_CHILDREN_PER_FRAME:
+                announce(prefault)
             continue
-        announce()
+        announce(True)  # only children forked ahead wait to be announced
         readable, _, _ = select.select([channel, wake_r], [], [])
         if wake_r in readable:
             try:
@@ -1185,15 +1223,16 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             del pending[: wire.LENGTH.size + size]
             if isinstance(request, wire.Fork):
                 count = min(MAX_STOCK - sum(n for n, _ in to_fork), request.count)
-                if count > 0:
-                    to_fork.append([count, request.prefault])
+                if count > 0 and request.ahead:
+                    to_fork.append([count, True])
+                elif count > 0:  # needed now: before any stock being forked ahead
+                    to_fork.appendleft([count, False])
             elif isinstance(request, wire.Kill):
                 for child in request.children:
                     pid = children.get(child)
                     if pid is not None:
                         os.kill(pid, signal.SIGKILL)  # its exit is reported when it is reaped
             elif isinstance(request, wire.Warm):
-                announce()
                 sandbox.warm_up_names(request.names)
                 gc.freeze()
                 channel.sendall(wire.Warmed(next_id).encode())
