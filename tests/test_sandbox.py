@@ -378,7 +378,7 @@ def test_finished_children_are_killed_after_the_batch_and_the_stock_refilled():
         results = pool.check_batch([CheckTask(c, "instruction", "yes") for c in codes])
         assert [r.passed for r in results] == [True] * 12
         deadline = time.monotonic() + 10
-        while _pool_process_count(pool) > settled and time.monotonic() < deadline:
+        while _pool_process_count(pool) != settled and time.monotonic() < deadline:  # killed, and refilled
             time.sleep(0.05)
         assert _pool_process_count(pool) == settled
 

@@ -107,10 +107,43 @@ FORWARD_REF = code(
 )
 DATACLASS_FIELDS = code(
     """
-    Made = type("Made", (), {"__annotations__": {"a=open": int, "b": int}})
+    class Made:
+        b: int
+    Made.__annotations__["a=open"] = int  # a field name that is not a name, pasted into generated source
     dataclasses.dataclass(Made)
     return True""",
     "import dataclasses",
+)
+CLASS_NAMESPACE_FROM_DATA = code(
+    """
+    Made = type("Made", (), {"__annotations__": {"a=open": int, "b": int}, "__match_args__": ("__class__",)})
+    dataclasses.dataclass(Made)
+    return True""",
+    "import dataclasses",
+)
+METACLASS_FROM_A_MODULE = code(
+    """
+    Made = numbers.ABCMeta("Made", (), {"__match_args__": ("__class__",)})
+    match response:
+        case Made(found):
+            return found is str
+    return False""",
+    "import numbers",
+)
+GLOBAL_ENUM = code(
+    """
+    members = enum.Enum("Members", {"any": 1}, module="builtins")
+    enum.global_enum(members)
+    return True""",
+    "import enum",
+)
+UPDATE_WRAPPER = code(
+    """
+    stash = {}
+    holder = type("Holder", (), {})()
+    functools.update_wrapper(holder, check_following, assigned=("__globals__",), updated=())
+    return "open" in str(holder)""",
+    "import functools",
 )
 DATACLASS_STR_SUBCLASS = code(
     """
@@ -133,6 +166,10 @@ STRING_GADGETS = {
     "typing_forward_ref": FORWARD_REF,
     "dataclass_field_names": DATACLASS_FIELDS,
     "dataclass_str_subclass_names": DATACLASS_STR_SUBCLASS,
+    "class_namespace_from_data": CLASS_NAMESPACE_FROM_DATA,
+    "metaclass_from_a_module": METACLASS_FROM_A_MODULE,
+    "global_enum_writes_builtins": GLOBAL_ENUM,
+    "update_wrapper_names_from_data": UPDATE_WRAPPER,
     "formatter_field_lookup": FORMATTER,
     "attrgetter_dunder": ATTRGETTER,
 }

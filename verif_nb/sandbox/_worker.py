@@ -330,83 +330,86 @@ def _statm_pages(index: int) -> int:
         return 0
 
 
-def _dataclass_fields_are_names(frame) -> bool:
-    """Whether the class ``dataclasses`` is generating code for has only plain identifiers as field names.
-
-    ``dataclasses`` pastes field names into the source it compiles, and a class made by ``type(name, bases,
-    namespace)`` can carry any string (or a ``str`` subclass with its own ``__str__``) as an annotation key.
-    """
-    while frame is not None:
-        if frame.f_code.co_name == "_process_class" and frame.f_code.co_filename == _DATACLASSES_FILE:
-            cls = frame.f_locals.get("cls")
-            annotations = cls.__dict__.get("__annotations__", {}) if isinstance(cls, type) else None
-            return isinstance(annotations, dict) and all(
-                type(name) is str
-                and name.isidentifier()
-                and not keyword.iskeyword(name)
-                and not (name.startswith("__") and name.endswith("__"))
-                for name in annotations
-            )
-        frame = frame.f_back
-    return False
-
-
 _DATACLASSES_FILE = sys.modules["dataclasses"].__file__  # loaded with _wire
 _COLLECTIONS_FILE = sys.modules["collections"].__file__
 _IMPORT_FILE = "<frozen importlib._bootstrap_external>"
 
 
 def _make_audit_hook(read_roots: tuple[str, ...]):
-    """Installed in the zygote disarmed (it forks); each child arms it. Its state lives in closures."""
-    realpath = os.path.realpath
+    """Installed in the zygote disarmed (it forks); each child arms it. Its state lives in closures, and so does
+    every function and builtin it calls: nothing it uses is looked up, at call time, in a namespace that code in
+    the child could write to (``enum.global_enum`` can write into any module named by a string, ``builtins``
+    included)."""
+    realpath, fspath, sep, path_like = os.path.realpath, os.fspath, os.sep, os.PathLike
+    any_, isinstance_, type_, str_, bytes_, dict_ = any, isinstance, type, str, bytes, dict
+    permission_error, import_error = PermissionError, ImportError
+    iskeyword, getframe = keyword.iskeyword, sys._getframe
     blocked, prefixes, blocked_imports = BLOCKED_EVENTS, BLOCKED_EVENT_PREFIXES, BLOCKED_IMPORTS
     write_flags = WRITE_FLAGS
-    getframe = sys._getframe
+    dataclasses_file, collections_file, import_file = _DATACLASSES_FILE, _COLLECTIONS_FILE, _IMPORT_FILE
     armed = [False]
 
     def readable(path) -> bool:
-        if isinstance(path, bytes):
+        if isinstance_(path, bytes_):
             path = path.decode("utf-8", "surrogateescape")
-        if isinstance(path, os.PathLike):
-            path = os.fspath(path)
-        if not isinstance(path, str):
+        if isinstance_(path, path_like):
+            path = fspath(path)
+        if not isinstance_(path, str_):
             return False  # file descriptors, None (the working directory)
         full = realpath(path)
-        return any(full == root or full.startswith(root + os.sep) for root in read_roots)
+        return any_(full == root or full.startswith(root + sep) for root in read_roots)
+
+    def plain_field_names(frame) -> bool:
+        """Whether the class ``dataclasses`` generates code for has only plain identifiers as field names: it
+        pastes them into the source it compiles, and a class made by ``type()`` can carry any string (or a
+        ``str`` subclass with its own ``__str__``) as an annotation key."""
+        while frame is not None:
+            if frame.f_code.co_name == "_process_class" and frame.f_code.co_filename == dataclasses_file:
+                cls = frame.f_locals.get("cls")
+                annotations = cls.__dict__.get("__annotations__", {}) if isinstance_(cls, type_) else None
+                return isinstance_(annotations, dict_) and not any_(
+                    type_(name) is not str_
+                    or not name.isidentifier()
+                    or iskeyword(name)
+                    or (name.startswith("__") and name.endswith("__"))
+                    for name in annotations
+                )
+            frame = frame.f_back
+        return False
 
     def compile_allowed(filename) -> bool:
         """A string becomes code only where its text cannot come from dataset code (class 1 of issue 19)."""
         caller = getframe(2).f_code  # 0: this function, 1: the hook, 2: the Python frame calling compile()
         where = caller.co_filename
-        if where == _IMPORT_FILE:  # a module without bytecode, imported from the Python installation
-            return isinstance(filename, str) and filename.endswith(".py") and readable(filename)
-        if where == _COLLECTIONS_FILE and caller.co_name == "namedtuple":
+        if where == import_file:  # a module without bytecode, imported from the Python installation
+            return isinstance_(filename, str_) and filename.endswith(".py") and readable(filename)
+        if where == collections_file and caller.co_name == "namedtuple":
             return True  # namedtuple checks that every name is an identifier before it pastes it in
-        if where == _DATACLASSES_FILE:
-            return _dataclass_fields_are_names(getframe(2))
+        if where == dataclasses_file:
+            return plain_field_names(getframe(2))
         return False  # typing's forward references, eval/exec anywhere, inspect, six.exec_...
 
     def hook(event, args):
         if not armed[0]:
             return
         if event in blocked or event.partition(".")[0] in prefixes:
-            raise PermissionError(f"sandbox: {event} is not allowed")
+            raise permission_error(f"sandbox: {event} is not allowed")
         if event == "open":
             path, mode, flags = args
-            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (flags or 0) & write_flags:
-                raise PermissionError("sandbox: writing files is not allowed")
+            if (isinstance_(mode, str_) and any_(c in mode for c in "wax+")) or (flags or 0) & write_flags:
+                raise permission_error("sandbox: writing files is not allowed")
             if not readable(path):
-                raise PermissionError("sandbox: reading files outside the Python installation is not allowed")
+                raise permission_error("sandbox: reading files outside the Python installation is not allowed")
         elif event == "compile":
             if not compile_allowed(args[1]):
-                raise PermissionError("sandbox: turning a string into code is not allowed")
+                raise permission_error("sandbox: turning a string into code is not allowed")
         elif event in ("os.listdir", "os.scandir"):
             if not readable(args[0]):
-                raise PermissionError(f"sandbox: {event} outside the Python installation is not allowed")
+                raise permission_error(f"sandbox: {event} outside the Python installation is not allowed")
         elif event == "import":
             name = args[0]
             if name in blocked_imports or name.partition(".")[0] in blocked_imports:
-                raise ImportError(f"import of {name!r} is not allowed")
+                raise import_error(f"import of {name!r} is not allowed")
 
     def arm():
         armed[0] = True
@@ -498,6 +501,7 @@ class _Sandbox:
         self.warmed: set[str] = set()
         self._builtins: dict | None = None
         self.denied_values: frozenset[int] = frozenset()  # ids of callables a module proxy never hands out
+        self._class_makers: dict[type, object] = {}
 
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
@@ -513,10 +517,14 @@ class _Sandbox:
             self._guard_string_paths()
 
     def _guard_string_paths(self) -> None:
-        """Closes, at run time too, the allowed modules' paths that look attributes up by a string taken from
-        data (issue 19, class 1); the static screen refuses them by name, this holds if a name gets past it.
-        Paths that compile a string are refused by the audit hook (``compile_allowed``)."""
+        """Closes, at run time too, the allowed modules' paths that act on names taken from data (issue 19,
+        class 1): attribute lookups by a string (``string.Formatter`` fields, ``functools.update_wrapper``'s
+        name lists, ``operator.attrgetter``), and writes into a module found by its name (``enum.global_enum``).
+        The static screen refuses most by name; this holds where a name gets past it. Paths that compile a
+        string are refused by the audit hook (``compile_allowed``)."""
         import _string
+        import enum
+        import functools
         import operator
         import string
 
@@ -530,7 +538,27 @@ class _Sandbox:
                     raise AttributeError(f"access to attribute {name!r} is not allowed")
             return get_field(formatter, field_name, args, kwargs)
 
+        update_wrapper = functools.update_wrapper
+        usual = frozenset(functools.WRAPPER_ASSIGNMENTS) | frozenset(functools.WRAPPER_UPDATES)
+
+        def guarded_update_wrapper(
+            wrapper, wrapped, assigned=functools.WRAPPER_ASSIGNMENTS, updated=functools.WRAPPER_UPDATES
+        ):
+            for name in (*assigned, *updated):
+                if type(name) is not str or (name not in usual and (name.startswith("_") or name in denied)):
+                    raise AttributeError(f"access to attribute {name!r} is not allowed")
+            return update_wrapper(wrapper, wrapped, assigned, updated)
+
+        global_enum = enum.global_enum
+
+        def guarded_global_enum(cls, *args, **kwargs):
+            if getattr(cls, "__module__", None) in sys.modules:
+                raise PermissionError("sandbox: enum.global_enum writing into a module is not allowed")
+            return global_enum(cls, *args, **kwargs)
+
         string.Formatter.get_field = guarded_get_field
+        functools.update_wrapper = guarded_update_wrapper
+        enum.global_enum = guarded_global_enum
         # Callables that read attributes named by a string, whatever module re-exports them: never handed out.
         self.denied_values = frozenset(id(v) for v in (operator.attrgetter, operator.methodcaller, getattr))
 
@@ -583,6 +611,8 @@ class _Sandbox:
                 return sandbox.proxy(value), True
             if id(value) in sandbox.denied_values:
                 raise AttributeError(f"access to {module_name}.{attr} is not allowed")
+            if isinstance(value, type) and issubclass(value, type):  # a metaclass (collections.abc.ABCMeta...)
+                return sandbox.class_maker(value), True
             if type(value) in containers:
                 try:
                     return copy.deepcopy(value), False
@@ -639,6 +669,29 @@ class _Sandbox:
             return self.proxy(module)
         return self.proxy(sys.modules[name.partition(".")[0]])
 
+    def class_maker(self, metaclass: type):
+        """``metaclass`` (``type`` itself, ``ABCMeta``...) as checker code gets it: it makes classes whose
+        namespace holds no dunder name the screen would refuse in a class body (``__match_args__``,
+        ``__annotations__``, ``__instancecheck__``...): a namespace built from data is not screened."""
+        found = self._class_makers.get(metaclass)
+        if found is not None:
+            return found
+        allowed = self.policy.ALLOWED_DUNDER_ATTRIBUTES | {"__module__", "__qualname__", "__doc__"}
+
+        def make_class(*args, **kwargs):
+            namespace = args[2] if len(args) == 3 else kwargs.get("dict", {})
+            if len(args) == 3 or kwargs:
+                for key in namespace if isinstance(namespace, dict) else ():
+                    if type(key) is not str or (key.startswith("__") and key not in allowed):
+                        raise TypeError(f"sandbox: the name {key!r} is not allowed in a class namespace")
+                if not isinstance(namespace, dict):
+                    raise TypeError("sandbox: a class namespace other than a dict is not allowed")
+            return metaclass(*args, **kwargs)
+
+        make_class.__name__ = metaclass.__name__
+        self._class_makers[metaclass] = make_class
+        return make_class
+
     # -- builtins --------------------------------------------------------------------------------------
     def builtins_template(self) -> dict:
         """The checkers' builtins, built once in the zygote (children copy it, one copy per function)."""
@@ -668,13 +721,26 @@ class _Sandbox:
         def discard_print(*args, **kwargs):
             return None
 
+        class_maker = self.class_maker
+
+        def guarded_type(*args, **kwargs):
+            if len(args) != 1 or kwargs:
+                return class_maker(type)(*args, **kwargs)
+            found = type(args[0])
+            # the class of a class is a metaclass, which makes classes from any namespace: guarded too
+            return class_maker(found) if issubclass(found, type) else found
+
         template = {name: real_getattr(builtins, name) for name in SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
         for name in dir(builtins):
             value = real_getattr(builtins, name)
             if isinstance(value, type) and issubclass(value, BaseException):
                 template[name] = value
         template.update(
-            getattr=safe_getattr, hasattr=safe_hasattr, print=discard_print, __import__=self.restricted_import
+            getattr=safe_getattr,
+            hasattr=safe_hasattr,
+            print=discard_print,
+            type=guarded_type,
+            __import__=self.restricted_import,
         )
         return template
 
