@@ -260,9 +260,19 @@ else:  # a parent killed while its check sleeps
     child.kill()
     child.wait()
     status = len(before)
+def alive(process):
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone between listing and asking
+        return False
+def described(process):
+    try:
+        return " ".join(process.cmdline())[:120]
+    except psutil.Error:
+        return "(gone)"
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
-    left = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    left = [p for p in psutil.Process().children(recursive=True) if alive(p)]
     for p in psutil.Process().children():
         try:
             os.waitpid(p.pid, os.WNOHANG)
@@ -271,7 +281,8 @@ while time.monotonic() < deadline:
     if not left:
         break
     time.sleep(0.2)
-print(json.dumps({"status": status, "left": [" ".join(p.cmdline())[:120] for p in left]}))
+left = [p for p in left if alive(p)]
+print(json.dumps({"status": status, "left": [described(p) for p in left]}))
 """
 
 

@@ -61,10 +61,13 @@ MAX_CALLS_PER_CHECK = 8  # default for host calls (llm_extract...) one check may
 # the zygote's pages; one holding more is killed at once.
 MAX_FINISHED = 64
 FINISHED_ALLOWANCE_MB = 8
-# The caller screens and compiles a function itself (and caches the result) only when it is this small and seen
-# a second time: bounded time and memory here (~60 ms at worst, measured), no cost for functions met once. All
-# other functions are parsed, screened and compiled by their child, under its limits and the parent's clock.
+# The caller screens and compiles a function itself (and caches the result) only when it is this small (bounded
+# time and memory here: ~60 ms at worst, measured), and only when it meets it a second time or its loop has time
+# to spare (busy less than PARENT_BUSY_SHARE of the last LOAD_WINDOW_S): a warm process compiles in ~0.1 ms what
+# costs a cold child ~1 ms, but on many cores the loop's own time is the bottleneck. All other functions are
+# parsed, screened and compiled by their child, under its limits and the parent's clock.
 PARENT_COMPILE_CHARS = 16_384
+PARENT_BUSY_SHARE, LOAD_WINDOW_S = 0.5, 0.1
 _SEEN_FUNCTIONS = 65_536  # how many distinct function texts the pool remembers having seen
 _UNSANDBOXED_HINT = (
     "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
@@ -494,6 +497,8 @@ class _Engine:
         self.dirty = False  # something changed that may let a job start
         self.idle = True
         self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.busy = 0.0  # the share of the last LOAD_WINDOW_S the loop spent working
+        self.window = (time.monotonic(), time.thread_time())
         self.compiled: collections.OrderedDict[str, tuple[str | None, bytes | None]] = collections.OrderedDict()
         self.thread = threading.Thread(target=self.run, name="sandbox-pool", daemon=True)
         self.thread.start()
@@ -544,6 +549,10 @@ class _Engine:
                 while self.inbox:
                     self.handle(self.inbox.popleft())
                 now = time.monotonic()
+                if now - self.window[0] >= LOAD_WINDOW_S:
+                    cpu = time.thread_time()
+                    self.busy = (cpu - self.window[1]) / (now - self.window[0])
+                    self.window = (now, cpu)
                 if now >= self.wake_at:
                     self.expire(now)
                 if self.dirty:
@@ -646,14 +655,15 @@ class _Engine:
                 break
 
     def parent_compile(self, code: str) -> tuple[str | None, bytes | None]:
-        """(screen problem, marshalled code) for a small function met before, compiled here once and cached;
-        (None, None) otherwise: the child parses, screens and compiles it, under its own limits."""
+        """(screen problem, marshalled code) for a small function, compiled here once and cached, when it was met
+        before or the loop has time to spare; (None, None) otherwise: the child parses, screens and compiles it,
+        under its own limits."""
         found = self.compiled.get(code)
         if found is not None:
             return found
         if len(code) > PARENT_COMPILE_CHARS:
             return None, None
-        if code not in self.seen:
+        if code not in self.seen and self.busy >= PARENT_BUSY_SHARE:
             self.seen[code] = None
             if len(self.seen) > _SEEN_FUNCTIONS:
                 self.seen.popitem(last=False)
