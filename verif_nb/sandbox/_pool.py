@@ -686,23 +686,22 @@ class _Engine:
             self.fail_all(err)
 
     def start_job(self, worker: _Worker, spec: _Spec, compiled: bytes | None, now: float) -> None:
-        """Hands one function's checks to a child from the stock."""
-        strings: list[str] = []
-        index_of: dict[str, int] = {}
-
-        def intern(text: str) -> int:
-            found = index_of.get(text)
-            if found is None:
-                found = index_of[text] = len(strings)
-                strings.append(text)
-            return found
-
+        """Hands one function's checks to a child from the stock: each distinct string once, and index pairs."""
         tasks = spec.batch.tasks
+        index_of: dict[str, int] = {}
+        rows = []
+        for i in spec.indices:
+            task = tasks[i]
+            rows.append(
+                (
+                    index_of.setdefault(task.instruction, len(index_of)),
+                    index_of.setdefault(task.response, len(index_of)),
+                )
+            )
         child = worker.stock.popleft()
         worker.stock_ids.discard(child.id)
         job = _Job(spec, child, worker, now)
-        rows = [(intern(tasks[i].instruction), intern(tasks[i].response)) for i in spec.indices]
-        job.outgoing += wire.Job(spec.code, compiled, strings, rows, spec.careful).encode()
+        job.outgoing += wire.Job(spec.code, compiled, list(index_of), rows, spec.careful).encode()
         worker.running[child.id] = job
         self.epoll.register(child.fd, select.EPOLLIN)
         self.targets[child.fd] = job
@@ -851,13 +850,15 @@ class _Engine:
             self.kill(job, "eof", None, now)
             return
         records, problem = job.stream.feed(data)
+        elapsed = now - job.began  # caps each check's time as the child claims it
+        results = job.results
         for record in records:
             if type(record) is wire.Verdict:
                 if job.call_started is not None:
                     problem = "sent a verdict while its host call was being answered"
                     break
-                seconds = round(min(record.seconds, now - job.began), 6)  # the child's claim, capped by our clock
-                job.results.append(CheckResult(record.passed, record.error, seconds))
+                seconds = record.seconds
+                results.append(CheckResult(record.passed, record.error, seconds if seconds < elapsed else elapsed))
                 job.calls = 0
                 job.last = now
             elif type(record) is wire.HostCall:

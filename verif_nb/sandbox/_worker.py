@@ -31,6 +31,7 @@ Example (what the pool does, by hand)::
 
 from __future__ import annotations
 
+import array
 import builtins
 import collections
 import copy
@@ -49,6 +50,7 @@ import socket
 import sys
 import time
 import types
+from _socket import socketpair as _socketpair
 
 FLUSH_S = 0.05  # a child sends its verdicts in one write per this much time (at once when told to be careful)
 MAX_ERROR_CHARS = 300
@@ -1077,15 +1079,24 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         os._exit(status)
 
 
-def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tuple[int, socket.socket]:
-    """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end)."""
+_PAIR = (socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+
+
+def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tuple[int, int]:
+    """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end's descriptor).
+
+    Lean on purpose: after each fork, every page the zygote writes is copied again (it shares them all with the
+    new child), so the fewer objects this path touches, the cheaper the next fork (~145 page copies a fork
+    measured with socket objects and a dataclass per child; see benchmarks/RESULTS.md).
+    """
     # non-blocking for the parent, which reads many; the child makes its own end blocking again
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    ours, theirs = _socketpair(*_PAIR)
+    ours, theirs = ours.detach(), theirs.detach()
     pid = os.fork()
     if pid == 0:
-        ours.detach()
-        _child(sandbox, seccomp, arm, theirs.detach(), config, prefault)
-    theirs.close()
+        os.close(ours)
+        _child(sandbox, seccomp, arm, theirs, config, prefault)
+    os.close(theirs)
     return pid, ours
 
 
@@ -1219,9 +1230,9 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
     pending = bytearray()
 
     def announce(ahead: bool) -> None:
-        if forked:
-            frame = wire.Children(tuple(forked), ahead, _statm_pages(1)).encode()
-            socket.send_fds(channel, [frame], forked_fds)
+        if forked:  # the zygote's size matters only for children forked ahead (they are measured when done)
+            frame = wire.Children.pack(forked, ahead, _statm_pages(1) if ahead else 0)
+            channel.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", forked_fds))])
             for fd in forked_fds:
                 os.close(fd)
             forked.clear()
@@ -1254,7 +1265,7 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             pid, ours = _spawn(sandbox, seccomp, arm, config, prefault)
             children[next_id], ids[pid] = pid, next_id
             forked.append((next_id, pid))
-            forked_fds.append(ours.detach())
+            forked_fds.append(ours)
             if pidfd:
                 forked_fds.append(os.pidfd_open(pid))
             next_id += 1
