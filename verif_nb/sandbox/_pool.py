@@ -853,7 +853,7 @@ class _Engine:
         elapsed = now - job.began  # caps each check's time as the child claims it
         results = job.results
         for record in records:
-            if type(record) is wire.Verdict:
+            if type(record) is wire.CheckVerdict:
                 if job.call_started is not None:
                     problem = "sent a verdict while its host call was being answered"
                     break

@@ -10,7 +10,7 @@ the package is not importable there). Three channels:
   checks their sizes and kinds.
 * **parent -> child**, on the child's own socket: one :class:`Job` (4-byte length + binary body), then one
   :class:`HostAnswer` per host call.
-* **child -> parent**, on the same socket: :data:`DEFINED`, :class:`Verdict` and :class:`HostCall` records. The
+* **child -> parent**, on the same socket: :data:`DEFINED`, :class:`CheckVerdict` and :class:`HostCall` records. The
   parent trusts none of these bytes: :class:`ChildStream` parses them against the schema, with size caps, and
   a record that does not fit is that function's error.
 
@@ -19,8 +19,8 @@ Example:
     >>> Job.decode(job.encode()[4:]).tasks
     [(0, 1)]
     >>> stream = ChildStream(count=1)
-    >>> stream.feed(Verdict(0, True, None, 0.001).encode())
-    ([Verdict(index=0, passed=True, error=None, seconds=0.001)], None)
+    >>> stream.feed(CheckVerdict(0, True, None, 0.001).encode())
+    ([CheckVerdict(index=0, passed=True, error=None, seconds=0.001)], None)
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ class Defined:
         return "Defined()"
 
 
-class Verdict(NamedTuple):
+class CheckVerdict(NamedTuple):
     """One check's outcome: ``passed`` True/False, or None with ``error``; ``seconds`` as the child measured it
     (the definition's time included in the first), which the parent caps by its own clock."""
 
@@ -394,9 +394,9 @@ class ChildStream:
                     if status == 2:
                         text = bytes(buf[at + _VERDICT.size : at + _VERDICT.size + size]).decode("utf-8", "replace")
                         text = text or "the check gave no result and no reason"
-                        records.append(Verdict(index, None, text, micros / 1e6))
+                        records.append(CheckVerdict(index, None, text, micros / 1e6))
                     else:
-                        records.append(Verdict(index, status == 1, None, micros / 1e6))
+                        records.append(CheckVerdict(index, status == 1, None, micros / 1e6))
                     at += _VERDICT.size + size
                 elif kind == REC_DEFINED:
                     if self.defined or self.expected:

@@ -990,7 +990,7 @@ def _prefault(sandbox: _Sandbox) -> None:
             function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
         if function is not None:
             sandbox.run_many(function, job.tasks, job.strings, lambda index, passed, error: None)
-            wire.Verdict(0, None, "warm", 0.0).encode()
+            wire.CheckVerdict(0, None, "warm", 0.0).encode()
     except Exception:
         pass
 
@@ -1054,7 +1054,7 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
             flushed = time.perf_counter()
 
         host.before_call = flush
-        verdict = wire.Verdict
+        verdict = wire.CheckVerdict
 
         def on_result(index: int, passed, error) -> None:
             nonlocal started
