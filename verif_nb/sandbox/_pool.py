@@ -42,9 +42,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from verif_nb.errors import ParamsError, SandboxError
+from verif_nb.errors import SandboxError
 from verif_nb.sandbox._isolation import LaunchPlan, launch_plan
 from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS, compile_screened
+from verif_nb.sandbox._settings import SandboxSettings
 from verif_nb.sandbox._worker import WARM_UP_NAMES, encode_job
 
 log = logging.getLogger(__name__)
@@ -812,35 +813,31 @@ class SandboxPool:
         _seccomp: bool = True,
         _python_layers: bool = True,
     ):
-        if not isinstance(workers, int) or workers < 1:
-            raise ParamsError(f"workers must be a positive integer, not {workers!r}")
-        if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
-            raise ParamsError(f"timeout_s must be in (0, 3600] seconds, not {timeout_s!r}")
-        if not isinstance(memory_mb, int) or memory_mb < 32:
-            raise ParamsError(
-                f"memory_mb must be an integer >= 32 (an idle worker uses ~25 MB of address "
-                f"space, ~90 MB once langdetect is loaded), not {memory_mb!r}"
-            )
-        if not isinstance(max_batch, int) or max_batch < 1:
-            raise ParamsError(f"max_batch must be a positive integer, not {max_batch!r}")
-        self.workers = workers
-        self.timeout_s = float(timeout_s)
-        self.memory_mb = memory_mb
+        settings = SandboxSettings(
+            workers=workers,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            max_batch=max_batch,
+            startup_timeout_s=startup_timeout_s,
+            allow_unsandboxed=allow_unsandboxed,
+            namespaces=namespaces,
+            exec_style=exec_style,  # type: ignore[arg-type]
+            spares=spares,
+            parallel=parallel,
+        )
+        self.settings = settings
+        self.workers = settings.workers
+        self.timeout_s = settings.timeout_s
+        self.memory_mb = settings.memory_mb
         self.allowed_imports = frozenset(allowed_imports)
-        self.max_batch = max_batch
-        self.startup_timeout_s = startup_timeout_s
-        self.allow_unsandboxed = bool(allow_unsandboxed)
-        self.namespaces = bool(namespaces)
+        self.max_batch = settings.max_batch
+        self.startup_timeout_s = settings.startup_timeout_s
+        self.allow_unsandboxed = settings.allow_unsandboxed
+        self.namespaces = settings.namespaces
         self.host_functions = dict(host_functions or {})
-        if exec_style not in ("verif_nb", "verif"):
-            raise ParamsError(f"exec_style must be 'verif_nb' or 'verif', not {exec_style!r}")
-        self.exec_style = exec_style
-        if not isinstance(spares, int) or not 1 <= spares <= 512:
-            raise ParamsError(f"spares must be an integer in [1, 512], not {spares!r}")
-        self.spares = spares
-        if not isinstance(parallel, int) or parallel < 1:
-            raise ParamsError(f"parallel must be a positive integer, not {parallel!r}")
-        self.parallel = parallel
+        self.exec_style = settings.exec_style
+        self.spares = settings.spares
+        self.parallel = settings.parallel
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)

@@ -243,10 +243,10 @@ def score_heldout(records: Sequence[Record], answers: Sequence[str], verifier: A
         0.5
     """
     from verif_nb.rewards.trl import reward_metrics
-    from verif_nb.verifier import Verifier
+    from verif_nb.verifier import Verifier, VerifierConfig
 
     own = verifier is None
-    verifier = verifier or Verifier(mode="rule")
+    verifier = verifier or Verifier(VerifierConfig(mode="rule"))
     try:
         results = verifier.verify_batch(list(zip(records, answers)))
     finally:
@@ -283,30 +283,33 @@ def compare_heldout(
     """
     import pandas as pd
 
+    from verif_nb.verifier import Verifier, VerifierConfig
+
     models = _model_table(models, after)
     records = list(records)[:limit] if limit is not None else list(records)
     if not records:
         raise ParamsError("no held-out records to evaluate; train with data.holdout > 0")
     table = []
-    for name, source in models.items():
-        model, tokenizer = load_policy(source)
-        answers = generate_answers(
-            model,
-            [r.prompt for r in records],
-            tokenizer,
-            max_new_tokens,
-            batch_size,
-            system_prompt,
-            desc=f"held-out {name}",
-        )
-        del model
-        if out_dir is not None:
-            target = Path(out_dir) / name
-            target.mkdir(parents=True, exist_ok=True)
-            with open(target / "heldout_responses.jsonl", "w", encoding="utf-8") as fh:
-                for r, a in zip(records, answers):
-                    fh.write(json.dumps({"id": r.id, "prompt": r.prompt, "response": a}, ensure_ascii=False) + "\n")
-        table.append({"model": name, **score_heldout(records, answers)})
+    with Verifier(VerifierConfig(mode="rule")) as verifier:  # one for every model row: one config, one sandbox
+        for name, source in models.items():
+            model, tokenizer = load_policy(source)
+            answers = generate_answers(
+                model,
+                [r.prompt for r in records],
+                tokenizer,
+                max_new_tokens,
+                batch_size,
+                system_prompt,
+                desc=f"held-out {name}",
+            )
+            del model
+            if out_dir is not None:
+                target = Path(out_dir) / name
+                target.mkdir(parents=True, exist_ok=True)
+                with open(target / "heldout_responses.jsonl", "w", encoding="utf-8") as fh:
+                    for r, a in zip(records, answers):
+                        fh.write(json.dumps({"id": r.id, "prompt": r.prompt, "response": a}, ensure_ascii=False) + "\n")
+            table.append({"model": name, **score_heldout(records, answers, verifier)})
     frame = pd.DataFrame(table).set_index("model")
     if out_dir is not None:
         frame.to_csv(Path(out_dir) / "heldout_compare.csv")

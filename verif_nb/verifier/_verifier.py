@@ -150,11 +150,14 @@ class Verifier:
         sandbox: SandboxPool | None = None,
         **overrides: Any,
     ):
-        base = config if config is not None else VerifierConfig()
         unknown = sorted(set(overrides) - set(VerifierConfig.field_types()))
         if unknown:
             raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(VerifierConfig.field_types())}")
-        self.config = base.replace(**overrides)
+        if config is None:
+            config = VerifierConfig(**overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config  # a config passed alone is used as it is (checked when it was built)
         self._judge_arg = judge if judge is not None else self.config.judge
         self._judge: JudgeClient | None = None
         self._sandbox = sandbox
