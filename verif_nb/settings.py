@@ -201,10 +201,11 @@ def show(value: Any) -> str:
 
     Example:
         >>> show("lots"), show(None), show("x" * 100)[-12:]
-        ("'lots' (str)", 'None (null)', "xxxxx' (str)")
+        ("'lots' (str)", 'null', "xxxxx' (str)")
     """
-    kind = "null" if value is None else type(value).__name__
-    return f"{_REPR.repr(value)} ({kind})"
+    if value is None:
+        return "null"
+    return f"{_REPR.repr(value)} ({type(value).__name__})"
 
 
 def _hint(annotation: Any, value: Any) -> str:

@@ -11,13 +11,18 @@ import argparse
 from typing import Any
 
 from verif_nb.model_eval._bench import BENCHMARKS
-from verif_nb.model_eval._generate import ENGINES
+from verif_nb.model_eval._generate import ENGINES, SamplingConfig
+from verif_nb.settings import add_options, from_options
+
+# SamplingConfig fields offered as options (--max-new-tokens, --samples, --temperature, --top-p, --seed)
+SAMPLING_FIELDS: tuple[str, ...] = ("seed", "samples", "temperature", "top_p", "max_new_tokens")
 
 
 def _bench(args: argparse.Namespace) -> int:
     from verif_nb.model_eval._run import run_eval
     from verif_nb.train.cli import _models
 
+    sampling = from_options(SamplingConfig, args, SAMPLING_FIELDS)  # checked before any model is loaded
     inputs = {
         name: path
         for name, path in (
@@ -37,11 +42,8 @@ def _bench(args: argparse.Namespace) -> int:
         _models(args.model),
         args.benchmarks,
         limit=args.limit,
-        seed=args.seed,
-        samples=args.samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
+        seed=sampling.seed,
+        sampling=sampling,
         batch_size=args.batch_size,
         engine=args.engine,
         inputs=inputs,
@@ -80,11 +82,7 @@ def register_bench(eval_subparsers: Any) -> None:
     bench.add_argument(
         "--limit", type=int, help="a seeded sample of N items per benchmark, the same for every model (default: all)"
     )
-    bench.add_argument("--seed", type=int, default=0, help="seed of the sample, the sampling and the bootstrap")
-    bench.add_argument("--samples", type=int, default=1, help="K responses per prompt; K > 1 adds pass@1..K rows")
-    bench.add_argument("--temperature", type=float, help="default: 0 (greedy) for one sample, 0.8 for K > 1")
-    bench.add_argument("--top-p", type=float, default=1.0)
-    bench.add_argument("--max-new-tokens", type=int, default=256)
+    add_options(bench, SamplingConfig(), SAMPLING_FIELDS)
     bench.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (transformers)")
     bench.add_argument(
         "--engine",

@@ -98,7 +98,7 @@ def _block_problems(
     unknown = sorted((k for k in values if k not in known and k not in reserved), key=str)
     if unknown:
         close = {u: difflib.get_close_matches(str(u), known, n=1) for u in unknown}
-        hints = [f"{u!r} -> {m[0]!r}" for u, m in close.items() if m]
+        hints = [f"{m[0]!r} for {u!r}" for u, m in close.items() if m]
         problems.append(
             (
                 block,
@@ -211,7 +211,7 @@ def load_params(
         >>> load_params({"grpo": {"lerning_rate": 1e-6}})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: grpo: unknown key(s) ['lerning_rate'] in 'grpo'; ... 'learning_rate'?)
+        verif_nb.errors.ParamsError: grpo: unknown key(s) ['lerning_rate'] in 'grpo'; ... 'learning_rate' for ...
     """
     where = None
     if isinstance(source, TrainParams):

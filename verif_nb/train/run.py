@@ -180,7 +180,7 @@ def run_grpo(
         >>> run_grpo({"grpo": {"max_stepz": 1}})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: grpo: unknown key(s) ['max_stepz'] in 'grpo'; ... 'max_steps'?)
+        verif_nb.errors.ParamsError: grpo: unknown key(s) ['max_stepz'] in 'grpo'; ... 'max_steps' for ...
     """
     import yaml
     from accelerate import PartialState

@@ -178,10 +178,11 @@ class Verifier:
                 )
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Verifier:
+    def from_params(cls, params: dict[str, Any], where: str | None = None) -> Verifier:
         """Build from a params dict: :class:`VerifierConfig` fields, ``judge`` a sub-dict of JudgeConfig fields.
 
-        A misspelt key, here or in ``judge``, raises ParamsError naming it.
+        A misspelt key or a bad value, here or in ``judge``, raises ParamsError naming it (and ``where``, the
+        file it came from).
 
         Example:
             >>> Verifier.from_params({"mode": "rule"}).config.mode
@@ -191,7 +192,7 @@ class Verifier:
             ...
             verif_nb.errors.ParamsError: unknown judge key(s) ['modle']; known: [...]
         """
-        return cls(VerifierConfig.from_dict(params))
+        return cls(VerifierConfig.from_dict(params, where=where))
 
     # ---- resources -------------------------------------------------------------------------------
 
