@@ -109,7 +109,7 @@ def accepts(annotation: Any) -> Accepts:
         return Accepts(frozenset(), args)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return Accepts(frozenset(), tuple(m.value for m in annotation))
-    simple = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str", dict: "dict"}
+    simple = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str", dict: "dict", Path: "path"}
     if annotation in simple:
         return Accepts(frozenset({simple[annotation]}))
     if origin is dict:

@@ -41,6 +41,7 @@ import collections.abc
 import contextvars
 import dataclasses
 import enum
+import pathlib
 import reprlib
 import types
 import typing
@@ -176,6 +177,7 @@ def describe_type(annotation: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     simple = {_NONE: "null", bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    simple[pathlib.Path] = "a path"
     if annotation in simple:
         return simple[annotation]
     if annotation in (Any, object):
@@ -242,7 +244,7 @@ def _for_pydantic(annotation: Any) -> Any:
         return Annotated[(_for_pydantic(args[0]), *annotation.__metadata__)]
     if origin in (Union, types.UnionType):
         return Union[tuple(_for_pydantic(a) for a in args)]  # noqa: UP007 - built from a tuple
-    if origin is Literal or annotation in (Any, _NONE, bool, int, float, str, list, dict, tuple):
+    if origin is Literal or annotation in (Any, _NONE, bool, int, float, str, list, dict, tuple, pathlib.Path):
         return annotation
     if origin in (list, set, frozenset, collections.abc.Sequence):
         return list[_for_pydantic(args[0])] if args else list

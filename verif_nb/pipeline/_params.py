@@ -15,10 +15,12 @@ A pipeline parameter file is YAML::
       03_grpo_training:
         train_params: params/train_ci.yaml
 
-Every key must be declared in the ``parameters`` cell of its target notebook (a shared key in at
-least one listed notebook), and its value must have the declared type: anything else is a
-:class:`~verif_nb.errors.ParamsError` before any notebook runs. ``figures_dir``, ``metrics_dir`` and
-``run_dir`` are set by the pipeline for each run and may not appear in the file.
+The top level is a typed schema (:class:`PipelineFile`). Every key must be declared in the ``parameters`` cell
+of its target notebook (a shared key in at least one listed notebook), and its value must be one the notebook
+accepts: for the project's notebooks their schema in :mod:`verif_nb.pipeline.notebooks` (type and range), for
+others the type the cell declares. Anything else is a :class:`~verif_nb.errors.ParamsError` before any notebook
+runs. ``figures_dir``, ``metrics_dir``, ``run_dir`` and ``interactive`` are set by the pipeline for each run and
+may not appear in the file.
 
 Example:
     >>> cell = "max_records = 20  # how many records\\nmodes = ['rule']  # verifier modes"
@@ -48,6 +50,7 @@ PARAMETERS_TAG = "parameters"
 # since no one can operate widgets in a batch run).
 INJECTED_KEYS: tuple[str, ...] = ("figures_dir", "metrics_dir", "run_dir", "interactive")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RUN_NAME_RULE = "1-64 letters, digits, '.', '-' or '_'"
 _TYPE_NAMES = {
     "str": str,
     "int": int,
@@ -124,7 +127,7 @@ class PipelineFile(Settings):
     def _check(self) -> list[tuple[str, str]]:
         problems = []
         if self.run_name is not None and not _RUN_NAME.match(self.run_name):
-            problems.append(("run_name", f"run_name {self.run_name!r} must be 1-64 letters, digits, '.', '-' or '_'"))
+            problems.append(("run_name", f"{self.run_name!r} is not a run name: {_RUN_NAME_RULE}"))
         self.notebooks = [n.removesuffix(".ipynb") for n in self.notebooks]
         self.overrides = {k.removesuffix(".ipynb"): v for k, v in self.overrides.items()}
         bad = [n for n in self.notebooks if not is_plain_name(n)]
@@ -308,19 +311,22 @@ def load_params(path: str | Path) -> PipelineParams:
     raw = read_yaml(path, "parameter file")
     if not isinstance(raw, dict):
         raise ParamsError(f"expected a mapping with keys {sorted(TOP_LEVEL_KEYS)}", where=where)
-    problems = [
-        f"unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})"
+    # (key path, text) of every problem, reported together
+    problems: list[tuple[str | None, str]] = [
+        (None, f"unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})")
         for key in raw
         if key not in TOP_LEVEL_KEYS
     ]
     try:
         top = PipelineFile.from_dict({k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and v is not None})
     except ParamsError as err:
-        raise ParamsError("; ".join([str(err), *problems]), where=where) from None
+        raise ParamsError.of([*err.problems, *problems], where=where) from None
     try:
         notebooks_dir = (path.parent / top.notebooks_dir).resolve()
     except (UnicodeError, ValueError, OSError) as err:  # e.g. a lone surrogate, a NUL byte
-        raise ParamsError(f"'notebooks_dir' is not a usable path ({type(err).__name__}: {err})", where=where) from None
+        raise ParamsError(
+            f"not a usable path ({type(err).__name__}: {err})", where=where, key="notebooks_dir"
+        ) from None
     notebooks = top.notebooks
     params = PipelineParams(
         path=path,
@@ -332,13 +338,15 @@ def load_params(path: str | Path) -> PipelineParams:
         overrides=dict(top.overrides),
         raw=raw,
     )
-    if not _RUN_NAME.match(params.run_name):
-        problems.append(f"run_name {params.run_name!r} must be 1-64 letters, digits, '.', '-' or '_'")
+    if top.run_name is None and not _RUN_NAME.match(params.run_name):
+        problems.append(
+            ("run_name", f"none given, and the file's name {params.run_name!r} is not a run name: {_RUN_NAME_RULE}")
+        )
     for name in notebooks:
         try:
             params.declared[name] = notebook_parameters(params.notebook_path(name))
         except ParamsError as err:
-            problems.append(str(err))
+            problems.append((None, str(err)))
 
     def value_problem(key: str, value: Any, notebook: str) -> str | None:
         schema = NOTEBOOK_PARAMS.get(notebook)
@@ -350,11 +358,11 @@ def load_params(path: str | Path) -> PipelineParams:
 
     for key, value in params.parameters.items():
         if key in INJECTED_KEYS:
-            problems.append(f"parameters.{key}: set by the pipeline for each run; remove it")
+            problems.append((f"parameters.{key}", "set by the pipeline for each run; remove it"))
             continue
         targets = [n for n in notebooks if key in params.declared.get(n, {})]
         if not targets and all(n in params.declared for n in notebooks):
-            problems.append(f"parameters.{key}: no listed notebook declares it in its parameters cell")
+            problems.append((f"parameters.{key}", "no listed notebook declares it in its parameters cell"))
         refused: dict[str, list[str]] = {}  # one line per problem, naming every notebook that refuses the value
         for n in targets:
             problem = value_problem(key, value, n)
@@ -362,26 +370,26 @@ def load_params(path: str | Path) -> PipelineParams:
                 refused.setdefault(problem, []).append(n)
         for problem, names in refused.items():
             problems.append(
-                f"parameters.{key}: {problem}" + ("" if problem.startswith(key) else f" ({', '.join(names)})")
+                (f"parameters.{key}", problem + ("" if problem.startswith(key) else f" ({', '.join(names)})"))
             )
     for name, keys in params.overrides.items():
         if name not in notebooks:
-            problems.append(f"overrides.{name}: not in 'notebooks' ({', '.join(notebooks)})")
+            problems.append((f"overrides.{name}", f"not in 'notebooks' ({', '.join(notebooks)})"))
             continue
         declared = params.declared.get(name)
         if declared is None:
             continue
         for key, value in keys.items():
             if key in INJECTED_KEYS:
-                problems.append(f"overrides.{name}.{key}: set by the pipeline for each run; remove it")
+                problems.append((f"overrides.{name}.{key}", "set by the pipeline for each run; remove it"))
             elif key not in declared:
                 problems.append(
-                    f"overrides.{name}.{key}: {name} does not declare it (declared: {', '.join(sorted(declared))})"
+                    (f"overrides.{name}.{key}", f"{name} does not declare it (declared: {', '.join(sorted(declared))})")
                 )
             else:
                 problem = value_problem(key, value, name)
                 if problem is not None:
-                    problems.append(f"overrides.{name}.{key}: {problem}")
+                    problems.append((f"overrides.{name}.{key}", problem))
     if not problems:  # every value has its type: what each notebook checks beyond values, before anything runs
         for name in notebooks:
             schema = NOTEBOOK_PARAMS.get(name)
@@ -389,9 +397,9 @@ def load_params(path: str | Path) -> PipelineParams:
                 continue
             given = {k: v for k, v in params.parameters_for(name).items() if k in schema.field_types()}
             try:
-                problems += [f"{name}.{text}" for text in schema.from_dict(given, path=name).preflight()]
+                problems += [(f"{name}.{key}", text) for key, text in schema.from_dict(given, path=name).preflight()]
             except ParamsError as err:
-                problems.append(str(err))
+                problems += err.problems
     if problems:
-        raise ParamsError("; ".join(problems), where=where)
+        raise ParamsError.of(problems, where=where)
     return params

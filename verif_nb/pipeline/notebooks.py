@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from verif_nb.data._load import DataFormat
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from verif_nb.train.params import TrainParams
 
 Benchmark = Literal["ifeval", "ifbench", "gsm8k"]
+# figures_dir and metrics_dir: text in a parameter file; a Path once the notebook has resolved them, so running its
+# first code cell again in a live kernel checks cleanly
+Folder = str | Path
 
 _FIGURES = "figures (PNG + SVG); set per run by the pipeline"
 _METRICS = "metrics (JSON/CSV); set per run by the pipeline"
@@ -44,9 +48,9 @@ class NotebookParams(Settings):
     """Base of the notebooks' schemas (each also declares ``figures_dir`` and ``metrics_dir``, set by the pipeline
     for every run)."""
 
-    def preflight(self) -> list[str]:
-        """Checks that need more than the values (a file they name), run by the pipeline before any notebook;
-        each problem one line."""
+    def preflight(self) -> list[tuple[str, str]]:
+        """Checks that need more than the values (a file they name), run by the pipeline before any notebook:
+        ``(field, problem)`` pairs."""
         return []
 
 
@@ -84,8 +88,8 @@ class DatasetInspectionParams(NotebookParams):
     judge_cache_dir: str = option(
         "outputs/judge_cache", "playground: judge answers cached here, so a repeated question costs no call"
     )
-    figures_dir: str = option("outputs/interactive/figures/01_dataset_inspection", _FIGURES)
-    metrics_dir: str = option("outputs/interactive/metrics/01_dataset_inspection", _METRICS)
+    figures_dir: Folder = option("outputs/interactive/figures/01_dataset_inspection", _FIGURES)
+    metrics_dir: Folder = option("outputs/interactive/metrics/01_dataset_inspection", _METRICS)
 
 
 @dataclass
@@ -139,8 +143,8 @@ class VerifierAblationParams(NotebookParams):
         40, "IFEval hard-constraint cases asked of the judge, balanced; 0 skips calibration"
     )
     probe_records: NonNegativeInt = option(8, "records used for the reward-hacking probes; 0 skips them")
-    figures_dir: str = option("outputs/interactive/figures/02_verifier_ablation", _FIGURES)
-    metrics_dir: str = option("outputs/interactive/metrics/02_verifier_ablation", _METRICS)
+    figures_dir: Folder = option("outputs/interactive/figures/02_verifier_ablation", _FIGURES)
+    metrics_dir: Folder = option("outputs/interactive/metrics/02_verifier_ablation", _METRICS)
 
     def verifier_config(self, mode: Mode, judge: JudgeConfig | None) -> VerifierConfig:
         """The verifier of one compared mode, from these parameters (rule mode gets no judge).
@@ -195,8 +199,8 @@ class GrpoTrainingParams(NotebookParams):
         "",
         "the pipeline's run folder; training goes to run_dir/training. Empty: a new outputs/training-<time>",
     )
-    figures_dir: str = option("outputs/interactive/figures/03_grpo_training", _FIGURES)
-    metrics_dir: str = option("outputs/interactive/metrics/03_grpo_training", _METRICS)
+    figures_dir: Folder = option("outputs/interactive/figures/03_grpo_training", _FIGURES)
+    metrics_dir: Folder = option("outputs/interactive/metrics/03_grpo_training", _METRICS)
 
     def training_overrides(self) -> dict[str, Any]:
         """What this notebook changes in the preset: ``grpo.max_steps`` and ``model.source`` when set.
@@ -225,13 +229,14 @@ class GrpoTrainingParams(NotebookParams):
 
         return load_params(project_path(self.train_params), self.training_overrides())
 
-    def preflight(self) -> list[str]:
+    def preflight(self) -> list[tuple[str, str]]:
+        """The training preset, read and checked (its problems name the preset's file and keys)."""
         from verif_nb.errors import ParamsError
 
         try:
             self.training_params()
         except ParamsError as err:
-            return [f"train_params: {err}"]
+            return [("train_params", str(err))]
         return []
 
 
@@ -249,8 +254,8 @@ class ResultsReportParams(NotebookParams):
     interactive: bool = option(
         True, "live kernel: pick two runs to compare as widgets; a pipeline run sets False (static view)"
     )
-    figures_dir: str = option("outputs/interactive/figures/04_results_report", _FIGURES)
-    metrics_dir: str = option("outputs/interactive/metrics/04_results_report", _METRICS)
+    figures_dir: Folder = option("outputs/interactive/figures/04_results_report", _FIGURES)
+    metrics_dir: Folder = option("outputs/interactive/metrics/04_results_report", _METRICS)
 
 
 NOTEBOOK_PARAMS: dict[str, type[NotebookParams]] = {
