@@ -9,7 +9,10 @@ A params file (YAML) or dict has these top-level keys, and no others:
 ``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields (``judge:`` holds JudgeConfig fields)
 ``grpo``      ``trl.GRPOConfig`` fields (``output_dir`` is set by the run)
 
-Unknown keys, at any level, raise :class:`~verif_nb.errors.ParamsError` before anything runs.
+Unknown keys and values of the wrong type or out of range, at any level (``grpo:`` and ``lora:`` checked against
+``GRPOConfig``'s and ``LoraConfig``'s own annotations), raise one :class:`~verif_nb.errors.ParamsError` line naming
+the file and the key path before anything runs. :func:`load_params` is the edge: the :class:`TrainParams` it
+returns is passed on as it is (``run_grpo``, the notebooks), never re-read or checked again.
 
 Example:
     >>> p = load_params({"run_name": "t", "model": {"source": "tiny"}, "grpo": {"max_steps": 2}})
