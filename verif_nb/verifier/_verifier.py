@@ -190,7 +190,7 @@ class Verifier:
             >>> Verifier.from_params({"mode": "llm", "judge": {"modle": "m"}})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            verif_nb.errors.ParamsError: unknown judge key(s) ['modle']; known: [...]
+            verif_nb.errors.ParamsError: verifier.judge: unknown judge key(s) ['modle']; known: [...]
         """
         return cls(VerifierConfig.from_dict(params, where=where))
 
