@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 import verif_nb.settings as config_settings
 from verif_nb.errors import ParamsError
+from verif_nb.evaluation._generate import SamplingConfig
 from verif_nb.judge import JudgeConfig
-from verif_nb.model_eval._generate import SamplingConfig
 from verif_nb.pipeline import notebook_parameters
 from verif_nb.pipeline._params import PipelineFile
 from verif_nb.pipeline.notebooks import NOTEBOOK_PARAMS
@@ -376,7 +376,7 @@ def test_every_notebook_has_a_schema():
 
 
 def test_the_pipeline_checks_notebook_values_and_the_training_preset(tmp_path):
-    from verif_nb.pipeline import load_params as load_pipeline
+    from verif_nb.pipeline import load_pipeline_params as load_pipeline
 
     bad_preset = tmp_path / "train.yaml"
     bad_preset.write_text(yaml.safe_dump({"grpo": {"max_steps": "ten"}}))

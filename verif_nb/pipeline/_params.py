@@ -294,7 +294,7 @@ def _type_error(key: str, value: Any, param: NotebookParameter, notebook: str) -
     )
 
 
-def load_params(path: str | Path) -> PipelineParams:
+def load_pipeline_params(path: str | Path) -> PipelineParams:
     """Read and validate a pipeline parameter file against the notebooks it names.
 
     Raises :class:`ParamsError` naming every problem: unknown top-level keys, values of the wrong type, missing
@@ -303,7 +303,7 @@ def load_params(path: str | Path) -> PipelineParams:
     before anything runs (notebook 03: its training preset, read and validated).
 
     Example:
-        >>> load_params("params/ci.yaml").notebooks[0]  # doctest: +SKIP
+        >>> load_pipeline_params("params/ci.yaml").notebooks[0]  # doctest: +SKIP
         '01_dataset_inspection'
     """
     path = Path(path)

@@ -2,7 +2,7 @@
 cell (name, default, and the cell's comment as help; ``tests/test_notebooks.py`` holds them equal).
 
 The pipeline checks a parameter file's values for a notebook against its schema before anything runs
-(:func:`verif_nb.pipeline.load_params`), and each notebook builds its schema object from its own variables in
+(:func:`verif_nb.pipeline.load_pipeline_params`), and each notebook builds its schema object from its own variables in
 its first code cell, so a value edited by hand in JupyterLab is checked the same way::
 
     p = GrpoTrainingParams.from_namespace(globals(), where="parameters cell")
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from verif_nb.data._load import DataFormat
 from verif_nb.data._verinstruct import Untagged
+from verif_nb.files import project_path
 from verif_nb.judge.config import JudgeConfig, JudgeKind, JudgePreset
 from verif_nb.settings import Count, NonNegativeInt, Settings, UnitInterval, option
 from verif_nb.verifier.config import (
@@ -224,8 +225,7 @@ class GrpoTrainingParams(NotebookParams):
             >>> GrpoTrainingParams(train_params="params/train_ci.yaml").training_params().model.source  # doctest: +SKIP
             'tiny'
         """
-        from verif_nb.report.metrics import project_path
-        from verif_nb.train.params import load_params
+        from verif_nb.train.params import load_params  # here: the training stack is imported only when used
 
         return load_params(project_path(self.train_params), self.training_overrides())
 
