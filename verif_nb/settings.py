@@ -392,6 +392,8 @@ class Settings:
         token = _PLACE.set((cls, where, path))
         try:
             return cls(**values)
+        except TypeError as err:  # a required field missing: the dataclass itself refuses
+            raise ParamsError(str(err), where=where, key=path or None) from None
         finally:
             _PLACE.reset(token)
 
