@@ -72,7 +72,12 @@ def all_settings_classes() -> set[type]:
             if sub not in found:
                 found.add(sub)
                 todo.append(sub)
-    return {c for c in found if c.__module__.startswith("verif_nb.") and dataclasses.is_dataclass(c)}
+    # classes of the package's modules (a doctest's example class lives in the doctest's namespace, not the module's)
+    return {
+        c
+        for c in found
+        if dataclasses.is_dataclass(c) and getattr(sys.modules.get(c.__module__), c.__name__, None) is c
+    }
 
 
 def test_every_config_of_the_package_is_walked_by_the_property():
