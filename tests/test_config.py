@@ -76,7 +76,9 @@ def all_settings_classes() -> set[type]:
     return {
         c
         for c in found
-        if dataclasses.is_dataclass(c) and getattr(sys.modules.get(c.__module__), c.__name__, None) is c
+        if c.__module__.startswith("verif_nb.")
+        and dataclasses.is_dataclass(c)
+        and getattr(sys.modules.get(c.__module__), c.__name__, None) is c
     }
 
 
