@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.setup-done
 EXTRAS := train,judge,notebooks,ifbench,test
 LINTED := verif_nb tests benchmarks scripts
 
-.PHONY: setup lint test test-fast demo lab kernel verl-venv clean
+.PHONY: setup lint test test-fast demo lab kernel verl-venv reference-venv clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -44,5 +44,9 @@ kernel: setup
 verl-venv:
 	PYTHON=$(PYTHON) scripts/make_verl_venv.sh
 
+# VerIF's original reward code in its own venv (.venv-verif-ref/: the pinned openai SDK); the differential test uses it
+reference-venv:
+	PYTHON=$(PYTHON) scripts/make_reference_venv.sh
+
 clean:
-	rm -rf $(VENV) .venv-verl build *.egg-info
+	rm -rf $(VENV) .venv-verl .venv-verif-ref build *.egg-info

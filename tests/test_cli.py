@@ -98,15 +98,17 @@ def test_verify_options_are_generated_from_the_config_fields():
 
     from verif_nb.judge import JudgeConfig
     from verif_nb.judge.cli import judge_config_from_args
-    from verif_nb.settings import from_options
     from verif_nb.verifier import VerifierConfig
-    from verif_nb.verifier.cli import VERIFIER_FIELDS
+    from verif_nb.verifier.cli import verify_config
 
     base = ["verify", "--data", "d", "--responses", "r", "--out", "o"]
     args = build_parser().parse_args(base)
     # no options given: exactly the configs' own defaults (rule mode for the command), nothing copied by hand
     assert judge_config_from_args(args) == JudgeConfig()
-    assert from_options(VerifierConfig, args, VERIFIER_FIELDS) == VerifierConfig(mode="rule")
+    assert verify_config(args) == VerifierConfig(mode="rule")
+    # --profile reference alone is VerIF's reward: hybrid, the product (issue 20, item 6)
+    reference = verify_config(build_parser().parse_args([*base, "--profile", "reference"]))
+    assert (reference.mode, reference.combine) == ("hybrid", "product")
     actions = _command(("verify",))._actions
     offered = {
         a.dest.removeprefix("judge_") for a in actions if a.dest.startswith("judge_") and a.dest != "judge_granularity"
@@ -117,5 +119,5 @@ def test_verify_options_are_generated_from_the_config_fields():
     )
     cfg = judge_config_from_args(args)
     assert (cfg.timeout_s, cfg.cache_dir, cfg.logprobs) == (7.0, "c", True)
-    verifier = from_options(VerifierConfig, args, VERIFIER_FIELDS)
+    verifier = verify_config(args)
     assert (verifier.sandbox_timeout_s, verifier.strip_think) == (3.0, False)

@@ -20,8 +20,10 @@ from verif_nb.records import Constraint, LabelledResponse, Record
 from verif_nb.sandbox import DEFAULT_ALLOWED_IMPORTS
 from verif_nb.sandbox import validate_code as screen_code
 
-# "verif" reads every tag as VerIF's reward does: "[llm]" / "[rule]" anywhere in the name (case-sensitive,
-# [llm] first), anything else dropped; the reference profile loads data this way.
+# "verif" reads a row as VerIF's reward does: "[llm]" / "[rule]" anywhere in the name (case-sensitive, [llm]
+# first), anything else dropped; checkers and functions zipped (the shorter list wins), an empty checker list and an
+# empty prompt accepted, dataset code kept as written (the if_prompts.py prelude included: its `import sys` reaches
+# the rule's globals there). The reference profile loads data this way.
 Untagged = Literal["error", "rule", "llm", "drop", "verif"]
 UNTAGGED_POLICIES: tuple[str, ...] = typing.get_args(Untagged)
 LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
@@ -73,15 +75,18 @@ def require_id(row: dict[str, Any], name: str, raw: RawRow) -> str:
     return str(value)
 
 
-def require_str(row: dict[str, Any], name: str, raw: RawRow, *, label: str | None = None) -> str:
-    """``row[name]`` as a non-empty string, or a DataError naming ``label`` (default: ``name``)."""
+def require_str(
+    row: dict[str, Any], name: str, raw: RawRow, *, label: str | None = None, allow_blank: bool = False
+) -> str:
+    """``row[name]`` as a non-empty string (any string with ``allow_blank``), or a DataError naming ``label``
+    (default: ``name``)."""
     label = label or name
     if name not in row or row[name] is None:
         raise DataError(raw.path, raw.line, label, "missing")
     value = row[name]
     if not isinstance(value, str):
         raise DataError(raw.path, raw.line, label, f"expected a string, got {type(value).__name__}")
-    if not value.strip():
+    if not value.strip() and not allow_blank:
         raise DataError(raw.path, raw.line, label, "empty")
     return value
 
@@ -234,6 +239,12 @@ def build_constraints(
     ``builtin`` (verl rows written by :func:`export_verl`) marks positions that are built-in checkers,
     turned into constraints by ``builtin_check``.
     """
+    verif = untagged == "verif"
+    if verif and len(checkers) != len(functions):
+        counts_zip = abs(len(checkers) - len(functions))  # the original zips: the longer list's tail is ignored
+        checkers, functions = checkers[: len(functions)], functions[: len(checkers)]
+    else:
+        counts_zip = 0
     if len(checkers) != len(functions):
         raise DataError(
             raw.path,
@@ -242,13 +253,16 @@ def build_constraints(
             f"has {len(functions)} entries but {prefix}checkers has {len(checkers)}; they must be aligned "
             "(one function per checker)",
         )
-    if not checkers:
+    if not checkers and not verif:
         raise DataError(raw.path, raw.line, f"{prefix}checkers", "empty; a record needs at least one constraint")
     counts: Counter = Counter()
+    if counts_zip:
+        counts["unpaired_entries_ignored_as_verif_does"] += counts_zip
     out: list[Constraint] = []
     kept: list[int] = []
     for i, (name, code) in enumerate(zip(checkers, functions)):
-        code = strip_verif_prelude(code)
+        if not verif:
+            code = strip_verif_prelude(code)
         tag, bare = split_tag(name)
         if untagged == "verif":
             tag = "llm" if "[llm]" in name else "rule" if "[rule]" in name else None
@@ -352,7 +366,8 @@ def parse_verinstruct(raw: RawRow, *, untagged: str, **_: Any) -> tuple[Record, 
     """One VerInstruct row (plus the optional ``responses`` field) as a Record and the counts it adds."""
     row = raw.row
     rid = require_id(row, "id", raw)
-    prompt = require_str(row, "prompt", raw)
+    # VerIF scores a row with an empty or blank prompt; verif-nb's default refuses it
+    prompt = require_str(row, "prompt", raw, allow_blank=untagged == "verif")
     checkers = require_str_list(row, "checkers", raw)
     functions = require_str_list(row, "functions", raw)
     constraints, kept, counts = build_constraints(checkers, functions, raw, untagged=untagged)

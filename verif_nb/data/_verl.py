@@ -67,7 +67,7 @@ def parse_verl(raw: RawRow, *, untagged: str, unknown_checkers: str, **_: Any) -
             "missing" if data_source is None else f"expected a non-empty string, got {data_source!r}",
         )
     prompt, messages = _user_prompt(row.get("prompt"), raw)
-    if not prompt.strip():
+    if not prompt.strip() and untagged != "verif":  # VerIF scores it
         raise DataError(raw.path, raw.line, "prompt", "the user message is empty")
     reward_model = row.get("reward_model")
     if not isinstance(reward_model, dict):

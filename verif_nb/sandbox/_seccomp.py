@@ -10,19 +10,18 @@ truncate or append flag (``openat2``, whose flags the filter cannot see, is refu
 ``rename``, ``chmod``, ``chown``, ``mkdir``, ``link``, ``mount``, ``ioctl`` (no terminal injection), no
 ``io_uring``, ``bpf``, ``userfaultfd``, ``setns``/``unshare``. libseccomp sets ``no_new_privs`` when it loads.
 
-The filter is built once in the zygote (``prepare``) and each child only loads it (``install``): libseccomp
-then compiles it to BPF in the child, ~0.2 ms.
+The filter is built and compiled to a BPF program once, in the zygote (``bpf_program``); each child loads the
+program with one ``prctl(PR_SET_SECCOMP)`` after ``PR_SET_NO_NEW_PRIVS`` (``_worker._Filter``), instead of
+having libseccomp compile it again in every child.
 
-Example (inside a throw-away child; the filter cannot be removed once loaded)::
+Example (in the zygote; the filter cannot be removed once a process has loaded it)::
 
-    seccomp = _load_sibling("_seccomp"); seccomp.prepare(); seccomp.install()
+    program = _load_sibling("_seccomp").bpf_program()  # bytes: 8 per BPF instruction
 """
 
 from __future__ import annotations
 
 import os
-
-_filter = None
 
 ALLOWED = (
     # memory
@@ -108,9 +107,16 @@ ALLOWED = (
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def prepare() -> None:
-    """Builds the filter in the zygote (pyseccomp opens libseccomp), so a child only loads it."""
-    global _filter
+class _Descriptor:
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def bpf_program() -> bytes:
+    """The allow-list compiled to a BPF program (libseccomp through pyseccomp), ready for ``PR_SET_SECCOMP``."""
     import pyseccomp as sc
 
     rules = sc.SyscallFilter(sc.ERRNO(1))  # everything not allowed below fails with EPERM
@@ -126,9 +132,16 @@ def prepare() -> None:
     except (OSError, ValueError):
         pass  # no open(2) on this architecture
     rules.add_rule(sc.ALLOW, "prlimit64", sc.Arg(2, sc.EQ, 0))  # read a limit, never set one
-    _filter = rules
-
-
-def install() -> None:
-    """Loads the prepared filter into the calling process, irrevocably."""
-    _filter.load()
+    memory = os.memfd_create("seccomp-bpf")  # libseccomp writes the program to a descriptor
+    try:
+        rules.export_bpf(_Descriptor(memory))
+        os.lseek(memory, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(memory, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(memory)
+    program = b"".join(chunks)
+    if not program or len(program) % 8:
+        raise OSError("libseccomp exported no BPF program")
+    return program

@@ -1,42 +1,28 @@
 """The sandbox worker: a clean, pre-imported zygote that forks one locked-down child per checker function.
 
-Started by :class:`SandboxPool` as ``python -I -B -X utf8 _worker.py CONFIG`` with an empty environment (inside
-bubblewrap's namespaces where the host allows, see ``_isolation.py``). The zygote itself never runs dataset code:
-it imports the allowed modules once, then forks children ahead of their jobs, as many as the parent asks for, and
-passes each one's socket to the parent. Every job (one function and the responses it must check) runs in its own
-child. The child, before it reads a byte of the function:
+Started by :class:`SandboxPool` as ``python -I -B -X utf8 _worker.py CONFIG`` with an almost empty environment
+(inside bubblewrap's namespaces where the host allows, see ``_isolation.py``). The zygote itself never runs or
+parses dataset code: it imports the allowed modules once, then forks children ahead of their jobs, as many as
+the parent asks for, and passes each one's socket (and a pidfd, so the parent can stop, continue and kill it
+directly) to the parent. Every job (one function and the responses it must check) runs in its own child. The
+child, before it reads a byte of the function:
 
 1. closes every file descriptor but its socket to the parent (stdio is /dev/null);
-2. sets resource limits (address space, no file writes, no processes, few descriptors, CPU);
+2. sets resource limits (address space, CPU seconds, no file writes, no processes, few descriptors);
 3. drops to uid/gid 65534 when the zygote runs as root (bubblewrap mode), losing every capability;
-4. loads a seccomp-bpf allow-list (``_seccomp.py``; ``no_new_privs`` is set by libseccomp), after which the
-   kernel refuses process creation, sockets, ptrace, signals to other processes, opening files for writing,
-   unlink/rename/chmod/mkdir and every other system call a verdict does not need;
-5. arms a PEP 578 audit hook and runs the code with restricted builtins and the static screen of
-   ``_policy.py`` (defence in depth: the kernel layers above are the boundary).
+4. loads a seccomp-bpf allow-list (``_seccomp.py``, compiled to BPF once in the zygote; ``no_new_privs`` set
+   first), after which the kernel refuses process creation, sockets, ptrace, signals to other processes,
+   opening files for writing, unlink/rename/chmod/mkdir and every other system call a verdict does not need.
 
-It then checks each response and streams one record per verdict to the parent, closes its socket and waits for
-the zygote's SIGKILL (sent once the parent's batch is over, so a child's exit costs nothing inside a reward
-burst). A child never sees another function's state, so a row can only ever lie about its own constraint. The
-parent keeps all time: it has a job's child killed (through the zygote) or the whole worker when its own clock
-says so.
+It then parses (and with the Python layers on, screens) and compiles the function itself, under its own limits
+and the parent's clock, unless the parent sent a compile of its own; with the Python layers on it arms a PEP 578
+audit hook and runs the code with restricted builtins and imports (defence in depth: the kernel layers above are
+the boundary). It checks each response, streams its records to the parent, closes its socket and waits; the
+parent stops it at once (SIGSTOP through its pidfd) and has it killed once the batch is over, or at once if it
+kept memory. A child never sees another function's state, so a row can only ever lie about its own constraint.
+The parent keeps all time: it has a job's child killed, or the whole worker, when its own clock says so.
 
-Wire format (the parent trusts none of the children's bytes, and none of the zygote's beyond its frames):
-
-* parent -> zygote, over the Unix socket that is the zygote's stdin: 4-byte big-endian length + JSON
-  ``{"op": "fork", "n": N, "prefault": bool}``, ``{"op": "kill", "children": [ids]}`` or ``{"op": "warm",
-  "names": [...]}``;
-* zygote -> parent: 1 kind byte + 4-byte length + payload. ``R`` ready (JSON); ``C`` a new child (id and pid,
-  u32 each), with the parent's end of the child's socket pair attached (SCM_RIGHTS), after which the zygote
-  keeps no descriptor of it; ``X`` a child exited (JSON status); ``W`` library data loaded (JSON, the id of
-  the first child forked after it);
-* parent -> child, on its socket: 4-byte length + a binary job (``encode_job``: the function's source and
-  its compiled code, screened by the parent, the distinct strings, the index pairs), later 4-byte length + JSON
-  ``{"ok": value}`` or ``{"error": text}`` answering a host call;
-* child -> parent: ``\\x01`` defined; ``\\x02`` + index (u32) + status (u8: 0 False, 1 True, 2 None) + the
-  check's time in microseconds (u32, the definition's included in the first) + error length (u16) + UTF-8
-  error; ``\\x03`` + length (u32) + JSON ``[name, [args]]`` host call. Verdicts are sent together (see
-  FLUSH_S) unless the job says ``"careful": true``.
+The records exchanged are defined once, in ``_wire.py``.
 
 Example (what the pool does, by hand)::
 
@@ -53,27 +39,23 @@ import gc
 import importlib
 import importlib.util
 import json
+import keyword
 import marshal
 import os
 import resource
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 import types
 
-HEADER = struct.Struct(">I")
-ZFRAME = struct.Struct(">cI")  # zygote -> parent: kind, payload length
-RESULT = struct.Struct(">BIBIH")  # child record: type 2, task index, status, microseconds, error length
 FLUSH_S = 0.05  # a child sends its verdicts in one write per this much time (at once when told to be careful)
-REC_DEFINED, REC_RESULT, REC_CALL = 1, 2, 3
 MAX_ERROR_CHARS = 300
 HEADROOM_BYTES = 16 << 20  # address space a check needs at least, beyond the idle worker's
 CHECK_FILENAME = "<check_following>"
 NOBODY = 65534
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
 
 # Builtins a checker gets, by allow-list (new builtins in later Pythons stay out until reviewed).
 SAFE_BUILTIN_NAMES = (
@@ -267,10 +249,13 @@ def _load_punkt() -> None:
     punkt.sent_tokenize("Warm up, Mr. Smith. Done.", "english")
 
 
+def _load_numpy() -> None:
+    import numpy  # noqa: F401  (only where the caller allows it: the reference profile runs code as written)
+
+
 # (substring of the code that triggers it, loader): library data the zygote loads once, before forking the
 # first child that needs it, so children inherit it instead of paying for it inside their time limit.
-WARM_UPS = (("langdetect", _load_langdetect), ("punkt", _load_punkt))
-WARM_UP_NAMES = tuple(name for name, _ in WARM_UPS)
+WARM_UPS = (("langdetect", _load_langdetect), ("punkt", _load_punkt), ("numpy", _load_numpy))
 
 
 class _CheckTimeout(BaseException):
@@ -307,28 +292,55 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _send(channel: socket.socket, kind: bytes, payload: bytes) -> None:
-    channel.sendall(ZFRAME.pack(kind, len(payload)) + payload)
-
-
 def _load_sibling(name: str):
     """Loads a module from beside this file (the worker runs with -I: the package is not importable)."""
+    found = sys.modules.get(f"_sandbox{name}")
+    if found is not None:
+        return found
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"_sandbox{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
 
-def _vm_size_bytes() -> int:
+wire = _load_sibling("_wire")
+assert tuple(name for name, _ in WARM_UPS) == wire.WARM_UP_NAMES
+
+
+def _statm_pages(index: int) -> int:
     try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[index])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _dataclass_fields_are_names(frame) -> bool:
+    """Whether the class ``dataclasses`` is generating code for has only plain identifiers as field names.
+
+    ``dataclasses`` pastes field names into the source it compiles, and a class made by ``type(name, bases,
+    namespace)`` can carry any string (or a ``str`` subclass with its own ``__str__``) as an annotation key.
+    """
+    while frame is not None:
+        if frame.f_code.co_name == "_process_class" and frame.f_code.co_filename == _DATACLASSES_FILE:
+            cls = frame.f_locals.get("cls")
+            annotations = cls.__dict__.get("__annotations__", {}) if isinstance(cls, type) else None
+            return isinstance(annotations, dict) and all(
+                type(name) is str
+                and name.isidentifier()
+                and not keyword.iskeyword(name)
+                and not (name.startswith("__") and name.endswith("__"))
+                for name in annotations
+            )
+        frame = frame.f_back
+    return False
+
+
+_DATACLASSES_FILE = sys.modules["dataclasses"].__file__  # loaded with _wire
+_COLLECTIONS_FILE = sys.modules["collections"].__file__
+_IMPORT_FILE = "<frozen importlib._bootstrap_external>"
 
 
 def _make_audit_hook(read_roots: tuple[str, ...]):
@@ -336,6 +348,7 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
     realpath = os.path.realpath
     blocked, prefixes, blocked_imports = BLOCKED_EVENTS, BLOCKED_EVENT_PREFIXES, BLOCKED_IMPORTS
     write_flags = WRITE_FLAGS
+    getframe = sys._getframe
     armed = [False]
 
     def readable(path) -> bool:
@@ -348,6 +361,18 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
         full = realpath(path)
         return any(full == root or full.startswith(root + os.sep) for root in read_roots)
 
+    def compile_allowed(filename) -> bool:
+        """A string becomes code only where its text cannot come from dataset code (class 1 of issue 19)."""
+        caller = getframe(2).f_code  # 0: this function, 1: the hook, 2: the Python frame calling compile()
+        where = caller.co_filename
+        if where == _IMPORT_FILE:  # a module without bytecode, imported from the Python installation
+            return isinstance(filename, str) and filename.endswith(".py") and readable(filename)
+        if where == _COLLECTIONS_FILE and caller.co_name == "namedtuple":
+            return True  # namedtuple checks that every name is an identifier before it pastes it in
+        if where == _DATACLASSES_FILE:
+            return _dataclass_fields_are_names(getframe(2))
+        return False  # typing's forward references, eval/exec anywhere, inspect, six.exec_...
+
     def hook(event, args):
         if not armed[0]:
             return
@@ -359,6 +384,9 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
                 raise PermissionError("sandbox: writing files is not allowed")
             if not readable(path):
                 raise PermissionError("sandbox: reading files outside the Python installation is not allowed")
+        elif event == "compile":
+            if not compile_allowed(args[1]):
+                raise PermissionError("sandbox: turning a string into code is not allowed")
         elif event in ("os.listdir", "os.scandir"):
             if not readable(args[0]):
                 raise PermissionError(f"sandbox: {event} outside the Python installation is not allowed")
@@ -374,31 +402,49 @@ def _make_audit_hook(read_roots: tuple[str, ...]):
 
 
 class _HostCalls:
-    """The child's side of host calls: a request on its socket to the parent, the answer back on it."""
+    """The child's side of host calls: a request on its socket to the parent, the answer back on it.
+
+    The check's own alarm pauses while the parent answers, as the parent's clock does: a slow judge is not the
+    check's time.
+    """
 
     def __init__(self, fd: int, names: frozenset[str]):
         self.fd, self.names = fd, names
         self.before_call = lambda: None  # sends the verdicts held back, so the call comes after them
+        self.waited = 0.0  # seconds spent waiting for answers, left out of the check's own time
 
-    def call(self, name: str, args: list):
+    def call(self, name: str, args: list, kwargs: dict):
         if name not in self.names:
             raise RuntimeError(
                 f"{name} is a judge call and this verifier answers none in rule code; "
                 "[llm] constraints are checked by the LLM judge"
             )
-        payload = json.dumps(
-            [name, [a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]]
-        ).encode("utf-8", "surrogatepass")
+        request = wire.HostCall(name, args, kwargs).encode()
         self.before_call()
-        _write_all(self.fd, bytes([REC_CALL]) + HEADER.pack(len(payload)) + payload)
-        header = _read_exact(self.fd, HEADER.size)
-        body = _read_exact(self.fd, HEADER.unpack(header)[0]) if header else None
+        left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+        asked = time.perf_counter()
+        try:
+            _write_all(self.fd, request)
+            header = _read_exact(self.fd, wire.LENGTH.size)
+            body = _read_exact(self.fd, wire.LENGTH.unpack(header)[0]) if header else None
+        finally:
+            self.waited += time.perf_counter() - asked
+            if left:
+                signal.setitimer(signal.ITIMER_REAL, left)
         if body is None:
             raise RuntimeError(f"{name}: no answer from the verifier")
-        answer = json.loads(body)
-        if "error" in answer:
-            raise RuntimeError(f"{name} failed: {answer['error']}")
-        return answer["ok"]
+        answer = wire.HostAnswer.decode(body)
+        if answer.ok:
+            return answer.value
+        kind = getattr(builtins, answer.kind or "", None)
+        if isinstance(kind, type) and issubclass(kind, Exception):  # raised again as it was, for rule code
+            try:
+                error = kind(*(answer.args or []))
+            except Exception:
+                error = None
+            if error is not None:
+                raise error
+        raise RuntimeError(f"{name} failed: {answer.error}")
 
 
 def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
@@ -409,7 +455,7 @@ def _judge_shim(host: _HostCalls | None) -> types.ModuleType:
         def judge_call(*args, **kwargs):
             if host is None:
                 raise RuntimeError(f"{name} is a judge call and cannot run here")
-            return host.call(name, list(args) + [kwargs[k] for k in sorted(kwargs)])
+            return host.call(name, list(args), dict(kwargs))
 
         judge_call.__name__ = name
         return judge_call
@@ -428,7 +474,8 @@ class _Sandbox:
         self.timeout_s = float(config["timeout_s"])
         self.memory_mb = int(config["memory_mb"])
         self.screen = bool(config.get("screen", True))  # False only in tests of the layers behind the screen
-        # False only in tests that prove the kernel layers hold alone: real builtins, imports, no audit hook.
+        # False: real builtins and imports, no screen, no audit hook: the code runs as written (the reference
+        # profile, and tests that prove the kernel layers hold alone).
         self.python_layers = bool(config.get("python_layers", True))
         # "verif_nb" (one namespace) or "verif" (the original executor's import replay and split namespaces)
         self.exec_style = config.get("exec_style", "verif_nb")
@@ -453,11 +500,12 @@ class _Sandbox:
             # langdetect is random unless seeded; checks must give the same answer every time.
             detector.DetectorFactory.seed = 0
 
-    def warm_up_names(self, names: list[str]) -> None:
+    def warm_up_names(self, names) -> None:
         """Loads the data of the named libraries (see WARM_UPS), once per zygote, before forking the children
         that need it (they inherit it instead of loading it inside a check's time limit)."""
         for name, load in WARM_UPS:
-            if name in names and name not in self.warmed and name not in self.missing and self._allowed(name):
+            usable = self._allowed(name) or not self.python_layers
+            if name in names and name not in self.warmed and name not in self.missing and usable:
                 self.warmed.add(name)
                 try:
                     load()
@@ -628,26 +676,44 @@ class _Sandbox:
             self.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def define(self, code: str, compiled: types.CodeType | None = None) -> tuple:
-        """(function, None) or (None, error); runs the module body once, under the alarm. ``compiled``: the
-        code as the parent screened and compiled it (then not screened again here)."""
-        if compiled is None and self.screen and self.python_layers:
-            if not isinstance(code, str):
-                return None, f"code must be a string, not {type(code).__name__}"
-            problem, compiled = self.policy.compile_screened(code, self.allowed)  # one parse, one compile
+    def _compile(self, code: str) -> tuple[str | None, types.CodeType | None]:
+        """(problem, None) or (None, code object): parse, screen (Python layers on) and compile, in the child."""
+        if not isinstance(code, str):
+            return f"code must be a string, not {type(code).__name__}", None
+        if self.screen and self.python_layers:
+            return self.policy.compile_screened(code, self.allowed)  # one parse, one compile
+        try:
+            return None, compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
+        except SyntaxError as err:
+            return f"SyntaxError line {err.lineno}: {err.msg}", None
+        except (ValueError, MemoryError, RecursionError) as err:
+            return f"code cannot be compiled: {type(err).__name__}: {err}", None
+
+    def define(self, code: str, compiled: types.CodeType | None = None, arm=None) -> tuple:
+        """(function, None) or (None, error). Parses and compiles ``code`` unless ``compiled`` (the parent's
+        screened compile) is given, under the alarm and before the audit hook is armed (``arm``: called once
+        nothing but the function's own code is left to run); then runs the module body once, under the alarm."""
+        if compiled is None:
+            try:
+                problem, compiled = self._timed(lambda: self._compile(code))
+            except BaseException as err:
+                return None, f"error while compiling check_following: {self.error_text(err)}"
             if problem:
                 return None, problem
-        namespace = {
-            "__builtins__": dict(self.builtins_template()) if self.python_layers else builtins.__dict__,
-            "__name__": "<check>",
-        }
+        imports = self._verif_imports(code) if self.exec_style == "verif" else []
+        if self.python_layers:
+            namespace = {"__builtins__": dict(self.builtins_template()), "__name__": "<check>"}
+        elif self.exec_style == "verif":
+            namespace = {}  # VerIF's own globals: exec adds the real builtins, the imports follow
+        else:
+            namespace = {"__builtins__": builtins.__dict__, "__name__": "<check>"}
         module_names = namespace
+        if arm is not None:
+            arm()
         try:
-            if compiled is None:
-                compiled = compile(code, CHECK_FILENAME, "exec", dont_inherit=True)
             if self.exec_style == "verif":
                 module_names = {}
-                self._timed(lambda: self._verif_exec(code, compiled, namespace, module_names))
+                self._timed(lambda: self._verif_exec(imports, compiled, namespace, module_names))
             else:
                 self._timed(lambda: exec(compiled, namespace))
         except BaseException as err:
@@ -658,25 +724,30 @@ class _Sandbox:
         return function, None
 
     @staticmethod
-    def _verif_exec(code: str, compiled, global_names: dict, local_names: dict) -> None:
-        """Defines the function as VerIF's executor does, so its quirks score the same.
-
-        Every import statement found anywhere in the code is first run on its own into the globals, rebuilt
-        from the module name alone (``import re as r`` becomes ``import re``); then the code runs with separate
-        globals and locals, so a module-level constant or helper lands in the locals, where
-        ``check_following`` (whose globals are the globals) cannot see it: a NameError when it is used.
-        """
+    def _verif_imports(code: str) -> list:
+        """VerIF's executor replays every import statement found anywhere in the code on its own, rebuilt from
+        the module name alone (``import re as r`` becomes ``import re``): those lines, compiled."""
         import ast
 
-        for node in ast.walk(ast.parse(code)):
+        lines = []
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return []
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                lines = [f"import {alias.name}" for alias in node.names]
+                lines += [f"import {alias.name}" for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                lines = [f"from {node.module} import {alias.name}" for alias in node.names]
-            else:
-                continue
-            for line in lines:
-                exec(compile(line, CHECK_FILENAME, "exec", dont_inherit=True), global_names)
+                lines += [f"from {node.module} import {alias.name}" for alias in node.names]
+        return [compile(line, CHECK_FILENAME, "exec", dont_inherit=True) for line in lines]
+
+    @staticmethod
+    def _verif_exec(imports: list, compiled, global_names: dict, local_names: dict) -> None:
+        """Defines the function as VerIF's executor does, so its quirks score the same: the import lines first,
+        into the globals; then the code with separate globals and locals, so a module-level constant or helper
+        lands in the locals, where ``check_following`` (whose globals are the globals) cannot see it."""
+        for line in imports:
+            exec(line, global_names)
         exec(compiled, global_names, local_names)
 
     def run_many(self, function, pairs, strings: list[str], on_result) -> None:
@@ -707,52 +778,6 @@ _FD_TOP = [ZYGOTE_MAX_FDS]  # the zygote's descriptor limit as set at start-up (
 _LIBC = [None]  # the C library, opened once in the zygote (prctl for the children)
 
 
-JOB = struct.Struct(">BIIII")  # flags (1 careful, 2 compiled), strings, tasks, code bytes, compiled bytes
-
-
-def encode_job(code: str, compiled: bytes | None, strings: list[str], tasks: list, careful: bool) -> bytes:
-    """A job for a child: the function (source, and the parent's screened compile as marshal bytes), the
-    distinct strings and (instruction, response) index pairs. Binary: cheaper to read than JSON in a cold child.
-
-    Example:
-        >>> decode_job(encode_job("x = 1", None, ["i", "r"], [(0, 1)], True))["tasks"]
-        [(0, 1)]
-    """
-    code_bytes = code.encode("utf-8", "surrogatepass")
-    encoded = [text.encode("utf-8", "surrogatepass") for text in strings]
-    flags = (1 if careful else 0) | (2 if compiled is not None else 0)
-    flat = [index for pair in tasks for index in pair]
-    return b"".join(
-        [
-            JOB.pack(flags, len(encoded), len(tasks), len(code_bytes), len(compiled or b"")),
-            code_bytes,
-            compiled or b"",
-            struct.pack(f">{len(encoded)}I", *map(len, encoded)),
-            *encoded,
-            struct.pack(f">{len(flat)}I", *flat),
-        ]
-    )
-
-
-def decode_job(body: bytes) -> dict:
-    """The job :func:`encode_job` wrote (the parent's bytes, trusted by the child)."""
-    flags, n_strings, n_tasks, code_size, compiled_size = JOB.unpack_from(body)
-    at = JOB.size
-    code = body[at : at + code_size].decode("utf-8", "surrogatepass")
-    at += code_size
-    compiled = bytes(body[at : at + compiled_size]) if flags & 2 else None
-    at += compiled_size
-    sizes = struct.unpack_from(f">{n_strings}I", body, at)
-    at += 4 * n_strings
-    strings = []
-    for size in sizes:
-        strings.append(body[at : at + size].decode("utf-8", "surrogatepass"))
-        at += size
-    flat = struct.unpack_from(f">{2 * n_tasks}I", body, at)
-    tasks = list(zip(flat[0::2], flat[1::2]))
-    return {"code": code, "compiled": compiled, "strings": strings, "tasks": tasks, "careful": bool(flags & 1)}
-
-
 def _close_other_fds(keep: int) -> int:
     """Moves ``keep`` to 3 and closes every other descriptor above 2; returns 3."""
     top = _FD_TOP[0]
@@ -763,21 +788,40 @@ def _close_other_fds(keep: int) -> int:
     return 3
 
 
-def _lock_down_child(config: dict, seccomp) -> None:
+class _Filter:
+    """The seccomp filter as a BPF program, compiled once in the zygote; a child loads it with one prctl."""
+
+    def __init__(self, seccomp):
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        program = seccomp.bpf_program()
+        self.buffer = ctypes.create_string_buffer(program, len(program))
+        self.prog = SockFprog(len(program) // 8, ctypes.addressof(self.buffer))
+
+    def install(self) -> None:
+        libc = _LIBC[0]
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+        if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "loading the seccomp filter failed")
+
+
+def _lock_down_child(config: dict, seccomp: _Filter | None) -> None:
     """Kernel-enforced limits, in an order that keeps each step possible: rlimits, uid, then seccomp."""
     if _LIBC[0] is not None:
         _LIBC[0].prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote's death ends us too
     limit = int(config["memory_mb"]) * 1024 * 1024
-    cpu = int(int(config.get("max_tasks", 256)) * (float(config["timeout_s"]) + 1) + 5)
-    for name, value in (
-        ("RLIMIT_AS", limit),
-        ("RLIMIT_FSIZE", 0),
-        ("RLIMIT_NOFILE", 16),
-        ("RLIMIT_CORE", 0),
-        ("RLIMIT_CPU", cpu),
+    cpu = max(1, int(float(config["cpu_s"]) + 0.999))
+    for name, soft, hard in (
+        ("RLIMIT_AS", limit, limit),
+        ("RLIMIT_FSIZE", 0, 0),
+        ("RLIMIT_NOFILE", 16, 16),
+        ("RLIMIT_CORE", 0, 0),
+        ("RLIMIT_CPU", cpu, cpu + 1),  # SIGXCPU at the limit, SIGKILL a second later if that is ignored
     ):
         try:
-            resource.setrlimit(getattr(resource, name), (value, value))
+            resource.setrlimit(getattr(resource, name), (soft, hard))
         except (ValueError, OSError, AttributeError):
             pass  # reported by the zygote's start-up probe
     if config.get("drop_uid") and os.geteuid() == 0:
@@ -808,16 +852,14 @@ PREFAULT_FALLBACK = "def check_following(instruction, response):\n    return len
 def _prefault(sandbox: _Sandbox) -> None:
     """Runs the code paths of a job once with our own benign function (see PREFAULT_CODE); nothing is sent."""
     try:
-        _, compiled = sandbox.policy.compile_screened(PREFAULT_CODE, sandbox.allowed)
         strings = ["instruction", "Warm up: a short text, with words. Two sentences!", "word " * 400]
-        job = decode_job(
-            encode_job(PREFAULT_CODE, compiled and marshal.dumps(compiled), strings, [(0, 1), (0, 2)], False)
-        )
-        function, _ = sandbox.define(PREFAULT_CODE, compiled and marshal.loads(job["compiled"]))
+        job = wire.Job.decode(wire.Job(PREFAULT_CODE, None, strings, [(0, 1), (0, 2)], False).encode()[4:])
+        function, _ = sandbox.define(job.code)
         if function is None:
             function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
         if function is not None:
-            sandbox.run_many(function, job["tasks"], job["strings"], lambda index, passed, error: None)
+            sandbox.run_many(function, job.tasks, job.strings, lambda index, passed, error: None)
+            wire.CheckVerdict(0, None, "warm", 0.0).encode()
     except Exception:
         pass
 
@@ -839,8 +881,8 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
     """A child, locked down before it knows its job; then runs one job. Never returns (os._exit).
 
     ``fd`` is its end of a socket pair whose other end the parent holds (the zygote passed it on): the job
-    comes in, verdicts and host calls go out, host-call answers come in. After its last verdict the child
-    closes it and waits for the zygote's SIGKILL, so its exit costs nothing inside a reward burst.
+    comes in, records and host calls go out, host-call answers come in. After its last verdict the child
+    closes it and waits; the parent stops it and has it killed once the batch is over.
     """
     status = 0
     try:
@@ -850,26 +892,23 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         _lock_down_child(config, seccomp)
         if prefault:  # only children forked ahead, while the pool is idle: one needed now would pay twice
             _prefault(sandbox)
-        header = _read_exact(fd, HEADER.size)
-        body = _read_exact(fd, HEADER.unpack(header)[0]) if header else None
+        header = _read_exact(fd, wire.LENGTH.size)
+        body = _read_exact(fd, wire.LENGTH.unpack(header)[0]) if header else None
         if body is None:
             os._exit(0)  # a spare that was not needed
-        job = decode_job(body)
-        strings, tasks = job["strings"], job["tasks"]
-        compiled = marshal.loads(job["compiled"]) if job["compiled"] is not None else None
+        job = wire.Job.decode(body)
+        compiled = marshal.loads(job.compiled) if job.compiled is not None else None
         host = _HOST[0]  # built in the zygote; its calls now go out on this child's socket
         host.fd = fd
-        if sandbox.python_layers:
-            arm()
         started = time.perf_counter()
-        function, error = sandbox.define(job["code"], compiled)
+        function, error = sandbox.define(job.code, compiled, arm if sandbox.python_layers else None)
         # Records go out together, at least every FLUSH_S: one write (one wake-up of the parent) per job instead
         # of one per verdict. A careful job (the re-run of one whose child died) sends each record at once, so
         # the parent can tell whether the definition or which check was running when a child dies.
-        careful = bool(job.get("careful"))
+        careful = job.careful
         pending = bytearray()
         if function is not None:
-            pending.append(REC_DEFINED)
+            pending += wire.DEFINED
         flushed = time.perf_counter()
         if careful:
             _write_all(fd, bytes(pending))
@@ -883,26 +922,24 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
             flushed = time.perf_counter()
 
         host.before_call = flush
+        verdict = wire.CheckVerdict
 
         def on_result(index: int, passed, error) -> None:
             nonlocal started
             now = time.perf_counter()
-            micros = min(int((now - started) * 1e6), 0xFFFFFFFF)
-            started = now
-            text = (error or "").encode("utf-8", "replace")[:1000] if passed is None else b""
-            pending.extend(RESULT.pack(REC_RESULT, index, 2 if passed is None else int(passed), micros, len(text)))
-            pending.extend(text)
+            pending.extend(verdict(index, passed, error, now - started - host.waited).encode())
+            started, host.waited = now, 0.0
             if careful or now - flushed >= FLUSH_S:
                 flush()
 
         if function is not None:
-            sandbox.run_many(function, tasks, strings, on_result)
+            sandbox.run_many(function, job.tasks, job.strings, on_result)
         else:
-            for index in range(len(tasks)):
+            for index in range(len(job.tasks)):
                 on_result(index, None, error)
         flush()
         os.close(fd)
-        while True:  # done: the zygote ends it when the burst is over (SIGKILL); no descriptor left to use
+        while True:  # done: the parent stops it, and it is killed when the burst is over
             select.select([], [], [])
     except BaseException:
         status = 70
@@ -919,12 +956,6 @@ def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tup
         _child(sandbox, seccomp, arm, theirs.detach(), config, prefault)
     theirs.close()
     return pid, ours
-
-
-def _describe_status(status: int) -> dict:
-    if os.WIFSIGNALED(status):
-        return {"signal": os.WTERMSIG(status)}
-    return {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1}
 
 
 def _probe_seccomp(seccomp, config: dict) -> str | None:
@@ -954,6 +985,14 @@ def _probe_seccomp(seccomp, config: dict) -> str | None:
     )
 
 
+def _pidfds_work() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def main(argv: list[str]) -> int:
     """Zygote entry point; returns the exit status."""
     config = json.loads(argv[1])
@@ -977,7 +1016,7 @@ def main(argv: list[str]) -> int:
     except (ValueError, OSError):
         _FD_TOP[0] = min(ZYGOTE_MAX_FDS, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     try:
-        _LIBC[0] = ctypes.CDLL(None)
+        _LIBC[0] = ctypes.CDLL(None, use_errno=True)
     except OSError:
         pass
     policy = _load_sibling("_policy")
@@ -986,12 +1025,12 @@ def main(argv: list[str]) -> int:
     sandbox.builtins_template()  # built once here; every child copies it
     install_judge_shim(sandbox, config)
     signal.signal(signal.SIGALRM, sandbox.on_alarm)
-    warnings: list[str] = []
     seccomp, kernel_problem = None, None
     if config.get("seccomp", True):
         try:
-            seccomp = _load_sibling("_seccomp")
-            seccomp.prepare()
+            if _LIBC[0] is None:
+                raise OSError("the C library cannot be opened")
+            seccomp = _Filter(_load_sibling("_seccomp"))
         except Exception as err:  # no libseccomp, not Linux
             seccomp, kernel_problem = None, f"seccomp unavailable: {type(err).__name__}: {err}"
         if seccomp is not None:
@@ -1001,71 +1040,64 @@ def main(argv: list[str]) -> int:
     else:
         kernel_problem = "seccomp switched off by the caller"
 
-    in_use = _vm_size_bytes()
+    in_use = _statm_pages(0) * resource.getpagesize()
     if in_use and in_use + HEADROOM_BYTES > sandbox.memory_mb * 1024 * 1024:
-        _send(
-            channel,
-            b"R",
-            json.dumps(
-                {
-                    "fatal": f"memory_mb={sandbox.memory_mb} is too small: the worker "
-                    f"already uses {in_use / 2**20:.0f} MB of address space; "
-                    "raise memory_mb"
-                }
-            ).encode(),
+        fatal = (
+            f"memory_mb={sandbox.memory_mb} is too small: the worker already uses {in_use / 2**20:.0f} MB of "
+            "address space; raise memory_mb"
         )
+        channel.sendall(wire.Ready(pid=os.getpid(), fatal=fatal).encode())
         return 1
-    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-    roots.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
-    hook, arm = _make_audit_hook(tuple(sorted(roots)))
+    hook, arm = _make_audit_hook(tuple(config["read_roots"]))
     sys.addaudithook(hook)
-    _send(
-        channel,
-        b"R",
-        json.dumps(
-            {
-                "ready": True,
-                "pid": os.getpid(),
-                "missing": sandbox.missing,
-                "warnings": warnings,
-                "seccomp": seccomp is not None,
-                "kernel_problem": kernel_problem,
-                "uid_drop": bool(config.get("drop_uid") and os.geteuid() == 0),
-            }
-        ).encode(),
+    pidfd = _pidfds_work()
+    ready = wire.Ready(
+        pid=os.getpid(),
+        seccomp=seccomp is not None,
+        kernel_problem=kernel_problem,
+        uid_drop=bool(config.get("drop_uid") and os.geteuid() == 0),
+        pidfd=pidfd,
+        missing=sandbox.missing,
     )
+    channel.sendall(ready.encode())
     if seccomp is None and not config.get("allow_unsandboxed"):
         return 0  # the parent refuses to go on; never run dataset code without the kernel layer
 
     gc.freeze()  # what the zygote loaded stays out of the children's garbage collections (fewer copied pages)
-    return _serve(channel, sandbox, seccomp, arm, config)
+    return _serve(channel, sandbox, seccomp, arm, config, pidfd)
 
 
 MAX_STOCK = 1024  # children the zygote forks ahead at the parent's request, at most
 
 
-def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict) -> int:
-    """The zygote's loop: forks children when the parent asks, hands each one's socket to the parent, kills
-    children when asked, reaps them and reports every exit.
-
-    Requests (4-byte length + JSON): ``{"op": "fork", "n": N, "prefault": bool}`` N more children (that
-    prefault, see PREFAULT_CODE, when asked); ``{"op": "kill", "children":
-    [ids]}``; ``{"op": "warm", "names": [...]}`` load library data first (answered by ``W`` with the id the
-    next child will get: children forked before it lack the data). Frames to the parent: ``C`` a child
-    (id u32 + pid u32, its socket attached), ``X`` a child's exit (JSON ``{"child": id, ...status}``).
-    The zygote never reads a child's bytes: they go to the parent directly.
-    """
+def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict, pidfd: bool) -> int:
+    """The zygote's loop: forks children when the parent asks, hands each one's socket (and pidfd) to the
+    parent, kills children when asked, reaps them and reports every exit. Requests and frames: ``_wire.py``.
+    The zygote never reads a child's bytes: they go to the parent directly."""
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
         os.set_blocking(fd, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes the select below through wake_w
     children: dict[int, int] = {}  # child id -> pid, until reaped
-    ids = {}  # pid -> child id
+    ids: dict[int, int] = {}  # pid -> child id
     next_id = 1
     to_fork: collections.deque[list] = collections.deque()  # [count, prefault] per request, in order
+    forked: list[tuple[int, int]] = []  # (id, pid) not yet announced
+    forked_fds: list[int] = []
     pending = bytearray()
+
+    def announce() -> None:
+        if forked:
+            frame = wire.Children(tuple(forked), _statm_pages(1)).encode()
+            socket.send_fds(channel, [frame], forked_fds)
+            for fd in forked_fds:
+                os.close(fd)
+            forked.clear()
+            forked_fds.clear()
+
     while True:
+        exits = []
         while children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -1076,19 +1108,33 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             child = ids.pop(pid, None)
             if child is not None:
                 del children[child]
-                _send(channel, b"X", json.dumps({"child": child, **_describe_status(status)}).encode())
+                signaled = os.WIFSIGNALED(status)
+                exits.append(
+                    wire.Exit(
+                        child,
+                        os.WTERMSIG(status) if signaled else None,
+                        None if signaled else (os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255),
+                    )
+                )
+        if exits:
+            channel.sendall(wire.Exits(tuple(exits)).encode())
         if to_fork and not select.select([channel], [], [], 0)[0]:
             prefault = to_fork[0][1]
             pid, ours = _spawn(sandbox, seccomp, arm, config, prefault)
             children[next_id], ids[pid] = pid, next_id
-            frame = ZFRAME.pack(b"C", 8) + next_id.to_bytes(4, "big") + pid.to_bytes(4, "big")
-            socket.send_fds(channel, [frame], [ours.fileno()])
-            ours.close()
+            forked.append((next_id, pid))
+            forked_fds.append(ours.detach())
+            if pidfd:
+                forked_fds.append(os.pidfd_open(pid))
             next_id += 1
             to_fork[0][0] -= 1
             if to_fork[0][0] <= 0:
                 to_fork.popleft()
+            # Children needed now go out one by one; ones forked ahead (the pool idle) in groups.
+            if not prefault or not to_fork or len(forked) >= wire.MAX_CHILDREN_PER_FRAME:
+                announce()
             continue
+        announce()
         readable, _, _ = select.select([channel, wake_r], [], [])
         if wake_r in readable:
             try:
@@ -1104,25 +1150,26 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
                 os.kill(pid, signal.SIGKILL)
             return 0
         pending += data
-        while len(pending) >= HEADER.size and len(pending) >= HEADER.size + HEADER.unpack(pending[:4])[0]:
-            size = HEADER.unpack(pending[:4])[0]
-            request = json.loads(bytes(pending[HEADER.size : HEADER.size + size]))
-            del pending[: HEADER.size + size]
-            op = request.get("op")
-            if op == "fork":
-                count = min(MAX_STOCK - sum(n for n, _ in to_fork), int(request.get("n", 0)))
+        while len(pending) >= wire.LENGTH.size:
+            size = wire.LENGTH.unpack_from(pending)[0]
+            if len(pending) < wire.LENGTH.size + size:
+                break
+            request = wire.decode_request(bytes(pending[wire.LENGTH.size : wire.LENGTH.size + size]))
+            del pending[: wire.LENGTH.size + size]
+            if isinstance(request, wire.Fork):
+                count = min(MAX_STOCK - sum(n for n, _ in to_fork), request.count)
                 if count > 0:
-                    to_fork.append([count, bool(request.get("prefault"))])
-            elif op == "kill":
-                for child in request.get("children", ()):
+                    to_fork.append([count, request.prefault])
+            elif isinstance(request, wire.Kill):
+                for child in request.children:
                     pid = children.get(child)
                     if pid is not None:
                         os.kill(pid, signal.SIGKILL)  # its exit is reported when it is reaped
-            elif op == "warm":
-                names = [n for n in request.get("names", ()) if isinstance(n, str)]
-                sandbox.warm_up_names(names)
+            elif isinstance(request, wire.Warm):
+                announce()
+                sandbox.warm_up_names(request.names)
                 gc.freeze()
-                _send(channel, b"W", json.dumps({"next": next_id}).encode())
+                channel.sendall(wire.Warmed(next_id).encode())
 
 
 if __name__ == "__main__":

@@ -21,15 +21,18 @@ A response that could not be verified gets ``reward=None`` with the reason in ``
 ``None`` rewards — unless a named policy says otherwise (``on_rule_error``, ``on_judge_error``); every
 such event is counted in :attr:`Verifier.metrics`.
 
-``profile="reference"`` is exactly VerIF's published reward, proven equal to the original code by
-``tests/test_reference_profile.py``; ``"default"`` is verif-nb's. What the reference profile does differently
-(each row the original's behaviour; the README's profile table says why the default differs): the judge is asked
-about every response, also when its record has no ``[llm]`` checker; it is shown the instruction and the Python
-list of ``[llm]`` checker names in VerIF's own prompt (read from its ``llm_call.py``); its score is the first
-``[[n]]`` anywhere in the answer, unclamped, 0 when there is none or the call fails; a rule function that raises
-scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X [llm]`` is soft); rule
-code runs with VerIF's split globals/locals (module-level names raise NameError); the response is always
-``split("</think>")[-1].strip()``; ``llm_extract`` failures return ``"NA"``.
+``profile="reference"`` is exactly VerIF's published reward, checked against the original code by the random
+differential test ``tests/test_reference_differential.py``; ``"default"`` is verif-nb's. What the reference
+profile does differently (each the original's behaviour; the README's profile table says why the default
+differs): the judge is asked about every response, also when its record has no ``[llm]`` checker; it is shown the
+instruction and the Python list of ``[llm]`` checker names in VerIF's own prompt (read from its ``llm_call.py``);
+its score is the first ``[[n]]`` anywhere in the answer, unclamped, 0 when there is none or the call fails; the
+judge is reached as VerIF's client does (3 attempts, ``"NA"`` for any reply that is not a chat completion); a rule
+function that raises scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X
+[llm]`` is soft); rule code runs as written, with VerIF's split globals/locals (module-level names raise
+NameError), no Python-level screen and generous limits; its ``llm_extract``/``llm_score``/``llm_judge`` do what
+the original's do; the response is always ``split("</think>")[-1].strip()``. Where the original raises (and its
+trainer gives the whole batch -1.0) this profile scores that check or judge call 0 for the row alone.
 
 Example:
     >>> from verif_nb.records import Constraint, Record
@@ -54,7 +57,7 @@ from verif_nb.errors import JudgeError, ParamsError
 from verif_nb.files import make_encodable
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.records import Constraint, Record, Verdict
-from verif_nb.verifier.config import VerifierConfig
+from verif_nb.verifier.config import SANDBOX_LIMITS, VerifierConfig
 
 if TYPE_CHECKING:  # imported lazily at run time: neither is needed for rule mode with built-in checkers
     from verif_nb.judge import JudgeClient
@@ -203,7 +206,8 @@ class Verifier:
             from verif_nb.judge import JudgeClient
 
             if isinstance(self._judge_arg, JudgeConfig):
-                self._judge = JudgeClient(self._judge_arg)
+                # the reference profile talks to the judge as VerIF's APIModel does (the openai SDK's defaults)
+                self._judge = JudgeClient(self._judge_arg, original_transport=self.reference)
             elif self._judge_arg is None:
                 raise ParamsError("this verification needs a judge; pass judge=JudgeConfig(...)")
             else:
@@ -217,17 +221,39 @@ class Verifier:
             from verif_nb.sandbox import SandboxPool
 
             c = self.config
+            timeout_s, memory_mb = self.sandbox_limits
             self._sandbox = SandboxPool(
                 workers=c.sandbox_workers,
                 spares=c.sandbox_spares,
-                timeout_s=c.sandbox_timeout_s,
-                memory_mb=c.sandbox_memory_mb,
+                timeout_s=timeout_s,
+                memory_mb=memory_mb,
                 allow_unsandboxed=c.sandbox_allow_unsandboxed,
-                # rule code that calls llm_extract is answered through the judge endpoint, by this process
-                host_functions={"llm_extract": self._llm_extract} if self._judge_arg is not None else {},
+                # rule code's judge calls are answered through the judge endpoint, by this process
+                host_functions=self._host_functions() if self._judge_arg is not None else {},
                 exec_style="verif" if self.reference else "verif_nb",
+                # The reference profile runs rule code as VerIF does, as written: no Python-level screen, any
+                # installed module imports, and no cap on a check's judge calls; the kernel layers (seccomp,
+                # namespaces, uid, rlimits, a process per function) stay.
+                python_layers=not self.reference,
+                **({"max_host_calls": 100_000} if self.reference else {}),
             )
         return self._sandbox
+
+    @property
+    def sandbox_limits(self) -> tuple[float, int]:
+        """(seconds a dataset check may take, MB of address space a sandbox worker may use): the config's, or the
+        profile's defaults (:data:`~verif_nb.verifier.config.SANDBOX_LIMITS`) where it leaves them None.
+
+        Example:
+            >>> Verifier(mode="rule").sandbox_limits, Verifier(mode="rule", profile="reference").sandbox_limits
+            ((2.0, 512), (60.0, 4096))
+        """
+        timeout_s, memory_mb = SANDBOX_LIMITS[self.config.profile]
+        c = self.config
+        return (
+            timeout_s if c.sandbox_timeout_s is None else c.sandbox_timeout_s,
+            memory_mb if c.sandbox_memory_mb is None else c.sandbox_memory_mb,
+        )
 
     @property
     def sandbox_isolation(self) -> dict | None:
@@ -239,16 +265,36 @@ class Verifier:
             >>> Verifier(VerifierConfig(mode="rule")).sandbox_isolation is None
             True
         """
+        # the pool records its Python layers and limits there (the reference profile's generous ones included)
         return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
+
+    def _host_functions(self) -> dict[str, Any]:
+        """The judge calls rule code may make: in the reference profile VerIF's ``llm_extract``, ``llm_score`` and
+        ``llm_judge`` exactly as its ``llm_call.py`` does them; else ``llm_extract`` with verif-nb's prompt."""
+        if not self.reference:
+            return {"llm_extract": self._llm_extract}
+        from verif_nb.judge.original import NotText, OriginalCalls, load_original_prompts
+
+        config = getattr(self._judge_arg, "config", self._judge_arg)
+
+        def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> str | NotText:
+            outcome = self.judge.chat(messages, max_tokens, temperature)
+            self.metrics["rule_code_judge_calls"] += 1
+            if outcome.content_type not in (None, "str"):
+                return NotText(outcome.content_type)
+            return "NA" if outcome.raw is None else outcome.raw  # "NA": what VerIF's APIModel returns on a failure
+
+        calls = OriginalCalls(load_original_prompts(config.template_file), chat)
+        return {"llm_extract": calls.llm_extract, "llm_score": calls.llm_score, "llm_judge": calls.llm_judge}
 
     def _llm_extract(self, instruction: str, response: str, request: str, *_: Any) -> str:
         """Rule code's ``llm_extract``, asked of the judge (cached and counted like every judge call)."""
         outcome = self.judge.extract(str(instruction), str(response), str(request))
         self.metrics["llm_extract_calls"] += 1
         if outcome.raw is None:
-            if self.reference:
-                return "NA"  # what VerIF's APIModel hands back when a call fails
             raise RuntimeError(f"llm_extract: the judge could not answer ({outcome.error})")
+        if outcome.content_type == "NoneType":  # a null content is no extraction (a reasoning judge may leave it so)
+            raise RuntimeError("llm_extract: the judge's reply had no content")
         return outcome.raw.strip()
 
     def close(self) -> None:
@@ -284,8 +330,9 @@ class Verifier:
         mode = self.config.mode
         pending = []
         for record, response in items:
-            # the boundary: rules, sandbox, judge and output all see the same encodable text
-            text, repaired = make_encodable(response)
+            # the boundary: rules, sandbox, judge and output all see the same encodable text (the reference profile
+            # keeps it as VerIF does: its rules see a lone surrogate, and its judge call then fails)
+            text, repaired = (response, 0) if self.reference else make_encodable(response)
             pending.append(_Pending(record, self._clean(text), text_repaired=repaired))
             if repaired:
                 self.metrics["text_repaired"] += repaired
@@ -494,8 +541,17 @@ class Verifier:
         if mode != "rule":
             outcome = p.judge_outcomes[0]
             raw = outcome.raw
+            if outcome.content_type not in (None, "str"):
+                # VerIF's own client raises here and its trainer returns -1.0 for the whole batch; this row only
+                # gets the score of a failed call (README, profile table)
+                self.metrics["judge_errors"] += 1
+                notes.append(
+                    f"profile=reference: the judge's reply had a {outcome.content_type} content, on which VerIF's "
+                    "reward raises (its trainer then gives the whole batch -1.0); scored 0 for this row"
+                )
+                raw = None
             judge_score = float(verif_score(raw.strip()) if raw is not None else 0)
-            if raw is None:
+            if raw is None and outcome.content_type in (None, "str"):
                 self.metrics["judge_errors"] += 1
                 notes.append(f"profile=reference: the failed judge call scored 0 ({outcome.error})")
             for c in p.judged:

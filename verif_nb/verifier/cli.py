@@ -16,7 +16,7 @@ from verif_nb.errors import DataError
 from verif_nb.judge.cli import add_judge_arguments, judge_config_from_args
 from verif_nb.settings import add_options, from_options
 from verif_nb.verifier._verifier import Verifier
-from verif_nb.verifier.config import VerifierConfig
+from verif_nb.verifier.config import MODES, VerifierConfig
 
 # VerifierConfig fields offered as options, each spelt --<field-with-dashes> unless renamed here
 VERIFIER_FIELDS: tuple[str, ...] = (
@@ -53,10 +53,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--untagged", default="error", help="untagged VerInstruct checkers: error | rule | llm | drop")
     p.add_argument("--responses", required=True, help='jsonl rows {"id": ..., "response": ...}; several per id allowed')
     p.add_argument("--out", required=True, help="output jsonl: one row per response")
-    # the command verifies with code alone unless told otherwise (the config's own default is hybrid)
-    add_options(p, VerifierConfig(mode="rule"), VERIFIER_FIELDS, flags=_OPTION_NAMES)
+    add_options(p, VerifierConfig(), [f for f in VERIFIER_FIELDS if f != "mode"], flags=_OPTION_NAMES)
+    # Without --mode the command verifies with code alone, except under --profile reference, which is VerIF's
+    # reward: hybrid (the config's own default is hybrid).
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help=f"{VerifierConfig.field_help()['mode']} (default: rule; hybrid with --profile reference)",
+    )
     add_judge_arguments(p)
     p.set_defaults(func=run_verify)
+
+
+def verify_config(args: argparse.Namespace) -> VerifierConfig:
+    """The VerifierConfig of ``verify``'s options; without ``--mode``: rule, or hybrid under ``--profile reference``
+    (VerIF's reward). Sets ``args.mode`` to the mode chosen.
+
+    Example:
+        >>> verify_config(argparse.Namespace(profile="reference", mode=None, **{
+        ...     f: getattr(VerifierConfig(), f) for f in VERIFIER_FIELDS if f not in ("profile", "mode")})).mode
+        'hybrid'
+    """
+    if args.mode is None:
+        args.mode = "hybrid" if args.profile == "reference" else "rule"
+    return from_options(VerifierConfig, args, VERIFIER_FIELDS, flags=_OPTION_NAMES)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -66,7 +87,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     # Before any work: the typed configs (a bad option value names its option), then --out (a bad --out found
     # after an hour of judging loses the hour).
-    config = from_options(VerifierConfig, args, VERIFIER_FIELDS, flags=_OPTION_NAMES)
+    config = verify_config(args)
     judge = judge_config_from_args(args) if config.mode != "rule" else None
     out = check_output_file(args.out, {"--data": args.data, "--responses": args.responses})
     loaded = load_records(
@@ -117,6 +138,8 @@ def run_verify(args: argparse.Namespace) -> int:
         "profile": args.profile,
         "mode": args.mode,
         "combine": args.combine,
+        # VerIF's reward only with all of its parts: --mode or --combine other than the paper's make it something else
+        "reference": args.profile == "reference" and args.mode == "hybrid" and args.combine == "product",
         "mean_reward": statistics.fmean(rewards) if rewards else None,
         "rewards_none": len(rows) - len(rewards),
         "records": len(loaded.records),
@@ -127,5 +150,10 @@ def run_verify(args: argparse.Namespace) -> int:
         "sandbox": sandbox,
         "out": str(args.out),
     }
+    if args.profile == "reference" and not summary["reference"]:
+        summary["note"] = (
+            f"--mode {args.mode} --combine {args.combine} overrides the reference profile's hybrid product: "
+            "these rewards are not VerIF's published reward"
+        )
     print(json.dumps(summary))
     return 0

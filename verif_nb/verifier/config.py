@@ -31,6 +31,9 @@ JUDGE_ERROR_POLICIES: tuple[str, ...] = typing.get_args(JudgeErrorPolicy)
 JUDGE_GRANULARITIES: tuple[str, ...] = typing.get_args(JudgeGranularity)
 INSTRUCTION_ARGS: tuple[str, ...] = typing.get_args(InstructionArg)
 PROFILES: tuple[str, ...] = typing.get_args(Profile)
+# Sandbox limits when the config leaves them None: (seconds a check, MB a worker) per profile. VerIF's own code
+# runs rule functions in the trainer with no limit at all; the reference profile's are generous, and recorded.
+SANDBOX_LIMITS: dict[str, tuple[float, int]] = {"default": (2.0, 512), "reference": (60.0, 4096)}
 
 
 @dataclass
@@ -103,8 +106,20 @@ class VerifierConfig(Settings):
             "worker meets in one GRPO step"
         ),
     )
-    sandbox_timeout_s: CheckTimeout = option(2.0, "time limit of one dataset check")
-    sandbox_memory_mb: WorkerMemoryMB = option(512, "address-space limit of one sandbox worker")
+    sandbox_timeout_s: CheckTimeout | None = option(
+        None,
+        help=(
+            "time limit of one dataset check (judge calls from rule code do not count); None: 2 s, or 60 s in the "
+            "reference profile (VerIF's own code has no limit)"
+        ),
+    )
+    sandbox_memory_mb: WorkerMemoryMB | None = option(
+        None,
+        help=(
+            "address-space limit of one sandbox worker; None: 512 MB, or 4096 MB in the reference profile (VerIF's "
+            "own code has no limit)"
+        ),
+    )
     sandbox_allow_unsandboxed: bool = option(
         False,
         help=(
