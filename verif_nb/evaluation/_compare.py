@@ -142,10 +142,10 @@ def score_heldout(records: Sequence[Record], answers: Sequence[str], verifier: A
         0.5
     """
     from verif_nb.rewards.trl import reward_metrics
-    from verif_nb.verifier import Verifier
+    from verif_nb.verifier import Verifier, VerifierConfig
 
     own = verifier is None
-    verifier = verifier or Verifier(mode="rule")
+    verifier = verifier or Verifier(VerifierConfig(mode="rule"))
     try:
         results = verifier.verify_batch(list(zip(records, answers)))
     finally:
@@ -182,21 +182,24 @@ def compare_heldout(
     """
     import pandas as pd
 
+    from verif_nb.verifier import Verifier, VerifierConfig
+
     models = _model_table(models, after)
     records = list(records)[:limit] if limit is not None else list(records)
     if not records:
         raise ParamsError("no held-out records to evaluate; train with data.holdout > 0")
     table = []
-    for name, source in models.items():
-        answers = _greedy(
-            source, [r.prompt for r in records], max_new_tokens, batch_size, system_prompt, f"held-out {name}"
-        )
-        if out_dir is not None:
-            write_jsonl(
-                Path(out_dir) / name / "heldout_responses.jsonl",
-                [{"id": r.id, "prompt": r.prompt, "response": a} for r, a in zip(records, answers)],
+    with Verifier(VerifierConfig(mode="rule")) as verifier:  # one for every model row: one config, one sandbox
+        for name, source in models.items():
+            answers = _greedy(
+                source, [r.prompt for r in records], max_new_tokens, batch_size, system_prompt, f"held-out {name}"
             )
-        table.append({"model": name, **score_heldout(records, answers)})
+            if out_dir is not None:
+                write_jsonl(
+                    Path(out_dir) / name / "heldout_responses.jsonl",
+                    [{"id": r.id, "prompt": r.prompt, "response": a} for r, a in zip(records, answers)],
+                )
+            table.append({"model": name, **score_heldout(records, answers, verifier)})
     frame = pd.DataFrame(table).set_index("model")
     if out_dir is not None:
         frame.to_csv(Path(out_dir) / "heldout_compare.csv")

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.judge.config import JUDGE_KINDS
 
 log = logging.getLogger(__name__)
-
-JUDGE_KINDS = ("embedded", "url", "none")
 
 
 @dataclass

@@ -49,6 +49,7 @@ Example:
 
 from verif_nb.sandbox._policy import ALLOWED_IMPORT_REASONS, DEFAULT_ALLOWED_IMPORTS, validate_code
 from verif_nb.sandbox._pool import CheckResult, CheckTask, SandboxPool, probe_isolation
+from verif_nb.sandbox._settings import SandboxSettings
 
 __all__ = [
     "ALLOWED_IMPORT_REASONS",
@@ -56,6 +57,7 @@ __all__ = [
     "CheckTask",
     "DEFAULT_ALLOWED_IMPORTS",
     "SandboxPool",
+    "SandboxSettings",
     "probe_isolation",
     "validate_code",
 ]

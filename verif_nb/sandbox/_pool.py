@@ -46,16 +46,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from verif_nb.errors import ParamsError, SandboxError
+from verif_nb.errors import SandboxError
 from verif_nb.sandbox import _wire as wire
 from verif_nb.sandbox._isolation import WORKER_ENV, LaunchPlan, launch_plan, read_roots
 from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS, compile_screened, is_allowed_module
+from verif_nb.sandbox._settings import MAX_CALLS_PER_CHECK, SandboxSettings
 
 log = logging.getLogger(__name__)
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 _KILL_CONFIRM_S = 2.0  # how long the zygote gets to report a killed child's exit before the whole worker goes
-MAX_CALLS_PER_CHECK = 8  # default for host calls (llm_extract...) one check may make
 # Finished children a worker keeps stopped until its batch is over (killing them inside a reward burst costs their
 # exits' CPU there); beyond this many, they are killed in the batch. Each may hold FINISHED_ALLOWANCE_MB beyond
 # the zygote's pages; one holding more is killed at once.
@@ -1186,48 +1186,43 @@ class SandboxPool:
         _seccomp: bool = True,
         _python_layers: bool | None = None,
     ):
-        if not isinstance(workers, int) or workers < 1:
-            raise ParamsError(f"workers must be a positive integer, not {workers!r}")
-        if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
-            raise ParamsError(f"timeout_s must be in (0, 3600] seconds, not {timeout_s!r}")
-        if not isinstance(memory_mb, int) or memory_mb < 32:
-            raise ParamsError(
-                f"memory_mb must be an integer >= 32 (an idle worker uses ~25 MB of address "
-                f"space, ~90 MB once langdetect is loaded), not {memory_mb!r}"
-            )
-        if not isinstance(max_batch, int) or max_batch < 1:
-            raise ParamsError(f"max_batch must be a positive integer, not {max_batch!r}")
-        if cpu_s is not None and not (isinstance(cpu_s, (int, float)) and cpu_s > 0):
-            raise ParamsError(f"cpu_s must be a positive number of seconds or None, not {cpu_s!r}")
-        for name, value in (("max_host_calls", max_host_calls), ("host_concurrency", host_concurrency)):
-            if not isinstance(value, int) or value < 1:
-                raise ParamsError(f"{name} must be a positive integer, not {value!r}")
-        self.workers = workers
-        self.timeout_s = float(timeout_s)
-        self.memory_mb = memory_mb
+        settings = SandboxSettings(
+            workers=workers,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            python_layers=python_layers if _python_layers is None else _python_layers,
+            cpu_s=cpu_s,
+            max_batch=max_batch,
+            startup_timeout_s=startup_timeout_s,
+            allow_unsandboxed=allow_unsandboxed,
+            namespaces=namespaces,
+            max_host_calls=max_host_calls,
+            host_concurrency=host_concurrency,
+            exec_style=exec_style,  # type: ignore[arg-type]
+            spares=spares,
+            parallel=parallel,
+        )
+        self.settings = settings  # typed and checked once; the attributes below are its values
+        self.workers = settings.workers
+        self.timeout_s = settings.timeout_s
+        self.memory_mb = settings.memory_mb
         self.allowed_imports = frozenset(allowed_imports)
-        self.python_layers = bool(python_layers if _python_layers is None else _python_layers)
-        self.max_batch = max_batch
+        self.python_layers = settings.python_layers
+        self.max_batch = settings.max_batch
         # Time a check gets past its own alarm before the parent kills its process (C code the alarm can't stop).
         self.grace_s = max(0.5, 0.5 * self.timeout_s)
         # A child's CPU: the parent's clock bounds each check, and a finished child is stopped; this is the
         # kernel's bound over a whole job (by default what its largest job may use by the parent's clock).
-        self.cpu_s = float(cpu_s) if cpu_s is not None else max_batch * (self.timeout_s + self.grace_s) + 5
-        self.startup_timeout_s = startup_timeout_s
-        self.allow_unsandboxed = bool(allow_unsandboxed)
-        self.namespaces = bool(namespaces)
+        self.cpu_s = settings.cpu_s if settings.cpu_s is not None else max_batch * (self.timeout_s + self.grace_s) + 5
+        self.startup_timeout_s = settings.startup_timeout_s
+        self.allow_unsandboxed = settings.allow_unsandboxed
+        self.namespaces = settings.namespaces
         self.host_functions = dict(host_functions or {})
-        self.max_host_calls = max_host_calls
-        self.host_concurrency = host_concurrency
-        if exec_style not in ("verif_nb", "verif"):
-            raise ParamsError(f"exec_style must be 'verif_nb' or 'verif', not {exec_style!r}")
-        self.exec_style = exec_style
-        if not isinstance(spares, int) or not 1 <= spares <= 512:
-            raise ParamsError(f"spares must be an integer in [1, 512], not {spares!r}")
-        self.spares = spares
-        if not isinstance(parallel, int) or parallel < 1:
-            raise ParamsError(f"parallel must be a positive integer, not {parallel!r}")
-        self.parallel = parallel
+        self.max_host_calls = settings.max_host_calls
+        self.host_concurrency = settings.host_concurrency
+        self.exec_style = settings.exec_style
+        self.spares = settings.spares
+        self.parallel = settings.parallel
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)
