@@ -412,3 +412,49 @@ def test_class6_the_cli_run_from_a_secret_folder_leaks_nothing(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     row = json.loads(out.read_text().splitlines()[0])
     assert row["constraints"][0]["passed"] is None, row
+
+
+# -- attacks on this branch's own changes ----------------------------------------------------------------------
+def test_a_child_cannot_run_on_while_its_host_call_is_answered():
+    """The clock pauses during a host call, so a child that asks and then goes on computing instead of waiting
+    would get free time: it is stopped while the call runs, and its clock resumes when the answer is sent."""
+    asked = threading.Event()
+
+    def llm_extract(*args):
+        asked.set()
+        time.sleep(5.0)
+        return "x"
+
+    sneaky = code(
+        """
+        call = json.dumps(["llm_extract", [instruction, response, "q"], {}]).encode()
+        os.write(3, bytes([3]) + len(call).to_bytes(4, "big") + call)  # ask, then do not wait for the answer
+        while True:
+            pass""",
+        "import json, os",
+    )
+    with SandboxPool(
+        workers=1, timeout_s=1.0, python_layers=False, host_functions={"llm_extract": llm_extract}
+    ) as pool:
+        pool.check("def check_following(i, r):\n    return True", "instruction", "x")
+        time.sleep(1.0)
+        before = children_cpu(pool)
+        result = pool.check(sneaky, "instruction", "x")
+        time.sleep(1.0)
+        spent = children_cpu(pool) - before
+    assert asked.is_set()
+    assert result.passed is None and "timed out" in result.error, result.error
+    # 1 s + 0.5 s of grace once the answer came; 5 s more had it run on while the host call was answered
+    assert spent < 3.5, spent
+
+
+def test_finished_children_leave_the_loops_watch_list():
+    """Regression: a closed child socket stayed in the epoll set and woke the loop with EPOLLHUP forever after."""
+    with SandboxPool(workers=2, spares=4) as pool:
+        results = pool.check_batch([task for task, _ in honest(40)])
+        assert all(r.passed is not None for r in results)
+        engine = pool._engine
+        time.sleep(0.5)
+        info = Path(f"/proc/self/fdinfo/{engine.epoll.fileno()}").read_text()
+        watched = sum(1 for line in info.splitlines() if line.startswith("tfd:"))
+    assert watched <= pool.workers + 1, info  # the wake-up pipe and each worker's channel
