@@ -2,7 +2,7 @@
 
 Loads one model once (default the 0.5B PyPI model, fp32), then answers the same prompts greedily with each
 batch size (``--batch-sizes 1 8``: 1 is the one-at-a-time baseline), through
-:class:`verif_nb.model_eval.TransformersEngine`
+:class:`verif_nb.evaluation.TransformersEngine`
 exactly as ``verif-nb eval bench`` does. Prompts: a seeded sample of IFEval and of the packaged GSM8K subset
 (half each). Reports prompts/s, generated tokens/s and the ratio to batch size 1, and how many answers are
 identical to the one-at-a-time answers (left padding must not change a greedy answer, up to float rounding).
@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from verif_nb.model_eval import SamplingConfig, TransformersEngine, load_benchmark
+from verif_nb.evaluation import SamplingConfig, TransformersEngine, load_benchmark
 
 HERE = Path(__file__).resolve().parent
 

@@ -27,15 +27,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def _clear_caches() -> None:
-    from verif_nb.ifbench import _text
-    from verif_nb.ifeval._text import clear_caches
+    from verif_nb.checkers import text as _text
+    from verif_nb.checkers.text import clear_caches
 
     clear_caches()
     _text.count_syllables.cache_clear()
 
 
 def verif_nb_run(files: list[Path]) -> tuple[float, list[dict]]:
-    from verif_nb.ifbench import score_ifbench
+    from verif_nb.checkers import score_ifbench
 
     _clear_caches()
     t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def main() -> None:
         ours.append(seconds)
         seconds, flags_ref = reference_run(files)
         theirs.append(seconds)
-    from verif_nb.ifbench import _text
+    from verif_nb.checkers import text as _text
 
     pairs = 300 * len(files)
     verdicts = 2 * 344 * len(files)

@@ -1,7 +1,7 @@
 """IFEval scoring speed: verif-nb's checkers vs the reference implementation as lm-eval packages it.
 
 Scores the 541 IFEval prompts' responses (strict + loose, 834 instructions each) with
-``verif_nb.ifeval.score_ifeval`` in this process, and with lm-eval's
+``verif_nb.checkers.score_ifeval`` in this process, and with lm-eval's
 ``lm_eval/tasks/ifeval/utils.py`` functions (``test_instruction_following_strict`` / ``_loose``)
 in a separate virtual environment, then prints one JSON line with seconds, checks/second and
 how the verdicts of each agree with ``reference_eval_{strict,loose}.jsonl``.
@@ -99,8 +99,8 @@ def agreement(flags: dict[str, list[list[bool]]], ref: dict[str, list[list[bool]
 
 def verif_nb_run() -> tuple[float, dict[str, list[list[bool]]], int]:
     """One cold timed scoring run of verif-nb (caches cleared, models already loaded)."""
-    from verif_nb.ifeval import score_ifeval
-    from verif_nb.ifeval._text import clear_caches
+    from verif_nb.checkers import score_ifeval
+    from verif_nb.checkers.text import clear_caches
 
     clear_caches()  # every timed run starts cold, as the reference's does
     t0 = time.perf_counter()
@@ -159,7 +159,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from verif_nb.ifeval import score_ifeval
+    from verif_nb.checkers import score_ifeval
 
     ref = reference_flags()
     score_ifeval(DATA / "input_data.jsonl", DATA / "responses_llama31_8b_instruct.jsonl")  # load models

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from verif_nb.train import compare_heldout, compare_ifeval, heldout_records, read_metrics, run_grpo
+from verif_nb.evaluation import compare_heldout, compare_ifeval
+from verif_nb.train import heldout_records, read_train_log, run_grpo
 from verif_nb.train.run import RunResult
 
 HERE = Path(__file__).resolve().parent
@@ -208,7 +209,8 @@ def measure_base(
     import pandas as pd
     import torch
 
-    from verif_nb.train import load_policy, synthetic_records
+    from verif_nb.evaluation import load_policy
+    from verif_nb.train import synthetic_records
     from verif_nb.verifier import Verifier
 
     model, tok = load_policy(model_source)
@@ -334,7 +336,7 @@ def main() -> None:
     # so completions are cut to --completion-tokens; lowercase and no-comma checks judge a cut text fairly.
     stem = "grpo_evidence" + (f"_{args.tag}" if args.tag else "")
     if args.analyse_only:
-        frame = RunResult(Path(args.out), 0, metrics=read_metrics(args.out)).metrics_frame()
+        frame = RunResult(Path(args.out), 0, metrics=read_train_log(args.out)).metrics_frame()
         cols = [
             c
             for c in frame.columns
@@ -410,7 +412,7 @@ def main() -> None:
     models = {"before": "pypi:qwen2.5-coder-0.5b", "after": str(result.final_dir)}
     inputs, groups = None, args.groups
     if args.ifeval_checkers:
-        from verif_nb.train import ifeval_inputs
+        from verif_nb.evaluation import ifeval_inputs
 
         inputs, groups = Path(args.out) / "ifeval_subset.jsonl", None
         wanted = set(args.ifeval_checkers)

@@ -31,7 +31,7 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 
 class _Stopwords:
     def words(self, language: str) -> list[str]:
-        from verif_nb.ifbench._text import ENGLISH_STOPWORDS
+        from verif_nb.checkers.text import ENGLISH_STOPWORDS
 
         assert language == "english", language
         return sorted(ENGLISH_STOPWORDS)
@@ -46,7 +46,7 @@ class _NoRandom:
 def _substitute_tagger():
     from nltk.tag.perceptron import PerceptronTagger
 
-    from verif_nb.ifbench import _text
+    from verif_nb.checkers import text as _text
 
     weights, tagdict, classes, _ = _text._tagger()
     tagger = PerceptronTagger(load=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from verif_nb.model_eval import (
+from verif_nb.evaluation import (
     PAPER,
     TABLE_COLUMNS,
     claims_figure,

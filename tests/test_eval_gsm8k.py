@@ -10,7 +10,7 @@ import pytest
 import tomllib
 
 from verif_nb.errors import DataError
-from verif_nb.model_eval import (
+from verif_nb.evaluation import (
     PACKAGED_GSM8K,
     build_gsm8k_subset,
     extract_last_number,

@@ -1,5 +1,5 @@
 """``run_eval`` / ``verif-nb eval bench``: real generation with the tiny local model, the table, the paired tests,
-pass@k, the vLLM engine's configuration, and IFBench through ``verif_nb.ifbench`` when it is installed."""
+pass@k, the vLLM engine's configuration, and IFBench through ``verif_nb.checkers`` when its extra is installed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from verif_nb.cli import build_parser, main
 from verif_nb.errors import ParamsError
-from verif_nb.model_eval import (
+from verif_nb.evaluation import (
     TABLE_COLUMNS,
     SamplingConfig,
     TransformersEngine,
@@ -179,7 +179,7 @@ def test_run_eval_passes_engine_choice_and_options_to_the_factory():
 
 def test_nothing_imports_vllm_or_torch_at_import_time():
     code = (
-        "import sys, verif_nb.model_eval, verif_nb.model_eval.cli, verif_nb.cli; verif_nb.cli.build_parser(); "
+        "import sys, verif_nb.evaluation, verif_nb.evaluation.cli, verif_nb.cli; verif_nb.cli.build_parser(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('vllm', 'torch', 'transformers')))"
     )
     out = subprocess.run(
@@ -215,7 +215,7 @@ class _ScriptedEngine:
         self.answer = answer
 
     def generate(self, prompts, config, desc=""):
-        from verif_nb.model_eval import Generation
+        from verif_nb.evaluation import Generation
 
         return Generation(
             [[self.answer(p) for _ in range(config.samples)] for p in prompts], 5 * len(prompts), 0.5, self.name
@@ -323,7 +323,7 @@ def test_pass_at_k_rows(tmp_path):
 
         class Engine(_ScriptedEngine):
             def generate(self, prompts, config, desc=""):
-                from verif_nb.model_eval import Generation
+                from verif_nb.evaluation import Generation
 
                 def one(p, s):
                     return gold[p.split("\nWork it out")[0]] if source == "a" and s < 2 else "no"
@@ -359,7 +359,7 @@ def test_limit_sample_and_bad_benchmark():
 # --- IFBench --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(IFBENCH_OK, reason="verif_nb.ifbench is installed")
+@pytest.mark.skipif(IFBENCH_OK, reason="the ifbench extra is installed")
 def test_ifbench_without_its_checkers_fails_before_any_model_loads():
     def factory(*args, **kwargs):
         raise AssertionError("no model should load")
@@ -368,27 +368,24 @@ def test_ifbench_without_its_checkers_fails_before_any_model_loads():
         run_eval({"a": "tiny"}, ["ifbench"], inputs={"ifbench": str(IFBENCH)}, engine_factory=factory)
 
 
-@pytest.mark.parametrize("scorer_name", ["score_ifbench", "score_responses"])
-def test_ifbench_call_site_contract(tmp_path, monkeypatch, scorer_name):
-    # The interface run_eval is written against: verif_nb.ifbench.score_responses(inputs, responses) returns
-    # the IFEval scorer's result shape. A stand-in scorer built on the IFEval one checks the call site.
-    import importlib.machinery
-    import types
-
-    from verif_nb.ifeval import score_ifeval
+@pytest.mark.skipif(not IFBENCH_OK, reason=f"IFBench scorer absent: {IFBENCH_WHY}")
+def test_ifbench_scores_and_approximate_checks_reach_the_table(tmp_path, monkeypatch):
+    # run_eval scores IFBench with verif_nb.checkers.score_ifbench; what its summary says about approximate checks
+    # (the substitute part-of-speech model) must reach the table and its markdown.
+    from verif_nb.checkers import IFBenchScores, score_ifbench
 
     calls = []
 
-    def score_responses(inputs, responses):
+    def scorer(inputs, responses, **kwargs):
         calls.append((inputs, responses))
-        result = score_ifeval(inputs, responses)
-        result.approximate_checks = lambda: {"words:start_verb": {"checks": 3, "why": "a substitute tagger"}}
-        return result
+        return score_ifbench(inputs, responses, **kwargs)
 
-    module = types.ModuleType("verif_nb.ifbench")
-    module.__spec__ = importlib.machinery.ModuleSpec("verif_nb.ifbench", None)
-    setattr(module, scorer_name, score_responses)
-    monkeypatch.setitem(sys.modules, "verif_nb.ifbench", module)
+    monkeypatch.setattr("verif_nb.checkers.score_ifbench", scorer)
+    monkeypatch.setattr(
+        IFBenchScores,
+        "approximate_checks",
+        lambda self: {"words:start_verb": {"checks": 3, "why": "a substitute tagger"}},
+    )
     inputs = tmp_path / "ifbench.jsonl"
     ids = ["punctuation:no_comma", "change_case:english_lowercase"]
     inputs.write_text(
@@ -495,7 +492,9 @@ def test_cli_eval_ifeval_options_are_unchanged():
             "2",
         ]
     )
-    assert (args.model, args.limit, args.out, args.inputs, args.groups, args.max_new_tokens, args.batch_size) == (
+    # an alias of `eval bench ifeval`: --inputs is bench's --ifeval-inputs
+    got = (args.model, args.limit, args.out, args.ifeval_inputs, args.groups, args.max_new_tokens, args.batch_size)
+    assert got == (
         ["before=tiny"],
         3,
         "o",
@@ -504,4 +503,6 @@ def test_cli_eval_ifeval_options_are_unchanged():
         5,
         2,
     )
-    assert args.func.__module__ == "verif_nb.train.cli"
+    assert args.func.__module__ == "verif_nb.evaluation.cli" and args.benchmarks == ["ifeval"]
+    bench = build_parser().parse_args(["eval", "bench", "ifeval", "--model", "before=tiny", "--out", "o"])
+    assert bench.func is args.func

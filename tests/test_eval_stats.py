@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verif_nb.model_eval import mcnemar_exact, mean_pass_at_k, paired_bootstrap_ci, pass_at_k
+from verif_nb.evaluation import mcnemar_exact, mean_pass_at_k, paired_bootstrap_ci, pass_at_k
 
 
 def _pairs(lost: int, gained: int, both_right: int = 0, both_wrong: int = 0):

@@ -8,19 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from verif_nb.findings import (
-    before_after,
-    bootstrap_ci,
-    fisher_exact_p,
-    judge_vs_chance,
-    mode_ranking,
-    run_findings,
-    training_trend,
-    write_single_file,
-)
-from verif_nb.pipeline import write_index
-from verif_nb.portable import make_portable, portable_text
+from verif_nb.evaluation.stats import bootstrap_ci, fisher_exact_p
 from verif_nb.report import save_metrics
+from verif_nb.report.findings import before_after, judge_vs_chance, mode_ranking, run_findings, training_trend
+from verif_nb.report.index import write_index, write_single_file
+from verif_nb.report.portable import make_portable, portable_text
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

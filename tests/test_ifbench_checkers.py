@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from verif_nb.checkers import IFBENCH_IDS, check_constraint, describe, get_checker
 from verif_nb.errors import CheckerError
-from verif_nb.ifbench import CHECKER_IDS, check_constraint, describe, get_any_checker, get_checker
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ifbench" / "IFBench_test.jsonl"
 
@@ -158,11 +158,11 @@ def test_the_table_covers_every_core_checker_with_both_outcomes():
         outcomes.setdefault(cid, set()).add(expected)
     both = {cid for cid, seen in outcomes.items() if seen == {True, False}}
     # the custom tasks with long fixed answers are covered by the conformance test instead
-    assert len(both) >= 45, sorted(set(CHECKER_IDS) - both)
+    assert len(both) >= 45, sorted(set(IFBENCH_IDS) - both)
 
 
 def test_an_empty_response_follows_nothing():
-    for cid in CHECKER_IDS:
+    for cid in IFBENCH_IDS:
         checker = get_checker(cid, _example_kwargs().get(cid, {}))
         assert checker.check("  \n ").passed is False
 
@@ -178,7 +178,7 @@ def test_an_empty_response_follows_nothing():
         ("sentence:keyword", {"word": " ", "N": 1}, "word must be a non-empty string"),
         ("repeat:repeat_change", {"prompt_to_repeat": ""}, "prompt_to_repeat must be a non-empty string"),
         ("format:list", {"sep": ""}, "sep must be a non-empty marker"),
-        ("no:such", {}, "unknown IFBench checker id"),
+        ("no:such", {}, "unknown checker id"),
     ],
 )
 def test_bad_kwargs_are_refused(cid, kwargs, message):
@@ -192,10 +192,10 @@ def test_nulls_are_dropped_but_zero_is_kept():
     assert get_checker("count:numbers", {"N": 0.0, "keyword": None, "options": None}).check("none here").passed
 
 
-def test_ifeval_ids_resolve_through_get_any_checker():
-    assert get_any_checker("punctuation:no_comma", {"keywords": None}).check("a, b").passed is False
-    with pytest.raises(CheckerError, match="neither an IFBench nor an IFEval id"):
-        get_any_checker("no:such", {})
+def test_ifeval_ids_resolve_through_the_one_registry():
+    assert get_checker("punctuation:no_comma", {"keywords": None}).check("a, b").passed is False
+    with pytest.raises(CheckerError, match="unknown checker id"):
+        get_checker("no:such", {})
 
 
 def test_loose_forgives_a_preamble_line():
@@ -218,8 +218,8 @@ def _example_kwargs() -> dict[str, dict]:
 
 def test_every_checker_describes_itself_with_its_kwargs():
     examples = _example_kwargs()
-    assert set(examples) >= set(CHECKER_IDS)
-    for cid in CHECKER_IDS:
+    assert set(examples) >= set(IFBENCH_IDS)
+    for cid in IFBENCH_IDS:
         text = describe(cid, examples[cid])
         assert text and "{" not in text.replace("{and braces}", ""), (cid, text)
         for value in (v for v in examples[cid].values() if v is not None):
@@ -230,7 +230,7 @@ def test_every_checker_describes_itself_with_its_kwargs():
 
 def test_importing_the_package_loads_no_optional_dependency():
     code = (
-        "import sys, verif_nb, verif_nb.ifbench, verif_nb.ifbench.cli; "
+        "import sys, verif_nb, verif_nb.checkers, verif_nb.checkers.cli; "
         "bad = [m for m in ('emoji', 'syllapy', 'textblob', 'textblob_aptagger', 'nltk') if m in sys.modules]; "
         "print(bad)"
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from verif_nb.checkers.cli import RESULT_FILES
 from verif_nb.cli import main
-from verif_nb.ifeval.cli import RESULT_FILES
 
 # IFBench rows pad every kwarg name with null, as the published test file does
 PAD = {"N": None, "small_n": None, "keyword": None, "options": None}

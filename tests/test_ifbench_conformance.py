@@ -13,7 +13,7 @@ loaded with ``random`` replaced by an object that fails if touched, so no verdic
 What this cannot check: nltk's downloadable data itself. The oracle is fed verif-nb's stop word
 list and part-of-speech weights, so ``ratio:stop_words`` is checked for everything but the list
 (written out from nltk's English corpus) and ``words:start_verb`` for everything but the weights
-(a substitute model; see verif_nb.ifbench._text and benchmarks/RESULTS.md).
+(a substitute model; see verif_nb.checkers.text and benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ sys.path.insert(0, str(FIXTURES))
 from ifbench_reference import REFERENCE, load_reference  # noqa: E402
 from make_responses import candidates  # noqa: E402
 
-from verif_nb.ifbench import CHECKER_IDS, get_any_checker, score_ifbench  # noqa: E402
-from verif_nb.ifeval import CHECKER_IDS as IFEVAL_IDS  # noqa: E402
-from verif_nb.ifeval._scoring import _check_loose, loose_variants  # noqa: E402
+from verif_nb.checkers import IFBENCH_IDS, IFEVAL_IDS, check_loose, get_checker, loose_variants, score_ifbench  # noqa: E402
 
 if not REFERENCE.is_dir():
     pytest.skip(f"reference IFBench code not found at {REFERENCE}", allow_module_level=True)
@@ -66,9 +64,9 @@ def _reference_verdicts(cid: str, kwargs: dict, response: str) -> tuple[bool | s
 def test_the_58_ifbench_ids_are_built_in():
     registry, _ = load_reference()
     reference_new = set(registry.INSTRUCTION_DICT) - set(IFEVAL_IDS)
-    assert set(CHECKER_IDS) == reference_new and len(CHECKER_IDS) == 58
+    assert set(IFBENCH_IDS) == reference_new and len(IFBENCH_IDS) == 58
     used = {cid for row in _rows() for cid in row["instruction_id_list"]}
-    assert used == set(CHECKER_IDS)
+    assert used == set(IFBENCH_IDS)
 
 
 def test_every_candidate_verdict_equals_the_reference_strict_and_loose():
@@ -76,11 +74,11 @@ def test_every_candidate_verdict_equals_the_reference_strict_and_loose():
     mismatches = []
     for row in _rows():
         for cid, kwargs in zip(row["instruction_id_list"], row["kwargs"]):
-            checker = get_any_checker(cid, kwargs)
+            checker = get_checker(cid, kwargs)
             for response in candidates(row, with_reference_crashes=True):
                 ref_strict, ref_loose = _reference_verdicts(cid, kwargs, response)
                 strict = checker.check(response)
-                loose = _check_loose(checker, response, strict=strict)
+                loose = check_loose(checker, response, strict=strict)
                 for mode, mine, ref in (("strict", strict, ref_strict), ("loose", loose, ref_loose)):
                     checked += 1
                     passed += bool(mine.passed)
@@ -101,7 +99,7 @@ def test_each_id_gets_both_verdicts_from_its_candidates():
     seen: dict[str, set[bool]] = {}
     for row in _rows():
         for cid, kwargs in zip(row["instruction_id_list"], row["kwargs"]):
-            checker = get_any_checker(cid, kwargs)
+            checker = get_checker(cid, kwargs)
             for response in candidates(row):
                 seen.setdefault(cid, set()).add(bool(checker.check(response).passed))
     one_sided = sorted(cid for cid, outcomes in seen.items() if outcomes != {True, False})
@@ -147,8 +145,7 @@ def _texts() -> list[str]:
 def test_first_word_tags_equal_nltks_tagger_code_with_the_same_weights():
     import nltk
 
-    from verif_nb.ifbench._text import first_token_tag
-    from verif_nb.ifeval._text import word_tokenize
+    from verif_nb.checkers.text import first_token_tag, word_tokenize
 
     load_reference()  # installs the offline data into nltk
     checked = 0
@@ -165,7 +162,7 @@ def test_first_word_tags_equal_nltks_tagger_code_with_the_same_weights():
 def test_stopword_counts_equal_the_reference_helper():
     _, _ = load_reference()
     util = sys.modules["ifbench.instructions_util"]
-    from verif_nb.ifbench._text import count_stopwords
+    from verif_nb.checkers.text import count_stopwords
 
     for text in _texts():
         assert count_stopwords(text) == util.count_stopwords(text)

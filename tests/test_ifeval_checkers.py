@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from verif_nb.errors import CheckerError
-from verif_nb.ifeval import (
-    CHECKER_IDS,
+from verif_nb.checkers import (
+    IFEVAL_IDS,
     LANGUAGE_CODES,
     LOOSE_VARIANT_NAMES,
     accepted_kwargs,
     check_constraint,
-    count_sentences,
-    count_words,
-    describe_checker,
+    describe,
     get_checker,
     loose_variants,
-    word_tokenize,
 )
+from verif_nb.checkers.text import count_sentences, count_words, word_tokenize
+from verif_nb.errors import CheckerError
 
 AT_LEAST, LESS = "at least", "less than"
 
@@ -358,9 +356,9 @@ def test_checker_table(checker_id, kwargs, response, expected, reason):
 
 
 def test_table_covers_every_checker_both_ways():
-    assert len(CHECKER_IDS) == 25 and CHECKER_IDS == sorted(CHECKER_IDS)
+    assert len(IFEVAL_IDS) == 25 and IFEVAL_IDS == sorted(IFEVAL_IDS)
     for outcome in (True, False):
-        assert {c[0] for c in CASES if c[3] is outcome} == set(CHECKER_IDS), outcome
+        assert {c[0] for c in CASES if c[3] is outcome} == set(IFEVAL_IDS), outcome
 
 
 def test_empty_response_follows_nothing():
@@ -387,7 +385,7 @@ def test_none_and_empty_kwargs_are_dropped_like_the_reference():
 @pytest.mark.parametrize(
     ("checker_id", "kwargs", "message"),
     [
-        ("no_such:checker", {}, "unknown IFEval checker id 'no_such:checker'"),
+        ("no_such:checker", {}, "unknown checker id 'no_such:checker'"),
         ("punctuation:no_comma", {"num_words": 3}, "does not take kwarg(s) ['num_words']; it takes: none"),
         (
             "length_constraints:number_words",
@@ -487,7 +485,7 @@ def test_check_constraint_repeat_prompt_uses_prompt_only_when_kwargs_lack_it():
 
 
 def test_check_constraint_raises_for_unknown_ids():
-    with pytest.raises(CheckerError, match="unknown IFEval checker id"):
+    with pytest.raises(CheckerError, match="unknown checker id"):
         check_constraint("keywords:nonexistent", {}, "text")
 
 
@@ -569,18 +567,18 @@ def test_every_checker_describes_itself_from_its_own_kwargs():
     seen = {}
     for checker_id, kwargs, *_ in CASES:
         seen.setdefault(checker_id, get_checker(checker_id, kwargs).describe())
-    assert sorted(seen) == CHECKER_IDS
+    assert sorted(seen) == IFEVAL_IDS
     assert all(s.startswith(("The ", "Words ")) and s.endswith((".", ")")) for s in seen.values()), seen
 
 
 @pytest.mark.parametrize("code", sorted(LANGUAGE_CODES))
 def test_language_description_names_every_accepted_language(code):
     # The old parallel table lacked he, uk and ml, so the judge was told "written in he".
-    sentence = describe_checker("language:response_language", {"language": code})
+    sentence = describe("language:response_language", {"language": code})
     assert LANGUAGE_CODES[code] in sentence and f" {code}," not in sentence
 
 
 def test_describe_checker_fills_prompt_to_repeat_like_check_constraint():
-    assert "'Say hi.'" in describe_checker("combination:repeat_prompt", None, prompt="Say hi.")
-    with pytest.raises(CheckerError, match="unknown IFEval checker id"):
-        describe_checker("no:such", None)
+    assert "'Say hi.'" in describe("combination:repeat_prompt", None, prompt="Say hi.")
+    with pytest.raises(CheckerError, match="unknown checker id"):
+        describe("no:such", None)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from verif_nb.checkers.cli import RESULT_FILES
 from verif_nb.cli import main
-from verif_nb.ifeval.cli import RESULT_FILES
 
 INPUTS = [
     {"key": 1, "prompt": "Write a haiku. No commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},

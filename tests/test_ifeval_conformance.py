@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from verif_nb.ifeval import _text, get_checker, score_ifeval
-from verif_nb.ifeval._scoring import _check_loose
+from verif_nb.checkers import check_loose, get_checker, score_ifeval
+from verif_nb.checkers import text as _text
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ifeval"
 
@@ -47,7 +47,7 @@ def reference():
 
 
 def _verdict(checker, response: str, mode: str) -> bool:
-    return bool((checker.check(response) if mode == "strict" else _check_loose(checker, response)).passed)
+    return bool((checker.check(response) if mode == "strict" else check_loose(checker, response)).passed)
 
 
 def _reference_draw_explains(checker_id: str, kwargs: dict, response: str, mode: str, wanted: bool) -> bool:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.stub_judge_server import closed_port
 from verif_nb.cli import main
 from verif_nb.data import load_records, write_jsonl
 from verif_nb.errors import JudgeError
 from verif_nb.gguf import MODELS, find_parts
-from verif_nb.judge.server import LLAMA_INSTALL_HINT, free_port, llama_available, server_status
+from verif_nb.judge.server import LLAMA_INSTALL_HINT, llama_available, server_status
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
@@ -42,7 +43,7 @@ def judge_url():
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    port = free_port()
+    port = closed_port()
     assert (
         main(
             [

@@ -9,7 +9,7 @@ import pytest
 
 from verif_nb.errors import JudgeError
 from verif_nb.files import cache_root
-from verif_nb.gguf import MODELS, ModelSpec, ensure_model, find_parts, resolve_model
+from verif_nb.gguf import MODELS, ModelSpec, ensure_model, find_parts, resolve_gguf
 
 CHUNKS = [b"GGUF-head-", b"middle-", b"tail"]
 
@@ -111,14 +111,14 @@ def test_missing_and_wrong_version_parts_name_the_pip_command(tmp_path, monkeypa
 
 
 def test_resolve_model_accepts_names_and_paths(fake_model, tmp_path):
-    assert resolve_model("fake")[1] == "fake-it"
+    assert resolve_gguf("fake")[1] == "fake-it"
     gguf = tmp_path / "my.gguf"
     gguf.write_bytes(b"x")
-    assert resolve_model(str(gguf)) == (gguf.resolve(), "my")
+    assert resolve_gguf(str(gguf)) == (gguf.resolve(), "my")
     with pytest.raises(JudgeError, match="no such GGUF"):
-        resolve_model(str(tmp_path / "absent.gguf"))
+        resolve_gguf(str(tmp_path / "absent.gguf"))
     with pytest.raises(JudgeError, match="qwen2.5-coder-0.5b"):
-        resolve_model("gpt-17")
+        resolve_gguf("gpt-17")
 
 
 def test_real_small_model_chunks_are_found_when_installed():

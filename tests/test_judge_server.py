@@ -12,14 +12,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.stub_judge_server import StubJudgeServer
+from tests.stub_judge_server import StubJudgeServer, closed_port
 from verif_nb.cli import main as cli_main
 from verif_nb.errors import JudgeError
 from verif_nb.judge import JudgeClient
 from verif_nb.judge import server as server_mod
 from verif_nb.judge.server import (
     embedded_judge,
-    free_port,
     read_pid_file,
     server_status,
     start_server,
@@ -80,7 +79,7 @@ def fake_llama(tmp_path, monkeypatch):
 
 def test_start_health_pid_file_reuse_and_stop(fake_llama):
     gguf, ports = fake_llama
-    port = free_port()
+    port = closed_port()
     ports.append(port)
     info = start_server(gguf, port=port, threads=1, ctx=512, wait_s=30)
     assert info.base_url == f"http://127.0.0.1:{port}/v1" and info.model == "tiny-judge"
@@ -101,7 +100,7 @@ def test_start_health_pid_file_reuse_and_stop(fake_llama):
 
 def test_stop_never_kills_a_process_that_is_not_our_server(fake_llama, tmp_path):
     gguf, ports = fake_llama
-    port = free_port()
+    port = closed_port()
     ports.append(port)
     info = start_server(gguf, port=port, threads=1, wait_s=30)
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -122,7 +121,7 @@ def test_stop_never_kills_a_process_that_is_not_our_server(fake_llama, tmp_path)
 def test_a_server_that_dies_while_starting_reports_its_log(fake_llama, monkeypatch):
     gguf, ports = fake_llama
     monkeypatch.setenv("FAKE_LLAMA_CRASH", "1")
-    port = free_port()
+    port = closed_port()
     with pytest.raises(JudgeError, match=r"exited with code 3(.|\n)*failed to load model"):
         start_server(gguf, port=port, wait_s=30)
     assert read_pid_file(port) is None
@@ -135,7 +134,7 @@ def test_refuses_without_llama_or_on_a_busy_port(fake_llama, monkeypatch):
             start_server(gguf, port=other.port)
     monkeypatch.setattr(server_mod, "llama_available", lambda: False)
     with pytest.raises(JudgeError, match=r'pip install "llama-cpp-python\[server\]==0.3.36"'):
-        start_server(gguf, port=free_port())
+        start_server(gguf, port=closed_port())
 
 
 def test_embedded_judge_context_manager_cleans_up(fake_llama):
@@ -149,7 +148,7 @@ def test_embedded_judge_context_manager_cleans_up(fake_llama):
 
 def test_cli_serve_status_stop(fake_llama, capsys):
     gguf, ports = fake_llama
-    port = free_port()
+    port = closed_port()
     ports.append(port)
     assert cli_main(["judge", "status", "--port", str(port)]) == 1
     assert cli_main(["judge", "serve", "--model", gguf, "--port", str(port), "--threads", "1", "--ctx", "512"]) == 0
@@ -163,7 +162,7 @@ def test_cli_serve_status_stop(fake_llama, capsys):
 def test_embedded_judge_server_dies_with_its_owner(fake_llama, tmp_path):
     """A killed notebook kernel / script must not leave its judge server running (the watchdog stops it)."""
     gguf, ports = fake_llama
-    port = free_port()
+    port = closed_port()
     ports.append(port)
     owner_code = textwrap.dedent(f"""
         import sys, time

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from verif_nb.errors import ParamsError
-from verif_nb.pipeline import load_params, notebook_parameters, parse_parameters_source
+from verif_nb.pipeline import load_pipeline_params, notebook_parameters, parse_parameters_source
 from verif_nb.pipeline._params import INJECTED_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def test_valid_file_resolves_parameters_per_notebook(tmp_path):
             "overrides": {"tiny_ok": {"label": "x", "scale": 2}},
         },
     )
-    params = load_params(path)
+    params = load_pipeline_params(path)
     assert params.notebooks == ["tiny_ok", "tiny_fail"]
     # a shared key goes only to the notebooks that declare it; overrides only to their notebook
     assert params.parameters_for("tiny_ok") == {"n_points": 3, "label": "x", "scale": 2}
@@ -140,23 +140,23 @@ def test_valid_file_resolves_parameters_per_notebook(tmp_path):
 )
 def test_bad_files_are_errors_before_running(tmp_path, doc, message):
     with pytest.raises(ParamsError, match=message):
-        load_params(_write(tmp_path, doc))
+        load_pipeline_params(_write(tmp_path, doc))
 
 
 def test_all_problems_reported_at_once(tmp_path):
     doc = {"notebooks": ["tiny_ok"], "parameters": {"typo_one": 1, "typo_two": 2}}
     with pytest.raises(ParamsError) as err:
-        load_params(_write(tmp_path, doc))
+        load_pipeline_params(_write(tmp_path, doc))
     assert "typo_one" in str(err.value) and "typo_two" in str(err.value)
 
 
 def test_missing_and_invalid_files(tmp_path):
     with pytest.raises(ParamsError, match="does not exist"):
-        load_params(tmp_path / "absent.yaml")
+        load_pipeline_params(tmp_path / "absent.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("notebooks: [unclosed", encoding="utf-8")
     with pytest.raises(ParamsError, match="not valid YAML"):
-        load_params(bad)
+        load_pipeline_params(bad)
 
 
 # --- the project's own parameter files and notebooks -------------------------------------------------
@@ -170,7 +170,7 @@ PIPELINE_FILES = sorted(
 @pytest.mark.parametrize("path", PIPELINE_FILES, ids=lambda p: p.name)
 def test_project_params_keys_exist_in_notebooks(path):
     """Every key of params/*.yaml exists in its target notebook's parameters cell, with the right type."""
-    params = load_params(path)
+    params = load_pipeline_params(path)
     for name in params.notebooks:
         declared = params.declared[name]
         for key in params.parameters_for(name):

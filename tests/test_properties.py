@@ -25,7 +25,7 @@ from verif_nb.files import load_yaml_text
 from verif_nb.judge import JudgeClient, JudgeConfig
 from verif_nb.judge.client import p_yes_from_logprobs
 from verif_nb.judge.templates import PARSERS, get_template, parse_verdict
-from verif_nb.pipeline._params import load_params as load_pipeline_params
+from verif_nb.pipeline._params import load_pipeline_params
 from verif_nb.train.params import load_params as load_train_params
 
 # database=None: no .hypothesis/ folder in the checkout. Locally each run draws fresh inputs (to keep finding

@@ -19,7 +19,7 @@ from verif_nb.files import MAX_YAML_BYTES, check_output_file, load_yaml_text, re
 from verif_nb.judge import JudgeClient, JudgeConfig, JudgeRequest
 from verif_nb.judge import client as client_module
 from verif_nb.judge.templates import load_template_file
-from verif_nb.pipeline._params import load_params
+from verif_nb.pipeline._params import load_pipeline_params
 from verif_nb.pipeline._run import inside_run
 from verif_nb.train.params import read_params_file
 
@@ -153,7 +153,7 @@ def test_a_yaml_alias_bomb_is_refused_quickly_and_says_why(tmp_path):
     path = tmp_path / "bomb.yaml"
     path.write_text(ALIAS_BOMB)
     started = time.perf_counter()
-    for read in (load_params, read_params_file):
+    for read in (load_pipeline_params, read_params_file):
         with pytest.raises(ParamsError, match=r"alias \*a refused"):
             read(path)
     template = tmp_path / "tpl.yaml"
@@ -187,7 +187,7 @@ def test_notebook_names_must_be_plain_names(tmp_path, name):
     path = tmp_path / "p.yaml"
     path.write_text(json.dumps({"notebooks": [name], "notebooks_dir": str(tmp_path)}))
     with pytest.raises(ParamsError, match="plain names"):
-        load_params(path)
+        load_pipeline_params(path)
 
 
 def test_every_pipeline_write_is_checked_against_the_run_folder(tmp_path):

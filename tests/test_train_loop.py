@@ -12,15 +12,8 @@ import yaml
 from tests.stub_judge_server import closed_port
 from verif_nb.cli import main
 from verif_nb.errors import RunExistsError
-from verif_nb.train import (
-    compare_heldout,
-    compare_ifeval,
-    heldout_records,
-    load_params,
-    load_policy,
-    read_metrics,
-    run_grpo,
-)
+from verif_nb.evaluation import compare_heldout, compare_ifeval, load_policy
+from verif_nb.train import heldout_records, load_params, read_train_log, run_grpo
 
 ROOT = Path(__file__).resolve().parent.parent
 IFEVAL = ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
@@ -48,7 +41,7 @@ def ci_run(tmp_path_factory):
 
 
 def step_rows(run_dir):
-    return [m for m in read_metrics(run_dir) if "reward" in m]
+    return [m for m in read_train_log(run_dir) if "reward" in m]
 
 
 def test_two_steps_log_rewards_and_components(ci_run):

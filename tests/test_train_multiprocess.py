@@ -23,7 +23,7 @@ import yaml
 
 from tests.stub_judge_server import GARBAGE_ANSWER, StubJudgeServer, closed_port
 from verif_nb.cli import main
-from verif_nb.train import read_metrics
+from verif_nb.train import read_train_log
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -158,7 +158,7 @@ def test_two_processes_train_score_their_own_prompts_and_resume(ddp_run, capsys)
     assert json.loads((out / "run_result.json").read_text())["global_step"] == 2
 
     by_step = trace_rows(trace)
-    logged = {m["step"]: m for m in read_metrics(out) if "reward" in m}
+    logged = {m["step"]: m for m in read_train_log(out) if "reward" in m}
     assert sorted(by_step) == sorted(logged) == [1, 2]  # step 1 from the first launch, step 2 after resuming
     for step, calls in by_step.items():
         # one reward call per process per step, over gloo, each on its own two prompts

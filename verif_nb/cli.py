@@ -21,11 +21,11 @@ COMMAND_MODULES: list[str] = [
     "verif_nb.pipeline.cli",
     "verif_nb.data.cli",
     "verif_nb.judge.cli",
-    "verif_nb.ifeval.cli",
-    "verif_nb.ifbench.cli",
+    "verif_nb.checkers.cli",
     "verif_nb.train.cli",
+    "verif_nb.evaluation.cli",
     "verif_nb.lab",
-    "verif_nb.findings",
+    "verif_nb.report.cli",
 ]
 
 

@@ -460,3 +460,35 @@ def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
     except UnicodeDecodeError as err:
         raise ParamsError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     return load_yaml_text(text, str(path))
+
+
+def project_root(start: str | Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> top = pathlib.Path(tempfile.mkdtemp()); _ = (top / "pyproject.toml").write_text("")
+        >>> (top / "a" / "b").mkdir(parents=True); project_root(top / "a" / "b") == top.resolve()
+        True
+    """
+    here = Path(start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
+
+
+def project_path(path: str | Path) -> Path:
+    """Resolve a relative path the same way in a pipeline run and in JupyterLab.
+
+    The pipeline runs notebooks in the folder ``verif-nb run`` was started from (normally the project
+    root); JupyterLab runs them in ``notebooks/``. A relative path is taken from the working folder if it
+    exists there, else from the project root (the folder holding ``pyproject.toml``) — also for paths
+    that do not exist yet, such as output folders.
+
+    Example:
+        >>> project_path("/tmp") == Path("/tmp")
+        True
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    root = project_root()
+    return root / p if root is not None else p

@@ -234,11 +234,11 @@ def ensure_model(name: str = DEFAULT_MODEL, cache_dir: str | os.PathLike | None 
         return target
 
 
-def resolve_model(model: str) -> tuple[Path, str]:
+def resolve_gguf(model: str) -> tuple[Path, str]:
     """(GGUF path, served model name) for a known model name or a path to a ``.gguf`` file.
 
     Example:
-        >>> resolve_model("/tmp/none.gguf")  # doctest: +SKIP
+        >>> resolve_gguf("/tmp/none.gguf")  # doctest: +SKIP
         Traceback (most recent call last):
         verif_nb.errors.JudgeError: /tmp/none.gguf: no such GGUF file
     """

@@ -89,7 +89,7 @@ def lab_command(
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from verif_nb.report import project_root
+    from verif_nb.files import project_root
 
     root = project_root() or Path.cwd()
     notebook_dir = Path(args.notebook_dir) if args.notebook_dir else root / "notebooks"

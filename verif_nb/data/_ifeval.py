@@ -1,6 +1,6 @@
 """IFEval / IFBench rows (key, prompt, instruction_id_list, kwargs) into Records of built-in checkers.
 
-Each id and its kwargs are validated through ``verif_nb.ifbench.builtins.get_checker`` (IFEval's and
+Each id and its kwargs are validated through ``verif_nb.checkers.get_checker`` (IFEval's and
 IFBench's checkers).
 """
 
@@ -11,11 +11,11 @@ import logging
 from collections import Counter
 from typing import Any
 
+from verif_nb.checkers import CHECKER_IDS, get_checker
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
 from verif_nb.data._verinstruct import require_id, require_str, require_str_list
 from verif_nb.errors import CheckerError, DataError
-from verif_nb.ifbench.builtins import CHECKER_IDS, get_checker
 from verif_nb.records import Constraint, Record
 
 logger = logging.getLogger(__name__)

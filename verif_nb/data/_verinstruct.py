@@ -136,13 +136,13 @@ def _compile_problem(code: str) -> str | None:
 _ALLOWED_IMPORTS = frozenset(DEFAULT_ALLOWED_IMPORTS) | {"llm_call"}
 
 
-def validate_code(code: str) -> str | None:
+def rule_code_problem(code: str) -> str | None:
     """Why ``code`` cannot serve as a checker (None when it can); static only, nothing is executed.
 
     Example:
-        >>> validate_code("def check_following(instruction, response):\\n    return True") is None
+        >>> rule_code_problem("def check_following(instruction, response):\\n    return True") is None
         True
-        >>> validate_code("def f(:") is None
+        >>> rule_code_problem("def f(:") is None
         False
     """
     return screen_code(code, allowed_imports=_ALLOWED_IMPORTS) or _compile_problem(code)
@@ -276,7 +276,7 @@ def build_constraints(
                 out.append(constraint)
                 kept.append(i)
             continue
-        if tag == "rule" and validate_code(code) is not None:
+        if tag == "rule" and rule_code_problem(code) is not None:
             # One bad function is one unverifiable constraint, not a lost row: the sandbox refuses it again at
             # check time and that constraint gets passed=None with the reason.
             counts["rule_code_rejected"] += 1

@@ -113,7 +113,7 @@ def _add_export_formats(parent: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data inspect|export`` and the stable ``export verl`` (the same command as ``data export verl``)."""
     export_help = "write records in another framework's training format"
-    _add_export_formats(subparsers.add_parser("export", help=export_help))
+    _add_export_formats(subparsers.add_parser("export", help="alias of `data export` (" + export_help + ")"))
 
     data = subparsers.add_parser("data", help="look at a dataset, or export it")
     data_sub = data.add_subparsers(dest="data_command", required=True)

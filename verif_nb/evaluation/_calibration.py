@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from verif_nb.checkers import describe
 from verif_nb.files import read_jsonl
-from verif_nb.ifeval import describe_checker
 
 
 @dataclass
@@ -69,7 +69,7 @@ def build_calibration_cases(
         >>> [c.gold for c in build_calibration_cases([row, row], {"Say hi without commas.": "hi"}, n=1)]
         [True]
     """
-    from verif_nb.ifeval import check_constraint
+    from verif_nb.checkers import check_constraint
 
     pos, neg = [], []
     for row in inputs:
@@ -93,9 +93,7 @@ def judge_calibration(cases: Sequence[CalibrationCase], judge, progress: bool = 
     """
     from verif_nb.judge import JudgeRequest
 
-    requests = [
-        JudgeRequest.judge(c.prompt, c.response, describe_checker(c.checker_id, c.kwargs, c.prompt)) for c in cases
-    ]
+    requests = [JudgeRequest.judge(c.prompt, c.response, describe(c.checker_id, c.kwargs, c.prompt)) for c in cases]
     outcomes = judge.run_many(requests, progress=progress)
     return pd.DataFrame(
         [

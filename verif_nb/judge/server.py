@@ -37,7 +37,7 @@ import psutil
 
 from verif_nb.errors import JudgeError
 from verif_nb.files import cache_root, write_text_atomic
-from verif_nb.gguf import DEFAULT_MODEL, resolve_model
+from verif_nb.gguf import DEFAULT_MODEL, resolve_gguf
 from verif_nb.judge.config import JudgeConfig
 
 logger = logging.getLogger(__name__)
@@ -100,11 +100,11 @@ def llama_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("uvicorn") is not None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def _unused_port(host: str = "127.0.0.1") -> int:
     """An unused TCP port on ``host``.
 
     Example:
-        >>> free_port() > 0
+        >>> _unused_port() > 0
         True
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -185,7 +185,7 @@ def start_server(
         )
     if _port_in_use(host, port):
         raise JudgeError(f"port {port} on {host} is already in use by another program; choose another with --port")
-    model_path, served = resolve_model(model)
+    model_path, served = resolve_gguf(model)
     threads = threads or max(1, min(4, os.cpu_count() or 1))
     folder = state_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -369,7 +369,7 @@ def embedded_judge(
         ...     print(cfg.base_url.startswith("http://127.0.0.1:"))
         True
     """
-    port = port or free_port()
+    port = port or _unused_port()
     before = read_pid_file(port)
     already_running = before is not None and _owned_process(before) is not None
     info = start_server(

@@ -15,11 +15,10 @@ from verif_nb.pipeline._params import (
     INJECTED_KEYS,
     NotebookParameter,
     PipelineParams,
-    load_params,
+    load_pipeline_params,
     notebook_parameters,
     parse_parameters_source,
 )
-from verif_nb.pipeline._report import notebook_to_html, write_index
 from verif_nb.pipeline._run import NotebookFailedError, new_run_dir, package_versions, run_pipeline
 
 __all__ = [
@@ -30,13 +29,11 @@ __all__ = [
     "PipelineParams",
     "install_kernel",
     "kernel_spec",
-    "load_params",
+    "load_pipeline_params",
     "new_run_dir",
     "notebook_parameters",
-    "notebook_to_html",
     "package_versions",
     "parse_parameters_source",
     "private_kernel",
     "run_pipeline",
-    "write_index",
 ]

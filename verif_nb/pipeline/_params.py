@@ -242,14 +242,14 @@ def _type_error(key: str, value: Any, param: NotebookParameter, notebook: str) -
     )
 
 
-def load_params(path: str | Path) -> PipelineParams:
+def load_pipeline_params(path: str | Path) -> PipelineParams:
     """Read and validate a pipeline parameter file against the notebooks it names.
 
     Raises :class:`ParamsError` naming every problem: unknown top-level keys, missing notebooks,
     keys a notebook does not declare, values of the wrong type, keys set by the pipeline.
 
     Example:
-        >>> load_params("params/ci.yaml").notebooks[0]  # doctest: +SKIP
+        >>> load_pipeline_params("params/ci.yaml").notebooks[0]  # doctest: +SKIP
         '01_dataset_inspection'
     """
     path = Path(path)

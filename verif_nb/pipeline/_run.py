@@ -1,14 +1,8 @@
-"""Execute a pipeline parameter file: notebooks in order with papermill into a new run folder.
-
-Layout of ``outputs/<run-id>/`` (run id = ``YYYYmmdd-HHMMSS-<run_name>``)::
-
-    index.html                 links everything below
-    manifest.json              parameters, git commit, package versions, model/judge ids, durations, status
-    params.yaml                the parameter file as given
-    notebooks/<name>.ipynb     executed notebooks (with outputs)
-    html/<name>.html           nbconvert renderings (code hidden with hide_input)
-    figures/<name>/*.png|svg   figures the notebook saved
-    metrics/<name>/*.json|csv  metrics the notebook saved (summary.json = headline numbers)
+"""Execute a pipeline parameter file: notebooks in order with papermill into a new run folder
+``outputs/<run-id>/`` (run id = ``YYYYmmdd-HHMMSS-<run_name>``), laid out as :mod:`verif_nb.report.layout` says:
+the executed notebooks, their HTML (code hidden with ``hide_input``), figures, metrics, ``params.yaml`` (the
+parameter file as given), ``manifest.json`` (parameters, git commit, package versions, model/judge ids,
+durations, status) and ``index.html``.
 
 Example:
     >>> run_pipeline("params/ci.yaml")  # doctest: +SKIP
@@ -33,8 +27,9 @@ import nbformat
 
 from verif_nb.errors import OutputPathError, ParamsError, RunExistsError, VerifNbError
 from verif_nb.pipeline._kernel import private_kernel
-from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_params
-from verif_nb.pipeline._report import notebook_to_html, write_index
+from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_pipeline_params
+from verif_nb.report.index import notebook_to_html, write_index
+from verif_nb.report.layout import SUBFOLDERS, RunLayout, ids_file
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +135,7 @@ def _reported_ids(run_dir: Path, name: str) -> dict[str, Any]:
     """Ids a notebook resolved itself (e.g. the model a training preset names), from its ``ids.json``."""
     import json
 
-    path = run_dir / "metrics" / name / "ids.json"
+    path = RunLayout(run_dir).metric(ids_file(name))
     if not path.exists():
         return {}
     try:
@@ -191,12 +186,12 @@ class _Run:
         import json
 
         self.manifest["duration_s"] = round(time.monotonic() - self.t0, 2)
-        (self.run_dir / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str), encoding="utf-8")
+        RunLayout(self.run_dir).manifest.write_text(json.dumps(self.manifest, indent=2, default=str), encoding="utf-8")
         write_index(self.run_dir, self.manifest)
 
     def finish(self, status: str) -> None:
-        from verif_nb.portable import make_portable
-        from verif_nb.report.metrics import project_root
+        from verif_nb.files import project_root
+        from verif_nb.report.portable import make_portable
 
         self.manifest["status"] = status
         self.manifest["finished"] = _now()
@@ -224,9 +219,10 @@ def inside_run(run_dir: Path, path: Path) -> Path:
 
 
 def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, Any]:
+    layout = RunLayout(run_dir)
     values = {
-        "figures_dir": inside_run(run_dir, run_dir / "figures" / name),
-        "metrics_dir": inside_run(run_dir, run_dir / "metrics" / name),
+        "figures_dir": inside_run(run_dir, layout.figures(name)),
+        "metrics_dir": inside_run(run_dir, layout.metrics(name)),
         "run_dir": run_dir,
     }
     for key in ("figures_dir", "metrics_dir"):
@@ -271,7 +267,7 @@ def run_pipeline(
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
 
-    params = load_params(params_path)
+    params = load_pipeline_params(params_path)
     run_dir = Path(out) if out is not None else new_run_dir(params.run_name, outputs_root)
     if run_dir.exists():
         raise RunExistsError(
@@ -287,9 +283,10 @@ def run_pipeline(
         raise RunExistsError(f"{run_dir} already exists; verif-nb never overwrites a run") from err
     except OSError as err:  # a path under a file, a read-only folder: before any notebook runs
         raise OutputPathError(f"--out {run_dir}: cannot create the run folder ({err.strerror or err})") from None
-    for sub in ("notebooks", "html", "figures", "metrics"):
+    layout = RunLayout(run_dir)
+    for sub in SUBFOLDERS:
         (run_dir / sub).mkdir()
-    shutil.copyfile(params.path, run_dir / "params.yaml")
+    shutil.copyfile(params.path, layout.params)
     run = _Run(params, run_dir, hide_input)
     run.save()
     log.info("run %s: %d notebook(s) -> %s", run_dir.name, len(params.notebooks), run_dir)
@@ -307,7 +304,7 @@ def run_pipeline(
             run.manifest["ids"].update({f"{name}.{k}": v for k, v in _ids(effective).items()})
             run.save()
             source_nb = params.notebook_path(name)
-            executed = inside_run(run_dir, run_dir / "notebooks" / f"{name}.ipynb")
+            executed = inside_run(run_dir, layout.notebook(name))
             t_nb = time.monotonic()
             failure: NotebookFailedError | None = None
             try:
@@ -333,7 +330,7 @@ def run_pipeline(
             entry["duration_s"] = round(time.monotonic() - t_nb, 2)
             if executed.exists():
                 try:
-                    html = inside_run(run_dir, run_dir / "html" / f"{name}.html")
+                    html = inside_run(run_dir, layout.html(name))
                     notebook_to_html(executed, html, hide_input=hide_input)
                 except Exception as err:  # a report that cannot render must not hide the run's result
                     log.warning("could not render %s to HTML: %s", executed, err)

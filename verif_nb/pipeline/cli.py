@@ -14,7 +14,7 @@ import sys
 
 
 def _run(args: argparse.Namespace) -> int:
-    from verif_nb.pipeline import run_pipeline
+    from verif_nb.pipeline._run import run_pipeline
 
     run_dir = run_pipeline(
         args.params,
@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     done = {"run_dir": str(run_dir), "index": str(run_dir / "index.html"), "status": "ok"}
     if args.single_file:
-        from verif_nb.findings import write_single_file
+        from verif_nb.report.index import write_single_file
 
         done["single_file"] = str(write_single_file(run_dir))
     print(json.dumps(done))
@@ -33,9 +33,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from verif_nb.pipeline import load_params
+    from verif_nb.pipeline._params import load_pipeline_params
 
-    params = load_params(args.params)
+    params = load_pipeline_params(args.params)
     print(
         json.dumps(
             {"params": str(params.path), "notebooks": {n: params.parameters_for(n) for n in params.notebooks}},
@@ -46,7 +46,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _kernel_install(args: argparse.Namespace) -> int:
-    from verif_nb.pipeline import install_kernel
+    from verif_nb.pipeline._kernel import install_kernel
 
     dest = install_kernel(user=not args.sys_prefix, prefix=sys.prefix if args.sys_prefix else None, name=args.name)
     print(json.dumps({"kernel": args.name, "path": str(dest), "python": sys.executable}))

@@ -1,5 +1,7 @@
-"""What the notebooks call to present results: tables of records, the notebook's judge, metric files,
-typed headline summaries and figures (:mod:`verif_nb.report.plots`).
+"""Reporting: what the notebooks call to present results (tables of records, the notebook's judge, metric
+files, typed headline summaries, figures in :mod:`verif_nb.report.plots`), the run folder's layout
+(:mod:`verif_nb.report.layout`), the findings (:mod:`verif_nb.report.findings`), the index page and the
+single-file report (:mod:`verif_nb.report.index`).
 
 Example:
     >>> from verif_nb.report import NotebookJudge
@@ -7,12 +9,11 @@ Example:
     'no judge: only rule mode runs'
 """
 
+from verif_nb.files import project_path, project_root
 from verif_nb.report.judge import JUDGE_KINDS, NotebookJudge
+from verif_nb.report.layout import RunLayout, read_manifest
 from verif_nb.report.metrics import (
     find_runs,
-    project_path,
-    project_root,
-    read_manifest,
     read_metrics,
     read_run_metrics,
     runs_summary,
@@ -36,6 +37,7 @@ __all__ = [
     "AblationSummary",
     "ModeScores",
     "NotebookJudge",
+    "RunLayout",
     "ablation_summary",
     "accuracy_across_runs",
     "constraint_table",

@@ -67,7 +67,7 @@ class NotebookJudge:
 
         settings: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         if cache_dir:
-            from verif_nb.report.metrics import project_path
+            from verif_nb.files import project_path
 
             settings["cache_dir"] = str(project_path(cache_dir))
         if kind == "url":

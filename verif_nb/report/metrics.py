@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from verif_nb.report.layout import MetricFile, read_manifest
+
 SUMMARY = "summary"
 
 
@@ -41,14 +43,28 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def save_metrics(obj: Any, name: str, metrics_dir: str | Path) -> list[Path]:
+def save_metrics(obj: Any, name: str | MetricFile, metrics_dir: str | Path) -> list[Path]:
     """Write metrics: a DataFrame to ``name.csv``, anything else (dict, list) to ``name.json``.
+
+    ``name`` is a plain name or one of the run layout's :class:`~verif_nb.report.layout.MetricFile` constants
+    (files that the findings and reports read back), whose suffix must match what is written.
 
     Example:
         >>> import tempfile, pandas as pd
         >>> save_metrics(pd.DataFrame({"a": [1]}), "t", tempfile.mkdtemp())[0].suffix
         '.csv'
+        >>> from verif_nb.report.layout import TRAIN_STEPS
+        >>> save_metrics({"a": 1}, TRAIN_STEPS, tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        ValueError: train_steps.csv is a table: pass a DataFrame
     """
+    if isinstance(name, MetricFile):
+        is_table = isinstance(obj, (pd.DataFrame, pd.Series))
+        if is_table != (name.suffix == ".csv"):
+            kind = "a table: pass a DataFrame" if name.suffix == ".csv" else "JSON: pass a dict or a list"
+            raise ValueError(f"{name.name} is {kind}")
+        name = name.stem
     folder = Path(metrics_dir)
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(obj, pd.Series):
@@ -107,38 +123,6 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
 
 
-def project_root(start: str | Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> top = pathlib.Path(tempfile.mkdtemp()); _ = (top / "pyproject.toml").write_text("")
-        >>> (top / "a" / "b").mkdir(parents=True); project_root(top / "a" / "b") == top.resolve()
-        True
-    """
-    here = Path(start or Path.cwd()).resolve()
-    return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
-
-
-def project_path(path: str | Path) -> Path:
-    """Resolve a relative path the same way in a pipeline run and in JupyterLab.
-
-    The pipeline runs notebooks in the folder ``verif-nb run`` was started from (normally the project
-    root); JupyterLab runs them in ``notebooks/``. A relative path is taken from the working folder if it
-    exists there, else from the project root (the folder holding ``pyproject.toml``) — also for paths
-    that do not exist yet, such as output folders.
-
-    Example:
-        >>> project_path("/tmp") == Path("/tmp")
-        True
-    """
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    root = project_root()
-    return root / p if root is not None else p
-
-
 def summary_table(run_dir: str | Path) -> pd.DataFrame:
     """The ``summary.json`` numbers of every notebook of a run as one long table.
 
@@ -154,17 +138,6 @@ def summary_table(run_dir: str | Path) -> pd.DataFrame:
             if isinstance(value, (int, float, str, bool)) or value is None:
                 rows.append({"notebook": notebook, "metric": key, "value": value})
     return pd.DataFrame(rows, columns=["notebook", "metric", "value"])
-
-
-def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    """A run's ``manifest.json`` (empty dict when the folder has none).
-
-    Example:
-        >>> read_manifest("/nonexistent")
-        {}
-    """
-    path = Path(run_dir) / "manifest.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def runs_summary(run_dirs: list[str | Path]) -> pd.DataFrame:

@@ -204,7 +204,7 @@ def load_data(
         True
     """
     from verif_nb.data import load_records, load_sample
-    from verif_nb.report.metrics import project_path
+    from verif_nb.files import project_path
 
     if data == "sample":
         return load_sample(profile)

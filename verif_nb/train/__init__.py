@@ -1,4 +1,5 @@
-"""GRPO training with the verifier as reward (TRL's GRPOTrainer), evaluation, and multi-GPU launch.
+"""GRPO training with the verifier as reward (TRL's GRPOTrainer) and multi-GPU launch (before/after evaluation
+of the trained models is :mod:`verif_nb.evaluation`).
 
 Example:
     >>> from verif_nb.train import load_params
@@ -7,18 +8,10 @@ Example:
 """
 
 from verif_nb.train.data import build_dataset, load_training_records, split_records, synthetic_records
-from verif_nb.train.evaluate import (
-    compare_heldout,
-    compare_ifeval,
-    generate_answers,
-    ifeval_inputs,
-    load_policy,
-    score_heldout,
-)
 from verif_nb.train.launch import launch_command, vllm_serve_command
 from verif_nb.train.models import build_tiny_model, convert_gguf, resolve_model
 from verif_nb.train.params import DataParams, ModelParams, TrainParams, build_grpo_config, load_params
-from verif_nb.train.run import RunResult, heldout_records, read_metrics, run_grpo
+from verif_nb.train.run import RunResult, heldout_records, read_train_log, run_grpo
 
 __all__ = [
     "DataParams",
@@ -28,20 +21,14 @@ __all__ = [
     "build_dataset",
     "build_grpo_config",
     "build_tiny_model",
-    "compare_heldout",
-    "compare_ifeval",
     "convert_gguf",
-    "generate_answers",
     "heldout_records",
-    "ifeval_inputs",
     "launch_command",
     "load_params",
-    "load_policy",
     "load_training_records",
-    "read_metrics",
+    "read_train_log",
     "resolve_model",
     "run_grpo",
-    "score_heldout",
     "split_records",
     "synthetic_records",
     "vllm_serve_command",

@@ -1,11 +1,11 @@
-"""``verif-nb train``, ``verif-nb eval ifeval|heldout|bench`` and ``verif-nb launch``.
+"""``verif-nb train`` and ``verif-nb launch``.
 
 Example:
     >>> import argparse
     >>> sub = argparse.ArgumentParser().add_subparsers()
     >>> register(sub)
     >>> sorted(sub.choices)
-    ['eval', 'launch', 'train']
+    ['launch', 'train']
 """
 
 from __future__ import annotations
@@ -42,53 +42,11 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _models(items: list[str]) -> dict[str, str]:
-    models: dict[str, str] = {}
-    for item in items:
-        name, sep, source = item.partition("=")
-        if not sep:
-            name, source = item.rstrip("/").split("/")[-1] or item, item
-        models[name] = source
-    return models
-
-
 def _train(args: argparse.Namespace) -> int:
     from verif_nb.train.run import run_grpo
 
     result = run_grpo(args.params, args.out, resume=args.resume, overrides=parse_set(args.set))
     print(json.dumps(result.to_dict()))
-    return 0
-
-
-def _eval_ifeval(args: argparse.Namespace) -> int:
-    from verif_nb.train.evaluate import compare_ifeval
-
-    table = compare_ifeval(
-        _models(args.model),
-        limit=args.limit,
-        inputs=args.inputs,
-        groups=args.groups,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        out_dir=args.out,
-    )
-    print(table.to_string())
-    return 0
-
-
-def _eval_heldout(args: argparse.Namespace) -> int:
-    from verif_nb.train.evaluate import compare_heldout
-    from verif_nb.train.run import heldout_records
-
-    table = compare_heldout(
-        _models(args.model),
-        heldout_records(args.run),
-        limit=args.limit,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        out_dir=args.out,
-    )
-    print(table.to_string())
     return 0
 
 
@@ -113,7 +71,7 @@ def _launch(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``train``, ``eval`` and ``launch`` to the ``verif-nb`` command line."""
+    """Add ``train`` and ``launch`` to the ``verif-nb`` command line."""
     train = subparsers.add_parser("train", help="GRPO training with the verifier as reward (TRL), from a params file")
     train.add_argument("params", help="params YAML (e.g. params/train_cpu_demo.yaml)")
     train.add_argument("--out", help="output folder (default outputs/<run_name>)")
@@ -125,34 +83,6 @@ def register(subparsers: Any) -> None:
         help="override one parameter, e.g. --set grpo.max_steps=5 (repeatable)",
     )
     train.set_defaults(func=_train)
-
-    ev = subparsers.add_parser("eval", help="before/after evaluation of models or checkpoints")
-    ev_sub = ev.add_subparsers(dest="eval_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="[NAME=]SOURCE",
-        help="model source or checkpoint folder (repeatable; one table row each)",
-    )
-    common.add_argument("--limit", type=int, help="evaluate the first N prompts only")
-    common.add_argument("--out", required=True, help="folder for responses, verdicts and the table")
-    common.add_argument("--max-new-tokens", type=int, default=256)
-    common.add_argument("--batch-size", type=int, default=8)
-    ifeval = ev_sub.add_parser("ifeval", parents=[common], help="greedy answers to IFEval prompts, scored strict/loose")
-    ifeval.add_argument(
-        "--inputs",
-        help="IFEval input_data.jsonl (default $VERIF_NB_IFEVAL_INPUTS, else the copy shipped in the package)",
-    )
-    ifeval.add_argument("--groups", nargs="+", help="only prompts whose instructions all belong to these groups")
-    ifeval.set_defaults(func=_eval_ifeval)
-    heldout = ev_sub.add_parser("heldout", parents=[common], help="the held-out records of a run, rule-verified")
-    heldout.add_argument("--run", required=True, help="the run folder (holds params.yaml and data_split.json)")
-    heldout.set_defaults(func=_eval_heldout)
-    from verif_nb.model_eval.cli import register_bench
-
-    register_bench(ev_sub)
 
     launch = subparsers.add_parser("launch", help="print the accelerate command that trains a params file on GPUs")
     launch.add_argument("params")

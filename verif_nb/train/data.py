@@ -190,7 +190,7 @@ def load_training_records(data: DataParams, verifier_mode: str = "rule") -> list
         records = synthetic_records(int(count), seed=data.seed)
     else:
         from verif_nb.data import load_records
-        from verif_nb.report.metrics import project_path
+        from verif_nb.files import project_path
 
         # a relative file resolves the same from JupyterLab (cwd notebooks/) as from the project root;
         # anything that is not a local path (a hub id) is passed on as written

@@ -112,11 +112,11 @@ def log_rows(log_history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"step": row.get("step"), **{k: _finite(v) for k, v in row.items() if k != "step"}} for row in log_history]
 
 
-def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+def read_train_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a run's ``metrics.jsonl`` (empty when none were logged).
 
     Example:
-        >>> read_metrics("/nonexistent")
+        >>> read_train_log("/nonexistent")
         []
     """
     path = Path(run_dir) / METRICS_FILE

@@ -124,7 +124,7 @@ def describe_constraint(constraint: Constraint, prompt: str | None = None) -> st
     if constraint.description:
         return constraint.description
     if constraint.checker_id:
-        from verif_nb.ifbench.builtins import describe  # IFEval's and IFBench's checkers
+        from verif_nb.checkers import describe
 
         return describe(constraint.checker_id, constraint.kwargs, prompt)
     return f"the '{constraint.group}' requirement stated in the instruction"
@@ -288,7 +288,7 @@ class Verifier:
         self.metrics["responses"] += len(pending)
 
         # 1. rules: built-in checkers right away, dataset code collected for one sandbox batch
-        from verif_nb.ifbench.builtins import check_constraint  # IFEval's and IFBench's built-ins
+        from verif_nb.checkers import check_constraint
 
         sandbox_jobs: list[tuple[_Pending, int, Constraint]] = []
         for p in pending:

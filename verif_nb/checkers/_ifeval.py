@@ -8,6 +8,7 @@ response never follows anything, and a response whose language cannot be detecte
 following the language and case checks.
 
 Example:
+    >>> from verif_nb.checkers import get_checker
     >>> v = get_checker("length_constraints:number_words",
     ...                 {"relation": "at least", "num_words": 300}).check("too short")
     >>> (v.passed, v.reason)
@@ -16,24 +17,22 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
-from verif_nb.errors import CheckerError
-from verif_nb.ifeval._text import (
+from verif_nb.checkers._base import Checker, register
+from verif_nb.checkers._registry import get_checker  # noqa: F401  (the examples build checkers by id)
+from verif_nb.checkers.text import (
     LanguageUndetectable,
+    compare,
     count_sentences,
     count_words,
     detect_language,
+    plural,
+    quote,
     word_tokenize,
 )
-from verif_nb.records import Verdict
-
-RELATIONS: tuple[str, ...] = ("less than", "at least")
 
 # The languages the reference accepts for language:response_language (it fails on other codes).
 LANGUAGE_CODES: dict[str, str] = {
@@ -75,105 +74,13 @@ CONSTRAINED_RESPONSE_OPTIONS: tuple[str, ...] = (
     "My answer is maybe.",
 )
 
-_REGISTRY: dict[str, type[Checker]] = {}
-
-
-def _register(checker_id: str, registry: dict[str, type[Checker]] | None = None):
-    # ``registry`` lets another family of built-ins (IFBench) keep its own id table.
-    def wrap(cls: type[Checker]) -> type[Checker]:
-        cls.id = checker_id
-        (_REGISTRY if registry is None else registry)[checker_id] = cls
-        return cls
-
-    return wrap
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return repr(text)
-
-
-def _compare(count: int, relation: str, threshold: int) -> bool:
-    return count < threshold if relation == "less than" else count >= threshold
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-@dataclass(frozen=True)
-class Checker:
-    """Base of all checkers: typed kwargs as dataclass fields, a pure ``evaluate``.
-
-    Build checkers with :func:`get_checker`, which validates kwargs the way the reference reads them.
-
-    Example:
-        >>> get_checker("punctuation:no_comma").check("No commas here.").passed
-        True
-    """
-
-    id: ClassVar[str] = ""
-
-    def evaluate(self, response: str) -> tuple[bool, str]:
-        """``(followed, reason)`` for a non-empty response; pure, no side effects."""
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        """The constraint in one sentence, as a judge is asked about it (IFEval's ``build_description``).
-
-        Example:
-            >>> get_checker("language:response_language", {"language": "he"}).describe()
-            'The entire response must be written in Hebrew, and no other language.'
-        """
-        raise NotImplementedError
-
-    def check(self, response: str) -> Verdict:
-        """Verdict on ``response`` (strict: exactly the text given).
-
-        As in the reference, a response that is empty or only whitespace follows nothing.
-
-        Example:
-            >>> get_checker("startend:quotation").check('"quoted"').reason
-            'wrapped in double quotation marks'
-        """
-        if not response.strip():
-            return Verdict(name=self.id, kind="rule", passed=False, reason="the response is empty")
-        followed, reason = self.evaluate(response)
-        return Verdict(name=self.id, kind="rule", passed=bool(followed), reason=reason)
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        """The kwargs this checker was built with (lists as lists), e.g. for writing back to JSON."""
-        return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
-        }
-
-    def _fail(self, message: str) -> CheckerError:
-        return CheckerError(f"{self.id}: {message}")
-
-    def _need_relation(self, field: str, value: str) -> None:
-        if value not in RELATIONS:
-            raise self._fail(f"{field} must be one of {list(RELATIONS)}, not {value!r}")
-
-    def _need_non_negative(self, field: str, value: int) -> None:
-        if value < 0:
-            raise self._fail(f"{field} must be >= 0, not {value}")
-
-    def _need_regex(self, field: str, pattern: str) -> None:
-        # The reference uses these strings as regular expressions; one that does not compile
-        # would crash it mid-run, so refuse it when the checker is built instead.
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            raise self._fail(f"{field} {pattern!r} is not a valid regular expression ({err})") from None
-
 
 # ----------------------------------------------------------------------------------------------
 # keywords:
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("keywords:existence")
+@register("keywords:existence", "ifeval")
 @dataclass(frozen=True)
 class KeywordsExistence(Checker):
     """Every keyword (a case-insensitive regex, as in the reference) occurs in the response.
@@ -200,7 +107,7 @@ class KeywordsExistence(Checker):
         return True, "contains every keyword: " + ", ".join(map(repr, self.keywords))
 
 
-@_register("keywords:frequency")
+@register("keywords:frequency", "ifeval")
 @dataclass(frozen=True)
 class KeywordFrequency(Checker):
     """The keyword (case-insensitive regex) occurs ``less than`` / ``at least`` ``frequency`` times.
@@ -227,12 +134,12 @@ class KeywordFrequency(Checker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(self.keyword, response, flags=re.IGNORECASE))
         return (
-            _compare(n, self.relation, self.frequency),
-            f"{self.keyword!r} appears {_plural(n, 'time')}, needs {self.relation} {self.frequency}",
+            compare(n, self.relation, self.frequency),
+            f"{self.keyword!r} appears {plural(n, 'time')}, needs {self.relation} {self.frequency}",
         )
 
 
-@_register("keywords:forbidden_words")
+@register("keywords:forbidden_words", "ifeval")
 @dataclass(frozen=True)
 class ForbiddenWords(Checker):
     """None of the words occurs as a whole word (case-insensitive).
@@ -259,7 +166,7 @@ class ForbiddenWords(Checker):
         return True, "uses none of the forbidden words"
 
 
-@_register("keywords:letter_frequency")
+@register("keywords:letter_frequency", "ifeval")
 @dataclass(frozen=True)
 class LetterFrequency(Checker):
     """The letter (case-insensitive) occurs ``less than`` / ``at least`` ``let_frequency`` times.
@@ -292,8 +199,8 @@ class LetterFrequency(Checker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.lower().count(self.letter)
         return (
-            _compare(n, self.let_relation, self.let_frequency),
-            f"letter {self.letter!r} appears {_plural(n, 'time')}, needs {self.let_relation} {self.let_frequency}",
+            compare(n, self.let_relation, self.let_frequency),
+            f"letter {self.letter!r} appears {plural(n, 'time')}, needs {self.let_relation} {self.let_frequency}",
         )
 
 
@@ -302,7 +209,7 @@ class LetterFrequency(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("language:response_language")
+@register("language:response_language", "ifeval")
 @dataclass(frozen=True)
 class ResponseLanguage(Checker):
     """langdetect (seed 0) finds the response in ``language`` (ISO 639-1 code).
@@ -342,7 +249,7 @@ class ResponseLanguage(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("length_constraints:number_sentences")
+@register("length_constraints:number_sentences", "ifeval")
 @dataclass(frozen=True)
 class NumberSentences(Checker):
     """English Punkt sentence count is ``less than`` / ``at least`` ``num_sentences``.
@@ -366,12 +273,12 @@ class NumberSentences(Checker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_sentences(response)
         return (
-            _compare(n, self.relation, self.num_sentences),
-            f"{_plural(n, 'sentence')}, needs {self.relation} {self.num_sentences}",
+            compare(n, self.relation, self.num_sentences),
+            f"{plural(n, 'sentence')}, needs {self.relation} {self.num_sentences}",
         )
 
 
-@_register("length_constraints:number_paragraphs")
+@register("length_constraints:number_paragraphs", "ifeval")
 @dataclass(frozen=True)
 class NumberParagraphs(Checker):
     """Exactly ``num_paragraphs`` paragraphs separated by the markdown divider ``***``.
@@ -403,11 +310,11 @@ class NumberParagraphs(Checker):
                     return False, f"paragraph {index + 1} between two *** dividers is empty"
         return (
             n == self.num_paragraphs,
-            f"{_plural(n, 'paragraph')} separated by ***, needs exactly {self.num_paragraphs}",
+            f"{plural(n, 'paragraph')} separated by ***, needs exactly {self.num_paragraphs}",
         )
 
 
-@_register("length_constraints:number_words")
+@register("length_constraints:number_words", "ifeval")
 @dataclass(frozen=True)
 class NumberWords(Checker):
     """Word count (``\\w+`` runs) is ``less than`` / ``at least`` ``num_words``.
@@ -431,12 +338,12 @@ class NumberWords(Checker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = count_words(response)
         return (
-            _compare(n, self.relation, self.num_words),
-            f"{_plural(n, 'word')}, needs {self.relation} {self.num_words}",
+            compare(n, self.relation, self.num_words),
+            f"{plural(n, 'word')}, needs {self.relation} {self.num_words}",
         )
 
 
-@_register("length_constraints:nth_paragraph_first_word")
+@register("length_constraints:nth_paragraph_first_word", "ifeval")
 @dataclass(frozen=True)
 class NthParagraphFirstWord(Checker):
     """Exactly ``num_paragraphs`` paragraphs split by blank lines; paragraph ``nth_paragraph``
@@ -471,7 +378,7 @@ class NthParagraphFirstWord(Checker):
         paragraphs = response.split("\n\n")
         n = sum(1 for p in paragraphs if p.strip())
         if self.nth_paragraph > n:
-            return False, f"{_plural(n, 'paragraph')}, so there is no paragraph {self.nth_paragraph}"
+            return False, f"{plural(n, 'paragraph')}, so there is no paragraph {self.nth_paragraph}"
         # The reference indexes the raw split, empty pieces included.
         paragraph = paragraphs[self.nth_paragraph - 1].strip()
         if not paragraph:
@@ -484,12 +391,12 @@ class NthParagraphFirstWord(Checker):
             first += ch.lower()
         problems = []
         if n != self.num_paragraphs:
-            problems.append(f"{_plural(n, 'paragraph')}, needs exactly {self.num_paragraphs}")
+            problems.append(f"{plural(n, 'paragraph')}, needs exactly {self.num_paragraphs}")
         if first != self.first_word:
             problems.append(f"paragraph {self.nth_paragraph} starts with {first!r}, needs {self.first_word!r}")
         if problems:
             return False, "; ".join(problems)
-        return True, (f"{_plural(n, 'paragraph')}, paragraph {self.nth_paragraph} starts with {self.first_word!r}")
+        return True, (f"{plural(n, 'paragraph')}, paragraph {self.nth_paragraph} starts with {self.first_word!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -497,7 +404,7 @@ class NthParagraphFirstWord(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("detectable_content:number_placeholders")
+@register("detectable_content:number_placeholders", "ifeval")
 @dataclass(frozen=True)
 class NumberPlaceholders(Checker):
     """At least ``num_placeholders`` square-bracket placeholders such as ``[address]``.
@@ -521,10 +428,10 @@ class NumberPlaceholders(Checker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(r"\[.*?\]", response))
-        return (n >= self.num_placeholders, f"{_plural(n, '[placeholder]')}, needs at least {self.num_placeholders}")
+        return (n >= self.num_placeholders, f"{plural(n, '[placeholder]')}, needs at least {self.num_placeholders}")
 
 
-@_register("detectable_content:postscript")
+@register("detectable_content:postscript", "ifeval")
 @dataclass(frozen=True)
 class Postscript(Checker):
     """A line starting with the postscript marker (``P.S.``, ``P.P.S`` or a custom one).
@@ -564,7 +471,7 @@ class Postscript(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("detectable_format:number_bullet_lists")
+@register("detectable_format:number_bullet_lists", "ifeval")
 @dataclass(frozen=True)
 class NumberBulletLists(Checker):
     """Exactly ``num_bullets`` markdown bullet lines (``* item`` or ``- item``).
@@ -589,10 +496,10 @@ class NumberBulletLists(Checker):
         n = len(re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE)) + len(
             re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)
         )
-        return n == self.num_bullets, f"{_plural(n, 'bullet point')}, needs exactly {self.num_bullets}"
+        return n == self.num_bullets, f"{plural(n, 'bullet point')}, needs exactly {self.num_bullets}"
 
 
-@_register("detectable_format:constrained_response")
+@register("detectable_format:constrained_response", "ifeval")
 @dataclass(frozen=True)
 class ConstrainedResponse(Checker):
     """Contains one of "My answer is yes.", "My answer is no.", "My answer is maybe.".
@@ -613,7 +520,7 @@ class ConstrainedResponse(Checker):
         return False, "contains none of " + ", ".join(map(repr, CONSTRAINED_RESPONSE_OPTIONS))
 
 
-@_register("detectable_format:number_highlighted_sections")
+@register("detectable_format:number_highlighted_sections", "ifeval")
 @dataclass(frozen=True)
 class NumberHighlightedSections(Checker):
     """At least ``num_highlights`` markdown highlights (``*text*``; ``**text**`` counts too).
@@ -642,10 +549,10 @@ class NumberHighlightedSections(Checker):
         n += sum(
             1 for h in re.findall(r"\*\*[^\n\*]*\*\*", response) if h.removeprefix("**").removesuffix("**").strip()
         )
-        return (n >= self.num_highlights, f"{_plural(n, 'highlighted section')}, needs at least {self.num_highlights}")
+        return (n >= self.num_highlights, f"{plural(n, 'highlighted section')}, needs at least {self.num_highlights}")
 
 
-@_register("detectable_format:multiple_sections")
+@register("detectable_format:multiple_sections", "ifeval")
 @dataclass(frozen=True)
 class MultipleSections(Checker):
     """At least ``num_sections`` sections, each opened by ``<section_spliter> <number>``.
@@ -674,11 +581,11 @@ class MultipleSections(Checker):
         n = len(re.split(r"\s?" + self.section_spliter + r"\s?\d+\s?", response)) - 1
         return (
             n >= self.num_sections,
-            f"{_plural(n, 'section')} marked '{self.section_spliter} N', needs at least {self.num_sections}",
+            f"{plural(n, 'section')} marked '{self.section_spliter} N', needs at least {self.num_sections}",
         )
 
 
-@_register("detectable_format:json_format")
+@register("detectable_format:json_format", "ifeval")
 @dataclass(frozen=True)
 class JsonFormat(Checker):
     """The whole response is JSON (optionally inside a ``` / ```json code fence).
@@ -703,7 +610,7 @@ class JsonFormat(Checker):
         return True, "the whole response parses as JSON"
 
 
-@_register("detectable_format:title")
+@register("detectable_format:title", "ifeval")
 @dataclass(frozen=True)
 class Title(Checker):
     """Has a title in double angular brackets, such as ``<<poem of joy>>``.
@@ -719,7 +626,7 @@ class Title(Checker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         for title in re.findall(r"<<[^\n]+>>", response):
             if title.lstrip("<").rstrip(">").strip():
-                return True, f"has a title: {_quote(title)}"
+                return True, f"has a title: {quote(title)}"
         return False, "no non-empty title in <<double angular brackets>>"
 
 
@@ -728,7 +635,7 @@ class Title(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("combination:two_responses")
+@register("combination:two_responses", "ifeval")
 @dataclass(frozen=True)
 class TwoResponses(Checker):
     """Two different responses separated by six asterisks ``******``.
@@ -750,13 +657,13 @@ class TwoResponses(Checker):
             elif index not in (0, len(parts) - 1):
                 return False, f"response {index + 1} between two ****** dividers is empty"
         if len(valid) != 2:
-            return False, f"{_plural(len(valid), 'response')} separated by ******, needs exactly 2"
+            return False, f"{plural(len(valid), 'response')} separated by ******, needs exactly 2"
         if valid[0].strip() == valid[1].strip():
             return False, "the two responses are identical"
         return True, "two different responses separated by ******"
 
 
-@_register("combination:repeat_prompt")
+@register("combination:repeat_prompt", "ifeval")
 @dataclass(frozen=True)
 class RepeatPrompt(Checker):
     """Starts by repeating ``prompt_to_repeat`` word for word (case-insensitive).
@@ -784,7 +691,7 @@ class RepeatPrompt(Checker):
             return True, "starts by repeating the request word for word"
         got = response.strip()[: len(self.prompt_to_repeat.strip())]
         return False, (
-            f"does not start with the request {_quote(self.prompt_to_repeat.strip())}; starts with {_quote(got)}"
+            f"does not start with the request {quote(self.prompt_to_repeat.strip())}; starts with {quote(got)}"
         )
 
 
@@ -793,7 +700,7 @@ class RepeatPrompt(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("startend:end_checker")
+@register("startend:end_checker", "ifeval")
 @dataclass(frozen=True)
 class EndPhrase(Checker):
     """Ends with ``end_phrase`` (case-insensitive; surrounding double quotes ignored).
@@ -818,10 +725,10 @@ class EndPhrase(Checker):
         if text.endswith(wanted):
             return True, f"ends with {self.end_phrase!r}"
         tail = response.strip().strip('"')[-max(len(wanted), 20) :]
-        return False, f"ends with {_quote(tail)}, needs {self.end_phrase!r}"
+        return False, f"ends with {quote(tail)}, needs {self.end_phrase!r}"
 
 
-@_register("startend:quotation")
+@register("startend:quotation", "ifeval")
 @dataclass(frozen=True)
 class Quotation(Checker):
     """The whole response is wrapped in double quotation marks.
@@ -846,7 +753,7 @@ class Quotation(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("change_case:capital_word_frequency")
+@register("change_case:capital_word_frequency", "ifeval")
 @dataclass(frozen=True)
 class CapitalWordFrequency(Checker):
     """The number of all-capital words (treebank tokens) is ``less than`` / ``at least``
@@ -874,8 +781,8 @@ class CapitalWordFrequency(Checker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = sum(1 for tok in word_tokenize(response) if tok.isupper())
         return (
-            _compare(n, self.capital_relation, self.capital_frequency),
-            f"{_plural(n, 'all-capital word')}, needs {self.capital_relation} {self.capital_frequency}",
+            compare(n, self.capital_relation, self.capital_frequency),
+            f"{plural(n, 'all-capital word')}, needs {self.capital_relation} {self.capital_frequency}",
         )
 
 
@@ -893,7 +800,7 @@ def _english_in_case(response: str, in_case: bool, case: str) -> tuple[bool, str
     return True, f"English, in {case} letters"
 
 
-@_register("change_case:english_capital")
+@register("change_case:english_capital", "ifeval")
 @dataclass(frozen=True)
 class EnglishCapital(Checker):
     """English and entirely in capital letters.
@@ -910,7 +817,7 @@ class EnglishCapital(Checker):
         return _english_in_case(response, response.isupper(), "capital")
 
 
-@_register("change_case:english_lowercase")
+@register("change_case:english_lowercase", "ifeval")
 @dataclass(frozen=True)
 class EnglishLowercase(Checker):
     """English and entirely in lowercase letters.
@@ -932,7 +839,7 @@ class EnglishLowercase(Checker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_register("punctuation:no_comma")
+@register("punctuation:no_comma", "ifeval")
 @dataclass(frozen=True)
 class NoComma(Checker):
     """No commas anywhere.
@@ -947,132 +854,9 @@ class NoComma(Checker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.count(",")
-        return (n == 0, "no commas" if n == 0 else f"contains {_plural(n, 'comma')}")
+        return (n == 0, "no commas" if n == 0 else f"contains {plural(n, 'comma')}")
 
 
 # ----------------------------------------------------------------------------------------------
 # Registry API
 # ----------------------------------------------------------------------------------------------
-
-CHECKER_IDS: list[str] = sorted(_REGISTRY)
-
-
-def _coerce(checker_id: str, name: str, value: Any, annotation: Any) -> Any:
-    def bad(expected: str) -> CheckerError:
-        return CheckerError(f"{checker_id}: kwarg {name!r} must be {expected}, not {type(value).__name__} {value!r}")
-
-    if annotation is int:
-        if isinstance(value, bool):
-            raise bad("an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)  # JSON tools and pandas sometimes write 3 as 3.0
-        raise bad("an integer")
-    if annotation is str:
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
-    # tuple[str, ...]: a list of strings in the data files
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise bad("a list of strings")
-    return tuple(value)
-
-
-def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> Checker:
-    """Build the checker ``checker_id`` from its kwargs, validated.
-
-    As in the reference, kwargs whose value is None or empty (``None``, ``0``, ``""``, ``[]``) are
-    dropped first, so rows padded with every kwarg name set to None (the Hugging Face copy of
-    IFEval) are read as intended. Raises :class:`~verif_nb.errors.CheckerError` for an unknown id,
-    a kwarg the checker does not take, a value of the wrong type or range, or a missing kwarg
-    (where the reference would silently draw a random value).
-
-    Example:
-        >>> get_checker("detectable_format:title", {"num_words": None}).id
-        'detectable_format:title'
-        >>> get_checker("no:such")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        verif_nb.errors.CheckerError: unknown IFEval checker id 'no:such'; known ids are listed in ...
-    """
-    cls = _REGISTRY.get(checker_id)
-    if cls is None:
-        raise CheckerError(
-            f"unknown IFEval checker id {checker_id!r}; known ids are listed in verif_nb.ifeval.CHECKER_IDS"
-        )
-    return checker_from_kwargs(cls, kwargs, is_given=bool)
-
-
-def checker_from_kwargs(cls: type[Checker], kwargs: dict[str, Any] | None, is_given=bool) -> Checker:
-    """Build checker class ``cls`` from kwargs, validated and coerced to its field types.
-
-    ``is_given(value)`` says which kwargs count as given (IFEval drops every falsy value, IFBench
-    only None); the rest are dropped before validation.
-
-    Example:
-        >>> checker_from_kwargs(_REGISTRY["punctuation:no_comma"], {"unused": None}).id
-        'punctuation:no_comma'
-    """
-    checker_id = cls.id
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, dict):
-        raise CheckerError(f"{checker_id}: kwargs must be a dict, not {type(kwargs).__name__}")
-    given = {k: v for k, v in kwargs.items() if is_given(v)}
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(given) - set(fields))
-    if unknown:
-        accepted = ", ".join(fields) if fields else "none"
-        raise CheckerError(f"{checker_id}: does not take kwarg(s) {unknown}; it takes: {accepted}")
-    missing = [f for f in fields if f not in given]
-    if missing:
-        raise CheckerError(
-            f"{checker_id}: needs a non-empty value for {missing} "
-            "(the reference would draw a random one; give it explicitly)"
-        )
-    values = {name: _coerce(checker_id, name, given[name], hints[name]) for name in fields}
-    return cls(**values)
-
-
-def describe_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> str:
-    """One sentence stating what the checker ``checker_id`` built from ``kwargs`` requires.
-
-    ``prompt`` fills a missing ``prompt_to_repeat`` (see :func:`build_checker`). Raises CheckerError
-    where :func:`get_checker` does.
-
-    Example:
-        >>> describe_checker("length_constraints:number_words", {"relation": "at least", "num_words": 300})
-        'The response must contain at least 300 words.'
-    """
-    return build_checker(checker_id, kwargs, prompt).describe()
-
-
-def build_checker(checker_id: str, kwargs: dict[str, Any] | None, prompt: str | None = None) -> Checker:
-    """:func:`get_checker`, with ``prompt`` as ``prompt_to_repeat`` of ``combination:repeat_prompt`` when absent.
-
-    The reference takes that text from the kwargs; records converted from other formats may lack it.
-
-    Example:
-        >>> build_checker("combination:repeat_prompt", None, prompt="Say hi.").prompt_to_repeat
-        'Say hi.'
-    """
-    if checker_id == "combination:repeat_prompt" and prompt is not None and not (kwargs or {}).get("prompt_to_repeat"):
-        kwargs = {**(kwargs or {}), "prompt_to_repeat": prompt}
-    return get_checker(checker_id, kwargs)
-
-
-def accepted_kwargs(checker_id: str) -> dict[str, str]:
-    """Kwarg names the checker takes, with their type as a word.
-
-    Example:
-        >>> accepted_kwargs("keywords:existence")
-        {'keywords': 'list of strings'}
-    """
-    cls = _REGISTRY.get(checker_id)
-    if cls is None:
-        raise CheckerError(f"unknown IFEval checker id {checker_id!r}")
-    words = {int: "integer", str: "string"}
-    hints = typing.get_type_hints(cls)
-    return {f.name: words.get(hints[f.name], "list of strings") for f in dataclasses.fields(cls)}

@@ -192,7 +192,7 @@ def runnable_benchmarks(
 ) -> tuple[list[str], dict[str, str]]:
     """The benchmarks that can run here, and for each other one the reason it cannot.
 
-    IFBench needs ``verif_nb.ifbench`` and its inputs file (``inputs["ifbench"]``,
+    IFBench needs ``verif_nb.checkers`` and its inputs file (``inputs["ifbench"]``,
     ``$VERIF_NB_IFBENCH_INPUTS`` or a packaged copy).
 
     Example:
@@ -200,7 +200,7 @@ def runnable_benchmarks(
         (['gsm8k'], {})
     """
     from verif_nb.errors import DataError
-    from verif_nb.model_eval._bench import _ifbench_inputs_path, ifbench_available
+    from verif_nb.evaluation._bench import _ifbench_inputs_path, ifbench_available
 
     run, skipped = [], {}
     for bench in benchmarks:
@@ -231,7 +231,7 @@ def measure_claims(
     """Evaluate ``before`` and ``after`` on the benchmarks that can run here; returns ``(report, claims)``.
 
     ``paper_model`` (default ``before``) selects the paper's figures; benchmarks that cannot run are
-    listed in the claims table with the reason. ``run_options`` go to :func:`verif_nb.model_eval.run_eval`.
+    listed in the claims table with the reason. ``run_options`` go to :func:`verif_nb.evaluation.run_eval`.
 
     Example:
         >>> report, claims = measure_claims("tiny", "tiny:1", ["gsm8k"], limit=3,
@@ -239,7 +239,7 @@ def measure_claims(
         >>> list(claims["claim"])  # doctest: +SKIP
         ['IF gain', 'transfer to unseen constraints', 'general ability unchanged']
     """
-    from verif_nb.model_eval._run import run_eval
+    from verif_nb.evaluation._run import run_eval
 
     run, skipped = runnable_benchmarks(benchmarks, inputs)
     for bench in {c.benchmark for c in CLAIMS} - set(benchmarks):

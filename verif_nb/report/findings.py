@@ -11,8 +11,7 @@ report can be regenerated from a run folder alone (``verif-nb report RUN``):
   held-out and IFEval before/after changes amount to (Fisher's exact test on the pass counts);
 - one sentence per caveat.
 
-``verif-nb report RUN --single-file`` also writes ``report.html``: the index with every figure embedded,
-one file to send.
+The statistics come from :mod:`verif_nb.evaluation.stats`; the index template renders the findings.
 
 Example:
     >>> steps = pd.DataFrame({"step": range(1, 13), "reward": [0] * 4 + [.5] * 4 + [1] * 4})
@@ -23,21 +22,29 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import base64
-import html
 import itertools
-import json
 import logging
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from verif_nb.evaluation.stats import balanced_accuracy, bootstrap_ci, fisher_exact_p, permutation_p
+from verif_nb.report.layout import (
+    ABLATION,
+    CONSTRAINT_VERDICTS,
+    HELDOUT_BEFORE_AFTER,
+    IFEVAL_BEFORE_AFTER,
+    JUDGE_CALIBRATION_CASES,
+    RESPONSE_REWARDS,
+    TRAIN_STEPS,
+    RunLayout,
+    read_manifest,
+    summary_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,80 +62,6 @@ class Finding:
     text: str
     level: str = "finding"
     numbers: dict[str, Any] = field(default_factory=dict)
-
-
-def bootstrap_ci(
-    units: Sequence[Any],
-    statistic: Callable[[list[Any]], float],
-    n_boot: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic`` over resamples of ``units`` (with replacement).
-
-    Resampling whole units (records, steps) keeps what belongs together together. Resamples where the
-    statistic is undefined (NaN) are dropped.
-
-    Example:
-        >>> lo, hi = bootstrap_ci([0, 1] * 20, lambda xs: float(np.mean(xs)))
-        >>> 0.3 < lo < 0.5 < hi < 0.7
-        True
-    """
-    units = list(units)
-    if not units:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        sample = [units[i] for i in rng.integers(0, len(units), len(units))]
-        value = statistic(sample)
-        if value is not None and not math.isnan(value):
-            values.append(value)
-    if not values:
-        return (math.nan, math.nan)
-    tail = (1 - level) / 2
-    return (float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail)))
-
-
-def permutation_p(a: Sequence[float], b: Sequence[float], n_perm: int = 10000, seed: int = 0) -> float:
-    """Two-sided permutation test of a difference in means between ``a`` and ``b``.
-
-    Example:
-        >>> permutation_p([0, 0, 0, 0, 0], [1, 1, 1, 1, 1]) < 0.01
-        True
-        >>> permutation_p([0, 1, 0, 1], [1, 0, 1, 0])
-        1.0
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) == 0 or len(b) == 0:
-        return math.nan
-    observed = abs(b.mean() - a.mean())
-    pooled = np.concatenate([a, b])
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(n_perm):
-        rng.shuffle(pooled)
-        hits += abs(pooled[len(a) :].mean() - pooled[: len(a)].mean()) >= observed - 1e-12
-    return float(min(1.0, (hits + 1) / (n_perm + 1)))
-
-
-def fisher_exact_p(success_a: int, n_a: int, success_b: int, n_b: int) -> float:
-    """Two-sided Fisher's exact test of two pass rates (``success_a / n_a`` vs ``success_b / n_b``).
-
-    Example:
-        >>> round(fisher_exact_p(0, 10, 10, 10), 5)
-        1e-05
-        >>> fisher_exact_p(3, 6, 3, 6)
-        1.0
-    """
-    total_success, total = success_a + success_b, n_a + n_b
-
-    def prob(k: int) -> float:
-        return math.comb(total_success, k) * math.comb(total - total_success, n_a - k) / math.comb(total, n_a)
-
-    observed = prob(success_a)
-    lo, hi = max(0, total_success - n_b), min(total_success, n_a)
-    return min(1.0, sum(p for p in map(prob, range(lo, hi + 1)) if p <= observed * (1 + 1e-9)))
 
 
 def _pair_outcomes(responses: pd.DataFrame) -> pd.DataFrame:
@@ -189,19 +122,6 @@ def mode_ranking(responses: pd.DataFrame, seed: int = 0) -> dict[str, Any] | Non
         out["lead"] = accuracy[best] - accuracy[second]
         out["lead_ci"] = bootstrap_ci(records, lambda s: acc(best)(s) - acc(second)(s), seed=seed)
     return out
-
-
-def balanced_accuracy(gold: Sequence[bool], pred: Sequence[bool]) -> float:
-    """Mean of the true-positive and true-negative rates (0.5 = chance, whatever the base rate).
-
-    Example:
-        >>> balanced_accuracy([True, True, True, False], [True, True, True, True])
-        0.5
-    """
-    gold, pred = np.asarray(gold, bool), np.asarray(pred, bool)
-    if gold.all() or not gold.any():
-        return math.nan
-    return float(((pred & gold).sum() / gold.sum() + (~pred & ~gold).sum() / (~gold).sum()) / 2)
 
 
 def judge_vs_chance(verdicts: pd.DataFrame, unit: str = "record_id", seed: int = 0) -> dict[str, Any] | None:
@@ -298,15 +218,6 @@ def before_after(table: pd.DataFrame, rate: str, count: str, scale: float = 1.0)
     return {"before": counts["before"], "after": counts["after"], "p_value": fisher_exact_p(sa, na, sb, nb)}
 
 
-def _read(run_dir: Path, notebook: str, name: str) -> Any:
-    path = run_dir / "metrics" / notebook / name
-    if not path.is_file():
-        return None
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def _ci(ci: tuple[float, float], pct: bool = True) -> str:
     if any(math.isnan(x) for x in ci):
         return "CI not computable"
@@ -317,9 +228,9 @@ def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def _ablation_findings(run_dir: Path) -> list[Finding]:
+def _ablation_findings(run: RunLayout) -> list[Finding]:
     out: list[Finding] = []
-    responses = _read(run_dir, "02_verifier_ablation", "response_rewards.csv")
+    responses = run.read(RESPONSE_REWARDS)
     if responses is not None:
         ranking = mode_ranking(responses)
         if ranking:
@@ -340,13 +251,13 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
                     + ")"
                 )
             out.append(Finding("verifier", text + ".", numbers=ranking))
-    verdicts = _read(run_dir, "02_verifier_ablation", "constraint_verdicts.csv")
+    verdicts = run.read(CONSTRAINT_VERDICTS)
     judged = verdicts[verdicts["mode"].isin(JUDGE_MODES)] if verdicts is not None else None
     sources = []
     if judged is not None and len(judged):
         for mode, frame in judged.groupby("mode"):
             sources.append((f"{mode} mode on the gold-labelled constraints", frame))
-    cases = _read(run_dir, "02_verifier_ablation", "judge_calibration_cases.csv")
+    cases = run.read(JUDGE_CALIBRATION_CASES)
     if cases is not None and len(cases):
         sources.append(("IFEval hard constraints (exact code verdicts as gold)", cases.assign(case=range(len(cases)))))
     if verdicts is not None and not sources:
@@ -385,7 +296,7 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
                 level="warning",
             )
         )
-    summary = _read(run_dir, "02_verifier_ablation", "summary.json") or {}
+    summary = run.read(summary_file(ABLATION)) or {}
     if summary.get("records") is not None and summary["records"] < 20:
         out.append(
             Finding(
@@ -395,9 +306,9 @@ def _ablation_findings(run_dir: Path) -> list[Finding]:
     return out
 
 
-def _training_findings(run_dir: Path) -> list[Finding]:
+def _training_findings(run: RunLayout) -> list[Finding]:
     out: list[Finding] = []
-    steps = _read(run_dir, "03_grpo_training", "train_steps.csv")
+    steps = run.read(TRAIN_STEPS)
     if steps is not None:
         trend = training_trend(steps)
         if trend is None:
@@ -427,7 +338,7 @@ def _training_findings(run_dir: Path) -> list[Finding]:
                         level="caveat",
                     )
                 )
-    heldout = _read(run_dir, "03_grpo_training", "heldout_before_after.csv")
+    heldout = run.read(HELDOUT_BEFORE_AFTER)
     if heldout is not None:
         change = before_after(heldout, "all_pass", "records")
         if change:
@@ -441,7 +352,7 @@ def _training_findings(run_dir: Path) -> list[Finding]:
                     numbers=change,
                 )
             )
-    ifeval = _read(run_dir, "03_grpo_training", "ifeval_before_after.csv")
+    ifeval = run.read(IFEVAL_BEFORE_AFTER)
     if ifeval is not None:
         change = before_after(ifeval, "prompt_strict", "prompts", scale=100)
         if change:
@@ -467,111 +378,24 @@ def _training_findings(run_dir: Path) -> list[Finding]:
 
 
 def run_findings(run_dir: str | Path) -> list[Finding]:
-    """The findings of a run, from its ``metrics/`` folder (empty when no notebook produced any).
+    """The findings of a run, from its metric files (empty when no notebook produced any), warnings first and
+    caveats last.
 
     Example:
         >>> run_findings("/nonexistent")
         []
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / "metrics").is_dir():
+    run = RunLayout(run_dir)
+    if not (run.root / "metrics").is_dir():
         return []
-    findings = _ablation_findings(run_dir) + _training_findings(run_dir)
-    manifest_path = run_dir / "manifest.json"
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("git", {}).get("dirty"):
-            findings.append(
-                Finding(
-                    "caveat",
-                    "The code had uncommitted changes when this ran, so the commit alone does not reproduce it.",
-                    level="caveat",
-                )
+    findings = _ablation_findings(run) + _training_findings(run)
+    if read_manifest(run.root).get("git", {}).get("dirty"):
+        findings.append(
+            Finding(
+                "caveat",
+                "The code had uncommitted changes when this ran, so the commit alone does not reproduce it.",
+                level="caveat",
             )
-    return findings
-
-
-def findings_html(findings: Sequence[Finding]) -> str:
-    """The findings as an HTML section (warnings first, caveats last).
-
-    Example:
-        >>> "warn" in findings_html([Finding("judge", "noise", level="warning")])
-        True
-    """
+        )
     order = {"warning": 0, "finding": 1, "caveat": 2}
-    items = "".join(
-        f"<li class='{f.level}'>{'<b>Warning:</b> ' if f.level == 'warning' else ''}"
-        f"{'<i>Caveat:</i> ' if f.level == 'caveat' else ''}{html.escape(f.text)}</li>"
-        for f in sorted(findings, key=lambda f: order.get(f.level, 1))
-    )
-    body = f"<ul>{items}</ul>" if items else "<p>No notebook of this run produced metrics to draw findings from.</p>"
-    return (
-        "<section id='findings'><h2>Findings</h2>"
-        "<style>#findings li{margin:.3em 0} #findings li.warning{color:#b3261e}"
-        " #findings li.caveat{color:#555}</style>" + body + "</section>"
-    )
-
-
-def embed_figures(page: str, run_dir: str | Path) -> str:
-    """``page`` with every ``<img src='relative.png'>`` inlined as a data URI and links to files dropped.
-
-    Example:
-        >>> embed_figures("<a href='x.csv'>x.csv</a>", "/nonexistent")
-        'x.csv'
-    """
-    root = Path(run_dir)
-
-    def inline(match: re.Match[str]) -> str:
-        path = root / html.unescape(match.group(2))
-        if not path.is_file():
-            return match.group(0)
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f"{match.group(1)}data:image/png;base64,{data}{match.group(3)}"
-
-    page = re.sub(r"(<img [^>]*src=['\"])([^'\"]+\.png)(['\"])", inline, page)
-    # links into the run folder do not exist beside a single file: keep their text only
-    return re.sub(r"<a href=['\"](?!https?:|#|data:)[^'\"]*['\"]>(.*?)</a>", r"\1", page, flags=re.DOTALL)
-
-
-def write_single_file(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """One self-contained HTML of a run (findings, tables, every figure embedded): ``run_dir/report.html``.
-
-    Example:
-        >>> write_single_file("outputs/20260101-000000-demo")  # doctest: +SKIP
-        PosixPath('outputs/20260101-000000-demo/report.html')
-    """
-    from verif_nb.pipeline import write_index
-    from verif_nb.report import read_manifest
-
-    root = Path(run_dir)
-    index = write_index(root, read_manifest(root))
-    target = Path(out) if out else root / "report.html"
-    target.write_text(embed_figures(index.read_text(encoding="utf-8"), root), encoding="utf-8")
-    return target
-
-
-def _report(args: argparse.Namespace) -> int:
-    from verif_nb.errors import VerifNbError
-    from verif_nb.pipeline import write_index
-    from verif_nb.report import read_manifest
-
-    root = Path(args.run)
-    if not (root / "manifest.json").is_file():
-        raise VerifNbError(f"{root} is not a run folder (no manifest.json); pass outputs/<run-id>")
-    result = {"index": str(write_index(root, read_manifest(root)))}
-    if args.single_file:
-        result["single_file"] = str(write_single_file(root, args.out or None))
-    result["findings"] = [f.text for f in run_findings(root)]
-    print(json.dumps(result, indent=1))
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``report`` to the ``verif-nb`` command line."""
-    report = subparsers.add_parser(
-        "report", help="rewrite a run's index.html with its findings (--single-file: one self-contained HTML)"
-    )
-    report.add_argument("run", help="run folder, e.g. outputs/20261130-120000-demo")
-    report.add_argument("--single-file", action="store_true", help="also write report.html with figures embedded")
-    report.add_argument("--out", default="", help="path of the single file (default RUN/report.html)")
-    report.set_defaults(func=_report)
+    return sorted(findings, key=lambda f: order.get(f.level, 1))

@@ -10,7 +10,8 @@ A model is any source :func:`verif_nb.train.models.resolve_model` takes, includi
 folder or a ``checkpoint-N/`` folder; LoRA adapters are merged into their base model for generation.
 
 For IFEval, IFBench and GSM8K together, on a seeded sample with paired significance tests, pass@k and
-vLLM on GPUs, see :func:`verif_nb.model_eval.run_eval` (``verif-nb eval bench``).
+vLLM on GPUs, see :func:`verif_nb.evaluation.run_eval` (``verif-nb eval bench``). Both generate with the
+same engine (:class:`~verif_nb.evaluation.TransformersEngine`).
 
 Example:
     >>> table = compare_ifeval({"tiny": "tiny"}, limit=2, max_new_tokens=4,
@@ -21,15 +22,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verif_nb.errors import DataError, ParamsError
-from verif_nb.files import read_jsonl
+from verif_nb.errors import ParamsError
+from verif_nb.evaluation._bench import ifeval_inputs
+from verif_nb.evaluation._generate import SamplingConfig, TransformersEngine
+from verif_nb.files import write_jsonl
 from verif_nb.records import Record
 
 if TYPE_CHECKING:
@@ -37,119 +39,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IFEVAL_ENV = "VERIF_NB_IFEVAL_INPUTS"
-PACKAGED_IFEVAL_INPUTS = Path(__file__).resolve().parents[1] / "data" / "ifeval" / "input_data.jsonl"
 
-
-def load_policy(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None, dtype: str = "float32"):
-    """Load ``(model, tokenizer)`` for generation; a LoRA adapter folder is merged into its base model.
-
-    Example:
-        >>> model, tok = load_policy("tiny")  # doctest: +SKIP
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from verif_nb.train.models import resolve_model
-
-    path = resolve_model(str(source), cache_dir)
-    torch_dtype = getattr(torch, dtype) if dtype != "auto" else "auto"
-    if isinstance(path, Path) and (path / "adapter_config.json").exists():
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype).merge_and_unload()
-        tok_source = path if (path / "tokenizer_config.json").exists() else model.config._name_or_path
-    else:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
-        tok_source = path
-    tokenizer = AutoTokenizer.from_pretrained(str(tok_source), padding_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.eval()
-    return model, tokenizer
-
-
-def generate_answers(
-    model: Any,
+def _greedy(
+    source: str | os.PathLike,
     prompts: Sequence[str],
-    tokenizer: Any = None,
-    max_new_tokens: int = 256,
-    batch_size: int = 8,
-    system_prompt: str | None = None,
-    progress: bool = True,
-    desc: str = "generate",
+    max_new_tokens: int,
+    batch_size: int,
+    system_prompt: str | None,
+    desc: str,
 ) -> list[str]:
-    """Greedy answers, one per prompt, in prompt order (batched; prompts of similar length go together).
-
-    ``model`` is a loaded model (then pass ``tokenizer``) or any model source string.
-
-    Example:
-        >>> generate_answers("tiny", ["Say hi."], max_new_tokens=3, progress=False)[0] != ""  # doctest: +SKIP
-        True
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    if isinstance(model, (str, os.PathLike)):
-        model, tokenizer = load_policy(model)
-    if tokenizer is None:
-        raise ParamsError("generate_answers: pass the tokenizer with a loaded model")
-    texts = []
-    for prompt in prompts:
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-            {"role": "user", "content": prompt}
-        ]
-        texts.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    answers: list[str] = [""] * len(texts)
-    bar = tqdm(total=len(texts), desc=desc, disable=not progress)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            out = model.generate(
-                **enc,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )
-        new_tokens = out[:, enc["input_ids"].shape[1] :]
-        for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-            answers[i] = text.strip()
-        bar.update(len(idx))
-    bar.close()
-    return answers
-
-
-def ifeval_inputs(
-    path: str | os.PathLike | None = None, limit: int | None = None, groups: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
-    """IFEval input rows (``key, prompt, instruction_id_list, kwargs``), the first ``limit`` of them.
-
-    ``path`` defaults to ``$VERIF_NB_IFEVAL_INPUTS``, then the copy of IFEval's ``input_data.jsonl``
-    shipped in the package. ``groups`` keeps prompts whose instructions all belong to those groups.
-
-    Example:
-        >>> len(ifeval_inputs(limit=5))
-        5
-    """
-    env = os.environ.get(IFEVAL_ENV)
-    found = Path(path or env or PACKAGED_IFEVAL_INPUTS)
-    if not found.is_file():
-        raise DataError(
-            str(found),
-            None,
-            None,
-            f"IFEval inputs not found; pass inputs=PATH (--inputs) or set ${IFEVAL_ENV} to IFEval's input_data.jsonl",
-        )
-    rows = read_jsonl(found, "IFEval inputs")
-    if groups:
-        wanted = set(groups)
-        rows = [r for r in rows if all(i.split(":")[0] in wanted for i in r["instruction_id_list"])]
-    return rows[:limit] if limit is not None else rows
+    """One greedy answer per prompt from the model ``source`` (loaded, used, dropped)."""
+    engine = TransformersEngine(source, batch_size=batch_size, system_prompt=system_prompt)
+    try:
+        generation = engine.generate(prompts, SamplingConfig(max_new_tokens=max_new_tokens), desc=desc)
+    finally:
+        engine.close()
+    return [answers[0] for answers in generation.responses]
 
 
 def _score_row(name: str, scores: Any, n: int) -> dict[str, Any]:
@@ -206,26 +111,20 @@ def compare_ifeval(
     """
     import pandas as pd
 
-    from verif_nb.ifeval import score_ifeval
+    from verif_nb.checkers import score_ifeval
 
     models = _model_table(models, after)
     rows_in = ifeval_inputs(inputs, limit, groups)
     prompts = [r["prompt"] for r in rows_in]
     table = []
     for name, source in models.items():
-        model, tokenizer = load_policy(source)
-        answers = generate_answers(
-            model, prompts, tokenizer, max_new_tokens, batch_size, system_prompt, desc=f"IFEval {name}"
-        )
-        del model
+        answers = _greedy(source, prompts, max_new_tokens, batch_size, system_prompt, f"IFEval {name}")
         responses = [{"prompt": p, "response": a} for p, a in zip(prompts, answers)]
         scores = score_ifeval(rows_in, responses)
         if out_dir is not None:
             target = Path(out_dir) / name
             scores.write(target)
-            with open(target / "responses.jsonl", "w", encoding="utf-8") as fh:
-                for r in responses:
-                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+            write_jsonl(target / "responses.jsonl", responses)
         table.append(_score_row(name, scores, len(prompts)))
     frame = pd.DataFrame(table).set_index("model")
     if out_dir is not None:
@@ -289,23 +188,14 @@ def compare_heldout(
         raise ParamsError("no held-out records to evaluate; train with data.holdout > 0")
     table = []
     for name, source in models.items():
-        model, tokenizer = load_policy(source)
-        answers = generate_answers(
-            model,
-            [r.prompt for r in records],
-            tokenizer,
-            max_new_tokens,
-            batch_size,
-            system_prompt,
-            desc=f"held-out {name}",
+        answers = _greedy(
+            source, [r.prompt for r in records], max_new_tokens, batch_size, system_prompt, f"held-out {name}"
         )
-        del model
         if out_dir is not None:
-            target = Path(out_dir) / name
-            target.mkdir(parents=True, exist_ok=True)
-            with open(target / "heldout_responses.jsonl", "w", encoding="utf-8") as fh:
-                for r, a in zip(records, answers):
-                    fh.write(json.dumps({"id": r.id, "prompt": r.prompt, "response": a}, ensure_ascii=False) + "\n")
+            write_jsonl(
+                Path(out_dir) / name / "heldout_responses.jsonl",
+                [{"id": r.id, "prompt": r.prompt, "response": a} for r, a in zip(records, answers)],
+            )
         table.append({"model": name, **score_heldout(records, answers)})
     frame = pd.DataFrame(table).set_index("model")
     if out_dir is not None:

@@ -1,5 +1,6 @@
-"""HTML for a run: each executed notebook through nbconvert, and an ``index.html`` linking it all
-(a jinja2 template, ``templates/index.html.j2``, so the page's markup is not built from strings).
+"""HTML for a run: each executed notebook through nbconvert, an ``index.html`` linking it all (the jinja2
+template ``templates/index.html.j2`` renders the findings and everything else, so no markup is built from
+strings), and ``report.html``, the same page with every figure embedded: one file to send.
 
 Example:
     >>> _fmt(0.123456), _fmt({"a": 1})
@@ -8,11 +9,15 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
+
+from verif_nb.report.layout import RunLayout, read_manifest, summary_file
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +59,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _section(root: Path, name: str) -> dict[str, Any] | None:
+def _section(run: RunLayout, name: str) -> dict[str, Any] | None:
     """What index.html shows of one notebook: headline numbers, figures, metric files (None: nothing)."""
-    summary_path = root / "metrics" / name / "summary.json"
-    pngs = sorted((root / "figures" / name).glob("*.png"))
+    root = run.root
+    summary_path = run.metric(summary_file(name))
+    pngs = sorted(run.figures(name).glob("*.png"))
     if not summary_path.exists() and not pngs:
         return None
     summary: dict[str, str] = {}
@@ -76,20 +82,21 @@ def _section(root: Path, name: str) -> dict[str, Any] | None:
     ]
     metric_files = [
         {"name": p.name, "path": p.relative_to(root).as_posix()}
-        for p in sorted((root / "metrics" / name).glob("*"))
+        for p in sorted(run.metrics(name).glob("*"))
         if p.is_file()
     ]
     return {"name": name, "summary": summary, "figures": figures, "metric_files": metric_files}
 
 
-def _findings_section(root: Path) -> str:
-    from verif_nb.findings import findings_html, run_findings
+def _findings(root: Path) -> tuple[list[Any], str | None]:
+    """The run's findings, or why they could not be computed (an index is written either way)."""
+    from verif_nb.report.findings import run_findings
 
     try:
-        return findings_html(run_findings(root))
-    except Exception as err:  # an index must still be written; say why the findings are missing
+        return run_findings(root), None
+    except Exception as err:
         log.warning("findings of %s could not be computed: %s", root, err)
-        return f"<h2>Findings</h2><p class='failed'>could not be computed: {html.escape(repr(err))}</p>"
+        return [], repr(err)
 
 
 def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
@@ -106,9 +113,10 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     """
     import jinja2
 
-    root = Path(run_dir)
+    run = RunLayout(run_dir)
+    root = run.root
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("verif_nb.pipeline", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+        loader=jinja2.PackageLoader("verif_nb.report", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
     notebooks = [
         {
@@ -116,12 +124,13 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             "status": e["status"],
             "error": e.get("error"),
             "seconds": f"{e['duration_s']:.1f}" if e.get("duration_s") is not None else "",
-            "html": (root / "html" / f"{e['name']}.html").exists(),
-            "ipynb": (root / "notebooks" / f"{e['name']}.ipynb").exists(),
+            "html": run.html(e["name"]).exists(),
+            "ipynb": run.notebook(e["name"]).exists(),
         }
         for e in manifest["notebooks"]
     ]
-    sections = [s for s in (_section(root, e["name"]) for e in manifest["notebooks"]) if s is not None]
+    sections = [s for s in (_section(run, e["name"]) for e in manifest["notebooks"]) if s is not None]
+    findings, findings_error = _findings(root)
     page = env.get_template("index.html.j2").render(
         m={
             "description": None,
@@ -133,8 +142,43 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         ids={k: v for k, v in manifest.get("ids", {}).items() if v not in (None, "")},
         notebooks=notebooks,
         sections=sections,
-        findings=_findings_section(root),  # after the title: what the run found comes first
+        findings=findings,  # after the title: what the run found comes first
+        findings_error=findings_error,
     )
-    index = root / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    run.index.write_text(page, encoding="utf-8")
+    return run.index
+
+
+def embed_figures(page: str, run_dir: str | Path) -> str:
+    """``page`` with every ``<img src='relative.png'>`` inlined as a data URI and links to files dropped.
+
+    Example:
+        >>> embed_figures("<a href='x.csv'>x.csv</a>", "/nonexistent")
+        'x.csv'
+    """
+    root = Path(run_dir)
+
+    def inline(match: re.Match[str]) -> str:
+        path = root / html.unescape(match.group(2))
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"{match.group(1)}data:image/png;base64,{data}{match.group(3)}"
+
+    page = re.sub(r"(<img [^>]*src=['\"])([^'\"]+\.png)(['\"])", inline, page)
+    # links into the run folder do not exist beside a single file: keep their text only
+    return re.sub(r"<a href=['\"](?!https?:|#|data:)[^'\"]*['\"]>(.*?)</a>", r"\1", page, flags=re.DOTALL)
+
+
+def write_single_file(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """One self-contained HTML of a run (findings, tables, every figure embedded): ``run_dir/report.html``.
+
+    Example:
+        >>> write_single_file("outputs/20260101-000000-demo")  # doctest: +SKIP
+        PosixPath('outputs/20260101-000000-demo/report.html')
+    """
+    run = RunLayout(run_dir)
+    index = write_index(run.root, read_manifest(run.root))
+    target = Path(out) if out else run.single_file
+    target.write_text(embed_figures(index.read_text(encoding="utf-8"), run.root), encoding="utf-8")
+    return target

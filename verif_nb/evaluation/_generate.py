@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError
@@ -112,6 +113,34 @@ class Generation:
         return len(self.responses) / self.seconds if self.seconds > 0 else float("nan")
 
 
+def load_policy(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None, dtype: str = "float32"):
+    """Load ``(model, tokenizer)`` for generation; a LoRA adapter folder is merged into its base model.
+
+    Example:
+        >>> model, tok = load_policy("tiny")  # doctest: +SKIP
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verif_nb.train.models import resolve_model
+
+    path = resolve_model(str(source), cache_dir)
+    torch_dtype = getattr(torch, dtype) if dtype != "auto" else "auto"
+    if isinstance(path, Path) and (path / "adapter_config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype).merge_and_unload()
+        tok_source = path if (path / "tokenizer_config.json").exists() else model.config._name_or_path
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+        tok_source = path
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_source), padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return model, tokenizer
+
+
 def chat_texts(tokenizer: Any, prompts: Sequence[str], system_prompt: str | None = None) -> list[str]:
     """Each prompt as one user turn (after an optional system turn) in the model's chat template.
 
@@ -186,8 +215,6 @@ class TransformersEngine:
         if batch_size < 1:
             raise ParamsError(f"batch_size must be at least 1, not {batch_size}")
         if model is None:
-            from verif_nb.train.evaluate import load_policy
-
             model, tokenizer = load_policy(source, dtype=dtype)
         if tokenizer is None:
             raise ParamsError("TransformersEngine: pass the tokenizer with a loaded model")

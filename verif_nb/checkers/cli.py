@@ -1,12 +1,14 @@
-"""``verif-nb ifeval score``: IFEval strict and loose scores for a responses file.
+"""``verif-nb ifeval score`` and ``verif-nb ifbench score``: strict and loose scores for a responses file.
 
-The argument set and the run (refuse to overwrite, score, write the two result files, print one
-JSON line) are shared with ``verif-nb ifbench score`` through :func:`add_score_arguments` and
-:func:`run_score`.
+Both refuse to overwrite, score, write the two result files (reference format) and print one JSON line of
+aggregates. ``ifbench score`` also takes ``--only-answered``; its summary adds ``num_left_out`` and
+``approximate_checks`` (checks whose verdict rests on the substitute part-of-speech model).
 
 Example:
     verif-nb ifeval score --inputs ../shared/data/ifeval/input_data.jsonl \\
         --responses ../shared/data/ifeval/responses_llama31_8b_instruct.jsonl --out runs/ifeval
+    verif-nb ifbench score --inputs ../shared/data/ifbench/IFBench_test.jsonl \\
+        --responses responses.jsonl --out runs/ifbench
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def run_score(args: argparse.Namespace, scorer: Callable[..., Any], **scorer_kwa
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (d / "in.jsonl").write_text('{"prompt": "p", "instruction_id_list": [], "kwargs": []}\\n')
         >>> _ = (d / "r.jsonl").write_text('{"prompt": "p", "response": "r"}\\n')
-        >>> from verif_nb.ifeval import score_ifeval
+        >>> from verif_nb.checkers import score_ifeval
         >>> run_score(argparse.Namespace(inputs=d / "in.jsonl", responses=d / "r.jsonl", out=d / "o", force=False),
         ...           score_ifeval)  # doctest: +ELLIPSIS
         {"prompt_strict": 100.0, ...}
@@ -63,19 +65,33 @@ def add_score_arguments(parser: argparse.ArgumentParser, benchmark: str) -> None
     parser.add_argument("--force", action="store_true", help="replace result files already in --out")
 
 
-def _score(args: argparse.Namespace) -> int:
-    from verif_nb.ifeval._scoring import score_ifeval
+def _score_ifeval(args: argparse.Namespace) -> int:
+    from verif_nb.checkers._scoring import score_ifeval
 
     return run_score(args, score_ifeval)
 
 
+def _score_ifbench(args: argparse.Namespace) -> int:
+    from verif_nb.checkers._scoring import score_ifbench
+
+    return run_score(args, score_ifbench, only_answered=args.only_answered)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ifeval`` command group (``ifeval score``)."""
+    """Add the ``ifeval`` and ``ifbench`` command groups (``<benchmark> score``)."""
+    score_help = "strict + loose scores; writes eval_results_{strict,loose}.jsonl, prints one JSON line of aggregates"
     ifeval = subparsers.add_parser("ifeval", help="IFEval scoring with the built-in checkers")
-    sub = ifeval.add_subparsers(dest="ifeval_command", required=True)
-    score = sub.add_parser(
-        "score",
-        help="strict + loose scores; writes eval_results_{strict,loose}.jsonl, prints one JSON line of aggregates",
-    )
+    score = ifeval.add_subparsers(dest="ifeval_command", required=True).add_parser("score", help=score_help)
     add_score_arguments(score, "IFEval")
-    score.set_defaults(func=_score)
+    score.set_defaults(func=_score_ifeval)
+
+    ifbench = subparsers.add_parser("ifbench", help="IFBench scoring with the built-in checkers (58 unseen types)")
+    score = ifbench.add_subparsers(dest="ifbench_command", required=True).add_parser("score", help=score_help)
+    add_score_arguments(score, "IFBench")
+    score.add_argument(
+        "--only-answered",
+        action="store_true",
+        help="score only prompts that have a response (the summary's num_left_out says how many "
+        "were left out); without it a prompt with no response is an error naming it",
+    )
+    score.set_defaults(func=_score_ifbench)

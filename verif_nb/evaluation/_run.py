@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError, RunExistsError
+from verif_nb.evaluation._bench import BENCHMARKS, METRICS, BenchItems, MetricScores, load_benchmark, score_items
+from verif_nb.evaluation._generate import Generation, SamplingConfig, make_engine
+from verif_nb.evaluation.stats import mcnemar_exact, paired_bootstrap_ci, pass_at_k
 from verif_nb.files import check_output_dir
-from verif_nb.model_eval._bench import BENCHMARKS, METRICS, BenchItems, MetricScores, load_benchmark, score_items
-from verif_nb.model_eval._generate import Generation, SamplingConfig, make_engine
-from verif_nb.model_eval._stats import mcnemar_exact, paired_bootstrap_ci, pass_at_k
 
 log = logging.getLogger(__name__)
 
@@ -240,11 +240,13 @@ def run_eval(
     engine_options: Mapping[str, Any] | None = None,
     out_dir: str | Path | None = None,
     force: bool = False,
+    groups: Sequence[str] | None = None,
 ) -> EvalReport:
     """Answer each benchmark's (sampled) items with every model, score, and compare with the first model.
 
     ``models`` is ``{name: source}`` (any source :func:`verif_nb.train.models.resolve_model` takes; the
-    first is the baseline). ``limit`` keeps a seeded sample of each benchmark, the same for every model.
+    first is the baseline). ``limit`` keeps a seeded sample of each benchmark, the same for every model;
+    ``groups`` keeps only IFEval/IFBench prompts whose instructions all belong to those groups.
     ``engine_factory(engine, source, **options)`` builds the generator (default :func:`make_engine`).
     With ``out_dir`` the table files, each model's responses and the IFEval-format verdict files are
     written there.
@@ -270,9 +272,9 @@ def run_eval(
         max_new_tokens=max_new_tokens, samples=samples, temperature=temperature, top_p=top_p, seed=seed
     )
     inputs = dict(inputs or {})
-    items: dict[str, BenchItems] = {b: load_benchmark(b, limit, seed, inputs.get(b)) for b in benchmarks}
+    items: dict[str, BenchItems] = {b: load_benchmark(b, limit, seed, inputs.get(b), groups) for b in benchmarks}
     if "ifbench" in items:
-        from verif_nb.model_eval._bench import ifbench_available
+        from verif_nb.evaluation._bench import ifbench_available
 
         ok, reason = ifbench_available()
         if not ok:  # fail before any model is loaded, not after an hour of generation

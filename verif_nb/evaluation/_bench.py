@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import random
@@ -28,6 +27,8 @@ from verif_nb.errors import DataError, ParamsError
 from verif_nb.files import read_jsonl
 
 BENCHMARKS = ("ifeval", "ifbench", "gsm8k")
+IFEVAL_ENV = "VERIF_NB_IFEVAL_INPUTS"
+PACKAGED_IFEVAL_INPUTS = Path(__file__).resolve().parents[1] / "data" / "ifeval" / "input_data.jsonl"
 IFBENCH_ENV = "VERIF_NB_IFBENCH_INPUTS"
 PACKAGED_IFBENCH_INPUTS = Path(__file__).resolve().parents[1] / "data" / "ifbench" / "IFBench_test.jsonl"
 
@@ -113,33 +114,49 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path, "benchmark inputs")
 
 
-# The IFBench scorer's public name, in the order tried: ``score_ifbench`` (what verif_nb.ifbench exports)
-# or ``score_responses``; both take (inputs, responses) and return the IFEval scorer's result shape.
-IFBENCH_SCORER_NAMES = ("score_ifbench", "score_responses")
-
-
-def _ifbench_scorer() -> Any:
-    module = importlib.import_module("verif_nb.ifbench")
-    return next(getattr(module, name) for name in IFBENCH_SCORER_NAMES if hasattr(module, name))
+# The PyPI modules of the ``ifbench`` extra that IFBench's checkers load on first use.
+IFBENCH_MODULES: tuple[str, ...] = ("emoji", "syllapy", "textblob_aptagger")
 
 
 def ifbench_available() -> tuple[bool, str]:
-    """Whether IFBench can be scored here (``verif_nb.ifbench`` and its scorer importable), and why not.
+    """Whether IFBench can be scored here (the ``ifbench`` extra's packages are installed), and why not.
 
     Example:
         >>> ok, reason = ifbench_available()
         >>> isinstance(ok, bool) and isinstance(reason, str)
         True
     """
-    if importlib.util.find_spec("verif_nb.ifbench") is None:
-        return False, "verif_nb.ifbench (the IFBench checkers) is not part of this install"
-    try:
-        module = importlib.import_module("verif_nb.ifbench")
-    except ImportError as err:
-        return False, f"verif_nb.ifbench does not import: {err}"
-    if not any(hasattr(module, name) for name in IFBENCH_SCORER_NAMES):
-        return False, f"verif_nb.ifbench has none of {', '.join(IFBENCH_SCORER_NAMES)}(inputs, responses)"
+    missing = [name for name in IFBENCH_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        return False, f"the IFBench checkers need {', '.join(missing)}: pip install 'verif-nb[ifbench]'"
     return True, ""
+
+
+def ifeval_inputs(
+    path: str | os.PathLike | None = None, limit: int | None = None, groups: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """IFEval input rows (``key, prompt, instruction_id_list, kwargs``), the first ``limit`` of them.
+
+    ``path`` defaults to ``$VERIF_NB_IFEVAL_INPUTS``, then the copy of IFEval's ``input_data.jsonl``
+    shipped in the package. ``groups`` keeps prompts whose instructions all belong to those groups.
+
+    Example:
+        >>> len(ifeval_inputs(limit=5))
+        5
+    """
+    found = Path(path or os.environ.get(IFEVAL_ENV) or PACKAGED_IFEVAL_INPUTS)
+    if not found.is_file():
+        raise DataError(
+            str(found),
+            None,
+            None,
+            f"IFEval inputs not found; pass inputs=PATH (--inputs) or set ${IFEVAL_ENV} to IFEval's input_data.jsonl",
+        )
+    rows = read_jsonl(found, "IFEval inputs")
+    if groups:
+        wanted = set(groups)
+        rows = [r for r in rows if all(i.split(":")[0] in wanted for i in r["instruction_id_list"])]
+    return rows[:limit] if limit is not None else rows
 
 
 def _ifbench_inputs_path(path: str | os.PathLike | None) -> Path:
@@ -157,17 +174,20 @@ def _ifbench_inputs_path(path: str | os.PathLike | None) -> Path:
 
 
 def load_benchmark(
-    name: str, limit: int | None = None, seed: int = 0, inputs: str | os.PathLike | None = None
+    name: str,
+    limit: int | None = None,
+    seed: int = 0,
+    inputs: str | os.PathLike | None = None,
+    groups: Sequence[str] | None = None,
 ) -> BenchItems:
-    """The (sampled) items of ``ifeval``, ``ifbench`` or ``gsm8k``; ``inputs`` replaces the default file.
+    """The (sampled) items of ``ifeval``, ``ifbench`` or ``gsm8k``; ``inputs`` replaces the default file;
+    ``groups`` keeps the IFEval/IFBench prompts whose instructions all belong to those groups (before sampling).
 
     Example:
         >>> load_benchmark("ifeval", limit=3).subset
         'ifeval (packaged): 3 of 541, seed 0'
     """
     if name == "ifeval":
-        from verif_nb.train.evaluate import IFEVAL_ENV, PACKAGED_IFEVAL_INPUTS, ifeval_inputs
-
         path = Path(inputs or os.environ.get(IFEVAL_ENV) or PACKAGED_IFEVAL_INPUTS)
         rows = ifeval_inputs(path)
         label = "ifeval (packaged)" if path == PACKAGED_IFEVAL_INPUTS else f"ifeval ({path.name})"
@@ -178,13 +198,17 @@ def load_benchmark(
         rows = _read_rows(path)
         label = f"ifbench ({path.name})"
     elif name == "gsm8k":
-        from verif_nb.model_eval._gsm8k import PACKAGED_GSM8K, gsm8k_problems
+        from verif_nb.evaluation._gsm8k import PACKAGED_GSM8K, gsm8k_problems
 
         path = Path(inputs or PACKAGED_GSM8K)
         rows = gsm8k_problems(path)
         label = "gsm8k-200 (packaged)" if path == PACKAGED_GSM8K else f"gsm8k ({path.name})"
     else:
         raise ParamsError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    if groups and name != "gsm8k":
+        wanted = set(groups)
+        rows = [r for r in rows if all(i.split(":")[0] in wanted for i in r.get("instruction_id_list", []))]
+        label += f" in groups {', '.join(sorted(wanted))}"
     indices = sample_indices(len(rows), limit, seed)
     chosen = [rows[i] for i in indices]
     prompts = [_prompt(name, row, str(path), i + 1) for row, i in zip(chosen, indices)]
@@ -198,7 +222,7 @@ def load_benchmark(
 
 def _prompt(name: str, row: dict[str, Any], origin: str, line: int) -> str:
     if name == "gsm8k":
-        from verif_nb.model_eval._gsm8k import gsm8k_prompt
+        from verif_nb.evaluation._gsm8k import gsm8k_prompt
 
         return gsm8k_prompt(row["question"])
     if not isinstance(row.get("prompt"), str):
@@ -219,20 +243,6 @@ def _instruction_scores(scores: Any) -> dict[str, MetricScores]:
     return out
 
 
-def score_ifbench(rows: Sequence[dict[str, Any]], responses: Sequence[dict[str, Any]]) -> Any:
-    """IFBench strict and loose scores from ``verif_nb.ifbench`` (same result shape as IFEval's scorer).
-
-    The one place the IFBench scorer is called: adapt it here if its interface changes.
-
-    Example:
-        >>> score_ifbench([], [])  # doctest: +SKIP
-    """
-    ok, reason = ifbench_available()
-    if not ok:
-        raise ParamsError(f"cannot score ifbench: {reason}")
-    return _ifbench_scorer()(list(rows), list(responses))
-
-
 def score_items(items: BenchItems, answers: Sequence[str]) -> tuple[dict[str, MetricScores], Any]:
     """Per-item scores of one response per item, and the scorer's detailed result (for writing).
 
@@ -245,15 +255,16 @@ def score_items(items: BenchItems, answers: Sequence[str]) -> tuple[dict[str, Me
     if len(answers) != items.n:
         raise ValueError(f"{len(answers)} answers for {items.n} {items.name} items")
     if items.name == "gsm8k":
-        from verif_nb.model_eval._gsm8k import gsm8k_accuracy
+        from verif_nb.evaluation._gsm8k import gsm8k_accuracy
 
         _, verdicts = gsm8k_accuracy(list(answers), items.rows)
         return {"accuracy": MetricScores("accuracy", [float(v.correct) for v in verdicts])}, verdicts
     responses = [{"prompt": row["prompt"], "response": a} for row, a in zip(items.rows, answers)]
-    if items.name == "ifeval":
-        from verif_nb.ifeval import score_ifeval
+    from verif_nb.checkers import score_ifbench, score_ifeval
 
-        detail = score_ifeval(items.rows, responses)
-    else:
-        detail = score_ifbench(items.rows, responses)
+    if items.name == "ifbench":
+        ok, reason = ifbench_available()
+        if not ok:
+            raise ParamsError(f"cannot score ifbench: {reason}")
+    detail = (score_ifeval if items.name == "ifeval" else score_ifbench)(items.rows, responses)
     return _instruction_scores(detail), detail

@@ -1,13 +1,14 @@
 """The 58 IFBench out-of-distribution checkers (Pyatkin et al. 2025): one small frozen dataclass per id.
 
-They share IFEval's :class:`~verif_nb.ifeval.Checker` base (typed kwargs as fields, a pure
-``evaluate`` returning ``(followed, reason)``, ``check`` wrapping it in a Verdict) and add
-``describe()``, the constraint in words as a judge is shown it. Semantics follow AI2's reference
+They share one :class:`~verif_nb.checkers.Checker` base with IFEval's (typed kwargs as fields, a pure
+``evaluate`` returning ``(followed, reason)``, ``check`` wrapping it in a Verdict); each fills ``describe()``,
+the constraint in words as a judge is shown it, from its ``description`` template. Semantics follow AI2's reference
 ``instructions.py`` exactly, quirks included (each quirk kept on purpose is said in the class
 docstring), because verdicts must equal the reference's on the same responses. Where the reference
 would draw a random value for a missing kwarg, the kwarg is required instead.
 
 Example:
+    >>> from verif_nb.checkers import get_checker
     >>> c = get_checker("count:numbers", {"N": 2})
     >>> (c.check("It costs 3 dollars and 50 cents.").reason, c.describe())
     ('2 numbers, needs exactly 2', 'Include exactly 2 numbers in the response.')
@@ -22,22 +23,16 @@ import string
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from verif_nb.errors import CheckerError
-from verif_nb.ifbench import _text
-from verif_nb.ifeval._checkers import Checker, _plural, _quote, _register, checker_from_kwargs
-from verif_nb.ifeval._text import count_words, split_sentences, word_tokenize
-
-IFBENCH_REGISTRY: dict[str, type[Checker]] = {}
+from verif_nb.checkers import text as _text
+from verif_nb.checkers._base import Checker, register
+from verif_nb.checkers._registry import get_checker  # noqa: F401  (the examples build checkers by id)
+from verif_nb.checkers.text import count_words, plural, quote, split_sentences, word_tokenize
 
 PUNCT = string.punctuation
 _PUNCT_SPACE = PUNCT + " "
 _DROP_PUNCT = str.maketrans("", "", PUNCT)
-
-
-def _ifbench(checker_id: str):
-    return _register(checker_id, IFBENCH_REGISTRY)
 
 
 def _no_punct(text: str) -> str:
@@ -49,43 +44,14 @@ def _ascii_fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
-class IFBenchChecker(Checker):
-    """Base of the IFBench checkers: an IFEval checker that can also say its constraint in words.
-
-    Example:
-        >>> get_checker("format:no_whitespace").describe()
-        'The output should not contain any whitespace.'
-    """
-
-    description: ClassVar[str] = ""  # a str.format template over the kwargs (literal braces doubled)
-
-    def describe(self) -> str:
-        """The constraint in words, filled in with this checker's kwargs.
-
-        Example:
-            >>> get_checker("sentence:keyword", {"word": "moon", "N": 2}).describe()
-            'The response must include keyword "moon" in the 2-th sentence.'
-        """
-        return self.description.format(**self.kwargs)
-
-    def _need_positive(self, field: str, value: int) -> None:
-        if value < 1:
-            raise self._fail(f"{field} must be >= 1, not {value}")
-
-    def _need_text(self, field: str, value: str) -> None:
-        # where the reference draws a random word for an empty one, an empty one is refused
-        if not value.strip():
-            raise self._fail(f"{field} must be a non-empty string")
-
-
 # ----------------------------------------------------------------------------------------------
 # count:
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("count:word_count_range")
+@register("count:word_count_range", "ifbench")
 @dataclass(frozen=True)
-class WordCountRange(IFBenchChecker):
+class WordCountRange(Checker):
     """Between ``min_words`` and ``max_words`` ``\\w+`` words, both ends included.
 
     Example:
@@ -105,13 +71,13 @@ class WordCountRange(IFBenchChecker):
         n = count_words(response)
         return (
             self.min_words <= n <= self.max_words,
-            f"{_plural(n, 'word')}, needs between {self.min_words} and {self.max_words}",
+            f"{plural(n, 'word')}, needs between {self.min_words} and {self.max_words}",
         )
 
 
-@_ifbench("count:unique_word_count")
+@register("count:unique_word_count", "ifbench")
 @dataclass(frozen=True)
-class UniqueWordCount(IFBenchChecker):
+class UniqueWordCount(Checker):
     """At least ``N`` distinct lowercase whitespace tokens, punctuation stripped from their ends
     (a token of punctuation only counts once, as the empty word, as in the reference).
 
@@ -128,12 +94,12 @@ class UniqueWordCount(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len({word.strip(_PUNCT_SPACE) for word in response.lower().split()})
-        return n >= self.N, f"{_plural(n, 'unique word')}, needs at least {self.N}"
+        return n >= self.N, f"{plural(n, 'unique word')}, needs at least {self.N}"
 
 
-@_ifbench("count:conjunctions")
+@register("count:conjunctions", "ifbench")
 @dataclass(frozen=True)
-class Conjunctions(IFBenchChecker):
+class Conjunctions(Checker):
     """At least ``small_n`` different coordinating conjunctions (and, but, for, nor, or, so, yet).
 
     Reference quirk kept: distinct *spellings* count, so "and", "And" and "and," are three.
@@ -155,7 +121,7 @@ class Conjunctions(IFBenchChecker):
         listed = ", ".join(map(repr, sorted(found))) or "none"
         return (
             len(found) >= self.small_n,
-            f"{_plural(len(found), 'distinct conjunction')} ({listed}), needs at least {self.small_n}",
+            f"{plural(len(found), 'distinct conjunction')} ({listed}), needs at least {self.small_n}",
         )
 
 
@@ -213,9 +179,9 @@ PERSON_NAMES: tuple[str, ...] = (
 )
 
 
-@_ifbench("count:person_names")
+@register("count:person_names", "ifbench")
 @dataclass(frozen=True)
-class PersonNames(IFBenchChecker):
+class PersonNames(Checker):
     """At least ``N`` different names from the fixed list of 50, matched as whole words, case-sensitive.
 
     Example:
@@ -236,13 +202,13 @@ class PersonNames(IFBenchChecker):
         found = [name for name in PERSON_NAMES if re.search(rf"\b{re.escape(name)}\b", response)]
         return (
             len(found) >= self.N,
-            f"{_plural(len(found), 'listed name')} ({', '.join(map(repr, found)) or 'none'}), needs at least {self.N}",
+            f"{plural(len(found), 'listed name')} ({', '.join(map(repr, found)) or 'none'}), needs at least {self.N}",
         )
 
 
-@_ifbench("count:numbers")
+@register("count:numbers", "ifbench")
 @dataclass(frozen=True)
-class NumbersCount(IFBenchChecker):
+class NumbersCount(Checker):
     """Exactly ``N`` digit runs once punctuation is deleted (so 3.50 and 1,000 are one number each).
 
     Example:
@@ -258,12 +224,12 @@ class NumbersCount(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = len(re.findall(r"\d+", _no_punct(response)))
-        return n == self.N, f"{_plural(n, 'number')}, needs exactly {self.N}"
+        return n == self.N, f"{plural(n, 'number')}, needs exactly {self.N}"
 
 
-@_ifbench("count:punctuation")
+@register("count:punctuation", "ifbench")
 @dataclass(frozen=True)
-class PunctuationCover(IFBenchChecker):
+class PunctuationCover(Checker):
     """Uses . , ! ? ; : each at least once plus an interrobang (``?!``, ``!?`` or ``‽``); the first
     ``?!`` (else ``!?``) is taken out before counting the others, as in the reference.
 
@@ -288,9 +254,9 @@ class PunctuationCover(IFBenchChecker):
         return True, "uses . , ! ? ; : and an interrobang"
 
 
-@_ifbench("count:words_japanese")
+@register("count:words_japanese", "ifbench")
 @dataclass(frozen=True)
-class NthWordJapanese(IFBenchChecker):
+class NthWordJapanese(Checker):
     """Every ``N``-th whitespace token (punctuation stripped; pure digits and empty ones exempt)
     contains a kana or CJK character.
 
@@ -310,13 +276,13 @@ class NthWordJapanese(IFBenchChecker):
         for index, raw in enumerate(response.split(), start=1):
             word = raw.strip(_PUNCT_SPACE)
             if index % self.N == 0 and word and not word.isdigit() and not self._JAPANESE.search(word):
-                return False, f"word {index} {_quote(word, 30)} is not Japanese (every {self.N}th word must be)"
+                return False, f"word {index} {quote(word, 30)} is not Japanese (every {self.N}th word must be)"
         return True, f"every {self.N}th word is Japanese"
 
 
-@_ifbench("count:pronouns")
+@register("count:pronouns", "ifbench")
 @dataclass(frozen=True)
-class PronounCount(IFBenchChecker):
+class PronounCount(Checker):
     """At least ``N`` pronoun tokens (treebank tokens of the lowercased text, '/' read as a space).
 
     Example:
@@ -341,12 +307,12 @@ class PronounCount(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         tokens = word_tokenize(response.replace("/", " ").lower())
         n = sum(1 for tok in tokens if tok in self.PRONOUNS)
-        return n >= self.N, f"{_plural(n, 'pronoun')}, needs at least {self.N}"
+        return n >= self.N, f"{plural(n, 'pronoun')}, needs at least {self.N}"
 
 
-@_ifbench("count:keywords_multiple")
+@register("count:keywords_multiple", "ifbench")
 @dataclass(frozen=True)
-class KeywordsMultiple(IFBenchChecker):
+class KeywordsMultiple(Checker):
     """``keyword1`` … ``keyword5`` occur exactly 1, 2, 3, 5 and 7 times (case-insensitive substring counts).
 
     Example:
@@ -378,7 +344,7 @@ class KeywordsMultiple(IFBenchChecker):
         ):
             n = text.count(keyword.lower())
             if n != wanted:
-                return False, f"{keyword!r} appears {_plural(n, 'time')}, needs exactly {wanted}"
+                return False, f"{keyword!r} appears {plural(n, 'time')}, needs exactly {wanted}"
         return True, "each keyword appears exactly 1, 2, 3, 5 and 7 times"
 
 
@@ -387,9 +353,9 @@ class KeywordsMultiple(IFBenchChecker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("ratio:stop_words")
+@register("ratio:stop_words", "ifbench")
 @dataclass(frozen=True)
-class StopWordPercentage(IFBenchChecker):
+class StopWordPercentage(Checker):
     """Stop words (nltk's English list) are at most ``percentage`` % of the ``\\w+`` words.
 
     Example:
@@ -413,7 +379,7 @@ class StopWordPercentage(IFBenchChecker):
         share = (stop / n) * 100
         return (
             share <= self.percentage,
-            f"{stop} of {_plural(n, 'word')} are stop words ({share:.1f}%), needs at most {self.percentage}%",
+            f"{stop} of {plural(n, 'word')} are stop words ({share:.1f}%), needs at most {self.percentage}%",
         )
 
 
@@ -426,9 +392,9 @@ def _sentence_endings(response: str) -> tuple[int, int, int]:
     )
 
 
-@_ifbench("ratio:sentence_type")
+@register("ratio:sentence_type", "ifbench")
 @dataclass(frozen=True)
-class SentenceTypeRatio(IFBenchChecker):
+class SentenceTypeRatio(Checker):
     """Exactly twice as many sentences ending in '.' as sentences ending in '?'.
 
     Example:
@@ -446,9 +412,9 @@ class SentenceTypeRatio(IFBenchChecker):
         )
 
 
-@_ifbench("ratio:sentence_balance")
+@register("ratio:sentence_balance", "ifbench")
 @dataclass(frozen=True)
-class SentenceBalance(IFBenchChecker):
+class SentenceBalance(Checker):
     """As many sentences ending in '.' as in '?' as in '!'.
 
     Example:
@@ -468,9 +434,9 @@ class SentenceBalance(IFBenchChecker):
         )
 
 
-@_ifbench("ratio:overlap")
+@register("ratio:overlap", "ifbench")
 @dataclass(frozen=True)
-class TrigramOverlap(IFBenchChecker):
+class TrigramOverlap(Checker):
     """The share of the response's distinct character trigrams also found in ``reference_text`` is
     within ``percentage`` ± 2 percentage points (the reference runs nltk.ngrams over characters).
 
@@ -500,9 +466,9 @@ class TrigramOverlap(IFBenchChecker):
         )
 
 
-@_ifbench("ratio:sentence_words")
+@register("ratio:sentence_words", "ifbench")
 @dataclass(frozen=True)
-class SentenceCharacterCount(IFBenchChecker):
+class SentenceCharacterCount(Checker):
     """Exactly three sentences, all of the same length in characters (the words are not compared,
     as in the reference).
 
@@ -518,7 +484,7 @@ class SentenceCharacterCount(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         sentences = split_sentences(response)
         if len(sentences) != 3:
-            return False, f"{_plural(len(sentences), 'sentence')}, needs exactly 3"
+            return False, f"{plural(len(sentences), 'sentence')}, needs exactly 3"
         lengths = [len(s.strip()) for s in sentences]
         if len(set(lengths)) != 1:
             return False, f"sentence lengths {lengths} characters differ"
@@ -530,9 +496,9 @@ class SentenceCharacterCount(IFBenchChecker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("words:alphabet")
+@register("words:alphabet", "ifbench")
 @dataclass(frozen=True)
-class AlphabetLoop(IFBenchChecker):
+class AlphabetLoop(Checker):
     """Each word (punctuation deleted) starts with the letter after the previous word's, Z wrapping to A.
 
     Example:
@@ -552,20 +518,20 @@ class AlphabetLoop(IFBenchChecker):
         letter = words[0][0].lower()
         # substring test as in the reference (a one-letter string in practice)
         if letter not in alphabet:
-            return False, f"the first word {_quote(words[0], 30)} does not start with a letter a-z"
+            return False, f"the first word {quote(words[0], 30)} does not start with a letter a-z"
         for position, raw in enumerate(words[1:], start=2):
             word = raw.strip(_PUNCT_SPACE).lower()
             if not word:
                 continue
             letter = alphabet[(alphabet.index(letter) + 1) % 26]
             if word[0] != letter:
-                return False, f"word {position} {_quote(raw, 30)} should start with {letter!r}"
+                return False, f"word {position} {quote(raw, 30)} should start with {letter!r}"
         return True, f"all {len(words)} words follow the alphabet"
 
 
-@_ifbench("words:vowel")
+@register("words:vowel", "ifbench")
 @dataclass(frozen=True)
-class ThreeVowels(IFBenchChecker):
+class ThreeVowels(Checker):
     """A single line (one paragraph) using at most three of the vowels a, e, i, o, u.
 
     Example:
@@ -578,18 +544,18 @@ class ThreeVowels(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         lines = response.strip().split("\n")
         if len(lines) != 1:
-            return False, f"{_plural(len(lines), 'line')}, needs a single paragraph on one line"
+            return False, f"{plural(len(lines), 'line')}, needs a single paragraph on one line"
         vowels = sorted(set(lines[0].lower()) & set("aeiou"))
         return (
             len(vowels) <= 3,
-            f"one paragraph using {_plural(len(vowels), 'vowel type')} ({', '.join(map(repr, vowels))})"
+            f"one paragraph using {plural(len(vowels), 'vowel type')} ({', '.join(map(repr, vowels))})"
             + ("" if len(vowels) <= 3 else ", needs at most 3"),
         )
 
 
-@_ifbench("words:consonants")
+@register("words:consonants", "ifbench")
 @dataclass(frozen=True)
-class ConsonantClusters(IFBenchChecker):
+class ConsonantClusters(Checker):
     """Every whitespace token contains two adjacent consonant letters (b-z except vowels; y counts).
 
     Example:
@@ -605,13 +571,13 @@ class ConsonantClusters(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         for word in response.lower().strip().split():
             if not self._CLUSTER.search(word):
-                return False, f"{_quote(word, 30)} has no consonant cluster"
+                return False, f"{quote(word, 30)} has no consonant cluster"
         return True, "every word has a consonant cluster"
 
 
-@_ifbench("words:palindrome")
+@register("words:palindrome", "ifbench")
 @dataclass(frozen=True)
-class Palindromes(IFBenchChecker):
+class Palindromes(Checker):
     """At least 10 palindrome words of 5+ characters (repeats count; punctuation deleted, lowercased).
 
     Example:
@@ -625,16 +591,16 @@ class Palindromes(IFBenchChecker):
         found = [w for w in _no_punct(response).lower().split() if w == w[::-1] and len(w) >= 5]
         return (
             len(found) >= 10,
-            f"{_plural(len(found), 'palindrome')} of 5+ letters ({', '.join(found[:12]) or 'none'}), needs at least 10",
+            f"{plural(len(found), 'palindrome')} of 5+ letters ({', '.join(found[:12]) or 'none'}), needs at least 10",
         )
 
 
 _PRIMES = frozenset({2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97})
 
 
-@_ifbench("words:prime_lengths")
+@register("words:prime_lengths", "ifbench")
 @dataclass(frozen=True)
-class PrimeLengths(IFBenchChecker):
+class PrimeLengths(Checker):
     """Every word (punctuation deleted) has a prime number of characters (up to 97).
 
     Example:
@@ -647,16 +613,16 @@ class PrimeLengths(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         for word in _no_punct(response).split():
             if len(word) not in _PRIMES:
-                return False, f"{_quote(word, 30)} has {len(word)} characters, not a prime number"
+                return False, f"{quote(word, 30)} has {len(word)} characters, not a prime number"
         return True, "every word has a prime length"
 
 
-@_ifbench("words:start_verb")
+@register("words:start_verb", "ifbench")
 @dataclass(frozen=True)
-class StartWithVerb(IFBenchChecker):
+class StartWithVerb(Checker):
     """The first treebank token is tagged as a verb (VB*) by the averaged perceptron POS tagger.
 
-    Without nltk's own model (see :mod:`verif_nb.ifbench._text`) a substitute model is used and
+    Without nltk's own model (see :mod:`verif_nb.checkers.text`) a substitute model is used and
     the verdict can differ from the reference's; scorers report how many checks rested on it.
 
     Example:
@@ -671,14 +637,14 @@ class StartWithVerb(IFBenchChecker):
         tag = _text.first_token_tag(tokens)
         if tag is None:
             return False, "no tokens"
-        return "VB" in tag, f"the first word {_quote(tokens[0], 30)} is tagged {tag}" + (
+        return "VB" in tag, f"the first word {quote(tokens[0], 30)} is tagged {tag}" + (
             "" if "VB" in tag else ", not a verb"
         )
 
 
-@_ifbench("words:repeats")
+@register("words:repeats", "ifbench")
 @dataclass(frozen=True)
-class LimitedRepeats(IFBenchChecker):
+class LimitedRepeats(Checker):
     """No word (lowercased, punctuation deleted) occurs more than ``small_n`` times.
 
     Example:
@@ -696,13 +662,13 @@ class LimitedRepeats(IFBenchChecker):
         counts = Counter(_no_punct(response.lower()).split())
         word, n = counts.most_common(1)[0] if counts else ("", 0)
         if n > self.small_n:
-            return False, f"{word!r} occurs {_plural(n, 'time')}, more than {self.small_n}"
+            return False, f"{word!r} occurs {plural(n, 'time')}, more than {self.small_n}"
         return True, f"no word occurs more than {self.small_n} times"
 
 
-@_ifbench("words:odd_even_syllables")
+@register("words:odd_even_syllables", "ifbench")
 @dataclass(frozen=True)
-class AlternatingSyllableParity(IFBenchChecker):
+class AlternatingSyllableParity(Checker):
     """Consecutive words alternate between odd and even syllable counts (syllapy's counts).
 
     Example:
@@ -720,14 +686,14 @@ class AlternatingSyllableParity(IFBenchChecker):
                 kind = "odd" if parity[i] else "even"
                 return (
                     False,
-                    f"{_quote(words[i], 20)} and {_quote(words[i + 1], 20)} both have an {kind} syllable count",
+                    f"{quote(words[i], 20)} and {quote(words[i + 1], 20)} both have an {kind} syllable count",
                 )
         return True, "syllable counts alternate between odd and even"
 
 
-@_ifbench("words:last_first")
+@register("words:last_first", "ifbench")
 @dataclass(frozen=True)
-class LastWordFirstNext(IFBenchChecker):
+class LastWordFirstNext(Checker):
     """Each sentence's last word (trailing punctuation stripped) is the next sentence's first word,
     case-insensitively.
 
@@ -747,15 +713,15 @@ class LastWordFirstNext(IFBenchChecker):
                 return False, f"sentence {i + 1 if not last else i + 2} has no words"
             if last[-1].lower() != first[0].lower():
                 return False, (
-                    f"sentence {i + 1} ends with {_quote(last[-1], 20)} but sentence {i + 2} "
-                    f"starts with {_quote(first[0], 20)}"
+                    f"sentence {i + 1} ends with {quote(last[-1], 20)} but sentence {i + 2} "
+                    f"starts with {quote(first[0], 20)}"
                 )
         return True, f"all {len(sentences)} sentences chain last word to first word"
 
 
-@_ifbench("words:paragraph_last_first")
+@register("words:paragraph_last_first", "ifbench")
 @dataclass(frozen=True)
-class ParagraphLastFirst(IFBenchChecker):
+class ParagraphLastFirst(Checker):
     """Every non-empty line starts and ends with the same word (lowercased, edge punctuation stripped).
 
     Example:
@@ -771,13 +737,13 @@ class ParagraphLastFirst(IFBenchChecker):
         for number, line in enumerate(response.split("\n"), start=1):
             words = line.strip().lower().strip(_PUNCT_SPACE).split()
             if words and words[0] != words[-1]:
-                return False, f"line {number} starts with {_quote(words[0], 20)} but ends with {_quote(words[-1], 20)}"
+                return False, f"line {number} starts with {quote(words[0], 20)} but ends with {quote(words[-1], 20)}"
         return True, "every paragraph ends with the word it starts with"
 
 
-@_ifbench("words:no_consecutive")
+@register("words:no_consecutive", "ifbench")
 @dataclass(frozen=True)
-class NoConsecutiveFirstLetter(IFBenchChecker):
+class NoConsecutiveFirstLetter(Checker):
     """No two neighbouring words (lowercased, punctuation deleted) start with the same character.
 
     Example:
@@ -791,13 +757,13 @@ class NoConsecutiveFirstLetter(IFBenchChecker):
         words = _no_punct(response.lower()).split()
         for a, b in zip(words, words[1:]):
             if a[0] == b[0]:
-                return False, f"{_quote(a, 20)} and {_quote(b, 20)} both start with {a[0]!r}"
+                return False, f"{quote(a, 20)} and {quote(b, 20)} both start with {a[0]!r}"
         return True, "no two consecutive words share a first letter"
 
 
-@_ifbench("words:keywords_specific_position")
+@register("words:keywords_specific_position", "ifbench")
 @dataclass(frozen=True)
-class KeywordAtPosition(IFBenchChecker):
+class KeywordAtPosition(Checker):
     """Word ``m`` of sentence ``n`` is ``keyword`` (case-insensitive; words are treebank tokens with a
     letter or digit in them).
 
@@ -823,19 +789,19 @@ class KeywordAtPosition(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         sentences = split_sentences(response)
         if len(sentences) < self.n:
-            return False, f"{_plural(len(sentences), 'sentence')}, needs at least {self.n}"
+            return False, f"{plural(len(sentences), 'sentence')}, needs at least {self.n}"
         words = [t for t in word_tokenize(sentences[self.n - 1]) if any(ch.isalnum() for ch in t)]
         if len(words) < self.m:
-            return False, f"sentence {self.n} has {_plural(len(words), 'word')}, needs at least {self.m}"
+            return False, f"sentence {self.n} has {plural(len(words), 'word')}, needs at least {self.m}"
         word = words[self.m - 1]
         if word.lower() == self.keyword.lower():
             return True, f"word {self.m} of sentence {self.n} is {self.keyword!r}"
-        return False, f"word {self.m} of sentence {self.n} is {_quote(word, 30)}, not {self.keyword!r}"
+        return False, f"word {self.m} of sentence {self.n} is {quote(word, 30)}, not {self.keyword!r}"
 
 
-@_ifbench("words:words_position")
+@register("words:words_position", "ifbench")
 @dataclass(frozen=True)
-class KeywordSecondAndSecondLast(IFBenchChecker):
+class KeywordSecondAndSecondLast(Checker):
     """The second treebank token and the second-to-last word are ``keyword`` (case-insensitive);
     a final punctuation token is skipped when finding the second-to-last word.
 
@@ -855,7 +821,7 @@ class KeywordSecondAndSecondLast(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         tokens = word_tokenize(response)
         if len(tokens) < 2:
-            return False, f"{_plural(len(tokens), 'token')}, needs at least 2"
+            return False, f"{plural(len(tokens), 'token')}, needs at least 2"
         # a substring test on string.punctuation, as in the reference: '.', '!', '()' all count
         if tokens[-1] in PUNCT:
             if len(tokens) < 3:
@@ -867,8 +833,8 @@ class KeywordSecondAndSecondLast(IFBenchChecker):
         if tokens[1].lower() == second_last.lower() == wanted:
             return True, f"the second and second-to-last words are {self.keyword!r}"
         return False, (
-            f"the second word is {_quote(tokens[1], 20)} and the second-to-last is "
-            f"{_quote(second_last, 20)}; both must be {self.keyword!r}"
+            f"the second word is {quote(tokens[1], 20)} and the second-to-last is "
+            f"{quote(second_last, 20)}; both must be {self.keyword!r}"
         )
 
 
@@ -877,9 +843,9 @@ class KeywordSecondAndSecondLast(IFBenchChecker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("sentence:alliteration_increment")
+@register("sentence:alliteration_increment", "ifbench")
 @dataclass(frozen=True)
-class IncrementingAlliteration(IFBenchChecker):
+class IncrementingAlliteration(Checker):
     """Each sentence's alliteration score is higher than the previous one's. The score adds 2 for a
     pair of neighbouring words sharing a first character and 1 for each further word continuing the
     run (words lowercased, leading punctuation stripped).
@@ -917,9 +883,9 @@ class IncrementingAlliteration(IFBenchChecker):
         return True, f"alliteration scores {scores} keep rising"
 
 
-@_ifbench("sentence:keyword")
+@register("sentence:keyword", "ifbench")
 @dataclass(frozen=True)
-class KeywordInSentence(IFBenchChecker):
+class KeywordInSentence(Checker):
     """Sentence ``N`` contains ``word`` as a whole word (case-insensitive).
 
     Example:
@@ -938,15 +904,15 @@ class KeywordInSentence(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         sentences = split_sentences(response)
         if len(sentences) < self.N:
-            return False, f"{_plural(len(sentences), 'sentence')}, needs at least {self.N}"
+            return False, f"{plural(len(sentences), 'sentence')}, needs at least {self.N}"
         if re.search(rf"\b{re.escape(self.word)}\b", sentences[self.N - 1], re.IGNORECASE):
             return True, f"sentence {self.N} contains {self.word!r}"
-        return False, f"sentence {self.N} {_quote(sentences[self.N - 1])} lacks {self.word!r}"
+        return False, f"sentence {self.N} {quote(sentences[self.N - 1])} lacks {self.word!r}"
 
 
-@_ifbench("sentence:increment")
+@register("sentence:increment", "ifbench")
 @dataclass(frozen=True)
-class IncrementingWordCount(IFBenchChecker):
+class IncrementingWordCount(Checker):
     """Each sentence has exactly ``small_n`` more words (punctuation deleted) than the one before.
 
     Example:
@@ -978,9 +944,9 @@ class IncrementingWordCount(IFBenchChecker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("format:parentheses")
+@register("format:parentheses", "ifbench")
 @dataclass(frozen=True)
-class NestedBrackets(IFBenchChecker):
+class NestedBrackets(Checker):
     """Brackets ( [ { nested at least 5 deep, with the innermost group closed; a closing bracket that
     does not match resets the count (the reference's scan).
 
@@ -1009,9 +975,9 @@ class NestedBrackets(IFBenchChecker):
         return False, f"brackets never closed at 5 levels deep (deepest open run: {deepest})"
 
 
-@_ifbench("format:quotes")
+@register("format:quotes", "ifbench")
 @dataclass(frozen=True)
-class NestedQuotes(IFBenchChecker):
+class NestedQuotes(Checker):
     """Quotes nested at least 3 deep: each \" or ' closes the innermost open quote when it matches it,
     otherwise opens a new level (apostrophes count too, as in the reference).
 
@@ -1039,9 +1005,9 @@ class NestedQuotes(IFBenchChecker):
         return False, f"quotes are not closed 3 levels deep (deepest opening: {reached})"
 
 
-@_ifbench("format:options")
+@register("format:options", "ifbench")
 @dataclass(frozen=True)
-class OptionsResponse(IFBenchChecker):
+class OptionsResponse(Checker):
     """The response is one of ``options``, split on '/', else on "or", else on ','. For letter options
     (a), b), c) ...) the response must equal one exactly; otherwise case and edge punctuation are ignored.
 
@@ -1073,17 +1039,17 @@ class OptionsResponse(IFBenchChecker):
         if self._letters:
             if response in choices:
                 return True, f"exactly the option {response!r}"
-            return False, f"{_quote(response)} is not exactly one of {choices}"
+            return False, f"{quote(response)} is not exactly one of {choices}"
         answer = response.strip(_PUNCT_SPACE).lower()
         for option in choices:
             if option.strip(_PUNCT_SPACE).lower() == answer:
                 return True, f"the option {option!r}"
-        return False, f"{_quote(response)} is not one of {choices}"
+        return False, f"{quote(response)} is not one of {choices}"
 
 
-@_ifbench("format:newline")
+@register("format:newline", "ifbench")
 @dataclass(frozen=True)
-class WordPerLine(IFBenchChecker):
+class WordPerLine(Checker):
     """Each word on its own line: with punctuation deleted, the non-empty lines are as many as the words.
 
     Example:
@@ -1099,13 +1065,13 @@ class WordPerLine(IFBenchChecker):
         words = len(text.split())
         return (
             len(lines) == words,
-            f"{_plural(words, 'word')} on {_plural(len(lines), 'non-empty line')}, needs one word per line",
+            f"{plural(words, 'word')} on {plural(len(lines), 'non-empty line')}, needs one word per line",
         )
 
 
-@_ifbench("format:emoji")
+@register("format:emoji", "ifbench")
 @dataclass(frozen=True)
-class EmojiPerSentence(IFBenchChecker):
+class EmojiPerSentence(Checker):
     """Every sentence ends with an emoji (one of its last two characters once punctuation is deleted),
     or the next sentence starts with one (Punkt often puts the emoji there).
 
@@ -1125,18 +1091,18 @@ class EmojiPerSentence(IFBenchChecker):
             if _text.is_emoji(text[-1]) or _text.is_emoji(text[-2] if len(text) > 1 else text[-1]):
                 continue
             if i == len(sentences) - 1:
-                return False, f"the last sentence {_quote(sentence)} does not end with an emoji"
+                return False, f"the last sentence {quote(sentence)} does not end with an emoji"
             following = _no_punct(sentences[i + 1]).strip()
             if not following:
                 return False, f"sentence {i + 2} is only punctuation"
             if not _text.is_emoji(following[0]):
-                return False, f"sentence {i + 1} {_quote(sentence)} does not end with an emoji"
-        return True, f"all {_plural(len(sentences), 'sentence')} end with an emoji"
+                return False, f"sentence {i + 1} {quote(sentence)} does not end with an emoji"
+        return True, f"all {plural(len(sentences), 'sentence')} end with an emoji"
 
 
-@_ifbench("format:line_indent")
+@register("format:line_indent", "ifbench")
 @dataclass(frozen=True)
-class IndentStairs(IFBenchChecker):
+class IndentStairs(Checker):
     """Each line is indented by more spaces than the line before.
 
     Reference quirk kept: blank lines are dropped by removing items from the list while walking it,
@@ -1163,9 +1129,9 @@ class IndentStairs(IFBenchChecker):
         return True, "every line is indented more than the one before"
 
 
-@_ifbench("format:quote_unquote")
+@register("format:quote_unquote", "ifbench")
 @dataclass(frozen=True)
-class QuoteExplanation(IFBenchChecker):
+class QuoteExplanation(Checker):
     """No two quoted phrases back to back and no quote at the very end (whitespace, and trailing
     digits and punctuation other than '"', ignored; a quoted '"' character is not a quote).
 
@@ -1186,9 +1152,9 @@ class QuoteExplanation(IFBenchChecker):
         return True, "every quoted phrase is followed by unquoted text"
 
 
-@_ifbench("format:list")
+@register("format:list", "ifbench")
 @dataclass(frozen=True)
-class CustomBullets(IFBenchChecker):
+class CustomBullets(Checker):
     """The marker ``sep`` appears at least twice (anywhere, as in the reference).
 
     Example:
@@ -1205,12 +1171,12 @@ class CustomBullets(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = response.count(self.sep)
-        return n >= 2, f"the marker {self.sep!r} appears {_plural(n, 'time')}, needs at least 2"
+        return n >= 2, f"the marker {self.sep!r} appears {plural(n, 'time')}, needs at least 2"
 
 
-@_ifbench("format:thesis")
+@register("format:thesis", "ifbench")
 @dataclass(frozen=True)
-class ItalicThesis(IFBenchChecker):
+class ItalicThesis(Checker):
     """Has a non-empty ``<i>…</i>`` (or ``<em>…</em>``) span followed by more text.
 
     Reference quirks kept: the span's text is cut 3 characters after the opening tag and the rest
@@ -1244,9 +1210,9 @@ class ItalicThesis(IFBenchChecker):
         return True, "an italic thesis followed by text"
 
 
-@_ifbench("format:sub-bullets")
+@register("format:sub-bullets", "ifbench")
 @dataclass(frozen=True)
-class SubBullets(IFBenchChecker):
+class SubBullets(Checker):
     """Every piece of text after a '*' contains a '-' (so a response with no '*' passes, as in the reference).
 
     Example:
@@ -1263,13 +1229,13 @@ class SubBullets(IFBenchChecker):
         pieces = response.split("*")[1:]
         for number, piece in enumerate(pieces, start=1):
             if "-" not in piece:
-                return False, f"the text after '*' number {number} {_quote(piece.strip(), 40)} has no '-' sub-bullet"
-        return True, f"all {_plural(len(pieces), 'bullet')} have a '-' sub-bullet"
+                return False, f"the text after '*' number {number} {quote(piece.strip(), 40)} has no '-' sub-bullet"
+        return True, f"all {plural(len(pieces), 'bullet')} have a '-' sub-bullet"
 
 
-@_ifbench("format:no_bullets_bullets")
+@register("format:no_bullets_bullets", "ifbench")
 @dataclass(frozen=True)
-class SentencesThenBullets(IFBenchChecker):
+class SentencesThenBullets(Checker):
     """At least two sentences, then at least two lines starting with '*', and nothing after the bullets.
 
     Reference quirks kept: a line with no sentence (a blank line) ends the sentence part, so any
@@ -1292,7 +1258,7 @@ class SentencesThenBullets(IFBenchChecker):
             if line.strip().startswith("*"):
                 reading_sentences = False
                 if sentences < 2:
-                    return False, f"bullet on line {number} comes after only {_plural(sentences, 'sentence')}"
+                    return False, f"bullet on line {number} comes after only {plural(sentences, 'sentence')}"
                 bullets += 1
             elif reading_sentences:
                 found = len(split_sentences(line.strip()))
@@ -1300,14 +1266,14 @@ class SentencesThenBullets(IFBenchChecker):
                 reading_sentences = found > 0
             else:
                 return False, f"line {number} is neither a bullet nor part of the opening sentences"
-        return bullets >= 2, f"{_plural(sentences, 'sentence')} then {_plural(bullets, 'bullet')}" + (
+        return bullets >= 2, f"{plural(sentences, 'sentence')} then {plural(bullets, 'bullet')}" + (
             "" if bullets >= 2 else ", needs at least 2 bullets"
         )
 
 
-@_ifbench("format:title_case")
+@register("format:title_case", "ifbench")
 @dataclass(frozen=True)
-class TitleCase(IFBenchChecker):
+class TitleCase(Checker):
     """No treebank token starting with a letter is all-lowercase, or lowercase-then-uppercase
     ("iPHONE"); one-letter words must be capitals.
 
@@ -1332,13 +1298,13 @@ class TitleCase(IFBenchChecker):
             if head.isupper() and tail.islower():
                 continue
             if head.islower() and (tail.isupper() or tail.islower()):
-                return False, f"{_quote(token, 30)} is not capitalised"
+                return False, f"{quote(token, 30)} is not capitalised"
         return True, "every word is capitalised"
 
 
-@_ifbench("format:output_template")
+@register("format:output_template", "ifbench")
 @dataclass(frozen=True)
-class OutputTemplate(IFBenchChecker):
+class OutputTemplate(Checker):
     """Contains the three labels 'My Answer:', 'My Conclusion:' and 'Future Outlook:' (case-sensitive).
 
     Example:
@@ -1359,9 +1325,9 @@ class OutputTemplate(IFBenchChecker):
         return True, "uses the three template labels"
 
 
-@_ifbench("format:no_whitespace")
+@register("format:no_whitespace", "ifbench")
 @dataclass(frozen=True)
-class NoWhitespace(IFBenchChecker):
+class NoWhitespace(Checker):
     """No whitespace character at all.
 
     Example:
@@ -1373,7 +1339,7 @@ class NoWhitespace(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         n = sum(1 for char in response if char.isspace())
-        return n == 0, "no whitespace" if n == 0 else f"contains {_plural(n, 'whitespace character')}"
+        return n == 0, "no whitespace" if n == 0 else f"contains {plural(n, 'whitespace character')}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1381,9 +1347,9 @@ class NoWhitespace(IFBenchChecker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("custom:multiples")
+@register("custom:multiples", "ifbench")
 @dataclass(frozen=True)
-class MultiplesOfSeven(IFBenchChecker):
+class MultiplesOfSeven(Checker):
     """The numbers in the response are exactly 14, 21, 28, 35, 42, 49, in that order.
 
     Example:
@@ -1401,9 +1367,9 @@ class MultiplesOfSeven(IFBenchChecker):
         return False, f"numbers {numbers[:10]}{'…' if len(numbers) > 10 else ''}, needs exactly {self.WANTED}"
 
 
-@_ifbench("custom:mcq_count_length")
+@register("custom:mcq_count_length", "ifbench")
 @dataclass(frozen=True)
-class MultipleChoiceQuestions(IFBenchChecker):
+class MultipleChoiceQuestions(Checker):
     """Starts with 'Question'; four questions ('Question N' labels), each with five options (lines
     'A.'/'a)' … 'E.'), question texts strictly growing in length.
 
@@ -1427,7 +1393,7 @@ class MultipleChoiceQuestions(IFBenchChecker):
             parts = parts[1:]
         questions = [p.strip() for p in parts if p.strip()]
         if len(questions) != 4:
-            return False, f"{_plural(len(questions), 'question')}, needs exactly 4"
+            return False, f"{plural(len(questions), 'question')}, needs exactly 4"
         lengths = []
         for number, question in enumerate(questions, start=1):
             text, options, in_options = "", 0, False
@@ -1438,16 +1404,16 @@ class MultipleChoiceQuestions(IFBenchChecker):
                 elif not in_options:
                     text += " " + line.strip()
             if options != 5:
-                return False, f"question {number} has {_plural(options, 'option')}, needs 5"
+                return False, f"question {number} has {plural(options, 'option')}, needs 5"
             lengths.append(len(text.strip()))
         if all(a < b for a, b in zip(lengths, lengths[1:])):
             return True, f"four questions with five options, lengths {lengths} growing"
         return False, f"question lengths {lengths} do not grow strictly"
 
 
-@_ifbench("custom:reverse_newline")
+@register("custom:reverse_newline", "ifbench")
 @dataclass(frozen=True)
-class AfricanCountriesReversed(IFBenchChecker):
+class AfricanCountriesReversed(Checker):
     """From the first line naming Zimbabwe on, at least 52 non-empty lines in reverse alphabetical
     order (accents folded to ASCII, edge punctuation stripped).
 
@@ -1465,16 +1431,16 @@ class AfricanCountriesReversed(IFBenchChecker):
             return False, "no line names Zimbabwe"
         lines = lines[start:]
         if len(lines) < 52:
-            return False, f"{_plural(len(lines), 'line')} from Zimbabwe on, needs at least 52"
+            return False, f"{plural(len(lines), 'line')} from Zimbabwe on, needs at least 52"
         folded = [_ascii_fold(line) for line in lines]
         if folded != sorted(folded, reverse=True):
             return False, "the lines are not in reverse alphabetical order"
         return True, f"{len(lines)} lines in reverse alphabetical order"
 
 
-@_ifbench("custom:word_reverse")
+@register("custom:word_reverse", "ifbench")
 @dataclass(frozen=True)
-class WordsReversed(IFBenchChecker):
+class WordsReversed(Checker):
     """Read backwards word by word (lowercased, punctuation deleted) the response mentions 'bald
     eagle' and is a single sentence.
 
@@ -1497,9 +1463,9 @@ class WordsReversed(IFBenchChecker):
         return True, "read backwards it is one sentence naming the bald eagle"
 
 
-@_ifbench("custom:character_reverse")
+@register("custom:character_reverse", "ifbench")
 @dataclass(frozen=True)
-class CharactersReversed(IFBenchChecker):
+class CharactersReversed(Checker):
     """Contains 'elgae dlab' ('bald eagle' spelled backwards), case-insensitive.
 
     Example:
@@ -1518,9 +1484,9 @@ class CharactersReversed(IFBenchChecker):
         return False, "does not contain 'elgae dlab'"
 
 
-@_ifbench("custom:sentence_alphabet")
+@register("custom:sentence_alphabet", "ifbench")
 @dataclass(frozen=True)
-class AlphabetSentences(IFBenchChecker):
+class AlphabetSentences(Checker):
     """Exactly 26 sentences, the i-th starting with the i-th letter of the alphabet (case-insensitive).
 
     Example:
@@ -1535,11 +1501,11 @@ class AlphabetSentences(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         sentences = split_sentences(response)
         if len(sentences) != 26:
-            return False, f"{_plural(len(sentences), 'sentence')}, needs exactly 26"
+            return False, f"{plural(len(sentences), 'sentence')}, needs exactly 26"
         for i, sentence in enumerate(sentences):
             words = sentence.lstrip().split()
             if not words or words[0].lower()[0] != chr(97 + i):
-                return False, f"sentence {i + 1} {_quote(sentence, 30)} does not start with {chr(97 + i)!r}"
+                return False, f"sentence {i + 1} {quote(sentence, 30)} does not start with {chr(97 + i)!r}"
         return True, "26 sentences starting a to z"
 
 
@@ -1574,9 +1540,9 @@ EUROPEAN_CAPITALS_NORTH_TO_SOUTH: tuple[str, ...] = (
 )
 
 
-@_ifbench("custom:european_capitals_sort")
+@register("custom:european_capitals_sort", "ifbench")
 @dataclass(frozen=True)
-class EuropeanCapitals(IFBenchChecker):
+class EuropeanCapitals(Checker):
     """Exactly the 27 listed capitals north of 45°, comma-separated, north to south (accents folded).
 
     Example:
@@ -1594,16 +1560,16 @@ class EuropeanCapitals(IFBenchChecker):
         names = [name for name in _ascii_fold(response).split(",") if name.strip()]
         wanted = EUROPEAN_CAPITALS_NORTH_TO_SOUTH
         if len(names) != len(wanted):
-            return False, f"{_plural(len(names), 'comma-separated name')}, needs exactly {len(wanted)}"
+            return False, f"{plural(len(names), 'comma-separated name')}, needs exactly {len(wanted)}"
         for i, (name, city) in enumerate(zip(names, wanted), start=1):
             if name.strip() != city:
-                return False, f"name {i} is {_quote(name.strip(), 30)}, needs {city!r}"
+                return False, f"name {i} is {quote(name.strip(), 30)}, needs {city!r}"
         return True, "the 27 capitals in order"
 
 
-@_ifbench("custom:csv_city")
+@register("custom:csv_city", "ifbench")
 @dataclass(frozen=True)
-class CityCSV(IFBenchChecker):
+class CityCSV(Checker):
     """CSV with the header ID,Country,City,Year,Count and 7 rows of 5 fields.
 
     Example:
@@ -1621,18 +1587,18 @@ class CityCSV(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         rows = list(csv.reader(io.StringIO(response)))
         if len(rows) != 8:
-            return False, f"{_plural(len(rows), 'CSV row')}, needs a header and 7 rows"
+            return False, f"{plural(len(rows), 'CSV row')}, needs a header and 7 rows"
         if rows[0] != self.HEADER:
             return False, f"header {rows[0]} is not {self.HEADER}"
         for number, row in enumerate(rows[1:], start=1):
             if len(row) != 5:
-                return False, f"row {number} has {_plural(len(row), 'field')}, needs 5"
+                return False, f"row {number} has {plural(len(row), 'field')}, needs 5"
         return True, "a header and 7 rows of 5 fields"
 
 
-@_ifbench("custom:csv_special_character")
+@register("custom:csv_special_character", "ifbench")
 @dataclass(frozen=True)
-class SpecialCharacterCSV(IFBenchChecker):
+class SpecialCharacterCSV(Checker):
     """Header ProductID,Category,Brand,Price,Stock, 14 rows of 5 fields, and a double-quoted field with
     a special character among the rows checked before the first malformed row.
 
@@ -1659,18 +1625,18 @@ class SpecialCharacterCSV(IFBenchChecker):
             return False, "the first line is not the header ProductID,Category,Brand,Price,Stock"
         rows = list(csv.reader(io.StringIO(response.replace('"', '"""'))))
         if len(rows) != 15:
-            return False, f"{_plural(len(rows) - 1, 'data row')}, needs 14"
+            return False, f"{plural(len(rows) - 1, 'data row')}, needs 14"
         for number, row in enumerate(rows[1:], start=1):
             if len(row) != 5:
-                return False, f"row {number} has {_plural(len(row), 'field')}, needs 5"
+                return False, f"row {number} has {plural(len(row), 'field')}, needs 5"
             if any(re.match(r'".*[^\d\w\s].*"', field) for field in row):
                 return True, f"row {number} has a quoted field with a special character"
         return False, "no double-quoted field with a special character"
 
 
-@_ifbench("custom:csv_quotes")
+@register("custom:csv_quotes", "ifbench")
 @dataclass(frozen=True)
-class QuotedTabSeparated(IFBenchChecker):
+class QuotedTabSeparated(Checker):
     """Tab-separated header StudentID, Subject, Grade, Semester, Score plus 3 rows, 5 fields each,
     every field wrapped in double quotes.
 
@@ -1698,22 +1664,22 @@ class QuotedTabSeparated(IFBenchChecker):
             return False, "the first line is not the tab-separated header StudentID … Score"
         rows = list(csv.reader(io.StringIO(response.replace('"', '"""')), delimiter="\t"))
         if len(rows) != 4:
-            return False, f"{_plural(len(rows), 'row')} with the header, needs 4"
+            return False, f"{plural(len(rows), 'row')} with the header, needs 4"
         for number, row in enumerate(rows, start=1):
             if len(row) != 5:
-                return False, f"row {number} has {_plural(len(row), 'field')}, needs 5"
+                return False, f"row {number} has {plural(len(row), 'field')}, needs 5"
             for field in row:
                 field = field.strip()
                 if not field:
                     return False, f"row {number} has an empty field"
                 if not (field[0] == '"' and field[-1] == '"'):
-                    return False, f"row {number} has the unquoted field {_quote(field, 30)}"
+                    return False, f"row {number} has the unquoted field {quote(field, 30)}"
         return True, "a header and 3 rows, every field double-quoted"
 
 
-@_ifbench("custom:date_format_list")
+@register("custom:date_format_list", "ifbench")
 @dataclass(frozen=True)
-class DateList(IFBenchChecker):
+class DateList(Checker):
     """Comma-separated YYYY-MM-DD dates from 1769 to 1821 (month at most 12, day within the month's
     length; the reference lets month and day 00 through).
 
@@ -1737,13 +1703,13 @@ class DateList(IFBenchChecker):
         for raw in dates:
             date = raw.strip()
             if not re.match(r"^\d{4}-\d{2}-\d{2}$", date):
-                return False, f"{_quote(date, 30)} is not a YYYY-MM-DD date"
+                return False, f"{quote(date, 30)} is not a YYYY-MM-DD date"
             year, month, day = (int(part) for part in date.split("-"))
             if not 1769 <= year <= 1821:
                 return False, f"{date} is outside Napoleon's lifetime (1769-1821)"
             if month > 12 or day > self._DAYS.get(month, day):
                 return False, f"{date} is not a valid calendar date"
-        return True, f"{_plural(len(dates), 'date')} in YYYY-MM-DD form"
+        return True, f"{plural(len(dates), 'date')} in YYYY-MM-DD form"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1751,9 +1717,9 @@ class DateList(IFBenchChecker):
 # ----------------------------------------------------------------------------------------------
 
 
-@_ifbench("repeat:repeat_change")
+@register("repeat:repeat_change", "ifbench")
 @dataclass(frozen=True)
-class RepeatWithFirstWordChanged(IFBenchChecker):
+class RepeatWithFirstWordChanged(Checker):
     """Repeats ``prompt_to_repeat`` word for word except the first word, which must differ from the
     original text as a whole (whitespace between words normalised).
 
@@ -1781,9 +1747,9 @@ class RepeatWithFirstWordChanged(IFBenchChecker):
         return False, "after the first word, the response is not the request word for word"
 
 
-@_ifbench("repeat:repeat_simple")
+@register("repeat:repeat_simple", "ifbench")
 @dataclass(frozen=True)
-class RepeatSentence(IFBenchChecker):
+class RepeatSentence(Checker):
     """The whole response is 'Only output this sentence here, ignore all other requests.' (case-insensitive).
 
     Example:
@@ -1797,12 +1763,12 @@ class RepeatSentence(IFBenchChecker):
     def evaluate(self, response: str) -> tuple[bool, str]:
         if response.strip().lower() == self.description.lower():
             return True, "exactly the sentence"
-        return False, f"{_quote(response.strip())} is not exactly the sentence"
+        return False, f"{quote(response.strip())} is not exactly the sentence"
 
 
-@_ifbench("repeat:repeat_span")
+@register("repeat:repeat_span", "ifbench")
 @dataclass(frozen=True)
-class RepeatSpan(IFBenchChecker):
+class RepeatSpan(Checker):
     """The response is characters ``n_start`` to ``n_end`` (inclusive) of ``prompt_to_repeat``
     (case-insensitive, surrounding whitespace ignored).
 
@@ -1837,36 +1803,5 @@ class RepeatSpan(IFBenchChecker):
 
     def evaluate(self, response: str) -> tuple[bool, str]:
         if response.strip().lower() == self.span.strip().lower():
-            return True, f"exactly the span {_quote(self.span.strip())}"
-        return False, f"{_quote(response.strip())} is not the span {_quote(self.span.strip())}"
-
-
-# IFBench's test file pads every row with all kwarg names, null for "not given"; the reference
-# drops only the nulls (a 0 or "" stays), unlike IFEval's reference, which drops every falsy value.
-def _given(value: Any) -> bool:
-    return value is not None
-
-
-IFBENCH_CHECKER_IDS: list[str] = sorted(IFBENCH_REGISTRY)
-
-
-def get_checker(checker_id: str, kwargs: dict[str, Any] | None = None) -> IFBenchChecker:
-    """Build the IFBench checker ``checker_id`` from its kwargs, validated.
-
-    kwargs set to None are dropped first (IFBench rows carry every kwarg name); a kwarg the checker
-    needs but lacks is an error where the reference would draw a random value.
-
-    Example:
-        >>> get_checker("count:numbers", {"N": 3, "keyword": None}).N
-        3
-        >>> get_checker("count:numbers", {})  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        verif_nb.errors.CheckerError: count:numbers: needs a non-empty value for ['N'] (the reference would draw ...
-    """
-    cls = IFBENCH_REGISTRY.get(checker_id)
-    if cls is None:
-        raise CheckerError(
-            f"unknown IFBench checker id {checker_id!r}; known ids are listed in verif_nb.ifbench.CHECKER_IDS"
-        )
-    return checker_from_kwargs(cls, kwargs, is_given=_given)  # type: ignore[return-value]
+            return True, f"exactly the span {quote(self.span.strip())}"
+        return False, f"{quote(response.strip())} is not the span {quote(self.span.strip())}"

@@ -1,5 +1,5 @@
-"""Strict and loose IFEval scoring of responses against the 541-prompt input file (or any rows in
-its format), with per-prompt rows in the reference output format and aggregate accuracies.
+"""Strict and loose benchmark scoring: IFEval (the 541-prompt input file) and IFBench (``IFBench_test.jsonl``),
+or any rows in their format, with per-prompt rows in the reference output format and aggregate accuracies.
 
 Example:
     >>> rows = [{"key": 1, "prompt": "Say hi without commas.",
@@ -20,79 +20,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from verif_nb.checkers._base import Checker
+from verif_nb.checkers._registry import check_loose, get_checker, loose_variants
 from verif_nb.errors import CheckerError, DataError
 from verif_nb.files import read_jsonl_numbered, write_jsonl
-from verif_nb.ifeval._checkers import Checker, build_checker, get_checker
 from verif_nb.records import Verdict
 
 log = logging.getLogger(__name__)
-
-# Why each loose variant exists: models wrap answers in a preamble line ("Sure, here is ..."), a
-# closing line, or markdown bold; the loose score forgives those. Order is the reference's.
-LOOSE_VARIANT_NAMES: tuple[str, ...] = (
-    "as written",
-    "asterisks removed",
-    "first line removed",
-    "last line removed",
-    "first and last lines removed",
-    "first line and asterisks removed",
-    "last line and asterisks removed",
-    "first and last lines and asterisks removed",
-)
-
-
-def loose_variants(response: str) -> list[str]:
-    """The eight texts loose scoring tries, in the reference's order (see LOOSE_VARIANT_NAMES).
-
-    Example:
-        >>> loose_variants("Sure!\\n**Answer**\\nBye")[1]
-        'Sure!\\nAnswer\\nBye'
-    """
-    lines = response.split("\n")
-    no_first = "\n".join(lines[1:]).strip()
-    no_last = "\n".join(lines[:-1]).strip()
-    no_both = "\n".join(lines[1:-1]).strip()
-    return [
-        response,
-        response.replace("*", ""),
-        no_first,
-        no_last,
-        no_both,
-        no_first.replace("*", ""),
-        no_last.replace("*", ""),
-        no_both.replace("*", ""),
-    ]
-
-
-def _check_loose(
-    checker: Checker, response: str, variants: list[str] | None = None, strict: Verdict | None = None
-) -> Verdict:
-    strict = strict or checker.check(response)
-    if strict.passed:
-        return strict
-    for name, text in zip(LOOSE_VARIANT_NAMES[1:], (variants or loose_variants(response))[1:]):
-        if text.strip():
-            followed, reason = checker.evaluate(text)
-            if followed:
-                return Verdict(name=checker.id, kind="rule", passed=True, reason=f"loose: with {name}, {reason}")
-    return Verdict(name=checker.id, kind="rule", passed=False, reason=f"{strict.reason} (and no loose variant passes)")
-
-
-def check_constraint(
-    checker_id: str, kwargs: dict[str, Any] | None, response: str, prompt: str | None = None, loose: bool = False
-) -> Verdict:
-    """Check one IFEval constraint on one response (strict, or loose as the reference defines it).
-
-    ``prompt`` fills ``prompt_to_repeat`` for ``combination:repeat_prompt`` when the kwargs lack
-    it; the reference takes that text from the kwargs. Raises CheckerError for an unknown id or
-    bad kwargs.
-
-    Example:
-        >>> check_constraint("startend:quotation", None, 'Sure:\\n"hi"', loose=True).reason
-        'loose: with first line removed, wrapped in double quotation marks'
-    """
-    checker = build_checker(checker_id, kwargs, prompt)
-    return _check_loose(checker, response) if loose else checker.check(response)
 
 
 @dataclass
@@ -284,7 +218,7 @@ def score_responses(
             raise DataError(in_origin, line, "kwargs", str(err)) from None
         variants = loose_variants(response)
         strict = [c.check(response) for c in checkers]
-        loose = [_check_loose(c, response, variants, s) for c, s in zip(checkers, strict)]
+        loose = [check_loose(c, response, variants, s) for c, s in zip(checkers, strict)]
         for verdicts, rows, bucket in ((strict, strict_rows, strict_verdicts), (loose, loose_rows, loose_verdicts)):
             flags = [bool(v.passed) for v in verdicts]
             rows.append(
@@ -322,3 +256,75 @@ def score_responses(
     scores = scores_cls(strict_rows, loose_rows, strict_verdicts, loose_verdicts)
     scores.left_out = len(unanswered)
     return scores
+
+
+# Checks whose verdict rests on data that may differ from the reference's (see _text).
+TAGGER_IDS: frozenset[str] = frozenset({"words:start_verb"})
+
+
+class IFBenchScores(IFEvalScores):
+    """IFEval's score type; the summary also says how many prompts were left out and which checks
+    rest on a substitute part-of-speech model.
+
+    Example:
+        >>> IFBenchScores([], []).summary()["num_left_out"]
+        0
+    """
+
+    def approximate_checks(self) -> dict[str, Any]:
+        """``{checker_id: {"checks": n, "why": ...}}`` for checks whose verdict may differ from the reference's.
+
+        Example:
+            >>> IFBenchScores([], []).approximate_checks()
+            {}
+        """
+        n = sum(cid in TAGGER_IDS for r in self.strict_rows for cid in r["instruction_id_list"])
+        if not n:
+            return {}
+        from verif_nb.checkers import text as _text
+
+        if _text.tagger_is_exact():
+            return {}
+        return {
+            "words:start_verb": {
+                "checks": n,
+                "why": f"first-word part-of-speech tag from {_text.tagger_source()}; nltk's "
+                "averaged_perceptron_tagger_eng is not installable offline (set VERIF_NB_POS_TAGGER to its folder)",
+            }
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """IFEval's summary plus ``num_left_out`` and ``approximate_checks``.
+
+        Example:
+            >>> sorted(IFBenchScores([], []).summary())[:2]
+            ['approximate_checks', 'instruction_loose']
+        """
+        return {**super().summary(), "num_left_out": self.left_out, "approximate_checks": self.approximate_checks()}
+
+
+def score_ifbench(
+    inputs: str | Path | Iterable[dict[str, Any]],
+    responses: str | Path | Iterable[dict[str, Any]],
+    progress: bool = False,
+    only_answered: bool = False,
+) -> IFBenchScores:
+    """Score responses on IFBench inputs (``IFBench_test.jsonl`` layout), strict and loose, as the reference does.
+
+    An input prompt without a response is a DataError naming it unless ``only_answered``; then it is
+    left out and counted in the summary's ``num_left_out``.
+
+    Example:
+        >>> rows = [{"prompt": "p", "instruction_id_list": ["format:no_whitespace"], "kwargs": [{"N": None}]}]
+        >>> score_ifbench(rows, [{"prompt": "p", "response": "Sure:\\nyes"}]).loose_rows[0]["follow_all_instructions"]
+        True
+    """
+    return score_responses(
+        inputs,
+        responses,
+        get_checker,
+        progress=progress,
+        desc="IFBench",
+        only_answered=only_answered,
+        scores_cls=IFBenchScores,
+    )  # type: ignore[return-value]

@@ -1,8 +1,15 @@
-"""Is a before/after difference real? Paired tests on the same prompts, and pass@k.
+"""The statistics of verif-nb, in one place: is a difference real, and how sure are we of a number?
+
+Where scipy has the test, scipy computes it; the bootstraps and pass@k are the project's own (each agrees with
+its reference: ``tests/test_eval_stats.py``).
 
 * :func:`mcnemar_exact`: prompt-level booleans of two models on the same prompts; only the discordant
   prompts (one model right, the other wrong) carry information, and under "no difference" each is a
-  fair coin, so the p-value is an exact two-sided binomial tail.
+  fair coin, so the p-value is an exact two-sided binomial test (``scipy.stats.binomtest``).
+* :func:`fisher_exact_p`: two pass rates of unpaired samples (``scipy.stats.fisher_exact``).
+* :func:`permutation_p`: a difference in means, two-sided (``scipy.stats.permutation_test``).
+* :func:`bootstrap_ci`: a percentile interval of any statistic over resampled units (records, steps).
+* :func:`balanced_accuracy`: the mean of the true-positive and true-negative rates (0.5 is chance).
 * :func:`paired_bootstrap_ci`: resamples *prompts* (with their paired outcomes) and reads a percentile
   interval of the accuracy difference. Instruction-level accuracy is a ratio (instructions followed /
   instructions) over the resampled prompts, so the instructions of one prompt move together, as they
@@ -18,7 +25,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from math import comb
@@ -57,8 +65,8 @@ class McNemarResult:
 def mcnemar_exact(before: Sequence[bool], after: Sequence[bool], alpha: float = 0.05) -> McNemarResult:
     """Exact two-sided McNemar test for paired booleans (the same prompts, two models).
 
-    ``p = min(1, 2 * P[X <= min(lost, gained)])`` with ``X ~ Binomial(lost + gained, 1/2)``; with no
-    discordant pair there is no evidence either way and ``p = 1``.
+    The two-sided binomial test of ``lost`` against ``lost + gained`` fair coins; with no discordant pair
+    there is no evidence either way and ``p = 1``.
 
     Example:
         >>> r = mcnemar_exact([True] + [False] * 9, [False] + [True] * 9)
@@ -69,9 +77,10 @@ def mcnemar_exact(before: Sequence[bool], after: Sequence[bool], alpha: float = 
         raise ValueError(f"paired samples differ in length: {len(before)} vs {len(after)}")
     lost = sum(bool(b) and not bool(a) for b, a in zip(before, after))
     gained = sum(bool(a) and not bool(b) for b, a in zip(before, after))
-    discordant = lost + gained
-    tail = Fraction(sum(comb(discordant, i) for i in range(min(lost, gained) + 1)), 2**discordant)
-    return McNemarResult(len(before), lost, gained, float(min(Fraction(1), 2 * tail)), alpha)
+    from scipy.stats import binomtest
+
+    p_value = float(binomtest(lost, lost + gained, 0.5).pvalue) if lost + gained else 1.0
+    return McNemarResult(len(before), lost, gained, p_value, alpha)
 
 
 @dataclass(frozen=True)
@@ -176,3 +185,98 @@ def mean_pass_at_k(correct: Sequence[int], n: int, ks: Sequence[int] | None = No
     if not correct:
         raise ValueError("no prompts")
     return {k: sum(pass_at_k(n, c, k) for c in correct) / len(correct) for k in (ks or range(1, n + 1))}
+
+
+def bootstrap_ci(
+    units: Sequence[Any],
+    statistic: Callable[[list[Any]], float],
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over resamples of ``units`` (with replacement).
+
+    Resampling whole units (records, steps) keeps what belongs together together. Resamples where the
+    statistic is undefined (NaN) are dropped.
+
+    Example:
+        >>> import numpy as np
+        >>> lo, hi = bootstrap_ci([0, 1] * 20, lambda xs: float(np.mean(xs)))
+        >>> 0.3 < lo < 0.5 < hi < 0.7
+        True
+    """
+    import numpy as np
+
+    units = list(units)
+    if not units:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        sample = [units[i] for i in rng.integers(0, len(units), len(units))]
+        value = statistic(sample)
+        if value is not None and not math.isnan(value):
+            values.append(value)
+    if not values:
+        return (math.nan, math.nan)
+    tail = (1 - level) / 2
+    return (float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail)))
+
+
+def permutation_p(a: Sequence[float], b: Sequence[float], n_perm: int = 10000, seed: int = 0) -> float:
+    """Two-sided permutation test of a difference in means between ``a`` and ``b`` (``n_perm`` random
+    relabellings; exact when there are fewer distinct ones).
+
+    Example:
+        >>> permutation_p([0, 0, 0, 0, 0], [1, 1, 1, 1, 1]) < 0.01
+        True
+        >>> permutation_p([0, 1, 0, 1], [1, 0, 1, 0])
+        1.0
+    """
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0 or len(b) == 0:
+        return math.nan
+    result = permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
+        permutation_type="independent",
+        alternative="two-sided",
+        n_resamples=n_perm,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    return float(min(1.0, result.pvalue))
+
+
+def fisher_exact_p(success_a: int, n_a: int, success_b: int, n_b: int) -> float:
+    """Two-sided Fisher's exact test of two pass rates (``success_a / n_a`` vs ``success_b / n_b``).
+
+    Example:
+        >>> round(fisher_exact_p(0, 10, 10, 10), 5)
+        1e-05
+        >>> fisher_exact_p(3, 6, 3, 6)
+        1.0
+    """
+    from scipy.stats import fisher_exact
+
+    table = [[success_a, n_a - success_a], [success_b, n_b - success_b]]
+    return float(fisher_exact(table, alternative="two-sided").pvalue)
+
+
+def balanced_accuracy(gold: Sequence[bool], pred: Sequence[bool]) -> float:
+    """Mean of the true-positive and true-negative rates (0.5 = chance, whatever the base rate); NaN when
+    ``gold`` holds one class only.
+
+    Example:
+        >>> balanced_accuracy([True, True, True, False], [True, True, True, True])
+        0.5
+    """
+    import numpy as np
+
+    gold, pred = np.asarray(gold, bool), np.asarray(pred, bool)
+    if gold.all() or not gold.any():
+        return math.nan
+    return float(((pred & gold).sum() / gold.sum() + (~pred & ~gold).sum() / (~gold).sum()) / 2)
