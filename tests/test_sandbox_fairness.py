@@ -708,10 +708,10 @@ def test_class5_one_huge_function_costs_the_caller_bounded_time_and_memory(shape
             input=json.dumps([huge, honest]),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=30,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"a {len(huge) / MB:.1f} MB function kept its caller busy for more than 60 s")
+        pytest.fail(f"a {len(huge) / MB:.1f} MB function ({shape}) kept its caller busy for more than 30 s")
     assert done.returncode == 0, done.stderr[-2000:]
     outcome = json.loads(done.stdout.splitlines()[-1])
     verdicts = outcome["verdicts"]
@@ -747,7 +747,7 @@ def peak_rss_of(command_runner) -> tuple[subprocess.Popen, int, float]:
         except psutil.Error:
             break
         time.sleep(0.01)
-        if time.monotonic() - started > 90:
+        if time.monotonic() - started > 60:
             process.kill()
             break
     process.wait()
@@ -799,7 +799,8 @@ def reader_rows(secret: Path) -> dict[str, str]:
     """Rows that try to read ``secret`` through the Python layers (from the gadgets above) and report what they
     read in their error text; each returns True only if it read the secret."""
     path = repr(str(secret))
-    leak = f"if {FILE_SECRET!r} in data:\n    return True\nraise ValueError(data)"
+    # Recognised by its markup: the secret's value itself appears nowhere in the code (code may be echoed).
+    leak = "if '<token>' in data:\n    return True\nraise ValueError(data)"
     disarmed = "b = reach()\nb['exec'](DISARM, {'__builtins__': b})\n"
     return {
         "plain_open": code(f"data = open({path}).read()\n{leak}"),
@@ -848,7 +849,8 @@ def test_class6_verify_run_from_a_directory_with_a_secret_cannot_read_it(tmp_pat
     leaked = [name for name, (passed, _) in verdicts.items() if passed is True and name != "[rule] two words"]
     malformed = [name for name, (_, error) in verdicts.items() if (error or "").startswith("SyntaxError")]
     assert not malformed, f"precondition: every reader is well-formed code: {verdicts}"
-    assert FILE_SECRET not in out.read_text() + done.stdout + done.stderr and not leaked, verdicts
+    assert FILE_SECRET not in out.read_text() + done.stdout + done.stderr, verdicts
+    assert not leaked, f"these rows read the secret: {leaked}"
     assert verdicts.get("[rule] two words", (None,))[0] is True, verdicts
 
 
@@ -951,8 +953,7 @@ def random_attack(rng: random.Random, marker: Path, secret: Path, port: int) -> 
     verdict = "bool(GOT)"
     if rng.random() < 0.3:  # at import time, outside check_following
         return "\n".join(prelude + steps) + f"\ndef check_following(instruction, response):\n    return {verdict}\n"
-    secrets = (FILE_SECRET, ENV_SECRET_VALUE)
-    leak = f"if any(s in str(x) for x in LEAKS for s in {secrets!r}):\n    raise ValueError(LEAKS)"
+    leak = f"if any(s in str(x) for x in LEAKS for s in ('<token>', {ENV_SECRET_NAME!r})):\n    raise ValueError(LEAKS)"
     return code("\n".join(steps) + f"\n{leak}\nreturn {verdict}", "\n".join(prelude))
 
 
@@ -980,4 +981,5 @@ def test_randomized_string_gadget_compositions(tmp_path, listener, seed):
     assert not wrong and not wrong_honest(later), (seed, wrong)
     # Then the Python layers: no composition reached the real builtins.
     breached = [i for i, r in enumerate(attack_results) if r.passed is True]
-    assert not breached, f"seed {seed}: attacks {breached} reached the real builtins, e.g.\n{attacks[breached[0]]}"
+    example = attacks[breached[0]][-3000:] if breached else ""
+    assert not breached, f"seed {seed}: attacks {breached} of {len(attacks)} reached the real builtins; one:\n{example}"
