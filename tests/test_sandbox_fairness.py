@@ -314,7 +314,9 @@ DISARM_ONLY = {
 }
 
 # With the real builtins: flip every armed-looking flag held in a closure of a function on the stack (how a
-# PEP 578 hook that cannot be removed is switched off from Python).
+# PEP 578 hook that cannot be removed is switched off from Python). Two routes, so that refusing exec() of strings
+# alone does not stop it: the same walk as source for exec, and as checker code that names every attribute it
+# needs through the real getattr (the screen reads code, never strings).
 DISARM_WITH_BUILTINS = """
 import sys
 frame = sys._getframe()
@@ -335,6 +337,29 @@ while frame is not None:
                 cell.cell_contents = False
                 flipped += 1
     frame = frame.f_back
+"""
+DISARM_WITHOUT_EXEC = """
+def disarm_with(b):
+    try:
+        b['exec'](DISARM, {'__builtins__': b})
+    except Exception:
+        pass
+    get = b['getattr']
+    frame = get(b['__import__']('sys'), '_getframe')()
+    while frame is not None:
+        for value in list(get(frame, 'f_locals').values()) + list(get(frame, 'f_globals').values()):
+            closure = get(value, '__closure__', None) or ()
+            names = get(get(value, '__code__', None), 'co_freevars', ())
+            for name, cell in zip(names, closure):
+                try:
+                    held = get(cell, 'cell_contents')
+                except ValueError:
+                    continue
+                if type(held) is list and held and all(type(x) is bool for x in held):
+                    held[:] = [False] * len(held)
+                elif type(held) is bool and 'arm' in name:
+                    b['setattr'](cell, 'cell_contents', False)
+        frame = get(frame, 'f_back')
 """
 
 # Files outside the Python installation that the kernel view may hold (the audit hook refuses reading them).
@@ -360,15 +385,22 @@ def outside_read_works(opener=None):
 
 def gadget_code(name: str, body: str) -> str:
     prelude = REACH.get(name) or DISARM_ONLY[name]
-    return code(body, textwrap.dedent(prelude) + textwrap.dedent(READ_OUTSIDE) + f"\nDISARM = {DISARM_WITH_BUILTINS!r}")
+    head = textwrap.dedent(prelude) + textwrap.dedent(READ_OUTSIDE) + f"\nDISARM = {DISARM_WITH_BUILTINS!r}"
+    return code(body, head + DISARM_WITHOUT_EXEC)
 
 
+# The real builtins are the ones whose __import__ gives a module no check may import, or whose exec runs code.
 REAL_BUILTINS_TEST = """
 b = reach()
-if not (isinstance(b, dict) and callable(b.get('exec')) and callable(b.get('open'))):
+if not (isinstance(b, dict) and callable(b.get('__import__'))):
     return False
+try:
+    if type(b['__import__']('sys')).__name__ == 'module':
+        return True
+except Exception:
+    pass
 namespace = {'__builtins__': b}
-b['exec']('import sys as found', namespace)  # a module no check may import: these builtins are the real ones
+b['exec']('import sys as found', namespace)
 return type(namespace.get('found')).__name__ == 'module'
 """
 
@@ -376,7 +408,7 @@ return type(namespace.get('found')).__name__ == 'module'
 def disarm_body(name: str) -> str:
     if name in DISARM_ONLY:
         return "disarm()\nreturn outside_read_works()"
-    return "b = reach()\nb['exec'](DISARM, {'__builtins__': b})\nreturn outside_read_works(b['open'])"
+    return "b = reach()\ndisarm_with(b)\nreturn outside_read_works(b['open'])"
 
 
 @pytest.fixture(scope="module")
@@ -454,7 +486,7 @@ def escape_code(name: str, escape: str, marker: Path, secret: Path, port: int) -
         body = f"""
             b = reach()
             try:
-                b['exec'](DISARM, {{'__builtins__': b}})
+                disarm_with(b)
             except Exception:
                 pass
             {step}
@@ -596,7 +628,7 @@ def test_class2_a_child_that_never_reports_burns_at_most_its_time_limit():
         with TreeSampler(pool) as sampler:
             results = pool.check_batch([CheckTask(burner, "instruction", "x")] + honest_tasks())
         limit = pool.timeout_s + pool.grace_s
-    assert results[0].passed is None and "timed out" in results[0].error, results[0]
+    assert results[0].passed is None and results[0].error, results[0]  # stopped, whichever limit came first
     assert not wrong_honest(results[1:])
     burned = max(sampler.cpu_used().values())
     assert burned <= limit + 0.5, f"a child burned {burned:.2f} s of CPU (its limit: {limit} s by the clock)"
@@ -801,7 +833,7 @@ def reader_rows(secret: Path) -> dict[str, str]:
     path = repr(str(secret))
     # Recognised by its markup: the secret's value itself appears nowhere in the code (code may be echoed).
     leak = "if '<token>' in data:\n    return True\nraise ValueError(data)"
-    disarmed = "b = reach()\nb['exec'](DISARM, {'__builtins__': b})\n"
+    disarmed = "b = reach()\ndisarm_with(b)\n"
     return {
         "plain_open": code(f"data = open({path}).read()\n{leak}"),
         "elementtree_after_enum_disarm": gadget_code(
@@ -927,11 +959,22 @@ EXTRA_PRIMITIVES = [  # string-evaluating or name-by-string steps that need no g
 ]
 
 
+IS_REAL = """
+def is_real(b):
+    try:
+        return type(b['__import__']('sys')).__name__ == 'module'
+    except Exception:
+        return False
+"""
+
+
 def random_attack(rng: random.Random, marker: Path, secret: Path, port: int) -> str:
     """1-3 gadgets (renamed apart), maybe a disarm, 1-2 side effects with whatever builtins were reached; at module
     level or inside the check. Returns True only if some gadget reached the real builtins."""
     names = rng.sample(sorted(REACH), rng.randint(1, 3))
     prelude = ["import re", textwrap.dedent(READ_OUTSIDE), "LEAKS = []", f"DISARM = {DISARM_WITH_BUILTINS!r}"]
+    prelude.append(DISARM_WITHOUT_EXEC)
+    prelude.append(IS_REAL)
     for k, name in enumerate(names):
         prelude.append(textwrap.dedent(REACH[name]).replace("def reach(", f"def reach_{k}("))
     enum_disarm = rng.random() < 0.4
@@ -940,11 +983,11 @@ def random_attack(rng: random.Random, marker: Path, secret: Path, port: int) -> 
     steps = ["GOT = []"]
     for k in range(len(names)):
         steps.append(f"try:\n    GOT.append(reach_{k}())\nexcept BaseException:\n    pass")
-    steps.append("GOT = [g for g in GOT if isinstance(g, dict) and callable(g.get('exec'))]")
+    steps.append("GOT = [g for g in GOT if is_real(g)]")
     if enum_disarm:
         steps.append("try:\n    disarm()\nexcept BaseException:\n    pass")
     if rng.random() < 0.7:
-        steps.append("if GOT:\n    GOT[0]['exec'](DISARM, {'__builtins__': GOT[0]})")
+        steps.append("if GOT:\n    try:\n        disarm_with(GOT[0])\n    except BaseException:\n        pass")
     steps.append("b = GOT[0] if GOT else {'open': None, '__import__': None}")
     for step in rng.sample(SIDE_EFFECTS + EXTRA_PRIMITIVES, rng.randint(1, 2)):
         step = step.replace("MARKER", repr(str(marker))).replace("SECRET_FILE", repr(str(secret)))
