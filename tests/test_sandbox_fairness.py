@@ -700,8 +700,10 @@ def huge_function(shape: str, size: int) -> str:
     return head + unit * (size // len(unit)) + "    return True\n"
 
 
+# The harness's own peak is read from VmHWM after resetting it (/proc/self/clear_refs): ru_maxrss would not do, as
+# Linux carries the parent's (pytest's) high-water mark across exec into the child's ru_maxrss.
 HUGE_HARNESS = """
-import json, resource, sys, threading, time
+import json, sys, threading, time
 import psutil
 from verif_nb.sandbox import CheckTask, SandboxPool
 huge, honest = json.loads(sys.stdin.read())
@@ -709,10 +711,12 @@ me = psutil.Process()
 with SandboxPool(workers=1, timeout_s=2.0) as pool:
     pool.check(honest[0][0], 'instruction', honest[0][1])
     time.sleep(0.5)
+    with open('/proc/self/clear_refs', 'w') as fh:
+        fh.write('5')  # resets VmHWM, this process's peak RSS, to its RSS now
     before = me.memory_info().rss
     peak = [before]
     stop = threading.Event()
-    def sample():  # cannot run while the interpreter's compiler holds the GIL: ru_maxrss covers that
+    def sample():  # cannot run while the interpreter's compiler holds the GIL: VmHWM covers that
         while not stop.is_set():
             peak[0] = max(peak[0], me.memory_info().rss)
             stop.wait(0.01)
@@ -724,7 +728,8 @@ with SandboxPool(workers=1, timeout_s=2.0) as pool:
     elapsed = time.monotonic() - started
     stop.set()
     thread.join()
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open('/proc/self/status') as fh:
+        max_rss = next(int(line.split()[1]) * 1024 for line in fh if line.startswith('VmHWM:'))
 print(json.dumps({"elapsed": elapsed, "growth": max(peak[0], max_rss) - before,
                   "verdicts": [[r.passed, r.error] for r in results]}))
 """
