@@ -330,7 +330,8 @@ def test_class5_a_huge_function_costs_the_caller_neither_time_nor_memory():
             assert grew < 100 * 2**20, f"the caller grew by {grew / 2**20:.0f} MB for a {chars:,}-character function"
             assert spent < 2.0 and waited < 15, (chars, spent, waited)
             assert_honest(results[1:], [e for _, e in rows])
-            assert results[0].passed is None and results[0].error  # it ran out of its child's time or memory
+            # its own verdict (True: it finished within its child's limits on a fast machine) or its own error
+            assert results[0].passed is True or (results[0].passed is None and results[0].error), results[0]
 
 
 def test_class5_the_static_screen_is_bounded_in_the_caller_too():
