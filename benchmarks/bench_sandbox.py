@@ -6,7 +6,7 @@ result, in the caller's process, on one core, with no limits. This file and ``ve
 only places in the project that ``exec`` dataset code; the baseline exists only to be measured against.
 
 Sandbox: ``SandboxPool.check_batch`` over the same (function, response) pairs, in batches the size of a GRPO
-step's rule checks, with the pool already started (start-up is reported separately).
+step's rule checks or of a dataset pass, with the pool already started (start-up is reported separately).
 
 Functions: the ``[rule]`` functions of the shared VerInstruct example file plus 20 typical LLM-written
 checkers (word counts, regexes, keywords, lists, paragraphs, JSON, case). Responses: real Llama-3.1-8B
@@ -14,6 +14,8 @@ answers to IFEval prompts (~1.5 KB on average).
 
 Run:
     PYTHONPATH=. .venv/bin/python benchmarks/bench_sandbox.py --workers 2
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_sandbox.py --shape grpo --workers 1 --spares 64 --repeat 9
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_sandbox.py --table --records 2840   # the scaling table
 """
 
 from __future__ import annotations
@@ -110,11 +112,12 @@ def reference_reward_path(functions: list[str], response: str) -> list[bool | No
         ]
 
 
-def shape_tasks(shape: str, functions: list[str], responses: list[str], records: int, seed: int = 0):
+def shape_tasks(shape: str, functions: list[str], responses: list[str], records: int, seed: int = 0, tag: str = ""):
     """(record function lists, responses per record) for a GRPO step or a dataset-scoring pass.
 
     ``grpo``: 32 prompts x 16 rollouts, each prompt with 1 or 2 rule functions (mean 1.4, VerInstruct's mix);
     ``dataset``: ``records`` records x 1 response, every record with its own function text (1.4 on average).
+    ``tag`` goes into every function's text: a dataset pass never meets a function twice, as in real scoring.
     """
     import random
 
@@ -125,83 +128,150 @@ def shape_tasks(shape: str, functions: list[str], responses: list[str], records:
     for p in range(prompts):
         count = 2 if rng.random() < 0.4 else 1
         # a per-record comment makes every record's code its own function, as in a real dataset
-        codes = [f"# record {p}\n" + rng.choice(functions) for _ in range(count)]
+        codes = [f"# record {p}{tag}\n" + rng.choice(functions) for _ in range(count)]
         out.append((codes, [rng.choice(responses) for _ in range(rollouts)]))
     return out
 
 
-def run_shape(args, functions, responses) -> None:
-    """Baselines and sandbox on the same checks, interleaved (the ratio of each pair compares runs a second
-    apart on a shared machine).
+def measure(
+    shape: str,
+    workers: int,
+    functions,
+    responses,
+    *,
+    records: int = 2000,
+    repeat: int = 5,
+    spares: int = 32,
+    parallel: int = 4,
+    idle: float = 1.0,
+    sustained: int = 3,
+    reference: bool = True,
+) -> dict:
+    """One cell of the scaling table: the sandbox and the simple in-process baseline on the same checks,
+    interleaved (each ratio compares runs a second apart on a shared machine).
 
-    Two sandbox regimes: *burst* — the pool idles ``--idle`` seconds before the batch, as it does in GRPO
-    while the policy generates (its stock of children is then forked, and the last batch's children killed,
-    outside the measured time); *sustained* — ``--sustained`` batches back to back with no pause, every
-    fork and exit inside the measured time (dataset scoring).
+    GRPO shape, *burst*: the batch comes after the pool has idled ``idle`` seconds (as in GRPO, where the policy
+    generates between reward calls: the stock is forked and the last batch's children killed outside the
+    measured time). Dataset shape, *sustained*: ``sustained`` passes back to back, each over fresh function texts,
+    every fork and exit inside the measured time. Also the caller's CPU per function (the pool's event loop and the
+    caller's thread: ``time.process_time``).
     """
     import sys as _sys
 
     _sys.path.insert(0, str(ROOT.parent / "shared" / "reference" / "verif_reward"))
-    records = shape_tasks(args.shape, functions, responses, args.records)
-    tasks = [CheckTask(code, "instruction", r) for codes, rs in records for r in rs for code in codes]
-    n_functions = sum(len(codes) for codes, _ in records)
-    print(f"shape {args.shape}: {len(records)} records, {n_functions} functions, {len(tasks)} checks")
-    with SandboxPool(workers=args.workers, max_batch=1024, spares=args.spares, parallel=args.parallel) as pool:
-        pool.check_batch(tasks[:64])  # starts the workers (several functions, so every worker gets one)
-        times = {"simple": [], "reference": [], "burst": [], "sustained": []}
-        inner, peak_rss = [], 0
-        for _ in range(args.repeat):
-            time.sleep(max(args.idle, 1.0))  # the pool's refill after the last batch must not slow the baselines
+    out: dict = {"shape": shape, "workers": workers, "parallel": parallel, "spares": spares}
+    times = {"simple": [], "reference": [], "sandbox": []}
+    caller_cpu: list[float] = []
+    agree = n = functions_per_pass = 0
+    with SandboxPool(workers=workers, max_batch=1024, spares=spares, parallel=parallel) as pool:
+        warm = shape_tasks(shape, functions, responses, min(records, 64 * workers), tag=" warm-up")
+        pool.check_batch([CheckTask(c, "instruction", r) for codes, rs in warm for r in rs for c in codes])
+        for rep in range(repeat):
+            passes = []
+            for k in range(sustained if shape == "dataset" else 1):
+                tag = f" pass {rep}.{k}" if shape == "dataset" else ""
+                records_ = shape_tasks(
+                    shape, functions, responses, records, seed=rep if shape == "dataset" else 0, tag=tag
+                )
+                tasks = [CheckTask(code, "instruction", r) for codes, rs in records_ for r in rs for code in codes]
+                passes.append((records_, tasks))
+            n, functions_per_pass = len(passes[0][1]), sum(len(codes) for codes, _ in passes[0][0])
+            time.sleep(max(idle, 1.0))  # the pool's refill after the last batch must not slow the baselines
             start = time.perf_counter()
-            simple = [verif_style_check(t.code, t.response) for t in tasks]
-            times["simple"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            reference = [v for codes, rs in records for r in rs for v in reference_reward_path(codes, r)]
-            times["reference"].append(time.perf_counter() - start)
-            time.sleep(args.idle)
-            start = time.perf_counter()
-            boxed = pool.check_batch(tasks)
-            times["burst"].append(time.perf_counter() - start)
-            peak_rss = max(peak_rss, pool.pss_bytes())  # finished children still waiting for their SIGKILL
-            inner.append(sum(r.seconds for r in boxed))
-            if args.sustained:
+            simple = [[verif_style_check(t.code, t.response) for t in tasks] for _, tasks in passes]
+            times["simple"].append((time.perf_counter() - start) / len(passes))
+            if reference and shape == "grpo":
                 start = time.perf_counter()
-                for _ in range(args.sustained):
-                    again = pool.check_batch(tasks)
-                times["sustained"].append((time.perf_counter() - start) / args.sustained)
-                assert [r.passed for r in again] == [r.passed for r in boxed]
-        isolation = pool.isolation
-    n = len(tasks)
-    agree = sum(a == (b.passed) for a, b in zip(simple, boxed))
-    print(f"isolation: {isolation}")
-    print(
-        f"workers {args.workers}, up to {args.parallel} children at once each, stock {args.spares}, idle {args.idle} s"
+                for records_, _ in passes:
+                    [v for codes, rs in records_ for r in rs for v in reference_reward_path(codes, r)]
+                times["reference"].append((time.perf_counter() - start) / len(passes))
+            time.sleep(idle if shape == "grpo" else 0.0)
+            cpu, start = time.process_time(), time.perf_counter()
+            boxed = [pool.check_batch(tasks) for _, tasks in passes]
+            times["sandbox"].append((time.perf_counter() - start) / len(passes))
+            caller_cpu.append((time.process_time() - cpu) / len(passes))
+            agree = sum(a == b.passed for s_, b_ in zip(simple, boxed) for a, b in zip(s_, b_))
+        out["isolation"] = pool.isolation
+        out["pss_mib"] = pool.pss_bytes() / 2**20
+    ratios = [b / s for b, s in zip(times["simple"], times["sandbox"])]
+    out.update(
+        checks=n,
+        functions=functions_per_pass,
+        simple_ms=statistics.median(times["simple"]) * 1e3,
+        sandbox_ms=statistics.median(times["sandbox"]) * 1e3,
+        ratio=statistics.median(ratios),
+        ratio_range=(min(ratios), max(ratios)),
+        reference_ms=statistics.median(times["reference"]) * 1e3 if times["reference"] else None,
+        caller_cpu_ms_per_function=statistics.median(caller_cpu) * 1e3 / functions_per_pass,
+        wall_ms_per_function=statistics.median(times["sandbox"]) * 1e3 / functions_per_pass,
+        functions_per_s=functions_per_pass / statistics.median(times["sandbox"]),
+        agree=agree,
+        total=n * (sustained if shape == "dataset" else 1),
     )
-    for name, values in times.items():
-        if values:
-            median = statistics.median(values)
-            print(f"{name:>9}: median {median * 1000:8.1f} ms = {n / median:8,.0f} checks/s")
-    for mode in ("burst", "sustained"):
-        for base in ("simple", "reference"):
-            if not times[mode]:
-                continue
-            ratios = [b / s for b, s in zip(times[base], times[mode])]
-            print(
-                f"ratio {mode} / {base}: median of paired runs {statistics.median(ratios):.2f} "
-                f"(range {min(ratios):.2f}-{max(ratios):.2f})"
-            )
-    for mode in ("burst", "sustained"):
-        if times[mode]:
-            per_function = (statistics.median(times[mode]) - statistics.median(inner) / args.workers) / n_functions
-            print(
-                f"{mode}: wall time per function beyond the checks' own time, per worker: "
-                f"{per_function * 1000 * args.workers:.2f} ms"
-            )
-    print(f"peak memory of the pool (workers and children, PSS): {peak_rss / 2**20:.0f} MiB")
-    print(
-        f"answers equal to the in-process baseline: {agree}/{n}; reference path agreed on "
-        f"{sum(a == b for a, b in zip(simple, reference))}/{n}"
+    return out
+
+
+def table_row(cell: dict) -> str:
+    regime = "burst" if cell["shape"] == "grpo" else "sustained"
+    lo, hi = cell["ratio_range"]
+    columns = [
+        f"{cell['shape']} ({cell['functions']:,} functions, {cell['checks']:,} checks)",
+        str(cell["workers"]),
+        f"{cell['simple_ms']:.1f}",
+        f"{cell['sandbox_ms']:.1f} ({regime})",
+        f"**{cell['ratio']:.2f}** ({lo:.2f}-{hi:.2f})",
+        f"{cell['functions_per_s']:,.0f}",
+        f"{cell['wall_ms_per_function']:.3f}",
+        f"{cell['caller_cpu_ms_per_function']:.3f}",
+        f"{cell['agree']}/{cell['total']}",
+    ]
+    return "| " + " | ".join(columns) + " |"
+
+
+TABLE_HEAD = (
+    "| shape | workers | simple ms | sandbox ms | ratio vs simple, median of pairs (range) | functions/s | "
+    "wall ms per function | caller CPU ms per function | answers equal |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def scaling_table(workers=(1, 2, 4, 8), shapes=("grpo", "dataset"), records: int = 2840, repeat: int = 5, **kw):
+    """Measures every (shape, workers) cell and prints the markdown table as it goes; returns the cells."""
+    functions = rule_functions_from_examples() + TYPICAL_FUNCTIONS
+    responses = [
+        json.loads(line)["response"]
+        for line in (SHARED / "ifeval" / "responses_llama31_8b_instruct.jsonl").read_text().splitlines()
+    ]
+    print(TABLE_HEAD, flush=True)
+    cells = []
+    for shape in shapes:
+        for count in workers:
+            cell = measure(shape, count, functions, responses, records=records, repeat=repeat, **kw)
+            cells.append(cell)
+            print(table_row(cell), flush=True)
+    return cells
+
+
+def run_shape(args, functions, responses) -> None:
+    """The ``--shape grpo|dataset`` run: one cell, printed in full."""
+    cell = measure(
+        args.shape,
+        args.workers,
+        functions,
+        responses,
+        records=args.records,
+        repeat=args.repeat,
+        spares=args.spares,
+        parallel=args.parallel,
+        idle=args.idle,
+        sustained=max(1, args.sustained),
     )
+    print(f"isolation: {cell.pop('isolation')}")
+    print(TABLE_HEAD)
+    print(table_row(cell))
+    if cell["reference_ms"]:
+        slower = cell["reference_ms"] / cell["sandbox_ms"]
+        print(f"VerIF's own reward path: {cell['reference_ms']:.1f} ms ({slower:.2f}x the sandbox's time)")
+    print(f"peak memory of the pool after the run (PSS): {cell['pss_mib']:.0f} MiB")
 
 
 def main() -> None:
@@ -221,8 +291,12 @@ def main() -> None:
     parser.add_argument("--spares", type=int, default=32, help="children each worker keeps forked ahead (stock)")
     parser.add_argument("--parallel", type=int, default=4, help="children each worker runs at once")
     parser.add_argument("--idle", type=float, default=1.0, help="seconds the pool idles before a burst (GRPO)")
-    parser.add_argument("--sustained", type=int, default=3, help="batches back to back per repetition (0: none)")
+    parser.add_argument("--sustained", type=int, default=3, help="dataset passes back to back per repetition")
+    parser.add_argument("--table", action="store_true", help="the scaling table: 1/2/4/8 workers x both shapes")
     args = parser.parse_args()
+    if args.table:
+        scaling_table(records=args.records, repeat=args.repeat)
+        return
     if args.shape != "mix":
         functions = rule_functions_from_examples() + TYPICAL_FUNCTIONS
         responses = [

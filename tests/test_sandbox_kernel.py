@@ -260,9 +260,19 @@ else:  # a parent killed while its check sleeps
     child.kill()
     child.wait()
     status = len(before)
+def alive(process):
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone between listing and asking
+        return False
+def described(process):
+    try:
+        return " ".join(process.cmdline())[:120]
+    except psutil.Error:
+        return "(gone)"
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
-    left = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    left = [p for p in psutil.Process().children(recursive=True) if alive(p)]
     for p in psutil.Process().children():
         try:
             os.waitpid(p.pid, os.WNOHANG)
@@ -271,7 +281,8 @@ while time.monotonic() < deadline:
     if not left:
         break
     time.sleep(0.2)
-print(json.dumps({"status": status, "left": [" ".join(p.cmdline())[:120] for p in left]}))
+left = [p for p in left if alive(p)]
+print(json.dumps({"status": status, "left": [described(p) for p in left]}))
 """
 
 
@@ -430,6 +441,25 @@ PRIMITIVES = [
     "x = [c for c in ().__class__.__mro__[1].__subclasses__() if 'wrap' in c.__name__]",
     "x = type(response).mro()",
     "x = vars()",
+    # string-evaluating paths of the allowed modules (issue 19, class 1): each tries to turn data into code
+    'import functools\nclass H:\n    x: \'__import__("os").system("touch " + MARKER)\'\n'
+    "functools.singledispatch(lambda a: 0).register(H())",
+    'import functools, typing\nclass H:\n    x: typing.List[\'__import__("os").system("touch " + MARKER)\']\n'
+    "functools.singledispatch(lambda a: 0).register(H())",
+    "import typing\nx = typing.Optional['open(MARKER, \"w\")']",
+    "import dataclasses\nx = dataclasses.dataclass(type('D', (), {'__annotations__': {'a=open(MARKER, \"w\")': int}}))",
+    "import dataclasses\nclass S(str):\n    def __str__(self):\n        return 'a=open(MARKER, \"w\")'\n"
+    "x = dataclasses.dataclass(type('D', (), {'__annotations__': {S('a'): int}}))",
+    "import collections\nx = collections.namedtuple('N', ['a=open(MARKER, \"w\")'])",
+    "import collections\nx = collections.namedtuple('N', 'a b', rename=True, defaults=['open(MARKER)'])",
+    "import enum\nx = enum.Enum('E', {'a=open(MARKER)': 1})",
+    "import string\nx = string.Formatter().vformat('{0.__class__.__mro__}', [response], {})",
+    "import string\nx = string.Formatter().format('{0.__init__.__globals__}', check_following)",
+    "import operator\nx = operator.attrgetter('__class__.__base__')(response)",
+    "import operator\nx = operator.methodcaller('__reduce_ex__', 2)(response)",
+    "import functools, operator\nx = functools.reduce(getattr, ['__class__', '__base__'], response)",
+    "import typing\nx = typing.get_type_hints(check_following)",
+    "import typing\nx = typing.ForwardRef('open(MARKER, \"w\")')._evaluate(globals(), None, frozenset())",
 ]
 SIDE_EFFECTS = [
     "open(MARKER, 'w').write('x')",
@@ -452,7 +482,11 @@ def random_attack(rng: random.Random, marker: Path, port: int) -> str:
     return code("\n".join(body) + "\nreturn True")
 
 
-@pytest.mark.parametrize("seed", range(3))
+# Fixed seeds under CI (derandomized), fresh ones locally; a failure names its seed.
+SEEDS = range(3) if os.environ.get("CI") else [random.randrange(2**32) for _ in range(3)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_randomized_compositions_cause_no_side_effect_and_no_verdict_change(tmp_path, listener, seed):
     rng = random.Random(seed)
     marker = tmp_path / "pwned"
@@ -466,8 +500,8 @@ def test_randomized_compositions_cause_no_side_effect_and_no_verdict_change(tmp_
             assert_honest(results[start + 1 : start + 1 + len(HONEST)])
         assert_honest(pool.check_batch(honest_tasks()))
     time.sleep(0.1)
-    assert not marker.exists()
-    assert nobody_connected(listener)
+    assert not marker.exists(), f"seed {seed}"
+    assert nobody_connected(listener), f"seed {seed}"
 
 
 def test_isolation_is_reported():

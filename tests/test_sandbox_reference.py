@@ -67,15 +67,12 @@ def test_limits_are_parameters_and_are_recorded():
 
 
 def test_the_cpu_bound_is_the_kernels_whatever_the_check_does_with_its_own_alarm():
-    # With its alarm switched off, the check spins until the per-child CPU limit (RLIMIT_CPU) kills it, well
-    # before the parent's clock (10 s) would.
+    # With its alarm switched off, the check spins until the per-child CPU limit (RLIMIT_CPU: 1 s of CPU) kills
+    # it, well before the parent's clock (60 s, generous for a loaded machine) would.
     spinner = code("signal.setitimer(signal.ITIMER_REAL, 0)\nwhile True:\n    pass", "import signal")
-    with SandboxPool(workers=1, python_layers=False, timeout_s=10, cpu_s=1) as pool:
-        started = time.monotonic()
+    with SandboxPool(workers=1, python_layers=False, timeout_s=60, cpu_s=1) as pool:
         result = pool.check(spinner, "instruction", "x")
-        elapsed = time.monotonic() - started
-    assert result.passed is None and "SIGXCPU" in result.error, result.error
-    assert elapsed < 8
+    assert result.passed is None and "SIGXCPU" in result.error and "cpu_s" in result.error, result.error
 
 
 JUDGE_CALLS = code(

@@ -16,6 +16,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from verif_nb.errors import VerifNbError
 
@@ -75,9 +76,24 @@ def missing_extra(err: ModuleNotFoundError) -> str | None:
     return None if extra is None else f"the optional package {top!r} is not installed: pip install 'verif-nb[{extra}]'"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``verif-nb verify: error: argument --workers: invalid int value: 'two'``)
+    and exit 2, like every other error of the command line; ``--help`` still shows the usage.
+
+    Example:
+        >>> OneLineParser(prog="x").parse_args(["--nope"])  # prints "x: error: unrecognized arguments: --nope ..."
+        Traceback (most recent call last):
+        ...
+        SystemExit: 2
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="verif-nb",
         description="verif-nb: verification engineering for RL in instruction following (VerIF). "
         "Rule checkers, sandboxed dataset code, an LLM judge, GRPO rewards, notebooks and reports.",

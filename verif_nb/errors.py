@@ -50,7 +50,39 @@ class JudgeError(VerifNbError, RuntimeError):
 
 
 class ParamsError(VerifNbError, ValueError):
-    """A parameter file names a key the target does not have, or a bad value."""
+    """A parameter is wrong: an unknown key, a value of the wrong type or out of range, a missing file.
+
+    Always one line: ``FILE: KEY.PATH: what is wrong`` (the file and the key path when they are known).
+    ``problems`` holds each ``(key path, text)`` when one object had several.
+
+    Example:
+        >>> err = ParamsError("expected an integer >= 1, got 'lots' (str)", where="p.yaml", key="judge.concurrency")
+        >>> str(err), err.key
+        ("p.yaml: judge.concurrency: expected an integer >= 1, got 'lots' (str)", 'judge.concurrency')
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, key: str | None = None):
+        self.where = where
+        self.problems: tuple[tuple[str | None, str], ...] = ((key, message),)
+        text = message if key is None else f"{key}: {message}"
+        super().__init__(" ".join((f"{where}: {text}" if where else text).splitlines()))
+
+    @property
+    def key(self) -> str | None:
+        """The key path of the first problem (None for a problem with the file as a whole)."""
+        return self.problems[0][0]
+
+    @classmethod
+    def of(cls, problems: list[tuple[str | None, str]], where: str | None = None) -> ParamsError:
+        """One error for several problems of one object, each ``(key path, text)``, joined by '; '.
+
+        Example:
+            >>> str(ParamsError.of([("a", "expected a string, got 1 (int)"), ("b", "expected true or false")]))
+            'a: expected a string, got 1 (int); b: expected true or false'
+        """
+        err = cls("; ".join(text if key is None else f"{key}: {text}" for key, text in problems), where=where)
+        err.problems = tuple(problems)
+        return err
 
 
 class RunExistsError(VerifNbError, FileExistsError):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
@@ -20,7 +21,8 @@ from verif_nb.data._verl import parse_verl
 from verif_nb.errors import DataError, ParamsError
 from verif_nb.records import Record
 
-FORMATS: tuple[str, ...] = ("auto", "verinstruct", "verl", "ifeval", "ifbench", "rlvr")
+DataFormat = Literal["auto", "verinstruct", "verl", "ifeval", "ifbench", "rlvr"]
+FORMATS: tuple[str, ...] = typing.get_args(DataFormat)
 SAMPLE_DIR = Path(__file__).parent / "sample"
 
 logger = logging.getLogger(__name__)

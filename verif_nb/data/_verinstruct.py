@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ast
 import re
+import typing
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from verif_nb.data._io import RawRow
 from verif_nb.data._result import RowDropped
@@ -23,7 +24,8 @@ from verif_nb.sandbox import validate_code as screen_code
 # first), anything else dropped; checkers and functions zipped (the shorter list wins), an empty checker list and an
 # empty prompt accepted, dataset code kept as written (the if_prompts.py prelude included: its `import sys` reaches
 # the rule's globals there). The reference profile loads data this way.
-UNTAGGED_POLICIES: tuple[str, ...] = ("error", "rule", "llm", "drop", "verif")
+Untagged = Literal["error", "rule", "llm", "drop", "verif"]
+UNTAGGED_POLICIES: tuple[str, ...] = typing.get_args(Untagged)
 LLM_CALLS: frozenset[str] = frozenset({"llm_judge", "llm_score", "llm_extract"})
 _FIELDS = frozenset({"id", "prompt", "checkers", "functions", "responses", "dropped_checkers"})
 _TAG = re.compile(r"^\s*\[(rule|llm)\]\s*", re.IGNORECASE)

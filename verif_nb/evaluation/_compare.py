@@ -134,10 +134,10 @@ def compare_ifeval(
 
 def _rule_results(records: Sequence[Record], answers: Sequence[str], verifier: Any = None) -> list[Any]:
     """Rule-mode verification results of ``answers`` (one per record)."""
-    from verif_nb.verifier import Verifier
+    from verif_nb.verifier import Verifier, VerifierConfig
 
     own = verifier is None
-    verifier = verifier or Verifier(mode="rule")
+    verifier = verifier or Verifier(VerifierConfig(mode="rule"))
     try:
         return verifier.verify_batch(list(zip(records, answers)))
     finally:
@@ -232,22 +232,25 @@ def compare_heldout(
     """
     import pandas as pd
 
+    from verif_nb.verifier import Verifier, VerifierConfig
+
     models = _model_table(models, after)
     records = list(records)[:limit] if limit is not None else list(records)
     if not records:
         raise ParamsError("no held-out records to evaluate; train with data.holdout > 0")
     table = []
-    for name, source in models.items():
-        answers = _greedy(
-            source, [r.prompt for r in records], max_new_tokens, batch_size, system_prompt, f"held-out {name}"
-        )
-        results = _rule_results(records, answers)
-        if out_dir is not None:
-            write_jsonl(
-                Path(out_dir) / name / "heldout_responses.jsonl",
-                [_answer_row(r, a, res) for r, a, res in zip(records, answers, results)],
+    with Verifier(VerifierConfig(mode="rule")) as verifier:  # one for every model row: one config, one sandbox
+        for name, source in models.items():
+            answers = _greedy(
+                source, [r.prompt for r in records], max_new_tokens, batch_size, system_prompt, f"held-out {name}"
             )
-        table.append({"model": name, **_heldout_row(records, results)})
+            results = _rule_results(records, answers, verifier)
+            if out_dir is not None:
+                write_jsonl(
+                    Path(out_dir) / name / "heldout_responses.jsonl",
+                    [_answer_row(r, a, res) for r, a, res in zip(records, answers, results)],
+                )
+            table.append({"model": name, **_heldout_row(records, results)})
     frame = pd.DataFrame(table).set_index("model")
     if out_dir is not None:
         frame.to_csv(Path(out_dir) / "heldout_compare.csv")

@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from verif_nb.errors import ParamsError
+from verif_nb.settings import Count, NonNegativeFloat, Settings, option
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +35,38 @@ DEFAULT_SAMPLING_TEMPERATURE = 0.8
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
+class SamplingConfig(Settings):
     """How answers are drawn: greedy (1 sample, temperature 0) or K samples at a temperature.
 
     Example:
         >>> SamplingConfig(samples=2, temperature=0.5).greedy
         False
+        >>> SamplingConfig(samples=3, temperature=0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: sampling.temperature: 3 samples at temperature 0 would be 3 copies of ...
     """
 
-    max_new_tokens: int = 256
-    samples: int = 1
-    temperature: float | None = None  # None: 0 (greedy) for one sample, DEFAULT_SAMPLING_TEMPERATURE for K > 1
-    top_p: float = 1.0
-    seed: int = 0
+    section = "sampling"
 
-    def __post_init__(self):
-        if self.samples < 1:
-            raise ParamsError(f"samples must be at least 1, not {self.samples}")
-        if self.max_new_tokens < 1:
-            raise ParamsError(f"max_new_tokens must be at least 1, not {self.max_new_tokens}")
+    max_new_tokens: Count = option(256, "answer length limit, in tokens")
+    samples: Count = option(1, "K responses per prompt; K > 1 adds pass@1..K rows")
+    temperature: NonNegativeFloat | None = option(
+        None, f"default: 0 (greedy) for one sample, {DEFAULT_SAMPLING_TEMPERATURE} for K > 1"
+    )
+    top_p: Annotated[float, Field(gt=0, le=1)] = option(1.0, "nucleus sampling: the smallest set of tokens this likely")
+    seed: int = option(0, "seed of the sample, the sampling and the bootstrap")
+
+    def _check(self) -> list[tuple[str, str]]:
         if self.samples > 1 and self.temperature == 0:
-            raise ParamsError(
-                f"{self.samples} samples at temperature 0 would be {self.samples} copies of "
-                "the greedy answer; give a temperature > 0"
-            )
+            return [
+                (
+                    "temperature",
+                    f"{self.samples} samples at temperature 0 would be {self.samples} copies of "
+                    "the greedy answer; give a temperature > 0",
+                )
+            ]
+        return []
 
     @property
     def resolved_temperature(self) -> float:

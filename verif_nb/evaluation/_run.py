@@ -241,6 +241,7 @@ def run_eval(
     out_dir: str | Path | None = None,
     force: bool = False,
     groups: Sequence[str] | None = None,
+    sampling: SamplingConfig | None = None,
 ) -> EvalReport:
     """Answer each benchmark's (sampled) items with every model, score, and compare with the first model.
 
@@ -248,6 +249,8 @@ def run_eval(
     first is the baseline). ``limit`` keeps a seeded sample of each benchmark, the same for every model;
     ``groups`` keeps only IFEval/IFBench prompts whose instructions all belong to those groups.
     ``engine_factory(engine, source, **options)`` builds the generator (default :func:`make_engine`).
+    ``sampling``, a ready :class:`SamplingConfig`, replaces ``samples``/``temperature``/``top_p``/
+    ``max_new_tokens`` (and its seed is the sampling's; ``seed`` still draws the sample and the bootstrap).
     With ``out_dir`` the table files, each model's responses and the IFEval-format verdict files are
     written there.
 
@@ -268,7 +271,7 @@ def run_eval(
         for name in TABLE_FILES:
             if (Path(out_dir) / name).exists():
                 raise RunExistsError(f"{Path(out_dir) / name} exists; choose another --out or pass --force")
-    config = SamplingConfig(
+    config = sampling or SamplingConfig(
         max_new_tokens=max_new_tokens, samples=samples, temperature=temperature, top_p=top_p, seed=seed
     )
     inputs = dict(inputs or {})

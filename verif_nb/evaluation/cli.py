@@ -17,8 +17,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from verif_nb.evaluation._generate import SamplingConfig
+from verif_nb.settings import add_options, from_options
+
 BENCHMARKS = ("ifeval", "ifbench", "gsm8k")  # verif_nb.evaluation._bench.BENCHMARKS (asserted in the tests)
 ENGINES = ("transformers", "vllm")  # verif_nb.evaluation._generate.ENGINES (asserted in the tests)
+# SamplingConfig fields offered as options (--seed, --samples, --temperature, --top-p, --max-new-tokens)
+SAMPLING_FIELDS: tuple[str, ...] = ("seed", "samples", "temperature", "top_p", "max_new_tokens")
 
 
 def models_option(items: list[str]) -> dict[str, str]:
@@ -40,6 +45,7 @@ def models_option(items: list[str]) -> dict[str, str]:
 def _bench(args: argparse.Namespace) -> int:
     from verif_nb.evaluation._run import run_eval
 
+    sampling = from_options(SamplingConfig, args, SAMPLING_FIELDS)  # checked before any model is loaded
     inputs = {
         name: path
         for name, path in (
@@ -59,11 +65,8 @@ def _bench(args: argparse.Namespace) -> int:
         models_option(args.model),
         args.benchmarks,
         limit=args.limit,
-        seed=args.seed,
-        samples=args.samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
+        seed=sampling.seed,
+        sampling=sampling,
         batch_size=args.batch_size,
         engine=args.engine,
         inputs=inputs,
@@ -109,11 +112,7 @@ def _bench_options(parser: argparse.ArgumentParser) -> None:
         "--limit", type=int, help="a seeded sample of N items per benchmark, the same for every model (default: all)"
     )
     parser.add_argument("--groups", nargs="+", help="only prompts whose instructions all belong to these groups")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample, the sampling and the bootstrap")
-    parser.add_argument("--samples", type=int, default=1, help="K responses per prompt; K > 1 adds pass@1..K rows")
-    parser.add_argument("--temperature", type=float, help="default: 0 (greedy) for one sample, 0.8 for K > 1")
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
+    add_options(parser, SamplingConfig(), SAMPLING_FIELDS)
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (transformers)")
     parser.add_argument(
         "--engine",

@@ -63,7 +63,10 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
     """
     urls = getattr(args, "judge_base_url", None)
     more = {"base_url": urls} if urls else {}
-    return from_options(JudgeConfig, args, JUDGE_FIELDS, dest_prefix="judge_", **more)
+    flags = {"base_url": "--judge-base-url", **_OPTION_NAMES}
+    return from_options(
+        JudgeConfig, args, JUDGE_FIELDS, dest_prefix="judge_", flag_prefix="--judge-", flags=flags, **more
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

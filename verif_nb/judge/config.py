@@ -24,12 +24,19 @@ Example:
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from verif_nb.errors import ParamsError
 from verif_nb.judge.endpoints import split_base_urls
-from verif_nb.settings import Settings, option
+from verif_nb.settings import Count, NonNegativeFloat, NonNegativeInt, PositiveFloat, Settings, option
+
+JudgeKind = Literal["embedded", "url", "none"]
+"""How a notebook reaches its judge: start the embedded CPU server, use a URL, or go without one."""
+JUDGE_KINDS: tuple[str, ...] = typing.get_args(JudgeKind)
 
 
 @dataclass
@@ -75,37 +82,37 @@ class JudgeConfig(Settings):
     judge_template: str = option(
         "verif_judge_en", help=("template for judge_constraint (one constraint per call): name or path to a .yaml")
     )
-    max_tokens: int = option(512, "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands")
-    temperature: float = option(0.0, "sampling temperature; 0 = greedy, reproducible")
-    timeout_s: float = option(120.0, "deadline (s) for each attempt as a whole: connect, send and the full reply")
-    max_retries: int = option(4, help=("retries after the first attempt on 429, 5xx, connection errors and timeouts"))
-    backoff_s: float = option(
+    max_tokens: Count = option(512, "answer length limit; reasoning judges (QwQ, IF-Verifier) need thousands")
+    temperature: NonNegativeFloat = option(0.0, "sampling temperature; 0 = greedy, reproducible")
+    timeout_s: PositiveFloat = option(
+        120.0, "deadline (s) for each attempt as a whole: connect, send and the full reply"
+    )
+    max_retries: NonNegativeInt = option(
+        4, help=("retries after the first attempt on 429, 5xx, connection errors and timeouts")
+    )
+    backoff_s: NonNegativeFloat = option(
         0.5, help=("first retry delay; doubles each retry (a 429's Retry-After wins when larger)")
     )
-    concurrency: int = option(4, "most requests in flight at once, per server")
+    concurrency: Count = option(4, "most requests in flight at once, per server")
     cache_dir: str | None = option(None, "folder of the persistent answer cache (sqlite); None = no cache")
     logprobs: bool = option(
         False, help=("request token log-probabilities and report p_yes where the server returns them")
     )
-    top_logprobs: int = option(10, "alternatives per token when logprobs is on")
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] = option(10, "alternatives per token when logprobs is on")
     extra_body: dict[str, Any] = option(
         default_factory=dict, help=("extra JSON fields merged into every request (e.g. vLLM's chat_template_kwargs)")
     )
-    endpoint_cooldown_s: float = option(
+    endpoint_cooldown_s: NonNegativeFloat = option(
         30.0, help=("with several base_url servers: seconds a server that failed stays out of rotation")
     )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("max_tokens", "concurrency"):
-            if int(getattr(self, name)) < 1:
-                raise ParamsError(f"JudgeConfig.{name} must be at least 1, not {getattr(self, name)!r}")
-        if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
-            raise ParamsError("JudgeConfig: max_retries and backoff_s must be >= 0 and timeout_s > 0")
-        if self.endpoint_cooldown_s < 0:
-            raise ParamsError("JudgeConfig: endpoint_cooldown_s must be >= 0")
-        # One string either way, so messages and run metadata read the same for one server or several.
-        self.base_url = ",".join(split_base_urls(self.base_url))
+    def _check(self) -> list[tuple[str, str]]:
+        try:
+            # One string either way, so messages and run metadata read the same for one server or several.
+            self.base_url = ",".join(split_base_urls(self.base_url))
+        except ParamsError as err:
+            return [("base_url", str(err))]
+        return []
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> JudgeConfig:
@@ -160,3 +167,4 @@ PRESETS: dict[str, dict[str, Any]] = {
         "concurrency": 64,
     },
 }
+JudgePreset = Literal[tuple(PRESETS)]  # type: ignore[misc]  # the names above, as a type a schema can check

@@ -14,18 +14,22 @@ from verif_nb.pipeline._kernel import KERNEL_NAME, install_kernel, kernel_spec, 
 from verif_nb.pipeline._params import (
     INJECTED_KEYS,
     NotebookParameter,
+    PipelineFile,
     PipelineParams,
     load_pipeline_params,
     notebook_parameters,
     parse_parameters_source,
 )
 from verif_nb.pipeline._run import NotebookFailedError, new_run_dir, package_versions, run_pipeline
+from verif_nb.pipeline.notebooks import NOTEBOOK_PARAMS
 
 __all__ = [
     "INJECTED_KEYS",
     "KERNEL_NAME",
+    "NOTEBOOK_PARAMS",
     "NotebookFailedError",
     "NotebookParameter",
+    "PipelineFile",
     "PipelineParams",
     "install_kernel",
     "kernel_spec",

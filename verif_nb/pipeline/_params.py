@@ -15,10 +15,12 @@ A pipeline parameter file is YAML::
       03_grpo_training:
         train_params: params/train_ci.yaml
 
-Every key must be declared in the ``parameters`` cell of its target notebook (a shared key in at
-least one listed notebook), and its value must have the declared type: anything else is a
-:class:`~verif_nb.errors.ParamsError` before any notebook runs. ``figures_dir``, ``metrics_dir`` and
-``run_dir`` are set by the pipeline for each run and may not appear in the file.
+The top level is a typed schema (:class:`PipelineFile`). Every key must be declared in the ``parameters`` cell
+of its target notebook (a shared key in at least one listed notebook), and its value must be one the notebook
+accepts: for the project's notebooks their schema in :mod:`verif_nb.pipeline.notebooks` (type and range), for
+others the type the cell declares. Anything else is a :class:`~verif_nb.errors.ParamsError` before any notebook
+runs. ``figures_dir``, ``metrics_dir``, ``run_dir`` and ``interactive`` are set by the pipeline for each run and
+may not appear in the file.
 
 Example:
     >>> cell = "max_records = 20  # how many records\\nmodes = ['rule']  # verifier modes"
@@ -38,20 +40,15 @@ from typing import Any
 
 from verif_nb.errors import ParamsError
 from verif_nb.files import read_yaml
+from verif_nb.pipeline.notebooks import NOTEBOOK_PARAMS
+from verif_nb.settings import Settings, option
 
 PARAMETERS_TAG = "parameters"
 # Keys the pipeline fills in for every notebook of a run (absolute paths inside the run folder; interactive=False,
 # since no one can operate widgets in a batch run).
 INJECTED_KEYS: tuple[str, ...] = ("figures_dir", "metrics_dir", "run_dir", "interactive")
-TOP_LEVEL_KEYS: dict[str, str] = {
-    "run_name": "short name used in the run id (letters, digits, '-', '_')",
-    "description": "one line shown in the run's index.html",
-    "notebooks_dir": "folder holding the notebooks, relative to the parameter file",
-    "notebooks": "list of notebook names (without .ipynb), executed in order",
-    "parameters": "mapping of keys given to every listed notebook that declares them",
-    "overrides": "mapping notebook name -> mapping of keys for that notebook only",
-}
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RUN_NAME_RULE = "1-64 letters, digits, '.', '-' or '_'"
 _TYPE_NAMES = {
     "str": str,
     "int": int,
@@ -94,6 +91,61 @@ class NotebookParameter:
             if isinstance(value, expected):
                 return True
         return False
+
+
+@dataclass
+class PipelineFile(Settings):
+    """The top level of a pipeline parameter file, typed (a key left empty in YAML takes the default).
+
+    Example:
+        >>> PipelineFile.from_dict({"notebooks": ["01_dataset_inspection.ipynb"]}).notebooks
+        ['01_dataset_inspection']
+        >>> PipelineFile.from_dict({"notebooks": "01"}, where="p.yaml")
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: p.yaml: notebooks: expected a list of strings, got '01' (str)
+    """
+
+    section = "pipeline"
+    root = ""
+
+    run_name: str | None = option(None, "short name used in the run id (letters, digits, '-', '_')")
+    description: str = option("", "one line shown in the run's index.html")
+    notebooks_dir: str = option("../notebooks", "folder holding the notebooks, relative to the parameter file")
+    notebooks: list[str] = option(
+        default_factory=list, help="list of notebook names (without .ipynb), executed in order"
+    )
+    parameters: dict[str, Any] = option(
+        default_factory=dict, help="mapping of keys given to every listed notebook that declares them"
+    )
+    overrides: dict[str, dict[str, Any]] = option(
+        default_factory=dict, help="mapping notebook name -> mapping of keys for that notebook only"
+    )
+
+    def _check(self) -> list[tuple[str, str]]:
+        problems = []
+        if self.run_name is not None and not _RUN_NAME.match(self.run_name):
+            problems.append(("run_name", f"{self.run_name!r} is not a run name: {_RUN_NAME_RULE}"))
+        self.notebooks = [n.removesuffix(".ipynb") for n in self.notebooks]
+        self.overrides = {k.removesuffix(".ipynb"): v for k, v in self.overrides.items()}
+        bad = [n for n in self.notebooks if not is_plain_name(n)]
+        if not self.notebooks:
+            problems.append(("notebooks", "must be a non-empty list of notebook names"))
+        elif bad:
+            # a name becomes a file name in the run folder; "../x" would write outside it
+            problems.append(
+                (
+                    "notebooks",
+                    "notebook names must be plain names (letters, digits, '.', '-', '_'; no path separators, "
+                    f"no '..'): {', '.join(repr(n) for n in bad)}; set notebooks_dir for another folder",
+                )
+            )
+        elif len(set(self.notebooks)) != len(self.notebooks):
+            problems.append(("notebooks", "lists a notebook twice"))
+        return problems
+
+
+TOP_LEVEL_KEYS: dict[str, str] = PipelineFile.field_help()
 
 
 @dataclass
@@ -245,93 +297,109 @@ def _type_error(key: str, value: Any, param: NotebookParameter, notebook: str) -
 def load_pipeline_params(path: str | Path) -> PipelineParams:
     """Read and validate a pipeline parameter file against the notebooks it names.
 
-    Raises :class:`ParamsError` naming every problem: unknown top-level keys, missing notebooks,
-    keys a notebook does not declare, values of the wrong type, keys set by the pipeline.
+    Raises :class:`ParamsError` naming every problem: unknown top-level keys, values of the wrong type, missing
+    notebooks, keys a notebook does not declare, values a notebook's schema (:mod:`verif_nb.pipeline.notebooks`)
+    or its parameters cell does not accept, keys set by the pipeline, and what each notebook's schema checks
+    before anything runs (notebook 03: its training preset, read and validated).
 
     Example:
         >>> load_pipeline_params("params/ci.yaml").notebooks[0]  # doctest: +SKIP
         '01_dataset_inspection'
     """
     path = Path(path)
+    where = str(path)
     raw = read_yaml(path, "parameter file")
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping with keys {sorted(TOP_LEVEL_KEYS)}")
-    problems: list[str] = []
-    for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            problems.append(f"unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})")
-    run_name = str(raw.get("run_name") or path.stem)
-    if not _RUN_NAME.match(run_name):
-        problems.append(f"run_name {run_name!r} must be 1-64 letters, digits, '.', '-' or '_'")
-    notebooks = raw.get("notebooks")
-    if not isinstance(notebooks, list) or not notebooks or not all(isinstance(n, str) for n in notebooks):
-        raise ParamsError(
-            f"{path}: 'notebooks' must be a non-empty list of notebook names"
-            + ("; " + "; ".join(problems) if problems else "")
-        )
-    notebooks = [n.removesuffix(".ipynb") for n in notebooks]
-    bad_names = [n for n in notebooks if not is_plain_name(n)]
-    if bad_names:
-        # a name becomes a file name in the run folder; "../x" would write outside it
-        raise ParamsError(
-            f"{path}: notebook names must be plain names (letters, digits, '.', '-', '_'; no path "
-            f"separators, no '..'): {', '.join(repr(n) for n in bad_names)}; set notebooks_dir for another folder"
-        )
-    if len(set(notebooks)) != len(notebooks):
-        problems.append("'notebooks' lists a notebook twice")
-    shared = raw.get("parameters") or {}
-    overrides = raw.get("overrides") or {}
-    if not isinstance(shared, dict):
-        problems.append("'parameters' must be a mapping of key: value")
-        shared = {}
-    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
-        problems.append("'overrides' must map notebook names to mappings of key: value")
-        overrides = {}
+        raise ParamsError(f"expected a mapping with keys {sorted(TOP_LEVEL_KEYS)}", where=where)
+    # (key path, text) of every problem, reported together
+    problems: list[tuple[str | None, str]] = [
+        (None, f"unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})")
+        for key in raw
+        if key not in TOP_LEVEL_KEYS
+    ]
     try:
-        notebooks_dir = (path.parent / str(raw.get("notebooks_dir", "../notebooks"))).resolve()
+        top = PipelineFile.from_dict({k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and v is not None})
+    except ParamsError as err:
+        raise ParamsError.of([*err.problems, *problems], where=where) from None
+    try:
+        notebooks_dir = (path.parent / top.notebooks_dir).resolve()
     except (UnicodeError, ValueError, OSError) as err:  # e.g. a lone surrogate, a NUL byte
-        raise ParamsError(f"{path}: 'notebooks_dir' is not a usable path ({type(err).__name__}: {err})") from None
+        raise ParamsError(
+            f"not a usable path ({type(err).__name__}: {err})", where=where, key="notebooks_dir"
+        ) from None
+    notebooks = top.notebooks
     params = PipelineParams(
         path=path,
-        run_name=run_name,
+        run_name=top.run_name or path.stem,
         notebooks=notebooks,
         notebooks_dir=notebooks_dir,
-        description=str(raw.get("description", "")),
-        parameters=dict(shared),
-        overrides={str(k).removesuffix(".ipynb"): dict(v) for k, v in overrides.items()},
+        description=top.description,
+        parameters=dict(top.parameters),
+        overrides=dict(top.overrides),
         raw=raw,
     )
+    if top.run_name is None and not _RUN_NAME.match(params.run_name):
+        problems.append(
+            ("run_name", f"none given, and the file's name {params.run_name!r} is not a run name: {_RUN_NAME_RULE}")
+        )
     for name in notebooks:
         try:
             params.declared[name] = notebook_parameters(params.notebook_path(name))
         except ParamsError as err:
-            problems.append(str(err))
+            problems.append((None, str(err)))
+
+    def value_problem(key: str, value: Any, notebook: str) -> str | None:
+        schema = NOTEBOOK_PARAMS.get(notebook)
+        if schema is not None and key in schema.field_types():
+            found = schema.value_problems({key: value})
+            return found[0][1] if found else None
+        declared = params.declared[notebook][key]
+        return None if declared.accepts(value) else _type_error(key, value, declared, notebook)
+
     for key, value in params.parameters.items():
         if key in INJECTED_KEYS:
-            problems.append(f"parameters.{key}: set by the pipeline for each run; remove it")
+            problems.append((f"parameters.{key}", "set by the pipeline for each run; remove it"))
             continue
         targets = [n for n in notebooks if key in params.declared.get(n, {})]
         if not targets and all(n in params.declared for n in notebooks):
-            problems.append(f"parameters.{key}: no listed notebook declares it in its parameters cell")
+            problems.append((f"parameters.{key}", "no listed notebook declares it in its parameters cell"))
+        refused: dict[str, list[str]] = {}  # one line per problem, naming every notebook that refuses the value
         for n in targets:
-            if not params.declared[n][key].accepts(value):
-                problems.append(f"parameters.{key}: " + _type_error(key, value, params.declared[n][key], n))
+            problem = value_problem(key, value, n)
+            if problem is not None:
+                refused.setdefault(problem, []).append(n)
+        for problem, names in refused.items():
+            problems.append(
+                (f"parameters.{key}", problem + ("" if problem.startswith(key) else f" ({', '.join(names)})"))
+            )
     for name, keys in params.overrides.items():
         if name not in notebooks:
-            problems.append(f"overrides.{name}: not in 'notebooks' ({', '.join(notebooks)})")
+            problems.append((f"overrides.{name}", f"not in 'notebooks' ({', '.join(notebooks)})"))
             continue
         declared = params.declared.get(name)
         if declared is None:
             continue
         for key, value in keys.items():
             if key in INJECTED_KEYS:
-                problems.append(f"overrides.{name}.{key}: set by the pipeline for each run; remove it")
+                problems.append((f"overrides.{name}.{key}", "set by the pipeline for each run; remove it"))
             elif key not in declared:
                 problems.append(
-                    f"overrides.{name}.{key}: {name} does not declare it (declared: {', '.join(sorted(declared))})"
+                    (f"overrides.{name}.{key}", f"{name} does not declare it (declared: {', '.join(sorted(declared))})")
                 )
-            elif not declared[key].accepts(value):
-                problems.append(f"overrides.{name}.{key}: " + _type_error(key, value, declared[key], name))
+            else:
+                problem = value_problem(key, value, name)
+                if problem is not None:
+                    problems.append((f"overrides.{name}.{key}", problem))
+    if not problems:  # every value has its type: what each notebook checks beyond values, before anything runs
+        for name in notebooks:
+            schema = NOTEBOOK_PARAMS.get(name)
+            if schema is None:
+                continue
+            given = {k: v for k, v in params.parameters_for(name).items() if k in schema.field_types()}
+            try:
+                problems += [(f"{name}.{key}", text) for key, text in schema.from_dict(given, path=name).preflight()]
+            except ParamsError as err:
+                problems += err.problems
     if problems:
-        raise ParamsError(f"{path}: " + "; ".join(problems))
+        raise ParamsError.of(problems, where=where)
     return params

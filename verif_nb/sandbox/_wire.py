@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 LENGTH = struct.Struct(">I")  # every length-prefixed record: 4-byte big-endian length
 FRAME = struct.Struct(">cI")  # zygote -> parent: kind byte, payload length
@@ -38,44 +39,38 @@ MAX_CALLS_BYTES = 64 * MAX_CALL_BYTES  # all host calls of one job, together
 MAX_CHILDREN_PER_FRAME = 64  # SCM_RIGHTS carries at most 253 descriptors per message; 2 per child
 # Libraries whose data a zygote loads on request (:class:`Warm`) before forking the children that use them; the
 # parent asks when a function's source names one (the worker's ``WARM_UPS`` holds the loaders).
-WARM_UP_NAMES = ("langdetect", "punkt", "numpy")
+WARM_UP_NAMES = ("langdetect", "punkt", "numpy", "random", "statistics")
 
 
 # -- parent -> zygote ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Fork:
-    """Fork ``count`` more children; ``prefault``: they run a benign function first (the pool is idle)."""
+# Binary: one request per few functions in a busy pool, where JSON's cost showed in the parent's profile.
+class Fork(NamedTuple):
+    """Fork ``count`` more children; ``ahead``: the pool is idle, they prefault (run a benign function) first."""
 
     count: int
-    prefault: bool
+    ahead: bool
 
     def encode(self) -> bytes:
-        return _request({"op": "fork", "count": self.count, "prefault": self.prefault})
+        return LENGTH.pack(6) + b"F" + struct.pack(">IB", self.count, self.ahead)
 
 
-@dataclass(frozen=True)
-class Kill:
+class Kill(NamedTuple):
     """SIGKILL these children (ids given by the zygote); their exits are reported when reaped."""
 
     children: tuple[int, ...]
 
     def encode(self) -> bytes:
-        return _request({"op": "kill", "children": list(self.children)})
+        return LENGTH.pack(1 + 4 * len(self.children)) + b"K" + struct.pack(f">{len(self.children)}I", *self.children)
 
 
-@dataclass(frozen=True)
-class Warm:
-    """Load these libraries' data in the zygote before forking the next child (see ``_worker.WARM_UPS``)."""
+class Warm(NamedTuple):
+    """Load these libraries' data in the zygote before forking the next child (see ``WARM_UP_NAMES``)."""
 
     names: tuple[str, ...]
 
     def encode(self) -> bytes:
-        return _request({"op": "warm", "names": list(self.names)})
-
-
-def _request(body: dict) -> bytes:
-    data = json.dumps(body).encode()
-    return LENGTH.pack(len(data)) + data
+        data = b"W" + json.dumps(list(self.names)).encode()
+        return LENGTH.pack(len(data)) + data
 
 
 def decode_request(payload: bytes) -> Fork | Kill | Warm:
@@ -85,15 +80,15 @@ def decode_request(payload: bytes) -> Fork | Kill | Warm:
         >>> decode_request(Kill((3, 4)).encode()[4:])
         Kill(children=(3, 4))
     """
-    body = json.loads(payload)
-    op = body["op"]
-    if op == "fork":
-        return Fork(int(body["count"]), bool(body["prefault"]))
-    if op == "kill":
-        return Kill(tuple(int(c) for c in body["children"]))
-    if op == "warm":
-        return Warm(tuple(str(n) for n in body["names"]))
-    raise ValueError(f"unknown request {op!r}")
+    kind, body = payload[:1], payload[1:]
+    if kind == b"F":
+        count, ahead = struct.unpack(">IB", body)
+        return Fork(count, bool(ahead))
+    if kind == b"K":
+        return Kill(struct.unpack(f">{len(body) // 4}I", body))
+    if kind == b"W":
+        return Warm(tuple(str(n) for n in json.loads(body)))
+    raise ValueError(f"unknown request {kind!r}")
 
 
 # -- zygote -> parent ----------------------------------------------------------------------------------------
@@ -124,29 +119,36 @@ class Ready:
 
 @dataclass(frozen=True)
 class Children:
-    """New children: (id, pid in the zygote's namespace) each, and the zygote's resident size when it forked
-    them (a finished child holding much more than that kept memory of its own). Each child's descriptors (its
-    socket, then its pidfd when :attr:`Ready.pidfd`) ride on the frame, in order."""
+    """New children: (id, pid in the zygote's namespace) each; whether they were forked ``ahead`` (prefaulted,
+    while the pool was idle); and the zygote's resident size when it forked them (a finished child holding much
+    more than that kept memory of its own). Each child's descriptors (its socket, then its pidfd when
+    :attr:`Ready.pidfd`) ride on the frame, in order."""
 
     children: tuple[tuple[int, int], ...]
+    ahead: bool
     zygote_rss_pages: int
 
     KIND = b"C"
-    _HEAD = struct.Struct(">II")
+    _HEAD = struct.Struct(">IBI")
     _ENTRY = struct.Struct(">II")
 
     def encode(self) -> bytes:
-        body = self._HEAD.pack(len(self.children), self.zygote_rss_pages)
-        body += b"".join(self._ENTRY.pack(child, pid) for child, pid in self.children)
-        return _frame(self.KIND, body)
+        return self.pack(self.children, self.ahead, self.zygote_rss_pages)
+
+    @classmethod
+    def pack(cls, children, ahead: bool, zygote_rss_pages: int) -> bytes:
+        """The frame's bytes without making the object (the zygote's fork path touches as little as it can)."""
+        body = cls._HEAD.pack(len(children), ahead, zygote_rss_pages)
+        body += b"".join(cls._ENTRY.pack(child, pid) for child, pid in children)
+        return _frame(cls.KIND, body)
 
     @classmethod
     def decode(cls, payload: bytes) -> Children:
-        count, rss = cls._HEAD.unpack_from(payload)
+        count, ahead, rss = cls._HEAD.unpack_from(payload)
         if len(payload) != cls._HEAD.size + count * cls._ENTRY.size or count > MAX_CHILDREN_PER_FRAME:
             raise ValueError("a children frame of the wrong size")
         entries = tuple(cls._ENTRY.iter_unpack(payload[cls._HEAD.size :]))
-        return cls(entries, rss)
+        return cls(entries, bool(ahead), rss)
 
 
 @dataclass(frozen=True)
@@ -254,16 +256,9 @@ class Job:
         compiled = self.compiled or b""
         flags = (1 if self.careful else 0) | (2 if self.compiled is not None else 0)
         flat = [index for pair in self.tasks for index in pair]
-        body = b"".join(
-            [
-                self._HEAD.pack(flags, len(texts), len(self.tasks), len(code), len(compiled)),
-                code,
-                compiled,
-                struct.pack(f">{len(texts)}I", *map(len, texts)),
-                *texts,
-                struct.pack(f">{len(flat)}I", *flat),
-            ]
-        )
+        head = self._HEAD.pack(flags, len(texts), len(self.tasks), len(code), len(compiled))
+        sizes = struct.pack(f">{len(texts)}I", *map(len, texts))
+        body = b"".join((head, code, compiled, sizes, *texts, struct.pack(f">{len(flat)}I", *flat)))
         return LENGTH.pack(len(body)) + body
 
     @classmethod
@@ -331,8 +326,7 @@ class Defined:
         return "Defined()"
 
 
-@dataclass(frozen=True)
-class CheckVerdict:
+class CheckVerdict(NamedTuple):
     """One check's outcome: ``passed`` True/False, or None with ``error``; ``seconds`` as the child measured it
     (the definition's time included in the first), which the parent caps by its own clock."""
 
@@ -348,8 +342,7 @@ class CheckVerdict:
         return _VERDICT.pack(REC_VERDICT, self.index, status, micros, len(text)) + text
 
 
-@dataclass(frozen=True)
-class HostCall:
+class HostCall(NamedTuple):
     """Rule code called a host function (``llm_extract``...): JSON arguments, by position and by name (a value
     JSON cannot carry travels as its ``str()``)."""
 

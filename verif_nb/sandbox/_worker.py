@@ -31,6 +31,7 @@ Example (what the pool does, by hand)::
 
 from __future__ import annotations
 
+import array
 import builtins
 import collections
 import copy
@@ -49,6 +50,7 @@ import socket
 import sys
 import time
 import types
+from _socket import socketpair as _socketpair
 
 FLUSH_S = 0.05  # a child sends its verdicts in one write per this much time (at once when told to be careful)
 MAX_ERROR_CHARS = 300
@@ -238,8 +240,10 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def _load_langdetect() -> None:
+    import langdetect
     from langdetect.detector_factory import init_factory
 
+    langdetect.DetectorFactory.seed = 0  # langdetect is random unless seeded; checks must answer the same each time
     init_factory()
 
 
@@ -249,13 +253,24 @@ def _load_punkt() -> None:
     punkt.sent_tokenize("Warm up, Mr. Smith. Done.", "english")
 
 
-def _load_numpy() -> None:
-    import numpy  # noqa: F401  (only where the caller allows it: the reference profile runs code as written)
+def _loader(name: str):
+    return lambda: importlib.import_module(name)
 
 
 # (substring of the code that triggers it, loader): library data the zygote loads once, before forking the
-# first child that needs it, so children inherit it instead of paying for it inside their time limit.
-WARM_UPS = (("langdetect", _load_langdetect), ("punkt", _load_punkt), ("numpy", _load_numpy))
+# first child that needs it, so children inherit it instead of paying for it inside their time limit. random,
+# statistics (which imports it) and langdetect (too) are not even imported until then: random re-seeds itself in
+# every forked child, which costs each child ~45 page copies (measured). numpy: only where the caller allows it
+# (the reference profile runs code as written).
+WARM_UPS = (
+    ("langdetect", _load_langdetect),
+    ("punkt", _load_punkt),
+    ("numpy", _loader("numpy")),
+    ("random", _loader("random")),
+    ("statistics", _loader("statistics")),
+)
+# Allowed modules the zygote imports only on demand (see WARM_UPS).
+LAZY_MODULES = frozenset({"langdetect", "random", "statistics"})
 
 
 class _CheckTimeout(BaseException):
@@ -317,83 +332,86 @@ def _statm_pages(index: int) -> int:
         return 0
 
 
-def _dataclass_fields_are_names(frame) -> bool:
-    """Whether the class ``dataclasses`` is generating code for has only plain identifiers as field names.
-
-    ``dataclasses`` pastes field names into the source it compiles, and a class made by ``type(name, bases,
-    namespace)`` can carry any string (or a ``str`` subclass with its own ``__str__``) as an annotation key.
-    """
-    while frame is not None:
-        if frame.f_code.co_name == "_process_class" and frame.f_code.co_filename == _DATACLASSES_FILE:
-            cls = frame.f_locals.get("cls")
-            annotations = cls.__dict__.get("__annotations__", {}) if isinstance(cls, type) else None
-            return isinstance(annotations, dict) and all(
-                type(name) is str
-                and name.isidentifier()
-                and not keyword.iskeyword(name)
-                and not (name.startswith("__") and name.endswith("__"))
-                for name in annotations
-            )
-        frame = frame.f_back
-    return False
-
-
 _DATACLASSES_FILE = sys.modules["dataclasses"].__file__  # loaded with _wire
 _COLLECTIONS_FILE = sys.modules["collections"].__file__
 _IMPORT_FILE = "<frozen importlib._bootstrap_external>"
 
 
 def _make_audit_hook(read_roots: tuple[str, ...]):
-    """Installed in the zygote disarmed (it forks); each child arms it. Its state lives in closures."""
-    realpath = os.path.realpath
+    """Installed in the zygote disarmed (it forks); each child arms it. Its state lives in closures, and so does
+    every function and builtin it calls: nothing it uses is looked up, at call time, in a namespace that code in
+    the child could write to (``enum.global_enum`` can write into any module named by a string, ``builtins``
+    included)."""
+    realpath, fspath, sep, path_like = os.path.realpath, os.fspath, os.sep, os.PathLike
+    any_, isinstance_, type_, str_, bytes_, dict_ = any, isinstance, type, str, bytes, dict
+    permission_error, import_error = PermissionError, ImportError
+    iskeyword, getframe = keyword.iskeyword, sys._getframe
     blocked, prefixes, blocked_imports = BLOCKED_EVENTS, BLOCKED_EVENT_PREFIXES, BLOCKED_IMPORTS
     write_flags = WRITE_FLAGS
-    getframe = sys._getframe
+    dataclasses_file, collections_file, import_file = _DATACLASSES_FILE, _COLLECTIONS_FILE, _IMPORT_FILE
     armed = [False]
 
     def readable(path) -> bool:
-        if isinstance(path, bytes):
+        if isinstance_(path, bytes_):
             path = path.decode("utf-8", "surrogateescape")
-        if isinstance(path, os.PathLike):
-            path = os.fspath(path)
-        if not isinstance(path, str):
+        if isinstance_(path, path_like):
+            path = fspath(path)
+        if not isinstance_(path, str_):
             return False  # file descriptors, None (the working directory)
         full = realpath(path)
-        return any(full == root or full.startswith(root + os.sep) for root in read_roots)
+        return any_(full == root or full.startswith(root + sep) for root in read_roots)
+
+    def plain_field_names(frame) -> bool:
+        """Whether the class ``dataclasses`` generates code for has only plain identifiers as field names: it
+        pastes them into the source it compiles, and a class made by ``type()`` can carry any string (or a
+        ``str`` subclass with its own ``__str__``) as an annotation key."""
+        while frame is not None:
+            if frame.f_code.co_name == "_process_class" and frame.f_code.co_filename == dataclasses_file:
+                cls = frame.f_locals.get("cls")
+                annotations = cls.__dict__.get("__annotations__", {}) if isinstance_(cls, type_) else None
+                return isinstance_(annotations, dict_) and not any_(
+                    type_(name) is not str_
+                    or not name.isidentifier()
+                    or iskeyword(name)
+                    or (name.startswith("__") and name.endswith("__"))
+                    for name in annotations
+                )
+            frame = frame.f_back
+        return False
 
     def compile_allowed(filename) -> bool:
         """A string becomes code only where its text cannot come from dataset code (class 1 of issue 19)."""
         caller = getframe(2).f_code  # 0: this function, 1: the hook, 2: the Python frame calling compile()
         where = caller.co_filename
-        if where == _IMPORT_FILE:  # a module without bytecode, imported from the Python installation
-            return isinstance(filename, str) and filename.endswith(".py") and readable(filename)
-        if where == _COLLECTIONS_FILE and caller.co_name == "namedtuple":
+        if where == import_file:  # a module without bytecode, imported from the Python installation
+            return isinstance_(filename, str_) and filename.endswith(".py") and readable(filename)
+        if where == collections_file and caller.co_name == "namedtuple":
             return True  # namedtuple checks that every name is an identifier before it pastes it in
-        if where == _DATACLASSES_FILE:
-            return _dataclass_fields_are_names(getframe(2))
+        if where == dataclasses_file:
+            return plain_field_names(getframe(2))
         return False  # typing's forward references, eval/exec anywhere, inspect, six.exec_...
 
     def hook(event, args):
         if not armed[0]:
             return
         if event in blocked or event.partition(".")[0] in prefixes:
-            raise PermissionError(f"sandbox: {event} is not allowed")
+            raise permission_error(f"sandbox: {event} is not allowed")
         if event == "open":
             path, mode, flags = args
-            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (flags or 0) & write_flags:
-                raise PermissionError("sandbox: writing files is not allowed")
+            if (isinstance_(mode, str_) and any_(c in mode for c in "wax+")) or (flags or 0) & write_flags:
+                raise permission_error("sandbox: writing files is not allowed")
             if not readable(path):
-                raise PermissionError("sandbox: reading files outside the Python installation is not allowed")
+                raise permission_error("sandbox: reading files outside the Python installation is not allowed")
         elif event == "compile":
             if not compile_allowed(args[1]):
-                raise PermissionError("sandbox: turning a string into code is not allowed")
+                raise permission_error("sandbox: turning a string into code is not allowed")
         elif event in ("os.listdir", "os.scandir"):
             if not readable(args[0]):
-                raise PermissionError(f"sandbox: {event} outside the Python installation is not allowed")
+                raise permission_error(f"sandbox: {event} outside the Python installation is not allowed")
         elif event == "import":
             name = args[0]
             if name in blocked_imports or name.partition(".")[0] in blocked_imports:
-                raise ImportError(f"import of {name!r} is not allowed")
+                raise import_error(f"import of {name!r} is not allowed")
 
     def arm():
         armed[0] = True
@@ -484,10 +502,12 @@ class _Sandbox:
         self.armed = False
         self.warmed: set[str] = set()
         self._builtins: dict | None = None
+        self.denied_values: frozenset[int] = frozenset()  # ids of callables a module proxy never hands out
+        self._class_makers: dict[type, object] = {}
 
     # -- modules (zygote) ------------------------------------------------------------------------------
     def preload(self) -> None:
-        wanted = sorted(n for n in self.allowed if n != "llm_call") + [
+        wanted = sorted(n for n in self.allowed if n != "llm_call" and n not in LAZY_MODULES) + [
             m for m in PRELOAD_SUBMODULES if self._allowed(m) or m in INTERNAL_IMPORTS
         ]
         for name in wanted:
@@ -495,10 +515,54 @@ class _Sandbox:
                 importlib.import_module(name)
             except Exception as err:  # a module on the list that this Python lacks
                 self.missing[name] = f"{type(err).__name__}: {err}"
-        detector = sys.modules.get("langdetect")
-        if detector is not None:
-            # langdetect is random unless seeded; checks must give the same answer every time.
-            detector.DetectorFactory.seed = 0
+        if self.python_layers:
+            self._guard_string_paths()
+
+    def _guard_string_paths(self) -> None:
+        """Closes, at run time too, the allowed modules' paths that act on names taken from data (issue 19,
+        class 1): attribute lookups by a string (``string.Formatter`` fields, ``functools.update_wrapper``'s
+        name lists, ``operator.attrgetter``), and writes into a module found by its name (``enum.global_enum``).
+        The static screen refuses most by name; this holds where a name gets past it. Paths that compile a
+        string are refused by the audit hook (``compile_allowed``)."""
+        import _string
+        import enum
+        import functools
+        import operator
+        import string
+
+        denied = self.policy.DENIED_ATTRIBUTES
+        get_field = string.Formatter.get_field
+
+        def guarded_get_field(formatter, field_name, args, kwargs):
+            _, rest = _string.formatter_field_name_split(field_name)
+            for is_attribute, name in rest:
+                if is_attribute and (name.startswith("_") or name in denied):
+                    raise AttributeError(f"access to attribute {name!r} is not allowed")
+            return get_field(formatter, field_name, args, kwargs)
+
+        update_wrapper = functools.update_wrapper
+        usual = frozenset(functools.WRAPPER_ASSIGNMENTS) | frozenset(functools.WRAPPER_UPDATES)
+
+        def guarded_update_wrapper(
+            wrapper, wrapped, assigned=functools.WRAPPER_ASSIGNMENTS, updated=functools.WRAPPER_UPDATES
+        ):
+            for name in (*assigned, *updated):
+                if type(name) is not str or (name not in usual and (name.startswith("_") or name in denied)):
+                    raise AttributeError(f"access to attribute {name!r} is not allowed")
+            return update_wrapper(wrapper, wrapped, assigned, updated)
+
+        global_enum = enum.global_enum
+
+        def guarded_global_enum(cls, *args, **kwargs):
+            if getattr(cls, "__module__", None) in sys.modules:
+                raise PermissionError("sandbox: enum.global_enum writing into a module is not allowed")
+            return global_enum(cls, *args, **kwargs)
+
+        string.Formatter.get_field = guarded_get_field
+        functools.update_wrapper = guarded_update_wrapper
+        enum.global_enum = guarded_global_enum
+        # Callables that read attributes named by a string, whatever module re-exports them: never handed out.
+        self.denied_values = frozenset(id(v) for v in (operator.attrgetter, operator.methodcaller, getattr))
 
     def warm_up_names(self, names) -> None:
         """Loads the data of the named libraries (see WARM_UPS), once per zygote, before forking the children
@@ -547,6 +611,10 @@ class _Sandbox:
                 if not sandbox._allowed(value.__name__):
                     raise AttributeError(f"access to module {value.__name__!r} is not allowed")
                 return sandbox.proxy(value), True
+            if id(value) in sandbox.denied_values:
+                raise AttributeError(f"access to {module_name}.{attr} is not allowed")
+            if isinstance(value, type) and issubclass(value, type):  # a metaclass (collections.abc.ABCMeta...)
+                return sandbox.class_maker(value), True
             if type(value) in containers:
                 try:
                     return copy.deepcopy(value), False
@@ -581,7 +649,10 @@ class _Sandbox:
         if name in self.missing or name.partition(".")[0] in self.missing:
             reason = self.missing.get(name) or self.missing.get(name.partition(".")[0])
             raise ImportError(f"import of {name!r} failed: allowed, but not importable in the sandbox ({reason})")
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
+        if name == "langdetect" and "langdetect" not in self.warmed:  # imported here, in a child: seed it
+            module.DetectorFactory.seed = 0
+        return module
 
     def restricted_import(self, name, globals=None, locals=None, fromlist=(), level=0):
         if name in INTERNAL_IMPORTS and not level and not fromlist:
@@ -599,6 +670,29 @@ class _Sandbox:
                     raise ImportError(f"import of {name}.{item} is not allowed")
             return self.proxy(module)
         return self.proxy(sys.modules[name.partition(".")[0]])
+
+    def class_maker(self, metaclass: type):
+        """``metaclass`` (``type`` itself, ``ABCMeta``...) as checker code gets it: it makes classes whose
+        namespace holds no dunder name the screen would refuse in a class body (``__match_args__``,
+        ``__annotations__``, ``__instancecheck__``...): a namespace built from data is not screened."""
+        found = self._class_makers.get(metaclass)
+        if found is not None:
+            return found
+        allowed = self.policy.ALLOWED_DUNDER_ATTRIBUTES | {"__module__", "__qualname__", "__doc__"}
+
+        def make_class(*args, **kwargs):
+            namespace = args[2] if len(args) == 3 else kwargs.get("dict", {})
+            if len(args) == 3 or kwargs:
+                for key in namespace if isinstance(namespace, dict) else ():
+                    if type(key) is not str or (key.startswith("__") and key not in allowed):
+                        raise TypeError(f"sandbox: the name {key!r} is not allowed in a class namespace")
+                if not isinstance(namespace, dict):
+                    raise TypeError("sandbox: a class namespace other than a dict is not allowed")
+            return metaclass(*args, **kwargs)
+
+        make_class.__name__ = metaclass.__name__
+        self._class_makers[metaclass] = make_class
+        return make_class
 
     # -- builtins --------------------------------------------------------------------------------------
     def builtins_template(self) -> dict:
@@ -629,13 +723,26 @@ class _Sandbox:
         def discard_print(*args, **kwargs):
             return None
 
+        class_maker = self.class_maker
+
+        def guarded_type(*args, **kwargs):
+            if len(args) != 1 or kwargs:
+                return class_maker(type)(*args, **kwargs)
+            found = type(args[0])
+            # the class of a class is a metaclass, which makes classes from any namespace: guarded too
+            return class_maker(found) if issubclass(found, type) else found
+
         template = {name: real_getattr(builtins, name) for name in SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
         for name in dir(builtins):
             value = real_getattr(builtins, name)
             if isinstance(value, type) and issubclass(value, BaseException):
                 template[name] = value
         template.update(
-            getattr=safe_getattr, hasattr=safe_hasattr, print=discard_print, __import__=self.restricted_import
+            getattr=safe_getattr,
+            hasattr=safe_hasattr,
+            print=discard_print,
+            type=guarded_type,
+            __import__=self.restricted_import,
         )
         return template
 
@@ -791,19 +898,43 @@ def _close_other_fds(keep: int) -> int:
 class _Filter:
     """The seccomp filter as a BPF program, compiled once in the zygote; a child loads it with one prctl."""
 
-    def __init__(self, seccomp):
+    def __init__(self):
         class SockFprog(ctypes.Structure):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-        program = seccomp.bpf_program()
+        program = self._compile()
         self.buffer = ctypes.create_string_buffer(program, len(program))
         self.prog = SockFprog(len(program) // 8, ctypes.addressof(self.buffer))
+        # no_new_privs (required to load a filter without privileges) is inherited: set once, here in the zygote
+        if _LIBC[0].prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+
+    @staticmethod
+    def _compile() -> bytes:
+        """The program, built by a throw-away child: libseccomp's binding imports threading and random, whose
+        fork hooks would cost every child of the zygote page copies."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            status = 3
+            try:
+                os.close(read)
+                _write_all(write, _load_sibling("_seccomp").bpf_program())
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        chunks = []
+        while chunk := os.read(read, 1 << 16):
+            chunks.append(chunk)
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not chunks:
+            raise OSError("libseccomp could not build the filter (is libseccomp2 installed?)")
+        return b"".join(chunks)
 
     def install(self) -> None:
-        libc = _LIBC[0]
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-        if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+        if _LIBC[0].prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "loading the seccomp filter failed")
 
 
@@ -887,6 +1018,7 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
     status = 0
     try:
         fd = _close_other_fds(fd)
+        os.set_blocking(fd, True)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _lock_down_child(config, seccomp)
@@ -947,14 +1079,24 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         os._exit(status)
 
 
-def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tuple[int, socket.socket]:
-    """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+_PAIR = (socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+
+
+def _spawn(sandbox: _Sandbox, seccomp, arm, config: dict, prefault: bool) -> tuple[int, int]:
+    """Forks a child that locks itself down and waits for its job; returns (pid, the parent's end's descriptor).
+
+    Lean on purpose: after each fork, every page the zygote writes is copied again (it shares them all with the
+    new child), so the fewer objects this path touches, the cheaper the next fork (~145 page copies a fork
+    measured with socket objects and a dataclass per child; see benchmarks/RESULTS.md).
+    """
+    # non-blocking for the parent, which reads many; the child makes its own end blocking again
+    ours, theirs = _socketpair(*_PAIR)
+    ours, theirs = ours.detach(), theirs.detach()
     pid = os.fork()
     if pid == 0:
-        ours.detach()
-        _child(sandbox, seccomp, arm, theirs.detach(), config, prefault)
-    theirs.close()
+        os.close(ours)
+        _child(sandbox, seccomp, arm, theirs, config, prefault)
+    os.close(theirs)
     return pid, ours
 
 
@@ -1030,7 +1172,7 @@ def main(argv: list[str]) -> int:
         try:
             if _LIBC[0] is None:
                 raise OSError("the C library cannot be opened")
-            seccomp = _Filter(_load_sibling("_seccomp"))
+            seccomp = _Filter()
         except Exception as err:  # no libseccomp, not Linux
             seccomp, kernel_problem = None, f"seccomp unavailable: {type(err).__name__}: {err}"
         if seccomp is not None:
@@ -1087,10 +1229,10 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
     forked_fds: list[int] = []
     pending = bytearray()
 
-    def announce() -> None:
-        if forked:
-            frame = wire.Children(tuple(forked), _statm_pages(1)).encode()
-            socket.send_fds(channel, [frame], forked_fds)
+    def announce(ahead: bool) -> None:
+        if forked:  # the zygote's size matters only for children forked ahead (they are measured when done)
+            frame = wire.Children.pack(forked, ahead, _statm_pages(1) if ahead else 0)
+            channel.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", forked_fds))])
             for fd in forked_fds:
                 os.close(fd)
             forked.clear()
@@ -1123,7 +1265,7 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             pid, ours = _spawn(sandbox, seccomp, arm, config, prefault)
             children[next_id], ids[pid] = pid, next_id
             forked.append((next_id, pid))
-            forked_fds.append(ours.detach())
+            forked_fds.append(ours)
             if pidfd:
                 forked_fds.append(os.pidfd_open(pid))
             next_id += 1
@@ -1131,10 +1273,10 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             if to_fork[0][0] <= 0:
                 to_fork.popleft()
             # Children needed now go out one by one; ones forked ahead (the pool idle) in groups.
-            if not prefault or not to_fork or len(forked) >= wire.MAX_CHILDREN_PER_FRAME:
-                announce()
+            if not prefault or not to_fork or not to_fork[0][1] or len(forked) >= wire.MAX_CHILDREN_PER_FRAME:
+                announce(prefault)
             continue
-        announce()
+        announce(True)  # only children forked ahead wait to be announced
         readable, _, _ = select.select([channel, wake_r], [], [])
         if wake_r in readable:
             try:
@@ -1158,15 +1300,16 @@ def _serve(channel: socket.socket, sandbox: _Sandbox, seccomp, arm, config: dict
             del pending[: wire.LENGTH.size + size]
             if isinstance(request, wire.Fork):
                 count = min(MAX_STOCK - sum(n for n, _ in to_fork), request.count)
-                if count > 0:
-                    to_fork.append([count, request.prefault])
+                if count > 0 and request.ahead:
+                    to_fork.append([count, True])
+                elif count > 0:  # needed now: before any stock being forked ahead
+                    to_fork.appendleft([count, False])
             elif isinstance(request, wire.Kill):
                 for child in request.children:
                     pid = children.get(child)
                     if pid is not None:
                         os.kill(pid, signal.SIGKILL)  # its exit is reported when it is reaped
             elif isinstance(request, wire.Warm):
-                announce()
                 sandbox.warm_up_names(request.names)
                 gc.freeze()
                 channel.sendall(wire.Warmed(next_id).encode())

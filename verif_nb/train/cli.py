@@ -43,9 +43,11 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from verif_nb.train.params import load_params
     from verif_nb.train.run import run_grpo
 
-    result = run_grpo(args.params, args.out, resume=args.resume, overrides=parse_set(args.set))
+    params = load_params(args.params, parse_set(args.set))  # the edge: checked once, before torch is imported
+    result = run_grpo(params, args.out, resume=args.resume)
     print(json.dumps(result.to_dict()))
     return 0
 

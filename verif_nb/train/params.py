@@ -9,7 +9,10 @@ A params file (YAML) or dict has these top-level keys, and no others:
 ``verifier``  :class:`verif_nb.verifier.VerifierConfig` fields (``judge:`` holds JudgeConfig fields)
 ``grpo``      ``trl.GRPOConfig`` fields (``output_dir`` is set by the run)
 
-Unknown keys, at any level, raise :class:`~verif_nb.errors.ParamsError` before anything runs.
+Unknown keys and values of the wrong type or out of range, at any level (``grpo:`` and ``lora:`` checked against
+``GRPOConfig``'s and ``LoraConfig``'s own annotations), raise one :class:`~verif_nb.errors.ParamsError` line naming
+the file and the key path before anything runs. :func:`load_params` is the edge: the :class:`TrainParams` it
+returns is passed on as it is (``run_grpo``, the notebooks), never re-read or checked again.
 
 Example:
     >>> p = load_params({"run_name": "t", "model": {"source": "tiny"}, "grpo": {"max_steps": 2}})
@@ -20,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import os
 import typing
@@ -27,9 +31,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from verif_nb.data._load import DataFormat
 from verif_nb.errors import ParamsError
 from verif_nb.files import read_yaml
-from verif_nb.settings import Settings, option
+from verif_nb.settings import Count, Fraction, Settings, foreign_block_problems, option
 from verif_nb.verifier.config import VerifierConfig
 
 log = logging.getLogger(__name__)
@@ -63,11 +68,11 @@ class DataParams(Settings):
             "sample (the embedded dataset) | synthetic:N (generated hard-constraint prompts) | a file, folder or hub id"
         ),
     )
-    format: str = option("auto", "load_records format: auto | verinstruct | verl | ifeval | ifbench")
+    format: DataFormat = option("auto", "load_records format: auto | verinstruct | verl | ifeval | ifbench | rlvr")
     load_kwargs: dict[str, Any] = option(
         default_factory=dict, help=("more load_records options (lenient, untagged, unknown_checkers, split)")
     )
-    limit: int | None = option(None, "use only the first N records (after filtering)")
+    limit: Count | None = option(None, "use only the first N records (after filtering)")
     rule_groups: list[str] | None = option(
         None,
         help=("keep only records whose rule constraints all belong to these groups (e.g. [change_case, punctuation])"),
@@ -79,17 +84,33 @@ class DataParams(Settings):
             "(null: the verifier's mode decides)"
         ),
     )
-    holdout: float = option(0.0, "fraction of records held out from training for evaluation (split_records)")
+    holdout: Fraction = option(0.0, "fraction of records held out from training for evaluation (split_records)")
     seed: int = option(0, "seed of the hold-out split and of synthetic data")
-    max_prompt_tokens: int | None = option(
+    max_prompt_tokens: Count | None = option(
         1024, help=("drop records whose chat-formatted prompt is longer (GRPOConfig has no prompt limit)")
     )
     system_prompt: str | None = option(None, "an optional system message put before every prompt")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.holdout < 1.0:
-            raise ParamsError(f"data holdout={self.holdout}: a fraction in [0, 1)")
+
+def _block_problems(
+    block: str, values: dict[str, Any], target: type, reserved: dict[str, str]
+) -> list[tuple[str, str]]:
+    """Unknown keys, keys the run sets itself, and type problems of a block that maps onto ``target``'s fields."""
+    known = {f.name for f in fields(target) if f.init}
+    problems = [(f"{block}.{key}", why) for key, why in reserved.items() if key in values]
+    unknown = sorted((k for k in values if k not in known and k not in reserved), key=str)
+    if unknown:
+        close = {u: difflib.get_close_matches(str(u), known, n=1) for u in unknown}
+        hints = [f"{m[0]!r} for {u!r}" for u, m in close.items() if m]
+        problems.append(
+            (
+                block,
+                f"unknown key(s) {unknown} in {block!r}; known keys: the fields of {target.__module__.split('.')[0]}."
+                f"{target.__name__}" + (f" (did you mean {', '.join(hints)}?)" if hints else ""),
+            )
+        )
+    checked = {k: v for k, v in values.items() if k in known and k not in reserved}
+    return problems + [(f"{block}.{key}", text) for key, text in foreign_block_problems(checked, target)]
 
 
 @dataclass
@@ -99,9 +120,14 @@ class TrainParams(Settings):
     Example:
         >>> sorted(TrainParams().to_dict())
         ['data', 'grpo', 'lora', 'model', 'run_name', 'verifier']
+        >>> TrainParams.from_dict({"grpo": {"learning_rate": "fast"}}, where="p.yaml")
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: p.yaml: grpo.learning_rate: expected a number, got 'fast' (str)
     """
 
     section = "params"
+    root = ""  # keys of a params file are paths from its top: verifier.judge.concurrency
 
     run_name: str = option("grpo", "name of the run; outputs go to outputs/<run_name>/ unless told otherwise")
     model: ModelParams = option(default_factory=ModelParams, help="where the policy comes from")
@@ -113,27 +139,20 @@ class TrainParams(Settings):
     )
     grpo: dict[str, Any] = option(default_factory=dict, help="trl.GRPOConfig fields (output_dir is set by the run)")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if (
-            not isinstance(self.run_name, str)
-            or not self.run_name
-            or "/" in self.run_name
-            or self.run_name.startswith(".")
-        ):
-            raise ParamsError(f"run_name={self.run_name!r}: a plain folder name (no '/')")
-        for block in ("lora", "grpo"):
-            value = getattr(self, block)
-            if value is not None and not isinstance(value, dict):
-                raise ParamsError(f"params block {block!r} must be a mapping, not {type(value).__name__}")
+    def _check(self) -> list[tuple[str, str]]:
+        problems = []
+        if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
+            problems.append(("run_name", f"expected a plain folder name (no '/', not hidden), got {self.run_name!r}"))
+        if self.grpo:
+            from trl import GRPOConfig
 
+            reserved = {"output_dir": "set by the run (--out, or outputs/<run_name>); remove it"}
+            problems += _block_problems("grpo", self.grpo, GRPOConfig, reserved)
+        if self.lora:
+            from peft import LoraConfig
 
-def _check_keys(block: str, values: dict[str, Any], known: set[str] | tuple[str, ...]) -> None:
-    if not isinstance(values, dict):
-        raise ParamsError(f"params block {block!r} must be a mapping, not {type(values).__name__}")
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ParamsError(f"unknown key(s) {unknown} in {block!r}; known keys: {sorted(known)}")
+            problems += _block_problems("lora", self.lora, LoraConfig, {})
+        return problems
 
 
 def grpo_fields() -> set[str]:
@@ -146,12 +165,6 @@ def grpo_fields() -> set[str]:
     from trl import GRPOConfig
 
     return {f.name for f in fields(GRPOConfig)}
-
-
-def _lora_fields() -> set[str]:
-    from peft import LoraConfig
-
-    return {f.name for f in fields(LoraConfig)}
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -188,34 +201,38 @@ def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
 def load_params(
     source: str | os.PathLike | dict[str, Any] | TrainParams, overrides: dict[str, Any] | None = None
 ) -> TrainParams:
-    """Read and validate training parameters from a YAML path or a dict, with optional deep overrides.
+    """Read and validate training parameters from a YAML path or a dict, with optional deep overrides: the edge
+    where a params file becomes a :class:`TrainParams`, validated once; pass that object on from here.
 
-    Every block is checked against its target (GRPOConfig, LoraConfig, VerifierConfig/JudgeConfig and
-    the model/data blocks); nothing is loaded or started.
+    Every block is checked by type and range against its target (GRPOConfig, LoraConfig, VerifierConfig/
+    JudgeConfig and the model/data blocks); nothing is loaded or started. A TrainParams without overrides is
+    returned as it is.
 
     Example:
         >>> load_params({"grpo": {"learning_rate": 1e-6}}, {"grpo": {"beta": 0.001}}).grpo
         {'learning_rate': 1e-06, 'beta': 0.001}
-        >>> load_params({"grpo": {"lerning_rate": 1e-6}})  # doctest: +IGNORE_EXCEPTION_DETAIL
+        >>> load_params({"grpo": {"lerning_rate": 1e-6}})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ParamsError: unknown key(s) ['lerning_rate'] in 'grpo'; ...
+        ...
+        verif_nb.errors.ParamsError: grpo: unknown key(s) ['lerning_rate'] in 'grpo'; ... 'learning_rate' for ...
     """
+    where = None
     if isinstance(source, TrainParams):
+        if not overrides:
+            return source
         raw = source.to_dict()
     elif isinstance(source, dict):
         raw = copy.deepcopy(source)
     else:
         raw = read_params_file(source)
+        where = str(source)
     if overrides:
         raw = merge(raw, overrides)
+        where = f"{where} + overrides" if where else "overrides"
     # an empty block (null in YAML) means "all defaults"; lora: null means full fine-tuning
     blocks = {k: v for k, v in raw.items() if v is not None or k == "lora"}
     blocks.setdefault("run_name", "grpo")
-    params = TrainParams.from_dict(blocks)
-    if params.lora is not None:
-        _check_keys("lora", params.lora, _lora_fields())
-    _check_keys("grpo", params.grpo, grpo_fields() - {"output_dir"})
-    return params
+    return TrainParams.from_dict(blocks, where=where)
 
 
 def _has_accelerator() -> bool:

@@ -63,6 +63,7 @@ class RunResult:
     train_records: int = 0
     heldout_records: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    heldout: list[Any] = field(default_factory=list, repr=False)  # the held-out Records (not written to disk)
     device: str = ""  # where the policy trained, e.g. "cpu" or "cuda:0 (NVIDIA H200)"
 
     @property
@@ -170,15 +171,18 @@ def run_grpo(
 ) -> RunResult:
     """Train with GRPO on the verifier's reward, as the params say; returns what the run left behind.
 
+    ``params`` is a :class:`~verif_nb.train.params.TrainParams` (used as it is: nothing is re-read or checked
+    again), or a params file or dict, which is read and validated here once.
     ``verifier``: a ready Verifier (else built from ``params.verifier``; closed at the end only then).
     ``extra_reward_funcs`` are added next to the verifier's reward (e.g. a format reward).
     ``overrides`` deep-merge into the params (``{"grpo": {"max_steps": 5}}``).
     Raises RunExistsError for a finished run, or an unfinished one without ``resume``.
 
     Example:
-        >>> run_grpo({"grpo": {"max_stepz": 1}})  # doctest: +IGNORE_EXCEPTION_DETAIL
+        >>> run_grpo({"grpo": {"max_stepz": 1}})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ParamsError: unknown key(s) ['max_stepz'] in 'grpo'; ...
+        ...
+        verif_nb.errors.ParamsError: grpo: unknown key(s) ['max_stepz'] in 'grpo'; ... 'max_steps' for ...
     """
     import yaml
     from accelerate import PartialState
@@ -253,6 +257,7 @@ def run_grpo(
         train_records=len(dataset),
         heldout_records=len(heldout),
         metrics=log_rows(trainer.state.log_history),
+        heldout=heldout,
         device=_device_name(trainer.args.device),
     )
     if state.is_main_process:
@@ -292,7 +297,8 @@ def _portable_training_args(out: Path) -> None:
 
 
 def heldout_records(run_dir: str | os.PathLike) -> list[Any]:
-    """The held-out records of a finished or running run (re-read from its params and data_split.json).
+    """The held-out records of a run folder, from its ``params.yaml`` and ``data_split.json`` (for a run trained
+    elsewhere, e.g. ``verif-nb eval heldout --run``; the process that trained has them as ``RunResult.heldout``).
 
     Example:
         >>> heldout_records("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL

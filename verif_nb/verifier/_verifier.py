@@ -153,11 +153,14 @@ class Verifier:
         sandbox: SandboxPool | None = None,
         **overrides: Any,
     ):
-        base = config if config is not None else VerifierConfig()
         unknown = sorted(set(overrides) - set(VerifierConfig.field_types()))
         if unknown:
             raise ParamsError(f"unknown verifier key(s) {unknown}; known: {sorted(VerifierConfig.field_types())}")
-        self.config = base.replace(**overrides)
+        if config is None:
+            config = VerifierConfig(**overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config  # a config passed alone is used as it is (checked when it was built)
         self._judge_arg = judge if judge is not None else self.config.judge
         self._judge: JudgeClient | None = None
         self._sandbox = sandbox
@@ -178,10 +181,11 @@ class Verifier:
                 )
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Verifier:
+    def from_params(cls, params: dict[str, Any], where: str | None = None) -> Verifier:
         """Build from a params dict: :class:`VerifierConfig` fields, ``judge`` a sub-dict of JudgeConfig fields.
 
-        A misspelt key, here or in ``judge``, raises ParamsError naming it.
+        A misspelt key or a bad value, here or in ``judge``, raises ParamsError naming it (and ``where``, the
+        file it came from).
 
         Example:
             >>> Verifier.from_params({"mode": "rule"}).config.mode
@@ -189,9 +193,9 @@ class Verifier:
             >>> Verifier.from_params({"mode": "llm", "judge": {"modle": "m"}})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            verif_nb.errors.ParamsError: unknown judge key(s) ['modle']; known: [...]
+            verif_nb.errors.ParamsError: verifier.judge: unknown judge key(s) ['modle']; known: [...]
         """
-        return cls(VerifierConfig.from_dict(params))
+        return cls(VerifierConfig.from_dict(params, where=where))
 
     # ---- resources -------------------------------------------------------------------------------
 

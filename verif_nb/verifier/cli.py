@@ -77,7 +77,7 @@ def verify_config(args: argparse.Namespace) -> VerifierConfig:
     """
     if args.mode is None:
         args.mode = "hybrid" if args.profile == "reference" else "rule"
-    return from_options(VerifierConfig, args, VERIFIER_FIELDS)
+    return from_options(VerifierConfig, args, VERIFIER_FIELDS, flags=_OPTION_NAMES)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -85,7 +85,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from verif_nb.data import load_records, read_response_rows, write_jsonl
     from verif_nb.files import check_output_file
 
-    # Before any work: a bad --out found after an hour of judging loses the hour.
+    # Before any work: the typed configs (a bad option value names its option), then --out (a bad --out found
+    # after an hour of judging loses the hour).
+    config = verify_config(args)
+    judge = judge_config_from_args(args) if config.mode != "rule" else None
     out = check_output_file(args.out, {"--data": args.data, "--responses": args.responses})
     loaded = load_records(
         args.data, format=args.format, lenient=args.lenient, untagged=args.untagged, profile=args.profile
@@ -113,8 +116,6 @@ def run_verify(args: argparse.Namespace) -> int:
             continue
         rows.append(None)
         items.append((by_id[line.id], line.response))
-    config = verify_config(args)
-    judge = judge_config_from_args(args) if args.mode != "rule" else None
     start = time.perf_counter()
     with Verifier(config, judge=judge) as verifier:
         results = verifier.verify_batch(items, progress=True)

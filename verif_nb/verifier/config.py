@@ -12,9 +12,9 @@ import typing
 from dataclasses import dataclass
 from typing import Literal
 
-from verif_nb.errors import ParamsError
 from verif_nb.judge.config import JudgeConfig
-from verif_nb.settings import Settings, option
+from verif_nb.sandbox._settings import CheckTimeout, Spares, WorkerMemoryMB
+from verif_nb.settings import Count, Settings, UnitInterval, option
 
 Mode = Literal["rule", "llm", "llm_all", "hybrid"]
 Combine = Literal["product", "mean", "weighted", "min"]
@@ -43,10 +43,10 @@ class VerifierConfig(Settings):
     Example:
         >>> VerifierConfig.from_dict({"mode": "rule"}).mode
         'rule'
-        >>> VerifierConfig.from_dict({"mode": "nope"})
+        >>> VerifierConfig.from_dict({"mode": "nope"}, where="p.yaml")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: verifier mode='nope': choose one of rule, llm, llm_all, hybrid
+        verif_nb.errors.ParamsError: p.yaml: verifier.mode: expected one of 'rule', 'llm', ..., got 'nope' (str)
     """
 
     section = "verifier"
@@ -63,7 +63,9 @@ class VerifierConfig(Settings):
     combine: Combine = option(
         "product", help=("hybrid only: product (VerIF code) | mean (paper text) | weighted | min")
     )
-    rule_weight: float = option(0.5, "weighted combination: reward = rule_weight * rule + (1 - rule_weight) * judge")
+    rule_weight: UnitInterval = option(
+        0.5, "weighted combination: reward = rule_weight * rule + (1 - rule_weight) * judge"
+    )
     judge_granularity: JudgeGranularity = option(
         "response",
         help=(
@@ -96,22 +98,22 @@ class VerifierConfig(Settings):
         True,
         help=("verify only the text after the last </think> of a response (VerIF does this for reasoning policies)"),
     )
-    sandbox_workers: int = option(2, "worker processes that run dataset-supplied code")
-    sandbox_spares: int = option(
+    sandbox_workers: Count = option(2, "worker processes that run dataset-supplied code")
+    sandbox_spares: Spares = option(
         32,
         help=(
             "children each sandbox worker keeps forked and ready (~3.6 MB each); size it to the rule functions a "
             "worker meets in one GRPO step"
         ),
     )
-    sandbox_timeout_s: float | None = option(
+    sandbox_timeout_s: CheckTimeout | None = option(
         None,
         help=(
             "time limit of one dataset check (judge calls from rule code do not count); None: 2 s, or 60 s in the "
             "reference profile (VerIF's own code has no limit)"
         ),
     )
-    sandbox_memory_mb: int | None = option(
+    sandbox_memory_mb: WorkerMemoryMB | None = option(
         None,
         help=(
             "address-space limit of one sandbox worker; None: 512 MB, or 4096 MB in the reference profile (VerIF's "
@@ -126,10 +128,3 @@ class VerifierConfig(Settings):
         ),
     )
     judge: JudgeConfig | None = option(None, "the judge endpoint (JudgeConfig fields); every mode but rule needs one")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.rule_weight <= 1.0:
-            raise ParamsError(f"verifier rule_weight={self.rule_weight}: must lie in [0, 1]")
-        if isinstance(self.judge, dict):
-            self.judge = JudgeConfig.from_dict(self.judge)
