@@ -4,6 +4,7 @@
 # .whl/ (git-ignored through .git/info/exclude; it travels with `carry: [".whl"]`). The machine already has torch,
 # transformers, huggingface_hub, pandas, pyarrow, scipy, jinja2, httpx, anyio, psutil, pyyaml, tqdm, six and more
 # (/work/.library/device/KINDS.md); device_check.sh installs a carried wheel only when its distribution is missing.
+# The sandbox section's reference data from ../shared travels in .whl/shared too.
 #   benchmarks/device_wheels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +34,17 @@ src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT
 git ls-files -z -co --exclude-standard | tar -c --null -T - | tar -x -C "$src"
 "$PYTHON" -m pip wheel -q --no-deps -w "$DEST" "$src"
+# the shared reference files benchmarks/device_check_sandbox.py reads from ../shared (which does not travel):
+# device_check.sh links ../shared to this copy there
+shared="$(cd .. && pwd)/shared"
+if [ -d "$shared/data" ]; then
+    mkdir -p "$DEST/shared/data/ifeval" "$DEST/shared/reference"
+    cp -r "$shared/data/verinstruct_format" "$DEST/shared/data/"
+    cp "$shared/data/ifeval/responses_llama31_8b_instruct.jsonl" "$DEST/shared/data/ifeval/"
+    cp -r "$shared/reference/verif_reward" "$DEST/shared/reference/"
+    rm -rf "$DEST/shared/reference/verif_reward/__pycache__"
+else
+    echo "no ../shared beside the checkout: the sandbox section will have no reference data" >&2
+fi
 ls -1 "$DEST"
 du -sh "$DEST"
