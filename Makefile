@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.setup-done
 # Exact versions come from constraints.txt (pyproject.toml holds ranges). torch is pinned in the same
 # install command so pip takes the CPU wheel, not a multi-GB CUDA build.
 EXTRAS := train,judge,notebooks,ifbench,test
-LINTED := verif_nb tests benchmarks scripts
+LINTED := verif_nb tests benchmarks scripts notebooks  # ruff reads .ipynb: the notebooks are code too
 
 .PHONY: setup lint test test-fast demo lab kernel verl-venv reference-venv clean
 setup: $(STAMP)

@@ -163,18 +163,17 @@ class JupyterLab:
     def __init__(
         self, notebook_dir: str | os.PathLike, token: str = "verif-nb-test", log: str | os.PathLike | None = None
     ):
-        from verif_nb.lab import free_port, lab_command
+        from verif_nb.lab import app_settings_dir, free_port, lab_command, lab_state_dir
         from verif_nb.pipeline import private_kernel
 
         self.token, self.port = token, free_port(18888)
         self._kernel = private_kernel()
         self._kernel.__enter__()  # the verif-nb kernel resolves to this interpreter while the server runs
         self._log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in close()
-        # fresh user settings: no "fetch Jupyter news?" toast over the screenshots, nothing from this machine's user
+        # fresh user settings: nothing from this machine's user; the lab's own defaults (no "fetch Jupyter news?"
+        # toast) come from the application settings folder verif-nb lab writes
         self._settings = tempfile.TemporaryDirectory(prefix="verif-nb-lab-settings-")
-        news = Path(self._settings.name) / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-        news.parent.mkdir(parents=True)
-        news.write_text(json.dumps({"fetchNews": "false"}))
+        app_settings_dir(lab_state_dir(notebook_dir) / ".lab-app-settings")
         env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": self._settings.name}
         self.proc = subprocess.Popen(
             lab_command(self.port, token, notebook_dir, expose_app=True),

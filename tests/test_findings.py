@@ -205,7 +205,9 @@ def test_portable_rewrites_machine_paths_and_keeps_other_text(tmp_path: Path):
     adapter = run / "training" / "final"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tmp_path / "m")}))
+    (adapter / "README.md").write_text(f"---\nbase_model: {run / 'training' / 'base'}\n---\n")
     make_portable(run, tmp_path / "proj")
+    assert (adapter / "README.md").read_text() == "---\nbase_model: training/base\n---\n"  # the model card is prose
     # a saved adapter keeps the path its library reads back
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tmp_path / "m")
     out = json.loads((run / "metrics" / "summary.json").read_text())

@@ -67,3 +67,68 @@ def test_report_to_is_a_preset_parameter(name, tracker, tmp_path):
     assert yaml.safe_load((ROOT / "params" / name).read_text())["grpo"]["report_to"] == tracker
     cfg = build_grpo_config(load_params(ROOT / "params" / name), tmp_path, cpu_check=True)
     assert cfg.report_to == ([] if tracker == "none" else [tracker])
+
+
+def _repo_with_a_notebook(tmp_path: Path) -> tuple[Path, Path]:
+    import subprocess
+
+    import nbformat
+
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("1 + 1")]
+    nb.metadata["kernelspec"] = {"name": "verif-nb", "display_name": "Python (verif-nb)", "language": "python"}
+    tracked = repo / "notebooks" / "tracked.ipynb"
+    tracked.write_text(nbformat.writes(nb) + "\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "notebooks/tracked.ipynb"], cwd=repo, check=True)
+    (repo / "notebooks" / "scratch.ipynb").write_text(nbformat.writes(nb) + "\n")
+    return repo, tracked
+
+
+def test_the_pre_save_hook_strips_tracked_notebooks_only(tmp_path):
+    import copy
+    import types
+
+    from verif_nb.lab import strip_on_save
+
+    repo, _ = _repo_with_a_notebook(tmp_path)
+    manager = types.SimpleNamespace(root_dir=str(repo / "notebooks"))
+    executed = {
+        "metadata": {"kernelspec": {"name": "verif-nb"}, "language_info": {"name": "python", "version": "3.11"},
+                     "widgets": {"state": {}}},
+        "cells": [{"cell_type": "code", "source": "1 + 1", "execution_count": 1, "id": "a",
+                   "outputs": [{"output_type": "execute_result", "data": {"text/plain": "2"}}],
+                   "metadata": {"execution": {"iopub.status.busy": "t"}, "scrolled": True, "tags": ["x"]}}],
+    }  # fmt: skip
+    model = {"type": "notebook", "content": copy.deepcopy(executed)}
+    strip_on_save(model, "tracked.ipynb", contents_manager=manager)
+    assert model["content"]["cells"][0]["outputs"] == [] and model["content"]["cells"][0]["execution_count"] is None
+    assert model["content"]["cells"][0]["metadata"] == {"tags": ["x"]}
+    assert model["content"]["metadata"] == {"kernelspec": {"name": "verif-nb"}, "language_info": {"name": "python"}}
+    untracked = {"type": "notebook", "content": copy.deepcopy(executed)}
+    strip_on_save(untracked, "scratch.ipynb", contents_manager=manager)
+    assert untracked["content"] == executed  # not the repository's: saved as JupyterLab saves it
+    new_file = {"type": "notebook", "content": copy.deepcopy(executed)}
+    strip_on_save(new_file, "Untitled.ipynb", contents_manager=manager)
+    assert new_file["content"] == executed
+
+
+def test_verif_nb_lab_turns_the_news_prompt_off_by_default_and_keeps_the_environments_overrides(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from verif_nb.lab import app_settings_dir, lab_command
+
+    env = tmp_path / "env"
+    (env / "share/jupyter/lab/settings").mkdir(parents=True)
+    (env / "share/jupyter/lab/settings/overrides.json").write_text(json.dumps({"x:y": {"z": 1}}))
+    monkeypatch.setattr(sys, "prefix", str(env))
+    folder = app_settings_dir(tmp_path / "outputs" / ".lab-app-settings")
+    assert json.loads((folder / "overrides.json").read_text()) == {"x:y": {"z": 1}}
+    ours = json.loads((folder / "overrides.d" / "verif-nb.json").read_text())
+    assert ours["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    cmd = lab_command(8899, "t", tmp_path / "notebooks")
+    assert f"--LabApp.app_settings_dir={folder.resolve()}" in cmd
+    assert "--ContentsManager.pre_save_hook=verif_nb.lab.strip_on_save" in cmd

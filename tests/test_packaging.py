@@ -77,6 +77,8 @@ def test_gpu_extra_is_separate():
 def test_lint_runs_with_the_tests_and_the_package_is_typed():
     makefile = (ROOT / "Makefile").read_text()
     assert "ruff check" in makefile and "ruff format --check" in makefile and "test: lint" in makefile
+    linted = re.search(r"^LINTED := (.*?)(?:#.*)?$", makefile, re.MULTILINE).group(1).split()
+    assert {"verif_nb", "tests", "benchmarks", "scripts", "notebooks"} <= set(linted)  # ruff reads .ipynb
     assert (ROOT / "verif_nb" / "py.typed").is_file()
     assert "Apache License" in (ROOT / "LICENSE").read_text() and PYPROJECT["license"] == "Apache-2.0"
     hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())

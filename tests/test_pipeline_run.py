@@ -217,3 +217,64 @@ def test_run_single_file_writes_one_self_contained_page(tmp_path, capsys):
     page = (tmp_path / "run" / "report.html").read_text()
     assert "id='findings'" in page and "data:image/png;base64," in page and "src='figures/" not in page
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["single_file"].endswith("report.html")
+
+
+def _paths_notebook(folder: Path) -> Path:
+    """A notebook that writes this machine's paths where a run's files keep them (its printed output, a JSON and a
+    CSV metric file, its error), right before an escaped quote and a backslash, then fails."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"display_name": "Python (verif-nb)", "language": "python", "name": KERNEL_NAME}
+    params = nbformat.v4.new_code_cell(
+        'figures_dir = "figures"  # set by the pipeline\nmetrics_dir = "metrics"  # set by the pipeline'
+    )
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "import pandas as pd\n"
+        "from verif_nb.report import save_metrics\n"
+        "here = Path.cwd().resolve()\n"
+        "print(f'run_dir = \"{here}\\\\\"\\\\\\\\ and {sys.prefix}')\n"
+        "print(json.dumps({'folder': str(here / 'figures'), 'python': sys.executable}))\n"
+        "save_metrics({'where': str(here / 'metrics'), 'home': str(Path.home() / 'x')}, 'paths', metrics_dir)\n"
+        "pd.DataFrame({'p': [str(here / 'figures' / 'a \"q\".png')]}).to_csv(Path(metrics_dir) / 'paths.csv')\n"
+        "raise RuntimeError(f'failing in {here}')"
+    )
+    nb.cells = [params, body]
+    path = folder / "paths_then_fail.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_run_that_fails_half_way_is_portable_and_every_file_opens(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _paths_notebook(nbs)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"notebooks_dir": "nbs", "notebooks": ["paths_then_fail"]}))
+    run = tmp_path / "run"
+    with pytest.raises(NotebookFailedError, match="failing in"):
+        run_pipeline(path, out=run, progress=False)
+    import sys
+
+    machine = [str(run.resolve()), str(ROOT), sys.prefix, str(Path.home()) + "/"]
+    for file in sorted(p for p in run.rglob("*") if p.is_file()):
+        text = file.read_text(encoding="utf-8")
+        assert not [m for m in machine if m in text], f"{file.relative_to(run)} names a path of this machine"
+    executed = nbformat.read(run / "notebooks/paths_then_fail.ipynb", as_version=4)
+    nbformat.validate(executed)
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs if o.output_type == "stream")
+    # the run folder's path became ".", and the backslash-quote and backslash after it are kept
+    assert printed.startswith('run_dir = ".\\"\\\\ and <python-env>'), printed
+    assert json.loads(printed.splitlines()[1]) == {"folder": "figures", "python": "<python-env>/bin/python"}
+    assert json.loads((run / "metrics/paths_then_fail/paths.json").read_text()) == {"where": "metrics", "home": "~/x"}
+    import pandas as pd
+
+    assert pd.read_csv(run / "metrics/paths_then_fail/paths.csv")["p"].tolist() == ['figures/a "q".png']
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "failing in ." in manifest["notebooks"][0]["error"]
+    assert set(manifest["made_portable"]) == {
+        "metrics/paths_then_fail/paths.json",
+        "metrics/paths_then_fail/paths.csv",
+        "notebooks/paths_then_fail.ipynb",
+    }

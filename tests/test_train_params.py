@@ -15,7 +15,13 @@ from verif_nb.train.params import build_grpo_config, grpo_fields, merge
 from verif_nb.train.run import _check_out_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS = ["train_ci.yaml", "train_cpu_demo.yaml", "verif_tulu3_8b.yaml", "verif_r1_distill_qwen_7b.yaml"]
+PRESETS = [
+    "train_ci.yaml",
+    "train_cpu_demo.yaml",
+    "train_gpu_smoke.yaml",
+    "verif_tulu3_8b.yaml",
+    "verif_r1_distill_qwen_7b.yaml",
+]
 
 
 @pytest.mark.parametrize("name", PRESETS)

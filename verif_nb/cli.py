@@ -1,6 +1,10 @@
 """The ``verif-nb`` command line. Each command group lives beside the code it drives and registers
 itself here through a ``register(subparsers)`` function.
 
+Building the parser imports only the base install's packages (``tests/test_install.py`` blocks every optional
+one and builds it); a command imports what it needs when it runs, and a command whose extra is not installed
+says which extra to install, in one line.
+
 Example:
     >>> build_parser().prog
     'verif-nb'
@@ -28,6 +32,48 @@ COMMAND_MODULES: list[str] = [
     "verif_nb.lab",
     "verif_nb.report.cli",
 ]
+
+# The top-level modules of the optional extras (pyproject.toml), and the extra that brings each: a command that
+# needs one names the extra instead of failing with a traceback.
+EXTRA_OF_MODULE: dict[str, str] = {
+    **dict.fromkeys(("torch", "transformers", "trl", "peft", "accelerate", "datasets", "gguf"), "train"),
+    **dict.fromkeys(("llama_cpp",), "judge"),
+    **dict.fromkeys(
+        (
+            "matplotlib",
+            "seaborn",
+            "papermill",
+            "nbconvert",
+            "jinja2",
+            "nbformat",
+            "ipykernel",
+            "ipywidgets",
+            "IPython",
+            "jupyterlab",
+            "jupyter_server",
+            "jupyter_client",
+        ),
+        "notebooks",
+    ),
+    **dict.fromkeys(("scipy",), "notebooks] or [train"),
+    **dict.fromkeys(("emoji", "syllapy", "textblob", "textblob_aptagger"), "ifbench"),
+    **dict.fromkeys(("tensorboard",), "tracking"),
+    **dict.fromkeys(("vllm", "deepspeed"), "gpu"),
+}
+
+
+def missing_extra(err: ModuleNotFoundError) -> str | None:
+    """The one-line advice for a module of an optional extra that is not installed (None for any other module).
+
+    Example:
+        >>> missing_extra(ModuleNotFoundError("No module named 'nbformat'", name="nbformat"))
+        "the optional package 'nbformat' is not installed: pip install 'verif-nb[notebooks]'"
+        >>> missing_extra(ModuleNotFoundError("No module named 'x'", name="x")) is None
+        True
+    """
+    top = (err.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    return None if extra is None else f"the optional package {top!r} is not installed: pip install 'verif-nb[{extra}]'"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -72,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except VerifNbError as err:
         print(f"verif-nb: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        advice = missing_extra(err)
+        if advice is None:
+            raise
+        print(f"verif-nb {args.command}: error: {advice}", file=sys.stderr)
         return 2
 
 

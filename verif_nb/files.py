@@ -475,13 +475,18 @@ def project_root(start: str | Path | None = None) -> Path | None:
     return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
 
 
+PROJECT_ENV = "VERIF_NB_PROJECT"
+"""The environment variable a pipeline run sets for its notebooks: the folder ``verif-nb run`` started in (they
+run inside the run folder, so relative paths they write stay relative to it)."""
+
+
 def project_path(path: str | Path) -> Path:
     """Resolve a relative path the same way in a pipeline run and in JupyterLab.
 
-    The pipeline runs notebooks in the folder ``verif-nb run`` was started from (normally the project
-    root); JupyterLab runs them in ``notebooks/``. A relative path is taken from the working folder if it
-    exists there, else from the project root (the folder holding ``pyproject.toml``) — also for paths
-    that do not exist yet, such as output folders.
+    A pipeline run executes each notebook inside its run folder and names the folder ``verif-nb run`` was
+    started from in ``$VERIF_NB_PROJECT``; JupyterLab runs notebooks in ``notebooks/``. A relative path is taken
+    from the working folder if it exists there, else from ``$VERIF_NB_PROJECT`` when set, else from the project
+    root (the folder holding ``pyproject.toml``) — also for paths that do not exist yet, such as output folders.
 
     Example:
         >>> project_path("/tmp") == Path("/tmp")
@@ -490,5 +495,5 @@ def project_path(path: str | Path) -> Path:
     p = Path(path).expanduser()
     if p.is_absolute() or p.exists():
         return p
-    root = project_root()
+    root = Path(os.environ[PROJECT_ENV]) if os.environ.get(PROJECT_ENV) else project_root()
     return root / p if root is not None else p

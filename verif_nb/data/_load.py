@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import typing
@@ -194,8 +195,15 @@ def load_sample(profile: str = "default") -> LoadResult:
             "the embedded sample dataset is missing (no *.jsonl files here); "
             "reinstall verif-nb, or load your own data with load_records(path)",
         )
+
+    # the rows name their file by its place in the package, not on this machine: the name travels into records'
+    # sources and from there into reports
+    def rows(f: Path) -> tuple[str, Iterable[RawRow]]:
+        name = f.relative_to(SAMPLE_DIR.parents[2]).as_posix()
+        return name, (dataclasses.replace(raw, path=name) for raw in iter_file_rows(f))
+
     return _load_streams(
-        [(str(f), iter_file_rows(f)) for f in files],
+        [rows(f) for f in files],
         "verinstruct",
         lenient=False,
         untagged="verif" if profile == "reference" else "error",

@@ -49,7 +49,7 @@ from verif_nb.evaluation._claims import (
     paper_figures,
     runnable_benchmarks,
 )
-from verif_nb.evaluation._compare import compare_heldout, compare_ifeval, score_heldout
+from verif_nb.evaluation._compare import compare_heldout, compare_ifeval, heldout_examples, score_heldout
 from verif_nb.evaluation._cost import cost_per_thousand
 from verif_nb.evaluation._generate import (
     ENGINES,
@@ -122,6 +122,7 @@ __all__ = [
     "claims_figure",
     "claims_table",
     "compare_heldout",
+    "heldout_examples",
     "compare_ifeval",
     "cost_per_thousand",
     "count_new_tokens",

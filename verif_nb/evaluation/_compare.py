@@ -132,25 +132,22 @@ def compare_ifeval(
     return frame
 
 
-def score_heldout(records: Sequence[Record], answers: Sequence[str], verifier: Any = None) -> dict[str, Any]:
-    """Rule-mode verification of answers to held-out records: mean reward, all-pass rate, per-group pass rate.
-
-    Example:
-        >>> from verif_nb.train.data import synthetic_records
-        >>> recs = synthetic_records(2, checker_ids=["punctuation:no_comma"])
-        >>> score_heldout(recs, ["no commas here", "a, b"])["mean_reward"]
-        0.5
-    """
-    from verif_nb.rewards.trl import reward_metrics
+def _rule_results(records: Sequence[Record], answers: Sequence[str], verifier: Any = None) -> list[Any]:
+    """Rule-mode verification results of ``answers`` (one per record)."""
     from verif_nb.verifier import Verifier, VerifierConfig
 
     own = verifier is None
     verifier = verifier or Verifier(VerifierConfig(mode="rule"))
     try:
-        results = verifier.verify_batch(list(zip(records, answers)))
+        return verifier.verify_batch(list(zip(records, answers)))
     finally:
         if own:
             verifier.close()
+
+
+def _heldout_row(records: Sequence[Record], results: Sequence[Any]) -> dict[str, Any]:
+    from verif_nb.rewards.trl import reward_metrics
+
     rewards = [r.reward for r in results if r.reward is not None]
     row: dict[str, Any] = {
         "records": len(records),
@@ -162,6 +159,59 @@ def score_heldout(records: Sequence[Record], answers: Sequence[str], verifier: A
         if "/pass_" in key:
             row[key.split("/", 1)[1]] = round(value, 4)
     return row
+
+
+def score_heldout(records: Sequence[Record], answers: Sequence[str], verifier: Any = None) -> dict[str, Any]:
+    """Rule-mode verification of answers to held-out records: mean reward, all-pass rate, per-group pass rate.
+
+    Example:
+        >>> from verif_nb.train.data import synthetic_records
+        >>> recs = synthetic_records(2, checker_ids=["punctuation:no_comma"])
+        >>> score_heldout(recs, ["no commas here", "a, b"])["mean_reward"]
+        0.5
+    """
+    return _heldout_row(records, _rule_results(records, answers, verifier))
+
+
+def _answer_row(record: Record, answer: str, result: Any) -> dict[str, Any]:
+    """What ``heldout_responses.jsonl`` keeps of one answer: the prompt, the answer, its reward and the constraints
+    it failed (or could not be verified on)."""
+    names = [record.constraints[i].name for i in result.constraint_indices]
+    return {
+        "id": record.id,
+        "prompt": record.prompt,
+        "response": answer,
+        "reward": result.reward,
+        "failed": [n for n, v in zip(names, result.verdicts) if v.passed is False],
+        "unverified": [n for n, v in zip(names, result.verdicts) if v.passed is None],
+    }
+
+
+def heldout_examples(out_dir: str | os.PathLike, n: int = 3, names: Sequence[str] = ("before", "after")) -> list[dict]:
+    """The first ``n`` held-out prompts with each model's answer, reward and failed constraints side by side, from
+    what :func:`compare_heldout` wrote to ``out_dir`` (the first ones in the split's order: not chosen).
+
+    Example:
+        >>> heldout_examples("/nonexistent")
+        []
+    """
+    from verif_nb.files import read_jsonl
+
+    answers = {}
+    for name in names:
+        path = Path(out_dir) / name / "heldout_responses.jsonl"
+        if not path.is_file():
+            return []
+        answers[name] = read_jsonl(path, f"{name} answers")
+    first = answers[names[0]][:n]
+    examples = []
+    for i, row in enumerate(first):
+        example = {"id": row["id"], "prompt": row["prompt"]}
+        for name in names:
+            other = answers[name][i]
+            example[name] = {k: other.get(k) for k in ("response", "reward", "failed", "unverified")}
+        examples.append(example)
+    return examples
 
 
 def compare_heldout(
@@ -194,12 +244,13 @@ def compare_heldout(
             answers = _greedy(
                 source, [r.prompt for r in records], max_new_tokens, batch_size, system_prompt, f"held-out {name}"
             )
+            results = _rule_results(records, answers, verifier)
             if out_dir is not None:
                 write_jsonl(
                     Path(out_dir) / name / "heldout_responses.jsonl",
-                    [{"id": r.id, "prompt": r.prompt, "response": a} for r, a in zip(records, answers)],
+                    [_answer_row(r, a, res) for r, a, res in zip(records, answers, results)],
                 )
-            table.append({"model": name, **score_heldout(records, answers, verifier)})
+            table.append({"model": name, **_heldout_row(records, results)})
     frame = pd.DataFrame(table).set_index("model")
     if out_dir is not None:
         frame.to_csv(Path(out_dir) / "heldout_compare.csv")

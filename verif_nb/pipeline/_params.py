@@ -38,8 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from verif_nb.errors import ParamsError
 from verif_nb.files import read_yaml
 from verif_nb.pipeline.notebooks import NOTEBOOK_PARAMS
@@ -263,6 +261,8 @@ def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
         >>> sorted(notebook_parameters("notebooks/01_dataset_inspection.ipynb"))[:2]  # doctest: +SKIP
         ['data', 'figures_dir']
     """
+    import nbformat  # the notebooks extra: imported when a notebook is read, not when the CLI starts
+
     path = Path(path)
     try:
         nb = nbformat.read(path, as_version=4)

@@ -4,6 +4,13 @@ the executed notebooks, their HTML (code hidden with ``hide_input``), figures, m
 parameter file as given), ``manifest.json`` (parameters, git commit, package versions, model/judge ids,
 durations, status) and ``index.html``.
 
+Each notebook runs *inside* the run folder, and the paths it is given (``run_dir``, ``figures_dir``,
+``metrics_dir``) are relative to it, so what it writes names no path of this machine; the folder ``verif-nb run``
+started in reaches the notebooks as ``$VERIF_NB_PROJECT`` (:func:`verif_nb.files.project_path`). What other
+programs print (a library's warning naming its own file) is made portable after each notebook, structurally
+(:mod:`verif_nb.report.portable`), so a run that fails half-way is portable too; the manifest lists the files
+that needed it.
+
 Example:
     >>> run_pipeline("params/ci.yaml")  # doctest: +SKIP
     PosixPath('outputs/20261126-130000-ci')
@@ -11,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -18,18 +26,22 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import nbformat
+import psutil
 
 from verif_nb.errors import OutputPathError, ParamsError, RunExistsError, VerifNbError
+from verif_nb.files import PROJECT_ENV
 from verif_nb.pipeline._kernel import private_kernel
 from verif_nb.pipeline._params import PARAMETERS_TAG, PipelineParams, load_pipeline_params
 from verif_nb.report.index import notebook_to_html, write_index
 from verif_nb.report.layout import SUBFOLDERS, RunLayout, ids_file
+from verif_nb.report.portable import machine_paths, make_portable, portable_value
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +127,8 @@ def _source_cell_number(notebook: Path, source: str | None) -> int | None:
     """1-based number of the cell with ``source`` in the notebook as the user edits it."""
     if source is None:
         return None
+    import nbformat
+
     nb = nbformat.read(notebook, as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and cell.source == source:
@@ -133,8 +147,6 @@ def _ids(params: dict[str, Any]) -> dict[str, Any]:
 
 def _reported_ids(run_dir: Path, name: str) -> dict[str, Any]:
     """Ids a notebook resolved itself (e.g. the model a training preset names), from its ``ids.json``."""
-    import json
-
     path = RunLayout(run_dir).metric(ids_file(name))
     if not path.exists():
         return {}
@@ -167,11 +179,11 @@ class _Run:
             "finished": None,
             "duration_s": 0.0,
             "hide_input": hide_input,
-            "cwd": str(Path.cwd()),
             "git": _git_info(Path.cwd()),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "packages": package_versions(),
             "ids": {},
             # whether dataset-supplied code could run behind the kernel sandbox on this machine
@@ -180,24 +192,29 @@ class _Run:
                 {"name": n, "status": "not-run", "duration_s": None, "parameters": None, "error": None}
                 for n in params.notebooks
             ],
+            # files a program other than verif-nb wrote a path of this machine into, rewritten structurally
+            "made_portable": [],
         }
+        self.machine_paths = machine_paths(run_dir, Path.cwd())
 
     def save(self) -> None:
-        import json
-
         self.manifest["duration_s"] = round(time.monotonic() - self.t0, 2)
-        RunLayout(self.run_dir).manifest.write_text(json.dumps(self.manifest, indent=2, default=str), encoding="utf-8")
-        write_index(self.run_dir, self.manifest)
+        # the manifest is built portable: any value naming this machine's folders is written relative
+        shown = portable_value(json.loads(json.dumps(self.manifest, default=str)), self.machine_paths)
+        RunLayout(self.run_dir).manifest.write_text(json.dumps(shown, indent=2), encoding="utf-8")
+        write_index(self.run_dir, shown)
+
+    def make_portable(self) -> None:
+        """Rewrite, structurally, what other programs wrote with a path of this machine (after each notebook)."""
+        changed = make_portable(self.run_dir, Path.cwd())
+        done = self.manifest["made_portable"]
+        done.extend(p for p in (c.relative_to(self.run_dir).as_posix() for c in changed) if p not in done)
 
     def finish(self, status: str) -> None:
-        from verif_nb.files import project_root
-        from verif_nb.report.portable import make_portable
-
         self.manifest["status"] = status
         self.manifest["finished"] = _now()
+        self.make_portable()  # a run that stops half-way is shareable too
         self.save()
-        # shareable as a zip: paths relative to the run folder, none of this machine's
-        make_portable(self.run_dir, project_root())
 
 
 def inside_run(run_dir: Path, path: Path) -> Path:
@@ -219,18 +236,49 @@ def inside_run(run_dir: Path, path: Path) -> Path:
 
 
 def _injected(run_dir: Path, name: str, declared: dict[str, Any]) -> dict[str, Any]:
-    layout = RunLayout(run_dir)
-    values = {
-        "figures_dir": inside_run(run_dir, layout.figures(name)),
-        "metrics_dir": inside_run(run_dir, layout.metrics(name)),
-        "run_dir": run_dir,
-    }
+    """The parameters the pipeline sets: the notebook's folders, relative to the run folder it runs in."""
+    here = RunLayout(".")
+    values = {"figures_dir": here.figures(name), "metrics_dir": here.metrics(name), "run_dir": here.root}
     for key in ("figures_dir", "metrics_dir"):
-        values[key].mkdir(parents=True, exist_ok=True)
-    injected: dict[str, Any] = {k: str(v.resolve()) for k, v in values.items() if k in declared}
+        inside_run(run_dir, run_dir / values[key]).mkdir(parents=True, exist_ok=True)
+    injected: dict[str, Any] = {k: v.as_posix() for k, v in values.items() if k in declared}
     if "interactive" in declared:  # widgets need a live kernel; the batch run renders their static views
         injected["interactive"] = False
     return injected
+
+
+@contextmanager
+def _project_env(folder: Path) -> Iterator[None]:
+    """``$VERIF_NB_PROJECT`` = ``folder`` for the kernels started meanwhile (they inherit this environment)."""
+    old = os.environ.get(PROJECT_ENV)
+    os.environ[PROJECT_ENV] = str(folder.resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(PROJECT_ENV, None)
+        else:
+            os.environ[PROJECT_ENV] = old
+
+
+def _shown(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when inside it (what a manifest or a notebook records), else as it is."""
+    resolved = path.resolve()
+    return resolved.relative_to(base.resolve()).as_posix() if resolved.is_relative_to(base.resolve()) else str(path)
+
+
+def _record_paths(executed: Path, source: Path, run_dir: Path) -> None:
+    """Papermill records where it read and wrote the notebook as it was told (absolute paths): record the source
+    relative to the project and the notebook relative to its run folder instead."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    recorded = nb.metadata.get("papermill")
+    if recorded is None:
+        return
+    recorded["input_path"] = _shown(source, Path.cwd())
+    recorded["output_path"] = _shown(executed, run_dir)
+    nbformat.write(nb, executed)
 
 
 def new_run_dir(run_name: str, outputs_root: str | Path = "outputs") -> Path:
@@ -291,7 +339,7 @@ def run_pipeline(
     run.save()
     log.info("run %s: %d notebook(s) -> %s", run_dir.name, len(params.notebooks), run_dir)
 
-    with private_kernel() as kernel_name:
+    with private_kernel() as kernel_name, _project_env(Path.cwd()):
         bar = tqdm(params.notebooks, desc="notebooks", unit="nb", disable=not progress)
         # the bar first: zip stops at the first exhausted iterator, and tqdm counts the last item only when
         # asked for the next one, so with the list first the bar ended at 3/4
@@ -300,7 +348,7 @@ def run_pipeline(
             declared = params.declared[name]
             nb_params = {**params.parameters_for(name), **_injected(run_dir, name, declared)}
             effective = {k: p.default for k, p in declared.items()} | nb_params
-            entry.update(status="running", parameters=nb_params, started=_now())
+            entry.update(status="running", parameters=nb_params, effective_parameters=effective, started=_now())
             run.manifest["ids"].update({f"{name}.{k}": v for k, v in _ids(effective).items()})
             run.save()
             source_nb = params.notebook_path(name)
@@ -314,7 +362,7 @@ def run_pipeline(
                     parameters=nb_params,
                     kernel_name=kernel_name,
                     progress_bar=progress,
-                    cwd=str(Path.cwd()),
+                    cwd=str(run_dir.resolve()),  # the notebook runs inside its run folder
                     log_output=False,
                 )
             except PapermillExecutionError as err:
@@ -325,9 +373,14 @@ def run_pipeline(
                 entry.update(
                     status=status, duration_s=round(time.monotonic() - t_nb, 2), error=f"{type(err).__name__}: {err}"
                 )
+                with suppress(Exception):  # a notebook cut short mid-write is kept as it is
+                    _record_paths(executed, source_nb, run_dir)
                 run.finish(status)
                 raise
             entry["duration_s"] = round(time.monotonic() - t_nb, 2)
+            if executed.exists():
+                _record_paths(executed, source_nb, run_dir)
+            run.make_portable()  # before the HTML is rendered from the notebook
             if executed.exists():
                 try:
                     html = inside_run(run_dir, layout.html(name))

@@ -63,8 +63,7 @@ class DatasetInspectionParams(NotebookParams):
 
     data: str = option(
         "sample",
-        '"sample" (embedded VerInstruct sample) or a path / HF id: VerInstruct jsonl/parquet, verl parquet, '
-        "IFEval/IFBench jsonl",
+        '"sample" (the embedded sample), or a path or HF id: VerInstruct, verl parquet, IFEval/IFBench jsonl',
     )
     data_format: DataFormat = option("auto", "auto | verinstruct | verl | ifeval | ifbench")
     lenient: bool = option(True, "skip bad rows (each listed below with its reason) instead of stopping at the first")
@@ -78,12 +77,11 @@ class DatasetInspectionParams(NotebookParams):
     top_groups: Count = option(20, "constraint groups shown in the group chart")
     interactive: bool = option(
         True,
-        "live kernel: record browser and verification playground as widgets; a pipeline run sets False (static views)",
+        "live kernel: record browser and playground as widgets; a pipeline run sets False (static HTML)",
     )
     judge_base_url: str = option(
         "",
-        "playground: an OpenAI-compatible judge for the llm / llm_all / hybrid modes (e.g. `verif-nb judge "
-        "serve`); empty: rule mode only",
+        "playground: OpenAI-compatible judge for llm/llm_all/hybrid (verif-nb judge serve); empty: rule",
     )
     judge_model: str = option("", "playground: the served judge model name")
     judge_cache_dir: str = option(
@@ -132,7 +130,7 @@ class VerifierAblationParams(NotebookParams):
     )
     judge_logprobs: bool = option(
         True,
-        "ask for token log-probabilities: P(yes) for the calibrated judge; ~2.5x slower per call on llama.cpp",
+        "token log-probabilities: P(yes) for the calibrated judge; ~2.5x slower a call on llama.cpp",
     )
     judge_granularity: JudgeGranularity = option(
         "response", "response: one call per response, as VerIF | constraint: one call per constraint"

@@ -41,6 +41,7 @@ from verif_nb.report.layout import (
     JUDGE_CALIBRATION_CASES,
     RESPONSE_REWARDS,
     TRAIN_STEPS,
+    MetricFile,
     RunLayout,
     read_manifest,
     summary_file,
@@ -56,12 +57,20 @@ ALPHA = 0.05
 
 @dataclass
 class Finding:
-    """One sentence of the findings section; ``level`` is ``finding``, ``warning`` or ``caveat``."""
+    """One sentence of the findings section; ``level`` is ``finding``, ``warning`` or ``caveat``; ``source`` names
+    the files its numbers were computed from (the page shows it)."""
 
     topic: str
     text: str
     level: str = "finding"
     numbers: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+def _from(*files: Any) -> str:
+    """``metrics/<notebook>/<file>`` of each metric file (or a plain path), as the page names them."""
+    here = RunLayout(".")
+    return ", ".join(here.metric(f).as_posix() if isinstance(f, MetricFile) else str(f) for f in files)
 
 
 def _pair_outcomes(responses: pd.DataFrame) -> pd.DataFrame:
@@ -250,16 +259,22 @@ def _ablation_findings(run: RunLayout) -> list[Finding]:
                     + ("" if clear else "; the interval includes 0, so the ranking of these two is not settled")
                     + ")"
                 )
-            out.append(Finding("verifier", text + ".", numbers=ranking))
+            out.append(Finding("verifier", text + ".", numbers=ranking, source=_from(RESPONSE_REWARDS)))
     verdicts = run.read(CONSTRAINT_VERDICTS)
     judged = verdicts[verdicts["mode"].isin(JUDGE_MODES)] if verdicts is not None else None
     sources = []
     if judged is not None and len(judged):
         for mode, frame in judged.groupby("mode"):
-            sources.append((f"{mode} mode on the gold-labelled constraints", frame))
+            sources.append((f"{mode} mode on the gold-labelled constraints", frame, CONSTRAINT_VERDICTS))
     cases = run.read(JUDGE_CALIBRATION_CASES)
     if cases is not None and len(cases):
-        sources.append(("IFEval hard constraints (exact code verdicts as gold)", cases.assign(case=range(len(cases)))))
+        sources.append(
+            (
+                "IFEval hard constraints (exact code verdicts as gold)",
+                cases.assign(case=range(len(cases))),
+                JUDGE_CALIBRATION_CASES,
+            )
+        )
     if verdicts is not None and not sources:
         out.append(
             Finding(
@@ -267,10 +282,11 @@ def _ablation_findings(run: RunLayout) -> list[Finding]:
                 "No judge ran in this run, so nothing here measures the soft (llm) constraints "
                 "or the judge-based modes.",
                 level="caveat",
+                source=_from(CONSTRAINT_VERDICTS),
             )
         )
     noise = []
-    for label, frame in sources:
+    for label, frame, metric in sources:
         result = judge_vs_chance(frame, unit="record_id" if "record_id" in frame else "case")
         if result is None:
             continue
@@ -282,6 +298,7 @@ def _ablation_findings(run: RunLayout) -> list[Finding]:
                 f"({_ci(result['ci'])}; 0.50 = chance) on {result['n']} verdicts, "
                 f"says yes {result['yes_rate']:.0%} of the time: {verdict}.",
                 numbers=result,
+                source=_from(metric),
             )
         )
         if not result["better_than_chance"]:
@@ -294,13 +311,17 @@ def _ablation_findings(run: RunLayout) -> list[Finding]:
                 "judge-based column in this report (llm, llm_all and the soft half of hybrid) "
                 "is noise, not a measurement of those modes.",
                 level="warning",
+                source=_from(*dict.fromkeys(m for _, _, m in sources)),
             )
         )
     summary = run.read(summary_file(ABLATION)) or {}
     if summary.get("records") is not None and summary["records"] < 20:
         out.append(
             Finding(
-                "caveat", f"The ablation used {summary['records']} records, so its intervals are wide.", level="caveat"
+                "caveat",
+                f"The ablation used {summary['records']} records, so its intervals are wide.",
+                level="caveat",
+                source=_from(summary_file(ABLATION)),
             )
         )
     return out
@@ -317,6 +338,7 @@ def _training_findings(run: RunLayout) -> list[Finding]:
                     "training",
                     f"Training ran {len(steps)} steps: too few to compare the first and last thirds.",
                     level="caveat",
+                    source=_from(TRAIN_STEPS),
                 )
             )
         else:
@@ -327,7 +349,7 @@ def _training_findings(run: RunLayout) -> list[Finding]:
                 f"{trend['first']:.3f} (first {trend['third']} steps) to {trend['last']:.3f} "
                 f"(last {trend['third']}), {_p(trend['p_value'])} (permutation test over steps)."
             )
-            out.append(Finding("training", text, numbers=trend))
+            out.append(Finding("training", text, numbers=trend, source=_from(TRAIN_STEPS)))
             if not moved:
                 out.append(
                     Finding(
@@ -336,6 +358,7 @@ def _training_findings(run: RunLayout) -> list[Finding]:
                         "policy to show learning; benchmarks/RESULTS.md ('GRPO learning "
                         "evidence', run 3) shows a CPU run where the reward rises significantly.",
                         level="caveat",
+                        source=_from(TRAIN_STEPS),
                     )
                 )
     heldout = run.read(HELDOUT_BEFORE_AFTER)
@@ -350,6 +373,7 @@ def _training_findings(run: RunLayout) -> list[Finding]:
                     f"{sb} of {m} after training ({_p(change['p_value'])}, Fisher's exact "
                     "test)" + ("." if change["p_value"] < ALPHA else ": no change beyond chance."),
                     numbers=change,
+                    source=_from(HELDOUT_BEFORE_AFTER),
                 )
             )
     ifeval = run.read(IFEVAL_BEFORE_AFTER)
@@ -364,6 +388,7 @@ def _training_findings(run: RunLayout) -> list[Finding]:
                     f"after ({_p(change['p_value'])}, Fisher's exact test)"
                     + ("." if change["p_value"] < ALPHA else ": no change beyond chance."),
                     numbers=change,
+                    source=_from(IFEVAL_BEFORE_AFTER),
                 )
             )
             if n < 50:
@@ -372,6 +397,7 @@ def _training_findings(run: RunLayout) -> list[Finding]:
                         "caveat",
                         f"IFEval was scored on {n} prompts, too few to detect a change of a few points.",
                         level="caveat",
+                        source=_from(IFEVAL_BEFORE_AFTER),
                     )
                 )
     return out
@@ -395,6 +421,7 @@ def run_findings(run_dir: str | Path) -> list[Finding]:
                 "caveat",
                 "The code had uncommitted changes when this ran, so the commit alone does not reproduce it.",
                 level="caveat",
+                source="manifest.json (git)",
             )
         )
     order = {"warning": 0, "finding": 1, "caveat": 2}

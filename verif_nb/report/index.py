@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from verif_nb.report.layout import RunLayout, read_manifest, summary_file
+from verif_nb.report.layout import SAMPLE_COMPLETIONS, TRAIN_PARAMS, RunLayout, read_manifest, summary_file
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,14 @@ def _section(run: RunLayout, name: str) -> dict[str, Any] | None:
         for p in sorted(run.metrics(name).glob("*"))
         if p.is_file()
     ]
-    return {"name": name, "summary": summary, "figures": figures, "metric_files": metric_files}
+    return {
+        "name": name,
+        "summary": summary,
+        "summary_source": summary_path.relative_to(root).as_posix(),
+        "figures": figures,
+        "figures_source": run.figures(name).relative_to(root).as_posix(),
+        "metric_files": metric_files,
+    }
 
 
 def _findings(root: Path) -> tuple[list[Any], str | None]:
@@ -99,9 +106,55 @@ def _findings(root: Path) -> tuple[list[Any], str | None]:
         return [], repr(err)
 
 
+def _shown(value: Any) -> str:
+    """A parameter's value as the page writes it (as in a parameter file)."""
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
+
+
+def _notebook_parameters(entry: dict[str, Any]) -> list[dict[str, str]]:
+    """Every parameter a notebook ran with, and whether this run set it or the notebook's default applied."""
+    given = entry.get("parameters") or {}
+    effective = entry.get("effective_parameters") or given
+    return [
+        {"key": k, "value": _shown(v), "set": "this run" if k in given else "notebook default"}
+        for k, v in effective.items()
+    ]
+
+
+def _yaml_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    import yaml
+
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _environment(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the run ran with and on: the rows of the page's environment table (from the manifest)."""
+    ids = m.get("ids", {})
+    sandbox = m.get("sandbox") or {}
+    rows = [
+        ("Python", m.get("python")),
+        ("platform", m.get("platform")),
+        ("CPUs", m.get("cpu_count")),
+        ("memory", f"{m['memory_gb']:.1f} GB" if m.get("memory_gb") else None),
+        ("training device", next((v for k, v in ids.items() if k.endswith(".device")), None)),
+        ("git commit", (m.get("git") or {}).get("commit")),
+        (
+            "dataset code sandbox",
+            None
+            if not sandbox
+            else ("kernel sandbox (seccomp, namespaces)" if sandbox.get("sandboxed") else "NOT sandboxed"),
+        ),
+    ]
+    return [(k, str(v)) for k, v in rows if v not in (None, "")]
+
+
 def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``run_dir/index.html`` from the ``templates/index.html.j2`` jinja2 template: status,
-    notebooks, figures, headline numbers, metric files.
+    """Write ``run_dir/index.html`` from the ``templates/index.html.j2`` jinja2 template: the findings, what was
+    run (the parameter file, every notebook's parameters, the training parameters), with what and on what (Python,
+    platform, package versions, CPUs, the training device), the notebooks, sample answers before and after
+    training, each notebook's headline numbers and figures; each part says which file it comes from.
 
     Example:
         >>> import tempfile
@@ -126,11 +179,13 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             "seconds": f"{e['duration_s']:.1f}" if e.get("duration_s") is not None else "",
             "html": run.html(e["name"]).exists(),
             "ipynb": run.notebook(e["name"]).exists(),
+            "parameters": _notebook_parameters(e),
         }
         for e in manifest["notebooks"]
     ]
     sections = [s for s in (_section(run, e["name"]) for e in manifest["notebooks"]) if s is not None]
     findings, findings_error = _findings(root)
+    here = RunLayout(".")
     page = env.get_template("index.html.j2").render(
         m={
             "description": None,
@@ -144,6 +199,13 @@ def write_index(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         sections=sections,
         findings=findings,  # after the title: what the run found comes first
         findings_error=findings_error,
+        params_text=run.params.read_text(encoding="utf-8") if run.params.is_file() else None,
+        train_params=_yaml_text(run.read(TRAIN_PARAMS)),
+        train_params_source=here.metric(TRAIN_PARAMS).as_posix(),
+        environment=_environment(manifest),
+        packages={k: v for k, v in (manifest.get("packages") or {}).items() if v},
+        completions=run.read(SAMPLE_COMPLETIONS) or [],
+        completions_source=here.metric(SAMPLE_COMPLETIONS).as_posix(),
     )
     run.index.write_text(page, encoding="utf-8")
     return run.index

@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from verif_nb.errors import ParamsError
@@ -31,6 +32,7 @@ class NotebookJudge:
 
     kind: str
     config: Any = None  # verif_nb.judge.JudgeConfig, or None for kind="none"
+    embedded_model: str = ""  # kind="embedded": the model name or .gguf path the server was started with
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @classmethod
@@ -59,7 +61,7 @@ class NotebookJudge:
         """
         if kind not in JUDGE_KINDS:
             raise ParamsError(f"judge={kind!r}: choose one of {', '.join(JUDGE_KINDS)}")
-        judge = cls(kind)
+        judge = cls(kind, embedded_model=embedded_model if kind == "embedded" else "")
         if kind == "none":
             return judge
         from verif_nb.judge import JudgeConfig
@@ -91,11 +93,46 @@ class NotebookJudge:
         log.info("embedded judge %s at %s", judge.config.model, judge.config.base_url)
         return judge
 
+    def _model_file(self) -> str:
+        """The embedded judge's model file, with the SHA-256 it was checked against when it is a packaged model."""
+        from verif_nb.gguf import MODELS
+
+        spec = MODELS.get(self.embedded_model)
+        if spec is None:
+            return Path(self.embedded_model).name
+        parts = f"{spec.dist_prefix}1..{spec.n_parts}=={spec.version}"
+        return f"{spec.filename}, sha256 {spec.sha256[:16]}..., from the PyPI packages {parts}"
+
     def describe(self) -> str:
-        """One line saying which judge this is."""
+        """One line saying which judge this is. The embedded server is named by its model file, not by its URL:
+        the port exists only while the notebook runs.
+
+        Example:
+            >>> NotebookJudge.open("url", base_url="http://gpu:8000/v1", model="m").describe()
+            'judge m at http://gpu:8000/v1 (template verif_score_en)'
+        """
         if self.config is None:
             return "no judge: only rule mode runs"
-        return f"{self.kind} judge {self.config.model} at {self.config.base_url} (template {self.config.template})"
+        if self.kind == "embedded":
+            return (
+                f"embedded judge {self.config.model} ({self._model_file()}; a llama.cpp server started for this "
+                f"notebook, template {self.config.template})"
+            )
+        return f"judge {self.config.model} at {self.config.base_url} (template {self.config.template})"
+
+    def ids(self) -> dict[str, Any]:
+        """What names this judge in a run's manifest: its model and where it is served (a URL only for a server
+        that outlives the notebook).
+
+        Example:
+            >>> NotebookJudge.open("none").ids()
+            {'judge_model': None, 'judge_served_by': 'no judge'}
+        """
+        if self.config is None:
+            return {"judge_model": None, "judge_served_by": "no judge"}
+        if self.kind == "embedded":
+            return {"judge_model": self.config.model, "judge_served_by": f"embedded llama.cpp: {self._model_file()}"}
+        return {"judge_model": self.config.model, "judge_served_by": self.config.base_url}
 
     def close(self) -> None:
         """Stop the embedded server, if this object started one (safe to call twice)."""

@@ -80,6 +80,10 @@ JUDGE_CALIBRATION_CASES = MetricFile(ABLATION, "judge_calibration_cases", ".csv"
 TRAIN_STEPS = MetricFile(TRAINING, "train_steps", ".csv")
 HELDOUT_BEFORE_AFTER = MetricFile(TRAINING, "heldout_before_after", ".csv")
 IFEVAL_BEFORE_AFTER = MetricFile(TRAINING, "ifeval_before_after", ".csv")
+# What the index shows besides (written by notebook 03): the training parameters as resolved, and a few held-out
+# prompts with the answers before and after training.
+TRAIN_PARAMS = MetricFile(TRAINING, "train_params", ".json")
+SAMPLE_COMPLETIONS = MetricFile(TRAINING, "sample_completions", ".json")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -30,6 +31,44 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# Hard (rule) and soft (llm) constraints keep one colour in every figure, whichever comes first in the data:
+# seaborn's colorblind orange and blue.
+KIND_COLORS: dict[str, tuple[float, float, float]] = {
+    "rule": sns.color_palette("colorblind")[1],
+    "llm": sns.color_palette("colorblind")[0],
+}
+
+
+def kind_palette(values: Sequence[str]) -> dict[str, tuple[float, float, float]] | None:
+    """Colours for hue values that name constraint kinds (``rule``, ``llm (soft)``, ...); None if some value
+    names no kind.
+
+    Example:
+        >>> palette = kind_palette(["llm (soft)", "rule (hard)"])
+        >>> palette["rule (hard)"] == KIND_COLORS["rule"], palette["llm (soft)"] == KIND_COLORS["llm"]
+        (True, True)
+        >>> kind_palette(["rule", "hybrid"]) is None
+        True
+    """
+    palette = {}
+    for value in values:
+        kind = str(value).split()[0] if str(value).strip() else ""
+        if kind not in KIND_COLORS:
+            return None
+        palette[value] = KIND_COLORS[kind]
+    return palette or None
+
+
+def _hue_colours(df: pd.DataFrame, hue: str | None) -> dict[str, Any]:
+    """``palette`` and ``hue_order`` for seaborn: fixed colours and rule-first order when the hue is a kind."""
+    if hue is None:
+        return {}
+    values = list(dict.fromkeys(df[hue].dropna()))
+    palette = kind_palette(values)
+    if palette is None:
+        return {}
+    return {"palette": palette, "hue_order": sorted(values, key=lambda v: list(KIND_COLORS).index(str(v).split()[0]))}
 
 
 def set_theme() -> None:
@@ -112,14 +151,14 @@ def bar(
     """
     fig, ax = plt.subplots(figsize=(width, height))
     if horizontal:
-        sns.barplot(data=df, y=x, x=y, hue=hue, order=order, ax=ax, orient="h", errorbar=None)
+        sns.barplot(data=df, y=x, x=y, hue=hue, order=order, ax=ax, orient="h", errorbar=None, **_hue_colours(df, hue))
         if ylim:
             ax.set_xlim(*ylim)
         ax.set_title(title)
         ax.set_ylabel(xlabel)
         ax.set_xlabel(ylabel)
     else:
-        sns.barplot(data=df, x=x, y=y, hue=hue, order=order, ax=ax, errorbar=None)
+        sns.barplot(data=df, x=x, y=y, hue=hue, order=order, ax=ax, errorbar=None, **_hue_colours(df, hue))
         if ylim:
             ax.set_ylim(*ylim)
         ax.tick_params(axis="x", labelrotation=30 if df[x].astype(str).str.len().max() > 8 else 0)
@@ -156,7 +195,16 @@ def histogram(
         'words'
     """
     fig, ax = plt.subplots(figsize=(width, height))
-    sns.histplot(data=df, x=x, hue=hue, bins=bins, ax=ax, log_scale=log_x, element="step" if hue else "bars")
+    sns.histplot(
+        data=df,
+        x=x,
+        hue=hue,
+        bins=bins,
+        ax=ax,
+        log_scale=log_x,
+        element="step" if hue else "bars",
+        **_hue_colours(df, hue),
+    )
     return _finish(fig, ax, title, xlabel, ylabel)
 
 
@@ -188,6 +236,33 @@ def lines(
     if ylim:
         ax.set_ylim(*ylim)
     return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)
+
+
+# The training log's reward columns, in legend order: the reward a step's completions got, then its components.
+REWARD_COLUMNS: tuple[str, ...] = ("reward", "verif/rule_score", "verif/judge_score", "verif/unverifiable")
+
+
+def reward_components(steps: pd.DataFrame) -> pd.DataFrame:
+    """Tidy ``step, component, value`` rows of the reward and its logged components. Columns equal at every step
+    are one curve, labelled with all their names (``reward = verif/rule_score`` in rule mode), so no line hides
+    exactly under another.
+
+    Example:
+        >>> steps = pd.DataFrame({"step": [1, 2], "reward": [0.2, 0.4], "verif/rule_score": [0.2, 0.4]})
+        >>> reward_components(steps)["component"].unique().tolist()
+        ['reward = verif/rule_score']
+    """
+    present = [c for c in REWARD_COLUMNS if c in steps and steps[c].notna().any()]
+    groups: list[list[str]] = []
+    for column in present:
+        same = next((g for g in groups if steps[g[0]].round(9).equals(steps[column].round(9))), None)
+        if same is None:
+            groups.append([column])
+        else:
+            same.append(column)
+    frame = steps[["step", *present]].rename(columns={g[0]: " = ".join(g) for g in groups})
+    kept = [" = ".join(g) for g in groups]
+    return frame.melt(id_vars="step", value_vars=kept, var_name="component", value_name="value").dropna()
 
 
 def heatmap(
@@ -265,4 +340,16 @@ def scatter(
     return _finish(fig, ax, title, xlabel, ylabel, legend_title=hue)
 
 
-__all__ = ["bar", "heatmap", "histogram", "lines", "save_figure", "scatter", "set_theme"]
+__all__ = [
+    "KIND_COLORS",
+    "REWARD_COLUMNS",
+    "bar",
+    "heatmap",
+    "histogram",
+    "kind_palette",
+    "lines",
+    "reward_components",
+    "save_figure",
+    "scatter",
+    "set_theme",
+]

@@ -185,36 +185,49 @@ def training_summary(
     heldout: pd.DataFrame | None = None,
     claims: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The training notebook's headline numbers: steps, time, reward at the first and last step, and
-    before/after scores per model (``ifeval_<model>_prompt_strict`` ..., ``heldout_<model>_mean_reward``),
-    and the three claims' differences and verdicts (``claim_<benchmark>_difference`` / ``_verdict``).
+    """The training notebook's headline numbers: steps, time, the device, the mean reward of the first and the last
+    third of the steps (the numbers the findings test; single steps are too noisy to report), held-out records in the
+    split and evaluated, before/after scores per model (``ifeval_<model>_prompt_strict`` ...,
+    ``heldout_<model>_mean_reward``), and the three claims' differences and verdicts (``claim_<benchmark>_...``).
 
     ``result`` is a :class:`~verif_nb.train.RunResult`; ``steps`` its ``metrics_frame()`` with ``step`` a column.
 
     Example:
         >>> from pathlib import Path
         >>> from verif_nb.train.run import RunResult
-        >>> run = RunResult(Path("o"), 2, train_seconds=10.0, reward_seconds=1.0)
-        >>> s = training_summary(run, pd.DataFrame({"step": [1, 2], "reward": [0.25, 0.75]}), "o",
-        ...                      heldout=pd.DataFrame({"mean_reward": [0.5]}, index=["after"]))
-        >>> (s["reward_share_of_time"], s["last_reward"], s["heldout_after_mean_reward"])
-        (0.1, 0.75, 0.5)
+        >>> run = RunResult(Path("o"), 6, train_seconds=10.0, reward_seconds=1.0, heldout_records=30)
+        >>> s = training_summary(run, pd.DataFrame({"step": range(1, 7), "reward": [0.0, 0.5, 0.5, 0.5, 1.0, 1.0]}),
+        ...                      "o", heldout=pd.DataFrame({"records": [24], "mean_reward": [0.5]}, index=["after"]))
+        >>> s["reward_first_third"], s["reward_last_third"]
+        (0.25, 1.0)
+        >>> s["heldout_records_in_split"], s["heldout_records_evaluated"]
+        (30, 24)
     """
-    rewards = steps["reward"] if "reward" in steps and len(steps) else None
+    from verif_nb.report.findings import training_trend
+
     summary: dict[str, Any] = {
         "steps": result.global_step,
+        "device": result.device or None,
         "train_seconds": round(result.train_seconds, 1),
         "reward_seconds": round(result.reward_seconds, 1),
         "reward_share_of_time": result.reward_seconds / max(result.train_seconds, 1e-9),
         "train_records": result.train_records,
-        "heldout_records": result.heldout_records,
-        "first_reward": None if rewards is None else _opt_float(rewards.iloc[0]),
-        "last_reward": None if rewards is None else _opt_float(rewards.iloc[-1]),
+        "heldout_records_in_split": result.heldout_records,
         "training_folder": str(training_folder),
     }
+    trend = training_trend(steps)  # the same numbers as the findings' sentence, from the same function
+    if trend is not None:
+        summary.update(
+            reward_first_third=trend["first"],
+            reward_last_third=trend["last"],
+            steps_per_third=trend["third"],
+            reward_trend_p_value=trend["p_value"],
+        )
     for model in [] if comparison is None else comparison.index:
         for measure in ("prompt_strict", "instruction_strict"):
             summary[f"ifeval_{model}_{measure}"] = float(comparison.loc[model, measure])
+    if heldout is not None and len(heldout) and "records" in heldout:
+        summary["heldout_records_evaluated"] = int(heldout["records"].iloc[0])
     for model in [] if heldout is None else heldout.index:
         summary[f"heldout_{model}_mean_reward"] = _opt_float(heldout.loc[model, "mean_reward"])
     for row in [] if claims is None else claims.to_dict("records"):

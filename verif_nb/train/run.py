@@ -64,6 +64,7 @@ class RunResult:
     heldout_records: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
     heldout: list[Any] = field(default_factory=list, repr=False)  # the held-out Records (not written to disk)
+    device: str = ""  # where the policy trained, e.g. "cpu" or "cuda:0 (NVIDIA H200)"
 
     @property
     def final_dir(self) -> Path:
@@ -92,6 +93,7 @@ class RunResult:
             "resumed_from": self.resumed_from,
             "train_records": self.train_records,
             "heldout_records": self.heldout_records,
+            "device": self.device,
         }
 
 
@@ -256,6 +258,7 @@ def run_grpo(
         heldout_records=len(heldout),
         metrics=log_rows(trainer.state.log_history),
         heldout=heldout,
+        device=_device_name(trainer.args.device),
     )
     if state.is_main_process:
         _portable_training_args(out)
@@ -270,6 +273,15 @@ def run_grpo(
         out,
     )
     return result
+
+
+def _device_name(device: Any) -> str:
+    """``cpu``, or the accelerator with its name (``cuda:0 (NVIDIA H200)``): what a report says training ran on."""
+    import torch
+
+    if getattr(device, "type", "") == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def _portable_training_args(out: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from verif_nb.data import split_tag
 from verif_nb.records import Record
 
 MODES = ("rule", "llm", "llm_all", "hybrid")
@@ -41,6 +41,39 @@ def record_label(index: int, record: Record) -> str:
         f"{index} · {record.id} · {len(record.rule_constraints)} rule / {len(record.llm_constraints)} llm · "
         f"{prompt[:60]}{'…' if len(prompt) > 60 else ''}"
     )
+
+
+def constraint_label(constraint: Any) -> str:
+    """A constraint as the pages name it: one ``[kind]`` tag, then its name without the tag the data gave it.
+
+    Example:
+        >>> from verif_nb.records import Constraint
+        >>> constraint_label(Constraint("[rule] Length_Constraints", "rule"))
+        '[rule] Length_Constraints'
+        >>> constraint_label(Constraint("punctuation:no_comma", "rule"))
+        '[rule] punctuation:no_comma'
+    """
+    return f"[{constraint.kind}] {split_tag(constraint.name)[1]}"
+
+
+def record_text(record: Record, response_chars: int = 400) -> str:
+    """A record as plain text: id and source, prompt, each constraint (with its description), and the first
+    labelled response with its gold labels (cut at ``response_chars``).
+
+    Example:
+        >>> from verif_nb.records import Constraint, Record
+        >>> print(record_text(Record("a", "No commas.", [Constraint("[rule] No_Comma", "rule")])))
+        === a
+        No commas.
+          - [rule] No_Comma
+    """
+    lines = [f"=== {record.id}" + (f"  ({record.source})" if record.source else ""), record.prompt]
+    for c in record.constraints:
+        lines.append(f"  - {constraint_label(c)}" + (f": {c.description}" if c.description else ""))
+    for candidate in record.responses[:1]:
+        text = candidate.text[:response_chars] + ("…" if len(candidate.text) > response_chars else "")
+        lines.append(f"  response (gold labels {candidate.labels}):\n    " + text.replace("\n", "\n    "))
+    return "\n".join(lines)
 
 
 def _checked_by(c: Any) -> str:
@@ -97,8 +130,20 @@ def gold_frame(record: Record) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return html.escape(str(value))  # newlines stay newlines: the cells are white-space: pre-wrap
+
+
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, na_rep="", border=0, classes="verif-nb-table")
+    """An HTML table of ``frame`` whose cells keep their line breaks and indentation (rule code reads as code;
+    pandas' ``to_html`` would show ``\\n``)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False)
+    )
+    return f"<table class='verif-nb-table'><tr>{head}</tr>{rows}</table>"
 
 
 _STYLE = (
@@ -141,6 +186,8 @@ class PlaygroundResult:
     """one row per (mode, combine): reward, rule score, judge score, why there is no reward."""
     skipped: dict[str, str] = field(default_factory=dict)
     """modes that could not run, with the reason (e.g. no judge configured)."""
+    constraints: pd.DataFrame | None = None
+    """every constraint of the record (#, constraint, kind), also those no mode that ran could check."""
 
 
 class Playground:
@@ -234,8 +281,15 @@ class Playground:
             )
         verdicts = pd.DataFrame(v_rows, columns=["mode", "#", "constraint", "kind", "verdict", "reason"])
         rewards = pd.DataFrame(r_rows, columns=["mode", "combine", "reward", "rule score", "judge score", "note"])
+        constraints = pd.DataFrame(
+            [{"#": i, "constraint": c.name, "kind": c.kind} for i, c in enumerate(record.constraints)],
+            columns=["#", "constraint", "kind"],
+        )
         return PlaygroundResult(
-            verdicts=verdicts, rewards=rewards.astype({"reward": object}), skipped=dict(self.skipped)
+            verdicts=verdicts,
+            rewards=rewards.astype({"reward": object}),
+            skipped=dict(self.skipped),
+            constraints=constraints,
         )
 
     def close(self) -> None:
@@ -255,34 +309,56 @@ def _verdict_word(passed: bool | None) -> str:
     return {True: "pass", False: "fail"}.get(passed, "could not verify")
 
 
+def _unchecked(mode: str, kind: str) -> str:
+    """Why ``mode`` gives no verdict for a constraint of ``kind``."""
+    if mode == "rule":
+        return "rule mode checks hard constraints only"
+    if mode == "llm":
+        return "llm mode checks soft constraints only"
+    return "not checked in this mode"
+
+
 def playground_html(result: PlaygroundResult) -> str:
-    """The playground's output: a verdict table (one column per mode) and the reward table.
+    """The playground's output: a verdict table (a row per constraint of the record, a column per mode that ran)
+    and the reward table. A constraint no mode that ran could check is listed too, saying why (a soft constraint
+    without a judge), never left out.
 
     Example:
         >>> r = PlaygroundResult(pd.DataFrame([{"mode": "rule", "#": 0, "constraint": "c", "kind": "rule",
         ...                                     "verdict": "pass", "reason": "ok"}]),
-        ...                      pd.DataFrame([{"mode": "rule", "combine": "-", "reward": 1.0}]))
-        >>> "vnb-pass" in playground_html(r)
-        True
+        ...                      pd.DataFrame([{"mode": "rule", "combine": "-", "reward": 1.0}]),
+        ...                      skipped={"llm": "needs a judge"},
+        ...                      constraints=pd.DataFrame({"#": [0, 1], "constraint": ["c", "[llm] Tone"],
+        ...                                                "kind": ["rule", "llm"]}))
+        >>> page = playground_html(r)
+        >>> "vnb-pass" in page, "[llm] Tone" in page, "not verified here: needs a judge" in page
+        (True, True, True)
     """
     css = {"pass": "vnb-pass", "fail": "vnb-fail", "could not verify": "vnb-none"}
+    modes = _modes(result)
+    constraints = result.constraints
+    if constraints is None:  # a result built by hand: the constraints its verdicts name
+        constraints = result.verdicts[["#", "constraint", "kind"]].drop_duplicates("#")
+    by_cell = {(r.mode, r[1]): r for r in result.verdicts.itertuples(index=False)}
+    judge_missing = "; ".join(sorted(set(result.skipped.values())))
     rows = []
-    for (idx, name, kind), group in itertools.groupby(
-        result.verdicts.sort_values(["#", "mode"]).itertuples(index=False), key=lambda r: (r[1], r[2], r[3])
-    ):
-        cells = {r.mode: r for r in group}
-        tds = "".join(
-            f"<td class='vnb-verdict' data-mode='{m}' data-constraint='{idx}'>"
-            + (
-                f"<span class='{css[cells[m].verdict]}'>{cells[m].verdict}</span>: {html.escape(cells[m].reason)}"
-                if m in cells
-                else ""
+    for idx, name, kind in constraints.sort_values("#").itertuples(index=False):
+        tds = []
+        for m in modes:
+            verdict = by_cell.get((m, idx))
+            if verdict is None:
+                tds.append(f"<td class='vnb-unchecked'>{html.escape(_unchecked(m, kind))}</td>")
+                continue
+            tds.append(
+                f"<td class='vnb-verdict' data-mode='{m}' data-constraint='{idx}'><span class='{css[verdict.verdict]}'>"
+                f"{verdict.verdict}</span>: {html.escape(verdict.reason)}</td>"
             )
-            + "</td>"
-            for m in _modes(result)
-        )
-        rows.append(f"<tr><td>{idx}</td><td>{html.escape(str(name))}</td><td>{kind}</td>{tds}</tr>")
-    head = "".join(f"<th>{m}</th>" for m in _modes(result))
+        if not any((m, idx) in by_cell for m in modes):
+            why = f"not verified here: {judge_missing}" if judge_missing else "no mode that ran checks it"
+            span = max(len(modes), 1)
+            tds = [f"<td class='vnb-unchecked' colspan='{span}'><span class='vnb-none'>{html.escape(why)}</span></td>"]
+        rows.append(f"<tr><td>{idx}</td><td>{html.escape(str(name))}</td><td>{kind}</td>{''.join(tds)}</tr>")
+    head = "".join(f"<th>{m}</th>" for m in modes)
     verdicts = (
         f"<table class='verif-nb-table'><tr><th>#</th><th>constraint</th><th>kind</th>{head}</tr>"
         + "".join(rows)
