@@ -48,8 +48,20 @@ def _train(args: argparse.Namespace) -> int:
 
     params = load_params(args.params, parse_set(args.set))  # the edge: checked once, before torch is imported
     result = run_grpo(params, args.out, resume=args.resume)
+    _end_process_group()  # on success only: a failed rank is the launcher's to stop
     print(json.dumps(result.to_dict()))
     return 0
+
+
+def _end_process_group() -> None:
+    """Tear down torch.distributed before the interpreter exits: left to exit, gloo's threads were destroyed while
+    still joinable now and then ("terminate called without an active exception"), and the launcher then failed the
+    whole run (seen once in CI, tests/test_train_multiprocess.py)."""
+    import sys
+
+    torch = sys.modules.get("torch")  # only a run that trained has imported it
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _launch(args: argparse.Namespace) -> int:
