@@ -3,7 +3,13 @@ the verif-nb kernel and notebooks/ open; experiment tracking as a preset paramet
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -11,7 +17,7 @@ import tomllib
 import yaml
 
 from verif_nb.cli import build_parser
-from verif_nb.lab import lab_command, lab_url
+from verif_nb.lab import free_port, lab_command, lab_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,3 +138,56 @@ def test_verif_nb_lab_turns_the_news_prompt_off_by_default_and_keeps_the_environ
     cmd = lab_command(8899, "t", tmp_path / "notebooks")
     assert f"--LabApp.app_settings_dir={folder.resolve()}" in cmd
     assert "--ContentsManager.pre_save_hook=verif_nb.lab.strip_on_save" in cmd
+
+
+def _wait_for_lab(port: int, wrapper, deadline_s: float = 120.0) -> None:
+    url = f"http://127.0.0.1:{port}/api/status?token=t"
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        assert wrapper.poll() is None, "verif-nb lab exited before its server answered"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("the lab did not answer /api/status")
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "Ctrl-C"])
+def test_stopping_verif_nb_lab_stops_its_server_and_removes_its_kernel_spec(how, tmp_path):
+    """`kill` of the command (a script, a scheduler, a closed terminal) must not leave a JupyterLab serving a
+    token URL, nor its temporary kernel spec; Ctrl-C reaches the whole foreground process group, as a terminal
+    sends it. (Seen in CI: scripts/check_installs.sh killed `verif-nb lab` and its server ran on.)"""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("jupyterlab")
+    port = free_port()
+    cmd = [sys.executable, "-m", "verif_nb.cli", "lab", "--port", str(port), "--token", "t"]
+    wrapper = subprocess.Popen(
+        [*cmd, "--notebook-dir", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = None
+    try:
+        _wait_for_lab(port, wrapper)
+        server = psutil.Process(wrapper.pid).children()[0]
+        kernel_spec = Path(server.environ()["JUPYTER_PATH"].split(os.pathsep)[0])
+        assert kernel_spec.is_dir()
+        if how == "Ctrl-C":
+            os.killpg(wrapper.pid, signal.SIGINT)
+        else:
+            wrapper.send_signal(getattr(signal, how))
+        assert wrapper.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs([server], timeout=30)
+        assert not alive, f"the JupyterLab server outlived `verif-nb lab` ({how})"
+        assert not kernel_spec.exists(), "the temporary kernel spec was left behind"
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token=t", timeout=5)
+    finally:
+        for proc in [server] if server is not None and server.is_running() else []:
+            proc.kill()  # kernels started by it watch their parent and exit with it
+        wrapper.kill()
+        wrapper.wait()

@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -215,10 +216,48 @@ def _lab(args: argparse.Namespace) -> int:
         f"JupyterLab (kernel {KERNEL_NAME}, folder {notebook_dir}) starting at\n    {url}\nCtrl-C stops it.", flush=True
     )
     with private_kernel():
+        return serve(cmd, cwd=notebook_dir)
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP reached ``verif-nb lab``."""
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _Stop(signum)
+
+
+def serve(cmd: list[str], cwd: str | os.PathLike, grace_s: float = 15.0) -> int:
+    """Run the server ``cmd`` until it exits, or until this process is asked to stop (Ctrl-C, SIGTERM, SIGHUP):
+    then the server gets SIGTERM (it shuts its kernels down), ``grace_s`` seconds, and SIGKILL. So a ``kill``
+    of ``verif-nb lab`` (a script, a scheduler, a closed terminal) never leaves a server serving a token URL, and
+    the caller's clean-up (the private kernel spec) runs. Returns the server's exit status, 0 when stopped.
+
+    Example:
+        >>> serve([sys.executable, "-c", "raise SystemExit(3)"], ".")
+        3
+    """
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in (*stops, signal.SIGINT)}
+    for sig in stops:
+        signal.signal(sig, _raise_stop)
+    try:
+        server = subprocess.Popen(cmd, cwd=cwd)
         try:
-            return subprocess.call(cmd, cwd=notebook_dir)
-        except KeyboardInterrupt:
+            return server.wait()
+        except (KeyboardInterrupt, _Stop):
+            for sig in (*stops, signal.SIGINT):  # a second Ctrl-C or kill now would cut the shutdown short
+                signal.signal(sig, signal.SIG_IGN)
+            server.terminate()
+            try:
+                server.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
             return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
