@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,7 @@ _TEMPLATE_KEYS = {"name", "description", "system", "user", "parser", "language"}
 
 _registry: dict[str, JudgeTemplate] = {}
 _builtins_loaded = False
+_builtins_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -251,11 +253,14 @@ def load_template_dir(directory: str | Path) -> list[JudgeTemplate]:
 
 def _ensure_builtins() -> None:
     global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for path in sorted(_BUILTIN_DIR.glob("*.yaml")):
-            template = load_template_file(path, register=False)
-            _registry.setdefault(template.name, template)
+    if _builtins_loaded:
+        return
+    with _builtins_lock:  # the judge's threads look templates up at once: none may see a half-filled registry
+        if not _builtins_loaded:
+            for path in sorted(_BUILTIN_DIR.glob("*.yaml")):
+                template = load_template_file(path, register=False)
+                _registry.setdefault(template.name, template)
+            _builtins_loaded = True
 
 
 def register_template(template: JudgeTemplate | dict[str, Any], overwrite: bool = False) -> JudgeTemplate:
