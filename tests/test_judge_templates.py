@@ -180,3 +180,13 @@ def test_templates_looked_up_from_many_threads_at_once_are_all_found():
         for _ in range(5)
     ]
     assert all(out.startswith("0 ") for out in outcomes), outcomes
+
+
+def test_a_score_int_refuses_reads_as_the_originals_0_not_an_exception():
+    """`[[<4,301 digits>]]` made int() raise inside the parser and `verify --profile reference` exit 1 with every
+    row lost (an outside reviewer's case); the original's extract_score catches it and scores 0."""
+    huge = "[[" + "9" * 4301 + "]]"
+    assert parse_verdict(huge, "verif_first").passed is False
+    assert parse_verdict("[[" + "0" * 5000 + "]]", "verif_first").passed is False
+    assert parse_verdict(huge + " [[1]]", "verif_first").passed is False  # the first [[n]] counts, as there
+    assert parse_verdict("[[" + "9" * 4300 + "]]", "verif_first").passed is True

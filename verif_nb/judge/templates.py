@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from verif_nb.errors import JudgeError, ParamsError
 from verif_nb.files import read_yaml
+from verif_nb.judge.original import verif_score
 
 ParserKind = Literal["bracket", "bracket_first", "bracket_last", "yes_no", "verif_first", "text"]
 # verif_first: the original VerIF rule (first [[n]] anywhere, no match = 0); text: no verdict, the answer itself
@@ -375,7 +376,7 @@ def parse_verdict(raw: str | None, parser: ParserKind) -> ParsedVerdict:
         return ParsedVerdict(raw is not None, None if raw is not None else "no answer")
     if parser == "verif_first":  # the original's own rule: no </think> handling, no clamping, no match = 0
         m = _VERIF_FIRST_RE.search((raw or "").strip())
-        return ParsedVerdict(bool(m) and int(m.group(1)) != 0, None, m.start(1) if m else None)
+        return ParsedVerdict(verif_score(raw) != 0, None, m.start(1) if m else None)
     if raw is None or not raw.strip():
         return ParsedVerdict(None, "the judge returned an empty answer")
     start = _answer_start(raw)
