@@ -128,9 +128,9 @@ class _Batch:
         self.done = threading.Event()  # the caller waits on it
         self.finished = False  # the same, for the loop (cheaper to read)
         self.error: BaseException | None = None
-        # (task index, call number within its check, name, digest of the arguments) -> answer: a re-run check that asks again
-        # is answered from here, never by a second call (issue 20, item 8); ``asked``: the jobs waiting for an
-        # answer still on its way.
+        # (task index, call number within its check, name, digest of the arguments) -> answer: a re-run check
+        # that asks again is answered from here, never by a second call (issue 20, item 8); ``asked``: the jobs
+        # waiting for an answer still on its way.
         self.memo: dict[tuple, wire.HostAnswer] = {}
         self.asked: dict[tuple, list[_Job]] = {}
 
