@@ -395,10 +395,10 @@ class Settings:
             >>> from verif_nb.verifier import VerifierConfig
             >>> VerifierConfig.from_dict({"mode": "llm", "judge": {"model": "m"}}).judge.model
             'm'
-            >>> VerifierConfig.from_dict({"judge": {"concurrency": "lots"}}, where="x.yaml")
+            >>> VerifierConfig.from_dict({"judge": {"max_tokens": "lots"}}, where="x.yaml")
             Traceback (most recent call last):
             ...
-            verif_nb.errors.ParamsError: x.yaml: verifier.judge.concurrency: expected an integer >= 1, got 'lots' (str)
+            verif_nb.errors.ParamsError: x.yaml: verifier.judge.max_tokens: expected an integer >= 1, got 'lots' (str)
         """
         path = cls._root() if path is None else path
         if values is None:
@@ -440,7 +440,7 @@ class Settings:
         Example:
             >>> from verif_nb.judge import JudgeConfig
             >>> JudgeConfig.value_problems({"concurrency": 0, "model": "m"})
-            [('concurrency', 'expected an integer >= 1, got 0 (int)')]
+            [('concurrency', 'expected an integer in [1, 256], got 0 (int)')]
         """
         types_ = cls.field_types()
         plain = {k: v for k, v in values.items() if k in types_ and _settings_type(types_[k]) is None}
@@ -595,7 +595,7 @@ def from_options(
         ...              flags={"sandbox_workers": "--workers"})
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: --workers: expected an integer >= 1, got 0 (int)
+        verif_nb.errors.ParamsError: --workers: expected an integer in [1, 64], got 0 (int)
     """
     fields = list(fields)
     try:

@@ -186,7 +186,7 @@ class TrainParams(Settings):
         >>> TrainParams.from_dict({"grpo": {"learning_rate": "fast"}}, where="p.yaml")
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: p.yaml: grpo.learning_rate: expected a number, got 'fast' (str)
+        verif_nb.errors.ParamsError: p.yaml: grpo.learning_rate: expected a number >= 0, got 'fast' (str)
     """
 
     section = "params"
