@@ -10,7 +10,7 @@ passed ``check-params`` and then crashed or did something else than written.
 3. An empty params file (or one that is not a mapping) is refused, not run with every default.
 4. Counts that start processes or requests have an upper bound (``--workers 100000`` forked until a timeout).
 5. The ``--judge-*`` options are checked in every ``verify`` mode, rule included.
-6. ``judge serve`` without the extra names ``verif-nb[judge]``.
+(6., ``judge serve`` without the extra names ``verif-nb[judge]``: tests/test_judge_server.py.)
 
 Draws are fresh locally and derandomized under CI (env CI), as in tests/test_properties.py.
 """
@@ -375,15 +375,3 @@ def test_rule_mode_with_valid_judge_options_still_verifies(tmp_path, capsys):
     code, err = verify(tmp_path, capsys, "--mode", "rule", "--judge-concurrency", "8", "--workers", "1")
     assert code == 0, err
     assert len((tmp_path / "o").read_text().splitlines()) == 1
-
-
-# ---- 6. the judge extra ----------------------------------------------------------------------------------------
-
-
-def test_judge_serve_without_the_extra_names_it(monkeypatch, tmp_path):
-    import verif_nb.judge.server as server
-
-    monkeypatch.setenv("VERIF_NB_CACHE", str(tmp_path))
-    monkeypatch.setattr(server, "llama_available", lambda: False)
-    with pytest.raises(JudgeError, match=r"pip install 'verif-nb\[judge\]'"):
-        server.start_server(port=18999)
