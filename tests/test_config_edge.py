@@ -280,6 +280,20 @@ def test_check_params_refuses_an_empty_training_preset(tmp_path):
         load_pipeline_params(pipeline)
 
 
+def test_check_params_checks_a_training_preset_itself(tmp_path, capsys):
+    """`check-params params/train_*.yaml` once said "notebooks: must be a non-empty list" (it read every file as a
+    pipeline file); a training preset is checked as `verif-nb train` reads it, nothing started."""
+    from verif_nb.cli import main
+
+    for preset in sorted((ROOT / "params").glob("train_*.yaml")):
+        assert main(["check-params", str(preset)]) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["training"]["grpo"]
+    bad = write(tmp_path / "t.yaml", "model:\n  source: tiny\nlora:\n  r: -1\n")
+    assert main(["check-params", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{bad}: lora.r: expected an integer >= 1, got -1 (int)" in err
+
+
 # ---- 4 and 5. counts bounded; --judge-* checked in every mode --------------------------------------------------
 
 

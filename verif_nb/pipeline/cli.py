@@ -9,8 +9,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -32,9 +34,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_training_preset(path: str) -> bool:
+    """A training preset (``params/train_*.yaml``: ``model``, ``grpo``... and no ``notebooks``), not a pipeline file."""
+    from verif_nb.files import read_yaml
+    from verif_nb.train.params import TrainParams
+
+    raw = read_yaml(Path(path), "params file")  # an empty or odd file: the pipeline loader says what is wrong
+    return (
+        isinstance(raw, dict)
+        and "notebooks" not in raw
+        and bool(set(raw) & {f.name for f in dataclasses.fields(TrainParams)})
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
     from verif_nb.pipeline._params import load_pipeline_params
 
+    if _is_training_preset(args.params):  # what `verif-nb train` would read, checked the same way, nothing started
+        from verif_nb.train.params import load_params
+
+        print(json.dumps({"params": args.params, "training": load_params(args.params).to_dict()}, default=str))
+        return 0
     params = load_pipeline_params(args.params)
     print(
         json.dumps(
@@ -72,7 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.set_defaults(func=_run)
 
-    check = subparsers.add_parser("check-params", help="validate a pipeline parameter file without running it")
+    check = subparsers.add_parser(
+        "check-params", help="validate a pipeline file or a training preset without running it"
+    )
     check.add_argument("params")
     check.set_defaults(func=_check)
 
