@@ -215,12 +215,31 @@ def test_large_batch_is_spread_over_workers_and_keeps_order(pool):
     assert len(pool.pids()) == 2
 
 
-def test_module_body_runs_once_per_function_batch_and_never_leaks_into_the_next(pool):
-    with SandboxPool(workers=1, timeout_s=0.5) as single:
-        code = "calls = []\n" + fn("calls.append(1)\nreturn len(calls) == 1")
-        # one fresh process per function and batch: its state lives exactly as long as that batch
-        assert [r.passed for r in single.check_batch([CheckTask(code, "i", "x")] * 3)] == [True, False, False]
-        assert [single.check(code, "instruction", "x").passed for _ in range(3)] == [True, True, True]
+# State a function could carry from one check to the next: a module-level list, a mutable default argument, a
+# global counter. Each passes only for the first response it has seen, so a verdict that depends on what ran
+# before it in the same process shows.
+STATEFUL_CODES = (
+    "calls = []\n" + fn("calls.append(response)\nreturn len(calls) == 1 and response.startswith('a')"),
+    "def check_following(instruction, response, _seen=[]):\n"
+    "    _seen.append(response)\n    return len(_seen) == 1 and response.startswith('a')\n",
+    "N = 0\n" + fn("global N\nN += 1\nreturn N == 1 and response.startswith('a')"),
+)
+
+
+@pytest.mark.parametrize("exec_style", ["verif_nb", "verif"])
+def test_a_verdict_never_depends_on_the_responses_or_records_checked_before_it(exec_style):
+    """One child checks every response of a function (and of every record with the same code): each check runs
+    the module body afresh, so the order of responses and records changes no verdict (VerIF runs the code afresh
+    per answer). The verif style's module-level names are invisible to the function, so its codes use none."""
+    codes = STATEFUL_CODES if exec_style == "verif_nb" else STATEFUL_CODES[1:2]
+    responses = ["a1", "b2", "a3", "b4", "a5"]
+    with SandboxPool(workers=1, timeout_s=1.0, exec_style=exec_style, python_layers=exec_style == "verif_nb") as single:
+        for code in codes:
+            # two records (instructions) with the same code, responses in three orders, all in one batch each
+            for order in (responses, responses[::-1], responses[2:] + responses[:2]):
+                tasks = [CheckTask(code, instruction, r) for instruction in ("record A", "record B") for r in order]
+                results = single.check_batch(tasks)
+                assert [(r.passed, r.error) for r in results] == [(t.response.startswith("a"), None) for t in tasks]
 
 
 def test_concurrent_callers_get_their_own_answers(pool):
@@ -419,6 +438,25 @@ def test_verif_exec_style_reproduces_the_original_executors_namespace_quirks():
     assert [r.passed for r in original] == [None, None, True]
     assert "NameError: name 'LIMIT'" in original[0].error and "name 'regex'" in original[1].error
     assert [r.passed for r in plain] == [True, True, True]
+
+
+def test_verif_exec_style_lets_module_level_code_read_the_response_being_checked():
+    """VerIF's executor passes ``{"response": response}`` as the module's locals, per answer: module-level code
+    that reads ``response`` runs (and sees each answer in turn); the default profile has no such name there."""
+    codes = (
+        "WORDS = response.split()\ndef check_following(i, r):\n    return True\n",
+        "if 'fine' in response:\n    def check_following(i, r):\n        return True\n"
+        "else:\n    def check_following(i, r):\n        return False\n",
+        "def check_following(i, r, whole=response):\n    return whole == r\n",
+    )
+    tasks = [CheckTask(c, "instruction", r) for c in codes for r in ("ok fine", "not good")]
+    # as the reference profile runs it: VerIF's exec, no Python layers
+    with SandboxPool(workers=1, exec_style="verif", python_layers=False) as verif_style, SandboxPool(workers=1) as ours:
+        original = verif_style.check_batch(tasks)
+        plain = ours.check_batch(tasks)
+    assert [r.passed for r in original] == [True, True, True, False, True, True]
+    assert all(r.error is None for r in original)
+    assert all(r.passed is None and r.error for r in plain)
 
 
 def test_host_calls_answer_judge_shim_functions_from_the_parent():

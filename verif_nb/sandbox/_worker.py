@@ -796,10 +796,10 @@ class _Sandbox:
         except (ValueError, MemoryError, RecursionError) as err:
             return f"code cannot be compiled: {type(err).__name__}: {err}", None
 
-    def define(self, code: str, compiled: types.CodeType | None = None, arm=None) -> tuple:
-        """(function, None) or (None, error). Parses and compiles ``code`` unless ``compiled`` (the parent's
-        screened compile) is given, under the alarm and before the audit hook is armed (``arm``: called once
-        nothing but the function's own code is left to run); then runs the module body once, under the alarm."""
+    def prepare(self, code: str, compiled: types.CodeType | None = None) -> tuple:
+        """(program, None) or (None, problem): parses and compiles ``code`` once per job, unless ``compiled`` (the
+        parent's screened compile) is given, under the alarm and before the audit hook is armed. The program is
+        then defined afresh for every check (:meth:`define`)."""
         if compiled is None:
             try:
                 problem, compiled = self._timed(lambda: self._compile(code))
@@ -808,27 +808,30 @@ class _Sandbox:
             if problem:
                 return None, problem
         imports = self._verif_imports(code) if self.exec_style == "verif" else []
+        return (compiled, imports), None
+
+    def define(self, program: tuple, response: str):
+        """Runs the module body of ``program`` (from :meth:`prepare`) in a fresh namespace and returns what it
+        names ``check_following`` (None if nothing). Once per check, in every profile: a global counter, a mutable
+        default argument or a module-level cache starts anew, so a verdict never depends on which responses or
+        records the same child checked before it, as VerIF's executor runs the code afresh per answer. Raises
+        what the module body raises (the caller runs it under the check's alarm)."""
+        compiled, imports = program
+        if self.exec_style == "verif":
+            # VerIF's own globals ({}: exec adds the real builtins) and locals holding the answer being checked, so
+            # module-level code reads ``response`` as it does there; the sandbox's builtins with the Python layers
+            namespace = (
+                {"__builtins__": dict(self.builtins_template()), "__name__": "<check>"} if self.python_layers else {}
+            )
+            local_names = {"response": response}
+            self._verif_exec(imports, compiled, namespace, local_names)
+            return local_names.get("check_following")
         if self.python_layers:
             namespace = {"__builtins__": dict(self.builtins_template()), "__name__": "<check>"}
-        elif self.exec_style == "verif":
-            namespace = {}  # VerIF's own globals: exec adds the real builtins, the imports follow
         else:
             namespace = {"__builtins__": builtins.__dict__, "__name__": "<check>"}
-        module_names = namespace
-        if arm is not None:
-            arm()
-        try:
-            if self.exec_style == "verif":
-                module_names = {}
-                self._timed(lambda: self._verif_exec(imports, compiled, namespace, module_names))
-            else:
-                self._timed(lambda: exec(compiled, namespace))
-        except BaseException as err:
-            return None, f"error while defining check_following: {self.error_text(err)}"
-        function = module_names.get("check_following")
-        if not callable(function):
-            return None, "defines no check_following"
-        return function, None
+        exec(compiled, namespace)
+        return namespace.get("check_following")
 
     @staticmethod
     def _verif_imports(code: str) -> list:
@@ -857,11 +860,13 @@ class _Sandbox:
             exec(line, global_names)
         exec(compiled, global_names, local_names)
 
-    def run_many(self, function, pairs, strings: list[str], on_result) -> None:
-        """Checks every (instruction, response) index pair; ``on_result(index, passed, error)`` after each.
+    def run_many(self, program: tuple, pairs, strings: list[str], on_result, on_defined=None) -> None:
+        """Checks every (instruction, response) index pair, each with ``program`` defined afresh for it (see
+        :meth:`define`); ``on_result(index, passed, error)`` after each, ``on_defined()`` once the first check's
+        definition ran (before its verdict).
 
-        One timer call per check: each check re-arms the alarm for itself (a late alarm between checks finds
-        ``armed`` off and does nothing), and it is cleared once at the end.
+        One timer call per check: each check re-arms the alarm for itself (the definition and the call share it;
+        a late alarm between checks finds ``armed`` off and does nothing), and it is cleared once at the end.
         """
         setitimer, timeout = signal.setitimer, self.timeout_s
         try:
@@ -869,10 +874,19 @@ class _Sandbox:
                 instruction, response = strings[i_instruction], strings[i_response]
                 setitimer(signal.ITIMER_REAL, timeout)  # replaces the last check's timer before arming
                 self.armed = True
+                defined = False
                 try:
-                    passed, error = bool(function(instruction, response)), None
+                    function = self.define(program, response)
+                    defined = True
+                    if not callable(function):
+                        passed, error = None, "defines no check_following"
+                    else:
+                        if index == 0 and on_defined is not None:
+                            on_defined()
+                        passed, error = bool(function(instruction, response)), None
                 except BaseException as err:
-                    passed, error = None, self.error_text(err)
+                    text = self.error_text(err)
+                    passed, error = None, text if defined else f"error while defining check_following: {text}"
                 self.armed = False
                 on_result(index, passed, error)
         finally:
@@ -985,11 +999,11 @@ def _prefault(sandbox: _Sandbox) -> None:
     try:
         strings = ["instruction", "Warm up: a short text, with words. Two sentences!", "word " * 400]
         job = wire.Job.decode(wire.Job(PREFAULT_CODE, None, strings, [(0, 1), (0, 2)], False).encode()[4:])
-        function, _ = sandbox.define(job.code)
-        if function is None:
-            function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
-        if function is not None:
-            sandbox.run_many(function, job.tasks, job.strings, lambda index, passed, error: None)
+        program, _ = sandbox.prepare(job.code)
+        if program is None:
+            program, _ = sandbox.prepare(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
+        if program is not None:
+            sandbox.run_many(program, job.tasks, job.strings, lambda index, passed, error: None)
             wire.CheckVerdict(0, None, "warm", 0.0).encode()
     except Exception:
         pass
@@ -1033,18 +1047,15 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         host = _HOST[0]  # built in the zygote; its calls now go out on this child's socket
         host.fd = fd
         started = time.perf_counter()
-        function, error = sandbox.define(job.code, compiled, arm if sandbox.python_layers else None)
+        program, error = sandbox.prepare(job.code, compiled)
+        if program is not None and sandbox.python_layers:
+            arm()  # nothing but the job's own code is left to run
         # Records go out together, at least every FLUSH_S: one write (one wake-up of the parent) per job instead
         # of one per verdict. A careful job (the re-run of one whose child died) sends each record at once, so
-        # the parent can tell whether the definition or which check was running when a child dies.
+        # the parent can tell whether the (first) definition or which check was running when a child dies.
         careful = job.careful
         pending = bytearray()
-        if function is not None:
-            pending += wire.DEFINED
         flushed = time.perf_counter()
-        if careful:
-            _write_all(fd, bytes(pending))
-            pending.clear()
 
         def flush():
             nonlocal flushed
@@ -1064,8 +1075,13 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
             if careful or now - flushed >= FLUSH_S:
                 flush()
 
-        if function is not None:
-            sandbox.run_many(function, job.tasks, job.strings, on_result)
+        def on_defined() -> None:
+            pending.extend(wire.DEFINED)
+            if careful:
+                flush()
+
+        if program is not None:
+            sandbox.run_many(program, job.tasks, job.strings, on_result, on_defined)
         else:
             for index in range(len(job.tasks)):
                 on_result(index, None, error)
