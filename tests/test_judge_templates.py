@@ -149,3 +149,44 @@ def test_strip_think(text, expected):
 def test_templates_are_dataclasses_usable_directly():
     t = JudgeTemplate(name="inline", user="{response} | {constraints}", parser="bracket")
     assert t.scope == "all" and t.render("p", "r", ["a", "b"])[0]["content"] == "r | 1. a\n2. b"
+
+
+def test_templates_looked_up_from_many_threads_at_once_are_all_found():
+    """The judge's worker threads look templates up at once on a fresh interpreter; the built-ins must be fully
+    loaded before any of them is answered (a race here cost a rule its llm_extract: 'unknown judge template').
+    Each trial is a fresh interpreter, so the built-ins are loaded by the racing threads themselves."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from verif_nb.judge import templates\n"
+        "names = ['verif_judge_en', 'verif_score_zh', 'verif_judge_zh', 'verif_score_en'] * 4\n"
+        "barrier = threading.Barrier(len(names))\n"
+        "errors = []\n"
+        "def look(name):\n"
+        "    barrier.wait()\n"
+        "    try:\n"
+        "        templates.get_template(name)\n"
+        "    except Exception as err:\n"
+        "        errors.append(repr(err))\n"
+        "threads = [threading.Thread(target=look, args=(n,)) for n in names]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(len(errors), errors[:1])\n"
+    )
+    outcomes = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(5)
+    ]
+    assert all(out.startswith("0 ") for out in outcomes), outcomes
+
+
+def test_a_score_int_refuses_reads_as_the_originals_0_not_an_exception():
+    """`[[<4,301 digits>]]` made int() raise inside the parser and `verify --profile reference` exit 1 with every
+    row lost (an outside reviewer's case); the original's extract_score catches it and scores 0."""
+    huge = "[[" + "9" * 4301 + "]]"
+    assert parse_verdict(huge, "verif_first").passed is False
+    assert parse_verdict("[[" + "0" * 5000 + "]]", "verif_first").passed is False
+    assert parse_verdict(huge + " [[1]]", "verif_first").passed is False  # the first [[n]] counts, as there
+    assert parse_verdict("[[" + "9" * 4300 + "]]", "verif_first").passed is True

@@ -145,3 +145,29 @@ def test_the_default_llm_extract_is_unverifiable_on_a_null_or_malformed_reply():
             for case in ("c1", "c2"):
                 with pytest.raises(RuntimeError, match="llm_extract"):
                     verifier._llm_extract("instruction", f"text «{case}»", "the title")
+
+
+@needs_original
+def test_one_judge_reply_with_a_number_int_refuses_costs_only_its_own_row(tmp_path):
+    """A reply `[[<4,301 digits>]]` once made the parser raise and `verify` exit 1 with every row lost (an
+    outside reviewer's case). The original's extract_score catches it and scores 0; the other row keeps its 1."""
+    rows = [
+        {"id": i, "prompt": f"Say hi «{marker}»", "checkers": ["[llm] Tone"], "functions": ["x"]}
+        for i, marker in (("honest", "c1"), ("huge", "c2"))
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps({"id": r["id"], "response": "hi"}) + "\n" for r in rows))
+    script = {"c1": {"score": [{"content": "[[1]]"}]}, "c2": {"score": [{"content": "[[" + "1" * 4301 + "]]"}]}}
+    with ScriptedJudge(script) as judge:
+        done = subprocess.run(
+            [sys.executable, "-m", "verif_nb.cli", "verify", "--data", "d.jsonl", "--responses", "r.jsonl"]
+            + ["--out", "o.jsonl", "--profile", "reference", "--judge-base-url", judge.url, "--judge-model", "stub"]
+            + ["--judge-template-file", str(LLM_CALL)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = {r["id"]: r["reward"] for r in map(json.loads, (tmp_path / "o.jsonl").read_text().splitlines())}
+    assert out == {"honest": 1.0, "huge": 0.0}

@@ -43,6 +43,7 @@ from verif_nb.judge.endpoints import EndpointPool
 from verif_nb.judge.templates import (
     JudgeTemplate,
     OriginalTemplate,
+    ParsedVerdict,
     get_template,
     load_template_dir,
     load_template_file,
@@ -683,7 +684,11 @@ class JudgeClient:
         latency: float,
         repaired: int = 0,
     ) -> JudgeOutcome:
-        verdict = parse_verdict(answer.raw, template.parser)
+        try:
+            verdict = parse_verdict(answer.raw, template.parser)
+        except Exception as err:  # one answer never costs the batch its verdicts: this one is unverified
+            logger.warning("a judge answer could not be read (%s: %s)", type(err).__name__, err)
+            verdict = ParsedVerdict(None, f"the judge's answer could not be read ({type(err).__name__}: {err})")
         if verdict.passed is None:
             self.stats.count("failures", "unparseable")
         return JudgeOutcome(

@@ -43,9 +43,14 @@ def verif_score(reply: str | None) -> int:
     Example:
         >>> verif_score("<think>[[0]]</think>[[1]]"), verif_score("[[2]]"), verif_score(None)
         (0, 2, 0)
+        >>> verif_score("[[" + "7" * 5000 + "]]")
+        0
     """
     match = _SCORE.search(reply or "")
-    return int(match.group(1)) if match else 0
+    try:  # the original's bare except: a number int() refuses (over 4,300 digits) scores 0 too
+        return int(match.group(1)) if match else 0
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True)

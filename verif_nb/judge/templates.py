@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from verif_nb.errors import JudgeError, ParamsError
 from verif_nb.files import read_yaml
+from verif_nb.judge.original import verif_score
 
 ParserKind = Literal["bracket", "bracket_first", "bracket_last", "yes_no", "verif_first", "text"]
 # verif_first: the original VerIF rule (first [[n]] anywhere, no match = 0); text: no verdict, the answer itself
@@ -39,6 +41,7 @@ _TEMPLATE_KEYS = {"name", "description", "system", "user", "parser", "language"}
 
 _registry: dict[str, JudgeTemplate] = {}
 _builtins_loaded = False
+_builtins_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -251,11 +254,14 @@ def load_template_dir(directory: str | Path) -> list[JudgeTemplate]:
 
 def _ensure_builtins() -> None:
     global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for path in sorted(_BUILTIN_DIR.glob("*.yaml")):
-            template = load_template_file(path, register=False)
-            _registry.setdefault(template.name, template)
+    if _builtins_loaded:
+        return
+    with _builtins_lock:  # the judge's threads look templates up at once: none may see a half-filled registry
+        if not _builtins_loaded:
+            for path in sorted(_BUILTIN_DIR.glob("*.yaml")):
+                template = load_template_file(path, register=False)
+                _registry.setdefault(template.name, template)
+            _builtins_loaded = True
 
 
 def register_template(template: JudgeTemplate | dict[str, Any], overwrite: bool = False) -> JudgeTemplate:
@@ -370,7 +376,7 @@ def parse_verdict(raw: str | None, parser: ParserKind) -> ParsedVerdict:
         return ParsedVerdict(raw is not None, None if raw is not None else "no answer")
     if parser == "verif_first":  # the original's own rule: no </think> handling, no clamping, no match = 0
         m = _VERIF_FIRST_RE.search((raw or "").strip())
-        return ParsedVerdict(bool(m) and int(m.group(1)) != 0, None, m.start(1) if m else None)
+        return ParsedVerdict(verif_score(raw) != 0, None, m.start(1) if m else None)
     if raw is None or not raw.strip():
         return ParsedVerdict(None, "the judge returned an empty answer")
     start = _answer_start(raw)

@@ -48,6 +48,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -164,6 +165,8 @@ class Verifier:
         self._judge_arg = judge if judge is not None else self.config.judge
         self._judge: JudgeClient | None = None
         self._sandbox = sandbox
+        # rule code's judge calls reach `judge` from the sandbox's threads: one client, built once
+        self._resources_lock = threading.RLock()
         self._own_sandbox = sandbox is None
         self.metrics: Counter[str] = Counter()
         if self.config.mode != "rule" and self._judge_arg is None:
@@ -203,41 +206,50 @@ class Verifier:
     def judge(self) -> JudgeClient:
         """The judge client (created from the JudgeConfig on first use)."""
         if self._judge is None:
-            from verif_nb.judge import JudgeClient
-
-            if isinstance(self._judge_arg, JudgeConfig):
-                # the reference profile talks to the judge as VerIF's APIModel does (the openai SDK's defaults)
-                self._judge = JudgeClient(self._judge_arg, original_transport=self.reference)
-            elif self._judge_arg is None:
-                raise ParamsError("this verification needs a judge; pass judge=JudgeConfig(...)")
-            else:
-                self._judge = self._judge_arg
+            with self._resources_lock:
+                if self._judge is None:
+                    self._judge = self._make_judge()
         return self._judge
+
+    def _make_judge(self) -> JudgeClient:
+        from verif_nb.judge import JudgeClient
+
+        if isinstance(self._judge_arg, JudgeConfig):
+            # the reference profile talks to the judge as VerIF's APIModel does (the openai SDK's defaults)
+            return JudgeClient(self._judge_arg, original_transport=self.reference)
+        if self._judge_arg is None:
+            raise ParamsError("this verification needs a judge; pass judge=JudgeConfig(...)")
+        return self._judge_arg
 
     @property
     def sandbox(self) -> SandboxPool:
         """The sandbox pool for dataset-supplied code (started on first use)."""
         if self._sandbox is None:
-            from verif_nb.sandbox import SandboxPool
-
-            c = self.config
-            timeout_s, memory_mb = self.sandbox_limits
-            self._sandbox = SandboxPool(
-                workers=c.sandbox_workers,
-                spares=c.sandbox_spares,
-                timeout_s=timeout_s,
-                memory_mb=memory_mb,
-                allow_unsandboxed=c.sandbox_allow_unsandboxed,
-                # rule code's judge calls are answered through the judge endpoint, by this process
-                host_functions=self._host_functions() if self._judge_arg is not None else {},
-                exec_style="verif" if self.reference else "verif_nb",
-                # The reference profile runs rule code as VerIF does, as written: no Python-level screen, any
-                # installed module imports, and no cap on a check's judge calls; the kernel layers (seccomp,
-                # namespaces, uid, rlimits, a process per function) stay.
-                python_layers=not self.reference,
-                **({"max_host_calls": 100_000} if self.reference else {}),
-            )
+            with self._resources_lock:
+                if self._sandbox is None:
+                    self._sandbox = self._make_sandbox()
         return self._sandbox
+
+    def _make_sandbox(self) -> SandboxPool:
+        from verif_nb.sandbox import SandboxPool
+
+        c = self.config
+        timeout_s, memory_mb = self.sandbox_limits
+        return SandboxPool(
+            workers=c.sandbox_workers,
+            spares=c.sandbox_spares,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            allow_unsandboxed=c.sandbox_allow_unsandboxed,
+            # rule code's judge calls are answered through the judge endpoint, by this process
+            host_functions=self._host_functions() if self._judge_arg is not None else {},
+            exec_style="verif" if self.reference else "verif_nb",
+            # The reference profile runs rule code as VerIF does, as written: no Python-level screen, any
+            # installed module imports, and no cap on a check's judge calls; the kernel layers (seccomp,
+            # namespaces, uid, rlimits, a process per function) stay.
+            python_layers=not self.reference,
+            **({"max_host_calls": 100_000} if self.reference else {}),
+        )
 
     @property
     def sandbox_limits(self) -> tuple[float, int]:
