@@ -1016,7 +1016,9 @@ def install_judge_shim(sandbox: _Sandbox, config: dict) -> None:
     """In the zygote: VerInstruct's ``llm_call`` module for checker code, its calls sent to the parent as host
     calls on the socket of whichever child makes them."""
     host = _HostCalls(-1, frozenset(config.get("host_calls") or ()))
-    shim = _judge_shim(host)
+    original = config.get("llm_call")
+    # the reference profile's: VerIF's own functions, run here on the rule's objects (see _llm_call.py)
+    shim = _load_sibling("_llm_call").original_module(original, host.call) if original else _judge_shim(host)
     sys.modules["llm_call"] = shim
     sandbox.proxies["llm_call"] = shim
     _HOST[0] = host
