@@ -502,3 +502,64 @@ def test_closing_the_pool_releases_its_descriptors():
         pool.check_batch([CheckTask(fn(f"len(response) > {i}"), "instruction", "x") for i in range(6)])
         assert open_fds() > before  # the stock's sockets
     assert open_fds() == before
+
+
+# A small llm_call.py shaped like VerIF's (the real one is not shipped): its prompts are read, never run.
+ORIGINAL_LLM_CALL = """import re
+prompt_template = "I:$I$ R:$R$ C:$C$"
+def generate_chat(messages, max_tokens=128, temperature=0.0):
+    return api_model.generate_chat(messages, max_tokens, temperature).strip()
+def llm_judge(instruction, response, constraint):
+    if isinstance(response, list):
+        response = "\\n\\n".join(response)
+    prompt = prompt_template.replace("$R$", response).replace("$C$", constraint).replace("$I", instruction)
+    data = [{"role": "user", "content": prompt}]
+    response = generate_chat(data)
+    return response[0] == "Y"
+def llm_score(instruction, response, checkers):
+    prompt = f"I:{instruction} R:{response} C:{checkers}"
+    data = [{"role": "user", "content": prompt}]
+    response = generate_chat(data, max_tokens=64)
+    return extract_score(response)
+"""
+
+
+def test_the_reference_llm_call_builds_the_prompt_on_the_rules_own_objects(tmp_path):
+    """The reference profile's llm_call module does what the original's does, in the child, on the rule's own
+    objects (a tuple is a tuple, str.replace on one raises); only the finished request reaches the caller. It
+    offers the original module's other names; a request over the byte limit is that check's error alone."""
+    from verif_nb.judge.original import load_original_prompts
+
+    path = tmp_path / "llm_call.py"
+    path.write_text(ORIGINAL_LLM_CALL)
+    sent = []
+
+    def generate_chat(messages, max_tokens, temperature):
+        sent.append((messages[0]["content"], max_tokens, temperature))
+        return "Y [[1]]"  # stripped, as OriginalCalls.generate_chat returns it
+
+    head = "from llm_call import llm_score, llm_judge, extract_score, prompt_template\n"
+    codes = [
+        fn("llm_score(instruction, response, ('tone', 2)) == 1", head),
+        fn("llm_judge(instruction, (response, 'x'), 'polite')", head),
+        fn("llm_judge(instruction, [response, 'x'], 'polite')", head),
+        fn("extract_score('a [[7]]') == 7 and prompt_template == 'I:$I$ R:$R$ C:$C$'", head),
+        fn("llm_score(instruction, response * 600_000, 'c')", head),
+        fn("llm_score(instruction, response, {'k': 1.5})", head),
+    ]
+    with SandboxPool(
+        workers=1,
+        exec_style="verif",
+        python_layers=False,
+        llm_call=load_original_prompts(path).for_sandbox(),
+        host_functions={"generate_chat": generate_chat},
+    ) as pool:
+        results = pool.check_batch([CheckTask(code, "do", "hi") for code in codes])
+    assert [r.passed for r in results] == [True, None, True, True, None, True], results
+    assert "TypeError: replace() argument 2 must be str, not tuple" in results[1].error
+    assert "over the sandbox's limits" in results[4].error
+    assert sent == [
+        ("I:do R:hi C:('tone', 2)", 64, 0.0),
+        ("I:do$ R:hi\n\nx C:polite", 128, 0.0),  # the original replaces "$I", not "$I$"
+        ("I:do R:hi C:{'k': 1.5}", 64, 0.0),
+    ]

@@ -430,6 +430,7 @@ class _HostCalls:
         self.fd, self.names = fd, names
         self.before_call = lambda: None  # sends the verdicts held back, so the call comes after them
         self.waited = 0.0  # seconds spent waiting for answers, left out of the check's own time
+        self.sent = 0  # bytes of calls this child sent
 
     def call(self, name: str, args: list, kwargs: dict):
         if name not in self.names:
@@ -438,6 +439,15 @@ class _HostCalls:
                 "[llm] constraints are checked by the LLM judge"
             )
         request = wire.HostCall(name, args, kwargs).encode()
+        # The parent treats a call over its byte limits as a broken stream and stops the function's remaining
+        # checks, other rows' included: refused here instead, it is this check's error alone.
+        size = len(request) - 1 - wire.LENGTH.size
+        if size > wire.MAX_CALL_BYTES or self.sent + size > wire.MAX_CALLS_BYTES:
+            raise RuntimeError(
+                f"{name}: a request of {size} bytes is over the sandbox's limits ({wire.MAX_CALL_BYTES} bytes a call, "
+                f"{wire.MAX_CALLS_BYTES} bytes of calls per function and batch)"
+            )
+        self.sent += size
         self.before_call()
         left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
         asked = time.perf_counter()
