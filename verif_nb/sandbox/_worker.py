@@ -17,10 +17,11 @@ child, before it reads a byte of the function:
 It then parses (and with the Python layers on, screens) and compiles the function itself, under its own limits
 and the parent's clock, unless the parent sent a compile of its own; with the Python layers on it arms a PEP 578
 audit hook and runs the code with restricted builtins and imports (defence in depth: the kernel layers above are
-the boundary). It checks each response, streams its records to the parent, closes its socket and waits; the
-parent stops it at once (SIGSTOP through its pidfd) and has it killed once the batch is over, or at once if it
-kept memory. A child never sees another function's state, so a row can only ever lie about its own constraint.
-The parent keeps all time: it has a job's child killed, or the whole worker, when its own clock says so.
+the boundary). It checks each response, running the module body afresh for each (so no verdict depends on the
+checks before it), streams its records to the parent, closes its socket and waits; the parent stops it at once
+(SIGSTOP through its pidfd) and has it killed once the batch is over, or at once if it kept memory. A child
+never sees another function's state, so a row can only ever lie about its own constraint. The parent keeps all
+time: it has a job's child killed, or the whole worker, when its own clock says so.
 
 The records exchanged are defined once, in ``_wire.py``.
 

@@ -30,8 +30,10 @@ its score is the first ``[[n]]`` anywhere in the answer, unclamped, 0 when there
 judge is reached as VerIF's client does (3 attempts, ``"NA"`` for any reply that is not a chat completion); a rule
 function that raises scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X
 [llm]`` is soft); rule code runs as written, with VerIF's split globals/locals (module-level names raise
-NameError), no Python-level screen and generous limits; its ``llm_extract``/``llm_score``/``llm_judge`` do what
-the original's do; the response is always ``split("</think>")[-1].strip()``. Where the original raises (and its
+NameError; module-level code reads ``response``, the answer being checked), afresh per answer, with no
+Python-level screen and generous limits; its ``llm_call`` module is the original's (``llm_extract``/``llm_score``/
+``llm_judge`` build their prompts in the sandbox on the rule's own objects; ``extract_score``, ``prompt_template``
+...); the response is always ``split("</think>")[-1].strip()``. Where the original raises (and its
 trainer gives the whole batch -1.0) this profile scores that check or judge call 0 for the row alone.
 
 Example:
