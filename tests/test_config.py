@@ -235,10 +235,13 @@ def leaves(schema: type[Settings], prefix: tuple[str, ...] = (), top: type[Setti
         from peft import LoraConfig
         from trl import GRPOConfig
 
-        out += [
-            Leaf(top, (*prefix, "grpo", k), a) for k, a in foreign_annotations(GRPOConfig).items() if k != "output_dir"
-        ]
-        out += [Leaf(top, (*prefix, "lora", k), a) for k, a in foreign_annotations(LoraConfig).items()]
+        from verif_nb.train.params import FOREIGN_RANGES
+
+        # each library's own annotations, narrowed where the range table bounds a field
+        grpo = {**foreign_annotations(GRPOConfig), **FOREIGN_RANGES["grpo"]}
+        lora = {**foreign_annotations(LoraConfig), **FOREIGN_RANGES["lora"]}
+        out += [Leaf(top, (*prefix, "grpo", k), a) for k, a in grpo.items() if k != "output_dir"]
+        out += [Leaf(top, (*prefix, "lora", k), a) for k, a in lora.items()]
     return [leaf for leaf in out if bad_values(leaf.annotation) is not None]
 
 
@@ -297,6 +300,12 @@ def test_a_wrong_value_anywhere_is_one_params_error_naming_its_key(case):
         ({"data": {"max_prompt_tokens": 0}}, "data.max_prompt_tokens"),
         ({"grpo": {"save_strategy": 3}}, "grpo.save_strategy"),
         ({"lora": {"r": "sixteen"}}, "lora.r"),
+        # the foreign blocks' ranges (an outside review: these passed and crashed later) and the upper bounds
+        ({"lora": {"r": -1}}, "lora.r"),
+        ({"grpo": {"learning_rate": -1.0}}, "grpo.learning_rate"),
+        ({"grpo": {"num_generations": 0}}, "grpo.num_generations"),
+        ({"verifier": {"sandbox_workers": 100000}}, "verifier.sandbox_workers"),
+        ({"verifier": {"judge": {"concurrency": 100000}}}, "verifier.judge.concurrency"),
     ],
 )
 def test_issue_examples_fail_by_type_before_anything_runs(tmp_path, doc, key):
@@ -398,7 +407,8 @@ def test_the_pipeline_checks_notebook_values_and_the_training_preset(tmp_path):
         load_pipeline(path)
     doc["overrides"] = {"03_grpo_training": {"train_params": str(bad_preset)}}
     path.write_text(yaml.safe_dump(doc))
-    with pytest.raises(ParamsError, match=rf"train_params: {bad_preset}: grpo.max_steps: expected an integer"):
+    expected = rf"train_params: {bad_preset}: grpo.max_steps: expected one of -1 or an integer >= 1"
+    with pytest.raises(ParamsError, match=expected):
         load_pipeline(path)
 
 
@@ -450,14 +460,15 @@ def test_train_prints_one_line_and_exits_2(case):
 
 # (option, text that option refuses, the option's words in the message)
 VERIFY_BAD = [
-    ("--workers", "two", "expected an integer >= 1"),
-    ("--workers", "0", "expected an integer >= 1"),
+    ("--workers", "two", "expected an integer in [1, 64]"),
+    ("--workers", "0", "expected an integer in [1, 64]"),
+    ("--workers", "100000", "expected an integer in [1, 64]"),
     ("--timeout", "fast", "expected a number in (0, 3600]"),
     ("--timeout", "0", "expected a number in (0, 3600]"),
     ("--rule-weight", "1.5", "expected a number in [0, 1]"),
     ("--mode", "judge", "invalid choice"),
-    ("--judge-concurrency", "0", "expected an integer >= 1"),
-    ("--judge-concurrency", "lots", "expected an integer >= 1"),
+    ("--judge-concurrency", "0", "expected an integer in [1, 256]"),
+    ("--judge-concurrency", "lots", "expected an integer in [1, 256]"),
     ("--judge-timeout", "-1", "expected a number > 0"),
     ("--judge-max-retries", "-1", "expected an integer >= 0"),
     ("--judge-temperature", "hot", "expected a number >= 0"),

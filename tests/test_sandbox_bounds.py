@@ -311,6 +311,46 @@ def test_class4_a_slow_host_call_changes_no_verdict(workers, parallel):
     assert_honest(results[1:], [e for _, e in rows])
 
 
+def _reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := the current RSS
+
+
+def _peak_rss() -> int:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_class4_a_rows_host_call_arguments_do_not_accumulate_in_the_caller():
+    """A row of 40 functions, each making 8 host calls with ~0.9 MB arguments: the batch's memo once kept every
+    argument as its key, and the caller grew with the row (1.6 GB at 160 functions, an outside reviewer's case)."""
+    calls = []
+
+    def llm_extract(instruction, response, request):
+        calls.append(len(request))
+        return "ok"
+
+    big = code(
+        """
+        for k in range(8):
+            llm_extract(instruction, response, 'x' * 900_000 + str(k) + MARK)
+        return True
+        """,
+        "from llm_call import llm_extract",
+    )
+    rows = honest(6)
+    tasks = [CheckTask(big.replace("MARK", repr(f"f{f}")), "instruction", "x") for f in range(40)]
+    with SandboxPool(workers=1, timeout_s=10, host_functions={"llm_extract": llm_extract}) as pool:
+        pool.check("def check_following(i, r):\n    return True", "instruction", "x")
+        rss = psutil.Process().memory_info().rss
+        _reset_peak_rss()
+        results = pool.check_batch(tasks + [task for task, _ in rows])
+        grew = _peak_rss() - rss
+    assert [r.passed for r in results[:40]] == [True] * 40, [r.error for r in results[:40]]
+    assert_honest(results[40:], [e for _, e in rows])
+    assert len(calls) == 320
+    assert grew < 120 * 2**20, f"the caller's peak grew by {grew / 2**20:.0f} MB for 320 calls of 0.9 MB"
+
+
 # -- class 5: parsing untrusted code is bounded ---------------------------------------------------------------
 def huge_function(chars: int) -> str:
     lines = "".join(f"    x{i} = f'{{response}}{{instruction}}{i}'\n" for i in range(chars // 34))

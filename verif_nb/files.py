@@ -407,14 +407,58 @@ def _no_alias_loader() -> type:
     return NoAliasLoader
 
 
+def _duplicate_key(loader: Any, root: Any) -> tuple[str, str] | None:
+    """The first mapping key written twice in a composed YAML document, as (key path, what is wrong), else None.
+
+    PyYAML keeps the last value silently, so ``max_steps: 2`` then ``max_steps: 5000`` would train 5000 steps.
+    Keys are compared as YAML reads them (``1`` and ``0x1`` are one key); a merge key (``<<``) is not a key of its
+    own. Walks without recursion."""
+    import yaml
+
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node.value))))
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            children = []
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):  # a list or mapping as a key: PyYAML refuses it
+                    continue
+                key = loader.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                full = f"{path}.{key}" if path else str(key)
+                try:
+                    first = seen.get(key)
+                    seen.setdefault(key, line)
+                except TypeError:  # an unhashable key: PyYAML refuses it itself when constructing
+                    continue
+                if first is not None:
+                    return full, (
+                        f"duplicate key at line {line} (first at line {first}); YAML would keep only the last value: "
+                        "write each key once"
+                    )
+                children.append((value_node, full))
+            stack.extend(reversed(children))
+    return None
+
+
 def load_yaml_text(text: str, where: str) -> Any:
-    """Parse YAML from a verif-nb params file or template: safe types only, no aliases, a size cap.
+    """Parse YAML from a verif-nb params file or template: safe types only, no aliases, no duplicate keys, a size
+    cap.
 
     Every failure is a :class:`ParamsError` naming ``where`` and saying which limit was hit.
 
     Example:
         >>> load_yaml_text("a: 1\\nb: [x, y]", "p.yaml")
         {'a': 1, 'b': ['x', 'y']}
+        >>> load_yaml_text("grpo:\\n  max_steps: 2\\n  max_steps: 5000", "p.yaml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: p.yaml: grpo.max_steps: duplicate key at line 3 (first at line 2); ...
         >>> load_yaml_text("a: &x [1]\\nb: *x", "p.yaml")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -426,7 +470,19 @@ def load_yaml_text(text: str, where: str) -> Any:
     if size > MAX_YAML_BYTES:
         raise ParamsError(f"{where}: {size} bytes, over the {MAX_YAML_BYTES}-byte cap for a YAML file")
     try:
-        return yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
+        loader = _no_alias_loader()(text)
+        try:
+            node = loader.get_single_node()  # what yaml.load does, with the duplicate check between its two steps
+            if node is None:
+                return None
+            duplicate = _duplicate_key(loader, node)
+            if duplicate is not None:
+                raise ParamsError(duplicate[1], where=where, key=duplicate[0])
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except ParamsError:  # a duplicate key, already one line naming file, key path and lines
+        raise
     except yaml.MarkedYAMLError as err:  # one line: what is wrong and where, not PyYAML's source excerpt
         mark = err.problem_mark or err.context_mark
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -70,6 +70,19 @@ Fraction = Annotated[float, Field(ge=0, lt=1)]
 UnitInterval = Annotated[float, Field(ge=0, le=1)]
 """A number in [0, 1] (weights, probabilities)."""
 
+# Upper bounds of the options that start processes, threads or requests: without one, `verify --workers 100000`
+# forked until it timed out (load 29 on 2 cores). Constants, not the CPU count, so that a params file valid on one
+# machine is valid on every one (a GPU node's preset checked on a laptop).
+MAX_WORKERS = 64
+"""Most worker processes or threads one option may start (sandbox workers, jobs a worker runs at once, llama.cpp
+threads): past a large machine's cores more only add start-up time and memory (~25-90 MB a sandbox worker)."""
+MAX_CONCURRENCY = 256
+"""Most requests in flight one option may ask for (judge requests per server, sandbox host-call threads)."""
+Workers = Annotated[int, Field(ge=1, le=MAX_WORKERS)]
+"""An integer in [1, MAX_WORKERS] (processes, threads)."""
+Concurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)]
+"""An integer in [1, MAX_CONCURRENCY] (requests in flight)."""
+
 _NO_DEFAULT: Any = dataclasses.MISSING
 _NONE = type(None)
 # YAML gives typed scalars, so nothing is coerced: no "2" for 2, no "no" for False; an int is a valid float.
@@ -263,7 +276,8 @@ def _adapter(owner: object, annotations: dict[str, Any]) -> TypeAdapter:
     """One pydantic validator for a mapping of fields (cached per owner): every key optional, each checked strictly."""
     if owner not in _ADAPTERS:
         fields = {name: _for_pydantic(annotation) for name, annotation in annotations.items()}
-        mapping = TypedDict(f"{getattr(owner, '__name__', 'Block')}Fields", fields, total=False)  # type: ignore[misc]
+        name = getattr(owner[0] if isinstance(owner, tuple) else owner, "__name__", "Block")
+        mapping = TypedDict(f"{name}Fields", fields, total=False)  # type: ignore[misc]
         mapping.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
         _ADAPTERS[owner] = TypeAdapter(mapping)
     return _ADAPTERS[owner]
@@ -301,9 +315,14 @@ def foreign_annotations(target: type) -> dict[str, Any]:
     return _TYPES[target]
 
 
-def foreign_block_problems(values: dict[str, Any], target: type) -> list[tuple[str, str]]:
+def foreign_block_problems(
+    values: dict[str, Any], target: type, ranges: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
     """Type problems of a block that maps onto another library's dataclass (``grpo:`` -> ``trl.GRPOConfig``), each
     ``(key, text)``; unknown keys are the caller's to report. The values themselves are kept as written.
+
+    ``ranges`` replaces the annotations of some fields with narrower ones (the same kinds, plus a bound), for fields
+    the library annotates as a bare ``int`` or ``float`` but refuses, or misuses, outside a range.
 
     Example:
         >>> from dataclasses import dataclass
@@ -312,10 +331,13 @@ def foreign_block_problems(values: dict[str, Any], target: type) -> list[tuple[s
         ...     max_steps: int = -1
         >>> foreign_block_problems({"max_steps": "ten"}, Other)
         [('max_steps', "expected an integer, got 'ten' (str)")]
+        >>> foreign_block_problems({"max_steps": 0}, Other, {"max_steps": Literal[-1] | Count})
+        [('max_steps', 'expected one of -1 or an integer >= 1, got 0 (int)')]
     """
-    annotations = foreign_annotations(target)
+    ranges = {k: v for k, v in (ranges or {}).items() if k in foreign_annotations(target)}
+    annotations = {**foreign_annotations(target), **ranges}
     known = {k: v for k, v in values.items() if k in annotations}
-    return _check_mapping(target, annotations, known)[1]
+    return _check_mapping((target, *sorted(ranges)), annotations, known)[1]
 
 
 class Settings:
@@ -373,10 +395,10 @@ class Settings:
             >>> from verif_nb.verifier import VerifierConfig
             >>> VerifierConfig.from_dict({"mode": "llm", "judge": {"model": "m"}}).judge.model
             'm'
-            >>> VerifierConfig.from_dict({"judge": {"concurrency": "lots"}}, where="x.yaml")
+            >>> VerifierConfig.from_dict({"judge": {"max_tokens": "lots"}}, where="x.yaml")
             Traceback (most recent call last):
             ...
-            verif_nb.errors.ParamsError: x.yaml: verifier.judge.concurrency: expected an integer >= 1, got 'lots' (str)
+            verif_nb.errors.ParamsError: x.yaml: verifier.judge.max_tokens: expected an integer >= 1, got 'lots' (str)
         """
         path = cls._root() if path is None else path
         if values is None:
@@ -418,7 +440,7 @@ class Settings:
         Example:
             >>> from verif_nb.judge import JudgeConfig
             >>> JudgeConfig.value_problems({"concurrency": 0, "model": "m"})
-            [('concurrency', 'expected an integer >= 1, got 0 (int)')]
+            [('concurrency', 'expected an integer in [1, 256], got 0 (int)')]
         """
         types_ = cls.field_types()
         plain = {k: v for k, v in values.items() if k in types_ and _settings_type(types_[k]) is None}
@@ -573,7 +595,7 @@ def from_options(
         ...              flags={"sandbox_workers": "--workers"})
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: --workers: expected an integer >= 1, got 0 (int)
+        verif_nb.errors.ParamsError: --workers: expected an integer in [1, 64], got 0 (int)
     """
     fields = list(fields)
     try:

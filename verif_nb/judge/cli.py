@@ -17,7 +17,7 @@ import json
 from verif_nb.gguf import DEFAULT_MODEL, MODELS
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.judge.server import DEFAULT_PORT, server_status, start_server, state_dir, stop_server
-from verif_nb.settings import add_options, from_options
+from verif_nb.settings import MAX_WORKERS, add_options, from_options
 
 # Option spellings that differ from ``--judge-<field>``: the stable CLI had shorter names for these.
 _OPTION_NAMES = {
@@ -69,6 +69,26 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
     )
 
 
+def _threads(text: str) -> int:
+    """``--threads``: an integer in [1, MAX_WORKERS] (llama.cpp starts that many threads).
+
+    Example:
+        >>> _threads("2")
+        2
+        >>> _threads("100000")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: expected an integer in [1, 64], got '100000'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_WORKERS}], got {text!r}")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     info = start_server(
         model=args.model,
@@ -112,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"one of {', '.join(MODELS)} (assembled from PyPI chunks) or a path to a .gguf file",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
-    serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: min(4, cores))")
+    serve.add_argument("--threads", type=_threads, default=None, help="CPU threads (default: min(4, cores))")
     serve.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
     serve.add_argument(
         "--no-logprobs",

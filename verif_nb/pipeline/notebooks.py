@@ -22,7 +22,7 @@ from verif_nb.data._load import DataFormat
 from verif_nb.data._verinstruct import Untagged
 from verif_nb.files import project_path
 from verif_nb.judge.config import JudgeConfig, JudgeKind, JudgePreset
-from verif_nb.settings import Count, NonNegativeInt, Settings, UnitInterval, option
+from verif_nb.settings import Concurrency, Count, NonNegativeInt, Settings, UnitInterval, Workers, option
 from verif_nb.verifier.config import (
     Combine,
     InstructionArg,
@@ -120,11 +120,11 @@ class VerifierAblationParams(NotebookParams):
     embedded_model: str = option(
         "qwen2.5-coder-0.5b", "for judge embedded: qwen2.5-coder-0.5b | qwen2.5-coder-1.5b | a .gguf path"
     )
-    embedded_threads: Count = option(2, "CPU threads of the embedded llama.cpp server")
+    embedded_threads: Workers = option(2, "CPU threads of the embedded llama.cpp server")
     judge_template_file: str = option(
         "", "VerIF's llm_call.py: the reference profile reads its judge prompt there (not shipped)"
     )
-    judge_concurrency: Count = option(1, "judge requests in flight; llama.cpp serves one at a time")
+    judge_concurrency: Concurrency = option(1, "judge requests in flight; llama.cpp serves one at a time")
     judge_cache_dir: str = option(
         "outputs/judge_cache", "persistent answer cache, so re-runs make no repeat calls; empty disables"
     )

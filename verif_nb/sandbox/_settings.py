@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from verif_nb.settings import Count, PositiveFloat, Settings, option
+from verif_nb.settings import Concurrency, Count, PositiveFloat, Settings, Workers, option
 
 CheckTimeout = Annotated[float, Field(gt=0, le=3600)]
 """Seconds one dataset check may take: (0, 3600]."""
@@ -35,7 +35,7 @@ class SandboxSettings(Settings):
 
     section = "sandbox"
 
-    workers: Count = option(2, "worker processes that run dataset-supplied code")
+    workers: Workers = option(2, "worker processes that run dataset-supplied code")
     timeout_s: CheckTimeout = option(2.0, "time limit of one dataset check, in seconds")
     memory_mb: WorkerMemoryMB = option(
         512, "address-space limit of one worker in MB (an idle worker uses ~25 MB, ~90 MB once langdetect is loaded)"
@@ -51,7 +51,7 @@ class SandboxSettings(Settings):
     )
     namespaces: bool = option(True, "isolate workers in namespaces (bubblewrap) where the host allows it")
     max_host_calls: Count = option(MAX_CALLS_PER_CHECK, "host calls (llm_extract...) one check may make")
-    host_concurrency: Count = option(16, "threads that answer host calls")
+    host_concurrency: Concurrency = option(16, "threads that answer host calls")
     exec_style: ExecStyle = option("verif_nb", "verif_nb: verif-nb's check loop | verif: VerIF's exec of the code")
     spares: Spares = option(32, "children each worker keeps forked and ready (~3.6 MB each)")
-    parallel: Count = option(4, "jobs one worker runs at once")
+    parallel: Workers = option(4, "jobs one worker runs at once")

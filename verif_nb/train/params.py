@@ -29,12 +29,25 @@ import os
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from verif_nb.data._load import DataFormat
 from verif_nb.errors import ParamsError
 from verif_nb.files import read_yaml
-from verif_nb.settings import Count, Fraction, Settings, foreign_block_problems, option
+from verif_nb.settings import (
+    Count,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    Settings,
+    UnitInterval,
+    foreign_block_problems,
+    option,
+    show,
+)
 from verif_nb.verifier.config import VerifierConfig
 
 log = logging.getLogger(__name__)
@@ -92,6 +105,55 @@ class DataParams(Settings):
     system_prompt: str | None = option(None, "an optional system message put before every prompt")
 
 
+# Ranges of the foreign blocks, checked at the edge with the types: GRPOConfig and LoraConfig annotate these fields
+# as bare int/float, so a value outside the range passed `check-params` and failed later (peft refuses r <= 0 when
+# notebook 03 builds the model; torch's AdamW refuses a negative learning rate; TRL divides by num_generations) or
+# trained nonsense (lora_alpha 0 scales the adapter to nothing). Each entry narrows the library's own annotation (the
+# same kinds, plus a bound), so the message is the usual "expected an integer >= 1, got -1 (int)".
+_Probability = Annotated[float, Field(gt=0, le=1)]
+FOREIGN_RANGES: dict[str, dict[str, Any]] = {
+    "grpo": {
+        "learning_rate": NonNegativeFloat,  # torch.optim: "Invalid learning rate"
+        "num_generations": Annotated[int, Field(ge=2)] | None,  # a group: TRL refuses < 2; 0 divides by zero
+        "num_generations_eval": Annotated[int, Field(ge=2)] | None,
+        "per_device_train_batch_size": Count,
+        "per_device_eval_batch_size": Count,
+        "gradient_accumulation_steps": Count,
+        "generation_batch_size": Count | None,
+        "steps_per_generation": Count | None,
+        "num_iterations": Count,
+        "max_steps": Literal[-1] | Count,  # -1: run num_train_epochs instead (transformers' meaning)
+        "num_train_epochs": PositiveFloat,
+        "max_completion_length": Count | None,
+        "beta": NonNegativeFloat,  # the KL weight; negative rewards drifting from the reference
+        "epsilon": NonNegativeFloat,
+        "epsilon_high": NonNegativeFloat | None,
+        "temperature": PositiveFloat,  # sampling divides the logits by it
+        "top_p": _Probability,
+        "top_k": NonNegativeInt,  # 0: off
+        "min_p": UnitInterval | None,
+        "repetition_penalty": PositiveFloat,
+        "logging_steps": PositiveFloat,  # < 1: a fraction of the run (transformers)
+        "save_steps": PositiveFloat,
+        "eval_steps": PositiveFloat | None,
+        "warmup_steps": NonNegativeFloat,
+        "weight_decay": NonNegativeFloat,
+        "max_grad_norm": NonNegativeFloat,  # 0: no clipping
+        "adam_beta1": Fraction,
+        "adam_beta2": Fraction,
+        "adam_epsilon": NonNegativeFloat,
+        "dataloader_num_workers": NonNegativeInt,
+        "vllm_gpu_memory_utilization": _Probability,
+    },
+    "lora": {
+        "r": Count,  # peft: "`r` should be a positive integer value"
+        "lora_alpha": Count,  # the adapter is scaled by lora_alpha / r
+        "lora_dropout": Fraction,
+    },
+}
+"""``grpo:`` / ``lora:`` fields whose range is checked with their type, by block, as annotations."""
+
+
 def _block_problems(
     block: str, values: dict[str, Any], target: type, reserved: dict[str, str]
 ) -> list[tuple[str, str]]:
@@ -110,7 +172,8 @@ def _block_problems(
             )
         )
     checked = {k: v for k, v in values.items() if k in known and k not in reserved}
-    return problems + [(f"{block}.{key}", text) for key, text in foreign_block_problems(checked, target)]
+    bad = foreign_block_problems(checked, target, FOREIGN_RANGES.get(block))
+    return problems + [(f"{block}.{key}", text) for key, text in bad]
 
 
 @dataclass
@@ -123,7 +186,7 @@ class TrainParams(Settings):
         >>> TrainParams.from_dict({"grpo": {"learning_rate": "fast"}}, where="p.yaml")
         Traceback (most recent call last):
         ...
-        verif_nb.errors.ParamsError: p.yaml: grpo.learning_rate: expected a number, got 'fast' (str)
+        verif_nb.errors.ParamsError: p.yaml: grpo.learning_rate: expected a number >= 0, got 'fast' (str)
     """
 
     section = "params"
@@ -190,11 +253,20 @@ def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
         >>> read_params_file("missing.yaml")  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
         ParamsError: params file missing.yaml does not exist
+        >>> import tempfile
+        >>> empty = Path(tempfile.mkdtemp()) / "p.yaml"; _ = empty.write_text("# nothing yet\\n")
+        >>> read_params_file(empty)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        verif_nb.errors.ParamsError: .../p.yaml: the params file is empty; write the run's settings (run_name, ...)
     """
     p = Path(path)
-    loaded = read_yaml(p, "params file") or {}
+    loaded = read_yaml(p, "params file")
+    keys = ", ".join(TrainParams.field_types())
+    if loaded is None:  # an empty file (or only comments) would otherwise be a full default run
+        raise ParamsError(f"the params file is empty; write the run's settings ({keys})", where=str(p))
     if not isinstance(loaded, dict):
-        raise ParamsError(f"{p}: a params file is a mapping of {', '.join(TrainParams.field_types())}")
+        raise ParamsError(f"a params file is a mapping of {keys}, got {show(loaded)}", where=str(p))
     return loaded
 
 

@@ -88,7 +88,10 @@ def run_verify(args: argparse.Namespace) -> int:
     # Before any work: the typed configs (a bad option value names its option), then --out (a bad --out found
     # after an hour of judging loses the hour).
     config = verify_config(args)
-    judge = judge_config_from_args(args) if config.mode != "rule" else None
+    # The --judge-* options are checked in every mode, rule included: a wrong value is an error where it is
+    # written, not only once a run starts to use the judge.
+    judge_config = judge_config_from_args(args)
+    judge = judge_config if config.mode != "rule" else None
     out = check_output_file(args.out, {"--data": args.data, "--responses": args.responses})
     loaded = load_records(
         args.data, format=args.format, lenient=args.lenient, untagged=args.untagged, profile=args.profile

@@ -14,7 +14,7 @@ from typing import Literal
 
 from verif_nb.judge.config import JudgeConfig
 from verif_nb.sandbox._settings import CheckTimeout, Spares, WorkerMemoryMB
-from verif_nb.settings import Count, Settings, UnitInterval, option
+from verif_nb.settings import Settings, UnitInterval, Workers, option
 
 Mode = Literal["rule", "llm", "llm_all", "hybrid"]
 Combine = Literal["product", "mean", "weighted", "min"]
@@ -98,7 +98,7 @@ class VerifierConfig(Settings):
         True,
         help=("verify only the text after the last </think> of a response (VerIF does this for reasoning policies)"),
     )
-    sandbox_workers: Count = option(2, "worker processes that run dataset-supplied code")
+    sandbox_workers: Workers = option(2, "worker processes that run dataset-supplied code")
     sandbox_spares: Spares = option(
         32,
         help=(
