@@ -214,6 +214,61 @@ def _rule(rng: random.Random, case: str, index: int, script: dict, features: set
         script[f"f{index}"] = _steps(rng, JUDGE_TEXTS, features)
         arg = rng.choice([r, f"[{r}, 'second part']"])
         return f"from llm_call import llm_judge\n{head}    return llm_judge({ins}, {arg}, 'be polite $R$ {tag}')\n"
+    if kind == "module_response":  # VerIF execs the code with {"response": response} as its locals, per answer
+        return rng.choice(
+            [
+                f"WORDS = response.split()\n{head}    return len({r}.split()) > {rng.randint(0, 6)}\n",
+                f"WORDS = response.split()\n{head}    return len(WORDS) > 2\n",  # a module name: NameError there
+                "if 'water' in response:\n    def check_following(i, r):\n        return True\n"
+                "else:\n    def check_following(i, r):\n        return False\n",
+                f"def check_following({ins}, {r}, whole=response):\n    return whole == {r}\n",
+                f"FIRST = response[:1]\n{head}    return {r}[:1] == 'o'\n",
+            ]
+        )
+    if kind == "state":
+        # state a function could carry from one answer to the next; no case tag, so the same text recurs over
+        # cases (records), which verif-nb checks in one process: VerIF runs the code afresh per answer
+        return rng.choice(
+            [
+                "def check_following(instruction, response, _seen=[]):\n"
+                "    _seen.append(response)\n    return len(_seen) == 1\n",
+                "def check_following(instruction, response):\n"
+                "    global N\n    N = globals().get('N', 0) + 1\n    return N == 1\n",
+                "def check_following(instruction, response, _cache={}):\n"
+                "    _cache[len(_cache)] = response\n    return len(_cache) < 2\n",
+                "def check_following(instruction, response):\n    global SEEN\n"
+                "    SEEN = globals().get('SEEN', ()) + (response,)\n    return len(SEEN) == 1\n",
+            ]
+        )
+    if kind == "odd_host_args":  # arguments that are no strings: the original's string operations see them as such
+        channel = f"f{index}"
+        call = rng.choice(
+            [
+                ("llm_judge", f"llm_judge({ins}, ({r}, 'x'), 'polite {tag}')", JUDGE_TEXTS),
+                ("llm_judge", f"llm_judge({ins}, {r}, ('polite {tag}',))", JUDGE_TEXTS),
+                ("llm_judge", f"llm_judge({ins}, [{r}, ('x', 1)], 'polite {tag}')", JUDGE_TEXTS),
+                ("llm_score", f"llm_score({ins}, {r}, ('tone {tag}', 2))", SCORE_TEXTS),
+                ("llm_score", f"llm_score({ins}, {r}, {{'k': 1.5, 'tag': '{tag}', 'n': None}})", SCORE_TEXTS),
+                ("llm_score", f"llm_score({ins}, ({r},), {{'tone {tag}'}})", SCORE_TEXTS),
+                ("llm_score", f"llm_score(instruction={ins}, response={r}, checkers=['tone {tag}', 1.0])", SCORE_TEXTS),
+                ("llm_extract", f"llm_extract({ins}, {r}, ('the first word {tag}', 3))", EXTRACT_TEXTS),
+                ("llm_extract", f"llm_extract({ins}, [{r}], specific_prompt='the title {tag}')", EXTRACT_TEXTS),
+            ]
+        )
+        script[channel] = _steps(rng, call[2], features)
+        return f"from llm_call import {call[0]}\n{head}    return {call[1]}\n"
+    if kind == "llm_call_names":  # the other names VerIF's llm_call module defines
+        choice = rng.randrange(5)
+        if choice == 4:
+            script[f"f{index}"] = _steps(rng, EXTRACT_TEXTS, features)
+            messages = f"[{{'role': 'user', 'content': 'say ok {tag}'}}]"
+            return f"from llm_call import generate_chat\n{head}    return generate_chat({messages}) == 'ok'\n"
+        return [
+            f"from llm_call import extract_score\n{head}    return extract_score({r} + ' [[3]]') == 3\n",
+            f"from llm_call import prompt_template\n{head}    return '$R$' in prompt_template and {r} != ''\n",
+            f"import llm_call\n{head}    return llm_call.extract_score('[[2]] ' + {r}) == 2\n",
+            f"from llm_call import *\n{head}    return extract_score({r}) == 0 and callable(llm_judge)\n",
+        ][choice]
     if kind == "system_exit":
         return rng.choice([f"import sys\n{head}    sys.exit(3)\n", f"{head}    raise SystemExit('bye')\n"])
     if kind == "keyboard_interrupt":
@@ -241,6 +296,7 @@ RULE_KINDS = (
     + ["eval", "globals", "open", "str_format", "dunder_class", "heavy_memory"]
     + ["heavy_cpu"]
     + ["system_exit", "keyboard_interrupt", "truth_test_raises"]
+    + ["module_response", "state", "odd_host_args", "llm_call_names"] * 2
 )
 LLM_NAMES = [
     "[llm] Desired_Writing_Style",

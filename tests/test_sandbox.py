@@ -215,12 +215,31 @@ def test_large_batch_is_spread_over_workers_and_keeps_order(pool):
     assert len(pool.pids()) == 2
 
 
-def test_module_body_runs_once_per_function_batch_and_never_leaks_into_the_next(pool):
-    with SandboxPool(workers=1, timeout_s=0.5) as single:
-        code = "calls = []\n" + fn("calls.append(1)\nreturn len(calls) == 1")
-        # one fresh process per function and batch: its state lives exactly as long as that batch
-        assert [r.passed for r in single.check_batch([CheckTask(code, "i", "x")] * 3)] == [True, False, False]
-        assert [single.check(code, "instruction", "x").passed for _ in range(3)] == [True, True, True]
+# State a function could carry from one check to the next: a module-level list, a mutable default argument, a
+# global counter. Each passes only for the first response it has seen, so a verdict that depends on what ran
+# before it in the same process shows.
+STATEFUL_CODES = (
+    "calls = []\n" + fn("calls.append(response)\nreturn len(calls) == 1 and response.startswith('a')"),
+    "def check_following(instruction, response, _seen=[]):\n"
+    "    _seen.append(response)\n    return len(_seen) == 1 and response.startswith('a')\n",
+    "N = 0\n" + fn("global N\nN += 1\nreturn N == 1 and response.startswith('a')"),
+)
+
+
+@pytest.mark.parametrize("exec_style", ["verif_nb", "verif"])
+def test_a_verdict_never_depends_on_the_responses_or_records_checked_before_it(exec_style):
+    """One child checks every response of a function (and of every record with the same code): each check runs
+    the module body afresh, so the order of responses and records changes no verdict (VerIF runs the code afresh
+    per answer). The verif style's module-level names are invisible to the function, so its codes use none."""
+    codes = STATEFUL_CODES if exec_style == "verif_nb" else STATEFUL_CODES[1:2]
+    responses = ["a1", "b2", "a3", "b4", "a5"]
+    with SandboxPool(workers=1, timeout_s=1.0, exec_style=exec_style, python_layers=exec_style == "verif_nb") as single:
+        for code in codes:
+            # two records (instructions) with the same code, responses in three orders, all in one batch each
+            for order in (responses, responses[::-1], responses[2:] + responses[:2]):
+                tasks = [CheckTask(code, instruction, r) for instruction in ("record A", "record B") for r in order]
+                results = single.check_batch(tasks)
+                assert [(r.passed, r.error) for r in results] == [(t.response.startswith("a"), None) for t in tasks]
 
 
 def test_concurrent_callers_get_their_own_answers(pool):
@@ -421,6 +440,25 @@ def test_verif_exec_style_reproduces_the_original_executors_namespace_quirks():
     assert [r.passed for r in plain] == [True, True, True]
 
 
+def test_verif_exec_style_lets_module_level_code_read_the_response_being_checked():
+    """VerIF's executor passes ``{"response": response}`` as the module's locals, per answer: module-level code
+    that reads ``response`` runs (and sees each answer in turn); the default profile has no such name there."""
+    codes = (
+        "WORDS = response.split()\ndef check_following(i, r):\n    return True\n",
+        "if 'fine' in response:\n    def check_following(i, r):\n        return True\n"
+        "else:\n    def check_following(i, r):\n        return False\n",
+        "def check_following(i, r, whole=response):\n    return whole == r\n",
+    )
+    tasks = [CheckTask(c, "instruction", r) for c in codes for r in ("ok fine", "not good")]
+    # as the reference profile runs it: VerIF's exec, no Python layers
+    with SandboxPool(workers=1, exec_style="verif", python_layers=False) as verif_style, SandboxPool(workers=1) as ours:
+        original = verif_style.check_batch(tasks)
+        plain = ours.check_batch(tasks)
+    assert [r.passed for r in original] == [True, True, True, False, True, True]
+    assert all(r.error is None for r in original)
+    assert all(r.passed is None and r.error for r in plain)
+
+
 def test_host_calls_answer_judge_shim_functions_from_the_parent():
     seen = []
 
@@ -464,3 +502,64 @@ def test_closing_the_pool_releases_its_descriptors():
         pool.check_batch([CheckTask(fn(f"len(response) > {i}"), "instruction", "x") for i in range(6)])
         assert open_fds() > before  # the stock's sockets
     assert open_fds() == before
+
+
+# A small llm_call.py shaped like VerIF's (the real one is not shipped): its prompts are read, never run.
+ORIGINAL_LLM_CALL = """import re
+prompt_template = "I:$I$ R:$R$ C:$C$"
+def generate_chat(messages, max_tokens=128, temperature=0.0):
+    return api_model.generate_chat(messages, max_tokens, temperature).strip()
+def llm_judge(instruction, response, constraint):
+    if isinstance(response, list):
+        response = "\\n\\n".join(response)
+    prompt = prompt_template.replace("$R$", response).replace("$C$", constraint).replace("$I", instruction)
+    data = [{"role": "user", "content": prompt}]
+    response = generate_chat(data)
+    return response[0] == "Y"
+def llm_score(instruction, response, checkers):
+    prompt = f"I:{instruction} R:{response} C:{checkers}"
+    data = [{"role": "user", "content": prompt}]
+    response = generate_chat(data, max_tokens=64)
+    return extract_score(response)
+"""
+
+
+def test_the_reference_llm_call_builds_the_prompt_on_the_rules_own_objects(tmp_path):
+    """The reference profile's llm_call module does what the original's does, in the child, on the rule's own
+    objects (a tuple is a tuple, str.replace on one raises); only the finished request reaches the caller. It
+    offers the original module's other names; a request over the byte limit is that check's error alone."""
+    from verif_nb.judge.original import load_original_prompts
+
+    path = tmp_path / "llm_call.py"
+    path.write_text(ORIGINAL_LLM_CALL)
+    sent = []
+
+    def generate_chat(messages, max_tokens, temperature):
+        sent.append((messages[0]["content"], max_tokens, temperature))
+        return "Y [[1]]"  # stripped, as OriginalCalls.generate_chat returns it
+
+    head = "from llm_call import llm_score, llm_judge, extract_score, prompt_template\n"
+    codes = [
+        fn("llm_score(instruction, response, ('tone', 2)) == 1", head),
+        fn("llm_judge(instruction, (response, 'x'), 'polite')", head),
+        fn("llm_judge(instruction, [response, 'x'], 'polite')", head),
+        fn("extract_score('a [[7]]') == 7 and prompt_template == 'I:$I$ R:$R$ C:$C$'", head),
+        fn("llm_score(instruction, response * 600_000, 'c')", head),
+        fn("llm_score(instruction, response, {'k': 1.5})", head),
+    ]
+    with SandboxPool(
+        workers=1,
+        exec_style="verif",
+        python_layers=False,
+        llm_call=load_original_prompts(path).for_sandbox(),
+        host_functions={"generate_chat": generate_chat},
+    ) as pool:
+        results = pool.check_batch([CheckTask(code, "do", "hi") for code in codes])
+    assert [r.passed for r in results] == [True, None, True, True, None, True], results
+    assert "TypeError: replace() argument 2 must be str, not tuple" in results[1].error
+    assert "over the sandbox's limits" in results[4].error
+    assert sent == [
+        ("I:do R:hi C:('tone', 2)", 64, 0.0),
+        ("I:do$ R:hi\n\nx C:polite", 128, 0.0),  # the original replaces "$I", not "$I$"
+        ("I:do R:hi C:{'k': 1.5}", 64, 0.0),
+    ]

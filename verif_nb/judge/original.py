@@ -64,6 +64,38 @@ class _Expression:
     def render(self, values: dict[str, Any]) -> str:
         return str(self._eval(self.node, values))
 
+    def tree(self, node: ast.expr | None = None) -> list:
+        """The expression as JSON lists, for the sandbox's ``llm_call`` module to render with the real argument
+        objects (``verif_nb/sandbox/_llm_call.py``): ``["s", text]``, ``["f", parts]`` (an f-string),
+        ``["v", expr, conversion, spec]`` (one of its fields), ``["+", left, right]``, ``["r", target, old, new]``
+        (``.replace``), ``["n", name, constant]`` (a parameter, else the constant it names). Only what
+        :meth:`render` evaluates; anything else is the same ParamsError."""
+        node = self.node if node is None else node
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return ["s", node.value]
+        if isinstance(node, ast.JoinedStr):
+            return ["f", [self.tree(part) for part in node.values]]
+        if isinstance(node, ast.FormattedValue):
+            spec = self.tree(node.format_spec) if node.format_spec is not None else None
+            return ["v", self.tree(node.value), node.conversion, spec]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return ["+", self.tree(node.left), self.tree(node.right)]
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "replace"
+            and len(node.args) == 2
+            and not node.keywords
+        ):
+            return ["r", self.tree(node.func.value), self.tree(node.args[0]), self.tree(node.args[1])]
+        if isinstance(node, ast.Name):
+            constant = self.constants.get(node.id)
+            return ["n", node.id, None if constant is None else self.tree(constant)]
+        raise ParamsError(
+            f"{self.source}, line {getattr(node, 'lineno', '?')}: the prompt expression uses "
+            f"{ast.dump(node)[:80]}, which verif-nb does not evaluate; is this VerIF's llm_call.py?"
+        )
+
     def _eval(self, node: ast.expr, values: dict[str, Any]) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
@@ -130,6 +162,37 @@ class OriginalPrompts:
     extract_max_tokens: int | None
     judge: OriginalJudge | None = None
     temperature: float = 0.0
+    chat_max_tokens: int = 128  # generate_chat's default max_tokens
+    constants: tuple[tuple[str, str], ...] = ()  # the module's string constants (prompt_template, api_url...)
+
+    def for_sandbox(self) -> dict[str, Any]:
+        """What the reference profile's sandboxed ``llm_call`` module needs to do what the original's functions
+        do, in the child, on the rule's own argument objects (JSON: prompt expressions as :meth:`_Expression.tree`
+        lists); only the finished request crosses to the caller.
+
+        Example:
+            >>> import tempfile, os
+            >>> src = ('t = "C:$C$"\\ndef generate_chat(messages, max_tokens=64, temperature=0.5):\\n    pass\\n'
+            ...        'def llm_score(instruction, response, checkers):\\n'
+            ...        '    prompt = f"{checkers!r}"\\n    return generate_chat(data, max_tokens=7)\\n')
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     path = os.path.join(d, "llm_call.py"); _ = open(path, "w").write(src)
+            ...     spec = load_original_prompts(path).for_sandbox()
+            >>> spec["score"], spec["score_max_tokens"], spec["chat"], spec["constants"]
+            (['f', [['v', ['n', 'checkers', None], 114, None]]], 7, [64, 0.5], {'t': 'C:$C$'})
+        """
+        judge = self.judge
+        return {
+            "score": self.score.tree(),
+            "score_max_tokens": self.score_max_tokens,
+            "extract": self.extract.tree() if self.extract is not None else None,
+            "extract_max_tokens": self.extract_max_tokens,
+            "judge": None
+            if judge is None or judge.prompt is None
+            else {"prompt": judge.prompt.tree(), "max_tokens": judge.max_tokens, "join": judge.join, "yes": judge.yes},
+            "chat": [self.chat_max_tokens, self.temperature],
+            "constants": dict(self.constants),
+        }
 
     def score_messages(self, instruction: str, response: str, checkers: list[str]) -> list[dict[str, str]]:
         """The one user message ``llm_score`` sends (``checkers``: the ``[llm]`` checker names, as a list)."""
@@ -262,7 +325,13 @@ def load_original_prompts(path: str | Path) -> OriginalPrompts:
     extract = _function(tree, "llm_extract")
     extract_prompt, extract_tokens = _prompt_and_tokens(extract, source, module) if extract else (None, None)
     judge = _function(tree, "llm_judge")
-    temperature = float(_chat_defaults(tree).get("temperature", 0.0))
+    defaults = _chat_defaults(tree)
+    temperature = float(defaults.get("temperature", 0.0))
+    strings = tuple(
+        (name, node.value)
+        for name, node in module.items()
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    )
     return OriginalPrompts(
         source,
         score_prompt,
@@ -271,6 +340,8 @@ def load_original_prompts(path: str | Path) -> OriginalPrompts:
         extract_tokens,
         _judge_parts(tree, judge, source, module) if judge else None,
         temperature,
+        int(defaults.get("max_tokens", 128)),
+        strings,
     )
 
 
@@ -314,6 +385,15 @@ class OriginalCalls:
 
     def _generate(self, content: str, max_tokens: int) -> str:
         reply = self.chat([{"role": "user", "content": content}], max_tokens, self.prompts.temperature)
+        if isinstance(reply, NotText):
+            raise AttributeError(f"'{reply.type_name}' object has no attribute 'strip'")
+        return reply.strip()
+
+    def generate_chat(self, messages: Any, max_tokens: Any = 128, temperature: Any = 0.0) -> str:
+        """The original's ``generate_chat`` / ``extract_chat``: one request, its reply stripped (``"NA"`` when the
+        call failed). The reference profile's sandboxed ``llm_call`` builds the messages as the original does, on
+        the rule's own objects, and sends only them here."""
+        reply = self.chat(messages, max_tokens, temperature)
         if isinstance(reply, NotText):
             raise AttributeError(f"'{reply.type_name}' object has no attribute 'strip'")
         return reply.strip()

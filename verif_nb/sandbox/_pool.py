@@ -315,6 +315,7 @@ class _Worker:
             "seccomp": pool._seccomp,
             "allow_unsandboxed": pool.allow_unsandboxed,
             "host_calls": sorted(pool.host_functions),
+            "llm_call": pool.llm_call,
             "exec_style": pool.exec_style,
             "read_roots": read_roots(),
         }
@@ -1149,6 +1150,9 @@ class SandboxPool:
     parent runs for rule code that calls them: JSON arguments in, any JSON value back unchanged; one that raises
     is that check's error. They run on up to ``host_concurrency`` threads, a check's clock paused meanwhile, at
     most ``max_host_calls`` per check; a re-run check's repeated call is answered from memory.
+    ``llm_call`` (``OriginalPrompts.for_sandbox()``, the reference profile) makes the ``llm_call`` module rule
+    code imports VerIF's own: its functions build the prompt in the child, on the rule's own objects, and send
+    only the finished request as a ``generate_chat`` host call.
     ``exec_style="verif"`` defines each function the way VerIF's own executor does (imports replayed into the
     globals, module-level names in separate locals), for the ``reference`` profile.
 
@@ -1180,6 +1184,7 @@ class SandboxPool:
         allow_unsandboxed: bool = False,
         namespaces: bool = True,
         host_functions: dict[str, Callable[..., Any]] | None = None,
+        llm_call: dict[str, Any] | None = None,
         max_host_calls: int = MAX_CALLS_PER_CHECK,
         host_concurrency: int = 16,
         exec_style: str = "verif_nb",
@@ -1221,6 +1226,7 @@ class SandboxPool:
         self.allow_unsandboxed = settings.allow_unsandboxed
         self.namespaces = settings.namespaces
         self.host_functions = dict(host_functions or {})
+        self.llm_call = llm_call
         self.max_host_calls = settings.max_host_calls
         self.host_concurrency = settings.host_concurrency
         self.exec_style = settings.exec_style

@@ -17,10 +17,11 @@ child, before it reads a byte of the function:
 It then parses (and with the Python layers on, screens) and compiles the function itself, under its own limits
 and the parent's clock, unless the parent sent a compile of its own; with the Python layers on it arms a PEP 578
 audit hook and runs the code with restricted builtins and imports (defence in depth: the kernel layers above are
-the boundary). It checks each response, streams its records to the parent, closes its socket and waits; the
-parent stops it at once (SIGSTOP through its pidfd) and has it killed once the batch is over, or at once if it
-kept memory. A child never sees another function's state, so a row can only ever lie about its own constraint.
-The parent keeps all time: it has a job's child killed, or the whole worker, when its own clock says so.
+the boundary). It checks each response, running the module body afresh for each (so no verdict depends on the
+checks before it), streams its records to the parent, closes its socket and waits; the parent stops it at once
+(SIGSTOP through its pidfd) and has it killed once the batch is over, or at once if it kept memory. A child
+never sees another function's state, so a row can only ever lie about its own constraint. The parent keeps all
+time: it has a job's child killed, or the whole worker, when its own clock says so.
 
 The records exchanged are defined once, in ``_wire.py``.
 
@@ -430,6 +431,7 @@ class _HostCalls:
         self.fd, self.names = fd, names
         self.before_call = lambda: None  # sends the verdicts held back, so the call comes after them
         self.waited = 0.0  # seconds spent waiting for answers, left out of the check's own time
+        self.sent = 0  # bytes of calls this child sent
 
     def call(self, name: str, args: list, kwargs: dict):
         if name not in self.names:
@@ -438,6 +440,15 @@ class _HostCalls:
                 "[llm] constraints are checked by the LLM judge"
             )
         request = wire.HostCall(name, args, kwargs).encode()
+        # The parent treats a call over its byte limits as a broken stream and stops the function's remaining
+        # checks, other rows' included: refused here instead, it is this check's error alone.
+        size = len(request) - 1 - wire.LENGTH.size
+        if size > wire.MAX_CALL_BYTES or self.sent + size > wire.MAX_CALLS_BYTES:
+            raise RuntimeError(
+                f"{name}: a request of {size} bytes is over the sandbox's limits ({wire.MAX_CALL_BYTES} bytes a call, "
+                f"{wire.MAX_CALLS_BYTES} bytes of calls per function and batch)"
+            )
+        self.sent += size
         self.before_call()
         left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
         asked = time.perf_counter()
@@ -796,10 +807,10 @@ class _Sandbox:
         except (ValueError, MemoryError, RecursionError) as err:
             return f"code cannot be compiled: {type(err).__name__}: {err}", None
 
-    def define(self, code: str, compiled: types.CodeType | None = None, arm=None) -> tuple:
-        """(function, None) or (None, error). Parses and compiles ``code`` unless ``compiled`` (the parent's
-        screened compile) is given, under the alarm and before the audit hook is armed (``arm``: called once
-        nothing but the function's own code is left to run); then runs the module body once, under the alarm."""
+    def prepare(self, code: str, compiled: types.CodeType | None = None) -> tuple:
+        """(program, None) or (None, problem): parses and compiles ``code`` once per job, unless ``compiled`` (the
+        parent's screened compile) is given, under the alarm and before the audit hook is armed. The program is
+        then defined afresh for every check (:meth:`define`)."""
         if compiled is None:
             try:
                 problem, compiled = self._timed(lambda: self._compile(code))
@@ -808,27 +819,30 @@ class _Sandbox:
             if problem:
                 return None, problem
         imports = self._verif_imports(code) if self.exec_style == "verif" else []
+        return (compiled, imports), None
+
+    def define(self, program: tuple, response: str):
+        """Runs the module body of ``program`` (from :meth:`prepare`) in a fresh namespace and returns what it
+        names ``check_following`` (None if nothing). Once per check, in every profile: a global counter, a mutable
+        default argument or a module-level cache starts anew, so a verdict never depends on which responses or
+        records the same child checked before it, as VerIF's executor runs the code afresh per answer. Raises
+        what the module body raises (the caller runs it under the check's alarm)."""
+        compiled, imports = program
+        if self.exec_style == "verif":
+            # VerIF's own globals ({}: exec adds the real builtins) and locals holding the answer being checked, so
+            # module-level code reads ``response`` as it does there; the sandbox's builtins with the Python layers
+            namespace = (
+                {"__builtins__": dict(self.builtins_template()), "__name__": "<check>"} if self.python_layers else {}
+            )
+            local_names = {"response": response}
+            self._verif_exec(imports, compiled, namespace, local_names)
+            return local_names.get("check_following")
         if self.python_layers:
             namespace = {"__builtins__": dict(self.builtins_template()), "__name__": "<check>"}
-        elif self.exec_style == "verif":
-            namespace = {}  # VerIF's own globals: exec adds the real builtins, the imports follow
         else:
             namespace = {"__builtins__": builtins.__dict__, "__name__": "<check>"}
-        module_names = namespace
-        if arm is not None:
-            arm()
-        try:
-            if self.exec_style == "verif":
-                module_names = {}
-                self._timed(lambda: self._verif_exec(imports, compiled, namespace, module_names))
-            else:
-                self._timed(lambda: exec(compiled, namespace))
-        except BaseException as err:
-            return None, f"error while defining check_following: {self.error_text(err)}"
-        function = module_names.get("check_following")
-        if not callable(function):
-            return None, "defines no check_following"
-        return function, None
+        exec(compiled, namespace)
+        return namespace.get("check_following")
 
     @staticmethod
     def _verif_imports(code: str) -> list:
@@ -857,11 +871,13 @@ class _Sandbox:
             exec(line, global_names)
         exec(compiled, global_names, local_names)
 
-    def run_many(self, function, pairs, strings: list[str], on_result) -> None:
-        """Checks every (instruction, response) index pair; ``on_result(index, passed, error)`` after each.
+    def run_many(self, program: tuple, pairs, strings: list[str], on_result, on_defined=None) -> None:
+        """Checks every (instruction, response) index pair, each with ``program`` defined afresh for it (see
+        :meth:`define`); ``on_result(index, passed, error)`` after each, ``on_defined()`` once the first check's
+        definition ran (before its verdict).
 
-        One timer call per check: each check re-arms the alarm for itself (a late alarm between checks finds
-        ``armed`` off and does nothing), and it is cleared once at the end.
+        One timer call per check: each check re-arms the alarm for itself (the definition and the call share it;
+        a late alarm between checks finds ``armed`` off and does nothing), and it is cleared once at the end.
         """
         setitimer, timeout = signal.setitimer, self.timeout_s
         try:
@@ -869,10 +885,19 @@ class _Sandbox:
                 instruction, response = strings[i_instruction], strings[i_response]
                 setitimer(signal.ITIMER_REAL, timeout)  # replaces the last check's timer before arming
                 self.armed = True
+                defined = False
                 try:
-                    passed, error = bool(function(instruction, response)), None
+                    function = self.define(program, response)
+                    defined = True
+                    if not callable(function):
+                        passed, error = None, "defines no check_following"
+                    else:
+                        if index == 0 and on_defined is not None:
+                            on_defined()
+                        passed, error = bool(function(instruction, response)), None
                 except BaseException as err:
-                    passed, error = None, self.error_text(err)
+                    text = self.error_text(err)
+                    passed, error = None, text if defined else f"error while defining check_following: {text}"
                 self.armed = False
                 on_result(index, passed, error)
         finally:
@@ -985,11 +1010,11 @@ def _prefault(sandbox: _Sandbox) -> None:
     try:
         strings = ["instruction", "Warm up: a short text, with words. Two sentences!", "word " * 400]
         job = wire.Job.decode(wire.Job(PREFAULT_CODE, None, strings, [(0, 1), (0, 2)], False).encode()[4:])
-        function, _ = sandbox.define(job.code)
-        if function is None:
-            function, _ = sandbox.define(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
-        if function is not None:
-            sandbox.run_many(function, job.tasks, job.strings, lambda index, passed, error: None)
+        program, _ = sandbox.prepare(job.code)
+        if program is None:
+            program, _ = sandbox.prepare(PREFAULT_FALLBACK)  # a pool whose allow-list lacks re/string/collections
+        if program is not None:
+            sandbox.run_many(program, job.tasks, job.strings, lambda index, passed, error: None)
             wire.CheckVerdict(0, None, "warm", 0.0).encode()
     except Exception:
         pass
@@ -1002,7 +1027,9 @@ def install_judge_shim(sandbox: _Sandbox, config: dict) -> None:
     """In the zygote: VerInstruct's ``llm_call`` module for checker code, its calls sent to the parent as host
     calls on the socket of whichever child makes them."""
     host = _HostCalls(-1, frozenset(config.get("host_calls") or ()))
-    shim = _judge_shim(host)
+    original = config.get("llm_call")
+    # the reference profile's: VerIF's own functions, run here on the rule's objects (see _llm_call.py)
+    shim = _load_sibling("_llm_call").original_module(original, host.call) if original else _judge_shim(host)
     sys.modules["llm_call"] = shim
     sandbox.proxies["llm_call"] = shim
     _HOST[0] = host
@@ -1033,18 +1060,15 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
         host = _HOST[0]  # built in the zygote; its calls now go out on this child's socket
         host.fd = fd
         started = time.perf_counter()
-        function, error = sandbox.define(job.code, compiled, arm if sandbox.python_layers else None)
+        program, error = sandbox.prepare(job.code, compiled)
+        if program is not None and sandbox.python_layers:
+            arm()  # nothing but the job's own code is left to run
         # Records go out together, at least every FLUSH_S: one write (one wake-up of the parent) per job instead
         # of one per verdict. A careful job (the re-run of one whose child died) sends each record at once, so
-        # the parent can tell whether the definition or which check was running when a child dies.
+        # the parent can tell whether the (first) definition or which check was running when a child dies.
         careful = job.careful
         pending = bytearray()
-        if function is not None:
-            pending += wire.DEFINED
         flushed = time.perf_counter()
-        if careful:
-            _write_all(fd, bytes(pending))
-            pending.clear()
 
         def flush():
             nonlocal flushed
@@ -1064,8 +1088,13 @@ def _child(sandbox: _Sandbox, seccomp, arm, fd: int, config: dict, prefault: boo
             if careful or now - flushed >= FLUSH_S:
                 flush()
 
-        if function is not None:
-            sandbox.run_many(function, job.tasks, job.strings, on_result)
+        def on_defined() -> None:
+            pending.extend(wire.DEFINED)
+            if careful:
+                flush()
+
+        if program is not None:
+            sandbox.run_many(program, job.tasks, job.strings, on_result, on_defined)
         else:
             for index in range(len(job.tasks)):
                 on_result(index, None, error)

@@ -30,8 +30,10 @@ its score is the first ``[[n]]`` anywhere in the answer, unclamped, 0 when there
 judge is reached as VerIF's client does (3 attempts, ``"NA"`` for any reply that is not a chat completion); a rule
 function that raises scores 0; tags are read by substring (``[LLM] X`` and untagged checkers are dropped, ``X
 [llm]`` is soft); rule code runs as written, with VerIF's split globals/locals (module-level names raise
-NameError), no Python-level screen and generous limits; its ``llm_extract``/``llm_score``/``llm_judge`` do what
-the original's do; the response is always ``split("</think>")[-1].strip()``. Where the original raises (and its
+NameError; module-level code reads ``response``, the answer being checked), afresh per answer, with no
+Python-level screen and generous limits; its ``llm_call`` module is the original's (``llm_extract``/``llm_score``/
+``llm_judge`` build their prompts in the sandbox on the rule's own objects; ``extract_score``, ``prompt_template``
+...); the response is always ``split("</think>")[-1].strip()``. Where the original raises (and its
 trainer gives the whole batch -1.0) this profile scores that check or judge call 0 for the row alone.
 
 Example:
@@ -243,6 +245,7 @@ class Verifier:
             allow_unsandboxed=c.sandbox_allow_unsandboxed,
             # rule code's judge calls are answered through the judge endpoint, by this process
             host_functions=self._host_functions() if self._judge_arg is not None else {},
+            llm_call=self._original_prompts().for_sandbox() if self.reference and self._judge_arg else None,
             exec_style="verif" if self.reference else "verif_nb",
             # The reference profile runs rule code as VerIF does, as written: no Python-level screen, any
             # installed module imports, and no cap on a check's judge calls; the kernel layers (seccomp,
@@ -281,13 +284,12 @@ class Verifier:
         return dict(self._sandbox.isolation) if self._sandbox is not None and self._sandbox.isolation else None
 
     def _host_functions(self) -> dict[str, Any]:
-        """The judge calls rule code may make: in the reference profile VerIF's ``llm_extract``, ``llm_score`` and
-        ``llm_judge`` exactly as its ``llm_call.py`` does them; else ``llm_extract`` with verif-nb's prompt."""
+        """The judge calls rule code may make: in the reference profile VerIF's ``generate_chat`` (its ``llm_call``
+        functions build their prompts in the sandbox, see :mod:`verif_nb.sandbox._llm_call`); else ``llm_extract``
+        with verif-nb's prompt."""
         if not self.reference:
             return {"llm_extract": self._llm_extract}
-        from verif_nb.judge.original import NotText, OriginalCalls, load_original_prompts
-
-        config = getattr(self._judge_arg, "config", self._judge_arg)
+        from verif_nb.judge.original import NotText, OriginalCalls
 
         def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> str | NotText:
             outcome = self.judge.chat(messages, max_tokens, temperature)
@@ -296,8 +298,16 @@ class Verifier:
                 return NotText(outcome.content_type)
             return "NA" if outcome.raw is None else outcome.raw  # "NA": what VerIF's APIModel returns on a failure
 
-        calls = OriginalCalls(load_original_prompts(config.template_file), chat)
-        return {"llm_extract": calls.llm_extract, "llm_score": calls.llm_score, "llm_judge": calls.llm_judge}
+        calls = OriginalCalls(self._original_prompts(), chat)
+        # rule code's llm_call module builds each prompt itself, in its sandbox child (SandboxPool(llm_call=...)),
+        # as the original does on the rule's own objects; only the finished request comes here
+        return {"generate_chat": calls.generate_chat}
+
+    def _original_prompts(self):
+        """The prompts of VerIF's ``llm_call.py`` (the reference profile's ``judge.template_file``)."""
+        from verif_nb.judge.original import load_original_prompts
+
+        return load_original_prompts(getattr(self._judge_arg, "config", self._judge_arg).template_file)
 
     def _llm_extract(self, instruction: str, response: str, request: str, *_: Any) -> str:
         """Rule code's ``llm_extract``, asked of the judge (cached and counted like every judge call)."""
