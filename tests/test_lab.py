@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,11 +155,12 @@ def _wait_for_lab(port: int, wrapper, deadline_s: float = 120.0) -> None:
     raise AssertionError("the lab did not answer /api/status")
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "Ctrl-C"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "Ctrl-C", "SIGKILL"])
 def test_stopping_verif_nb_lab_stops_its_server_and_removes_its_kernel_spec(how, tmp_path):
     """`kill` of the command (a script, a scheduler, a closed terminal) must not leave a JupyterLab serving a
     token URL, nor its temporary kernel spec; Ctrl-C reaches the whole foreground process group, as a terminal
-    sends it. (Seen in CI: scripts/check_installs.sh killed `verif-nb lab` and its server ran on.)"""
+    sends it; after a SIGKILL of the command the server still ends (PR_SET_PDEATHSIG). (Seen in CI:
+    scripts/check_installs.sh killed `verif-nb lab` and its server ran on.)"""
     psutil = pytest.importorskip("psutil")
     pytest.importorskip("jupyterlab")
     port = free_port()
@@ -169,6 +171,9 @@ def test_stopping_verif_nb_lab_stops_its_server_and_removes_its_kernel_spec(how,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # as a terminal's foreground job has it: a shell without job control starts `&` jobs with SIGINT ignored
+        # (CI does), and a process started so inherits that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     server = None
     try:
@@ -180,9 +185,11 @@ def test_stopping_verif_nb_lab_stops_its_server_and_removes_its_kernel_spec(how,
             os.killpg(wrapper.pid, signal.SIGINT)
         else:
             wrapper.send_signal(getattr(signal, how))
-        assert wrapper.wait(timeout=60) == 0
+        assert wrapper.wait(timeout=60) == (-signal.SIGKILL if how == "SIGKILL" else 0)
         gone, alive = psutil.wait_procs([server], timeout=30)
         assert not alive, f"the JupyterLab server outlived `verif-nb lab` ({how})"
+        if how == "SIGKILL":  # nothing runs in a process killed so: its temporary kernel spec stays (removed here)
+            shutil.rmtree(kernel_spec)
         assert not kernel_spec.exists(), "the temporary kernel spec was left behind"
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token=t", timeout=5)
@@ -191,3 +198,13 @@ def test_stopping_verif_nb_lab_stops_its_server_and_removes_its_kernel_spec(how,
             proc.kill()  # kernels started by it watch their parent and exit with it
         wrapper.kill()
         wrapper.wait()
+
+
+def test_a_missing_notebook_folder_is_one_line_and_creates_nothing(tmp_path, capsys):
+    pytest.importorskip("jupyterlab")
+    from verif_nb.cli import main
+
+    assert main(["lab", "--notebook-dir", str(tmp_path / "none" / "notebooks")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+    assert not (tmp_path / "none").exists()  # its outputs/ (the lab's settings) was once created beside it

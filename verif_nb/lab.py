@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from verif_nb.errors import ParamsError
 from verif_nb.pipeline._kernel import KERNEL_NAME, private_kernel
 
 
@@ -207,6 +208,8 @@ def _lab(args: argparse.Namespace) -> int:
 
     root = project_root() or Path.cwd()
     notebook_dir = Path(args.notebook_dir) if args.notebook_dir else root / "notebooks"
+    if not notebook_dir.is_dir():
+        raise ParamsError(f"--notebook-dir: the folder {notebook_dir} does not exist")
     port = args.port or free_port()
     token = args.token or os.environ.get("VERIF_NB_LAB_TOKEN") or secrets.token_hex(16)
     cmd = lab_command(port, token, notebook_dir, open_browser=args.open_browser, expose_app=args.expose_app)
@@ -217,6 +220,14 @@ def _lab(args: argparse.Namespace) -> int:
     )
     with private_kernel():
         return serve(cmd, cwd=notebook_dir)
+
+
+def _end_with_parent() -> None:
+    """In the server's process before it starts (Linux): SIGTERM when ``verif-nb lab`` dies, even by SIGKILL."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class _Stop(Exception):
@@ -242,7 +253,7 @@ def serve(cmd: list[str], cwd: str | os.PathLike, grace_s: float = 15.0) -> int:
     for sig in stops:
         signal.signal(sig, _raise_stop)
     try:
-        server = subprocess.Popen(cmd, cwd=cwd)
+        server = subprocess.Popen(cmd, cwd=cwd, preexec_fn=_end_with_parent if sys.platform == "linux" else None)
         try:
             return server.wait()
         except (KeyboardInterrupt, _Stop):
