@@ -227,6 +227,15 @@ def test_the_reviewers_duplicates_are_refused_by_train_params(tmp_path):
         load_params(write(tmp_path / "t2.yaml", block))
 
 
+def test_two_merge_keys_in_one_mapping_are_a_duplicate_too(tmp_path):
+    """A second outside reviewer: `<<: {max_steps: 2}` then `<<: {max_steps: 5000}` trained 5000 steps silently."""
+    preset = "run_name: ci\ngrpo:\n  use_cpu: true\n  <<: {max_steps: 2}\n  <<: {max_steps: 5000}\n"
+    with pytest.raises(ParamsError, match=r"grpo\.<<: duplicate merge key at line 5 \(first at line 4\)"):
+        load_params(write(tmp_path / "t.yaml", preset))
+    one = "run_name: ci\ngrpo:\n  use_cpu: true\n  <<: [{max_steps: 2}, {beta: 0.0}]\n"  # one `<<`, a list: fine
+    assert load_params(write(tmp_path / "u.yaml", one)).grpo["max_steps"] == 2
+
+
 def test_a_pipeline_file_with_a_key_twice_is_refused(tmp_path):
     from verif_nb.pipeline import load_pipeline_params
 

@@ -424,7 +424,15 @@ def _duplicate_key(loader: Any, root: Any) -> tuple[str, str] | None:
             seen: dict[Any, int] = {}
             children = []
             for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<` twice in one mapping: the first is lost too
+                    key = "<<"
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        return f"{path}.<<" if path else "<<", (
+                            f"duplicate merge key at line {line} (first at line {seen[key]}); YAML would keep only "
+                            "the last one: write one `<<` (a list merges several)"
+                        )
+                    seen[key] = line
                     continue
                 if not isinstance(key_node, yaml.ScalarNode):  # a list or mapping as a key: PyYAML refuses it
                     continue
