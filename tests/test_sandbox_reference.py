@@ -253,3 +253,36 @@ def test_verif_style_globals_are_exactly_the_originals():
     with SandboxPool(workers=1, python_layers=False, exec_style="verif") as pool:
         result = pool.check(probe, "instruction", "x")
     assert result.passed is True, result.error
+
+
+def test_the_reference_llm_call_module_resolves_names_as_the_original_module_does():
+    """Rule code may rebind `llm_call.generate_chat`, `extract_score` or `prompt_template`; the original's
+    functions then use the new value (global lookup). A second outside reviewer found all three ignored; and
+    argument errors must name `llm_score()`, as the original's do."""
+    from verif_nb.sandbox._llm_call import original_module
+
+    name = ["n", "prompt_template", None]
+    spec = {
+        "score": ["f", [["s", "C:"], ["v", ["n", "checkers", None], -1, None], name]],
+        "score_max_tokens": 9,
+        "extract": None,
+        "extract_max_tokens": None,
+        "judge": None,
+        "chat": [128, 0.0],
+        "constants": {"prompt_template": "T"},
+    }
+    sent = []
+    module = original_module(spec, lambda call, args, kwargs: sent.append(args[0][0]["content"]) or "[[1]]")
+    assert (module.llm_score("i", "r", ("c",)), sent) == (1, ["C:('c',)T"])
+    module.prompt_template = "X"
+    assert (module.llm_score("i", "r", "c"), sent[-1]) == (1, "C:cX")
+    module.extract_score = lambda text: 7
+    assert module.llm_score("i", "r", "c") == 7
+    module.generate_chat = lambda *args, **kwargs: "[[0]] [[1]]"
+    del module.extract_score  # as if never rebound: the module's own again
+    module.extract_score = original_module(spec, None).extract_score
+    asked = len(sent)
+    assert module.llm_score("i", "r", "c") == 0 and len(sent) == asked  # the rebound generate_chat, no judge call
+    with pytest.raises(TypeError, match=r"^llm_score\(\) missing 2 required positional arguments"):
+        module.llm_score("i")
+    assert module.llm_score.__qualname__ == "llm_score"

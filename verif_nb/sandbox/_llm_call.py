@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import re
 import types
 
@@ -88,17 +89,23 @@ def original_module(spec: dict, call) -> types.ModuleType:
         except Exception:  # the original's bare except: no match, or a number int() refuses
             return 0
 
+    # Names resolve as in the original module: the call's own, then the module's (rule code may rebind
+    # ``llm_call.generate_chat``, ``extract_score`` or ``prompt_template``, and the original then uses its value).
+    def scope(values: dict) -> collections.ChainMap:
+        return collections.ChainMap(values, vars(module))
+
     def llm_score(instruction, response, checkers):
-        prompt = render(spec["score"], {"instruction": instruction, "response": response, "checkers": checkers})
-        reply = generate_chat([{"role": "user", "content": prompt}], max_tokens=spec["score_max_tokens"])
-        return extract_score(reply)
+        values = {"instruction": instruction, "response": response, "checkers": checkers}
+        prompt = render(spec["score"], scope(values))
+        reply = module.generate_chat([{"role": "user", "content": prompt}], max_tokens=spec["score_max_tokens"])
+        return module.extract_score(reply)
 
     def llm_extract(instruction, response, specific_prompt):
         if spec["extract"] is None:
             raise NameError("the original llm_call.py defines no llm_extract")
         values = {"instruction": instruction, "response": response, "specific_prompt": specific_prompt}
-        prompt = render(spec["extract"], values)
-        return extract_chat([{"role": "user", "content": prompt}], max_tokens=spec["extract_max_tokens"])
+        prompt = render(spec["extract"], scope(values))
+        return module.extract_chat([{"role": "user", "content": prompt}], max_tokens=spec["extract_max_tokens"])
 
     def llm_judge(instruction, response, constraint):
         judge = spec["judge"]
@@ -106,12 +113,17 @@ def original_module(spec: dict, call) -> types.ModuleType:
             raise NameError("the original llm_call.py defines no llm_judge")
         if judge["join"] is not None and isinstance(response, list):
             response = judge["join"].join(response)
-        prompt = render(judge["prompt"], {"instruction": instruction, "response": response, "constraint": constraint})
-        reply = generate_chat([{"role": "user", "content": prompt}], judge["max_tokens"])
+        values = {"instruction": instruction, "response": response, "constraint": constraint}
+        prompt = render(judge["prompt"], scope(values))
+        reply = module.generate_chat([{"role": "user", "content": prompt}], judge["max_tokens"])
         return reply[0] == judge["yes"]
 
     for function in (generate_chat, extract_chat, extract_score, llm_score, llm_extract, llm_judge):
         function.__module__ = "llm_call"
+        # named as the original's module-level functions are, in __qualname__ and in argument errors
+        function.__qualname__ = function.__name__
+        if hasattr(function.__code__, "co_qualname"):  # 3.11+ (3.10 names errors by __qualname__)
+            function.__code__ = function.__code__.replace(co_qualname=function.__name__)
         setattr(module, function.__name__, function)
     for name, value in spec["constants"].items():
         setattr(module, name, value)
