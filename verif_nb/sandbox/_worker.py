@@ -17,11 +17,12 @@ child, before it reads a byte of the function:
 It then parses (and with the Python layers on, screens) and compiles the function itself, under its own limits
 and the parent's clock, unless the parent sent a compile of its own; with the Python layers on it arms a PEP 578
 audit hook and runs the code with restricted builtins and imports (defence in depth: the kernel layers above are
-the boundary). It checks each response, running the module body afresh for each (so no verdict depends on the
-checks before it), streams its records to the parent, closes its socket and waits; the parent stops it at once
-(SIGSTOP through its pidfd) and has it killed once the batch is over, or at once if it kept memory. A child
-never sees another function's state, so a row can only ever lie about its own constraint. The parent keeps all
-time: it has a job's child killed, or the whole worker, when its own clock says so.
+the boundary). It checks each response, running the module body afresh for each (its names start anew; state it
+changed through a library, such as ``random.seed``, stays for the later checks of the same code), streams its
+records to the parent, closes its socket and waits; the parent stops it at once (SIGSTOP through its pidfd) and
+has it killed once the batch is over, or at once if it kept memory. A child never sees another function's state,
+so a row can only ever lie about its own constraint. The parent keeps all time: it has a job's child killed, or
+the whole worker, when its own clock says so.
 
 The records exchanged are defined once, in ``_wire.py``.
 
@@ -824,8 +825,9 @@ class _Sandbox:
     def define(self, program: tuple, response: str):
         """Runs the module body of ``program`` (from :meth:`prepare`) in a fresh namespace and returns what it
         names ``check_following`` (None if nothing). Once per check, in every profile: a global counter, a mutable
-        default argument or a module-level cache starts anew, so a verdict never depends on which responses or
-        records the same child checked before it, as VerIF's executor runs the code afresh per answer. Raises
+        default argument or a module-level cache starts anew, as VerIF's executor runs the code afresh per answer.
+        Process-wide state the code changed through a library (``random.seed``, ``csv.field_size_limit``...) is not
+        reset: it stays for this child's later checks, which are all of the same code. Raises
         what the module body raises (the caller runs it under the check's alarm)."""
         compiled, imports = program
         if self.exec_style == "verif":
